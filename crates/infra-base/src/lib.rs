@@ -1,0 +1,44 @@
+//! Ports, errors, health and resilience for services that use Redis and Qdrant.
+//!
+//! `infra-base` is what a service depends on instead of concrete clients:
+//!
+//! - [`RedisPort`] and [`VectorPort`]: object-safe async traits (`Arc<dyn RedisPort>`),
+//!   with typed conveniences in [`RedisPortExt`] and [`VectorPortExt`];
+//! - [`InfraError`] and [`ErrorKind`]: one error taxonomy for every adapter;
+//! - [`Lifecycle`], [`Component`] and the health model ([`HealthStatus`],
+//!   [`ComponentHealth`], [`aggregate`]);
+//! - [`BaseService`]: constructor-injected ports with [`BaseService::require_redis`] and
+//!   [`BaseService::require_vector`];
+//! - [`resilience`]: timeout, retry and circuit breaker around any port.
+//!
+//! It depends on no Redis, Qdrant or HTTP crate. Features: `mock` adds mockall mocks
+//! (`MockRedisPort`, `MockVectorPort`, `MockLifecycle`); `testing` adds the conformance
+//! suites and in-memory ports (`testing`).
+
+pub mod error;
+pub mod health;
+pub mod lifecycle;
+pub mod redis;
+pub mod resilience;
+pub mod service;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod vector;
+
+pub use error::{ErrorKind, InfraError, InfraResult};
+pub use health::{ComponentHealth, ComponentReport, HealthStatus, aggregate};
+pub use lifecycle::{Component, Components, Lifecycle};
+pub use redis::{REDIS_BACKEND, RedisPort, RedisPortExt, SetCondition, SetOptions};
+pub use service::BaseService;
+pub use vector::{
+    CollectionInfo, CollectionSpec, Condition, Distance, EnsureOutcome, Filter, MatchValue,
+    Payload, Point, PointId, Range, Record, ScoredPoint, SearchQuery, VECTOR_BACKEND, VectorPort,
+    VectorPortExt,
+};
+
+#[cfg(feature = "mock")]
+pub use lifecycle::MockLifecycle;
+#[cfg(feature = "mock")]
+pub use redis::MockRedisPort;
+#[cfg(feature = "mock")]
+pub use vector::MockVectorPort;

@@ -1,0 +1,125 @@
+//! The Redis port: what a service may ask of a key-value store, bytes in and bytes out.
+//!
+//! [`RedisPort`] keeps the required methods few and general so that every adapter (pooled,
+//! cluster, sentinel, an in-memory fake, a mock) implements the same contract. Typed
+//! conveniences live in [`RedisPortExt`], implemented for every port.
+
+mod ext;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::InfraResult;
+
+pub use ext::RedisPortExt;
+
+/// The backend name used in errors raised by Redis adapters.
+pub const REDIS_BACKEND: &str = "redis";
+
+/// When a `SET` may write, mirroring Redis' `NX` / `XX` flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SetCondition {
+    /// Always write (plain `SET`).
+    #[default]
+    Always,
+    /// Write only if the key does not exist (`NX`): locks, idempotency keys.
+    IfAbsent,
+    /// Write only if the key already exists (`XX`).
+    IfPresent,
+}
+
+/// Options of [`RedisPort::set`].
+///
+/// ```
+/// use std::time::Duration;
+/// use infra_base::SetOptions;
+///
+/// let opts = SetOptions::with_ttl(Duration::from_secs(60)).if_absent();
+/// assert_eq!(opts.ttl, Some(Duration::from_secs(60)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SetOptions {
+    /// Expiry of the key; `None` keeps it until deleted. Sub-millisecond parts are rounded
+    /// up to the next millisecond; a zero TTL is refused as [`InvalidInput`](crate::ErrorKind::InvalidInput).
+    pub ttl: Option<Duration>,
+    /// When the write happens.
+    pub condition: SetCondition,
+}
+
+impl SetOptions {
+    /// A plain write that expires after `ttl`.
+    pub fn with_ttl(ttl: Duration) -> Self {
+        Self {
+            ttl: Some(ttl),
+            condition: SetCondition::Always,
+        }
+    }
+
+    /// Writes only if the key does not exist yet (`NX`).
+    #[must_use]
+    pub fn if_absent(mut self) -> Self {
+        self.condition = SetCondition::IfAbsent;
+        self
+    }
+
+    /// Writes only if the key exists already (`XX`).
+    #[must_use]
+    pub fn if_present(mut self) -> Self {
+        self.condition = SetCondition::IfPresent;
+        self
+    }
+}
+
+/// What a service may ask of Redis.
+///
+/// Contract every implementation keeps (checked by the conformance suite in
+/// `infra_base::testing`, feature `testing`):
+/// - values are opaque bytes; a missing key reads as `None`, never as an error;
+/// - a zero TTL is refused with [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput);
+///   TTLs have millisecond precision;
+/// - failures are [`InfraError`](crate::InfraError)s whose kind says whether to retry;
+/// - methods are cancellation safe: dropping a future never corrupts later calls.
+///
+/// Use it as `Arc<dyn RedisPort>`; see `MockRedisPort` (feature `mock`) for tests.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait RedisPort: Send + Sync + 'static {
+    /// Checks that the server answers (`PING`).
+    async fn ping(&self) -> InfraResult<()>;
+
+    /// Reads a key; `None` when it does not exist.
+    async fn get(&self, key: &str) -> InfraResult<Option<Vec<u8>>>;
+
+    /// Writes a key. Returns `false` when the [`SetCondition`] prevented the write.
+    async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> InfraResult<bool>;
+
+    /// Deletes keys; returns how many existed.
+    async fn del(&self, keys: &[String]) -> InfraResult<u64>;
+
+    /// Whether a key exists.
+    async fn exists(&self, key: &str) -> InfraResult<bool>;
+
+    /// Sets a key's expiry; `false` when the key does not exist.
+    async fn expire(&self, key: &str, ttl: Duration) -> InfraResult<bool>;
+
+    /// Adds `delta` to an integer key (a missing key counts as 0) and returns the new value.
+    ///
+    /// When the call creates the key and `ttl_on_create` is given, the key expires after it:
+    /// a fixed-window counter for rate limits. An existing key keeps its expiry. A key that
+    /// does not hold an integer is [`InvalidInput`](crate::ErrorKind::InvalidInput). Not
+    /// idempotent: resilience layers never retry it.
+    async fn incr_by(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl_on_create: Option<Duration>,
+    ) -> InfraResult<i64>;
+
+    /// Reads several keys at once, in order; missing keys read as `None`.
+    async fn mget(&self, keys: &[String]) -> InfraResult<Vec<Option<Vec<u8>>>>;
+
+    /// Publishes a message on a channel; returns how many subscribers received it.
+    /// Not idempotent: resilience layers never retry it.
+    async fn publish(&self, channel: &str, message: &[u8]) -> InfraResult<u64>;
+}

@@ -1,0 +1,78 @@
+//! The vector port: collections of points (id, vector, JSON payload) searched by similarity.
+//!
+//! [`VectorPort`] mirrors the part of Qdrant a service needs, so the remote adapter
+//! (qdrant-client), the embedded adapter (qdrant-edge), an in-memory fake and a mock are
+//! interchangeable. Conveniences live in [`VectorPortExt`].
+
+mod ext;
+mod filter;
+mod types;
+
+use async_trait::async_trait;
+
+use crate::error::InfraResult;
+
+pub use ext::VectorPortExt;
+pub use filter::{Condition, Filter, MatchValue, Range};
+pub use types::{
+    CollectionInfo, CollectionSpec, Distance, EnsureOutcome, MAX_DIMENSION, MAX_SEARCH_LIMIT,
+    ParsePointIdError, Payload, Point, PointId, Record, ScoredPoint, SearchQuery,
+    validate_collection_name, validate_vector,
+};
+
+/// The backend name used in errors raised by vector adapters.
+pub const VECTOR_BACKEND: &str = "qdrant";
+
+/// What a service may ask of a vector store.
+///
+/// Contract every implementation keeps (checked by the conformance suite in
+/// `infra_base::testing`, feature `testing`):
+/// - an operation on a collection that does not exist fails with
+///   [`NotFound`](crate::ErrorKind::NotFound);
+/// - a vector of the wrong dimension, a non-finite component, a zero or too large search
+///   limit and an invalid collection name fail with
+///   [`InvalidInput`](crate::ErrorKind::InvalidInput) before anything is written;
+/// - writes are visible to the next read once they return;
+/// - scores and ordering follow the collection's [`Distance`].
+///
+/// Use it as `Arc<dyn VectorPort>`; see `MockVectorPort` (feature `mock`) for tests.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait VectorPort: Send + Sync + 'static {
+    /// Checks that the store answers.
+    async fn ping(&self) -> InfraResult<()>;
+
+    /// Creates the collection if it does not exist (idempotent).
+    ///
+    /// An existing collection with another dimension or distance is
+    /// [`Conflict`](crate::ErrorKind::Conflict) naming both, never silently reused.
+    async fn ensure_collection(&self, spec: &CollectionSpec) -> InfraResult<EnsureOutcome>;
+
+    /// Describes a collection.
+    async fn collection_info(&self, name: &str) -> InfraResult<CollectionInfo>;
+
+    /// Deletes a collection and its points; `false` when it did not exist.
+    async fn delete_collection(&self, name: &str) -> InfraResult<bool>;
+
+    /// Inserts or replaces points, and returns once the write is applied.
+    async fn upsert(&self, collection: &str, points: Vec<Point>) -> InfraResult<()>;
+
+    /// Reads points by id, in the order of `ids`; ids that do not exist are skipped, and a
+    /// repeated id is returned once.
+    async fn get(
+        &self,
+        collection: &str,
+        ids: &[PointId],
+        with_vector: bool,
+    ) -> InfraResult<Vec<Record>>;
+
+    /// Deletes points by id (ids that do not exist are ignored), once the write is applied.
+    async fn delete(&self, collection: &str, ids: &[PointId]) -> InfraResult<()>;
+
+    /// The nearest points to the query vector, best first, at most `query.limit`.
+    async fn search(&self, collection: &str, query: &SearchQuery)
+    -> InfraResult<Vec<ScoredPoint>>;
+
+    /// Counts the points matching `filter` exactly (an empty filter counts all).
+    async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64>;
+}

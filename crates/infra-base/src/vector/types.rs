@@ -1,0 +1,427 @@
+//! Value types of the vector port: ids, points, payloads, collections and queries.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Filter, VECTOR_BACKEND};
+use crate::error::{ErrorKind, InfraError, InfraResult};
+
+/// A point's JSON object payload.
+pub type Payload = serde_json::Map<String, serde_json::Value>;
+
+/// A point id: an unsigned integer or a UUID, as in Qdrant.
+///
+/// Serialized untagged: `42` or `"5f0c…"`. Parsed from text as an integer when it is one,
+/// else as a UUID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PointId {
+    /// A numeric id.
+    Num(u64),
+    /// A UUID id.
+    Uuid(Uuid),
+}
+
+impl From<u64> for PointId {
+    fn from(id: u64) -> Self {
+        PointId::Num(id)
+    }
+}
+
+impl From<Uuid> for PointId {
+    fn from(id: Uuid) -> Self {
+        PointId::Uuid(id)
+    }
+}
+
+impl fmt::Display for PointId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PointId::Num(n) => write!(f, "{n}"),
+            PointId::Uuid(u) => write!(f, "{u}"),
+        }
+    }
+}
+
+/// The error of parsing a [`PointId`] from text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid point id: expected an unsigned integer or a UUID")]
+pub struct ParsePointIdError;
+
+impl FromStr for PointId {
+    type Err = ParsePointIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(n) = s.parse::<u64>() {
+            return Ok(PointId::Num(n));
+        }
+        Uuid::parse_str(s)
+            .map(PointId::Uuid)
+            .map_err(|_| ParsePointIdError)
+    }
+}
+
+/// How vectors are compared, as in Qdrant.
+///
+/// For `Cosine` and `Dot` a higher score is closer; for `Euclid` and `Manhattan` the score
+/// is the distance, so a lower score is closer and results are sorted ascending. With
+/// `Cosine`, stored vectors are normalized, so a vector read back is the unit vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Distance {
+    /// Cosine similarity (vectors normalized on write).
+    Cosine,
+    /// Dot product.
+    Dot,
+    /// Euclidean distance.
+    Euclid,
+    /// Manhattan (L1) distance.
+    Manhattan,
+}
+
+impl Distance {
+    /// Whether a larger score means a closer match.
+    pub const fn higher_is_better(self) -> bool {
+        matches!(self, Distance::Cosine | Distance::Dot)
+    }
+
+    /// Whether `score` passes `threshold` for this distance (`>=` for similarities,
+    /// `<=` for distances), as Qdrant's `score_threshold` does.
+    pub fn passes_threshold(self, score: f32, threshold: f32) -> bool {
+        if self.higher_is_better() {
+            score >= threshold
+        } else {
+            score <= threshold
+        }
+    }
+}
+
+impl fmt::Display for Distance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Distance::Cosine => "cosine",
+            Distance::Dot => "dot",
+            Distance::Euclid => "euclid",
+            Distance::Manhattan => "manhattan",
+        })
+    }
+}
+
+/// Largest vector dimension accepted (Qdrant's own limit is 65,536).
+pub const MAX_DIMENSION: usize = 65_536;
+
+/// What a collection must look like; see [`VectorPort::ensure_collection`](super::VectorPort::ensure_collection).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionSpec {
+    /// Collection name: 1-255 characters of ASCII letters, digits, `_`, `-` and `.`.
+    pub name: String,
+    /// Vector dimension, 1..=[`MAX_DIMENSION`].
+    pub dimension: usize,
+    /// How vectors are compared.
+    pub distance: Distance,
+}
+
+impl CollectionSpec {
+    /// A spec for `name` with vectors of `dimension` compared by `distance`.
+    pub fn new(name: impl Into<String>, dimension: usize, distance: Distance) -> Self {
+        Self {
+            name: name.into(),
+            dimension,
+            distance,
+        }
+    }
+
+    /// Checks name and dimension, so every adapter refuses the same specs.
+    pub fn validate(&self) -> InfraResult<()> {
+        validate_collection_name(&self.name, "ensure_collection")?;
+        if self.dimension == 0 || self.dimension > MAX_DIMENSION {
+            return Err(invalid(
+                "ensure_collection",
+                format!(
+                    "dimension {} is out of range: expected 1..={MAX_DIMENSION}",
+                    self.dimension
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a collection name: 1-255 ASCII letters, digits, `_`, `-` or `.`, not `.`/`..`.
+pub fn validate_collection_name(name: &str, operation: &'static str) -> InfraResult<()> {
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if name.is_empty() || name.len() > 255 || !ok_chars || name == "." || name == ".." {
+        return Err(invalid(
+            operation,
+            "invalid collection name: expected 1-255 ASCII letters, digits, '_', '-' or '.'",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `vector` has `dimension` finite components.
+pub fn validate_vector(
+    vector: &[f32],
+    dimension: usize,
+    operation: &'static str,
+) -> InfraResult<()> {
+    if vector.len() != dimension {
+        return Err(invalid(
+            operation,
+            format!(
+                "vector has dimension {}, the collection expects {dimension}",
+                vector.len()
+            ),
+        ));
+    }
+    if vector.iter().any(|x| !x.is_finite()) {
+        return Err(invalid(operation, "vector components must be finite numbers"));
+    }
+    Ok(())
+}
+
+fn invalid(operation: &'static str, message: impl Into<String>) -> InfraError {
+    InfraError::new(ErrorKind::InvalidInput, VECTOR_BACKEND, operation, message)
+}
+
+/// What [`VectorPort::ensure_collection`](super::VectorPort::ensure_collection) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnsureOutcome {
+    /// The collection did not exist and was created.
+    Created,
+    /// A collection with the same dimension and distance already existed.
+    AlreadyExists,
+}
+
+/// What a collection looks like now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionInfo {
+    /// Collection name.
+    pub name: String,
+    /// Vector dimension.
+    pub dimension: usize,
+    /// How vectors are compared.
+    pub distance: Distance,
+    /// Number of points stored (may lag a write briefly on some backends).
+    pub points_count: u64,
+}
+
+/// A point to write: id, vector and payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Point id; writing an existing id replaces that point.
+    pub id: PointId,
+    /// The vector; its length must equal the collection's dimension.
+    pub vector: Vec<f32>,
+    /// JSON object payload (may be empty).
+    #[serde(default)]
+    pub payload: Payload,
+}
+
+impl Point {
+    /// A point with an empty payload.
+    pub fn new(id: impl Into<PointId>, vector: Vec<f32>) -> Self {
+        Self {
+            id: id.into(),
+            vector,
+            payload: Payload::new(),
+        }
+    }
+
+    /// Sets the payload.
+    #[must_use]
+    pub fn with_payload(mut self, payload: Payload) -> Self {
+        self.payload = payload;
+        self
+    }
+}
+
+/// A point read back by id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Point id.
+    pub id: PointId,
+    /// Its payload.
+    pub payload: Payload,
+    /// Its vector, when requested (normalized for cosine collections).
+    pub vector: Option<Vec<f32>>,
+}
+
+/// Largest `limit` of a search.
+pub const MAX_SEARCH_LIMIT: usize = 10_000;
+
+/// A nearest-neighbour query; see [`VectorPort::search`](super::VectorPort::search).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchQuery {
+    /// The query vector.
+    pub vector: Vec<f32>,
+    /// How many results at most, 1..=[`MAX_SEARCH_LIMIT`].
+    pub limit: usize,
+    /// Only results that pass this score (see [`Distance::passes_threshold`]).
+    pub score_threshold: Option<f32>,
+    /// Only points whose payload matches (an empty filter matches every point).
+    pub filter: Filter,
+    /// Return payloads with the results.
+    pub with_payload: bool,
+    /// Return vectors with the results.
+    pub with_vector: bool,
+    /// Exact (brute-force) search instead of the approximate index: slower, full recall.
+    pub exact: bool,
+}
+
+impl SearchQuery {
+    /// The `limit` nearest points to `vector`, with payloads, approximate search.
+    pub fn new(vector: Vec<f32>, limit: usize) -> Self {
+        Self {
+            vector,
+            limit,
+            score_threshold: None,
+            filter: Filter::default(),
+            with_payload: true,
+            with_vector: false,
+            exact: false,
+        }
+    }
+
+    /// Restricts results to points matching `filter`.
+    #[must_use]
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Restricts results to scores passing `threshold`.
+    #[must_use]
+    pub fn score_threshold(mut self, threshold: f32) -> Self {
+        self.score_threshold = Some(threshold);
+        self
+    }
+
+    /// Also returns vectors.
+    #[must_use]
+    pub fn with_vector(mut self, yes: bool) -> Self {
+        self.with_vector = yes;
+        self
+    }
+
+    /// Returns payloads or not.
+    #[must_use]
+    pub fn with_payload(mut self, yes: bool) -> Self {
+        self.with_payload = yes;
+        self
+    }
+
+    /// Requests exact search.
+    #[must_use]
+    pub fn exact(mut self, yes: bool) -> Self {
+        self.exact = yes;
+        self
+    }
+
+    /// Checks the limit and the vector against `dimension`, so every adapter refuses the
+    /// same queries.
+    pub fn validate(&self, dimension: usize) -> InfraResult<()> {
+        if self.limit == 0 || self.limit > MAX_SEARCH_LIMIT {
+            return Err(invalid(
+                "search",
+                format!(
+                    "limit {} is out of range: expected 1..={MAX_SEARCH_LIMIT}",
+                    self.limit
+                ),
+            ));
+        }
+        if self.score_threshold.is_some_and(|t| !t.is_finite()) {
+            return Err(invalid("search", "score_threshold must be a finite number"));
+        }
+        validate_vector(&self.vector, dimension, "search")
+    }
+}
+
+/// A search result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredPoint {
+    /// Point id.
+    pub id: PointId,
+    /// Similarity or distance, per the collection's [`Distance`].
+    pub score: f32,
+    /// Payload, when requested.
+    pub payload: Option<Payload>,
+    /// Vector, when requested.
+    pub vector: Option<Vec<f32>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn point_id_parses_integers_then_uuids() {
+        assert_eq!("42".parse::<PointId>(), Ok(PointId::Num(42)));
+        let u = Uuid::from_u128(7);
+        assert_eq!(u.to_string().parse::<PointId>(), Ok(PointId::Uuid(u)));
+        assert_eq!("-1".parse::<PointId>(), Err(ParsePointIdError));
+        assert_eq!("x".parse::<PointId>(), Err(ParsePointIdError));
+    }
+
+    #[test]
+    fn point_id_serializes_untagged() {
+        assert_eq!(serde_json::to_string(&PointId::Num(3)).unwrap(), "3");
+        let u = Uuid::from_u128(9);
+        let json = serde_json::to_string(&PointId::Uuid(u)).unwrap();
+        assert_eq!(json, format!("\"{u}\""));
+        assert_eq!(
+            serde_json::from_str::<PointId>(&json).unwrap(),
+            PointId::Uuid(u)
+        );
+    }
+
+    #[test]
+    fn thresholds_follow_the_distance_direction() {
+        assert!(Distance::Cosine.passes_threshold(0.9, 0.5));
+        assert!(!Distance::Dot.passes_threshold(0.4, 0.5));
+        assert!(Distance::Euclid.passes_threshold(0.4, 0.5));
+        assert!(!Distance::Manhattan.passes_threshold(0.9, 0.5));
+    }
+
+    #[test]
+    fn spec_validation_refuses_bad_names_and_dimensions() {
+        for (name, dim) in [("", 4), ("a/b", 4), ("..", 4), ("ok", 0), ("ok", MAX_DIMENSION + 1)] {
+            let err = CollectionSpec::new(name, dim, Distance::Dot)
+                .validate()
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{name} {dim}");
+        }
+        assert!(
+            CollectionSpec::new("items_v1.2-x", 3, Distance::Cosine)
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn query_validation_checks_limit_dimension_and_finiteness() {
+        let q = SearchQuery::new(vec![1.0, 2.0], 10);
+        assert!(q.validate(2).is_ok());
+        let err = q.validate(3).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.message().contains("dimension 2"), "{}", err.message());
+        assert!(SearchQuery::new(vec![1.0], 0).validate(1).is_err());
+        assert!(
+            SearchQuery::new(vec![1.0], MAX_SEARCH_LIMIT + 1)
+                .validate(1)
+                .is_err()
+        );
+        assert!(SearchQuery::new(vec![f32::NAN], 1).validate(1).is_err());
+        assert!(
+            SearchQuery::new(vec![1.0], 1)
+                .score_threshold(f32::INFINITY)
+                .validate(1)
+                .is_err()
+        );
+    }
+}

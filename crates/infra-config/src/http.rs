@@ -1,0 +1,79 @@
+//! The `http` section: where the service listens and how it bounds requests.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::render_text;
+use crate::net;
+use crate::schema;
+use crate::validate::Checker;
+
+/// Settings of the HTTP server (`SOCIAL_HTTP__*`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address to bind (default `127.0.0.1`; `0.0.0.0` or `::` to listen on
+    /// every interface, e.g. in a container).
+    pub host: String,
+    /// Port to bind (default 8080; 0 picks a free port, for tests).
+    pub port: u16,
+    /// How long in-flight requests may run after shutdown starts (default `10s`).
+    #[serde(with = "crate::duration")]
+    pub shutdown_grace: Duration,
+    /// Time limit of one request (default `30s`).
+    #[serde(with = "crate::duration")]
+    pub request_timeout: Duration,
+    /// Largest request body in bytes (default 1 MiB = 1048576, at most 1 GiB).
+    pub body_limit: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".to_owned(),
+            port: 8080,
+            shutdown_grace: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            body_limit: 1024 * 1024,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// `host:port` to bind, with IPv6 in brackets, e.g. for `TcpListener::bind`.
+    pub fn bind_address(&self) -> String {
+        format!("{}:{}", net::url_host(&self.host), self.port)
+    }
+
+    pub(crate) fn validate(&self, cx: &mut Checker<'_>) {
+        if let Err(problem) = net::check_host(&self.host) {
+            cx.refuse(
+                "http.host",
+                format!("got {} ({problem})", render_text(&self.host)),
+            );
+        }
+        cx.duration("http.shutdown_grace", self.shutdown_grace);
+        cx.duration("http.request_timeout", self.request_timeout);
+        cx.range(
+            "http.body_limit",
+            self.body_limit,
+            1,
+            schema::MAX_BODY_LIMIT,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_address_brackets_ipv6() {
+        let mut http = HttpSettings::default();
+        assert_eq!(http.bind_address(), "127.0.0.1:8080");
+        http.host = "::".into();
+        http.port = 0;
+        assert_eq!(http.bind_address(), "[::]:0");
+    }
+}

@@ -1,0 +1,291 @@
+//! The `qdrant` section: embedded store or remote server over gRPC, API key,
+//! TLS, timeouts and resilience, plus the endpoint adapters connect to.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::choice::choice;
+use crate::error::render_text;
+use crate::net;
+use crate::resilience::{CircuitSettings, RetrySettings};
+use crate::schema;
+use crate::secret::{Secret, SecretUrl};
+use crate::validate::Checker;
+
+/// Qdrant's gRPC port, which the Rust client speaks.
+const DEFAULT_PORT: u16 = 6334;
+
+choice! {
+    /// Where vectors are stored.
+    pub enum QdrantMode {
+        /// A Qdrant server reached over gRPC (`url`, or `host`/`port`).
+        Remote => "remote",
+        /// An in-process store in the `path` directory; needs no server.
+        Embedded => "embedded",
+    }
+    default = Embedded;
+}
+
+choice! {
+    /// Compression of gRPC messages to a remote Qdrant.
+    pub enum Compression {
+        /// No compression.
+        None => "none",
+        /// gzip compression.
+        Gzip => "gzip",
+    }
+    default = None;
+}
+
+/// Settings of the vector store (`SOCIAL_QDRANT__*`).
+///
+/// The default is the embedded store, so a service runs with no server at
+/// all. For a remote server set `mode = remote` and either `url` or
+/// `host`/`port`; the keys that only a remote server uses are refused in
+/// embedded mode, so that a forgotten `mode` does not silently keep data local.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QdrantSettings {
+    /// `remote` or `embedded` (default `embedded`).
+    pub mode: QdrantMode,
+    /// gRPC endpoint, `http://host:6334` or `https://host:6334` (TLS); replaces
+    /// `host` and `port` (unset by default). Credentials in it are refused:
+    /// use `api_key`.
+    #[serde(deserialize_with = "crate::text::optional")]
+    pub url: Option<SecretUrl>,
+    /// Host name or IP address of the server (default `127.0.0.1`).
+    pub host: String,
+    /// gRPC port (default 6334; 6333, the REST port, is refused).
+    pub port: u16,
+    /// API key sent with every request (unset by default); never printed.
+    #[serde(deserialize_with = "crate::text::optional")]
+    pub api_key: Option<Secret>,
+    /// TLS; an `https://` URL turns it on.
+    pub tls: QdrantTlsSettings,
+    /// Time for one request (default `5s`).
+    #[serde(with = "crate::duration")]
+    pub timeout: Duration,
+    /// Time to establish the connection (default `2s`).
+    #[serde(with = "crate::duration")]
+    pub connect_timeout: Duration,
+    /// HTTP/2 keep-alive interval of the gRPC channel (default `30s`).
+    #[serde(with = "crate::duration")]
+    pub keep_alive: Duration,
+    /// Message compression (default `none`).
+    pub compression: Compression,
+    /// Number of gRPC channels requests are spread over (default 1, at most
+    /// 64). One HTTP/2 channel multiplexes many concurrent requests; raise it
+    /// only when measurements show one connection is the bottleneck.
+    pub pool_size: usize,
+    /// Data directory of the embedded store (default `./data/qdrant`).
+    pub path: PathBuf,
+    /// Retries of transient failures.
+    pub retry: RetrySettings,
+    /// Circuit breaker.
+    pub circuit: CircuitSettings,
+    /// Whether readiness fails when Qdrant fails (default true).
+    pub critical: bool,
+}
+
+impl Default for QdrantSettings {
+    fn default() -> Self {
+        Self {
+            mode: QdrantMode::Embedded,
+            url: None,
+            host: "127.0.0.1".to_owned(),
+            port: DEFAULT_PORT,
+            api_key: None,
+            tls: QdrantTlsSettings::default(),
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
+            keep_alive: Duration::from_secs(30),
+            compression: Compression::None,
+            pool_size: 1,
+            path: PathBuf::from("./data/qdrant"),
+            retry: RetrySettings::default(),
+            circuit: CircuitSettings::default(),
+            critical: true,
+        }
+    }
+}
+
+/// TLS towards a remote Qdrant (server verified with the system roots).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QdrantTlsSettings {
+    /// Whether to use TLS (default false; an `https://` URL implies true).
+    /// When true, a plain `http://` URL is a configuration error.
+    pub enabled: bool,
+}
+
+impl QdrantSettings {
+    /// Whether the remote connection uses TLS: `tls.enabled`, or an `https://` URL.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.enabled || self.url.as_ref().is_some_and(|url| url.scheme() == "https")
+    }
+
+    /// The gRPC endpoint of a remote server, `http[s]://host:port`, without
+    /// credentials or path: from `url`, or from `host`/`port` and TLS.
+    pub fn endpoint(&self) -> String {
+        let scheme = if self.tls_enabled() { "https" } else { "http" };
+        match &self.url {
+            Some(url) => {
+                let parts = url.parts();
+                let host = parts
+                    .host()
+                    .map_or_else(|| net::url_host(&self.host), |h| h.to_string());
+                let port = parts.port_or_known_default().unwrap_or(DEFAULT_PORT);
+                format!("{scheme}://{host}:{port}")
+            }
+            None => format!("{scheme}://{}:{}", net::url_host(&self.host), self.port),
+        }
+    }
+
+    pub(crate) fn validate(&self, cx: &mut Checker<'_>) {
+        cx.duration("qdrant.timeout", self.timeout);
+        cx.duration("qdrant.connect_timeout", self.connect_timeout);
+        cx.duration("qdrant.keep_alive", self.keep_alive);
+        cx.range(
+            "qdrant.pool_size",
+            self.pool_size,
+            1,
+            schema::MAX_QDRANT_CHANNELS,
+        );
+        self.retry.validate(cx, "qdrant.retry");
+        self.circuit.validate(cx, "qdrant.circuit");
+        match self.mode {
+            QdrantMode::Embedded => self.validate_embedded(cx),
+            QdrantMode::Remote => self.validate_remote(cx),
+        }
+    }
+
+    fn validate_embedded(&self, cx: &mut Checker<'_>) {
+        if self.path.as_os_str().is_empty() {
+            cx.refuse("qdrant.path", "an empty path in embedded mode");
+        }
+        let mode_key = cx.key("qdrant.mode");
+        let remote_only = [
+            ("qdrant.url", self.url.is_some()),
+            ("qdrant.api_key", self.api_key.is_some()),
+            ("qdrant.host", cx.is_explicit("qdrant.host")),
+            ("qdrant.port", cx.is_explicit("qdrant.port")),
+            ("qdrant.tls.enabled", self.tls.enabled),
+        ];
+        for (path, set) in remote_only {
+            if set {
+                cx.fail(
+                    path,
+                    "set while the mode is embedded",
+                    format!("{mode_key}=remote to use a Qdrant server, or no value"),
+                );
+            }
+        }
+    }
+
+    fn validate_remote(&self, cx: &mut Checker<'_>) {
+        let Some(url) = &self.url else {
+            if let Err(problem) = net::check_host(&self.host) {
+                cx.refuse(
+                    "qdrant.host",
+                    format!("got {} ({problem})", render_text(&self.host)),
+                );
+            }
+            match self.port {
+                0 => cx.refuse("qdrant.port", "got 0"),
+                schema::QDRANT_REST_PORT => {
+                    cx.refuse(
+                        "qdrant.port",
+                        "got 6333, the REST port; the Rust client speaks gRPC",
+                    );
+                }
+                _ => {}
+            }
+            return;
+        };
+        let url_key = cx.key("qdrant.url");
+        for part in ["host", "port"] {
+            let path = format!("qdrant.{part}");
+            if cx.is_explicit(&path) {
+                cx.fail(
+                    &path,
+                    format!("set together with {url_key}"),
+                    format!("either {url_key} or the host/port keys, not both"),
+                );
+            }
+        }
+        let parts = url.parts();
+        let scheme = parts.scheme();
+        if !matches!(scheme, "http" | "https") {
+            cx.refuse(
+                "qdrant.url",
+                format!("the value has {}", net::describe_scheme(scheme)),
+            );
+            return;
+        }
+        if url.has_password() || !url.username().is_empty() {
+            let api_key = cx.key("qdrant.api_key");
+            cx.fail(
+                "qdrant.url",
+                "the value carries credentials",
+                format!("a URL without user or password; give the API key in {api_key}"),
+            );
+        }
+        match parts.port_or_known_default() {
+            Some(0) => cx.refuse("qdrant.url", "the value has port 0"),
+            Some(schema::QDRANT_REST_PORT) => cx.refuse(
+                "qdrant.url",
+                "the value uses port 6333, the REST port; the Rust client speaks gRPC",
+            ),
+            _ => {}
+        }
+        if !matches!(parts.path(), "" | "/")
+            || parts.query().is_some()
+            || parts.fragment().is_some()
+        {
+            cx.refuse("qdrant.url", "the value has a path, query or fragment");
+        }
+        let tls_key = cx.key("qdrant.tls.enabled");
+        if scheme == "http" && self.tls.enabled {
+            cx.fail(
+                "qdrant.tls.enabled",
+                format!("true while {url_key} uses http:// (no TLS)"),
+                "an https:// URL when TLS is enabled, or false",
+            );
+        }
+        if scheme == "https" && !self.tls.enabled && cx.is_explicit("qdrant.tls.enabled") {
+            cx.fail(
+                "qdrant.tls.enabled",
+                format!("false while {url_key} uses https:// (TLS)"),
+                format!("true, or no value for {tls_key} (an https:// URL turns TLS on)"),
+            );
+        }
+    }
+
+    /// Makes implied settings explicit: an `https://` URL turns `tls.enabled` on.
+    pub(crate) fn normalize(&mut self) {
+        if self.mode == QdrantMode::Remote {
+            self.tls.enabled = self.tls_enabled();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_from_parts_and_url() {
+        let mut qdrant = QdrantSettings::default();
+        assert_eq!(qdrant.endpoint(), "http://127.0.0.1:6334");
+        qdrant.tls.enabled = true;
+        qdrant.host = "::1".into();
+        assert_eq!(qdrant.endpoint(), "https://[::1]:6334");
+        qdrant.tls.enabled = false;
+        qdrant.url = Some(SecretUrl::parse("https://vectors.example:6334/").unwrap());
+        assert_eq!(qdrant.endpoint(), "https://vectors.example:6334");
+        qdrant.url = Some(SecretUrl::parse("http://qdrant").unwrap());
+        assert_eq!(qdrant.endpoint(), "http://qdrant:80");
+    }
+}

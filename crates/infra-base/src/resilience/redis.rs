@@ -1,0 +1,327 @@
+//! [`ResilientRedis`]: a [`RedisPort`] that runs every call of another under a [`Resilience`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::Idempotency::{Idempotent, NonIdempotent};
+use super::{BreakerState, Resilience};
+use crate::error::InfraResult;
+use crate::redis::{RedisPort, SetOptions};
+
+/// Wraps a [`RedisPort`] so that each call gets the policy's timeout, retries and breaker.
+///
+/// `incr_by` and `publish` are not idempotent and are attempted once. Every other method is
+/// retried on transient errors; its result after a retry describes the state the first,
+/// possibly applied, attempt left behind: a retried `SET ... NX` may answer `false`, a
+/// retried `DEL` may count fewer keys. The state itself is the same.
+pub struct ResilientRedis<P: RedisPort + ?Sized = dyn RedisPort> {
+    inner: Arc<P>,
+    policy: Resilience,
+}
+
+impl<P: RedisPort + ?Sized> ResilientRedis<P> {
+    /// Wraps `inner` with `policy` (whose backend should be [`REDIS_BACKEND`](crate::REDIS_BACKEND)).
+    pub fn new(inner: Arc<P>, policy: Resilience) -> Self {
+        Self { inner, policy }
+    }
+
+    /// The wrapped port.
+    pub fn inner(&self) -> &Arc<P> {
+        &self.inner
+    }
+
+    /// The policy every call runs under.
+    pub fn policy(&self) -> &Resilience {
+        &self.policy
+    }
+
+    /// The circuit breaker's state, or `None` without a breaker: for health and metrics.
+    pub fn breaker_state(&self) -> Option<BreakerState> {
+        self.policy.breaker_state()
+    }
+}
+
+impl<P: RedisPort + ?Sized> Clone for ResilientRedis<P> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+impl<P: RedisPort + ?Sized> fmt::Debug for ResilientRedis<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResilientRedis")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl<P: RedisPort + ?Sized> RedisPort for ResilientRedis<P> {
+    async fn ping(&self) -> InfraResult<()> {
+        self.policy
+            .run("ping", Idempotent, || self.inner.ping())
+            .await
+    }
+
+    async fn get(&self, key: &str) -> InfraResult<Option<Vec<u8>>> {
+        self.policy
+            .run("get", Idempotent, || self.inner.get(key))
+            .await
+    }
+
+    async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> InfraResult<bool> {
+        let policy = &self.policy;
+        policy
+            .run("set", Idempotent, || self.inner.set(key, value, options))
+            .await
+    }
+
+    async fn del(&self, keys: &[String]) -> InfraResult<u64> {
+        self.policy
+            .run("del", Idempotent, || self.inner.del(keys))
+            .await
+    }
+
+    async fn exists(&self, key: &str) -> InfraResult<bool> {
+        self.policy
+            .run("exists", Idempotent, || self.inner.exists(key))
+            .await
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> InfraResult<bool> {
+        self.policy
+            .run("expire", Idempotent, || self.inner.expire(key, ttl))
+            .await
+    }
+
+    async fn incr_by(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl_on_create: Option<Duration>,
+    ) -> InfraResult<i64> {
+        let policy = &self.policy;
+        policy
+            .run("incr_by", NonIdempotent, || {
+                self.inner.incr_by(key, delta, ttl_on_create)
+            })
+            .await
+    }
+
+    async fn mget(&self, keys: &[String]) -> InfraResult<Vec<Option<Vec<u8>>>> {
+        self.policy
+            .run("mget", Idempotent, || self.inner.mget(keys))
+            .await
+    }
+
+    async fn publish(&self, channel: &str, message: &[u8]) -> InfraResult<u64> {
+        let policy = &self.policy;
+        policy
+            .run("publish", NonIdempotent, || {
+                self.inner.publish(channel, message)
+            })
+            .await
+    }
+}
+
+#[cfg(all(test, feature = "mock"))]
+mod tests {
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::error::{ErrorKind, InfraError};
+    use crate::redis::MockRedisPort;
+    use crate::resilience::{BreakerConfig, RetryPolicy};
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn policy() -> Resilience {
+        Resilience::new("redis")
+            .with_retry(RetryPolicy::new(3, 100 * MS, 1000 * MS).with_jitter(false))
+    }
+
+    fn unavailable(operation: &'static str) -> InfraError {
+        InfraError::new(
+            ErrorKind::Unavailable,
+            "redis",
+            operation,
+            "connection refused",
+        )
+    }
+
+    fn wrap(mock: MockRedisPort, policy: Resilience) -> ResilientRedis {
+        ResilientRedis::new(Arc::new(mock), policy)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn incr_by_and_publish_are_attempted_once() {
+        let mut mock = MockRedisPort::new();
+        mock.expect_incr_by()
+            .times(1)
+            .returning(|_, _, _| Err(unavailable("incr_by")));
+        mock.expect_publish()
+            .times(1)
+            .returning(|_, _| Err(unavailable("publish")));
+        let redis = wrap(mock, policy());
+        let err = redis.incr_by("hits", 1, None).await.unwrap_err();
+        assert_eq!(
+            (err.kind(), err.operation()),
+            (ErrorKind::Unavailable, "incr_by")
+        );
+        let err = redis.publish("events", b"x").await.unwrap_err();
+        assert_eq!(
+            (err.kind(), err.operation()),
+            (ErrorKind::Unavailable, "publish")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idempotent_calls_are_retried_until_they_succeed() {
+        let mut mock = MockRedisPort::new();
+        let mut failures = 2;
+        mock.expect_get()
+            .withf(|key| key == "user:1")
+            .times(3)
+            .returning(move |_| {
+                if failures > 0 {
+                    failures -= 1;
+                    Err(unavailable("get"))
+                } else {
+                    Ok(Some(b"v".to_vec()))
+                }
+            });
+        let redis = wrap(mock, policy());
+        let started = Instant::now();
+        assert_eq!(redis.get("user:1").await.unwrap(), Some(b"v".to_vec()));
+        assert_eq!(started.elapsed(), 300 * MS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_errors_are_returned_after_max_attempts() {
+        let mut mock = MockRedisPort::new();
+        mock.expect_mget()
+            .times(3)
+            .returning(|_| Err(unavailable("mget")));
+        let redis = wrap(mock, policy());
+        let err = redis.mget(&["a".into(), "b".into()]).await.unwrap_err();
+        assert_eq!(
+            (err.kind(), err.operation()),
+            (ErrorKind::Unavailable, "mget")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn invalid_input_is_not_retried() {
+        let mut mock = MockRedisPort::new();
+        mock.expect_set().times(1).returning(|_, _, _| {
+            Err(InfraError::new(
+                ErrorKind::InvalidInput,
+                "redis",
+                "set",
+                "zero TTL",
+            ))
+        });
+        let redis = wrap(mock, policy());
+        let opts = SetOptions::with_ttl(Duration::ZERO);
+        let err = redis.set("k", b"v", opts).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_breaker_fails_fast_without_calling_the_port() {
+        let mut mock = MockRedisPort::new();
+        mock.expect_exists()
+            .times(2)
+            .returning(|_| Err(unavailable("exists")));
+        let breaker = BreakerConfig {
+            failure_threshold: 2,
+            open_for: Duration::from_secs(5),
+        };
+        let redis = wrap(
+            mock,
+            policy()
+                .with_retry(RetryPolicy::no_retry())
+                .with_breaker(breaker),
+        );
+        for _ in 0..2 {
+            assert_eq!(
+                redis.exists("k").await.unwrap_err().kind(),
+                ErrorKind::Unavailable
+            );
+        }
+        assert_eq!(redis.breaker_state(), Some(BreakerState::Open));
+        for _ in 0..3 {
+            let err = redis.exists("k").await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::CircuitOpen);
+            assert_eq!((err.backend(), err.operation()), ("redis", "exists"));
+            assert_eq!(err.retry_after(), Some(Duration::from_secs(5)));
+        }
+        // Dropping the wrapper checks the mock's `times(2)`: the port was not called again.
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn breaker_recovers_through_a_probe() {
+        let mut mock = MockRedisPort::new();
+        let mut calls = 0;
+        mock.expect_ping().times(2).returning(move || {
+            calls += 1;
+            if calls == 1 {
+                Err(unavailable("ping"))
+            } else {
+                Ok(())
+            }
+        });
+        let breaker = BreakerConfig {
+            failure_threshold: 1,
+            open_for: Duration::from_secs(1),
+        };
+        let redis = wrap(mock, policy().with_breaker(breaker));
+        assert_eq!(
+            redis.ping().await.unwrap_err().kind(),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            redis.ping().await.unwrap_err().kind(),
+            ErrorKind::CircuitOpen
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(redis.breaker_state(), Some(BreakerState::HalfOpen));
+        redis.ping().await.unwrap();
+        assert_eq!(redis.breaker_state(), Some(BreakerState::Closed));
+    }
+
+    #[tokio::test]
+    async fn arguments_and_results_pass_through_unchanged() {
+        let mut mock = MockRedisPort::new();
+        mock.expect_set()
+            .withf(|key, value, opts| {
+                key == "k"
+                    && value == b"v"
+                    && *opts == SetOptions::with_ttl(Duration::from_secs(9)).if_absent()
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(true));
+        mock.expect_incr_by()
+            .withf(|key, delta, ttl| {
+                key == "n" && *delta == -3 && *ttl == Some(Duration::from_secs(90))
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(39));
+        let redis: Arc<dyn RedisPort> = Arc::new(wrap(mock, policy()));
+        let opts = SetOptions::with_ttl(Duration::from_secs(9)).if_absent();
+        assert!(redis.set("k", b"v", opts).await.unwrap());
+        assert_eq!(
+            redis
+                .incr_by("n", -3, Some(Duration::from_secs(90)))
+                .await
+                .unwrap(),
+            39
+        );
+    }
+}

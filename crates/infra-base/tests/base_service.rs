@@ -1,0 +1,151 @@
+//! `BaseService` with mocked ports: missing ports, error propagation and log context.
+#![cfg(feature = "mock")]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use infra_base::{
+    BaseService, ErrorKind, InfraError, MockRedisPort, MockVectorPort, RedisPortExt, SearchQuery,
+};
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Collects formatted log lines so tests can assert on them.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    (captured, guard)
+}
+
+#[test]
+fn missing_ports_are_not_configured_errors_that_map_to_503() {
+    let service = BaseService::new("catalog");
+    let redis = service.require_redis().err().expect("no redis was given");
+    assert_eq!(redis.kind(), ErrorKind::NotConfigured);
+    assert_eq!(redis.backend(), "redis");
+    assert!(redis.kind().is_dependency_failure());
+    let vector = service.require_vector().err().expect("no vector was given");
+    assert_eq!(vector.kind(), ErrorKind::NotConfigured);
+    assert_eq!(vector.backend(), "qdrant");
+    assert!(service.redis().is_none() && service.vector().is_none());
+}
+
+#[test]
+fn missing_port_is_logged_with_service_and_backend_context() {
+    let (logs, _guard) = capture_logs();
+    let service = BaseService::new("catalog");
+    let _ = service.require_vector();
+    let text = logs.text();
+    assert!(text.contains("port not configured"), "{text}");
+    assert!(text.contains("service=\"catalog\""), "{text}");
+    assert!(text.contains("backend=\"qdrant\""), "{text}");
+    assert!(text.contains("operation=\"require_vector\""), "{text}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn configured_ports_are_returned_and_their_errors_pass_through_unchanged() {
+    let mut redis = MockRedisPort::new();
+    redis
+        .expect_get()
+        .withf(|key| key == "user:1")
+        .times(1)
+        .returning(|_| {
+            Err(
+                InfraError::new(ErrorKind::Unavailable, "redis", "get", "connection refused")
+                    .with_source(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+            )
+        });
+    let mut vector = MockVectorPort::new();
+    vector.expect_search().times(1).returning(|_, _| {
+        Err(InfraError::new(
+            ErrorKind::InvalidInput,
+            "qdrant",
+            "search",
+            "vector has dimension 2, the collection expects 3",
+        ))
+    });
+    let service = BaseService::new("catalog")
+        .with_redis(Arc::new(redis))
+        .with_vector(Arc::new(vector));
+
+    let err = service
+        .require_redis()
+        .unwrap()
+        .get("user:1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(err.is_transient());
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "source chain kept"
+    );
+
+    let err = service
+        .require_vector()
+        .unwrap()
+        .search("items", &SearchQuery::new(vec![1.0, 2.0], 3))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(!err.is_transient());
+}
+
+#[derive(serde::Deserialize, PartialEq, Debug)]
+struct User {
+    name: String,
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn extension_helpers_work_through_the_trait_object() {
+    let mut redis = MockRedisPort::new();
+    redis
+        .expect_get()
+        .returning(|_| Ok(Some(br#"{"name":"ada"}"#.to_vec())));
+    let service = BaseService::new("catalog").with_redis(Arc::new(redis));
+    let port = service.require_redis().unwrap();
+
+    let user: Option<User> = port.get_json("user:1").await.unwrap();
+    assert_eq!(user, Some(User { name: "ada".into() }));
+    let wrong: Result<Option<Vec<u8>>, _> = port.get_json("user:1").await;
+    assert_eq!(wrong.unwrap_err().kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn debug_output_names_ports_without_internals() {
+    let service = BaseService::new("catalog").with_redis(Arc::new(MockRedisPort::new()));
+    assert_eq!(
+        format!("{service:?}"),
+        r#"BaseService { name: "catalog", redis: true, vector: false }"#
+    );
+}

@@ -170,7 +170,10 @@ mod tests {
         let err = InfraError::new(ErrorKind::Timeout, "redis", "ping", "no reply within 1s");
         let health = ComponentHealth::from_result(&Err(err), Duration::from_millis(3));
         assert_eq!(health.status, HealthStatus::Fail);
-        assert_eq!(health.output.as_deref(), Some("timeout: no reply within 1s"));
+        assert_eq!(
+            health.output.as_deref(),
+            Some("timeout: no reply within 1s")
+        );
         assert_eq!(health.latency, Some(Duration::from_millis(3)));
     }
 

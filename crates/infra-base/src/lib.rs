@@ -42,3 +42,8 @@ pub use lifecycle::MockLifecycle;
 pub use redis::MockRedisPort;
 #[cfg(feature = "mock")]
 pub use vector::MockVectorPort;
+
+/// Compiles the README's examples as doctests, so the quick start cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

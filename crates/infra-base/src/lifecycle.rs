@@ -68,7 +68,10 @@ impl Component {
             Ok(health) => health,
             Err(_) => ComponentHealth::fail(
                 Some(started.elapsed()),
-                format!("timeout: no answer within {}", humantime::format_duration(timeout)),
+                format!(
+                    "timeout: no answer within {}",
+                    humantime::format_duration(timeout)
+                ),
             ),
         };
         ComponentReport {
@@ -182,7 +185,12 @@ mod tests {
     impl Lifecycle for Fake {
         async fn init(&self) -> InfraResult<()> {
             if self.init_fails {
-                Err(InfraError::new(ErrorKind::Unavailable, "fake", "init", "refused"))
+                Err(InfraError::new(
+                    ErrorKind::Unavailable,
+                    "fake",
+                    "init",
+                    "refused",
+                ))
             } else {
                 Ok(())
             }

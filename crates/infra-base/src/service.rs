@@ -83,7 +83,12 @@ impl BaseService {
     fn missing(&self, backend: &'static str, operation: &'static str) -> InfraError {
         // Debug, not warn: the caller decides whether this is a failure and the HTTP layer
         // logs every translated error once.
-        tracing::debug!(service = self.name, backend, operation, "port not configured");
+        tracing::debug!(
+            service = self.name,
+            backend,
+            operation,
+            "port not configured"
+        );
         InfraError::not_configured(backend, operation)
     }
 }

@@ -3,7 +3,9 @@
 //! `must` conditions must all hold, at least one `should` condition must hold (when there
 //! are any), and no `must_not` condition may hold. Keys are dotted paths into the payload
 //! (`"address.city"`); where a path meets an array, a condition holds when it holds for any
-//! element, as in Qdrant.
+//! element. Write a path through an array of objects with Qdrant's explicit `[]` form
+//! (`"items[].sku"`), which is what a Qdrant server understands; the in-process evaluator
+//! accepts both forms.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -192,7 +194,7 @@ fn collect_path<'a>(payload: &'a Payload, path: &str, out: &mut Vec<&'a Value>) 
         Some((h, r)) => (h, Some(r)),
         None => (path, None),
     };
-    if let Some(value) = payload.get(head) {
+    if let Some(value) = payload.get(head.strip_suffix("[]").unwrap_or(head)) {
         collect_value(value, rest, out);
     }
 }
@@ -260,6 +262,7 @@ mod tests {
         assert!(Condition::keyword("tags", "b").matches(&p));
         assert!(Condition::keyword("addr.city", "Oslo").matches(&p));
         assert!(Condition::keyword("items.sku", "y").matches(&p));
+        assert!(Condition::keyword("items[].sku", "y").matches(&p));
         assert!(!Condition::keyword("items.sku", "z").matches(&p));
     }
 

@@ -70,8 +70,7 @@ pub trait VectorPort: Send + Sync + 'static {
     async fn delete(&self, collection: &str, ids: &[PointId]) -> InfraResult<()>;
 
     /// The nearest points to the query vector, best first, at most `query.limit`.
-    async fn search(&self, collection: &str, query: &SearchQuery)
-    -> InfraResult<Vec<ScoredPoint>>;
+    async fn search(&self, collection: &str, query: &SearchQuery) -> InfraResult<Vec<ScoredPoint>>;
 
     /// Counts the points matching `filter` exactly (an empty filter counts all).
     async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64>;

@@ -180,7 +180,10 @@ pub fn validate_vector(
         ));
     }
     if vector.iter().any(|x| !x.is_finite()) {
-        return Err(invalid(operation, "vector components must be finite numbers"));
+        return Err(invalid(
+            operation,
+            "vector components must be finite numbers",
+        ));
     }
     Ok(())
 }
@@ -390,7 +393,13 @@ mod tests {
 
     #[test]
     fn spec_validation_refuses_bad_names_and_dimensions() {
-        for (name, dim) in [("", 4), ("a/b", 4), ("..", 4), ("ok", 0), ("ok", MAX_DIMENSION + 1)] {
+        for (name, dim) in [
+            ("", 4),
+            ("a/b", 4),
+            ("..", 4),
+            ("ok", 0),
+            ("ok", MAX_DIMENSION + 1),
+        ] {
             let err = CollectionSpec::new(name, dim, Distance::Dot)
                 .validate()
                 .unwrap_err();

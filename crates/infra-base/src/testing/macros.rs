@@ -1,0 +1,183 @@
+//! The single list of case names, and the macros that generate one test per case.
+
+/// Calls `$callback!` with the name of every Redis conformance case: the one list that the
+/// test macro, [`redis_cases`](crate::testing::redis_cases) and any runner derive from.
+///
+/// `for_each_redis_case!(my_macro, extra tokens)` (the callback is a macro name or a
+/// `::`-separated path, without a leading `::`) expands to
+/// `my_macro! { extra tokens ; ping get_missing_is_none … }`: each name is an `ident`
+/// naming a function of [`redis_suite`](crate::testing::redis_suite).
+///
+/// ```
+/// macro_rules! names {
+///     (; $($case:ident)*) => { [$(stringify!($case)),*] };
+/// }
+/// let names = infra_base::for_each_redis_case!(names);
+/// assert!(names.contains(&"set_then_get"));
+/// ```
+#[macro_export]
+macro_rules! for_each_redis_case {
+    ($($callback:ident)::+ $(, $($args:tt)*)?) => {
+        $($callback)::+! {
+            $($($args)*)? ;
+            ping
+            get_missing_is_none
+            set_then_get
+            binary_values_round_trip
+            set_overwrites
+            set_if_absent
+            set_if_present
+            set_with_ttl_expires
+            set_without_ttl_clears_previous_ttl
+            sub_millisecond_ttl_is_rounded_up
+            zero_ttl_is_invalid_input
+            del_counts_existing_keys
+            exists_reports_presence
+            expire_sets_expiry_of_existing_keys
+            incr_by_creates_and_adds
+            incr_by_ttl_applies_only_on_create
+            incr_by_non_integer_is_invalid_input
+            mget_keeps_order_with_missing_keys
+            empty_key_lists
+            publish_returns_receiver_count
+            json_helpers_round_trip
+            concurrent_tasks_read_their_own_values
+            cancelled_calls_do_not_corrupt_later_calls
+        }
+    };
+}
+
+/// Calls `$callback!` with the name of every vector conformance case: the one list that the
+/// test macro, [`vector_cases`](crate::testing::vector_cases) and any runner derive from.
+///
+/// `for_each_vector_case!(my_macro, extra tokens)` (the callback is a macro name or a
+/// `::`-separated path, without a leading `::`) expands to
+/// `my_macro! { extra tokens ; ping ensure_collection_is_idempotent … }`: each name is an
+/// `ident` naming a function of [`vector_suite`](crate::testing::vector_suite).
+#[macro_export]
+macro_rules! for_each_vector_case {
+    ($($callback:ident)::+ $(, $($args:tt)*)?) => {
+        $($callback)::+! {
+            $($($args)*)? ;
+            ping
+            ensure_collection_is_idempotent
+            ensure_collection_conflicts_on_dimension_drift
+            ensure_collection_conflicts_on_distance_drift
+            invalid_collection_names_and_specs
+            collection_info_describes_collection
+            unknown_collection_is_not_found
+            delete_collection_reports_existence
+            upsert_then_get
+            upsert_replaces_existing_point
+            cosine_vectors_are_normalized
+            numeric_and_uuid_ids
+            delete_points
+            wrong_vectors_are_invalid_input
+            invalid_search_limit_is_invalid_input
+            search_orders_by_cosine
+            search_orders_by_dot
+            search_orders_by_euclid
+            search_orders_by_manhattan
+            score_threshold_follows_distance
+            filter_match_values
+            filter_ranges
+            filter_combinations
+            filter_nested_paths_and_arrays
+            count_with_and_without_filter
+            search_payload_and_vector_flags
+            exact_search_matches_brute_force
+            concurrent_upserts
+        }
+    };
+}
+
+/// Generates one `#[test]` per Redis conformance case, each on a fresh port from `$factory`.
+///
+/// `$factory` is an expression giving a future of the port (an `async` block), evaluated
+/// once per test; its output must be `Arc<dyn RedisPort>` or an `Arc` of a type that
+/// implements [`RedisPort`](crate::RedisPort). Attributes after it are put on every test
+/// (for example `#[ignore = "needs a Redis server"]`). Each test gets its own
+/// [`unique_prefix`](crate::testing::unique_prefix) and runs on its own multi-threaded
+/// runtime ([`block_on_case`](crate::testing::block_on_case)), so the calling crate only
+/// needs `infra-base` with the `testing` feature (a dev-dependency is enough), no tokio.
+///
+/// Invoke it once per module: the tests are named after the cases (`ping`, …), so the
+/// Redis and vector tests go in separate modules.
+///
+/// ```
+/// mod redis_conformance {
+///     use std::sync::Arc;
+///     use infra_base::testing::MemoryRedis;
+///
+///     infra_base::redis_conformance_tests!(async { Arc::new(MemoryRedis::new()) });
+/// }
+///
+/// mod needs_a_server {
+///     infra_base::redis_conformance_tests!(
+///         async { std::sync::Arc::new(infra_base::testing::MemoryRedis::new()) },
+///         #[ignore = "run by cargo xtask test-integration"],
+///     );
+/// }
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! redis_conformance_tests {
+    ($factory:expr $(, #[$meta:meta])* $(,)?) => {
+        $crate::for_each_redis_case!(
+            $crate::__conformance_tests,
+            [redis_suite RedisPort] [$factory] [$(#[$meta])*]
+        );
+    };
+}
+
+/// Generates one `#[test]` per vector conformance case, each on a fresh port from `$factory`.
+///
+/// Same usage as [`redis_conformance_tests!`](crate::redis_conformance_tests), with a port
+/// that implements [`VectorPort`](crate::VectorPort).
+///
+/// ```
+/// mod vector_conformance {
+///     use std::sync::Arc;
+///     use infra_base::VectorPort;
+///     use infra_base::testing::MemoryVector;
+///
+///     infra_base::vector_conformance_tests!(async {
+///         Arc::new(MemoryVector::new()) as Arc<dyn VectorPort>
+///     });
+/// }
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! vector_conformance_tests {
+    ($factory:expr $(, #[$meta:meta])* $(,)?) => {
+        $crate::for_each_vector_case!(
+            $crate::__conformance_tests,
+            [vector_suite VectorPort] [$factory] [$(#[$meta])*]
+        );
+    };
+}
+
+/// Implementation detail of the conformance macros: one test per case name.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests {
+    ([$suite:ident $port:ident] [$factory:expr] $attrs:tt ; $($case:ident)*) => {
+        $( $crate::__conformance_test! { [$suite $port] [$factory] $attrs $case } )*
+    };
+}
+
+/// Implementation detail of the conformance macros: the test of one case.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_test {
+    ([$suite:ident $port:ident] [$factory:expr] [$(#[$meta:meta])*] $case:ident) => {
+        $(#[$meta])*
+        #[test]
+        fn $case() {
+            $crate::testing::block_on_case(async {
+                let port: ::std::sync::Arc<dyn $crate::$port> = $factory.await;
+                $crate::testing::$suite::$case(port, &$crate::testing::unique_prefix()).await;
+            });
+        }
+    };
+}

@@ -1,0 +1,456 @@
+//! [`MemoryRedis`]: an in-process [`RedisPort`] that keeps the port's contract.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::error::{ErrorKind, InfraError, InfraResult};
+use crate::health::ComponentHealth;
+use crate::lifecycle::Lifecycle;
+use crate::redis::{REDIS_BACKEND, RedisPort, SetCondition, SetOptions};
+
+/// How many writes between two sweeps of expired keys (expiry is otherwise lazy).
+const SWEEP_EVERY: u64 = 1024;
+
+/// An in-memory [`RedisPort`] (and [`Lifecycle`]) for tests: a drop-in for a Redis adapter
+/// that needs no server.
+///
+/// It keeps the port's contract, checked by the conformance suite: opaque byte values,
+/// millisecond TTLs (sub-millisecond parts round up, zero is
+/// [`InvalidInput`](ErrorKind::InvalidInput)), `NX`/`XX`, Redis' integer semantics for
+/// `incr_by`, and lazy expiry measured with [`tokio::time::Instant`], so a test with a
+/// paused clock (`#[tokio::test(start_paused = true)]`) controls expiry with
+/// `tokio::time::advance`.
+///
+/// Beyond the port, [`subscribe`](Self::subscribe) receives what is published,
+/// [`ttl`](Self::ttl) reads a key's remaining time, and [`fail_with`](Self::fail_with)
+/// makes every call fail, to test how a service degrades. After
+/// [`close`](Lifecycle::close) every call fails as [`Unavailable`](ErrorKind::Unavailable).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use infra_base::{RedisPort, SetOptions};
+/// use infra_base::testing::MemoryRedis;
+///
+/// let redis = MemoryRedis::new();
+/// assert!(redis.set("k", b"v", SetOptions::default().if_absent()).await?);
+/// assert!(!redis.set("k", b"w", SetOptions::default().if_absent()).await?);
+/// assert_eq!(redis.get("k").await?, Some(b"v".to_vec()));
+/// # Ok::<(), infra_base::InfraError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryRedis {
+    state: Mutex<State>,
+    subscribers: Mutex<HashMap<String, Vec<mpsc::UnboundedSender<Vec<u8>>>>>,
+    closed: AtomicBool,
+    fault: Mutex<Option<ErrorKind>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: HashMap<String, Entry>,
+    writes: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    value: Vec<u8>,
+    expires_at: Option<Instant>,
+}
+
+impl Entry {
+    fn is_live(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+impl State {
+    /// The live entry under `key`, removing it when it has expired (lazy expiry).
+    fn live(&mut self, key: &str, now: Instant) -> Option<&mut Entry> {
+        if self.entries.get(key).is_some_and(|e| !e.is_live(now)) {
+            self.entries.remove(key);
+        }
+        self.entries.get_mut(key)
+    }
+
+    /// Counts a write and sweeps expired keys now and then, so memory stays bounded.
+    fn wrote(&mut self, now: Instant) {
+        self.writes += 1;
+        if self.writes.is_multiple_of(SWEEP_EVERY) {
+            self.entries.retain(|_, e| e.is_live(now));
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn invalid(operation: &'static str, message: impl Into<String>) -> InfraError {
+    InfraError::new(ErrorKind::InvalidInput, REDIS_BACKEND, operation, message)
+}
+
+/// The deadline of a key written now with `ttl`, with Redis' millisecond precision.
+fn deadline(ttl: Duration, now: Instant, operation: &'static str) -> InfraResult<Instant> {
+    if ttl.is_zero() {
+        return Err(invalid(operation, "ttl must be greater than zero"));
+    }
+    // Sub-millisecond parts round up, as the port documents.
+    let millis = u64::try_from(ttl.as_nanos().div_ceil(1_000_000))
+        .ok()
+        .filter(|ms| i64::try_from(*ms).is_ok());
+    millis
+        .and_then(|ms| now.checked_add(Duration::from_millis(ms)))
+        .ok_or_else(|| invalid(operation, "ttl is too large"))
+}
+
+/// Redis' notion of an integer value: the canonical decimal text of an `i64`.
+fn parse_integer(value: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(value).ok()?;
+    let n: i64 = text.parse().ok()?;
+    (n.to_string() == text).then_some(n)
+}
+
+impl MemoryRedis {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Subscribes to `channel`: every later [`publish`](RedisPort::publish) on it is received
+    /// (unbounded, in order) and counted, until the receiver is dropped.
+    pub fn subscribe(&self, channel: &str) -> mpsc::UnboundedReceiver<Vec<u8>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.subscribers)
+            .entry(channel.to_owned())
+            .or_default()
+            .push(tx);
+        rx
+    }
+
+    /// The remaining time to live of `key` (like `PTTL`): `None` when the key does not
+    /// exist or has no expiry.
+    pub fn ttl(&self, key: &str) -> Option<Duration> {
+        let now = Instant::now();
+        let mut state = lock(&self.state);
+        state
+            .live(key, now)
+            .and_then(|e| e.expires_at)
+            .map(|at| at.saturating_duration_since(now))
+    }
+
+    /// Makes every later call fail with an error of `kind` (`None` heals the store), to
+    /// test retries, breakers and degraded modes without a real outage.
+    pub fn fail_with(&self, kind: Option<ErrorKind>) {
+        *lock(&self.fault) = kind;
+    }
+
+    /// Whether [`close`](Lifecycle::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn check(&self, operation: &'static str) -> InfraResult<()> {
+        if self.is_closed() {
+            return Err(InfraError::new(
+                ErrorKind::Unavailable,
+                REDIS_BACKEND,
+                operation,
+                "the store is closed",
+            ));
+        }
+        if let Some(kind) = *lock(&self.fault) {
+            return Err(InfraError::new(
+                kind,
+                REDIS_BACKEND,
+                operation,
+                "injected failure",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RedisPort for MemoryRedis {
+    async fn ping(&self) -> InfraResult<()> {
+        self.check("ping")
+    }
+
+    async fn get(&self, key: &str) -> InfraResult<Option<Vec<u8>>> {
+        self.check("get")?;
+        let now = Instant::now();
+        Ok(lock(&self.state).live(key, now).map(|e| e.value.clone()))
+    }
+
+    async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> InfraResult<bool> {
+        self.check("set")?;
+        let now = Instant::now();
+        let expires_at = options
+            .ttl
+            .map(|ttl| deadline(ttl, now, "set"))
+            .transpose()?;
+        let mut state = lock(&self.state);
+        let exists = state.live(key, now).is_some();
+        let allowed = match options.condition {
+            SetCondition::Always => true,
+            SetCondition::IfAbsent => !exists,
+            SetCondition::IfPresent => exists,
+        };
+        if allowed {
+            // Like SET without KEEPTTL: the new expiry (or none) replaces the old one.
+            state.entries.insert(
+                key.to_owned(),
+                Entry {
+                    value: value.to_vec(),
+                    expires_at,
+                },
+            );
+            state.wrote(now);
+        }
+        Ok(allowed)
+    }
+
+    async fn del(&self, keys: &[String]) -> InfraResult<u64> {
+        self.check("del")?;
+        let now = Instant::now();
+        let mut state = lock(&self.state);
+        let mut deleted = 0;
+        for key in keys {
+            if let Some(entry) = state.entries.remove(key) {
+                deleted += u64::from(entry.is_live(now));
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn exists(&self, key: &str) -> InfraResult<bool> {
+        self.check("exists")?;
+        let now = Instant::now();
+        Ok(lock(&self.state).live(key, now).is_some())
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> InfraResult<bool> {
+        self.check("expire")?;
+        let now = Instant::now();
+        let at = deadline(ttl, now, "expire")?;
+        let mut state = lock(&self.state);
+        Ok(match state.live(key, now) {
+            Some(entry) => {
+                entry.expires_at = Some(at);
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn incr_by(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl_on_create: Option<Duration>,
+    ) -> InfraResult<i64> {
+        self.check("incr_by")?;
+        let now = Instant::now();
+        let create_expiry = ttl_on_create
+            .map(|ttl| deadline(ttl, now, "incr_by"))
+            .transpose()?;
+        let mut state = lock(&self.state);
+        let value = if let Some(entry) = state.live(key, now) {
+            let current = parse_integer(&entry.value)
+                .ok_or_else(|| invalid("incr_by", "the stored value is not an integer"))?;
+            let next = current.checked_add(delta).ok_or_else(|| {
+                invalid("incr_by", "the increment would overflow a 64-bit integer")
+            })?;
+            // An existing key keeps its expiry.
+            entry.value = next.to_string().into_bytes();
+            next
+        } else {
+            let entry = Entry {
+                value: delta.to_string().into_bytes(),
+                expires_at: create_expiry,
+            };
+            state.entries.insert(key.to_owned(), entry);
+            delta
+        };
+        state.wrote(now);
+        Ok(value)
+    }
+
+    async fn mget(&self, keys: &[String]) -> InfraResult<Vec<Option<Vec<u8>>>> {
+        self.check("mget")?;
+        let now = Instant::now();
+        let mut state = lock(&self.state);
+        Ok(keys
+            .iter()
+            .map(|key| state.live(key, now).map(|e| e.value.clone()))
+            .collect())
+    }
+
+    async fn publish(&self, channel: &str, message: &[u8]) -> InfraResult<u64> {
+        self.check("publish")?;
+        let mut subscribers = lock(&self.subscribers);
+        let Some(senders) = subscribers.get_mut(channel) else {
+            return Ok(0);
+        };
+        // Dropped receivers are unsubscribed: they neither receive nor count.
+        senders.retain(|tx| tx.send(message.to_vec()).is_ok());
+        let received = senders.len() as u64;
+        if senders.is_empty() {
+            subscribers.remove(channel);
+        }
+        Ok(received)
+    }
+}
+
+#[async_trait]
+impl Lifecycle for MemoryRedis {
+    async fn init(&self) -> InfraResult<()> {
+        self.check("init")
+    }
+
+    async fn health(&self) -> ComponentHealth {
+        ComponentHealth::measure(self.ping()).await
+    }
+
+    async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        lock(&self.subscribers).clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::HealthStatus;
+
+    #[tokio::test(start_paused = true)]
+    async fn ttl_follows_the_paused_clock_to_the_millisecond() {
+        let redis = MemoryRedis::new();
+        redis
+            .set("k", b"v", SetOptions::with_ttl(Duration::from_millis(100)))
+            .await
+            .unwrap();
+        assert_eq!(redis.ttl("k"), Some(Duration::from_millis(100)));
+        tokio::time::advance(Duration::from_millis(99)).await;
+        assert!(redis.exists("k").await.unwrap());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(!redis.exists("k").await.unwrap());
+        assert_eq!(redis.ttl("k"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sub_millisecond_ttls_round_up() {
+        let redis = MemoryRedis::new();
+        redis
+            .set(
+                "k",
+                b"v",
+                SetOptions::with_ttl(Duration::from_micros(1_001)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(redis.ttl("k"), Some(Duration::from_millis(2)));
+        let err = redis
+            .set("k", b"v", SetOptions::with_ttl(Duration::MAX))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn incr_by_keeps_the_expiry_of_an_existing_key() {
+        let redis = MemoryRedis::new();
+        let window = Some(Duration::from_mins(1));
+        assert_eq!(redis.incr_by("c", 1, window).await.unwrap(), 1);
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(redis.incr_by("c", 1, window).await.unwrap(), 2);
+        assert_eq!(redis.ttl("c"), Some(Duration::from_secs(1)));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(redis.incr_by("c", 1, window).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn integers_are_canonical_decimal_text_and_overflow_is_refused() {
+        let redis = MemoryRedis::new();
+        for bad in [&b"+1"[..], b"01", b" 1", b"1.0", b"", b"\xff"] {
+            redis.set("k", bad, SetOptions::default()).await.unwrap();
+            let err = redis.incr_by("k", 1, None).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
+        }
+        redis
+            .set("k", i64::MAX.to_string().as_bytes(), SetOptions::default())
+            .await
+            .unwrap();
+        let err = redis.incr_by("k", 1, None).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(redis.incr_by("k", -1, None).await.unwrap(), i64::MAX - 1);
+    }
+
+    #[tokio::test]
+    async fn publish_counts_live_subscribers() {
+        let redis = MemoryRedis::new();
+        assert_eq!(redis.publish("ch", b"nobody").await.unwrap(), 0);
+        let mut first = redis.subscribe("ch");
+        let second = redis.subscribe("ch");
+        assert_eq!(redis.publish("ch", b"one").await.unwrap(), 2);
+        drop(second);
+        assert_eq!(redis.publish("ch", b"two").await.unwrap(), 1);
+        assert_eq!(first.recv().await.unwrap(), b"one");
+        assert_eq!(first.recv().await.unwrap(), b"two");
+        assert_eq!(redis.publish("other", b"x").await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn injected_faults_and_close_fail_every_call() {
+        let redis = MemoryRedis::new();
+        redis.init().await.unwrap();
+        assert_eq!(redis.health().await.status, HealthStatus::Pass);
+        redis.fail_with(Some(ErrorKind::Timeout));
+        let err = redis.get("k").await.unwrap_err();
+        assert_eq!((err.kind(), err.operation()), (ErrorKind::Timeout, "get"));
+        redis.fail_with(None);
+        assert!(redis.ping().await.is_ok());
+
+        redis.close().await;
+        redis.close().await;
+        assert!(redis.is_closed());
+        let err = redis
+            .set("k", b"v", SetOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert_eq!(
+            redis.init().await.unwrap_err().kind(),
+            ErrorKind::Unavailable
+        );
+        let health = redis.health().await;
+        assert_eq!(health.status, HealthStatus::Fail);
+        assert_eq!(
+            health.output.as_deref(),
+            Some("unavailable: the store is closed")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_keys_are_swept_by_later_writes() {
+        let redis = MemoryRedis::new();
+        let short = SetOptions::with_ttl(Duration::from_millis(1));
+        // The sweep runs on every SWEEP_EVERY-th write: make the last write be one.
+        for i in 0..SWEEP_EVERY - 1 {
+            redis.set(&format!("k{i}"), b"v", short).await.unwrap();
+        }
+        tokio::time::advance(Duration::from_millis(2)).await;
+        redis
+            .set("last", b"v", SetOptions::default())
+            .await
+            .unwrap();
+        assert!(lock(&redis.state).entries.len() < 10);
+    }
+}

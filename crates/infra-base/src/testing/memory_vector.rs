@@ -1,0 +1,398 @@
+//! [`MemoryVector`]: an in-process [`VectorPort`] with exact search and Qdrant's scoring.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
+
+use async_trait::async_trait;
+
+use crate::error::{ErrorKind, InfraError, InfraResult};
+use crate::health::ComponentHealth;
+use crate::lifecycle::Lifecycle;
+use crate::vector::{
+    CollectionInfo, CollectionSpec, Distance, EnsureOutcome, Filter, Payload, Point, PointId,
+    Record, ScoredPoint, SearchQuery, VECTOR_BACKEND, VectorPort, validate_collection_name,
+    validate_vector,
+};
+
+/// An in-memory [`VectorPort`] (and [`Lifecycle`]) for tests: a drop-in for a Qdrant
+/// adapter that needs no server.
+///
+/// Search is always exact (brute force) and scores follow Qdrant: cosine vectors are
+/// normalized when written and the score is the dot product of unit vectors; `Dot` is the
+/// raw dot product; `Euclid` and `Manhattan` scores are the L2 and L1 distances, smallest
+/// first. Equal scores are ordered by point id, which is deterministic but not part of the
+/// port's contract. Filters use [`Filter::matches`], validation uses the port's shared
+/// validators, so it refuses exactly what every adapter refuses.
+///
+/// [`fail_with`](Self::fail_with) makes every call fail; after
+/// [`close`](Lifecycle::close) every call fails as [`Unavailable`](ErrorKind::Unavailable).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use infra_base::{CollectionSpec, Distance, Point, SearchQuery, VectorPort};
+/// use infra_base::testing::MemoryVector;
+///
+/// let store = MemoryVector::new();
+/// store.ensure_collection(&CollectionSpec::new("items", 2, Distance::Dot)).await?;
+/// store.upsert("items", vec![Point::new(1, vec![1.0, 0.0]), Point::new(2, vec![0.0, 1.0])]).await?;
+/// let hits = store.search("items", &SearchQuery::new(vec![0.9, 0.1], 1)).await?;
+/// assert_eq!(hits[0].id, 1.into());
+/// # Ok::<(), infra_base::InfraError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryVector {
+    collections: RwLock<HashMap<String, Collection>>,
+    closed: AtomicBool,
+    fault: Mutex<Option<ErrorKind>>,
+}
+
+#[derive(Debug)]
+struct Collection {
+    dimension: usize,
+    distance: Distance,
+    points: BTreeMap<PointId, Stored>,
+}
+
+#[derive(Debug)]
+struct Stored {
+    vector: Vec<f32>,
+    payload: Payload,
+}
+
+fn error(kind: ErrorKind, operation: &'static str, message: impl Into<String>) -> InfraError {
+    InfraError::new(kind, VECTOR_BACKEND, operation, message)
+}
+
+fn not_found(name: &str, operation: &'static str) -> InfraError {
+    error(
+        ErrorKind::NotFound,
+        operation,
+        format!("collection {name} does not exist"),
+    )
+}
+
+/// Qdrant's cosine preprocessing: unit length, except for a (near) zero vector.
+fn normalized(mut vector: Vec<f32>) -> Vec<f32> {
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > f32::EPSILON {
+        for x in &mut vector {
+            *x /= norm;
+        }
+    }
+    vector
+}
+
+fn score(distance: Distance, query: &[f32], vector: &[f32]) -> f32 {
+    let pairs = query.iter().zip(vector);
+    match distance {
+        Distance::Cosine | Distance::Dot => pairs.map(|(a, b)| a * b).sum(),
+        Distance::Euclid => pairs.map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt(),
+        Distance::Manhattan => pairs.map(|(a, b)| (a - b).abs()).sum(),
+    }
+}
+
+impl MemoryVector {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every later call fail with an error of `kind` (`None` heals the store), to
+    /// test retries, breakers and degraded modes without a real outage.
+    pub fn fail_with(&self, kind: Option<ErrorKind>) {
+        *self.fault.lock().unwrap_or_else(PoisonError::into_inner) = kind;
+    }
+
+    /// Whether [`close`](Lifecycle::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn check(&self, operation: &'static str) -> InfraResult<()> {
+        if self.is_closed() {
+            return Err(error(
+                ErrorKind::Unavailable,
+                operation,
+                "the store is closed",
+            ));
+        }
+        if let Some(kind) = *self.fault.lock().unwrap_or_else(PoisonError::into_inner) {
+            return Err(error(kind, operation, "injected failure"));
+        }
+        Ok(())
+    }
+
+    /// Checks the store and the name, then runs `f` on the collection under a read lock.
+    fn read<T>(
+        &self,
+        name: &str,
+        operation: &'static str,
+        f: impl FnOnce(&Collection) -> InfraResult<T>,
+    ) -> InfraResult<T> {
+        self.check(operation)?;
+        validate_collection_name(name, operation)?;
+        let collections = self
+            .collections
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        f(collections
+            .get(name)
+            .ok_or_else(|| not_found(name, operation))?)
+    }
+
+    /// Checks the store and the name, then runs `f` on the collection under a write lock.
+    fn write<T>(
+        &self,
+        name: &str,
+        operation: &'static str,
+        f: impl FnOnce(&mut Collection) -> InfraResult<T>,
+    ) -> InfraResult<T> {
+        self.check(operation)?;
+        validate_collection_name(name, operation)?;
+        let mut collections = self
+            .collections
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        f(collections
+            .get_mut(name)
+            .ok_or_else(|| not_found(name, operation))?)
+    }
+}
+
+impl Collection {
+    fn search(&self, query: &SearchQuery) -> Vec<ScoredPoint> {
+        let distance = self.distance;
+        let vector = if distance == Distance::Cosine {
+            normalized(query.vector.clone())
+        } else {
+            query.vector.clone()
+        };
+        let mut hits: Vec<(f32, &PointId, &Stored)> = self
+            .points
+            .iter()
+            .filter(|(_, p)| query.filter.matches(&p.payload))
+            .map(|(id, p)| (score(distance, &vector, &p.vector), id, p))
+            .filter(|(s, _, _)| {
+                query
+                    .score_threshold
+                    .is_none_or(|t| distance.passes_threshold(*s, t))
+            })
+            .collect();
+        hits.sort_by(|(a, id_a, _), (b, id_b, _)| {
+            let by_score = if distance.higher_is_better() {
+                b.total_cmp(a)
+            } else {
+                a.total_cmp(b)
+            };
+            by_score.then_with(|| id_a.cmp(id_b))
+        });
+        hits.into_iter()
+            .take(query.limit)
+            .map(|(score, id, p)| ScoredPoint {
+                id: *id,
+                score,
+                payload: query.with_payload.then(|| p.payload.clone()),
+                vector: query.with_vector.then(|| p.vector.clone()),
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl VectorPort for MemoryVector {
+    async fn ping(&self) -> InfraResult<()> {
+        self.check("ping")
+    }
+
+    async fn ensure_collection(&self, spec: &CollectionSpec) -> InfraResult<EnsureOutcome> {
+        self.check("ensure_collection")?;
+        spec.validate()?;
+        let mut collections = self
+            .collections
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(existing) = collections.get(&spec.name) {
+            if existing.dimension != spec.dimension || existing.distance != spec.distance {
+                return Err(error(
+                    ErrorKind::Conflict,
+                    "ensure_collection",
+                    format!(
+                        "collection {} exists with dimension {} and distance {}, \
+                         but dimension {} and distance {} were requested",
+                        spec.name,
+                        existing.dimension,
+                        existing.distance,
+                        spec.dimension,
+                        spec.distance
+                    ),
+                ));
+            }
+            return Ok(EnsureOutcome::AlreadyExists);
+        }
+        collections.insert(
+            spec.name.clone(),
+            Collection {
+                dimension: spec.dimension,
+                distance: spec.distance,
+                points: BTreeMap::new(),
+            },
+        );
+        Ok(EnsureOutcome::Created)
+    }
+
+    async fn collection_info(&self, name: &str) -> InfraResult<CollectionInfo> {
+        self.read(name, "collection_info", |c| {
+            Ok(CollectionInfo {
+                name: name.to_owned(),
+                dimension: c.dimension,
+                distance: c.distance,
+                points_count: c.points.len() as u64,
+            })
+        })
+    }
+
+    async fn delete_collection(&self, name: &str) -> InfraResult<bool> {
+        self.check("delete_collection")?;
+        validate_collection_name(name, "delete_collection")?;
+        Ok(self
+            .collections
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name)
+            .is_some())
+    }
+
+    async fn upsert(&self, collection: &str, points: Vec<Point>) -> InfraResult<()> {
+        self.write(collection, "upsert", |c| {
+            // Validate the whole batch first: nothing is written when one point is wrong.
+            for point in &points {
+                validate_vector(&point.vector, c.dimension, "upsert")?;
+            }
+            for point in points {
+                let vector = if c.distance == Distance::Cosine {
+                    normalized(point.vector)
+                } else {
+                    point.vector
+                };
+                c.points.insert(
+                    point.id,
+                    Stored {
+                        vector,
+                        payload: point.payload,
+                    },
+                );
+            }
+            Ok(())
+        })
+    }
+
+    async fn get(
+        &self,
+        collection: &str,
+        ids: &[PointId],
+        with_vector: bool,
+    ) -> InfraResult<Vec<Record>> {
+        self.read(collection, "get", |c| {
+            let mut seen = HashSet::new();
+            Ok(ids
+                .iter()
+                .filter(|id| seen.insert(**id))
+                .filter_map(|id| {
+                    c.points.get(id).map(|p| Record {
+                        id: *id,
+                        payload: p.payload.clone(),
+                        vector: with_vector.then(|| p.vector.clone()),
+                    })
+                })
+                .collect())
+        })
+    }
+
+    async fn delete(&self, collection: &str, ids: &[PointId]) -> InfraResult<()> {
+        self.write(collection, "delete", |c| {
+            for id in ids {
+                c.points.remove(id);
+            }
+            Ok(())
+        })
+    }
+
+    async fn search(&self, collection: &str, query: &SearchQuery) -> InfraResult<Vec<ScoredPoint>> {
+        self.read(collection, "search", |c| {
+            query.validate(c.dimension)?;
+            Ok(c.search(query))
+        })
+    }
+
+    async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
+        self.read(collection, "count", |c| {
+            Ok(c.points
+                .values()
+                .filter(|p| filter.matches(&p.payload))
+                .count() as u64)
+        })
+    }
+}
+
+#[async_trait]
+impl Lifecycle for MemoryVector {
+    async fn init(&self) -> InfraResult<()> {
+        self.check("init")
+    }
+
+    async fn health(&self) -> ComponentHealth {
+        ComponentHealth::measure(self.ping()).await
+    }
+
+    async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::HealthStatus;
+
+    #[tokio::test]
+    async fn close_and_faults_fail_every_call() {
+        let store = MemoryVector::new();
+        store.init().await.unwrap();
+        assert_eq!(store.health().await.status, HealthStatus::Pass);
+        store.fail_with(Some(ErrorKind::Timeout));
+        let err = store.collection_info("c").await.unwrap_err();
+        assert_eq!(
+            (err.kind(), err.operation()),
+            (ErrorKind::Timeout, "collection_info")
+        );
+        store.fail_with(None);
+        store.close().await;
+        store.close().await;
+        assert!(store.is_closed());
+        let err = store.ping().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert_eq!(store.health().await.status, HealthStatus::Fail);
+    }
+
+    #[tokio::test]
+    async fn equal_scores_are_ordered_by_id_and_zero_vectors_stay_zero() {
+        let store = MemoryVector::new();
+        let spec = CollectionSpec::new("c", 2, Distance::Cosine);
+        store.ensure_collection(&spec).await.unwrap();
+        let points = vec![
+            Point::new(3, vec![1.0, 0.0]),
+            Point::new(1, vec![2.0, 0.0]),
+            Point::new(2, vec![0.0, 0.0]),
+        ];
+        store.upsert("c", points).await.unwrap();
+        let hits = store
+            .search("c", &SearchQuery::new(vec![1.0, 0.0], 3).with_vector(true))
+            .await
+            .unwrap();
+        let ids: Vec<_> = hits.iter().map(|h| h.id).collect();
+        assert_eq!(ids, [1.into(), 3.into(), 2.into()]);
+        assert_eq!(hits[2].vector.as_deref(), Some(&[0.0, 0.0][..]));
+    }
+}

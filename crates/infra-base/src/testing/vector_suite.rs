@@ -1,0 +1,1459 @@
+//! The vector conformance cases: one function per behaviour of [`VectorPort`].
+//!
+//! Every case has the same shape, `async fn case(port: Arc<dyn VectorPort>, prefix: &str)`
+//! (see [`redis_suite`](super::redis_suite) for why). Collections are named
+//! `{prefix}_{what}` and deleted at the end of the case, even when it fails.
+//!
+//! The cases hold against a real Qdrant: scores are compared with a tolerance, expected
+//! orders never depend on how equal scores are broken, cosine vectors are expected back
+//! normalized, and exact counts come from [`VectorPort::count`], never from
+//! `points_count`, which may lag.
+// Every case panics on a contract violation by design; the module docs say so once.
+#![allow(clippy::missing_panics_doc)]
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use super::{check_prefix, expect_kind, guarded, join_all, ok};
+use crate::error::{ErrorKind, InfraResult};
+use crate::vector::{
+    CollectionSpec, Condition, Distance, EnsureOutcome, Filter, MAX_DIMENSION, MAX_SEARCH_LIMIT,
+    Payload, Point, PointId, Range, ScoredPoint, SearchQuery, VectorPort, VectorPortExt,
+};
+
+/// The collections of one case, all deleted at the end.
+#[derive(Clone)]
+struct Names {
+    prefix: Arc<str>,
+    used: Arc<Mutex<Vec<String>>>,
+}
+
+impl Names {
+    fn collection(&self, what: &str) -> String {
+        let name = format!("{}_{what}", self.prefix);
+        self.used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(name.clone());
+        name
+    }
+}
+
+/// Runs a case body with its collection names, then deletes the collections.
+async fn scoped<F, Fut>(port: Arc<dyn VectorPort>, prefix: &str, body: F)
+where
+    F: FnOnce(Arc<dyn VectorPort>, Names) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    check_prefix(prefix);
+    let names = Names {
+        prefix: prefix.into(),
+        used: Arc::default(),
+    };
+    let used = Arc::clone(&names.used);
+    let cleanup_port = Arc::clone(&port);
+    let cleanup = async move {
+        let mut names = std::mem::take(&mut *used.lock().unwrap_or_else(PoisonError::into_inner));
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let _ = cleanup_port.delete_collection(&name).await;
+        }
+    };
+    guarded(body(port, names), cleanup).await;
+}
+
+/// Creates a collection that must not exist yet.
+async fn create(store: &dyn VectorPort, name: &str, dimension: usize, distance: Distance) {
+    let spec = CollectionSpec::new(name, dimension, distance);
+    let outcome = ok(store.ensure_collection(&spec).await, "ensure_collection");
+    assert_eq!(
+        outcome,
+        EnsureOutcome::Created,
+        "ensure_collection of the new collection {name} must create it"
+    );
+}
+
+fn payload(value: Value) -> Payload {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("suite bug: a payload must be a JSON object, not {other}"),
+    }
+}
+
+fn num_ids(ids: &[u64]) -> Vec<PointId> {
+    ids.iter().copied().map(PointId::Num).collect()
+}
+
+fn hit_ids(hits: &[ScoredPoint]) -> Vec<PointId> {
+    hits.iter().map(|h| h.id).collect()
+}
+
+/// Scores are f32 computed in different orders by different engines.
+fn close_enough(actual: f64, expected: f64) -> bool {
+    (actual - expected).abs() <= 1e-4 * expected.abs().max(1.0)
+}
+
+#[track_caller]
+fn assert_close(actual: f32, expected: f64, what: &str) {
+    assert!(
+        close_enough(f64::from(actual), expected),
+        "{what}: expected {expected}, got {actual}"
+    );
+}
+
+#[track_caller]
+fn assert_vector(actual: Option<&[f32]>, expected: &[f32], what: &str) {
+    let Some(actual) = actual else {
+        panic!("{what}: expected the vector {expected:?}, got none");
+    };
+    assert!(
+        actual.len() == expected.len()
+            && actual
+                .iter()
+                .zip(expected)
+                .all(|(a, e)| close_enough(f64::from(*a), f64::from(*e))),
+        "{what}: expected the vector {expected:?}, got {actual:?}"
+    );
+}
+
+/// A small collection whose search order is unambiguous for `distance`.
+struct OrderFixture {
+    query: Vec<f32>,
+    points: Vec<(u64, [f32; 2])>,
+    /// `(id, score)`, best first.
+    expected: [(u64, f64); 4],
+}
+
+fn order_fixture(distance: Distance) -> OrderFixture {
+    match distance {
+        Distance::Cosine => OrderFixture {
+            query: vec![2.0, 0.0],
+            points: vec![
+                (1, [3.0, 0.0]),
+                (2, [1.0, 1.0]),
+                (3, [0.0, 5.0]),
+                (4, [-1.0, 0.2]),
+            ],
+            expected: [
+                (1, 1.0),
+                (2, std::f64::consts::FRAC_1_SQRT_2),
+                (3, 0.0),
+                (4, -1.0 / 1.04_f64.sqrt()),
+            ],
+        },
+        Distance::Dot => OrderFixture {
+            query: vec![1.0, 2.0],
+            points: vec![
+                (1, [3.0, 1.0]),
+                (2, [1.0, 1.0]),
+                (3, [0.0, -1.0]),
+                (4, [10.0, 0.0]),
+            ],
+            expected: [(4, 10.0), (1, 5.0), (2, 3.0), (3, -2.0)],
+        },
+        Distance::Euclid => OrderFixture {
+            query: vec![1.0, 1.0],
+            points: vec![
+                (1, [4.0, 5.0]),
+                (2, [2.0, 1.0]),
+                (3, [1.0, 3.0]),
+                (4, [7.0, 9.0]),
+            ],
+            expected: [(2, 1.0), (3, 2.0), (1, 5.0), (4, 10.0)],
+        },
+        Distance::Manhattan => OrderFixture {
+            query: vec![1.0, 1.0],
+            points: vec![
+                (1, [4.0, 5.0]),
+                (2, [2.0, 1.0]),
+                (3, [-1.0, -1.0]),
+                (4, [1.0, -9.0]),
+            ],
+            expected: [(2, 1.0), (3, 4.0), (1, 7.0), (4, 10.0)],
+        },
+    }
+}
+
+impl OrderFixture {
+    fn points(&self) -> Vec<Point> {
+        self.points
+            .iter()
+            .map(|(id, v)| Point::new(*id, v.to_vec()).with_payload(payload(json!({"n": id}))))
+            .collect()
+    }
+}
+
+/// Checks ids (exactly, in order) and scores (with tolerance) against `expected`.
+#[track_caller]
+fn assert_hits(hits: &[ScoredPoint], expected: &[(u64, f64)], what: &str) {
+    let want: Vec<PointId> = expected.iter().map(|(id, _)| PointId::Num(*id)).collect();
+    assert_eq!(hit_ids(hits), want, "{what}: ids best first");
+    for (hit, (id, score)) in hits.iter().zip(expected) {
+        assert_close(hit.score, *score, &format!("{what}: score of point {id}"));
+    }
+}
+
+async fn search_orders(port: Arc<dyn VectorPort>, prefix: &str, distance: Distance) {
+    scoped(port, prefix, move |store, names| async move {
+        let fixture = order_fixture(distance);
+        let name = names.collection(&distance.to_string());
+        create(&*store, &name, 2, distance).await;
+        ok(store.upsert(&name, fixture.points()).await, "upsert");
+        let what = format!("{distance} search");
+        let hits = ok(
+            store
+                .search(&name, &SearchQuery::new(fixture.query.clone(), 10))
+                .await,
+            "search",
+        );
+        assert_hits(&hits, &fixture.expected, &what);
+        for hit in &hits {
+            let PointId::Num(n) = hit.id else {
+                panic!("{what}: unexpected id {}", hit.id)
+            };
+            assert_eq!(
+                hit.payload,
+                Some(payload(json!({"n": n}))),
+                "{what}: payloads are returned by default"
+            );
+            assert_eq!(
+                hit.vector, None,
+                "{what}: vectors are not returned by default"
+            );
+        }
+        let top = ok(
+            store
+                .search(
+                    &name,
+                    &SearchQuery::new(fixture.query.clone(), 2).exact(true),
+                )
+                .await,
+            "search",
+        );
+        assert_hits(
+            &top,
+            &fixture.expected[..2],
+            &format!("{what} with limit 2"),
+        );
+    })
+    .await;
+}
+
+/// Six points with varied payloads for the filter cases (dot distance, dimension 2).
+fn filter_points() -> Vec<Point> {
+    let payloads = [
+        json!({"color": "red", "size": 1, "price": 10.0, "in_stock": true,
+               "tags": ["new", "sale"], "address": {"city": "Oslo", "zip": 100}}),
+        json!({"color": "blue", "size": 2, "price": 20.5, "in_stock": false,
+               "tags": ["sale"], "address": {"city": "Paris", "zip": 200}}),
+        json!({"color": "red", "size": 3, "price": 30.0, "in_stock": false,
+               "tags": [], "address": {"city": "Oslo", "zip": 300}}),
+        json!({"color": "green", "size": 2, "price": 5.25, "in_stock": true,
+               "tags": ["new"], "address": {"city": "Rome", "zip": 400}}),
+        json!({"size": 5, "price": 50}),
+        json!({"color": ["red", "green"], "size": [1, 7], "tags": "new"}),
+    ];
+    payloads
+        .into_iter()
+        .zip(1u64..)
+        .map(|(p, id)| {
+            let y = f32::from(u8::try_from(id).unwrap_or(0)) / 10.0;
+            Point::new(id, vec![1.0, y]).with_payload(payload(p))
+        })
+        .collect()
+}
+
+async fn filter_collection(store: &dyn VectorPort, names: &Names) -> String {
+    let name = names.collection("filters");
+    create(store, &name, 2, Distance::Dot).await;
+    ok(store.upsert(&name, filter_points()).await, "upsert");
+    name
+}
+
+/// Checks that both `count` and `search` select exactly `expected` with `filter`.
+async fn check_filter(
+    store: &dyn VectorPort,
+    name: &str,
+    filter: Filter,
+    expected: &[u64],
+    what: &str,
+) {
+    let count = ok(store.count(name, &filter).await, "count");
+    assert_eq!(
+        count,
+        expected.len() as u64,
+        "{what}: count with the filter"
+    );
+    let query = SearchQuery::new(vec![1.0, 0.0], 100).filter(filter);
+    let hits = ok(store.search(name, &query).await, "search");
+    let got: BTreeSet<PointId> = hits.iter().map(|h| h.id).collect();
+    assert_eq!(got.len(), hits.len(), "{what}: search returned an id twice");
+    let want: BTreeSet<PointId> = num_ids(expected).into_iter().collect();
+    assert_eq!(got, want, "{what}: ids found by search with the filter");
+}
+
+fn range(gt: Option<f64>, gte: Option<f64>, lt: Option<f64>, lte: Option<f64>) -> Range {
+    Range { gt, gte, lt, lte }
+}
+
+/// The store answers.
+pub async fn ping(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, _| async move {
+        ok(store.ping().await, "ping");
+    })
+    .await;
+}
+
+/// `ensure_collection` creates once, then reports `AlreadyExists` for the same spec.
+pub async fn ensure_collection_is_idempotent(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("items");
+        create(&*store, &name, 4, Distance::Cosine).await;
+        let spec = CollectionSpec::new(&name, 4, Distance::Cosine);
+        for _ in 0..2 {
+            assert_eq!(
+                ok(store.ensure_collection(&spec).await, "ensure_collection"),
+                EnsureOutcome::AlreadyExists,
+                "ensure_collection of an existing collection with the same spec"
+            );
+        }
+    })
+    .await;
+}
+
+/// The error text of a drift `Conflict`, lowercased and without the collection name.
+#[track_caller]
+fn conflict_text<T: std::fmt::Debug>(result: InfraResult<T>, name: &str) -> String {
+    match result {
+        Ok(value) => panic!("ensure_collection with drift: expected a conflict, got Ok({value:?})"),
+        Err(err) => {
+            assert_eq!(
+                err.kind(),
+                ErrorKind::Conflict,
+                "ensure_collection with drift: expected a conflict, got: {}",
+                err.chain()
+            );
+            err.message().replace(name, "").to_lowercase()
+        }
+    }
+}
+
+/// An existing collection with another dimension is a `Conflict` naming both dimensions,
+/// and is left unchanged.
+pub async fn ensure_collection_conflicts_on_dimension_drift(
+    port: Arc<dyn VectorPort>,
+    prefix: &str,
+) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("drift");
+        create(&*store, &name, 12, Distance::Cosine).await;
+        let drifted = CollectionSpec::new(&name, 17, Distance::Cosine);
+        let text = conflict_text(store.ensure_collection(&drifted).await, &name);
+        assert!(
+            text.contains("12") && text.contains("17"),
+            "the conflict must name the existing (12) and requested (17) dimensions: {text:?}"
+        );
+        let info = ok(store.collection_info(&name).await, "collection_info");
+        assert_eq!(
+            info.dimension, 12,
+            "a conflicting ensure must not change the collection"
+        );
+    })
+    .await;
+}
+
+/// An existing collection with another distance is a `Conflict` naming both distances, and
+/// is left unchanged.
+pub async fn ensure_collection_conflicts_on_distance_drift(
+    port: Arc<dyn VectorPort>,
+    prefix: &str,
+) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("drift");
+        create(&*store, &name, 4, Distance::Cosine).await;
+        let drifted = CollectionSpec::new(&name, 4, Distance::Dot);
+        let text = conflict_text(store.ensure_collection(&drifted).await, &name);
+        assert!(
+            text.contains("cosine") && text.contains("dot"),
+            "the conflict must name the existing (cosine) and requested (dot) distances: {text:?}"
+        );
+        let info = ok(store.collection_info(&name).await, "collection_info");
+        assert_eq!(
+            info.distance,
+            Distance::Cosine,
+            "a conflicting ensure must not change the collection"
+        );
+    })
+    .await;
+}
+
+/// Invalid names and dimensions are `InvalidInput` for every operation, and create nothing.
+pub async fn invalid_collection_names_and_specs(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let long = "x".repeat(256);
+        for bad in ["", "a/b", "..", "has space", long.as_str()] {
+            expect_kind(
+                store
+                    .ensure_collection(&CollectionSpec::new(bad, 4, Distance::Dot))
+                    .await,
+                ErrorKind::InvalidInput,
+                &format!("ensure_collection named {bad:?}"),
+            );
+        }
+        let name = names.collection("dims");
+        for dimension in [0, MAX_DIMENSION + 1] {
+            expect_kind(
+                store
+                    .ensure_collection(&CollectionSpec::new(&name, dimension, Distance::Dot))
+                    .await,
+                ErrorKind::InvalidInput,
+                &format!("ensure_collection with dimension {dimension}"),
+            );
+        }
+        expect_kind(
+            store.collection_info(&name).await,
+            ErrorKind::NotFound,
+            "a refused ensure_collection must not create the collection",
+        );
+
+        let bad = "a/b";
+        let what = |op: &str| format!("{op} on the invalid collection name {bad:?}");
+        let kind = ErrorKind::InvalidInput;
+        expect_kind(
+            store.collection_info(bad).await,
+            kind,
+            &what("collection_info"),
+        );
+        expect_kind(
+            store.delete_collection(bad).await,
+            kind,
+            &what("delete_collection"),
+        );
+        let point = Point::new(1, vec![1.0; 4]);
+        expect_kind(store.upsert(bad, vec![point]).await, kind, &what("upsert"));
+        expect_kind(
+            store.get(bad, &num_ids(&[1]), false).await,
+            kind,
+            &what("get"),
+        );
+        expect_kind(
+            store.delete(bad, &num_ids(&[1])).await,
+            kind,
+            &what("delete"),
+        );
+        let query = SearchQuery::new(vec![1.0; 4], 1);
+        expect_kind(store.search(bad, &query).await, kind, &what("search"));
+        expect_kind(
+            store.count(bad, &Filter::default()).await,
+            kind,
+            &what("count"),
+        );
+    })
+    .await;
+}
+
+/// `collection_info` reports name, dimension and distance (each distance maps back to
+/// itself) and an empty new collection.
+pub async fn collection_info_describes_collection(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let specs = [
+            (Distance::Cosine, 3),
+            (Distance::Dot, 5),
+            (Distance::Euclid, 7),
+            (Distance::Manhattan, 9),
+        ];
+        for (distance, dimension) in specs {
+            let name = names.collection(&distance.to_string());
+            create(&*store, &name, dimension, distance).await;
+            let info = ok(store.collection_info(&name).await, "collection_info");
+            assert_eq!(info.name, name, "collection_info name");
+            assert_eq!(
+                info.dimension, dimension,
+                "collection_info dimension of {name}"
+            );
+            assert_eq!(
+                info.distance, distance,
+                "collection_info distance of {name}"
+            );
+            assert_eq!(
+                info.points_count, 0,
+                "points_count of a new collection {name}"
+            );
+        }
+    })
+    .await;
+}
+
+/// Every operation on a collection that does not exist is `NotFound` (deleting it is
+/// `false`).
+pub async fn unknown_collection_is_not_found(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("missing");
+        let what = |op: &str| format!("{op} on a collection that does not exist");
+        let kind = ErrorKind::NotFound;
+        expect_kind(
+            store.collection_info(&name).await,
+            kind,
+            &what("collection_info"),
+        );
+        let point = Point::new(1, vec![1.0; 4]);
+        expect_kind(
+            store.upsert(&name, vec![point]).await,
+            kind,
+            &what("upsert"),
+        );
+        expect_kind(
+            store.get(&name, &num_ids(&[1]), false).await,
+            kind,
+            &what("get"),
+        );
+        expect_kind(
+            store.delete(&name, &num_ids(&[1])).await,
+            kind,
+            &what("delete"),
+        );
+        let query = SearchQuery::new(vec![1.0; 4], 1);
+        expect_kind(store.search(&name, &query).await, kind, &what("search"));
+        expect_kind(
+            store.count(&name, &Filter::default()).await,
+            kind,
+            &what("count"),
+        );
+        assert!(
+            !ok(store.delete_collection(&name).await, "delete_collection"),
+            "{}",
+            what("delete_collection must return false")
+        );
+    })
+    .await;
+}
+
+/// `delete_collection` returns `true` then `false`, and removes the points with it.
+pub async fn delete_collection_reports_existence(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("doomed");
+        create(&*store, &name, 2, Distance::Dot).await;
+        ok(
+            store
+                .upsert(&name, vec![Point::new(1, vec![1.0, 0.0])])
+                .await,
+            "upsert",
+        );
+        assert!(
+            ok(store.delete_collection(&name).await, "delete_collection"),
+            "deleting an existing collection must return true"
+        );
+        expect_kind(
+            store.collection_info(&name).await,
+            ErrorKind::NotFound,
+            "collection_info after delete_collection",
+        );
+        assert!(
+            !ok(store.delete_collection(&name).await, "delete_collection"),
+            "deleting a deleted collection must return false"
+        );
+        create(&*store, &name, 2, Distance::Dot).await;
+        assert_eq!(
+            ok(store.count(&name, &Filter::default()).await, "count"),
+            0,
+            "a re-created collection must not keep the deleted points"
+        );
+    })
+    .await;
+}
+
+/// `get` answers in request order, skips missing ids, returns a repeated id once, and
+/// returns vectors only when asked; payloads round-trip exactly.
+pub async fn upsert_then_get(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("items");
+        create(&*store, &name, 3, Distance::Dot).await;
+        let rich = payload(json!({
+            "name": "one", "n": -7, "f": 1.5, "ok": true, "none": null,
+            "text": "\u{fc}n\u{ef}code \u{2713}",
+            "nested": {"list": [1, "two", {"three": 3.25}], "empty": {}},
+        }));
+        let points = vec![
+            Point::new(1, vec![0.1, 0.2, 0.3]).with_payload(rich.clone()),
+            Point::new(2, vec![-1.0, 0.0, 2.5]),
+            Point::new(3, vec![4.0, 5.0, 6.0]).with_payload(payload(json!({"n": 3}))),
+        ];
+        ok(store.upsert(&name, points.clone()).await, "upsert");
+
+        let ids = num_ids(&[3, 99, 1, 3, 2]);
+        let records = ok(store.get(&name, &ids, false).await, "get");
+        let got: Vec<PointId> = records.iter().map(|r| r.id).collect();
+        assert_eq!(
+            got,
+            num_ids(&[3, 1, 2]),
+            "get must answer in request order, skip missing ids and return repeats once"
+        );
+        assert_eq!(records[1].payload, rich, "a payload read back by get");
+        assert_eq!(
+            records[2].payload,
+            Payload::new(),
+            "an empty payload read back by get"
+        );
+        assert!(
+            records.iter().all(|r| r.vector.is_none()),
+            "get without vectors must not return them"
+        );
+
+        let records = ok(store.get(&name, &num_ids(&[2, 1]), true).await, "get");
+        assert_eq!(records.len(), 2, "get of two existing points");
+        assert_vector(
+            records[0].vector.as_deref(),
+            &points[1].vector,
+            "vector of point 2",
+        );
+        assert_vector(
+            records[1].vector.as_deref(),
+            &points[0].vector,
+            "vector of point 1",
+        );
+        assert!(
+            ok(store.get(&name, &num_ids(&[99]), true).await, "get").is_empty(),
+            "get of a missing id"
+        );
+        assert_eq!(ok(store.count(&name, &Filter::default()).await, "count"), 3);
+    })
+    .await;
+}
+
+/// Upserting an existing id replaces its vector and its whole payload (no merge).
+pub async fn upsert_replaces_existing_point(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("items");
+        create(&*store, &name, 2, Distance::Dot).await;
+        let first = Point::new(1, vec![1.0, 0.0]).with_payload(payload(json!({"a": 1, "b": 2})));
+        ok(store.upsert(&name, vec![first]).await, "upsert");
+        let second = Point::new(1, vec![0.0, 3.0]).with_payload(payload(json!({"c": 3})));
+        ok(store.upsert(&name, vec![second]).await, "upsert");
+
+        let records = ok(store.get(&name, &num_ids(&[1]), true).await, "get");
+        assert_eq!(records.len(), 1, "get of the replaced point");
+        assert_eq!(
+            records[0].payload,
+            payload(json!({"c": 3})),
+            "an upsert must replace the payload, not merge it"
+        );
+        assert_vector(
+            records[0].vector.as_deref(),
+            &[0.0, 3.0],
+            "the replaced vector",
+        );
+        assert_eq!(ok(store.count(&name, &Filter::default()).await, "count"), 1);
+        let hits = ok(
+            store
+                .search(&name, &SearchQuery::new(vec![0.0, 1.0], 5))
+                .await,
+            "search",
+        );
+        assert_eq!(
+            hit_ids(&hits),
+            num_ids(&[1]),
+            "search after a replacing upsert"
+        );
+        assert_close(hits[0].score, 3.0, "search scores the replaced vector");
+    })
+    .await;
+}
+
+/// Cosine collections store unit vectors: reads and searches return them normalized, and
+/// scores are cosine similarities.
+pub async fn cosine_vectors_are_normalized(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("cosine");
+        create(&*store, &name, 2, Distance::Cosine).await;
+        let points = vec![
+            Point::new(1, vec![3.0, 4.0]),
+            Point::new(2, vec![0.0, -2.0]),
+        ];
+        ok(store.upsert(&name, points).await, "upsert");
+        let records = ok(store.get(&name, &num_ids(&[1, 2]), true).await, "get");
+        assert_eq!(records.len(), 2, "get of two points");
+        assert_vector(
+            records[0].vector.as_deref(),
+            &[0.6, 0.8],
+            "cosine vector read by get",
+        );
+        assert_vector(
+            records[1].vector.as_deref(),
+            &[0.0, -1.0],
+            "cosine vector read by get",
+        );
+
+        let query = SearchQuery::new(vec![6.0, 8.0], 2).with_vector(true);
+        let hits = ok(store.search(&name, &query).await, "search");
+        assert_hits(
+            &hits,
+            &[(1, 1.0), (2, -0.8)],
+            "cosine search with a non-unit query",
+        );
+        assert_vector(
+            hits[0].vector.as_deref(),
+            &[0.6, 0.8],
+            "cosine vector read by search",
+        );
+    })
+    .await;
+}
+
+/// Numeric ids (including 0 and ids above 2^53) and UUID ids are stored and returned
+/// exactly, and can be mixed in one collection.
+pub async fn numeric_and_uuid_ids(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("ids");
+        create(&*store, &name, 2, Distance::Dot).await;
+        let random = Uuid::new_v4();
+        let fixed = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        let ids = [
+            PointId::Num(0),
+            PointId::Num((1 << 53) + 1),
+            PointId::Uuid(random),
+            PointId::Uuid(fixed),
+        ];
+        let points = ids
+            .iter()
+            .zip([1.0, 0.9, 0.8, 0.7])
+            .map(|(id, x)| {
+                Point::new(*id, vec![x, 0.0]).with_payload(payload(json!({"id": id.to_string()})))
+            })
+            .collect();
+        ok(store.upsert(&name, points).await, "upsert");
+
+        let records = ok(store.get(&name, &ids, false).await, "get");
+        let got: Vec<PointId> = records.iter().map(|r| r.id).collect();
+        assert_eq!(got, ids, "numeric and UUID ids read back by get");
+        for record in &records {
+            assert_eq!(
+                record.payload.get("id"),
+                Some(&Value::String(record.id.to_string())),
+                "the payload stored with id {}",
+                record.id
+            );
+        }
+        let hits = ok(
+            store
+                .search(&name, &SearchQuery::new(vec![1.0, 0.0], 10))
+                .await,
+            "search",
+        );
+        assert_eq!(
+            hit_ids(&hits),
+            ids,
+            "numeric and UUID ids returned by search"
+        );
+
+        ok(
+            store.delete(&name, &[PointId::Uuid(random)]).await,
+            "delete",
+        );
+        assert_eq!(ok(store.count(&name, &Filter::default()).await, "count"), 3);
+        assert!(
+            ok(
+                store.get(&name, &[PointId::Uuid(random)], false).await,
+                "get"
+            )
+            .is_empty(),
+            "a deleted UUID id"
+        );
+    })
+    .await;
+}
+
+/// `delete` removes the given points (ignoring ids that do not exist) for every read.
+pub async fn delete_points(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("items");
+        create(&*store, &name, 2, Distance::Dot).await;
+        let points = (1..=5u8)
+            .map(|i| Point::new(u64::from(i), vec![f32::from(i), 1.0]))
+            .collect();
+        ok(store.upsert(&name, points).await, "upsert");
+        ok(store.delete(&name, &num_ids(&[2, 4, 99])).await, "delete");
+        assert_eq!(
+            ok(store.count(&name, &Filter::default()).await, "count"),
+            3,
+            "count after deleting two of five points"
+        );
+        let records = ok(
+            store.get(&name, &num_ids(&[1, 2, 3, 4, 5]), false).await,
+            "get",
+        );
+        let got: Vec<PointId> = records.iter().map(|r| r.id).collect();
+        assert_eq!(got, num_ids(&[1, 3, 5]), "get after delete");
+        let hits = ok(
+            store
+                .search(&name, &SearchQuery::new(vec![1.0, 0.0], 10))
+                .await,
+            "search",
+        );
+        assert_eq!(hit_ids(&hits), num_ids(&[5, 3, 1]), "search after delete");
+        ok(
+            store.delete(&name, &num_ids(&[2])).await,
+            "delete of a deleted id",
+        );
+        assert_eq!(ok(store.count(&name, &Filter::default()).await, "count"), 3);
+    })
+    .await;
+}
+
+/// Vectors of the wrong dimension or with non-finite components are `InvalidInput`, for
+/// upserts (nothing of the batch is written) and searches.
+pub async fn wrong_vectors_are_invalid_input(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("items");
+        create(&*store, &name, 3, Distance::Dot).await;
+        ok(
+            store
+                .upsert(&name, vec![Point::new(1, vec![1.0, 0.0, 0.0])])
+                .await,
+            "upsert",
+        );
+
+        let batches = [
+            (
+                "a batch with one vector of dimension 2",
+                vec![
+                    Point::new(2, vec![1.0, 0.0, 0.0]),
+                    Point::new(3, vec![1.0, 0.0]),
+                ],
+            ),
+            (
+                "a NaN component",
+                vec![Point::new(4, vec![1.0, f32::NAN, 0.0])],
+            ),
+            (
+                "an infinite component",
+                vec![Point::new(5, vec![f32::INFINITY, 0.0, 0.0])],
+            ),
+            (
+                "replacing a point with dimension 4",
+                vec![Point::new(1, vec![0.0; 4])],
+            ),
+        ];
+        for (what, batch) in batches {
+            expect_kind(
+                store.upsert(&name, batch).await,
+                ErrorKind::InvalidInput,
+                &format!("upsert of {what}"),
+            );
+        }
+        assert_eq!(
+            ok(store.count(&name, &Filter::default()).await, "count"),
+            1,
+            "refused upserts must write nothing"
+        );
+        let records = ok(
+            store.get(&name, &num_ids(&[1, 2, 3, 4, 5]), true).await,
+            "get",
+        );
+        assert_eq!(records.len(), 1, "refused upserts must write no point");
+        assert_vector(
+            records[0].vector.as_deref(),
+            &[1.0, 0.0, 0.0],
+            "the untouched point",
+        );
+
+        for (what, vector) in [
+            ("dimension 2", vec![1.0, 0.0]),
+            ("dimension 4", vec![1.0, 0.0, 0.0, 0.0]),
+            ("a NaN component", vec![f32::NAN, 0.0, 0.0]),
+        ] {
+            expect_kind(
+                store.search(&name, &SearchQuery::new(vector, 5)).await,
+                ErrorKind::InvalidInput,
+                &format!("search with a query vector of {what}"),
+            );
+        }
+    })
+    .await;
+}
+
+/// A zero or too large limit and a non-finite threshold are `InvalidInput`; the largest
+/// limit is accepted.
+pub async fn invalid_search_limit_is_invalid_input(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("items");
+        create(&*store, &name, 2, Distance::Dot).await;
+        let points = vec![Point::new(1, vec![1.0, 0.0]), Point::new(2, vec![0.0, 1.0])];
+        ok(store.upsert(&name, points).await, "upsert");
+        for limit in [0, MAX_SEARCH_LIMIT + 1] {
+            expect_kind(
+                store
+                    .search(&name, &SearchQuery::new(vec![1.0, 0.0], limit))
+                    .await,
+                ErrorKind::InvalidInput,
+                &format!("search with limit {limit}"),
+            );
+        }
+        let nan = SearchQuery::new(vec![1.0, 0.0], 5).score_threshold(f32::NAN);
+        expect_kind(
+            store.search(&name, &nan).await,
+            ErrorKind::InvalidInput,
+            "search with a NaN score threshold",
+        );
+        let largest = SearchQuery::new(vec![1.0, 0.0], MAX_SEARCH_LIMIT);
+        let hits = ok(
+            store.search(&name, &largest).await,
+            "search with the largest limit",
+        );
+        assert_eq!(
+            hits.len(),
+            2,
+            "search with the largest limit returns every point"
+        );
+    })
+    .await;
+}
+
+/// Cosine search: best similarity first, scores are cosine similarities.
+pub async fn search_orders_by_cosine(port: Arc<dyn VectorPort>, prefix: &str) {
+    search_orders(port, prefix, Distance::Cosine).await;
+}
+
+/// Dot search: largest dot product first, scores are raw dot products.
+pub async fn search_orders_by_dot(port: Arc<dyn VectorPort>, prefix: &str) {
+    search_orders(port, prefix, Distance::Dot).await;
+}
+
+/// Euclid search: smallest L2 distance first, scores are the distances.
+pub async fn search_orders_by_euclid(port: Arc<dyn VectorPort>, prefix: &str) {
+    search_orders(port, prefix, Distance::Euclid).await;
+}
+
+/// Manhattan search: smallest L1 distance first, scores are the distances.
+pub async fn search_orders_by_manhattan(port: Arc<dyn VectorPort>, prefix: &str) {
+    search_orders(port, prefix, Distance::Manhattan).await;
+}
+
+/// `score_threshold` keeps scores at least the threshold for similarities and at most the
+/// threshold for distances.
+pub async fn score_threshold_follows_distance(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        for distance in [
+            Distance::Cosine,
+            Distance::Dot,
+            Distance::Euclid,
+            Distance::Manhattan,
+        ] {
+            let fixture = order_fixture(distance);
+            let name = names.collection(&distance.to_string());
+            create(&*store, &name, 2, distance).await;
+            ok(store.upsert(&name, fixture.points()).await, "upsert");
+            let scores = fixture.expected.map(|(_, s)| s);
+            let beyond = if distance.higher_is_better() {
+                1.0
+            } else {
+                -1.0
+            };
+            let thresholds = [
+                (f64::midpoint(scores[1], scores[2]), 2),
+                (scores[0] + beyond * 0.5, 0),
+                (scores[3] - beyond, 4),
+            ];
+            for (threshold, kept) in thresholds {
+                #[allow(clippy::cast_possible_truncation)] // small fixture numbers
+                let threshold = threshold as f32;
+                let query = SearchQuery::new(fixture.query.clone(), 10).score_threshold(threshold);
+                let hits = ok(store.search(&name, &query).await, "search");
+                assert_hits(
+                    &hits,
+                    &fixture.expected[..kept],
+                    &format!("{distance} search with score_threshold {threshold}"),
+                );
+            }
+        }
+    })
+    .await;
+}
+
+/// Keyword, integer and bool matches, exact and case-sensitive, any element of an array.
+pub async fn filter_match_values(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = filter_collection(&*store, &names).await;
+        let cases = [
+            (
+                Condition::keyword("color", "red"),
+                &[1, 3, 6][..],
+                "keyword color = red",
+            ),
+            (
+                Condition::keyword("color", "Red"),
+                &[],
+                "keyword matches are case-sensitive",
+            ),
+            (
+                Condition::keyword("color", "purple"),
+                &[],
+                "keyword without a match",
+            ),
+            (Condition::integer("size", 2), &[2, 4], "integer size = 2"),
+            (Condition::integer("size", 7), &[6], "integer in an array"),
+            (
+                Condition::boolean("in_stock", false),
+                &[2, 3],
+                "bool in_stock = false",
+            ),
+            (
+                Condition::boolean("in_stock", true),
+                &[1, 4],
+                "bool in_stock = true",
+            ),
+        ];
+        for (condition, expected, what) in cases {
+            check_filter(
+                &*store,
+                &name,
+                Filter::default().must(condition),
+                expected,
+                what,
+            )
+            .await;
+        }
+    })
+    .await;
+}
+
+/// Ranges with each bound (exclusive and inclusive), on integers and floats.
+pub async fn filter_ranges(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = filter_collection(&*store, &names).await;
+        let cases = [
+            (
+                "price",
+                range(Some(10.0), None, None, None),
+                &[2, 3, 5][..],
+                "price > 10",
+            ),
+            (
+                "price",
+                range(None, Some(10.0), None, None),
+                &[1, 2, 3, 5],
+                "price >= 10",
+            ),
+            (
+                "price",
+                range(None, None, Some(10.0), None),
+                &[4],
+                "price < 10",
+            ),
+            (
+                "price",
+                range(None, None, None, Some(10.0)),
+                &[1, 4],
+                "price <= 10",
+            ),
+            (
+                "price",
+                range(None, Some(5.25), Some(30.0), None),
+                &[1, 2, 4],
+                "5.25 <= price < 30",
+            ),
+            (
+                "size",
+                range(None, Some(6.0), None, None),
+                &[6],
+                "size >= 6 (in an array)",
+            ),
+            (
+                "size",
+                range(Some(1.0), None, None, Some(3.0)),
+                &[2, 3, 4],
+                "1 < size <= 3",
+            ),
+        ];
+        for (key, bounds, expected, what) in cases {
+            let filter = Filter::default().must(Condition::range(key, bounds));
+            check_filter(&*store, &name, filter, expected, what).await;
+        }
+    })
+    .await;
+}
+
+/// `must`, `should` and `must_not` combine as in Qdrant (a missing field never matches).
+pub async fn filter_combinations(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = filter_collection(&*store, &names).await;
+        let red = || Condition::keyword("color", "red");
+        let cases = [
+            (
+                Filter::default()
+                    .must(red())
+                    .must(Condition::integer("size", 3)),
+                &[3][..],
+                "two must conditions",
+            ),
+            (
+                Filter::default()
+                    .must(red())
+                    .must_not(Condition::boolean("in_stock", false)),
+                &[1, 6],
+                "must and must_not (a missing field does not match must_not)",
+            ),
+            (
+                Filter::default()
+                    .should(Condition::integer("size", 1))
+                    .should(Condition::integer("size", 2)),
+                &[1, 2, 4, 6],
+                "should alone",
+            ),
+            (
+                Filter::default()
+                    .must(red())
+                    .should(Condition::integer("size", 1))
+                    .should(Condition::integer("size", 3)),
+                &[1, 3, 6],
+                "must and should",
+            ),
+            (
+                Filter::default().must_not(red()),
+                &[2, 4, 5],
+                "must_not alone",
+            ),
+            (
+                Filter::default()
+                    .must(Condition::range(
+                        "price",
+                        range(None, Some(5.0), None, None),
+                    ))
+                    .should(red())
+                    .should(Condition::keyword("color", "blue"))
+                    .must_not(Condition::keyword("tags", "sale")),
+                &[3],
+                "must, should and must_not together",
+            ),
+        ];
+        for (filter, expected, what) in cases {
+            check_filter(&*store, &name, filter, expected, what).await;
+        }
+    })
+    .await;
+}
+
+/// Dotted paths reach into nested objects; a condition on an array holds when it holds for
+/// any element.
+pub async fn filter_nested_paths_and_arrays(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = filter_collection(&*store, &names).await;
+        let oslo = || Condition::keyword("address.city", "Oslo");
+        let new = || Condition::keyword("tags", "new");
+        let cases = [
+            (
+                Filter::default().must(oslo()),
+                &[1, 3][..],
+                "nested keyword",
+            ),
+            (
+                Filter::default().must(Condition::range(
+                    "address.zip",
+                    range(None, Some(200.0), Some(400.0), None),
+                )),
+                &[2, 3],
+                "nested range",
+            ),
+            (
+                Filter::default().must(new()),
+                &[1, 4, 6],
+                "keyword in an array or a scalar",
+            ),
+            (
+                Filter::default().must(Condition::keyword("tags", "sale")),
+                &[1, 2],
+                "keyword in arrays",
+            ),
+            (
+                Filter::default().must_not(new()),
+                &[2, 3, 5],
+                "must_not on an array",
+            ),
+            (
+                Filter::default().must(Condition::keyword("color", "green")),
+                &[4, 6],
+                "keyword equal to a scalar or in an array",
+            ),
+            (
+                Filter::default()
+                    .must(oslo())
+                    .must_not(Condition::keyword("tags", "sale")),
+                &[3],
+                "nested path with must_not on an array",
+            ),
+        ];
+        for (filter, expected, what) in cases {
+            check_filter(&*store, &name, filter, expected, what).await;
+        }
+    })
+    .await;
+}
+
+/// `count` is exact, with an empty filter (every point) and with a filter, right after
+/// writes.
+pub async fn count_with_and_without_filter(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("filters");
+        create(&*store, &name, 2, Distance::Dot).await;
+        let all = Filter::default();
+        let red = Filter::default().must(Condition::keyword("color", "red"));
+        assert_eq!(
+            ok(store.count(&name, &all).await, "count"),
+            0,
+            "count of a new collection"
+        );
+        ok(store.upsert(&name, filter_points()).await, "upsert");
+        assert_eq!(
+            ok(store.count(&name, &all).await, "count"),
+            6,
+            "count of every point"
+        );
+        assert_eq!(
+            ok(store.count(&name, &red).await, "count"),
+            3,
+            "count with a filter"
+        );
+        let none = Filter::default().must(Condition::keyword("color", "purple"));
+        assert_eq!(
+            ok(store.count(&name, &none).await, "count"),
+            0,
+            "count matching nothing"
+        );
+        ok(store.delete(&name, &num_ids(&[1])).await, "delete");
+        assert_eq!(
+            ok(store.count(&name, &red).await, "count"),
+            2,
+            "count after a delete"
+        );
+    })
+    .await;
+}
+
+/// `with_payload(false)` gives `payload: None`, `with_vector(true)` gives the vectors.
+pub async fn search_payload_and_vector_flags(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("items");
+        create(&*store, &name, 2, Distance::Dot).await;
+        let fixture = order_fixture(Distance::Dot);
+        ok(store.upsert(&name, fixture.points()).await, "upsert");
+        let base = SearchQuery::new(fixture.query.clone(), 10);
+
+        let hits = ok(
+            store.search(&name, &base.clone().with_payload(false)).await,
+            "search",
+        );
+        assert_eq!(hits.len(), 4, "search of every point");
+        assert!(
+            hits.iter()
+                .all(|h| h.payload.is_none() && h.vector.is_none()),
+            "search without payload or vector must return neither: {hits:?}"
+        );
+
+        let query = base.with_payload(true).with_vector(true);
+        let hits = ok(store.search(&name, &query).await, "search");
+        assert_hits(&hits, &fixture.expected, "search with payload and vector");
+        let vectors: HashMap<PointId, [f32; 2]> = fixture
+            .points
+            .iter()
+            .map(|(id, v)| (PointId::Num(*id), *v))
+            .collect();
+        for hit in &hits {
+            let PointId::Num(n) = hit.id else {
+                panic!("unexpected id {}", hit.id)
+            };
+            assert_eq!(
+                hit.payload,
+                Some(payload(json!({"n": n}))),
+                "payload of point {n}"
+            );
+            assert_vector(
+                hit.vector.as_deref(),
+                &vectors[&hit.id],
+                &format!("vector of point {n}"),
+            );
+        }
+    })
+    .await;
+}
+
+/// The reference score of a point, computed in f64 from the raw vectors.
+fn reference_score(distance: Distance, query: &[f32], vector: &[f32]) -> f64 {
+    let pairs = || {
+        query
+            .iter()
+            .zip(vector)
+            .map(|(a, b)| (f64::from(*a), f64::from(*b)))
+    };
+    match distance {
+        Distance::Cosine => {
+            let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+            pairs().map(|(a, b)| a * b).sum::<f64>() / (norm(query) * norm(vector))
+        }
+        Distance::Dot => pairs().map(|(a, b)| a * b).sum(),
+        Distance::Euclid => pairs().map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt(),
+        Distance::Manhattan => pairs().map(|(a, b)| (a - b).abs()).sum(),
+    }
+}
+
+/// Checks a search against a brute-force reference without depending on how near-equal
+/// scores are ordered: right length, no duplicates, every id a real match with its score,
+/// and the score at each rank equal to the reference's score at that rank.
+#[track_caller]
+fn assert_matches_reference(
+    hits: &[ScoredPoint],
+    reference: &[(PointId, f64)],
+    limit: usize,
+    what: &str,
+) {
+    assert_eq!(
+        hits.len(),
+        limit.min(reference.len()),
+        "{what}: number of results"
+    );
+    let scores: HashMap<PointId, f64> = reference.iter().copied().collect();
+    let mut seen = HashSet::new();
+    for (rank, hit) in hits.iter().enumerate() {
+        assert!(
+            seen.insert(hit.id),
+            "{what}: point {} returned twice",
+            hit.id
+        );
+        let Some(expected) = scores.get(&hit.id) else {
+            panic!("{what}: point {} does not match the query's filter", hit.id);
+        };
+        assert_close(
+            hit.score,
+            *expected,
+            &format!("{what}: score of point {}", hit.id),
+        );
+        assert_close(
+            hit.score,
+            reference[rank].1,
+            &format!("{what}: score at rank {rank}"),
+        );
+    }
+}
+
+/// Exact search on a few hundred random points equals a brute-force reference, for every
+/// distance, with and without a filter.
+pub async fn exact_search_matches_brute_force(port: Arc<dyn VectorPort>, prefix: &str) {
+    const POINTS: u64 = 300;
+    const DIMENSION: usize = 8;
+    scoped(port, prefix, |store, names| async move {
+        let distances = [
+            Distance::Cosine,
+            Distance::Dot,
+            Distance::Euclid,
+            Distance::Manhattan,
+        ];
+        for (seed, distance) in (0x5eed_u64..).zip(distances) {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut vector =
+                || -> Vec<f32> { (0..DIMENSION).map(|_| rng.f32() * 2.0 - 1.0).collect() };
+            let points: Vec<Point> = (0..POINTS)
+                .map(|i| {
+                    Point::new(i, vector())
+                        .with_payload(payload(json!({"group": i % 3, "rank": i})))
+                })
+                .collect();
+            let name = names.collection(&format!("bf_{distance}"));
+            create(&*store, &name, DIMENSION, distance).await;
+            ok(
+                store.upsert_in_batches(&name, points.clone(), 100).await,
+                "upsert_in_batches",
+            );
+            assert_eq!(
+                ok(store.count(&name, &Filter::default()).await, "count"),
+                POINTS
+            );
+
+            let filtered =
+                Filter::default()
+                    .must(Condition::integer("group", 1))
+                    .must(Condition::range(
+                        "rank",
+                        range(None, None, Some(200.0), None),
+                    ));
+            let queries = [
+                (vector(), 10, Filter::default()),
+                (vector(), 10, Filter::default()),
+                (vector(), 1, Filter::default()),
+                (vector(), 25, filtered.clone()),
+                (vector(), 300, Filter::default()),
+            ];
+            for (n, (query_vector, limit, filter)) in queries.into_iter().enumerate() {
+                let mut reference: Vec<(PointId, f64)> = points
+                    .iter()
+                    .filter(|p| filter.matches(&p.payload))
+                    .map(|p| (p.id, reference_score(distance, &query_vector, &p.vector)))
+                    .collect();
+                reference.sort_by(|a, b| {
+                    if distance.higher_is_better() {
+                        b.1.total_cmp(&a.1)
+                    } else {
+                        a.1.total_cmp(&b.1)
+                    }
+                });
+                let query = SearchQuery::new(query_vector, limit)
+                    .filter(filter)
+                    .exact(true);
+                let hits = ok(store.search(&name, &query).await, "search");
+                let what = format!("{distance} exact search #{n} (seed {seed:#x}, limit {limit})");
+                assert_matches_reference(&hits, &reference, limit, &what);
+            }
+        }
+    })
+    .await;
+}
+
+/// Concurrent upserts from many tasks are all applied.
+pub async fn concurrent_upserts(port: Arc<dyn VectorPort>, prefix: &str) {
+    const TASKS: u64 = 8;
+    const PER_TASK: u64 = 25;
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("concurrent");
+        create(&*store, &name, 4, Distance::Dot).await;
+        let mut tasks = JoinSet::new();
+        for task in 0..TASKS {
+            let store = Arc::clone(&store);
+            let name = name.clone();
+            tasks.spawn(async move {
+                for i in 0..PER_TASK {
+                    let id = task * 1000 + i;
+                    let point = Point::new(id, vec![1.0, 0.5, 0.25, 0.125])
+                        .with_payload(payload(json!({"task": task, "i": i})));
+                    ok(store.upsert(&name, vec![point]).await, "upsert");
+                }
+            });
+        }
+        join_all(tasks).await;
+        let total = TASKS * PER_TASK;
+        assert_eq!(
+            ok(store.count(&name, &Filter::default()).await, "count"),
+            total,
+            "every concurrent upsert must be applied"
+        );
+        let ids: Vec<PointId> = (0..TASKS)
+            .flat_map(|task| (0..PER_TASK).map(move |i| PointId::Num(task * 1000 + i)))
+            .collect();
+        let records = ok(store.get(&name, &ids, false).await, "get");
+        assert_eq!(
+            records.len(),
+            ids.len(),
+            "get of every concurrently written point"
+        );
+        for record in records {
+            let PointId::Num(id) = record.id else {
+                panic!("unexpected id {}", record.id)
+            };
+            let expected = payload(json!({"task": id / 1000, "i": id % 1000}));
+            assert_eq!(record.payload, expected, "payload of point {id}");
+        }
+    })
+    .await;
+}

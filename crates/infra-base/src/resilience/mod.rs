@@ -69,6 +69,7 @@
 //! ```
 
 mod breaker;
+mod layer;
 mod redis;
 mod retry;
 mod vector;
@@ -80,9 +81,8 @@ use std::time::Duration;
 use crate::error::{ErrorKind, InfraError, InfraResult};
 
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
-pub use redis::ResilientRedis;
+pub use layer::{Resilient, ResilientRedis, ResilientVector};
 pub use retry::RetryPolicy;
-pub use vector::ResilientVector;
 
 /// Whether an operation may be repeated without changing its effect, which decides
 /// whether [`Resilience::run`] retries it.

@@ -1,68 +1,22 @@
-//! [`ResilientRedis`]: a [`RedisPort`] that runs every call of another under a [`Resilience`].
+//! [`Resilient`] as a [`RedisPort`]: which calls are retried.
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use super::Idempotency::{Idempotent, NonIdempotent};
-use super::{BreakerState, Resilience};
+use super::Resilient;
 use crate::error::InfraResult;
 use crate::redis::{RedisPort, SetOptions};
 
-/// Wraps a [`RedisPort`] so that each call gets the policy's timeout, retries and breaker.
+/// Every [`RedisPort`] call of the wrapped port runs under the policy.
 ///
 /// `incr_by` and `publish` are not idempotent and are attempted once. Every other method is
 /// retried on transient errors; its result after a retry describes the state the first,
 /// possibly applied, attempt left behind: a retried `SET ... NX` may answer `false`, a
 /// retried `DEL` may count fewer keys. The state itself is the same.
-pub struct ResilientRedis<P: RedisPort + ?Sized = dyn RedisPort> {
-    inner: Arc<P>,
-    policy: Resilience,
-}
-
-impl<P: RedisPort + ?Sized> ResilientRedis<P> {
-    /// Wraps `inner` with `policy` (whose backend should be [`REDIS_BACKEND`](crate::REDIS_BACKEND)).
-    pub fn new(inner: Arc<P>, policy: Resilience) -> Self {
-        Self { inner, policy }
-    }
-
-    /// The wrapped port.
-    pub fn inner(&self) -> &Arc<P> {
-        &self.inner
-    }
-
-    /// The policy every call runs under.
-    pub fn policy(&self) -> &Resilience {
-        &self.policy
-    }
-
-    /// The circuit breaker's state, or `None` without a breaker: for health and metrics.
-    pub fn breaker_state(&self) -> Option<BreakerState> {
-        self.policy.breaker_state()
-    }
-}
-
-impl<P: RedisPort + ?Sized> Clone for ResilientRedis<P> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-            policy: self.policy.clone(),
-        }
-    }
-}
-
-impl<P: RedisPort + ?Sized> fmt::Debug for ResilientRedis<P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResilientRedis")
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
-    }
-}
-
 #[async_trait]
-impl<P: RedisPort + ?Sized> RedisPort for ResilientRedis<P> {
+impl<P: RedisPort + ?Sized> RedisPort for Resilient<P> {
     async fn ping(&self) -> InfraResult<()> {
         self.policy
             .run("ping", Idempotent, || self.inner.ping())
@@ -134,10 +88,12 @@ impl<P: RedisPort + ?Sized> RedisPort for ResilientRedis<P> {
 mod tests {
     use tokio::time::Instant;
 
+    use std::sync::Arc;
+
     use super::*;
     use crate::error::{ErrorKind, InfraError};
     use crate::redis::MockRedisPort;
-    use crate::resilience::{BreakerConfig, RetryPolicy};
+    use crate::resilience::{BreakerConfig, BreakerState, Resilience, ResilientRedis, RetryPolicy};
 
     const MS: Duration = Duration::from_millis(1);
 

@@ -1,19 +1,16 @@
-//! [`ResilientVector`]: a [`VectorPort`] that runs every call of another under a [`Resilience`].
-
-use std::fmt;
-use std::sync::Arc;
+//! [`Resilient`] as a [`VectorPort`]: which calls are retried.
 
 use async_trait::async_trait;
 
 use super::Idempotency::Idempotent;
-use super::{BreakerState, Resilience};
+use super::Resilient;
 use crate::error::InfraResult;
 use crate::vector::{
     CollectionInfo, CollectionSpec, EnsureOutcome, Filter, Point, PointId, Record, ScoredPoint,
     SearchQuery, VectorPort,
 };
 
-/// Wraps a [`VectorPort`] so that each call gets the policy's timeout, retries and breaker.
+/// Every [`VectorPort`] call of the wrapped port runs under the policy.
 ///
 /// Every method is idempotent (collections are created if absent, points are upserted and
 /// deleted by id), so every method is retried on transient errors. A retry after an attempt
@@ -21,52 +18,8 @@ use crate::vector::{
 /// may answer [`EnsureOutcome::AlreadyExists`] for a collection this call created, and
 /// `delete_collection` may answer `false`. `upsert` keeps its points for the retries: while
 /// more than one attempt is allowed, every attempt but the last sends a clone of them.
-pub struct ResilientVector<P: VectorPort + ?Sized = dyn VectorPort> {
-    inner: Arc<P>,
-    policy: Resilience,
-}
-
-impl<P: VectorPort + ?Sized> ResilientVector<P> {
-    /// Wraps `inner` with `policy` (whose backend should be [`VECTOR_BACKEND`](crate::VECTOR_BACKEND)).
-    pub fn new(inner: Arc<P>, policy: Resilience) -> Self {
-        Self { inner, policy }
-    }
-
-    /// The wrapped port.
-    pub fn inner(&self) -> &Arc<P> {
-        &self.inner
-    }
-
-    /// The policy every call runs under.
-    pub fn policy(&self) -> &Resilience {
-        &self.policy
-    }
-
-    /// The circuit breaker's state, or `None` without a breaker: for health and metrics.
-    pub fn breaker_state(&self) -> Option<BreakerState> {
-        self.policy.breaker_state()
-    }
-}
-
-impl<P: VectorPort + ?Sized> Clone for ResilientVector<P> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-            policy: self.policy.clone(),
-        }
-    }
-}
-
-impl<P: VectorPort + ?Sized> fmt::Debug for ResilientVector<P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResilientVector")
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
-    }
-}
-
 #[async_trait]
-impl<P: VectorPort + ?Sized> VectorPort for ResilientVector<P> {
+impl<P: VectorPort + ?Sized> VectorPort for Resilient<P> {
     async fn ping(&self) -> InfraResult<()> {
         self.policy
             .run("ping", Idempotent, || self.inner.ping())
@@ -156,9 +109,13 @@ impl<P: VectorPort + ?Sized> VectorPort for ResilientVector<P> {
 mod tests {
     use std::time::Duration;
 
+    use std::sync::Arc;
+
     use super::*;
     use crate::error::{ErrorKind, InfraError};
-    use crate::resilience::{BreakerConfig, RetryPolicy};
+    use crate::resilience::{
+        BreakerConfig, BreakerState, Resilience, ResilientVector, RetryPolicy,
+    };
     use crate::vector::{Condition, Distance, MockVectorPort};
 
     fn policy() -> Resilience {

@@ -1,0 +1,63 @@
+//! axum building blocks for services built on `infra-base`: one error translation, cached
+//! health routes, and a server with graceful shutdown.
+//!
+//! - [`ApiError`] / [`Problem`]: every [`InfraError`](infra_base::InfraError) becomes an
+//!   RFC 9457 `application/problem+json` response in one place ([`error`] has the table:
+//!   dependency failures are 503 with `Retry-After`, `invalid_input` 422, `not_found` 404,
+//!   `conflict` 409, `internal` 500), logged once with its source chain; axum's rejections,
+//!   unknown routes, the body limit and the request timeout answer in the same shape.
+//! - [`HealthCache`] and [`health_router`]: `/health/live`, `/health/ready` and
+//!   `/health/infra` (`application/health+json`), over checks that run in parallel, each
+//!   under a timeout, cached for a TTL and shared by concurrent requests.
+//! - [`Server`]: binds from [`HttpSettings`](infra_config::HttpSettings) (port 0 for tests),
+//!   adds request ids, tracing, a request timeout and a body limit ([`http_layers`]), and
+//!   shuts down gracefully on SIGTERM/Ctrl-C or a [`Shutdown`] trigger: readiness 503 first,
+//!   in-flight requests finish within the grace period, then components close.
+//! - [`AppState`]: the [`BaseService`](infra_base::BaseService), its
+//!   [`Components`](infra_base::Components), the health cache and the shutdown switch.
+//!
+//! It depends on `infra-base` and `infra-config` only: adapters are registered by the
+//! composition root as [`Component`](infra_base::Component)s and ports.
+//!
+//! ```no_run
+//! use axum::{Router, extract::State, routing::get};
+//! use infra_base::{BaseService, Components};
+//! use infra_config::Settings;
+//! use infra_http::{ApiError, AppState, Server};
+//!
+//! async fn hello(State(app): State<AppState>) -> Result<String, ApiError> {
+//!     let _vectors = app.service().require_vector()?; // 503 problem when absent
+//!     Ok("hello".to_owned())
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let settings = Settings::from_env()?;
+//! // The composition root builds adapters, gives their ports to the BaseService and
+//! // registers their lifecycles as components.
+//! let app = AppState::new(BaseService::new("demo"), Components::new(), &settings.health);
+//! app.components().init_all().await?;
+//!
+//! let router = Router::new()
+//!     .route("/hello", get(hello))
+//!     .with_state(app.clone())
+//!     .merge(app.health_router());
+//! let server = Server::bind(&settings.http).await?;
+//! println!("listening on {}", server.local_addr());
+//! server.serve(router, app).await?; // returns after SIGTERM/Ctrl-C and a clean shutdown
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod error;
+pub mod health;
+mod middleware;
+mod server;
+mod shutdown;
+mod state;
+
+pub use error::{ApiError, PROBLEM_JSON, Problem};
+pub use health::{HEALTH_JSON, HealthCache, HealthReport, health_router};
+pub use middleware::{REQUEST_ID_HEADER, http_layers};
+pub use server::Server;
+pub use shutdown::Shutdown;
+pub use state::AppState;

@@ -1,0 +1,755 @@
+//! [`QdrantAdapter`]: the [`VectorPort`] and [`Lifecycle`] of a remote Qdrant server.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use async_trait::async_trait;
+use infra_base::vector::{validate_collection_name, validate_vector};
+use infra_base::{
+    CollectionInfo, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind, Filter, InfraError,
+    InfraResult, Lifecycle, Point, PointId, Record, ScoredPoint, SearchQuery, VECTOR_BACKEND,
+    VectorPort,
+};
+use infra_config::QdrantSettings;
+use qdrant_client::qdrant as pb;
+use qdrant_client::qdrant::collections_client::CollectionsClient;
+use qdrant_client::qdrant::points_client::PointsClient;
+use qdrant_client::qdrant::qdrant_client::QdrantClient as ServiceClient;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use crate::connection::{self, API_KEY_HEADER, Connection, RequestOptions};
+use crate::convert;
+use crate::error::{self, map_status};
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The Qdrant version qdrant-client's protocol was generated from (the workspace pins
+/// qdrant-client 1.20): servers within one minor version of it are supported.
+pub const CLIENT_VERSION: (u64, u64) = (1, 20);
+
+/// What the server said about itself in its health check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    /// The server's title (`"qdrant - vector search engine"`).
+    pub title: String,
+    /// Its version (`"1.18.2"`).
+    pub version: String,
+    /// Its commit, when it reports one.
+    pub commit: Option<String>,
+}
+
+/// A [`VectorPort`] over a remote Qdrant server, through the gRPC clients that qdrant-client
+/// generates (see the crate documentation for why not its `Qdrant` wrapper).
+///
+/// Create it once per process ([`new`](Self::new) or [`builder`](Self::builder)) and share
+/// it (`Arc`); creating it sends nothing, [`init`](Lifecycle::init) checks the server.
+/// Every request carries the API key, the settings' timeout (enforced here and sent as the
+/// gRPC deadline) and compression; vectors and names are checked before anything is sent.
+pub struct QdrantAdapter {
+    options: RequestOptions,
+    connection: RwLock<Option<Arc<Connection>>>,
+    /// Dimension of each collection seen, for the client-side vector checks.
+    dimensions: Mutex<HashMap<String, usize>>,
+    server: Mutex<Option<ServerInfo>>,
+}
+
+/// Builds a [`QdrantAdapter`] with options that the settings do not carry.
+#[derive(Clone)]
+pub struct QdrantAdapterBuilder {
+    settings: QdrantSettings,
+    ca_pem: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for QdrantAdapterBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QdrantAdapterBuilder")
+            .field("endpoint", &self.settings.endpoint())
+            .field("ca_certificate", &self.ca_pem.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl QdrantAdapterBuilder {
+    /// Trusts only this CA (PEM) for the server's certificate, instead of the platform's
+    /// roots. `QdrantSettings` has no CA key: without this, a private CA must be in the
+    /// system store or in `SSL_CERT_FILE`.
+    #[must_use]
+    pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Builds the adapter: resolves the settings and creates the lazily connecting channels.
+    /// Must run within a Tokio runtime; sends nothing.
+    pub fn build(self) -> InfraResult<QdrantAdapter> {
+        let options = connection::request_options(&self.settings)?;
+        let connection = connection::connect(&self.settings, self.ca_pem.as_deref())?;
+        tracing::debug!(
+            backend = VECTOR_BACKEND,
+            endpoint = %options.endpoint,
+            pool_size = self.settings.pool_size,
+            tls = self.settings.tls_enabled(),
+            api_key = options.api_key.is_some(),
+            "qdrant client created"
+        );
+        Ok(QdrantAdapter {
+            options,
+            connection: RwLock::new(Some(Arc::new(connection))),
+            dimensions: Mutex::default(),
+            server: Mutex::default(),
+        })
+    }
+}
+
+impl fmt::Debug for QdrantAdapter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QdrantAdapter")
+            .field("endpoint", &self.options.endpoint)
+            .field("timeout", &self.options.timeout)
+            .field(
+                "api_key",
+                &self.options.api_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("compression", &self.options.compression)
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl QdrantAdapter {
+    /// The adapter for `settings` (see [`QdrantAdapterBuilder::build`]).
+    pub fn new(settings: &QdrantSettings) -> InfraResult<Self> {
+        Self::builder(settings).build()
+    }
+
+    /// A builder, for options that the settings do not carry (a private CA).
+    pub fn builder(settings: &QdrantSettings) -> QdrantAdapterBuilder {
+        QdrantAdapterBuilder {
+            settings: settings.clone(),
+            ca_pem: None,
+        }
+    }
+
+    /// The gRPC endpoint, `http[s]://host:port` (never with credentials).
+    pub fn endpoint(&self) -> &str {
+        &self.options.endpoint
+    }
+
+    /// What the server reported at the last successful [`init`](Lifecycle::init).
+    pub fn server_info(&self) -> Option<ServerInfo> {
+        self.server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether [`close`](Lifecycle::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.connection
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+    }
+
+    fn channel(&self, operation: &'static str) -> InfraResult<Channel> {
+        let connection = self
+            .connection
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        connection.map(|c| c.channel()).ok_or_else(|| {
+            InfraError::new(
+                ErrorKind::Unavailable,
+                VECTOR_BACKEND,
+                operation,
+                "the Qdrant client is closed",
+            )
+        })
+    }
+
+    fn points(&self, operation: &'static str) -> InfraResult<PointsClient<Channel>> {
+        let mut client =
+            PointsClient::new(self.channel(operation)?).max_decoding_message_size(usize::MAX);
+        if let Some(encoding) = self.options.compression {
+            client = client.send_compressed(encoding).accept_compressed(encoding);
+        }
+        Ok(client)
+    }
+
+    fn collections(&self, operation: &'static str) -> InfraResult<CollectionsClient<Channel>> {
+        let mut client =
+            CollectionsClient::new(self.channel(operation)?).max_decoding_message_size(usize::MAX);
+        if let Some(encoding) = self.options.compression {
+            client = client.send_compressed(encoding).accept_compressed(encoding);
+        }
+        Ok(client)
+    }
+
+    fn service(&self, operation: &'static str) -> InfraResult<ServiceClient<Channel>> {
+        Ok(ServiceClient::new(self.channel(operation)?))
+    }
+
+    /// A request with the API key and the deadline.
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.options.timeout);
+        if let Some(key) = &self.options.api_key {
+            request.metadata_mut().insert(API_KEY_HEADER, key.clone());
+        }
+        request
+    }
+
+    /// Runs one RPC under the request timeout, keeping the raw status. Boxed: tonic's call
+    /// futures are large, and every port method awaits one or more.
+    fn raw<'a, T: 'a>(
+        &'a self,
+        operation: &'static str,
+        call: impl Future<Output = Result<tonic::Response<T>, Status>> + Send + 'a,
+    ) -> BoxFuture<'a, InfraResult<Result<T, Status>>> {
+        Box::pin(async move {
+            match tokio::time::timeout(self.options.timeout, call).await {
+                Ok(result) => Ok(result.map(tonic::Response::into_inner)),
+                Err(_elapsed) => Err(error::timeout(operation, self.options.timeout)),
+            }
+        })
+    }
+
+    /// Runs one RPC under the request timeout and maps its failure.
+    fn rpc<'a, T: 'a>(
+        &'a self,
+        operation: &'static str,
+        call: impl Future<Output = Result<tonic::Response<T>, Status>> + Send + 'a,
+    ) -> BoxFuture<'a, InfraResult<T>> {
+        Box::pin(async move {
+            self.raw(operation, call)
+                .await?
+                .map_err(|status| map_status(operation, status))
+                .inspect_err(|err| {
+                    tracing::debug!(backend = VECTOR_BACKEND, operation, kind = %err.kind(),
+                        error = %err.chain(), "qdrant request failed");
+                })
+        })
+    }
+
+    /// Forgets a collection's dimension when the server says it does not exist.
+    fn on_collection<T>(&self, collection: &str, result: InfraResult<T>) -> InfraResult<T> {
+        if result
+            .as_ref()
+            .is_err_and(|err| err.kind() == ErrorKind::NotFound)
+        {
+            self.forget(collection);
+        }
+        result
+    }
+
+    fn cached_dimension(&self, collection: &str) -> Option<usize> {
+        self.dimensions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(collection)
+            .copied()
+    }
+
+    fn remember(&self, collection: &str, dimension: usize) {
+        self.dimensions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(collection.to_owned(), dimension);
+    }
+
+    fn forget(&self, collection: &str) {
+        self.dimensions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(collection);
+    }
+
+    async fn health_check(&self, operation: &'static str) -> InfraResult<pb::HealthCheckReply> {
+        let mut client = self.service(operation)?;
+        self.rpc(
+            operation,
+            client.health_check(self.request(pb::HealthCheckRequest {})),
+        )
+        .await
+    }
+
+    /// Reads a collection's description from the server, and remembers its dimension.
+    async fn describe(&self, name: &str, operation: &'static str) -> InfraResult<CollectionInfo> {
+        let mut client = self.collections(operation)?;
+        let message = pb::GetCollectionInfoRequest {
+            collection_name: name.to_owned(),
+        };
+        let result = self
+            .rpc(operation, client.get(self.request(message)))
+            .await
+            .and_then(|reply| convert::from_collection_info(name, reply.result, operation));
+        let (dimension, distance, points_count) = self.on_collection(name, result)?;
+        self.remember(name, dimension);
+        Ok(CollectionInfo {
+            name: name.to_owned(),
+            dimension,
+            distance,
+            points_count,
+        })
+    }
+
+    /// Checks what is about to be sent against the collection's dimension: the cached one,
+    /// else (or when the cached one refuses it, since the collection may have been
+    /// re-created elsewhere) the server's. A missing collection is `NotFound`.
+    async fn check_against_dimension(
+        &self,
+        collection: &str,
+        operation: &'static str,
+        check: impl Fn(usize) -> InfraResult<()> + Send,
+    ) -> InfraResult<()> {
+        if let Some(dimension) = self.cached_dimension(collection)
+            && check(dimension).is_ok()
+        {
+            return Ok(());
+        }
+        let info = self.describe(collection, operation).await?;
+        check(info.dimension)
+    }
+
+    /// Verifies the server: answers, is Qdrant, and its version (logged; a version the
+    /// client does not support is a warning).
+    async fn verify(&self) -> InfraResult<ServerInfo> {
+        let mut client = self.service("init")?;
+        let reply = match self
+            .raw(
+                "init",
+                client.health_check(self.request(pb::HealthCheckRequest {})),
+            )
+            .await?
+        {
+            Ok(reply) => reply,
+            Err(status) => return Err(init_failure(status)),
+        };
+        if !reply.title.to_ascii_lowercase().contains("qdrant") {
+            return Err(InfraError::new(
+                ErrorKind::Internal,
+                VECTOR_BACKEND,
+                "init",
+                "the server answered Qdrant's health check but does not call itself Qdrant",
+            ));
+        }
+        let info = ServerInfo {
+            title: reply.title,
+            version: reply.version,
+            commit: reply.commit,
+        };
+        match parse_version(&info.version) {
+            Some(server) if is_supported(server) => tracing::info!(
+                backend = VECTOR_BACKEND,
+                endpoint = %self.options.endpoint,
+                server_version = %info.version,
+                "qdrant server verified"
+            ),
+            _ => tracing::warn!(
+                backend = VECTOR_BACKEND,
+                endpoint = %self.options.endpoint,
+                server_version = %info.version,
+                client_version = %format_args!("{}.{}", CLIENT_VERSION.0, CLIENT_VERSION.1),
+                "the qdrant server's version may be incompatible with this client: major \
+                 versions should match and minor versions differ by at most one"
+            ),
+        }
+        Ok(info)
+    }
+}
+
+/// The clear start-up error for a health check that failed with `status`.
+///
+/// A server that answers without implementing Qdrant's health check (another gRPC
+/// service, or an HTTP/2 server such as Qdrant's REST port) or that breaks the HTTP/2
+/// protocol is not Qdrant's gRPC endpoint; a server that accepts the connection and drops it
+/// without an answer (an HTTP/1.1 server does) may not be either: the message says so.
+fn init_failure(status: Status) -> InfraError {
+    const HINT: &str = "check that the URL points at Qdrant's gRPC port (6334), not its REST \
+                        port (6333) or another service";
+    let code = status.code();
+    let protocol_error = matches!(code, Code::Internal | Code::Unknown)
+        && status.message().to_ascii_lowercase().contains("protocol");
+    if code == Code::Unimplemented || protocol_error {
+        return InfraError::new(
+            ErrorKind::Internal,
+            VECTOR_BACKEND,
+            "init",
+            format!("the server does not speak Qdrant's gRPC API: {HINT}"),
+        )
+        .with_source(status);
+    }
+    let connected = matches!(code, Code::Unknown | Code::Internal | Code::Cancelled);
+    let err = map_status("init", status);
+    let message = if connected && err.kind() == ErrorKind::Unavailable {
+        format!(
+            "cannot start: the server accepted the connection but closed it without a gRPC \
+             answer: {HINT}"
+        )
+    } else {
+        format!("cannot start: {}", err.message())
+    };
+    InfraError::new(err.kind(), VECTOR_BACKEND, "init", message).with_source(err)
+}
+
+/// `(major, minor)` of a version such as `1.18.2` or `1.18.0-dev`.
+fn parse_version(version: &str) -> Option<(u64, u64)> {
+    let mut parts = version.trim().trim_start_matches('v').split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts
+        .next()?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    Some((major, minor))
+}
+
+/// qdrant-client's own rule: same major version, minor versions at most one apart.
+fn is_supported((major, minor): (u64, u64)) -> bool {
+    major == CLIENT_VERSION.0 && minor.abs_diff(CLIENT_VERSION.1) <= 1
+}
+
+#[async_trait]
+impl VectorPort for QdrantAdapter {
+    async fn ping(&self) -> InfraResult<()> {
+        self.health_check("ping").await.map(drop)
+    }
+
+    async fn ensure_collection(&self, spec: &CollectionSpec) -> InfraResult<EnsureOutcome> {
+        const OP: &str = "ensure_collection";
+        spec.validate()?;
+        match self.describe(&spec.name, OP).await {
+            Ok(existing) => return compare(&existing, spec).map(|()| EnsureOutcome::AlreadyExists),
+            Err(err) if err.kind() == ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
+        let message = pb::CreateCollection {
+            collection_name: spec.name.clone(),
+            vectors_config: Some(convert::vectors_config(spec.dimension, spec.distance)),
+            ..pb::CreateCollection::default()
+        };
+        let mut client = self.collections(OP)?;
+        let created = self.rpc(OP, client.create(self.request(message))).await;
+        let failure = match created {
+            Ok(reply) if reply.result => {
+                self.remember(&spec.name, spec.dimension);
+                tracing::info!(backend = VECTOR_BACKEND, collection = %spec.name,
+                    dimension = spec.dimension, distance = %spec.distance, "collection created");
+                return Ok(EnsureOutcome::Created);
+            }
+            Ok(_) => InfraError::new(
+                ErrorKind::Internal,
+                VECTOR_BACKEND,
+                OP,
+                "the Qdrant server did not create the collection",
+            ),
+            Err(err) if err.is_transient() => return Err(err),
+            Err(err) => err,
+        };
+        // Someone else may have created it in between (Qdrant then answers ALREADY_EXISTS):
+        // what exists now decides.
+        match self.describe(&spec.name, OP).await {
+            Ok(existing) => compare(&existing, spec).map(|()| EnsureOutcome::AlreadyExists),
+            Err(err) if err.kind() == ErrorKind::NotFound => Err(failure),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn collection_info(&self, name: &str) -> InfraResult<CollectionInfo> {
+        validate_collection_name(name, "collection_info")?;
+        self.describe(name, "collection_info").await
+    }
+
+    async fn delete_collection(&self, name: &str) -> InfraResult<bool> {
+        const OP: &str = "delete_collection";
+        validate_collection_name(name, OP)?;
+        let mut client = self.collections(OP)?;
+        let message = pb::DeleteCollection {
+            collection_name: name.to_owned(),
+            timeout: None,
+        };
+        let result = self.rpc(OP, client.delete(self.request(message))).await;
+        self.forget(name);
+        match result {
+            Ok(reply) => {
+                if reply.result {
+                    tracing::info!(backend = VECTOR_BACKEND, collection = %name, "collection deleted");
+                }
+                Ok(reply.result)
+            }
+            Err(err) if err.kind() == ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn upsert(&self, collection: &str, points: Vec<Point>) -> InfraResult<()> {
+        const OP: &str = "upsert";
+        validate_collection_name(collection, OP)?;
+        self.check_against_dimension(collection, OP, |dimension| {
+            points
+                .iter()
+                .try_for_each(|p| validate_vector(&p.vector, dimension, OP))
+        })
+        .await?;
+        if points.is_empty() {
+            return Ok(());
+        }
+        let message = pb::UpsertPoints {
+            collection_name: collection.to_owned(),
+            wait: Some(true),
+            points: points
+                .into_iter()
+                .map(|p| pb::PointStruct {
+                    id: Some(convert::point_id(p.id)),
+                    payload: convert::payload(p.payload),
+                    vectors: Some(convert::vectors(p.vector)),
+                })
+                .collect(),
+            ..pb::UpsertPoints::default()
+        };
+        let mut client = self.points(OP)?;
+        let result = self.rpc(OP, client.upsert(self.request(message))).await;
+        self.on_collection(collection, result).map(drop)
+    }
+
+    async fn get(
+        &self,
+        collection: &str,
+        ids: &[PointId],
+        with_vector: bool,
+    ) -> InfraResult<Vec<Record>> {
+        const OP: &str = "get";
+        validate_collection_name(collection, OP)?;
+        let mut seen = HashSet::with_capacity(ids.len());
+        let unique: Vec<PointId> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+        if unique.is_empty() {
+            self.check_against_dimension(collection, OP, |_| Ok(()))
+                .await?;
+            return Ok(Vec::new());
+        }
+        let message = pb::GetPoints {
+            collection_name: collection.to_owned(),
+            ids: unique.iter().copied().map(convert::point_id).collect(),
+            with_payload: Some(convert::with_payload(true)),
+            with_vectors: Some(convert::with_vectors(with_vector)),
+            ..pb::GetPoints::default()
+        };
+        let mut client = self.points(OP)?;
+        let result = self.rpc(OP, client.get(self.request(message))).await;
+        let reply = self.on_collection(collection, result)?;
+        let mut found = HashMap::with_capacity(reply.result.len());
+        for point in reply.result {
+            let id = convert::from_point_id(point.id, OP)?;
+            let vector = if with_vector {
+                convert::from_vectors(point.vectors)
+            } else {
+                None
+            };
+            let payload = convert::from_payload(point.payload);
+            found.insert(
+                id,
+                Record {
+                    id,
+                    payload,
+                    vector,
+                },
+            );
+        }
+        Ok(unique
+            .into_iter()
+            .filter_map(|id| found.remove(&id))
+            .collect())
+    }
+
+    async fn delete(&self, collection: &str, ids: &[PointId]) -> InfraResult<()> {
+        const OP: &str = "delete";
+        validate_collection_name(collection, OP)?;
+        if ids.is_empty() {
+            return self
+                .check_against_dimension(collection, OP, |_| Ok(()))
+                .await;
+        }
+        let message = pb::DeletePoints {
+            collection_name: collection.to_owned(),
+            wait: Some(true),
+            points: Some(pb::PointsSelector {
+                points_selector_one_of: Some(pb::points_selector::PointsSelectorOneOf::Points(
+                    pb::PointsIdsList {
+                        ids: ids.iter().copied().map(convert::point_id).collect(),
+                    },
+                )),
+            }),
+            ..pb::DeletePoints::default()
+        };
+        let mut client = self.points(OP)?;
+        let result = self.rpc(OP, client.delete(self.request(message))).await;
+        self.on_collection(collection, result).map(drop)
+    }
+
+    async fn search(&self, collection: &str, query: &SearchQuery) -> InfraResult<Vec<ScoredPoint>> {
+        const OP: &str = "search";
+        validate_collection_name(collection, OP)?;
+        self.check_against_dimension(collection, OP, |dimension| query.validate(dimension))
+            .await?;
+        let message = pb::QueryPoints {
+            collection_name: collection.to_owned(),
+            query: Some(convert::nearest(query.vector.clone())),
+            filter: convert::filter(&query.filter),
+            limit: Some(query.limit as u64),
+            with_payload: Some(convert::with_payload(query.with_payload)),
+            with_vectors: Some(convert::with_vectors(query.with_vector)),
+            params: query.exact.then(|| pb::SearchParams {
+                exact: Some(true),
+                ..pb::SearchParams::default()
+            }),
+            score_threshold: query.score_threshold,
+            ..pb::QueryPoints::default()
+        };
+        let mut client = self.points(OP)?;
+        let result = self.rpc(OP, client.query(self.request(message))).await;
+        let reply = self.on_collection(collection, result)?;
+        reply
+            .result
+            .into_iter()
+            .map(|hit| {
+                Ok(ScoredPoint {
+                    id: convert::from_point_id(hit.id, OP)?,
+                    score: hit.score,
+                    payload: query
+                        .with_payload
+                        .then(|| convert::from_payload(hit.payload)),
+                    vector: if query.with_vector {
+                        convert::from_vectors(hit.vectors)
+                    } else {
+                        None
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
+        const OP: &str = "count";
+        validate_collection_name(collection, OP)?;
+        let message = pb::CountPoints {
+            collection_name: collection.to_owned(),
+            filter: convert::filter(filter),
+            exact: Some(true),
+            ..pb::CountPoints::default()
+        };
+        let mut client = self.points(OP)?;
+        let result = self.rpc(OP, client.count(self.request(message))).await;
+        let reply = self.on_collection(collection, result)?;
+        Ok(reply.result.map_or(0, |r| r.count))
+    }
+}
+
+/// `Ok` when the existing collection matches the spec, else a `Conflict` naming both.
+fn compare(existing: &CollectionInfo, spec: &CollectionSpec) -> InfraResult<()> {
+    if existing.dimension == spec.dimension && existing.distance == spec.distance {
+        return Ok(());
+    }
+    Err(InfraError::new(
+        ErrorKind::Conflict,
+        VECTOR_BACKEND,
+        "ensure_collection",
+        format!(
+            "collection {} exists with dimension {} and distance {}, but dimension {} and \
+             distance {} were requested",
+            spec.name, existing.dimension, existing.distance, spec.dimension, spec.distance
+        ),
+    ))
+}
+
+#[async_trait]
+impl Lifecycle for QdrantAdapter {
+    async fn init(&self) -> InfraResult<()> {
+        // A failure is logged once, by whoever handles it (`Components::init_all` does).
+        let info = self.verify().await?;
+        *self.server.lock().unwrap_or_else(PoisonError::into_inner) = Some(info);
+        Ok(())
+    }
+
+    async fn health(&self) -> ComponentHealth {
+        ComponentHealth::measure(self.ping()).await
+    }
+
+    async fn close(&self) {
+        let connection = self
+            .connection
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        self.dimensions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        if connection.is_some() {
+            tracing::info!(backend = VECTOR_BACKEND, endpoint = %self.options.endpoint,
+                "qdrant client closed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_and_follow_the_clients_rule() {
+        assert_eq!(parse_version("1.18.2"), Some((1, 18)));
+        assert_eq!(parse_version("v1.20.0-dev"), Some((1, 20)));
+        assert_eq!(parse_version("1.19-rc1"), Some((1, 19)));
+        assert_eq!(parse_version("dev"), None);
+        assert!(is_supported((1, 19)) && is_supported((1, 20)) && is_supported((1, 21)));
+        assert!(!is_supported((1, 18)) && !is_supported((2, 20)));
+    }
+
+    #[test]
+    fn init_failures_explain_a_non_qdrant_server() {
+        let err = init_failure(Status::unimplemented("unknown service qdrant.Qdrant"));
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert!(err.message().contains("6334"), "{}", err.message());
+        let err = init_failure(Status::internal(
+            "h2 protocol error: frame with invalid size",
+        ));
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        let err = init_failure(Status::unavailable("tcp connect error"));
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(
+            err.message().starts_with("cannot start"),
+            "{}",
+            err.message()
+        );
+        assert!(!err.message().contains("6334"), "{}", err.message());
+        let err = init_failure(Status::unknown("transport error"));
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(err.message().contains("6334"), "{}", err.message());
+    }
+
+    #[test]
+    fn drift_conflicts_name_both_sides() {
+        let existing = CollectionInfo {
+            name: "c".into(),
+            dimension: 12,
+            distance: infra_base::Distance::Cosine,
+            points_count: 0,
+        };
+        let same = CollectionSpec::new("c", 12, infra_base::Distance::Cosine);
+        assert!(compare(&existing, &same).is_ok());
+        let err = compare(
+            &existing,
+            &CollectionSpec::new("c", 17, infra_base::Distance::Dot),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict);
+        for word in ["12", "17", "cosine", "dot"] {
+            assert!(err.message().contains(word), "{}", err.message());
+        }
+    }
+}

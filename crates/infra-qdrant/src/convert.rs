@@ -1,0 +1,358 @@
+//! Port types to Qdrant's gRPC messages and back.
+//!
+//! The port's filter maps one-to-one onto Qdrant's: `must`/`should`/`must_not` of field
+//! conditions with a keyword, integer or bool `Match`, or a numeric `Range`.
+
+use std::collections::HashMap;
+
+use infra_base::{
+    Condition, Distance, ErrorKind, Filter, InfraError, InfraResult, MatchValue, Payload, PointId,
+    Range, VECTOR_BACKEND,
+};
+use qdrant_client::qdrant as pb;
+use qdrant_client::qdrant::{
+    condition::ConditionOneOf, r#match::MatchValue as PbMatchValue, point_id::PointIdOptions,
+    vector_output, vectors_config, with_payload_selector, with_vectors_selector,
+};
+
+pub(crate) fn point_id(id: PointId) -> pb::PointId {
+    let options = match id {
+        PointId::Num(n) => PointIdOptions::Num(n),
+        PointId::Uuid(u) => PointIdOptions::Uuid(u.to_string()),
+    };
+    pb::PointId {
+        point_id_options: Some(options),
+    }
+}
+
+/// The port id of a point the server returned.
+pub(crate) fn from_point_id(
+    id: Option<pb::PointId>,
+    operation: &'static str,
+) -> InfraResult<PointId> {
+    match id.and_then(|id| id.point_id_options) {
+        Some(PointIdOptions::Num(n)) => Ok(PointId::Num(n)),
+        Some(PointIdOptions::Uuid(text)) => uuid::Uuid::parse_str(&text)
+            .map(PointId::Uuid)
+            .map_err(|_| {
+                unexpected(
+                    operation,
+                    "the server returned a point id that is not a UUID",
+                )
+            }),
+        None => Err(unexpected(
+            operation,
+            "the server returned a point without an id",
+        )),
+    }
+}
+
+pub(crate) fn payload(payload: Payload) -> HashMap<String, pb::Value> {
+    payload
+        .into_iter()
+        .map(|(key, value)| (key, pb::Value::from(value)))
+        .collect()
+}
+
+pub(crate) fn from_payload(payload: HashMap<String, pb::Value>) -> Payload {
+    payload
+        .into_iter()
+        .map(|(key, value)| (key, value.into_json()))
+        .collect()
+}
+
+/// A dense vector in the form qdrant-client 1.20 itself sends.
+pub(crate) fn vectors(vector: Vec<f32>) -> pb::Vectors {
+    pb::Vectors::from(vector)
+}
+
+/// A nearest-neighbour query on the unnamed dense vector.
+pub(crate) fn nearest(vector: Vec<f32>) -> pb::Query {
+    pb::Query {
+        variant: Some(pb::query::Variant::Nearest(pb::VectorInput {
+            variant: Some(pb::vector_input::Variant::Dense(pb::DenseVector {
+                data: vector,
+            })),
+        })),
+    }
+}
+
+/// The unnamed dense vector of a returned point, if the server sent one.
+pub(crate) fn from_vectors(vectors: Option<pb::VectorsOutput>) -> Option<Vec<f32>> {
+    match vectors?.get_vector()? {
+        vector_output::Vector::Dense(dense) => Some(dense.data),
+        _ => None,
+    }
+}
+
+pub(crate) fn distance(distance: Distance) -> pb::Distance {
+    match distance {
+        Distance::Cosine => pb::Distance::Cosine,
+        Distance::Dot => pb::Distance::Dot,
+        Distance::Euclid => pb::Distance::Euclid,
+        Distance::Manhattan => pb::Distance::Manhattan,
+    }
+}
+
+pub(crate) fn from_distance(value: i32) -> Option<Distance> {
+    match pb::Distance::try_from(value).ok()? {
+        pb::Distance::Cosine => Some(Distance::Cosine),
+        pb::Distance::Dot => Some(Distance::Dot),
+        pb::Distance::Euclid => Some(Distance::Euclid),
+        pb::Distance::Manhattan => Some(Distance::Manhattan),
+        pb::Distance::UnknownDistance => None,
+    }
+}
+
+pub(crate) fn vectors_config(dimension: usize, distance: Distance) -> pb::VectorsConfig {
+    pb::VectorsConfig {
+        config: Some(vectors_config::Config::Params(pb::VectorParams {
+            size: dimension as u64,
+            distance: self::distance(distance).into(),
+            ..pb::VectorParams::default()
+        })),
+    }
+}
+
+/// Dimension and distance of a collection with one unnamed dense vector.
+///
+/// A collection with named vectors (created by someone else) has no single dimension: it is
+/// a [`Conflict`](ErrorKind::Conflict), since this adapter cannot use it.
+pub(crate) fn from_collection_info(
+    name: &str,
+    info: Option<pb::CollectionInfo>,
+    operation: &'static str,
+) -> InfraResult<(usize, Distance, u64)> {
+    let info =
+        info.ok_or_else(|| unexpected(operation, "the server returned no collection info"))?;
+    let config = info
+        .config
+        .and_then(|c| c.params)
+        .and_then(|p| p.vectors_config)
+        .and_then(|v| v.config);
+    match config {
+        Some(vectors_config::Config::Params(params)) => {
+            let dimension = usize::try_from(params.size)
+                .map_err(|_| unexpected(operation, "the collection's dimension is out of range"))?;
+            let distance = from_distance(params.distance).ok_or_else(|| {
+                unexpected(
+                    operation,
+                    "the collection uses a distance this adapter does not know",
+                )
+            })?;
+            Ok((dimension, distance, info.points_count.unwrap_or(0)))
+        }
+        Some(vectors_config::Config::ParamsMap(_)) => Err(InfraError::new(
+            ErrorKind::Conflict,
+            VECTOR_BACKEND,
+            operation,
+            format!("collection {name} uses named vectors, which this adapter does not support"),
+        )),
+        None => Err(unexpected(
+            operation,
+            "the server returned no vector parameters",
+        )),
+    }
+}
+
+pub(crate) fn with_payload(enable: bool) -> pb::WithPayloadSelector {
+    pb::WithPayloadSelector {
+        selector_options: Some(with_payload_selector::SelectorOptions::Enable(enable)),
+    }
+}
+
+pub(crate) fn with_vectors(enable: bool) -> pb::WithVectorsSelector {
+    pb::WithVectorsSelector {
+        selector_options: Some(with_vectors_selector::SelectorOptions::Enable(enable)),
+    }
+}
+
+/// The port filter as Qdrant's, or `None` for the empty filter (which matches everything).
+pub(crate) fn filter(filter: &Filter) -> Option<pb::Filter> {
+    if filter.is_empty() {
+        return None;
+    }
+    let conditions = |list: &[Condition]| list.iter().map(condition).collect();
+    Some(pb::Filter {
+        must: conditions(&filter.must),
+        should: conditions(&filter.should),
+        must_not: conditions(&filter.must_not),
+        min_should: None,
+    })
+}
+
+fn condition(condition: &Condition) -> pb::Condition {
+    let field = match condition {
+        Condition::Match { key, value } => pb::FieldCondition {
+            key: key.clone(),
+            r#match: Some(pb::Match {
+                match_value: Some(match value {
+                    MatchValue::Keyword(s) => PbMatchValue::Keyword(s.clone()),
+                    MatchValue::Integer(i) => PbMatchValue::Integer(*i),
+                    MatchValue::Bool(b) => PbMatchValue::Boolean(*b),
+                }),
+            }),
+            ..pb::FieldCondition::default()
+        },
+        Condition::Range { key, range } => pb::FieldCondition {
+            key: key.clone(),
+            range: Some(self::range(*range)),
+            ..pb::FieldCondition::default()
+        },
+    };
+    pb::Condition {
+        condition_one_of: Some(ConditionOneOf::Field(field)),
+    }
+}
+
+fn range(range: Range) -> pb::Range {
+    pb::Range {
+        lt: range.lt,
+        gt: range.gt,
+        gte: range.gte,
+        lte: range.lte,
+    }
+}
+
+fn unexpected(operation: &'static str, message: &str) -> InfraError {
+    InfraError::new(ErrorKind::Internal, VECTOR_BACKEND, operation, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn ids_round_trip() {
+        for id in [
+            PointId::Num(0),
+            PointId::Num(u64::MAX),
+            PointId::Uuid(uuid::Uuid::from_u128(42)),
+        ] {
+            assert_eq!(from_point_id(Some(point_id(id)), "get").unwrap(), id);
+        }
+        let bad = pb::PointId {
+            point_id_options: Some(PointIdOptions::Uuid("nope".into())),
+        };
+        assert_eq!(
+            from_point_id(Some(bad), "get").unwrap_err().kind(),
+            ErrorKind::Internal
+        );
+        assert!(from_point_id(None, "get").is_err());
+    }
+
+    #[test]
+    fn payloads_round_trip() {
+        let json = json!({"s": "x", "i": -3, "f": 1.5, "b": true, "n": null,
+                          "list": [1, "two", {"three": 3.25}], "nested": {"empty": {}}});
+        let serde_json::Value::Object(map) = json else {
+            unreachable!()
+        };
+        assert_eq!(from_payload(payload(map.clone())), map);
+    }
+
+    #[test]
+    fn dense_vectors_round_trip() {
+        let sent = vectors(vec![1.0, 2.0]);
+        let Some(pb::vectors::VectorsOptions::Vector(vector)) = sent.vectors_options else {
+            panic!("an unnamed vector")
+        };
+        let Some(pb::vector::Vector::Dense(dense)) = vector.vector else {
+            panic!("a dense vector")
+        };
+        let output = pb::VectorsOutput {
+            vectors_options: Some(pb::vectors_output::VectorsOptions::Vector(
+                pb::VectorOutput {
+                    vector: Some(vector_output::Vector::Dense(dense)),
+                    ..pb::VectorOutput::default()
+                },
+            )),
+        };
+        assert_eq!(from_vectors(Some(output)), Some(vec![1.0, 2.0]));
+        assert_eq!(from_vectors(None), None);
+    }
+
+    #[test]
+    fn distances_round_trip() {
+        for d in [
+            Distance::Cosine,
+            Distance::Dot,
+            Distance::Euclid,
+            Distance::Manhattan,
+        ] {
+            assert_eq!(from_distance(distance(d).into()), Some(d));
+        }
+        assert_eq!(from_distance(0), None);
+        assert_eq!(from_distance(99), None);
+    }
+
+    #[test]
+    fn filters_map_one_to_one() {
+        assert_eq!(filter(&Filter::default()), None);
+        let f = Filter::default()
+            .must(Condition::keyword("color", "red"))
+            .should(Condition::integer("size", 2))
+            .must_not(Condition::boolean("archived", true))
+            .must(Condition::range(
+                "price",
+                Range {
+                    gte: Some(1.0),
+                    lt: Some(9.5),
+                    ..Range::default()
+                },
+            ));
+        let pb = filter(&f).unwrap();
+        assert_eq!(
+            (pb.must.len(), pb.should.len(), pb.must_not.len()),
+            (2, 1, 1)
+        );
+        let Some(ConditionOneOf::Field(field)) = &pb.must[1].condition_one_of else {
+            panic!("a field condition")
+        };
+        assert_eq!(field.key, "price");
+        assert_eq!(
+            field.range,
+            Some(pb::Range {
+                gte: Some(1.0),
+                lt: Some(9.5),
+                gt: None,
+                lte: None
+            })
+        );
+        let Some(ConditionOneOf::Field(field)) = &pb.must_not[0].condition_one_of else {
+            panic!("a field condition")
+        };
+        assert_eq!(
+            field.r#match.as_ref().and_then(|m| m.match_value.clone()),
+            Some(PbMatchValue::Boolean(true))
+        );
+    }
+
+    #[test]
+    fn collection_info_needs_one_unnamed_vector() {
+        let info = |config: Option<vectors_config::Config>| pb::CollectionInfo {
+            config: Some(pb::CollectionConfig {
+                params: Some(pb::CollectionParams {
+                    vectors_config: Some(pb::VectorsConfig { config }),
+                    ..pb::CollectionParams::default()
+                }),
+                ..pb::CollectionConfig::default()
+            }),
+            points_count: Some(7),
+            ..pb::CollectionInfo::default()
+        };
+        let params = vectors_config(12, Distance::Euclid).config;
+        assert_eq!(
+            from_collection_info("c", Some(info(params)), "collection_info").unwrap(),
+            (12, Distance::Euclid, 7)
+        );
+        let named = Some(vectors_config::Config::ParamsMap(
+            pb::VectorParamsMap::default(),
+        ));
+        let err = from_collection_info("c", Some(info(named)), "collection_info").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict);
+        assert!(from_collection_info("c", None, "collection_info").is_err());
+    }
+}

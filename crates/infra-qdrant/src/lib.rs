@@ -1,0 +1,65 @@
+//! [`VectorPort`](infra_base::VectorPort) over a remote Qdrant server, through gRPC.
+//!
+//! [`QdrantAdapter`] implements the port and its [`Lifecycle`](infra_base::Lifecycle);
+//! [`RemoteQdrant`] builds it from [`QdrantSettings`](infra_config::QdrantSettings) once per
+//! process, with the resilient port (timeout, retries, circuit breaker from the `retry`,
+//! `circuit` and `timeout` settings) and the `"qdrant"` component.
+//!
+//! # Settings
+//!
+//! | setting                          | effect                                                    |
+//! |----------------------------------|-----------------------------------------------------------|
+//! | `url` or `host`/`port`           | the gRPC endpoint ([`QdrantSettings::endpoint`](infra_config::QdrantSettings::endpoint)) |
+//! | `api_key`                        | sent as the `api-key` header of every request (marked sensitive) |
+//! | `tls.enabled` / `https://`       | TLS (rustls), server verified against the platform's roots |
+//! | `timeout`                        | deadline of every request: enforced here and sent as `grpc-timeout` |
+//! | `connect_timeout`                | time to establish a connection                            |
+//! | `keep_alive`                     | HTTP/2 PING interval, also while idle                     |
+//! | `compression`                    | gzip of requests and responses                            |
+//! | `pool_size`                      | number of HTTP/2 connections, used round-robin            |
+//!
+//! **TLS with a private CA**: like qdrant-client, which offers no CA option, the adapter
+//! trusts the platform's roots as read by rustls-native-certs: the system store, or the PEM
+//! bundle in `SSL_CERT_FILE` (or the directories in `SSL_CERT_DIR`). Put the CA there, or
+//! build the adapter with [`QdrantAdapterBuilder::ca_certificate_pem`], which then trusts
+//! only that CA.
+//!
+//! # Why qdrant-client's generated clients rather than its `Qdrant` wrapper
+//!
+//! The adapter sends qdrant-client's protobuf messages through its generated tonic clients
+//! (`points_client`, `collections_client`, `qdrant_client`) over channels it configures
+//! itself. Its `Qdrant` wrapper (qdrant-client 1.20) would lose what the settings ask for:
+//!
+//! - it has no keep-alive interval (only `keep_alive_while_idle`, which sends no PING
+//!   without an interval);
+//! - it turns a refused connection into `INTERNAL` with the URL in the message, and retries
+//!   every `INTERNAL`/`UNAVAILABLE`/`CANCELLED`/`UNKNOWN` answer once on a new connection,
+//!   so a hung server costs twice the timeout and retries happen under our own policy;
+//! - its version check prints to stdout (here: [`Lifecycle::init`](infra_base::Lifecycle::init)
+//!   logs the server version through `tracing` and warns when it is more than one minor
+//!   version away from [`CLIENT_VERSION`]);
+//! - its API-key interceptor puts a malformed key into an error message.
+//!
+//! # Behaviour
+//!
+//! - Names, vectors (dimension and finiteness), limits and thresholds are checked before
+//!   anything is sent, with infra-base's validators. The dimension comes from a per-collection
+//!   cache filled by `ensure_collection`/`collection_info`, refreshed from the server when it
+//!   refuses a vector (the collection may have been re-created elsewhere) and dropped on
+//!   `delete_collection` or a `NotFound`.
+//! - `upsert` and `delete` wait for the write (`wait: true`); `get` answers in request
+//!   order; `count` is exact; search scores are Qdrant's.
+//! - gRPC methods used: `qdrant.Qdrant/HealthCheck`, `qdrant.Collections/{Get, Create,
+//!   Delete}`, `qdrant.Points/{Upsert, Get, Delete, Query, Count}` (`Query` with a `nearest` dense
+//!   vector: `Search` is deprecated).
+//! - Errors: one mapping from `tonic::Status` (see `error.rs`), client-safe messages, the
+//!   status kept as the source.
+
+mod adapter;
+mod connection;
+mod convert;
+mod error;
+mod factory;
+
+pub use adapter::{CLIENT_VERSION, QdrantAdapter, QdrantAdapterBuilder, ServerInfo};
+pub use factory::{RemoteQdrant, resilience_policy};

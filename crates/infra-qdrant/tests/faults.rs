@@ -1,0 +1,528 @@
+//! Fault and lifecycle tests of the remote adapter, against the in-process Qdrant gRPC test
+//! server (tier 1: no external server). They inject faults a real server cannot be asked
+//! for, so they never run against one: see `real_server_not_applicable` in `tier2.rs`.
+
+mod support;
+
+use std::io::Write as _;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use infra_base::{
+    CollectionSpec, Distance, ErrorKind, HealthStatus, InfraResult, Lifecycle, Point, SearchQuery,
+    VectorPort,
+};
+use infra_config::Compression;
+use infra_qdrant::{QdrantAdapter, RemoteQdrant};
+use infra_testkit::TestCerts;
+use infra_testkit::qdrant::QdrantTestServer;
+
+/// A margin for scheduling on a loaded 2-core machine.
+const MARGIN: Duration = Duration::from_millis(500);
+
+fn adapter(url: &str, api_key: Option<&str>) -> QdrantAdapter {
+    QdrantAdapter::new(&support::settings(url, api_key)).expect("the adapter must build")
+}
+
+#[track_caller]
+fn expect_kind<T: std::fmt::Debug>(result: InfraResult<T>, kind: ErrorKind, what: &str) {
+    match result {
+        Ok(value) => panic!("{what}: expected {kind}, got Ok({value:?})"),
+        Err(err) => assert_eq!(err.kind(), kind, "{what}: {}", err.chain()),
+    }
+}
+
+async fn items(store: &dyn VectorPort, name: &str, dimension: usize) {
+    store
+        .ensure_collection(&CollectionSpec::new(name, dimension, Distance::Dot))
+        .await
+        .expect("ensure_collection");
+}
+
+#[test]
+fn building_outside_a_tokio_runtime_is_a_clear_error() {
+    let err = QdrantAdapter::new(&support::settings("http://127.0.0.1:6334", None)).unwrap_err();
+    assert!(err.message().contains("Tokio runtime"), "{}", err.message());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_is_honoured() {
+    let server = support::server().await;
+    let mut settings = support::settings(&server.url(), None);
+    settings.timeout = Duration::from_millis(300);
+    let adapter = QdrantAdapter::new(&settings).unwrap();
+    items(&adapter, "slow", 2).await;
+    server.set_delay(Some(Duration::from_secs(3)));
+    for op in ["ping", "search"] {
+        let started = Instant::now();
+        let result = match op {
+            "ping" => adapter.ping().await,
+            _ => adapter
+                .search("slow", &SearchQuery::new(vec![1.0, 0.0], 3))
+                .await
+                .map(drop),
+        };
+        let elapsed = started.elapsed();
+        expect_kind(result, ErrorKind::Timeout, op);
+        assert!(
+            elapsed >= settings.timeout && elapsed < settings.timeout + MARGIN,
+            "{op} took {elapsed:?} with a timeout of {:?}",
+            settings.timeout
+        );
+    }
+    server.clear_faults();
+    adapter.ping().await.expect("a ping once the delay is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_unavailable_is_unavailable() {
+    let server = support::server().await;
+    let adapter = adapter(&server.url(), None);
+    server.set_unavailable(true);
+    expect_kind(adapter.ping().await, ErrorKind::Unavailable, "ping");
+    expect_kind(
+        adapter.count("any", &infra_base::Filter::default()).await,
+        ErrorKind::Unavailable,
+        "count",
+    );
+    server.set_unavailable(false);
+    adapter.ping().await.expect("ping after the fault");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_gone_then_back_on_the_same_port() {
+    let server = support::server().await;
+    let adapter = adapter(&server.url(), None);
+    items(&adapter, "kept", 2).await;
+    adapter
+        .upsert("kept", vec![Point::new(1, vec![1.0, 0.0])])
+        .await
+        .unwrap();
+
+    server.stop().await;
+    assert!(!server.is_running());
+    for attempt in 0..3 {
+        expect_kind(
+            adapter.ping().await,
+            ErrorKind::Unavailable,
+            &format!("ping #{attempt} with the server gone"),
+        );
+    }
+    expect_kind(
+        adapter
+            .search("kept", &SearchQuery::new(vec![1.0, 0.0], 1))
+            .await,
+        ErrorKind::Unavailable,
+        "search with the server gone",
+    );
+
+    server.restart().await.expect("restart on the same port");
+    let started = Instant::now();
+    let mut last = None;
+    // DESIGN section 10: the first success within 1 s of the server's return, no restart.
+    while started.elapsed() < Duration::from_secs(1) {
+        match adapter.ping().await {
+            Ok(()) => {
+                last = None;
+                break;
+            }
+            Err(err) => last = Some(err),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        last.is_none(),
+        "no success within 1 s of the restart: {last:?}"
+    );
+    let hits = adapter
+        .search("kept", &SearchQuery::new(vec![1.0, 0.0], 1))
+        .await
+        .expect("the same adapter serves again");
+    assert_eq!(hits.len(), 1);
+    println!("first success {:?} after the restart", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_is_unavailable_and_init_says_so() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let adapter = adapter(&format!("http://127.0.0.1:{port}"), None);
+    expect_kind(adapter.ping().await, ErrorKind::Unavailable, "ping");
+    let err = adapter.init().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", err.chain());
+    assert!(
+        err.message().starts_with("cannot start"),
+        "{}",
+        err.message()
+    );
+    assert!(!err.message().contains("127.0.0.1"), "{}", err.message());
+    let health = adapter.health().await;
+    assert_eq!(health.status, HealthStatus::Fail);
+    assert!(health.output.unwrap().starts_with("unavailable"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_or_wrong_api_key_is_auth() {
+    const KEY: &str = "s3cret-key-marker";
+    let server = QdrantTestServer::builder(support::memory())
+        .api_key(KEY)
+        .start()
+        .await
+        .unwrap();
+    for (key, what) in [(None, "no key"), (Some("wrong-key-marker"), "a wrong key")] {
+        let adapter = adapter(&server.url(), key);
+        expect_kind(adapter.ping().await, ErrorKind::Auth, what);
+        expect_kind(
+            adapter
+                .ensure_collection(&CollectionSpec::new("c", 2, Distance::Dot))
+                .await,
+            ErrorKind::Auth,
+            what,
+        );
+        let err = adapter.init().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Auth, "init with {what}");
+        assert!(!err.chain().contains(KEY) && !err.chain().contains("wrong-key-marker"));
+    }
+    let adapter = adapter(&server.url(), Some(KEY));
+    adapter.init().await.expect("init with the key");
+    items(&adapter, "c", 2).await;
+    let debug = format!("{adapter:?}");
+    assert!(!debug.contains(KEY), "{debug}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_dimension_is_invalid_input_before_sending() {
+    let server = support::server().await;
+    let adapter = adapter(&server.url(), None);
+    items(&adapter, "dims", 3).await;
+    let calls = server.calls();
+    expect_kind(
+        adapter
+            .upsert("dims", vec![Point::new(1, vec![1.0, 0.0])])
+            .await,
+        ErrorKind::InvalidInput,
+        "upsert of a vector of dimension 2",
+    );
+    expect_kind(
+        adapter
+            .search("dims", &SearchQuery::new(vec![1.0; 4], 3))
+            .await,
+        ErrorKind::InvalidInput,
+        "search with a vector of dimension 4",
+    );
+    // One look at the collection per refusal (the cached dimension may be stale), no write.
+    assert_eq!(
+        server.calls() - calls,
+        2,
+        "only collection lookups reach the server"
+    );
+    let err = adapter
+        .upsert("dims", vec![Point::new(1, vec![1.0, 0.0])])
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("dimension 2"), "{}", err.message());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_recreated_elsewhere_refreshes_the_cached_dimension() {
+    let server = support::server().await;
+    let ours = adapter(&server.url(), None);
+    let theirs = adapter(&server.url(), None);
+    items(&ours, "moved", 3).await;
+    ours.upsert("moved", vec![Point::new(1, vec![1.0, 0.0, 0.0])])
+        .await
+        .unwrap();
+    assert!(theirs.delete_collection("moved").await.unwrap());
+    items(&theirs, "moved", 2).await;
+    ours.upsert("moved", vec![Point::new(2, vec![0.0, 1.0])])
+        .await
+        .expect("the stale dimension 3 is refreshed to 2");
+    expect_kind(
+        ours.upsert("moved", vec![Point::new(3, vec![0.0, 1.0, 0.0])])
+            .await,
+        ErrorKind::InvalidInput,
+        "the old dimension",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_measures_latency_and_close_makes_calls_unavailable() {
+    let server = support::server().await;
+    let adapter = adapter(&server.url(), None);
+    let health = adapter.health().await;
+    assert_eq!(health.status, HealthStatus::Pass, "{health:?}");
+    assert!(health.latency.is_some());
+
+    adapter.close().await;
+    adapter.close().await; // idempotent
+    assert!(adapter.is_closed());
+    expect_kind(
+        adapter.ping().await,
+        ErrorKind::Unavailable,
+        "ping after close",
+    );
+    expect_kind(
+        adapter.collection_info("c").await,
+        ErrorKind::Unavailable,
+        "collection_info after close",
+    );
+    let health = adapter.health().await;
+    assert_eq!(health.status, HealthStatus::Fail);
+    assert_eq!(
+        health.output.as_deref(),
+        Some("unavailable: the Qdrant client is closed")
+    );
+}
+
+/// A `MakeWriter` that keeps everything written, to read logs in a test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Self;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn init_logs_the_server_version_and_warns_on_a_mismatch() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let current = support::server().await;
+    let adapter = adapter(&current.url(), None);
+    adapter.init().await.unwrap();
+    let info = adapter.server_info().expect("server info after init");
+    assert_eq!(info.version, infra_testkit::qdrant::DEFAULT_VERSION);
+    assert!(
+        logs.text().contains("qdrant server verified"),
+        "{}",
+        logs.text()
+    );
+    assert!(!logs.text().contains("WARN"), "{}", logs.text());
+
+    let old = QdrantTestServer::builder(support::memory())
+        .version("1.18.2")
+        .start()
+        .await
+        .unwrap();
+    let adapter = self::adapter(&old.url(), None);
+    adapter.init().await.expect("an old server still starts");
+    let text = logs.text();
+    assert!(
+        text.contains("WARN") && text.contains("1.18.2") && text.contains("incompatible"),
+        "{text}"
+    );
+    std::io::stdout().flush().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_refuses_a_server_that_is_not_qdrant() {
+    // A gRPC server that answers the health check under another name.
+    let other = QdrantTestServer::builder(support::memory())
+        .title("some other service")
+        .start()
+        .await
+        .unwrap();
+    let err = adapter(&other.url(), None).init().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal, "{}", err.chain());
+    assert!(err.message().contains("Qdrant"), "{}", err.message());
+
+    // A gRPC (HTTP/2) server without Qdrant's services: UNIMPLEMENTED.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_routes(tonic::service::Routes::default())
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let err = adapter(&format!("http://{addr}"), None)
+        .init()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal, "{}", err.chain());
+    assert!(err.message().contains("6334"), "{}", err.chain());
+
+    // An HTTP/1.1 server, such as Qdrant's REST port.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let body = "{\"status\":\"not found\"}";
+                let reply = format!(
+                    "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    let err = adapter(&format!("http://{addr}"), None)
+        .init()
+        .await
+        .unwrap_err();
+    println!("init against an HTTP/1.1 server: {}", err.chain());
+    assert!(
+        err.message().contains("6334") || err.message().contains("gRPC"),
+        "a clear hint at the wrong port: {}",
+        err.chain()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_private_ca() {
+    let certs = TestCerts::generate().unwrap();
+    let server = QdrantTestServer::builder(support::memory())
+        .tls(&certs.server().cert_pem, &certs.server().key_pem)
+        .start()
+        .await
+        .unwrap();
+    assert!(server.url().starts_with("https://"));
+    let settings = support::settings(&server.url(), None);
+    assert!(settings.tls_enabled());
+
+    let trusted = QdrantAdapter::builder(&settings)
+        .ca_certificate_pem(certs.ca().cert_pem.as_bytes())
+        .build()
+        .unwrap();
+    trusted.init().await.expect("TLS with the server's CA");
+    items(&trusted, "secure", 2).await;
+
+    let wrong_ca = QdrantAdapter::builder(&settings)
+        .ca_certificate_pem(certs.wrong_ca().cert_pem.as_bytes())
+        .build()
+        .unwrap();
+    let err = wrong_ca.ping().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", err.chain());
+
+    // The platform's roots (no SSL_CERT_FILE here) do not know the private CA.
+    match QdrantAdapter::new(&settings) {
+        Ok(system_roots) => expect_kind(
+            system_roots.ping().await,
+            ErrorKind::Unavailable,
+            "ping with the platform's roots",
+        ),
+        Err(err) => assert!(err.message().contains("SSL_CERT_FILE"), "{}", err.message()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_and_a_channel_pool_work() {
+    let server = support::server().await;
+    let mut settings = support::settings(&server.url(), None);
+    settings.compression = Compression::Gzip;
+    settings.pool_size = 3;
+    let adapter = Arc::new(QdrantAdapter::new(&settings).unwrap());
+    items(&*adapter, "zipped", 64).await;
+    let points: Vec<Point> = (0..200u64)
+        .map(|i| {
+            let base = u8::try_from(i % 7).unwrap();
+            Point::new(i, (0..64u8).map(|d| f32::from((base + d) % 7)).collect())
+        })
+        .collect();
+    adapter.upsert("zipped", points).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let adapter = Arc::clone(&adapter);
+        tasks.spawn(async move {
+            adapter
+                .search("zipped", &SearchQuery::new(vec![1.0; 64], 5))
+                .await
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        assert_eq!(result.unwrap().unwrap().len(), 5);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resilient_port_retries_then_opens_the_breaker() {
+    let server = support::server().await;
+    let mut settings = support::settings(&server.url(), None);
+    settings.retry.max_attempts = 3;
+    settings.retry.base_delay = Duration::from_millis(10);
+    settings.retry.max_delay = Duration::from_millis(20);
+    settings.circuit.failure_threshold = 3;
+    settings.circuit.open_for = Duration::from_secs(30);
+    let qdrant = RemoteQdrant::build(&settings).unwrap();
+    let port = qdrant.port();
+    assert_eq!(qdrant.component().name, "qdrant");
+
+    server.set_unavailable(true);
+    let before = server.calls();
+    expect_kind(port.ping().await, ErrorKind::Unavailable, "ping, retried");
+    assert_eq!(server.calls() - before, 3, "three attempts");
+    let started = Instant::now();
+    expect_kind(
+        port.ping().await,
+        ErrorKind::CircuitOpen,
+        "ping, breaker open",
+    );
+    assert!(started.elapsed() < Duration::from_millis(50));
+    assert_eq!(server.calls() - before, 3, "an open breaker sends nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_outside_the_subset_are_unimplemented() {
+    use qdrant_client::qdrant::points_client::PointsClient;
+    use qdrant_client::qdrant::{ScrollPoints, SearchPoints};
+
+    let server = support::server().await;
+    let mut client = PointsClient::connect(server.url()).await.unwrap();
+    let status = client
+        .scroll(ScrollPoints {
+            collection_name: "c".into(),
+            ..ScrollPoints::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unimplemented);
+    // The deprecated search is served, like a real server does.
+    #[allow(deprecated)]
+    let status = client
+        .search(SearchPoints {
+            collection_name: "missing".into(),
+            vector: vec![1.0],
+            limit: 1,
+            ..SearchPoints::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    assert_eq!(
+        status.message(),
+        "Not found: Collection `missing` doesn't exist!"
+    );
+}

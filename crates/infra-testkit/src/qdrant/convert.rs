@@ -1,0 +1,251 @@
+//! Qdrant's gRPC messages to port types and back, on the server side, with Qdrant's status
+//! codes and texts for the port's errors.
+
+use std::collections::HashMap;
+
+use infra_base::{
+    CollectionInfo, CollectionSpec, Condition, Distance, ErrorKind, Filter, InfraError, MatchValue,
+    Payload, PointId, Range,
+};
+use qdrant_client::qdrant as pb;
+use qdrant_client::qdrant::{
+    condition::ConditionOneOf, r#match::MatchValue as PbMatchValue, point_id::PointIdOptions,
+    vectors_config, with_payload_selector, with_vectors_selector,
+};
+use tonic::Status;
+
+/// What the test server does not implement, as `UNIMPLEMENTED`.
+pub(super) fn unsupported(what: &str) -> Status {
+    Status::unimplemented(format!("the Qdrant test server does not support {what}"))
+}
+
+/// A port error as the status a Qdrant server answers with.
+pub(super) fn status(err: &InfraError, collection: &str) -> Status {
+    match err.kind() {
+        ErrorKind::NotFound => Status::not_found(format!(
+            "Not found: Collection `{collection}` doesn't exist!"
+        )),
+        ErrorKind::InvalidInput => {
+            Status::invalid_argument(format!("Wrong input: {}", err.message()))
+        }
+        ErrorKind::Conflict => Status::already_exists(format!(
+            "Wrong input: Collection `{collection}` already exists!"
+        )),
+        ErrorKind::Timeout => Status::deadline_exceeded(format!("Timeout: {}", err.message())),
+        ErrorKind::Auth => Status::unauthenticated(err.message().to_owned()),
+        ErrorKind::Unavailable
+        | ErrorKind::PoolExhausted
+        | ErrorKind::CircuitOpen
+        | ErrorKind::NotConfigured => Status::unavailable(err.message().to_owned()),
+        _ => Status::internal(format!("Service internal error: {}", err.message())),
+    }
+}
+
+pub(super) fn point_id(id: Option<pb::PointId>) -> Result<PointId, Status> {
+    match id.and_then(|id| id.point_id_options) {
+        Some(PointIdOptions::Num(n)) => Ok(PointId::Num(n)),
+        Some(PointIdOptions::Uuid(text)) => uuid::Uuid::parse_str(&text)
+            .map(PointId::Uuid)
+            .map_err(|_| {
+                Status::invalid_argument(format!("Wrong input: invalid point id {text:?}"))
+            }),
+        None => Err(Status::invalid_argument(
+            "Wrong input: a point id is required",
+        )),
+    }
+}
+
+pub(super) fn to_point_id(id: PointId) -> pb::PointId {
+    let options = match id {
+        PointId::Num(n) => PointIdOptions::Num(n),
+        PointId::Uuid(u) => PointIdOptions::Uuid(u.to_string()),
+    };
+    pb::PointId {
+        point_id_options: Some(options),
+    }
+}
+
+pub(super) fn payload(payload: HashMap<String, pb::Value>) -> Payload {
+    payload
+        .into_iter()
+        .map(|(key, value)| (key, value.into_json()))
+        .collect()
+}
+
+pub(super) fn to_payload(payload: Payload) -> HashMap<String, pb::Value> {
+    payload
+        .into_iter()
+        .map(|(key, value)| (key, pb::Value::from(value)))
+        .collect()
+}
+
+/// The unnamed dense vector of a written point.
+#[allow(deprecated)] // older clients send the vector in the deprecated `data` field
+pub(super) fn dense(vectors: Option<pb::Vectors>) -> Result<Vec<f32>, Status> {
+    match vectors.and_then(|v| v.vectors_options) {
+        Some(pb::vectors::VectorsOptions::Vector(vector)) => match vector.vector {
+            Some(pb::vector::Vector::Dense(dense)) => Ok(dense.data),
+            None if vector.indices.is_none() && vector.vectors_count.is_none() => Ok(vector.data),
+            _ => Err(unsupported("sparse, multi-dense or inference vectors")),
+        },
+        Some(pb::vectors::VectorsOptions::Vectors(_)) => Err(unsupported("named vectors")),
+        None => Err(Status::invalid_argument(
+            "Wrong input: a point needs a vector",
+        )),
+    }
+}
+
+pub(super) fn to_vectors(vector: Vec<f32>) -> pb::VectorsOutput {
+    pb::VectorsOutput {
+        vectors_options: Some(pb::vectors_output::VectorsOptions::Vector(
+            pb::VectorOutput {
+                vector: Some(pb::vector_output::Vector::Dense(pb::DenseVector {
+                    data: vector,
+                })),
+                ..pb::VectorOutput::default()
+            },
+        )),
+    }
+}
+
+/// The query vector of a `Query` request: only `nearest` with a dense vector.
+pub(super) fn nearest(query: Option<pb::Query>) -> Result<Vec<f32>, Status> {
+    let Some(pb::query::Variant::Nearest(input)) = query.and_then(|q| q.variant) else {
+        return Err(unsupported("queries other than `nearest`"));
+    };
+    match input.variant {
+        Some(pb::vector_input::Variant::Dense(dense)) => Ok(dense.data),
+        _ => Err(unsupported("query vectors other than dense ones")),
+    }
+}
+
+fn distance(value: i32) -> Result<Distance, Status> {
+    match pb::Distance::try_from(value) {
+        Ok(pb::Distance::Cosine) => Ok(Distance::Cosine),
+        Ok(pb::Distance::Dot) => Ok(Distance::Dot),
+        Ok(pb::Distance::Euclid) => Ok(Distance::Euclid),
+        Ok(pb::Distance::Manhattan) => Ok(Distance::Manhattan),
+        _ => Err(Status::invalid_argument("Wrong input: unknown distance")),
+    }
+}
+
+fn to_distance(distance: Distance) -> pb::Distance {
+    match distance {
+        Distance::Cosine => pb::Distance::Cosine,
+        Distance::Dot => pb::Distance::Dot,
+        Distance::Euclid => pb::Distance::Euclid,
+        Distance::Manhattan => pb::Distance::Manhattan,
+    }
+}
+
+pub(super) fn spec(request: &pb::CreateCollection) -> Result<CollectionSpec, Status> {
+    let config = request
+        .vectors_config
+        .as_ref()
+        .and_then(|c| c.config.as_ref());
+    match config {
+        Some(vectors_config::Config::Params(params)) => Ok(CollectionSpec::new(
+            &request.collection_name,
+            usize::try_from(params.size)
+                .map_err(|_| Status::invalid_argument("Wrong input: vector size out of range"))?,
+            distance(params.distance)?,
+        )),
+        Some(vectors_config::Config::ParamsMap(_)) => Err(unsupported("named vectors")),
+        None => Err(unsupported("collections without a dense vector")),
+    }
+}
+
+pub(super) fn info(info: &CollectionInfo) -> pb::CollectionInfo {
+    pb::CollectionInfo {
+        status: pb::CollectionStatus::Green.into(),
+        config: Some(pb::CollectionConfig {
+            params: Some(pb::CollectionParams {
+                shard_number: 1,
+                vectors_config: Some(pb::VectorsConfig {
+                    config: Some(vectors_config::Config::Params(pb::VectorParams {
+                        size: info.dimension as u64,
+                        distance: to_distance(info.distance).into(),
+                        ..pb::VectorParams::default()
+                    })),
+                }),
+                ..pb::CollectionParams::default()
+            }),
+            ..pb::CollectionConfig::default()
+        }),
+        points_count: Some(info.points_count),
+        segments_count: 1,
+        ..pb::CollectionInfo::default()
+    }
+}
+
+/// Whether payloads are requested; only `true`/`false` selectors are supported.
+pub(super) fn with_payload(
+    selector: Option<pb::WithPayloadSelector>,
+    default: bool,
+) -> Result<bool, Status> {
+    match selector.and_then(|s| s.selector_options) {
+        None => Ok(default),
+        Some(with_payload_selector::SelectorOptions::Enable(enable)) => Ok(enable),
+        Some(_) => Err(unsupported("payload include/exclude selectors")),
+    }
+}
+
+/// Whether vectors are requested; only `true`/`false` selectors are supported.
+pub(super) fn with_vectors(selector: Option<pb::WithVectorsSelector>) -> Result<bool, Status> {
+    match selector.and_then(|s| s.selector_options) {
+        None => Ok(false),
+        Some(with_vectors_selector::SelectorOptions::Enable(enable)) => Ok(enable),
+        Some(_) => Err(unsupported("vector selectors")),
+    }
+}
+
+/// Qdrant's filter as the port's: field conditions with a keyword, integer or bool match,
+/// or a numeric range, combined by must / should / must_not.
+pub(super) fn filter(filter: Option<pb::Filter>) -> Result<Filter, Status> {
+    let Some(filter) = filter else {
+        return Ok(Filter::default());
+    };
+    if filter.min_should.is_some() {
+        return Err(unsupported("min_should"));
+    }
+    let conditions = |list: Vec<pb::Condition>| -> Result<Vec<Condition>, Status> {
+        list.into_iter().map(condition).collect()
+    };
+    Ok(Filter {
+        must: conditions(filter.must)?,
+        should: conditions(filter.should)?,
+        must_not: conditions(filter.must_not)?,
+    })
+}
+
+fn condition(condition: pb::Condition) -> Result<Condition, Status> {
+    let Some(ConditionOneOf::Field(field)) = condition.condition_one_of else {
+        return Err(unsupported("conditions other than field conditions"));
+    };
+    match (field.r#match, field.range) {
+        (Some(m), None) => {
+            let value = match m.match_value {
+                Some(PbMatchValue::Keyword(s)) => MatchValue::Keyword(s),
+                Some(PbMatchValue::Integer(i)) => MatchValue::Integer(i),
+                Some(PbMatchValue::Boolean(b)) => MatchValue::Bool(b),
+                _ => return Err(unsupported("matches other than keyword, integer or bool")),
+            };
+            Ok(Condition::Match {
+                key: field.key,
+                value,
+            })
+        }
+        (None, Some(r)) => Ok(Condition::Range {
+            key: field.key,
+            range: Range {
+                gt: r.gt,
+                gte: r.gte,
+                lt: r.lt,
+                lte: r.lte,
+            },
+        }),
+        _ => Err(unsupported(
+            "field conditions other than one match or one range",
+        )),
+    }
+}

@@ -1,0 +1,512 @@
+//! The three gRPC services (qdrant-client's generated server traits) over a `VectorPort`.
+//!
+//! Implemented: `qdrant.Qdrant/HealthCheck`; `qdrant.Collections/{Get, List, Create,
+//! Delete, CollectionExists}`; `qdrant.Points/{Upsert, Get, Delete, Search, Query, Count}`
+//! for one unnamed dense vector per point. Everything else answers `UNIMPLEMENTED`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use infra_base::{ErrorKind, Point, SearchQuery};
+use qdrant_client::qdrant as pb;
+use qdrant_client::qdrant::collections_server::Collections;
+use qdrant_client::qdrant::points_server::Points;
+use qdrant_client::qdrant::qdrant_server::Qdrant;
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+
+use super::Shared;
+use super::convert::{self, unsupported};
+
+/// The services of one run of the server (a restart makes new ones).
+pub(super) struct Service {
+    pub(super) shared: Arc<Shared>,
+    /// Becomes `true` when this run stops, so that delayed calls end at once.
+    pub(super) stopped: watch::Receiver<bool>,
+}
+
+/// Qdrant's default `limit` of a query.
+const DEFAULT_LIMIT: u64 = 10;
+
+fn elapsed(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64()
+}
+
+fn unimplemented(method: &str) -> Status {
+    Status::unimplemented(format!(
+        "the Qdrant test server does not implement {method}"
+    ))
+}
+
+impl Service {
+    /// What every call goes through: counting, the injected delay, the injected
+    /// unavailability and the API key, in the order a network and a server would apply them.
+    async fn enter<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let shared = &self.shared;
+        shared.calls.fetch_add(1, Ordering::Relaxed);
+        let faults = shared.faults();
+        if let Some(delay) = faults.delay {
+            let mut stopped = self.stopped.clone();
+            let stop = stopped.wait_for(|stopped| *stopped);
+            if tokio::time::timeout(delay, stop).await.is_ok() {
+                return Err(Status::unavailable("the Qdrant test server is stopping"));
+            }
+        }
+        if faults.unavailable {
+            return Err(Status::unavailable(
+                "the Qdrant test server is unavailable (injected fault)",
+            ));
+        }
+        if let Some(expected) = &shared.api_key {
+            let given = request
+                .metadata()
+                .get("api-key")
+                .and_then(|value| value.to_str().ok());
+            if given != Some(expected.as_str()) {
+                return Err(Status::unauthenticated(
+                    "Must provide a valid API key in the api-key header",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn operation_id(&self) -> u64 {
+        self.shared.operations.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn completed(&self, started: Instant) -> pb::PointsOperationResponse {
+        pb::PointsOperationResponse {
+            result: Some(pb::UpdateResult {
+                operation_id: Some(self.operation_id()),
+                status: pb::UpdateStatus::Completed.into(),
+            }),
+            time: elapsed(started),
+            usage: None,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn nearest(
+        &self,
+        collection: &str,
+        vector: Vec<f32>,
+        limit: u64,
+        filter: Option<pb::Filter>,
+        score_threshold: Option<f32>,
+        params: Option<pb::SearchParams>,
+        with_payload: Option<pb::WithPayloadSelector>,
+        with_vectors: Option<pb::WithVectorsSelector>,
+    ) -> Result<Vec<pb::ScoredPoint>, Status> {
+        let query = SearchQuery {
+            vector,
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            score_threshold,
+            filter: convert::filter(filter)?,
+            with_payload: convert::with_payload(with_payload, false)?,
+            with_vector: convert::with_vectors(with_vectors)?,
+            exact: params.and_then(|p| p.exact).unwrap_or(false),
+        };
+        let hits = self
+            .shared
+            .store
+            .search(collection, &query)
+            .await
+            .map_err(|err| convert::status(&err, collection))?;
+        Ok(hits
+            .into_iter()
+            .map(|hit| pb::ScoredPoint {
+                id: Some(convert::to_point_id(hit.id)),
+                payload: hit.payload.map(convert::to_payload).unwrap_or_default(),
+                score: hit.score,
+                vectors: hit.vector.map(convert::to_vectors),
+                ..pb::ScoredPoint::default()
+            })
+            .collect())
+    }
+}
+
+#[tonic::async_trait]
+impl Qdrant for Service {
+    async fn health_check(
+        &self,
+        request: Request<pb::HealthCheckRequest>,
+    ) -> Result<Response<pb::HealthCheckReply>, Status> {
+        self.enter(&request).await?;
+        Ok(Response::new(pb::HealthCheckReply {
+            title: self.shared.title.clone(),
+            version: self.shared.version.clone(),
+            commit: None,
+        }))
+    }
+}
+
+/// Generates the methods this server does not implement, as the async-trait expansion of
+/// `async fn name(&self, _: Request<Req>) -> Result<Response<Resp>, Status>` answering
+/// `UNIMPLEMENTED` (one line per method instead of seven).
+macro_rules! unimplemented_rpcs {
+    ($service:literal: $($name:ident($req:ident) -> $resp:ident;)*) => {$(
+        fn $name<'life0, 'async_trait>(
+            &'life0 self,
+            _request: Request<pb::$req>,
+        ) -> Pin<Box<dyn Future<Output = Result<Response<pb::$resp>, Status>> + Send + 'async_trait>>
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            Box::pin(std::future::ready(Err(unimplemented(concat!(
+                $service, "/", stringify!($name)
+            )))))
+        }
+    )*};
+}
+
+#[tonic::async_trait]
+impl Collections for Service {
+    async fn get(
+        &self,
+        request: Request<pb::GetCollectionInfoRequest>,
+    ) -> Result<Response<pb::GetCollectionInfoResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let name = request.into_inner().collection_name;
+        let info = self
+            .shared
+            .store
+            .collection_info(&name)
+            .await
+            .map_err(|err| convert::status(&err, &name))?;
+        Ok(Response::new(pb::GetCollectionInfoResponse {
+            result: Some(convert::info(&info)),
+            time: elapsed(started),
+        }))
+    }
+
+    /// The collections created through this server that still exist (the port has no list).
+    async fn list(
+        &self,
+        request: Request<pb::ListCollectionsRequest>,
+    ) -> Result<Response<pb::ListCollectionsResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let mut collections = Vec::new();
+        for name in self.shared.created_names() {
+            match self.shared.store.collection_info(&name).await {
+                Ok(_) => collections.push(pb::CollectionDescription { name }),
+                Err(err) if err.kind() == ErrorKind::NotFound => {}
+                Err(err) => return Err(convert::status(&err, &name)),
+            }
+        }
+        Ok(Response::new(pb::ListCollectionsResponse {
+            collections,
+            time: elapsed(started),
+        }))
+    }
+
+    /// Like Qdrant: `ALREADY_EXISTS` for an existing collection, whatever its parameters.
+    async fn create(
+        &self,
+        request: Request<pb::CreateCollection>,
+    ) -> Result<Response<pb::CollectionOperationResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let spec = convert::spec(request.get_ref())?;
+        let store = &self.shared.store;
+        let exists = match store.collection_info(&spec.name).await {
+            Ok(_) => true,
+            Err(err) if err.kind() == ErrorKind::NotFound => false,
+            Err(err) => return Err(convert::status(&err, &spec.name)),
+        };
+        let outcome = if exists {
+            infra_base::EnsureOutcome::AlreadyExists
+        } else {
+            store
+                .ensure_collection(&spec)
+                .await
+                .map_err(|err| convert::status(&err, &spec.name))?
+        };
+        if outcome == infra_base::EnsureOutcome::AlreadyExists {
+            return Err(Status::already_exists(format!(
+                "Wrong input: Collection `{}` already exists!",
+                spec.name
+            )));
+        }
+        self.shared.remember_created(&spec.name);
+        Ok(Response::new(pb::CollectionOperationResponse {
+            result: true,
+            time: elapsed(started),
+        }))
+    }
+
+    async fn delete(
+        &self,
+        request: Request<pb::DeleteCollection>,
+    ) -> Result<Response<pb::CollectionOperationResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let name = request.into_inner().collection_name;
+        let deleted = self
+            .shared
+            .store
+            .delete_collection(&name)
+            .await
+            .map_err(|err| convert::status(&err, &name))?;
+        Ok(Response::new(pb::CollectionOperationResponse {
+            result: deleted,
+            time: elapsed(started),
+        }))
+    }
+
+    async fn collection_exists(
+        &self,
+        request: Request<pb::CollectionExistsRequest>,
+    ) -> Result<Response<pb::CollectionExistsResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let name = request.into_inner().collection_name;
+        let exists = match self.shared.store.collection_info(&name).await {
+            Ok(_) => true,
+            Err(err) if err.kind() == ErrorKind::NotFound => false,
+            Err(err) => return Err(convert::status(&err, &name)),
+        };
+        Ok(Response::new(pb::CollectionExistsResponse {
+            result: Some(pb::CollectionExists { exists }),
+            time: elapsed(started),
+        }))
+    }
+
+    unimplemented_rpcs! { "qdrant.Collections":
+        update(UpdateCollection) -> CollectionOperationResponse;
+        update_aliases(ChangeAliases) -> CollectionOperationResponse;
+        list_collection_aliases(ListCollectionAliasesRequest) -> ListAliasesResponse;
+        list_aliases(ListAliasesRequest) -> ListAliasesResponse;
+        collection_cluster_info(CollectionClusterInfoRequest) -> CollectionClusterInfoResponse;
+        update_collection_cluster_setup(UpdateCollectionClusterSetupRequest) -> UpdateCollectionClusterSetupResponse;
+        create_shard_key(CreateShardKeyRequest) -> CreateShardKeyResponse;
+        delete_shard_key(DeleteShardKeyRequest) -> DeleteShardKeyResponse;
+        list_shard_keys(ListShardKeysRequest) -> ListShardKeysResponse;
+    }
+}
+
+#[tonic::async_trait]
+impl Points for Service {
+    /// Always applied before answering, as with `wait: true`.
+    async fn upsert(
+        &self,
+        request: Request<pb::UpsertPoints>,
+    ) -> Result<Response<pb::PointsOperationResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let message = request.into_inner();
+        if message.update_filter.is_some() {
+            return Err(unsupported("conditional upserts (update_filter)"));
+        }
+        let points = message
+            .points
+            .into_iter()
+            .map(|p| {
+                Ok(Point {
+                    id: convert::point_id(p.id)?,
+                    vector: convert::dense(p.vectors)?,
+                    payload: convert::payload(p.payload),
+                })
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        let name = message.collection_name;
+        self.shared
+            .store
+            .upsert(&name, points)
+            .await
+            .map_err(|err| convert::status(&err, &name))?;
+        Ok(Response::new(self.completed(started)))
+    }
+
+    async fn delete(
+        &self,
+        request: Request<pb::DeletePoints>,
+    ) -> Result<Response<pb::PointsOperationResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let message = request.into_inner();
+        let selector = message.points.and_then(|p| p.points_selector_one_of);
+        let Some(pb::points_selector::PointsSelectorOneOf::Points(list)) = selector else {
+            return Err(unsupported("deleting points by filter"));
+        };
+        let ids = list
+            .ids
+            .into_iter()
+            .map(|id| convert::point_id(Some(id)))
+            .collect::<Result<Vec<_>, Status>>()?;
+        let name = message.collection_name;
+        self.shared
+            .store
+            .delete(&name, &ids)
+            .await
+            .map_err(|err| convert::status(&err, &name))?;
+        Ok(Response::new(self.completed(started)))
+    }
+
+    async fn get(
+        &self,
+        request: Request<pb::GetPoints>,
+    ) -> Result<Response<pb::GetResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let message = request.into_inner();
+        let with_payload = convert::with_payload(message.with_payload, true)?;
+        let with_vectors = convert::with_vectors(message.with_vectors)?;
+        let ids = message
+            .ids
+            .into_iter()
+            .map(|id| convert::point_id(Some(id)))
+            .collect::<Result<Vec<_>, Status>>()?;
+        let name = message.collection_name;
+        let records = self
+            .shared
+            .store
+            .get(&name, &ids, with_vectors)
+            .await
+            .map_err(|err| convert::status(&err, &name))?;
+        let result = records
+            .into_iter()
+            .map(|record| pb::RetrievedPoint {
+                id: Some(convert::to_point_id(record.id)),
+                payload: if with_payload {
+                    convert::to_payload(record.payload)
+                } else {
+                    HashMap::new()
+                },
+                vectors: record.vector.map(convert::to_vectors),
+                ..pb::RetrievedPoint::default()
+            })
+            .collect();
+        Ok(Response::new(pb::GetResponse {
+            result,
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    /// The deprecated search, for clients that still call it.
+    async fn search(
+        &self,
+        request: Request<pb::SearchPoints>,
+    ) -> Result<Response<pb::SearchResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let m = request.into_inner();
+        if m.vector_name.as_deref().is_some_and(|n| !n.is_empty()) || m.sparse_indices.is_some() {
+            return Err(unsupported("named or sparse vectors"));
+        }
+        if m.offset.unwrap_or(0) > 0 {
+            return Err(unsupported("offsets"));
+        }
+        let result = self
+            .nearest(
+                &m.collection_name,
+                m.vector,
+                m.limit,
+                m.filter,
+                m.score_threshold,
+                m.params,
+                m.with_payload,
+                m.with_vectors,
+            )
+            .await?;
+        Ok(Response::new(pb::SearchResponse {
+            result,
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    async fn count(
+        &self,
+        request: Request<pb::CountPoints>,
+    ) -> Result<Response<pb::CountResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let message = request.into_inner();
+        let filter = convert::filter(message.filter)?;
+        let name = message.collection_name;
+        let count = self
+            .shared
+            .store
+            .count(&name, &filter)
+            .await
+            .map_err(|err| convert::status(&err, &name))?;
+        Ok(Response::new(pb::CountResponse {
+            result: Some(pb::CountResult { count }),
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    /// Only `nearest` on the dense vector, without prefetch, offset or lookup.
+    async fn query(
+        &self,
+        request: Request<pb::QueryPoints>,
+    ) -> Result<Response<pb::QueryResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let m = request.into_inner();
+        if !m.prefetch.is_empty() || m.lookup_from.is_some() {
+            return Err(unsupported("prefetch and lookup_from"));
+        }
+        if m.using.as_deref().is_some_and(|n| !n.is_empty()) {
+            return Err(unsupported("named vectors"));
+        }
+        if m.offset.unwrap_or(0) > 0 {
+            return Err(unsupported("offsets"));
+        }
+        let vector = convert::nearest(m.query)?;
+        let result = self
+            .nearest(
+                &m.collection_name,
+                vector,
+                m.limit.unwrap_or(DEFAULT_LIMIT),
+                m.filter,
+                m.score_threshold,
+                m.params,
+                m.with_payload,
+                m.with_vectors,
+            )
+            .await?;
+        Ok(Response::new(pb::QueryResponse {
+            result,
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    unimplemented_rpcs! { "qdrant.Points":
+        update_vectors(UpdatePointVectors) -> PointsOperationResponse;
+        delete_vectors(DeletePointVectors) -> PointsOperationResponse;
+        set_payload(SetPayloadPoints) -> PointsOperationResponse;
+        overwrite_payload(SetPayloadPoints) -> PointsOperationResponse;
+        delete_payload(DeletePayloadPoints) -> PointsOperationResponse;
+        clear_payload(ClearPayloadPoints) -> PointsOperationResponse;
+        create_field_index(CreateFieldIndexCollection) -> PointsOperationResponse;
+        delete_field_index(DeleteFieldIndexCollection) -> PointsOperationResponse;
+        create_vector_name(CreateVectorNameRequest) -> PointsOperationResponse;
+        delete_vector_name(DeleteVectorNameRequest) -> PointsOperationResponse;
+        search_batch(SearchBatchPoints) -> SearchBatchResponse;
+        search_groups(SearchPointGroups) -> SearchGroupsResponse;
+        scroll(ScrollPoints) -> ScrollResponse;
+        recommend(RecommendPoints) -> RecommendResponse;
+        recommend_batch(RecommendBatchPoints) -> RecommendBatchResponse;
+        recommend_groups(RecommendPointGroups) -> RecommendGroupsResponse;
+        discover(DiscoverPoints) -> DiscoverResponse;
+        discover_batch(DiscoverBatchPoints) -> DiscoverBatchResponse;
+        update_batch(UpdateBatchPoints) -> UpdateBatchResponse;
+        query_batch(QueryBatchPoints) -> QueryBatchResponse;
+        query_groups(QueryPointGroups) -> QueryGroupsResponse;
+        facet(FacetCounts) -> FacetResponse;
+        search_matrix_pairs(SearchMatrixPoints) -> SearchMatrixPairsResponse;
+        search_matrix_offsets(SearchMatrixPoints) -> SearchMatrixOffsetsResponse;
+    }
+}

@@ -625,6 +625,7 @@ async fn a_cancelled_blocking_command_closes_its_exclusive_connection() {
     redis.ping().await.unwrap();
     drop(redis.exclusive().await.unwrap());
     let size = redis.pool_status().size;
+    let clients = sync(|| server.connected_clients().unwrap());
 
     // Cancelled in flight: a BLPOP given up after 50 ms.
     let blpop = tokio::time::timeout(
@@ -646,6 +647,15 @@ async fn a_cancelled_blocking_command_closes_its_exclusive_connection() {
         redis.pool_status().size,
         size - 1,
         "the cancelled connection was discarded"
+    );
+    // Its socket is closed (not kept for a later caller): the server drops the client.
+    let (closed, took) = eventually(Duration::from_secs(5), || async {
+        (sync(|| server.connected_clients().unwrap()) == clients - 1).then_some(())
+    })
+    .await;
+    assert!(
+        closed.is_some(),
+        "the server still has the client after {took:?}"
     );
 
     // The abandoned BLPOP must not pop what is pushed now (its socket is closed).

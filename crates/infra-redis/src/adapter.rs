@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use infra_base::{
@@ -12,7 +12,6 @@ use infra_base::{
 };
 use infra_config::{RedisMode, RedisSettings};
 use redis::{Cmd, FromRedisValue, RedisError, Script, Value};
-use tokio::time::Instant;
 
 use crate::config::{self, ClientPlan};
 use crate::error::{Failure, map_error};

@@ -15,6 +15,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Instant;
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use infra_base::REDIS_BACKEND;
@@ -24,7 +25,6 @@ use redis::cluster_async::ClusterConnection;
 use redis::sentinel::SentinelClient;
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, Value};
 use tokio::sync::{Mutex, Notify};
-use tokio::time::Instant;
 
 use crate::config::Target;
 use crate::error::map_redis_error;
@@ -375,7 +375,7 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_claim_waits_for_shared_users_and_excludes_new_ones() {
         let state = Arc::new(ConnState::default());
         let first = state.try_share().expect("free connection");
@@ -403,7 +403,7 @@ mod tests {
         assert!(state.try_share().is_some(), "released claim");
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_cancelled_claim_is_released() {
         let state = Arc::new(ConnState::default());
         let share = state.try_share().unwrap();

@@ -1,0 +1,644 @@
+//! One collection: an edge shard in its own directory, and the locks that make it safe to
+//! share between threads.
+//!
+//! Every method here blocks (file system, CPU) and is called from
+//! `tokio::task::spawn_blocking`, never from an async worker.
+//!
+//! # Locking
+//!
+//! qdrant-edge synchronizes reads, updates and optimizations internally, except for
+//! `EdgeShard::flush`, which `try_lock`s the WAL and the segment holder and *panics* when
+//! either is busy (its `Drop` flushes too). So:
+//!
+//! - `slot` (`RwLock`): every operation holds it shared for its duration; `close` and
+//!   `delete_collection` take it exclusively to take the shard out, so no operation is in
+//!   flight when the shard is flushed, dropped and its directory removed;
+//! - `writer` (`Mutex`): serializes updates with flushes (updates are serialized by the
+//!   engine's WAL lock anyway, so this costs no concurrency);
+//! - `optimizing` (`Mutex`): held while the optimizers run (reads and updates continue);
+//!   a flush waits for it, or, after a write, is skipped and left to the end of the
+//!   optimization, which flushes.
+//!
+//! Lock order: `slot`, then `optimizing`, then `writer`; `writer` holders only `try_lock`
+//! `optimizing`, so no cycle exists.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{self, Write as _};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
+
+use infra_base::vector::validate_vector;
+use infra_base::{
+    CollectionSpec, Distance, ErrorKind, Filter, Point, PointId, Record, ScoredPoint, SearchQuery,
+};
+use qdrant_edge::{
+    CountRequest, DEFAULT_VECTOR_NAME, EdgeConfig, EdgeOptimizersConfig, EdgeShard,
+    EdgeVectorParams, HnswIndexConfig, NamedQuery, PointInsertOperations, PointOperations,
+    PointStructPersisted, QueryEnum, SearchParams, SearchRequest, UpdateOperation, VectorInternal,
+    VectorStructPersisted, WithPayloadInterface, WithVector,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::convert::{
+    dense_vector, edge_distance, edge_filter, edge_payload, point_id, port_distance, port_id,
+    port_payload,
+};
+use crate::error::{engine_error, error, io_error, not_found};
+use crate::options::EdgeStoreOptions;
+
+/// The file that marks a collection directory as complete and records its spec. It is
+/// written last when a collection is created, so a directory without it is the leftover
+/// of an interrupted creation.
+pub(crate) const MARKER_FILE: &str = "infra-collection.json";
+
+/// The contents of [`MARKER_FILE`].
+#[derive(Debug, Serialize, Deserialize)]
+struct Marker {
+    name: String,
+    dimension: usize,
+    distance: Distance,
+    format: u32,
+}
+
+const MARKER_FORMAT: u32 = 1;
+
+/// Bytes per stored vector component (f32).
+const COMPONENT_BYTES: u64 = 4;
+
+/// What became of a collection's shard.
+enum Slot {
+    Open(Box<EdgeShard>),
+    Deleted,
+    Closed,
+}
+
+/// A collection and its shard.
+pub(crate) struct Collection {
+    pub(crate) name: String,
+    pub(crate) dimension: usize,
+    pub(crate) distance: Distance,
+    dir: PathBuf,
+    slot: RwLock<Slot>,
+    writer: Mutex<()>,
+    optimizing: Mutex<()>,
+    /// Written since the last flush.
+    dirty: AtomicBool,
+    /// Points written (upserted or deleted) since the optimizers last ran.
+    unoptimized: AtomicU64,
+    /// Points whose vectors fill the indexing threshold: when `unoptimized` reaches it,
+    /// an automatic optimization is due.
+    optimize_after: Option<u64>,
+    flush_on_write: bool,
+    /// The store's temporary data directory, if it has one, kept until the shard is
+    /// dropped (fields drop in order): a background task may hold the collection longer
+    /// than the store.
+    dir_guard: Option<Arc<tempfile::TempDir>>,
+}
+
+impl std::fmt::Debug for Collection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collection")
+            .field("name", &self.name)
+            .field("dimension", &self.dimension)
+            .field("distance", &self.distance)
+            .field("dir", &self.dir)
+            .field("temporary", &self.dir_guard.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Statistics of one collection's storage, for operators and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CollectionStats {
+    /// Number of points (exact).
+    pub points: u64,
+    /// Number of storage segments.
+    pub segments: usize,
+    /// Number of vectors in an HNSW index (the rest are searched by brute force).
+    pub indexed_vectors: usize,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn try_lock<T>(mutex: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match mutex.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
+/// Flushes a shard, turning the engine's panic on failure into an error.
+fn flush_shard(shard: &EdgeShard, operation: &'static str) -> infra_base::InfraResult<()> {
+    catch_unwind(AssertUnwindSafe(|| shard.flush())).map_err(|_| {
+        error(
+            ErrorKind::Internal,
+            operation,
+            "the embedded vector engine failed to flush to disk",
+        )
+    })
+}
+
+impl Collection {
+    fn new(
+        name: String,
+        dimension: usize,
+        distance: Distance,
+        dir: PathBuf,
+        shard: EdgeShard,
+        options: &EdgeStoreOptions,
+    ) -> Self {
+        // `Some(0)` turns indexing off, and with it the automatic optimization.
+        let threshold_kb = options
+            .indexing_threshold_kb
+            .unwrap_or(DEFAULT_INDEXING_THRESHOLD_KB);
+        let optimize_after = (options.auto_optimize && threshold_kb > 0)
+            .then(|| (threshold_kb as u64 * 1024 / (dimension as u64 * COMPONENT_BYTES)).max(1));
+        Self {
+            name,
+            dimension,
+            distance,
+            dir,
+            slot: RwLock::new(Slot::Open(Box::new(shard))),
+            writer: Mutex::new(()),
+            optimizing: Mutex::new(()),
+            dirty: AtomicBool::new(false),
+            unoptimized: AtomicU64::new(0),
+            optimize_after,
+            flush_on_write: options.flush_on_write,
+            dir_guard: None,
+        }
+    }
+
+    /// Keeps the store's temporary directory alive as long as the collection.
+    pub(crate) fn with_dir_guard(mut self, guard: Option<Arc<tempfile::TempDir>>) -> Self {
+        self.dir_guard = guard;
+        self
+    }
+
+    /// The engine configuration of a new collection.
+    fn edge_config(spec: &CollectionSpec, options: &EdgeStoreOptions) -> EdgeConfig {
+        let vector = EdgeVectorParams::builder(spec.dimension, edge_distance(spec.distance))
+            .on_disk(options.vectors_on_disk)
+            .build();
+        EdgeConfig::builder()
+            .vector(DEFAULT_VECTOR_NAME, vector)
+            .on_disk_payload(options.payload_on_disk)
+            .hnsw_config(hnsw_config(options))
+            .optimizers(optimizers_config(options))
+            .build()
+    }
+
+    /// Creates the collection in `dir`, which must not exist.
+    pub(crate) fn create(
+        dir: PathBuf,
+        spec: &CollectionSpec,
+        options: &EdgeStoreOptions,
+    ) -> infra_base::InfraResult<Self> {
+        const OP: &str = "ensure_collection";
+        fs::create_dir(&dir)
+            .map_err(|e| io_error(OP, "create the collection directory", &dir, e))?;
+        let shard = EdgeShard::new(&dir, Self::edge_config(spec, options))
+            .map_err(|e| engine_error(OP, e))?;
+        let marker = Marker {
+            name: spec.name.clone(),
+            dimension: spec.dimension,
+            distance: spec.distance,
+            format: MARKER_FORMAT,
+        };
+        write_marker(&dir, &marker)
+            .map_err(|e| io_error(OP, "write", &dir.join(MARKER_FILE), e))?;
+        Ok(Self::new(
+            spec.name.clone(),
+            spec.dimension,
+            spec.distance,
+            dir,
+            shard,
+            options,
+        ))
+    }
+
+    /// Opens the complete collection in `dir` (see [`MARKER_FILE`]).
+    pub(crate) fn load(dir: PathBuf, options: &EdgeStoreOptions) -> infra_base::InfraResult<Self> {
+        const OP: &str = "init";
+        let marker_path = dir.join(MARKER_FILE);
+        let text = fs::read(&marker_path).map_err(|e| io_error(OP, "read", &marker_path, e))?;
+        let marker: Marker = serde_json::from_slice(&text).map_err(|e| {
+            error(
+                ErrorKind::Internal,
+                OP,
+                format!("cannot parse {}", marker_path.display()),
+            )
+            .with_source(e)
+        })?;
+        let shard = EdgeShard::load(&dir, None).map_err(|e| {
+            let err = engine_error(OP, e);
+            let message = format!(
+                "cannot open collection {} in {}: {}",
+                marker.name,
+                dir.display(),
+                err.message()
+            );
+            error(err.kind(), OP, message).with_source(err)
+        })?;
+        let (dimension, distance) = {
+            let config = shard.config();
+            let vector = config.vectors.get(DEFAULT_VECTOR_NAME).ok_or_else(|| {
+                error(
+                    ErrorKind::Internal,
+                    OP,
+                    format!(
+                        "collection {} in {} has no unnamed dense vector",
+                        marker.name,
+                        dir.display()
+                    ),
+                )
+            })?;
+            (vector.size, port_distance(vector.distance))
+        };
+        if (dimension, distance) != (marker.dimension, marker.distance) {
+            return Err(error(
+                ErrorKind::Internal,
+                OP,
+                format!(
+                    "collection {} in {}: the engine has dimension {dimension} and distance \
+                     {distance}, {MARKER_FILE} records dimension {} and distance {}",
+                    marker.name,
+                    dir.display(),
+                    marker.dimension,
+                    marker.distance
+                ),
+            ));
+        }
+        // The store's options are the truth for tunables: apply them to existing shards.
+        let optimizers = optimizers_config(options);
+        if shard.config().optimizers != optimizers {
+            shard
+                .set_optimizers_config(optimizers)
+                .map_err(|e| engine_error(OP, e))?;
+        }
+        let hnsw = hnsw_config(options);
+        if shard.config().hnsw_config != hnsw {
+            shard
+                .set_hnsw_config(hnsw)
+                .map_err(|e| engine_error(OP, e))?;
+        }
+        Ok(Self::new(
+            marker.name,
+            dimension,
+            distance,
+            dir,
+            shard,
+            options,
+        ))
+    }
+
+    /// Runs `f` on the open shard, holding the slot shared.
+    fn with_shard<T>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(&EdgeShard) -> infra_base::InfraResult<T>,
+    ) -> infra_base::InfraResult<T> {
+        let slot = self.slot.read().unwrap_or_else(PoisonError::into_inner);
+        match &*slot {
+            Slot::Open(shard) => f(shard),
+            Slot::Deleted => Err(not_found(&self.name, operation)),
+            Slot::Closed => Err(crate::error::closed(operation)),
+        }
+    }
+
+    /// Applies a write, then flushes it when the options ask for durable writes.
+    fn write(
+        &self,
+        operation: &'static str,
+        update: UpdateOperation,
+        points: u64,
+    ) -> infra_base::InfraResult<()> {
+        self.with_shard(operation, |shard| {
+            let _writer = lock(&self.writer);
+            shard
+                .update(update)
+                .map_err(|e| engine_error(operation, e))?;
+            self.dirty.store(true, Ordering::Release);
+            self.unoptimized.fetch_add(points, Ordering::Relaxed);
+            if self.flush_on_write {
+                // While the optimizers run, the flush is theirs to do when they finish.
+                if let Some(_optimizing) = try_lock(&self.optimizing) {
+                    flush_shard(shard, operation)?;
+                    self.dirty.store(false, Ordering::Release);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Inserts or replaces points; the whole batch is validated first.
+    pub(crate) fn upsert(&self, points: Vec<Point>) -> infra_base::InfraResult<()> {
+        const OP: &str = "upsert";
+        for point in &points {
+            validate_vector(&point.vector, self.dimension, OP)?;
+        }
+        if points.is_empty() {
+            return Ok(());
+        }
+        let count = points.len() as u64;
+        let points = points
+            .into_iter()
+            .map(|p| PointStructPersisted {
+                id: point_id(p.id),
+                vector: VectorStructPersisted::Single(p.vector),
+                payload: Some(edge_payload(p.payload)),
+            })
+            .collect();
+        let update = UpdateOperation::PointOperation(PointOperations::UpsertPoints(
+            PointInsertOperations::PointsList(points),
+        ));
+        self.write(OP, update, count)
+    }
+
+    /// Deletes points by id.
+    pub(crate) fn delete(&self, ids: &[PointId]) -> infra_base::InfraResult<()> {
+        const OP: &str = "delete";
+        if ids.is_empty() {
+            // Still report a deleted or closed collection.
+            return self.with_shard(OP, |_| Ok(()));
+        }
+        let ids: Vec<_> = ids.iter().copied().map(point_id).collect();
+        let count = ids.len() as u64;
+        let update = UpdateOperation::PointOperation(PointOperations::DeletePoints { ids });
+        self.write(OP, update, count)
+    }
+
+    /// Reads points in request order, each once, skipping missing ones.
+    pub(crate) fn get(
+        &self,
+        ids: &[PointId],
+        with_vector: bool,
+    ) -> infra_base::InfraResult<Vec<Record>> {
+        const OP: &str = "get";
+        let mut seen = HashSet::with_capacity(ids.len());
+        let ids: Vec<_> = ids
+            .iter()
+            .filter(|id| seen.insert(**id))
+            .copied()
+            .map(point_id)
+            .collect();
+        self.with_shard(OP, |shard| {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let records = shard
+                .retrieve(
+                    &ids,
+                    Some(WithPayloadInterface::Bool(true)),
+                    Some(WithVector::Bool(with_vector)),
+                )
+                .map_err(|e| engine_error(OP, e))?;
+            Ok(records
+                .into_iter()
+                .map(|r| Record {
+                    id: port_id(r.id),
+                    payload: port_payload(r.payload),
+                    vector: if with_vector {
+                        dense_vector(r.vector)
+                    } else {
+                        None
+                    },
+                })
+                .collect())
+        })
+    }
+
+    /// Nearest points, best first. The query must be validated.
+    ///
+    /// The engine post-processes scores like a Qdrant server (cosine similarity, dot product,
+    /// Euclidean and Manhattan distances), so they are returned as they are. The score
+    /// threshold is applied here with the port's inclusive comparison
+    /// ([`Distance::passes_threshold`]); the engine's is strict.
+    pub(crate) fn search(&self, query: &SearchQuery) -> infra_base::InfraResult<Vec<ScoredPoint>> {
+        const OP: &str = "search";
+        let filter = edge_filter(&query.filter, OP)?;
+        let request = SearchRequest {
+            query: QueryEnum::Nearest(NamedQuery {
+                query: VectorInternal::Dense(query.vector.clone()),
+                using: None,
+            }),
+            filter,
+            params: Some(SearchParams {
+                exact: query.exact,
+                ..SearchParams::default()
+            }),
+            limit: query.limit,
+            offset: 0,
+            with_payload: Some(WithPayloadInterface::Bool(query.with_payload)),
+            with_vector: Some(WithVector::Bool(query.with_vector)),
+            score_threshold: None,
+        };
+        let distance = self.distance;
+        self.with_shard(OP, |shard| {
+            let hits = shard.search(request).map_err(|e| engine_error(OP, e))?;
+            Ok(hits
+                .into_iter()
+                .filter(|hit| {
+                    query
+                        .score_threshold
+                        .is_none_or(|t| distance.passes_threshold(hit.score, t))
+                })
+                .take(query.limit)
+                .map(|hit| ScoredPoint {
+                    id: port_id(hit.id),
+                    score: hit.score,
+                    payload: query.with_payload.then(|| port_payload(hit.payload)),
+                    vector: if query.with_vector {
+                        dense_vector(hit.vector)
+                    } else {
+                        None
+                    },
+                })
+                .collect())
+        })
+    }
+
+    /// Counts the points matching `filter`, exactly.
+    pub(crate) fn count(&self, filter: &Filter) -> infra_base::InfraResult<u64> {
+        const OP: &str = "count";
+        let filter = edge_filter(filter, OP)?;
+        self.with_shard(OP, |shard| {
+            let count = shard
+                .count(CountRequest {
+                    filter,
+                    exact: true,
+                })
+                .map_err(|e| engine_error(OP, e))?;
+            Ok(count as u64)
+        })
+    }
+
+    /// Storage statistics.
+    pub(crate) fn stats(&self) -> infra_base::InfraResult<CollectionStats> {
+        const OP: &str = "collection_stats";
+        let points = self
+            .count(&Filter::default())
+            .map_err(|e| e.with_operation(OP))?;
+        self.with_shard(OP, |shard| {
+            let info = shard.info();
+            Ok(CollectionStats {
+                points,
+                segments: info.segments_count,
+                indexed_vectors: info.indexed_vectors_count,
+            })
+        })
+    }
+
+    /// Writes everything to disk, waiting for a running optimization to finish.
+    pub(crate) fn flush(&self) -> infra_base::InfraResult<()> {
+        const OP: &str = "flush";
+        self.with_shard(OP, |shard| {
+            let _optimizing = lock(&self.optimizing);
+            let _writer = lock(&self.writer);
+            flush_shard(shard, OP)?;
+            self.dirty.store(false, Ordering::Release);
+            Ok(())
+        })
+    }
+
+    /// Whether the collection was written to since it was last flushed.
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
+    }
+
+    /// The background flush: flushes when dirty, unless an optimization runs (which
+    /// flushes when it ends).
+    pub(crate) fn flush_if_dirty(&self) -> infra_base::InfraResult<()> {
+        const OP: &str = "flush";
+        self.with_shard(OP, |shard| {
+            let Some(_optimizing) = try_lock(&self.optimizing) else {
+                return Ok(());
+            };
+            let _writer = lock(&self.writer);
+            if !self.dirty.swap(false, Ordering::AcqRel) {
+                return Ok(());
+            }
+            flush_shard(shard, OP).inspect_err(|_| self.dirty.store(true, Ordering::Release))
+        })
+    }
+
+    /// Whether enough points were written since the last optimization for the automatic
+    /// optimization to run.
+    pub(crate) fn optimization_due(&self) -> bool {
+        self.optimize_after
+            .is_some_and(|after| self.unoptimized.load(Ordering::Relaxed) >= after)
+    }
+
+    /// Runs the optimizers (indexing, merging, vacuum) until they have nothing left to do.
+    ///
+    /// With `wait == false`, returns `Ok(false)` at once when an optimization is already
+    /// running. Reads and writes continue meanwhile; the shard is flushed at the end.
+    pub(crate) fn optimize(&self, wait: bool) -> infra_base::InfraResult<bool> {
+        const OP: &str = "optimize";
+        self.with_shard(OP, |shard| {
+            let _optimizing = if wait {
+                lock(&self.optimizing)
+            } else {
+                match try_lock(&self.optimizing) {
+                    Some(guard) => guard,
+                    None => return Ok(false),
+                }
+            };
+            self.unoptimized.store(0, Ordering::Relaxed);
+            let started = std::time::Instant::now();
+            let optimized = catch_unwind(AssertUnwindSafe(|| shard.optimize()))
+                .map_err(|_| {
+                    error(
+                        ErrorKind::Internal,
+                        OP,
+                        "the embedded vector engine panicked while optimizing",
+                    )
+                })?
+                .map_err(|e| engine_error(OP, e))?;
+            let _writer = lock(&self.writer);
+            flush_shard(shard, OP)?;
+            self.dirty.store(false, Ordering::Release);
+            tracing::debug!(
+                collection = %self.name,
+                optimized,
+                elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                "embedded vector collection optimized"
+            );
+            Ok(optimized)
+        })
+    }
+
+    /// Flushes and releases the shard; later operations fail as `NotFound` (deleted) or
+    /// `Unavailable` (closed). Waits for operations in flight. Returns the directory.
+    pub(crate) fn release(
+        &self,
+        deleted: bool,
+        operation: &'static str,
+    ) -> infra_base::InfraResult<&Path> {
+        let mut slot = self.slot.write().unwrap_or_else(PoisonError::into_inner);
+        let next = if deleted { Slot::Deleted } else { Slot::Closed };
+        let Slot::Open(shard) = std::mem::replace(&mut *slot, next) else {
+            return Ok(&self.dir);
+        };
+        let flushed = if deleted {
+            Ok(())
+        } else {
+            flush_shard(&shard, operation)
+        };
+        // The engine flushes again when dropped, and panics if that fails.
+        let dropped = catch_unwind(AssertUnwindSafe(move || drop(shard)));
+        flushed?;
+        dropped.map_err(|_| {
+            error(
+                ErrorKind::Internal,
+                operation,
+                "the embedded vector engine failed to close a collection",
+            )
+        })?;
+        Ok(&self.dir)
+    }
+}
+
+fn hnsw_config(options: &EdgeStoreOptions) -> HnswIndexConfig {
+    let defaults = HnswIndexConfig::default();
+    HnswIndexConfig {
+        m: options.hnsw_m.unwrap_or(defaults.m),
+        ef_construct: options.hnsw_ef_construct.unwrap_or(defaults.ef_construct),
+        full_scan_threshold: options
+            .full_scan_threshold_kb
+            .unwrap_or(defaults.full_scan_threshold),
+        ..defaults
+    }
+}
+
+/// qdrant-edge's default indexing threshold (KiB), used when the options set none.
+const DEFAULT_INDEXING_THRESHOLD_KB: usize = 10_000;
+
+fn optimizers_config(options: &EdgeStoreOptions) -> EdgeOptimizersConfig {
+    EdgeOptimizersConfig {
+        indexing_threshold: options.indexing_threshold_kb,
+        ..EdgeOptimizersConfig::default()
+    }
+}
+
+/// Writes the marker atomically: a temporary file, synced, renamed into place.
+fn write_marker(dir: &Path, marker: &Marker) -> io::Result<()> {
+    let tmp = dir.join(format!("{MARKER_FILE}.tmp"));
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(&serde_json::to_vec_pretty(marker).map_err(io::Error::other)?)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, dir.join(MARKER_FILE))?;
+    if let Ok(dir) = fs::File::open(dir) {
+        // Make the rename durable; not every platform can sync a directory.
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! The embedded vector store: [`VectorPort`](infra_base::VectorPort) over
+//! [qdrant-edge](https://crates.io/crates/qdrant-edge), in process and on disk, so a service
+//! runs with no Qdrant server at all.
+//!
+//! [`EdgeVectorStore`] keeps one qdrant-edge shard per collection under its data directory
+//! (`SOCIAL_QDRANT__PATH`, default `./data/qdrant`) and behaves like the remote adapter:
+//! same ids, payloads, filters, scores, ordering and errors, checked by the same
+//! conformance suite. It also implements [`Lifecycle`](infra_base::Lifecycle): `init`
+//! creates or opens the directory, `health` is a cheap timed check, `close` flushes.
+//! Layout: `<path>/collections/<name>/` holds a collection (the engine's files and
+//! `infra-collection.json`, recording its dimension and distance), `<path>/trash/` deleted
+//! collections being removed, and `<path>/.lock` the lock of the store that has it open.
+//!
+//! ```
+//! use infra_base::{
+//!     CollectionSpec, Condition, Distance, Filter, Lifecycle, Point, SearchQuery, VectorPort,
+//! };
+//! use infra_qdrant_edge::{EdgeStoreOptions, EdgeVectorStore};
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), infra_base::InfraError> {
+//! // A service opens `EdgeVectorStore::from_settings(&settings.qdrant)?` and calls `init`;
+//! // here, a scratch store in a temporary directory.
+//! let store = EdgeVectorStore::temporary(EdgeStoreOptions::default()).await?;
+//! store.ensure_collection(&CollectionSpec::new("items", 2, Distance::Cosine)).await?;
+//!
+//! let payload = |color: &str| json!({ "color": color }).as_object().cloned().unwrap();
+//! store
+//!     .upsert("items", vec![
+//!         Point::new(1, vec![1.0, 0.0]).with_payload(payload("red")),
+//!         Point::new(2, vec![0.0, 1.0]).with_payload(payload("blue")),
+//!     ])
+//!     .await?;
+//!
+//! let query = SearchQuery::new(vec![0.9, 0.1], 10)
+//!     .filter(Filter::default().must(Condition::keyword("color", "blue")));
+//! let hits = store.search("items", &query).await?;
+//! assert_eq!(hits[0].id, 2.into());
+//!
+//! store.close().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Mapping
+//!
+//! - **Ids**: `PointId::Num` and `PointId::Uuid` are Qdrant's numeric and UUID ids.
+//! - **Payloads**: stored as the JSON object given; an upsert replaces the whole payload.
+//! - **Filters**: `must`/`should`/`must_not` of keyword, integer and bool matches and float
+//!   ranges become the same Qdrant field conditions; payload paths (`a.b`, `items[].sku`)
+//!   are passed through with Qdrant's grammar (an unparsable path is `InvalidInput`).
+//! - **Scores**: what a Qdrant server returns: cosine similarity (vectors are normalized on
+//!   write, so they read back as unit vectors), dot product, and the Euclidean and
+//!   Manhattan distances, smallest first. `score_threshold` keeps scores `>=` the threshold
+//!   for similarities and `<=` for distances.
+//! - **Search**: exact (brute force) on segments below the indexing threshold and when
+//!   [`SearchQuery::exact`](infra_base::SearchQuery::exact) is set; HNSW otherwise.
+//! - **Errors**: unknown collection `NotFound`; invalid names, specs, vectors and queries
+//!   `InvalidInput` before anything is written; drift on `ensure_collection` `Conflict`;
+//!   engine failures `Internal` (the engine's error kept as the source); any call before
+//!   `init` or after `close` `Unavailable`.
+//!
+//! # Durability and indexing
+//!
+//! qdrant-edge 0.7 writes a WAL but does not replay it when a shard is opened, so a write
+//! survives a crash of the process only once its collection is flushed. The store flushes
+//! written collections in the background every
+//! [`flush_interval`](EdgeStoreOptions::flush_interval) (1 s by default, like a Qdrant
+//! server's segment flushes, which its WAL backs), at the end of each optimization, on
+//! [`EdgeVectorStore::flush`] and on `close`; [`EdgeStoreOptions::flush_on_write`] flushes
+//! every write before it returns, at the cost of syncing the collection's files each time.
+//! A clean `close` (or drop) loses nothing.
+//!
+//! The engine has no background threads: this crate runs its optimizers (HNSW indexing,
+//! merging, vacuum) on tokio's blocking pool once a collection outgrows the indexing
+//! threshold, or on demand with [`EdgeVectorStore::optimize`].
+//!
+//! # Concurrency
+//!
+//! Every engine call runs on tokio's blocking pool. Reads run in parallel with each other,
+//! with writes and with optimizations; writes to one collection are serialized (as in the
+//! engine). `close` and `delete_collection` wait for the operations in flight. A data
+//! directory is locked by the store that opened it, so a second store (in this or another
+//! process) fails `init` instead of corrupting it.
+
+mod collection;
+mod convert;
+mod error;
+mod options;
+mod store;
+
+pub use collection::CollectionStats;
+pub use options::EdgeStoreOptions;
+pub use store::EdgeVectorStore;

@@ -1,0 +1,111 @@
+//! Tier 2: the adapter against a real three-master Redis Cluster (infra-testkit).
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+
+use common::{blocking, settings};
+use infra_base::{ErrorKind, HealthStatus, Lifecycle, RedisPort, SetOptions};
+use infra_redis::{RedisAdapter, redis};
+use infra_testkit::RedisCluster;
+
+/// One cluster for the whole test binary (its processes die with it).
+static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
+
+async fn cluster() -> &'static RedisCluster {
+    blocking(|| CLUSTER.get_or_init(|| RedisCluster::start().expect("the cluster starts"))).await
+}
+
+fn cluster_adapter(cluster: &RedisCluster, extra: &[(&str, &str)]) -> Arc<RedisAdapter> {
+    let nodes = cluster.nodes().join(",");
+    let mut pairs = vec![("MODE", "cluster"), ("NODES", nodes.as_str())];
+    pairs.extend_from_slice(extra);
+    Arc::new(RedisAdapter::from_settings(&settings(&pairs)).expect("adapter builds"))
+}
+
+mod conformance {
+    infra_base::redis_conformance_tests!(
+        async { super::cluster_adapter(super::cluster().await, &[]) },
+        #[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn multi_key_commands_span_slots() {
+    let cluster = cluster().await;
+    let redis = cluster_adapter(cluster, &[]);
+    redis.init().await.expect("init discovers the cluster");
+    assert_eq!(redis.health().await.status, HealthStatus::Pass);
+
+    // No hash tags: these keys fall into many slots, on every master.
+    let prefix = infra_base::testing::unique_prefix();
+    let keys: Vec<String> = (0..40).map(|i| format!("{prefix}:spread:{i}")).collect();
+    for (i, k) in keys.iter().enumerate().filter(|(i, _)| i % 3 != 0) {
+        redis
+            .set(k, format!("v{i}").as_bytes(), SetOptions::default())
+            .await
+            .unwrap();
+    }
+    let values = redis.mget(&keys).await.expect("a multi-slot MGET");
+    assert_eq!(values.len(), keys.len());
+    for (i, value) in values.into_iter().enumerate() {
+        let expected = (i % 3 != 0).then(|| format!("v{i}").into_bytes());
+        assert_eq!(
+            value, expected,
+            "MGET keeps the request order across slots (key {i})"
+        );
+    }
+    let existing = keys.iter().enumerate().filter(|(i, _)| i % 3 != 0).count() as u64;
+    assert_eq!(redis.del(&keys).await.expect("a multi-slot DEL"), existing);
+    assert_eq!(redis.del(&keys).await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn exclusive_transactions_run_on_the_keys_node() {
+    let cluster = cluster().await;
+    let redis = cluster_adapter(cluster, &[]);
+    let tag = infra_base::testing::unique_prefix();
+    let (a, b) = (format!("{{{tag}}}:a"), format!("{{{tag}}}:b"));
+    let (x, y): (i64, i64) = redis
+        .with_connection(|conn| {
+            let (a, b) = (a.clone(), b.clone());
+            Box::pin(async move {
+                redis::pipe()
+                    .atomic()
+                    .incr(&a, 1)
+                    .incr(&b, 2)
+                    .query_async(conn)
+                    .await
+            })
+        })
+        .await
+        .expect("an atomic pipeline within one slot");
+    assert_eq!((x, y), (1, 2));
+    assert_eq!(redis.del(&[a, b]).await.unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn password_protected_cluster() {
+    const SECRET: &str = "cluster-M4RK3R";
+    let cluster = blocking(|| {
+        RedisCluster::builder()
+            .password(SECRET)
+            .start()
+            .expect("the cluster starts")
+    })
+    .await;
+    let good = cluster_adapter(&cluster, &[("PASSWORD", SECRET)]);
+    good.init().await.expect("the right password");
+    let k = format!("{}:k", infra_base::testing::unique_prefix());
+    good.set(&k, b"v", SetOptions::default()).await.unwrap();
+    assert_eq!(good.get(&k).await.unwrap(), Some(b"v".to_vec()));
+
+    let wrong = cluster_adapter(&cluster, &[("PASSWORD", "wrong-M4RK3R")]);
+    let err = wrong.init().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{}", err.chain());
+    assert!(!err.chain().contains("M4RK3R"), "{}", err.chain());
+    assert!(err.message().contains("cluster seeds"), "{err}");
+}

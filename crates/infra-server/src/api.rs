@@ -1,0 +1,353 @@
+//! The HTTP API: routes, handlers and their contracts.
+//!
+//! | method | path | success | body |
+//! |---|---|---|---|
+//! | `POST` | `/collections` | 201 created, 200 when an identical one exists | [`NewCollection`] -> [`CollectionView`] |
+//! | `GET` | `/collections/{name}` | 200 | [`CollectionInfo`] |
+//! | `DELETE` | `/collections/{name}` | 204 | - |
+//! | `PUT` | `/collections/{name}/items` | 200 | `{"items": [ItemInput]}` -> [`UpsertView`] |
+//! | `GET` | `/collections/{name}/items/{id}?with_vector=` | 200 | [`ItemView`] |
+//! | `DELETE` | `/collections/{name}/items/{id}` | 204 (also when the item did not exist) | - |
+//! | `POST` | `/collections/{name}/search` | 200 + `x-cache: hit\|miss\|bypass` | [`SearchRequest`] -> [`SearchView`] |
+//! | `GET` | `/openapi.json` | 200 | the OpenAPI 3.1 document ([`crate::openapi`]) |
+//! | `GET` | `/health/live`, `/health/ready`, `/health/infra` | 200 / 503 | `application/health+json` (infra-http) |
+//!
+//! Every error is an RFC 9457 `application/problem+json` body from infra-http: a body that
+//! is not JSON 400; JSON of the wrong shape (unknown field, negative id, a payload that is
+//! not an object...) and refused values (dimension, limit, batch, name, id) 422; unknown
+//! collection or item 404; a collection that exists with another spec 409; a body over
+//! `SOCIAL_HTTP__BODY_LIMIT` 413; a dependency that is down, not configured or too slow 503
+//! with `Retry-After`.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::handler::Handler;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, get, on};
+use axum::{Json, Router};
+use infra_base::{
+    CollectionInfo, Distance, EnsureOutcome, ErrorKind, InfraError, Payload, PointId, Record,
+    ScoredPoint,
+};
+use infra_http::health::{INFRA_PATH, LIVE_PATH, READY_PATH};
+use infra_http::{ApiError, AppState, Problem};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{CATALOG_BACKEND, CatalogService, ItemInput, NewCollection, SearchRequest};
+use crate::openapi;
+
+/// The response header that tells how a search used the cache.
+pub const CACHE_HEADER: &str = "x-cache";
+
+/// Path of the OpenAPI document.
+pub const OPENAPI_PATH: &str = "/openapi.json";
+
+/// One route the router serves: a method on a path template (axum's `{param}` syntax, the
+/// same as OpenAPI's).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Route {
+    /// Upper-case method name (`GET`).
+    pub method: String,
+    /// Path template (`/collections/{name}`).
+    pub path: &'static str,
+}
+
+/// The service's router and the table of every route in it.
+#[derive(Debug)]
+pub struct Api {
+    /// The router (without infra-http's standard layers: [`infra_http::Server`] adds them).
+    pub router: Router,
+    /// Every route registered, health and documentation routes included.
+    pub routes: Vec<Route>,
+}
+
+/// Builds a router while recording each route it registers, so the route table cannot
+/// drift from the router (the OpenAPI test compares the table with the document).
+struct Routes<S> {
+    router: Router<S>,
+    table: Vec<Route>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Routes<S> {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            table: Vec::new(),
+        }
+    }
+
+    fn add<H, T>(mut self, method: &Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, S>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone())
+            .unwrap_or_else(|_| panic!("{method} cannot be routed"));
+        self.router = self.router.route(path, on(filter, handler));
+        self.table.push(Route {
+            method: method.as_str().to_owned(),
+            path,
+        });
+        self
+    }
+}
+
+/// The whole HTTP API over `catalog`, with infra-http's health routes over `app`.
+pub fn api(catalog: Arc<CatalogService>, app: &AppState) -> Api {
+    let registered = Routes::new()
+        .add(&Method::POST, "/collections", create_collection)
+        .add(&Method::GET, "/collections/{name}", get_collection)
+        .add(&Method::DELETE, "/collections/{name}", delete_collection)
+        .add(&Method::PUT, "/collections/{name}/items", upsert_items)
+        .add(&Method::GET, "/collections/{name}/items/{id}", get_item)
+        .add(
+            &Method::DELETE,
+            "/collections/{name}/items/{id}",
+            delete_item,
+        )
+        .add(&Method::POST, "/collections/{name}/search", search);
+    let Routes { router, mut table } = registered;
+    // Served by infra-http's `health_router` (GET only) and by `openapi_document`.
+    for path in [LIVE_PATH, READY_PATH, INFRA_PATH, OPENAPI_PATH] {
+        table.push(Route {
+            method: "GET".to_owned(),
+            path,
+        });
+    }
+    let router = router
+        .with_state(catalog)
+        .route(OPENAPI_PATH, get(openapi_document))
+        .merge(app.health_router());
+    Api {
+        router,
+        routes: table,
+    }
+}
+
+/// `Json<T>` whose rejection is a problem (400 not JSON, 415 wrong content type, 422 wrong
+/// shape, 413 too large).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(value)| ApiJson(value))
+            .map_err(Problem::from)
+    }
+}
+
+/// A created or existing collection: the answer of `POST /collections`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionView {
+    /// Collection name.
+    pub name: String,
+    /// Vector dimension.
+    pub dimension: usize,
+    /// How vectors are compared.
+    pub distance: Distance,
+    /// Whether this request created it (false: an identical one existed).
+    pub created: bool,
+}
+
+/// The body of `PUT /collections/{name}/items`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpsertRequest {
+    /// 1..=1000 items.
+    pub items: Vec<ItemInput>,
+}
+
+/// The answer of `PUT /collections/{name}/items`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpsertView {
+    /// How many items were written.
+    pub upserted: usize,
+}
+
+/// An item: the answer of `GET /collections/{name}/items/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemView {
+    /// Item id.
+    pub id: PointId,
+    /// Its payload.
+    pub payload: Payload,
+    /// Its vector, when `with_vector=true` (normalized in cosine collections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector: Option<Vec<f32>>,
+}
+
+impl From<Record> for ItemView {
+    fn from(record: Record) -> Self {
+        Self {
+            id: record.id,
+            payload: record.payload,
+            vector: record.vector,
+        }
+    }
+}
+
+/// One search hit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HitView {
+    /// Item id.
+    pub id: PointId,
+    /// Similarity (cosine, dot: higher is closer) or distance (euclid, manhattan: lower is).
+    pub score: f32,
+    /// Payload, unless `with_payload` was false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Payload>,
+    /// Vector, when `with_vector` was true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector: Option<Vec<f32>>,
+}
+
+impl From<ScoredPoint> for HitView {
+    fn from(hit: ScoredPoint) -> Self {
+        Self {
+            id: hit.id,
+            score: hit.score,
+            payload: hit.payload,
+            vector: hit.vector,
+        }
+    }
+}
+
+/// The answer of `POST /collections/{name}/search`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchView {
+    /// Best first.
+    pub hits: Vec<HitView>,
+}
+
+/// Query string of `GET /collections/{name}/items/{id}`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemQuery {
+    #[serde(default)]
+    with_vector: bool,
+}
+
+type Catalog = State<Arc<CatalogService>>;
+
+async fn create_collection(
+    State(catalog): Catalog,
+    ApiJson(request): ApiJson<NewCollection>,
+) -> Result<Response, ApiError> {
+    let view = CollectionView {
+        name: request.name.clone(),
+        dimension: request.dimension,
+        distance: request.distance,
+        created: false,
+    };
+    let outcome = catalog.create_collection(request).await?;
+    let created = outcome == EnsureOutcome::Created;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let location = format!("/collections/{}", view.name);
+    let mut response = (status, Json(CollectionView { created, ..view })).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+async fn get_collection(
+    State(catalog): Catalog,
+    Path(name): Path<String>,
+) -> Result<Json<CollectionInfo>, ApiError> {
+    Ok(Json(catalog.collection_info(&name).await?))
+}
+
+async fn delete_collection(
+    State(catalog): Catalog,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    catalog.delete_collection(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn upsert_items(
+    State(catalog): Catalog,
+    Path(name): Path<String>,
+    ApiJson(request): ApiJson<UpsertRequest>,
+) -> Result<Json<UpsertView>, ApiError> {
+    let upserted = catalog.upsert_items(&name, request.items).await?;
+    Ok(Json(UpsertView { upserted }))
+}
+
+/// Parses an item id from the path: an unsigned integer or a UUID.
+fn parse_id(text: &str, operation: &'static str) -> Result<PointId, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError(InfraError::new(
+            ErrorKind::InvalidInput,
+            CATALOG_BACKEND,
+            operation,
+            "invalid item id: expected an unsigned 64-bit integer or a UUID",
+        ))
+    })
+}
+
+async fn get_item(
+    State(catalog): Catalog,
+    Path((name, id)): Path<(String, String)>,
+    query: Result<Query<ItemQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(rejection) => return Ok(Problem::from(rejection).into_response()),
+    };
+    let id = parse_id(&id, "get_item")?;
+    let record = catalog.get_item(&name, id, query.with_vector).await?;
+    Ok(Json(ItemView::from(record)).into_response())
+}
+
+async fn delete_item(
+    State(catalog): Catalog,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id, "delete_item")?;
+    catalog.delete_item(&name, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn search(
+    State(catalog): Catalog,
+    Path(name): Path<String>,
+    ApiJson(request): ApiJson<SearchRequest>,
+) -> Result<Response, ApiError> {
+    let outcome = catalog.search(&name, &request).await?;
+    let view = SearchView {
+        hits: outcome.hits.into_iter().map(HitView::from).collect(),
+    };
+    let mut response = Json(view).into_response();
+    response.headers_mut().insert(
+        CACHE_HEADER,
+        HeaderValue::from_static(outcome.cache.as_str()),
+    );
+    Ok(response)
+}
+
+async fn openapi_document() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        openapi::DOCUMENT,
+    )
+        .into_response()
+}

@@ -1,0 +1,122 @@
+//! [`Application`]: the service, built from settings and bound, ready to run.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use infra_base::InfraError;
+use infra_config::Settings;
+use infra_http::{AppState, Server, Shutdown};
+
+use crate::api::{self, Api, Route};
+use crate::catalog::CatalogService;
+use crate::composition;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The HTTP address could not be bound (in use, not local, no permission).
+    #[error("{0}")]
+    Bind(#[source] io::Error),
+    /// A critical component could not be built or initialized.
+    #[error("{}", .0.chain())]
+    Component(#[source] InfraError),
+}
+
+/// The service, bound to its address with its components initialized.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use infra_config::Settings;
+/// use infra_server::Application;
+///
+/// let app = Application::build(&Settings::from_env()?).await?;
+/// println!("listening on http://{}", app.local_addr());
+/// app.run_until_stopped().await?; // until SIGTERM / Ctrl-C, then a graceful shutdown
+/// # Ok(()) }
+/// ```
+///
+/// Tests bind port 0 (`SOCIAL_HTTP__PORT=0`), read [`Application::local_addr`], turn OS
+/// signals off and stop the service with [`Application::shutdown`].
+#[derive(Debug)]
+pub struct Application {
+    server: Server,
+    router: Router,
+    state: AppState,
+    catalog: Arc<CatalogService>,
+    routes: Vec<Route>,
+}
+
+impl Application {
+    /// Binds `settings.http`, builds the adapters ([`composition::wire`]), initializes
+    /// them (a critical one that fails stops start-up; a non-critical one only warns) and
+    /// assembles the router.
+    ///
+    /// # Errors
+    ///
+    /// The address cannot be bound, or a critical component cannot be built or
+    /// initialized (components already opened are closed first).
+    pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        let server = Server::bind(&settings.http)
+            .await
+            .map_err(StartupError::Bind)?;
+        let wiring = composition::wire(settings).map_err(StartupError::Component)?;
+        if let Err(err) = wiring.components.init_all().await {
+            wiring.components.close_all().await;
+            return Err(StartupError::Component(err));
+        }
+        let catalog = Arc::new(CatalogService::new(wiring.service.clone(), wiring.cache));
+        let state = AppState::new(wiring.service, wiring.components, &settings.health);
+        let Api { router, routes } = api::api(Arc::clone(&catalog), &state);
+        Ok(Self {
+            server,
+            router,
+            state,
+            catalog,
+            routes,
+        })
+    }
+
+    /// The address actually bound (the real port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// The switch that starts a graceful shutdown: readiness 503 at once, in-flight
+    /// requests finish within `SOCIAL_HTTP__SHUTDOWN_GRACE`, then components close.
+    pub fn shutdown(&self) -> Shutdown {
+        self.state.shutdown().clone()
+    }
+
+    /// The HTTP layer's state: ports, components, health cache.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The catalog service behind the routes.
+    pub fn catalog(&self) -> &Arc<CatalogService> {
+        &self.catalog
+    }
+
+    /// Every route served.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// Whether SIGTERM and Ctrl-C start the shutdown (default true; tests turn it off).
+    #[must_use]
+    pub fn handle_os_signals(mut self, enabled: bool) -> Self {
+        self.server = self.server.handle_os_signals(enabled);
+        self
+    }
+
+    /// Serves until the shutdown completes, then closes the components.
+    ///
+    /// # Errors
+    ///
+    /// Only when the server fails on its own.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        self.server.serve(self.router, self.state).await
+    }
+}

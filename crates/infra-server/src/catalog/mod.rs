@@ -1,0 +1,409 @@
+//! The catalog: collections of items (id, vector, JSON payload) searched by similarity.
+//!
+//! [`CatalogService`] is the service logic of the reference binary. It is built only on
+//! [`BaseService`] and the ports ([`VectorPort`] for the items,
+//! [`RedisPort`](infra_base::RedisPort) for the search cache); it never sees an adapter,
+//! so its tests run on `MemoryVector`/`MemoryRedis` or mockall mocks.
+//!
+//! - Inputs are validated here, before any port is called: collection names, dimensions,
+//!   batch sizes, duplicate ids, vector components, search limits and thresholds. Every
+//!   refusal is an [`InfraError`] of kind [`InvalidInput`](ErrorKind::InvalidInput) raised by
+//!   the backend [`CATALOG_BACKEND`]. The vector store checks a vector's length against the
+//!   collection's dimension (the port's contract: before anything is written), so the
+//!   service needs no extra round trip to learn it.
+//! - Searches go through the [`SearchCache`] (cache-aside in Redis, invalidated by every
+//!   write to the collection); a Redis that is absent or failing only turns caching off.
+//! - A vector store that is not configured or down gives the port's error (`NotConfigured`,
+//!   `Unavailable`, `Timeout`, `CircuitOpen`...), which the HTTP layer answers with 503.
+
+pub mod cache;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use infra_base::vector::{MAX_DIMENSION, validate_collection_name};
+use infra_base::{
+    BaseService, CollectionInfo, CollectionSpec, Distance, EnsureOutcome, ErrorKind, Filter,
+    InfraError, InfraResult, Payload, Point, PointId, Record, ScoredPoint, SearchQuery, VectorPort,
+    VectorPortExt,
+};
+use serde::{Deserialize, Serialize};
+
+pub use cache::{
+    CACHE_NAMESPACE, CacheConfig, CacheCounters, CacheStatus, DEFAULT_CACHE_OP_TIMEOUT,
+    DEFAULT_CACHE_TTL, MAX_CACHED_BYTES, SearchCache, WARN_EVERY,
+};
+
+/// The backend named by errors the catalog raises itself (validation, missing items).
+pub const CATALOG_BACKEND: &str = "catalog";
+
+/// Most items one upsert request may carry.
+pub const MAX_BATCH: usize = 1_000;
+
+/// Largest `limit` of a search (the port accepts up to 10,000; a service answer that large
+/// is better paged by the client).
+pub const MAX_SEARCH_LIMIT: usize = 1_000;
+
+/// The `limit` of a search that gives none.
+pub const DEFAULT_SEARCH_LIMIT: usize = 10;
+
+/// A collection to create: `POST /collections`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCollection {
+    /// 1-255 ASCII letters, digits, `_`, `-` or `.`.
+    pub name: String,
+    /// Vector dimension, 1..=65536.
+    pub dimension: usize,
+    /// `cosine`, `dot`, `euclid` or `manhattan`.
+    pub distance: Distance,
+}
+
+/// One item of an upsert: `PUT /collections/{name}/items`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemInput {
+    /// An unsigned integer or a UUID.
+    pub id: PointId,
+    /// The item's vector; its length must be the collection's dimension.
+    pub vector: Vec<f32>,
+    /// A JSON object (default `{}`).
+    #[serde(default)]
+    pub payload: Payload,
+}
+
+/// A search: `POST /collections/{name}/search`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// The query vector.
+    pub vector: Vec<f32>,
+    /// How many hits at most, 1..=[`MAX_SEARCH_LIMIT`] (default [`DEFAULT_SEARCH_LIMIT`]).
+    #[serde(default = "default_limit")]
+    pub limit: usize,
+    /// Only hits whose score passes it (`>=` for cosine and dot, `<=` for distances).
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+    /// Payload filter (`must` / `should` / `must_not` conditions); empty matches all.
+    #[serde(default)]
+    pub filter: Filter,
+    /// Return payloads (default true).
+    #[serde(default = "yes")]
+    pub with_payload: bool,
+    /// Return vectors (default false).
+    #[serde(default)]
+    pub with_vector: bool,
+    /// Exact (brute-force) search instead of the index (default false).
+    #[serde(default)]
+    pub exact: bool,
+}
+
+fn default_limit() -> usize {
+    DEFAULT_SEARCH_LIMIT
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SearchRequest {
+    /// A request for the [`DEFAULT_SEARCH_LIMIT`] nearest items to `vector`, with payloads.
+    pub fn new(vector: Vec<f32>) -> Self {
+        Self {
+            vector,
+            limit: DEFAULT_SEARCH_LIMIT,
+            score_threshold: None,
+            filter: Filter::default(),
+            with_payload: true,
+            with_vector: false,
+            exact: false,
+        }
+    }
+
+    /// The port's query for this request.
+    pub fn to_query(&self) -> SearchQuery {
+        SearchQuery {
+            vector: self.vector.clone(),
+            limit: self.limit,
+            score_threshold: self.score_threshold,
+            filter: self.filter.clone(),
+            with_payload: self.with_payload,
+            with_vector: self.with_vector,
+            exact: self.exact,
+        }
+    }
+}
+
+/// The hits of a search and how the cache took part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchOutcome {
+    /// Best first.
+    pub hits: Vec<ScoredPoint>,
+    /// `hit`, `miss` or `bypass` (sent as the `x-cache` header).
+    pub cache: CacheStatus,
+}
+
+/// The catalog service: collections, items and cached similarity search over the ports of
+/// a [`BaseService`]. Cheap to share (`Arc`), safe to call concurrently.
+#[derive(Debug)]
+pub struct CatalogService {
+    base: BaseService,
+    cache: SearchCache,
+}
+
+impl CatalogService {
+    /// The catalog over `base`'s ports, caching searches as `cache` says.
+    pub fn new(base: BaseService, cache: CacheConfig) -> Self {
+        Self {
+            base,
+            cache: SearchCache::new(cache),
+        }
+    }
+
+    /// The ports the service runs on.
+    pub fn base(&self) -> &BaseService {
+        &self.base
+    }
+
+    /// What the search cache did so far.
+    pub fn cache_counters(&self) -> CacheCounters {
+        self.cache.counters()
+    }
+
+    fn vectors(&self) -> InfraResult<&Arc<dyn VectorPort>> {
+        self.base.require_vector()
+    }
+
+    /// Creates a collection, or accepts an identical existing one (idempotent). An existing
+    /// collection with another dimension or distance is a `Conflict`.
+    pub async fn create_collection(&self, request: NewCollection) -> InfraResult<EnsureOutcome> {
+        let spec = CollectionSpec::new(request.name, request.dimension, request.distance);
+        spec.validate()
+            .map_err(|e| relabel(&e, "create_collection"))?;
+        let outcome = self.vectors()?.ensure_collection(&spec).await?;
+        if outcome == EnsureOutcome::Created {
+            // A collection of that name may have existed before (deleted elsewhere).
+            self.cache.invalidate(self.base.redis(), &spec.name).await;
+        }
+        Ok(outcome)
+    }
+
+    /// Describes a collection (`NotFound` when it does not exist).
+    pub async fn collection_info(&self, name: &str) -> InfraResult<CollectionInfo> {
+        check_name(name, "collection_info")?;
+        self.vectors()?.collection_info(name).await
+    }
+
+    /// Deletes a collection and its items (`NotFound` when it does not exist).
+    pub async fn delete_collection(&self, name: &str) -> InfraResult<()> {
+        check_name(name, "delete_collection")?;
+        let result = self.vectors()?.delete_collection(name).await;
+        self.after_write(name, &result).await;
+        if result? {
+            Ok(())
+        } else {
+            Err(collection_not_found(name, "delete_collection"))
+        }
+    }
+
+    /// Inserts or replaces a batch of items; returns how many were written.
+    ///
+    /// The batch is checked as a whole first (1..=[`MAX_BATCH`] items, distinct ids, vectors
+    /// of one length, finite components); the store then refuses a length other than the
+    /// collection's dimension before writing anything.
+    pub async fn upsert_items(
+        &self,
+        collection: &str,
+        items: Vec<ItemInput>,
+    ) -> InfraResult<usize> {
+        const OP: &str = "upsert_items";
+        check_name(collection, OP)?;
+        validate_batch(&items)?;
+        let count = items.len();
+        let points: Vec<Point> = items
+            .into_iter()
+            .map(|item| Point::new(item.id, item.vector).with_payload(item.payload))
+            .collect();
+        let result = self.vectors()?.upsert(collection, points).await;
+        self.after_write(collection, &result).await;
+        result.map(|()| count)
+    }
+
+    /// Reads one item (`NotFound` when the collection or the item does not exist).
+    pub async fn get_item(
+        &self,
+        collection: &str,
+        id: PointId,
+        with_vector: bool,
+    ) -> InfraResult<Record> {
+        const OP: &str = "get_item";
+        check_name(collection, OP)?;
+        self.vectors()?
+            .get_one(collection, id, with_vector)
+            .await?
+            .ok_or_else(|| {
+                InfraError::new(
+                    ErrorKind::NotFound,
+                    CATALOG_BACKEND,
+                    OP,
+                    format!("item {id} does not exist in collection {collection}"),
+                )
+            })
+    }
+
+    /// Deletes one item; deleting an item that does not exist is not an error (`NotFound`
+    /// only when the collection does not exist).
+    pub async fn delete_item(&self, collection: &str, id: PointId) -> InfraResult<()> {
+        check_name(collection, "delete_item")?;
+        let result = self.vectors()?.delete(collection, &[id]).await;
+        self.after_write(collection, &result).await;
+        result
+    }
+
+    /// The items nearest to the request's vector, through the search cache.
+    ///
+    /// The cache is consulted only for a valid request; a hit never reaches the vector
+    /// store, a miss stores the store's answer for the cache TTL, and a Redis that is not
+    /// configured or fails gives `bypass` (the store answers, nothing is cached).
+    pub async fn search(
+        &self,
+        collection: &str,
+        request: &SearchRequest,
+    ) -> InfraResult<SearchOutcome> {
+        validate_search(collection, request)?;
+        let vectors = self.vectors()?;
+        let query = request.to_query();
+        let redis = self.base.redis();
+        let lookup = self.cache.lookup(redis, collection, &query).await;
+        if let Some(hits) = lookup.hits {
+            return Ok(SearchOutcome {
+                hits,
+                cache: CacheStatus::Hit,
+            });
+        }
+        let hits = vectors.search(collection, &query).await?;
+        if let Some(key) = &lookup.key {
+            self.cache.store(redis, collection, key, &hits).await;
+        }
+        Ok(SearchOutcome {
+            hits,
+            cache: lookup.status(),
+        })
+    }
+
+    /// Invalidates the collection's cached searches after a write that may have changed
+    /// it: every success, and every failure that may have been applied in part (not a
+    /// refused request).
+    async fn after_write<T>(&self, collection: &str, result: &InfraResult<T>) {
+        let applied = match result {
+            Ok(_) => true,
+            Err(err) => !matches!(
+                err.kind(),
+                ErrorKind::InvalidInput
+                    | ErrorKind::NotFound
+                    | ErrorKind::NotConfigured
+                    | ErrorKind::CircuitOpen
+                    | ErrorKind::Conflict
+            ),
+        };
+        if applied {
+            self.cache.invalidate(self.base.redis(), collection).await;
+        }
+    }
+}
+
+fn invalid(operation: &'static str, message: impl Into<String>) -> InfraError {
+    InfraError::new(ErrorKind::InvalidInput, CATALOG_BACKEND, operation, message)
+}
+
+/// The same refusal, raised by the catalog for `operation`.
+fn relabel(err: &InfraError, operation: &'static str) -> InfraError {
+    InfraError::new(err.kind(), CATALOG_BACKEND, operation, err.message())
+}
+
+fn collection_not_found(name: &str, operation: &'static str) -> InfraError {
+    InfraError::new(
+        ErrorKind::NotFound,
+        CATALOG_BACKEND,
+        operation,
+        format!("collection {name} does not exist"),
+    )
+}
+
+fn check_name(name: &str, operation: &'static str) -> InfraResult<()> {
+    validate_collection_name(name, operation).map_err(|e| relabel(&e, operation))
+}
+
+/// Checks a vector's shape without knowing the collection: 1..=MAX_DIMENSION finite
+/// components.
+fn check_vector(vector: &[f32], operation: &'static str, what: &str) -> InfraResult<()> {
+    if vector.is_empty() || vector.len() > MAX_DIMENSION {
+        return Err(invalid(
+            operation,
+            format!(
+                "{what} has {} components: expected 1..={MAX_DIMENSION}",
+                vector.len()
+            ),
+        ));
+    }
+    if vector.iter().any(|x| !x.is_finite()) {
+        return Err(invalid(
+            operation,
+            format!("{what} has a component that is not a finite number"),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_batch(items: &[ItemInput]) -> InfraResult<()> {
+    const OP: &str = "upsert_items";
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(invalid(
+            OP,
+            format!("a batch of {} items: expected 1..={MAX_BATCH}", items.len()),
+        ));
+    }
+    let dimension = items[0].vector.len();
+    let mut seen = HashSet::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        check_vector(&item.vector, OP, &format!("the vector of item {index}"))?;
+        if item.vector.len() != dimension {
+            return Err(invalid(
+                OP,
+                format!(
+                    "item {index} has a vector of dimension {}, item 0 of dimension {dimension}: \
+                     every vector of a batch has the collection's dimension",
+                    item.vector.len()
+                ),
+            ));
+        }
+        if !seen.insert(item.id) {
+            return Err(invalid(
+                OP,
+                format!("item {index} repeats the id {}", item.id),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_search(collection: &str, request: &SearchRequest) -> InfraResult<()> {
+    const OP: &str = "search";
+    check_name(collection, OP)?;
+    if request.limit == 0 || request.limit > MAX_SEARCH_LIMIT {
+        return Err(invalid(
+            OP,
+            format!(
+                "limit {} is out of range: expected 1..={MAX_SEARCH_LIMIT}",
+                request.limit
+            ),
+        ));
+    }
+    if request.score_threshold.is_some_and(|t| !t.is_finite()) {
+        return Err(invalid(OP, "score_threshold must be a finite number"));
+    }
+    check_vector(&request.vector, OP, "the query vector")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,42 @@
+//! The reference service of the Redis + Qdrant base layer: a vector catalog over HTTP.
+//!
+//! `cargo run -p infra-server` needs nothing but Rust: vectors live in the embedded store
+//! (`./data/qdrant`), and Redis, expected at `redis://127.0.0.1:6379`, is optional (not
+//! critical): without it searches are answered uncached (`x-cache: bypass`) and health
+//! reports `warn`. With `docker compose up -d` and the keys of `.env.example`, the same
+//! binary uses the real Redis and a remote Qdrant (`SOCIAL_QDRANT__MODE=remote`).
+//!
+//! # Layout
+//!
+//! - [`cli`]: the thin command line (`serve`, `check`, `config`), called by `main`;
+//! - [`app`]: [`Application::build`] binds the address (port 0 in tests), wires and
+//!   initializes the components and assembles the router; `run_until_stopped` serves
+//!   until a graceful shutdown;
+//! - [`composition`]: the composition root, the only module that names adapters:
+//!   settings -> adapters -> [`BaseService`](infra_base::BaseService) +
+//!   [`Components`](infra_base::Components), criticality from the settings;
+//! - [`catalog`]: the service logic, built only on `BaseService` and the ports, with its
+//!   Redis search cache ([`catalog::SearchCache`]: cache-aside, TTL, per-collection
+//!   generation counter);
+//! - [`api`]: routes, handlers, request/response types, the route table;
+//! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`;
+//! - [`check`]: `infra-server check`, direct or against a running service.
+//!
+//! # Configuration
+//!
+//! Everything comes from infra-config's `Settings` (`SOCIAL_REDIS__*`, `SOCIAL_QDRANT__*`,
+//! `SOCIAL_HTTP__*`, `SOCIAL_HEALTH__*`). The service adds no key of its own: the search
+//! cache's TTL is [`catalog::DEFAULT_CACHE_TTL`] (60 s), and each cache call is bounded by
+//! `SOCIAL_REDIS__COMMAND_TIMEOUT`. A configurable TTL would be a `cache` section in
+//! infra-config (`SOCIAL_CACHE__TTL`), which owns every key and its validation.
+
+pub mod api;
+pub mod app;
+pub mod catalog;
+pub mod check;
+pub mod cli;
+pub mod composition;
+pub mod openapi;
+
+pub use app::{Application, StartupError};
+pub use catalog::{CacheStatus, CatalogService};

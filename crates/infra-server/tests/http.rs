@@ -1,0 +1,645 @@
+//! Tier 1, end to end over real HTTP: the service on port 0 with the embedded store in a
+//! temp dir and Redis absent (a closed local port).
+
+// Each test is one scenario told from start to end; splitting it would hide the story.
+#![allow(clippy::too_many_lines)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, header, problem};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower::ServiceExt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_health_warns_and_the_service_serves() {
+    let app = TestApp::spawn(&[]).await;
+
+    let live = app.get("/health/live").await;
+    assert_eq!(live.status(), StatusCode::OK);
+    assert_eq!(header(&live, "content-type"), "application/health+json");
+
+    app.wait_health(
+        "/health/ready",
+        StatusCode::OK,
+        "warn",
+        Duration::from_secs(10),
+    )
+    .await;
+    let infra = app.get("/health/infra").await;
+    assert_eq!(infra.status(), StatusCode::OK);
+    assert_eq!(header(&infra, "content-type"), "application/health+json");
+    let body: Value = infra.json().await.unwrap();
+    assert_eq!(body["status"], "warn", "{body}");
+    assert_eq!(body["serviceId"], "infra-server");
+    let redis = &body["checks"]["redis:responseTime"][0];
+    assert_eq!(redis["status"], "fail", "{body}");
+    assert_eq!(redis["componentType"], "datastore");
+    assert!(
+        redis["output"].as_str().unwrap().starts_with("unavailable"),
+        "{body}"
+    );
+    assert_eq!(body["checks"]["qdrant:responseTime"][0]["status"], "pass");
+
+    // Searches are answered, uncached.
+    app.create("items", 2, "dot").await;
+    app.upsert("items", json!([{ "id": 1, "vector": [1.0, 0.0] }]))
+        .await;
+    for _ in 0..3 {
+        let (cache, ids) = app.search("items", &json!({ "vector": [1.0, 0.0] })).await;
+        assert_eq!((cache.as_str(), ids), ("bypass", vec![json!(1)]));
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_critical_redis_that_is_absent_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = common::settings(dir.path(), &[("SOCIAL_REDIS__CRITICAL", "true")]);
+    let err = infra_server::Application::build(&settings)
+        .await
+        .expect_err("a critical component that cannot start stops start-up");
+    let message = err.to_string();
+    assert!(message.starts_with("redis init"), "{message}");
+    // The embedded store opened before Redis failed is closed again: its lock is free.
+    let again = infra_server::Application::build(&common::settings(dir.path(), &[]))
+        .await
+        .expect("the data directory is not left locked");
+    drop(again);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_round_trip() {
+    let app = TestApp::spawn(&[]).await;
+
+    let created = app
+        .post(
+            "/collections",
+            &json!({ "name": "products", "dimension": 3, "distance": "cosine" }),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(header(&created, "location"), "/collections/products");
+    let body: Value = created.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({ "name": "products", "dimension": 3, "distance": "cosine", "created": true })
+    );
+    let again = app
+        .post(
+            "/collections",
+            &json!({ "name": "products", "dimension": 3, "distance": "cosine" }),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.json::<Value>().await.unwrap()["created"], false);
+    let conflict = app
+        .post(
+            "/collections",
+            &json!({ "name": "products", "dimension": 4, "distance": "cosine" }),
+        )
+        .await;
+    let body = problem(conflict, StatusCode::CONFLICT, "another dimension").await;
+    assert_eq!(body["kind"], "conflict");
+
+    let uuid = "5f0c6f8e-4a1b-4c7a-9a63-0f1f2d3c4b5a";
+    let written = app
+        .put(
+            "/collections/products/items",
+            &json!({ "items": [
+                { "id": 1, "vector": [1.0, 0.0, 0.0], "payload": { "color": "red", "price": 10 } },
+                { "id": 2, "vector": [0.0, 1.0, 0.0], "payload": { "color": "blue", "price": 20 } },
+                { "id": uuid, "vector": [0.9, 0.1, 0.0], "payload": { "color": "red", "price": 200 } },
+                { "id": 4, "vector": [0.0, 0.0, 1.0] }
+            ]}),
+        )
+        .await;
+    assert_eq!(written.status(), StatusCode::OK);
+    assert_eq!(
+        written.json::<Value>().await.unwrap(),
+        json!({ "upserted": 4 })
+    );
+    assert_eq!(app.count("products").await, 4);
+
+    let item = app.get("/collections/products/items/2").await;
+    assert_eq!(item.status(), StatusCode::OK);
+    assert_eq!(
+        item.json::<Value>().await.unwrap(),
+        json!({ "id": 2, "payload": { "color": "blue", "price": 20 } })
+    );
+    let item: Value = app
+        .get(&format!(
+            "/collections/products/items/{uuid}?with_vector=true"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(item["id"], uuid);
+    assert_eq!(item["vector"].as_array().unwrap().len(), 3);
+    let item: Value = app
+        .get("/collections/products/items/4")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(item["payload"], json!({}));
+
+    // Filter, limit and threshold.
+    let (_, ids) = app
+        .search(
+            "products",
+            &json!({
+                "vector": [1.0, 0.0, 0.0],
+                "filter": { "must": [{ "match": { "key": "color", "value": "red" } }] }
+            }),
+        )
+        .await;
+    assert_eq!(ids, [json!(1), json!(uuid)]);
+    let (_, ids) = app
+        .search(
+            "products",
+            &json!({
+                "vector": [1.0, 0.0, 0.0],
+                "filter": { "must": [{ "range": { "key": "price", "range": { "lt": 100 } } }],
+                            "must_not": [{ "match": { "key": "color", "value": "blue" } }] }
+            }),
+        )
+        .await;
+    assert_eq!(ids, [json!(1)]);
+    let (_, ids) = app
+        .search(
+            "products",
+            &json!({ "vector": [1.0, 0.0, 0.0], "limit": 2 }),
+        )
+        .await;
+    assert_eq!(ids, [json!(1), json!(uuid)]);
+    let (_, ids) = app
+        .search(
+            "products",
+            &json!({ "vector": [1.0, 0.0, 0.0], "score_threshold": 0.95 }),
+        )
+        .await;
+    assert_eq!(ids, [json!(1), json!(uuid)]);
+    let hits: Value = app
+        .post(
+            "/collections/products/search",
+            &json!({ "vector": [0.0, 1.0, 0.0], "limit": 1, "with_payload": false, "with_vector": true }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let hit = &hits["hits"][0];
+    assert_eq!(hit["id"], 2);
+    assert!(hit.get("payload").is_none(), "{hit}");
+    assert_eq!(hit["vector"], json!([0.0, 1.0, 0.0]));
+    assert!((hit["score"].as_f64().unwrap() - 1.0).abs() < 1e-5);
+
+    // Delete an item, then the collection.
+    assert_eq!(
+        app.delete("/collections/products/items/1").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.delete("/collections/products/items/1").await.status(),
+        StatusCode::NO_CONTENT,
+        "deleting is idempotent"
+    );
+    let gone = app.get("/collections/products/items/1").await;
+    let body = problem(gone, StatusCode::NOT_FOUND, "deleted item").await;
+    assert_eq!(
+        body["detail"],
+        "item 1 does not exist in collection products"
+    );
+    let (_, ids) = app
+        .search("products", &json!({ "vector": [1.0, 0.0, 0.0] }))
+        .await;
+    assert!(!ids.contains(&json!(1)));
+    assert_eq!(app.count("products").await, 3);
+
+    assert_eq!(
+        app.delete("/collections/products").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    problem(
+        app.get("/collections/products").await,
+        StatusCode::NOT_FOUND,
+        "deleted collection",
+    )
+    .await;
+    problem(
+        app.delete("/collections/products").await,
+        StatusCode::NOT_FOUND,
+        "deleting a missing collection",
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_are_4xx_problems_and_write_nothing() {
+    // A 64 KiB body limit keeps the oversized body within socket buffers: the 413 is read
+    // reliably although the server stops reading the body.
+    let app = TestApp::spawn(&[("SOCIAL_HTTP__BODY_LIMIT", "65536")]).await;
+    app.create("items", 2, "cosine").await;
+    app.upsert(
+        "items",
+        json!([{ "id": 1, "vector": [1.0, 0.0] }, { "id": 2, "vector": [0.0, 1.0] }]),
+    )
+    .await;
+
+    let items = "/collections/items/items";
+    let search = "/collections/items/search";
+    let raw = |method: Method, path: &str, content_type: &str, body: Vec<u8>| {
+        app.client
+            .request(method, app.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+
+    // Malformed JSON: 400.
+    let response = raw(
+        Method::PUT,
+        items,
+        "application/json",
+        b"{\"items\": [".to_vec(),
+    )
+    .await
+    .unwrap();
+    let body = problem(response, StatusCode::BAD_REQUEST, "malformed JSON").await;
+    assert_eq!(body["kind"], "bad_request");
+    // Not JSON at all: 415.
+    let response = raw(Method::PUT, items, "text/plain", b"hello".to_vec())
+        .await
+        .unwrap();
+    problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "text/plain").await;
+    // A body over the limit: 413.
+    let huge = format!(
+        "{{\"items\": [{{\"id\": 3, \"vector\": [1.0, 0.0], \"payload\": {{\"blob\": \"{}\"}}}}]}}",
+        "x".repeat(256 * 1024)
+    );
+    let response = raw(Method::PUT, items, "application/json", huge.into_bytes())
+        .await
+        .unwrap();
+    problem(response, StatusCode::PAYLOAD_TOO_LARGE, "huge body").await;
+
+    let unprocessable: Vec<(&str, Method, &str, Value)> = vec![
+        (
+            "wrong dimension",
+            Method::PUT,
+            items,
+            json!({ "items": [{ "id": 3, "vector": [1.0, 0.0, 0.0] }] }),
+        ),
+        (
+            "mixed dimensions",
+            Method::PUT,
+            items,
+            json!({ "items": [{ "id": 3, "vector": [1.0, 0.0] }, { "id": 4, "vector": [1.0] }] }),
+        ),
+        (
+            "negative id",
+            Method::PUT,
+            items,
+            json!({ "items": [{ "id": -1, "vector": [1.0, 0.0] }] }),
+        ),
+        (
+            "non-UUID string id",
+            Method::PUT,
+            items,
+            json!({ "items": [{ "id": "abc", "vector": [1.0, 0.0] }] }),
+        ),
+        (
+            "fractional id",
+            Method::PUT,
+            items,
+            json!({ "items": [{ "id": 1.5, "vector": [1.0, 0.0] }] }),
+        ),
+        (
+            "duplicate ids",
+            Method::PUT,
+            items,
+            json!({ "items": [{ "id": 3, "vector": [1.0, 0.0] }, { "id": 3, "vector": [0.0, 1.0] }] }),
+        ),
+        ("empty batch", Method::PUT, items, json!({ "items": [] })),
+        (
+            "payload not an object",
+            Method::PUT,
+            items,
+            json!({ "items": [{ "id": 3, "vector": [1.0, 0.0], "payload": [1, 2] }] }),
+        ),
+        (
+            "unknown field",
+            Method::PUT,
+            items,
+            json!({ "items": [{ "id": 3, "vector": [1.0, 0.0], "colour": "red" }] }),
+        ),
+        (
+            "non-finite component",
+            Method::PUT,
+            items,
+            json!({ "items": [{ "id": 3, "vector": [1e39, 0.0] }] }),
+        ),
+        (
+            "absurd limit",
+            Method::POST,
+            search,
+            json!({ "vector": [1.0, 0.0], "limit": 1_000_000 }),
+        ),
+        (
+            "zero limit",
+            Method::POST,
+            search,
+            json!({ "vector": [1.0, 0.0], "limit": 0 }),
+        ),
+        (
+            "negative limit",
+            Method::POST,
+            search,
+            json!({ "vector": [1.0, 0.0], "limit": -5 }),
+        ),
+        (
+            "search dimension",
+            Method::POST,
+            search,
+            json!({ "vector": [1.0, 0.0, 1.0] }),
+        ),
+        (
+            "empty query vector",
+            Method::POST,
+            search,
+            json!({ "vector": [] }),
+        ),
+        (
+            "unknown filter condition",
+            Method::POST,
+            search,
+            json!({ "vector": [1.0, 0.0], "filter": { "must": [{ "like": { "key": "a" } }] } }),
+        ),
+        (
+            "bad collection name",
+            Method::POST,
+            "/collections",
+            json!({ "name": "no/slash", "dimension": 2, "distance": "dot" }),
+        ),
+        (
+            "zero dimension",
+            Method::POST,
+            "/collections",
+            json!({ "name": "zero", "dimension": 0, "distance": "dot" }),
+        ),
+        (
+            "unknown distance",
+            Method::POST,
+            "/collections",
+            json!({ "name": "d", "dimension": 2, "distance": "hamming" }),
+        ),
+        (
+            "name in the path",
+            Method::PUT,
+            "/collections/a%20b/items",
+            json!({ "items": [{ "id": 3, "vector": [1.0, 0.0] }] }),
+        ),
+    ];
+    for (what, method, path, body) in unprocessable {
+        let response = app.send_json(method, path, &body).await;
+        let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY, what).await;
+        assert_eq!(body["kind"], "invalid_input", "{what}: {body}");
+    }
+
+    // Invalid ids in the path.
+    for path in [
+        "/collections/items/items/abc",
+        "/collections/items/items/-3",
+    ] {
+        let body = problem(app.get(path).await, StatusCode::UNPROCESSABLE_ENTITY, path).await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("item id"),
+            "{body}"
+        );
+        problem(
+            app.delete(path).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            path,
+        )
+        .await;
+    }
+    problem(
+        app.get("/collections/items/items/1?with_vector=maybe")
+            .await,
+        StatusCode::BAD_REQUEST,
+        "bad query parameter",
+    )
+    .await;
+
+    // Unknown collection: 404.
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/collections/nope/search",
+            json!({ "vector": [1.0, 0.0] }),
+        ),
+        (
+            Method::PUT,
+            "/collections/nope/items",
+            json!({ "items": [{ "id": 3, "vector": [1.0, 0.0] }] }),
+        ),
+    ] {
+        let response = app.send_json(method, path, &body).await;
+        let body = problem(response, StatusCode::NOT_FOUND, path).await;
+        assert_eq!(body["kind"], "not_found");
+    }
+    // Unknown route and method: problems too.
+    problem(
+        app.get("/nope").await,
+        StatusCode::NOT_FOUND,
+        "unknown route",
+    )
+    .await;
+    problem(
+        app.send_json(Method::PATCH, "/collections/items", &json!({}))
+            .await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "unknown method",
+    )
+    .await;
+
+    // Nothing was written by any of them.
+    assert_eq!(app.count("items").await, 2);
+    for id in [3, 4] {
+        problem(
+            app.get(&format!("/collections/items/items/{id}")).await,
+            StatusCode::NOT_FOUND,
+            "never written",
+        )
+        .await;
+    }
+    for name in ["zero", "d", "nope"] {
+        problem(
+            app.get(&format!("/collections/{name}")).await,
+            StatusCode::NOT_FOUND,
+            "never created",
+        )
+        .await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_critical_dependency_down_gives_503_problems_never_500_or_a_hang() {
+    let app = TestApp::spawn(&[]).await;
+    app.create("items", 2, "dot").await;
+    app.upsert("items", json!([{ "id": 1, "vector": [1.0, 0.0] }]))
+        .await;
+    app.wait_health(
+        "/health/ready",
+        StatusCode::OK,
+        "warn",
+        Duration::from_secs(10),
+    )
+    .await;
+
+    // The embedded store goes away (as a lost disk or a closed store would).
+    let qdrant = app
+        .state
+        .components()
+        .iter()
+        .find(|c| c.name == "qdrant")
+        .expect("a qdrant component")
+        .clone();
+    qdrant.lifecycle.close().await;
+
+    let started = std::time::Instant::now();
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/collections/items/search",
+            json!({ "vector": [1.0, 0.0] }),
+        ),
+        (
+            Method::PUT,
+            "/collections/items/items",
+            json!({ "items": [{ "id": 2, "vector": [1.0, 0.0] }] }),
+        ),
+        (Method::GET, "/collections/items", Value::Null),
+        (
+            Method::POST,
+            "/collections",
+            json!({ "name": "other", "dimension": 2, "distance": "dot" }),
+        ),
+    ] {
+        let response = app.send_json(method, path, &body).await;
+        assert!(
+            response.headers().contains_key("retry-after"),
+            "{path}: 503 with Retry-After"
+        );
+        let body = problem(response, StatusCode::SERVICE_UNAVAILABLE, path).await;
+        assert_eq!(body["kind"], "unavailable", "{body}");
+        assert_eq!(body["backend"], "qdrant", "{body}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "no hang");
+
+    app.wait_health(
+        "/health/ready",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "fail",
+        Duration::from_secs(10),
+    )
+    .await;
+    let infra = app.get("/health/infra").await;
+    assert_eq!(infra.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = infra.json().await.unwrap();
+    assert_eq!(body["status"], "fail");
+    assert_eq!(body["checks"]["qdrant:responseTime"][0]["status"], "fail");
+    assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_flips_readiness_first_and_lets_in_flight_requests_finish() {
+    let app = TestApp::spawn(&[("SOCIAL_HTTP__SHUTDOWN_GRACE", "20s")]).await;
+    app.create("items", 2, "dot").await;
+
+    // An upsert whose body arrives in two parts: in flight while the shutdown starts.
+    let body = br#"{"items": [{"id": 7, "vector": [1.0, 0.0], "payload": {"late": true}}]}"#;
+    let (first, rest) = body.split_at(20);
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    // A first request on the same connection: once it is answered, the server has accepted
+    // the connection and reads the next request as soon as its bytes arrive.
+    let warm_up = format!("GET /health/live HTTP/1.1\r\nHost: {}\r\n\r\n", app.addr);
+    stream.write_all(warm_up.as_bytes()).await.unwrap();
+    let mut answered = Vec::new();
+    while !String::from_utf8_lossy(&answered).ends_with(r#"{"status":"pass"}"#) {
+        let mut chunk = [0u8; 1024];
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed early");
+        answered.extend_from_slice(&chunk[..n]);
+    }
+    let head = format!(
+        "PUT /collections/items/items HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        app.addr,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(first).await.unwrap();
+    stream.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    app.state.shutdown().trigger();
+    // Readiness answers 503 at once, while the request is still in flight.
+    let ready = app
+        .state
+        .health_router::<()>()
+        .oneshot(
+            axum::http::Request::get("/health/ready")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !app.server.is_finished(),
+        "the server waits for the request"
+    );
+
+    stream.write_all(rest).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        stream.read_to_string(&mut response),
+    )
+    .await
+    .expect("the in-flight request is answered")
+    .unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with(r#"{"upserted":1}"#), "{response}");
+
+    let addr = app.addr;
+    tokio::time::timeout(Duration::from_secs(10), app.server)
+        .await
+        .expect("the server stops after the in-flight request")
+        .unwrap()
+        .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting connections"
+    );
+    // The write was applied and flushed: the store reopens with it.
+    let state_dir = app.dir;
+    let reopened = infra_server::Application::build(&common::settings(state_dir.path(), &[]))
+        .await
+        .unwrap();
+    let record = reopened
+        .catalog()
+        .get_item("items", 7.into(), false)
+        .await
+        .expect("the late item was written");
+    assert_eq!(record.payload["late"], true);
+}

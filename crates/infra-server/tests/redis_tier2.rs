@@ -1,0 +1,252 @@
+//! Tier 2: the service with a real `redis-server` (infra-testkit), over HTTP.
+//!
+//! Run by `cargo xtask test-integration` (or `cargo test -p infra-server --test
+//! redis_tier2 -- --ignored` with `redis-server` on PATH).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::TestApp;
+use infra_testkit::RedisServer;
+use infra_testkit::resp::Reply;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn app_with(redis: &RedisServer, extra: &[(&str, &str)]) -> TestApp {
+    let url = redis.url();
+    let mut pairs = vec![("SOCIAL_REDIS__URL", url.as_str())];
+    pairs.extend_from_slice(extra);
+    TestApp::spawn(&pairs).await
+}
+
+async fn seed(app: &TestApp) {
+    app.create("items", 2, "cosine").await;
+    app.upsert(
+        "items",
+        json!([
+            { "id": 1, "vector": [1.0, 0.0], "payload": { "color": "red" } },
+            { "id": 2, "vector": [0.0, 1.0], "payload": { "color": "blue" } }
+        ]),
+    )
+    .await;
+}
+
+fn generation(redis: &RedisServer) -> Option<String> {
+    match redis
+        .command(&["GET", "infra-server:v1:items:gen"])
+        .expect("GET")
+    {
+        Reply::Bulk(value) => value.map(|v| String::from_utf8(v).unwrap()),
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+/// Searches until `x-cache` is one of `wanted` (or fails after `within`), each search
+/// answered in time.
+async fn search_until(app: &TestApp, query: &Value, wanted: &[&str], within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let started = Instant::now();
+        let (cache, ids) = app.search("items", query).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a search took {:?}",
+            started.elapsed()
+        );
+        assert!(!ids.is_empty(), "every search is answered");
+        if wanted.contains(&cache.as_str()) {
+            return cache;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "x-cache still {cache}, expected one of {wanted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn health_passes_with_redis_up() {
+    let redis = RedisServer::start().expect("redis-server");
+    let app = app_with(&redis, &[]).await;
+    app.wait_health(
+        "/health/ready",
+        StatusCode::OK,
+        "pass",
+        Duration::from_secs(10),
+    )
+    .await;
+    let body: Value = app.get("/health/infra").await.json().await.unwrap();
+    assert_eq!(body["status"], "pass", "{body}");
+    assert_eq!(body["checks"]["redis:responseTime"][0]["status"], "pass");
+    assert_eq!(body["checks"]["qdrant:responseTime"][0]["status"], "pass");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn search_cache_misses_hits_and_is_invalidated_by_writes() {
+    let redis = RedisServer::start().expect("redis-server");
+    let app = app_with(&redis, &[]).await;
+    seed(&app).await;
+    let generation_after_seed = generation(&redis).expect("writes bump the generation");
+
+    let query = json!({ "vector": [1.0, 0.1], "limit": 5 });
+    let (cache, ids) = app.search("items", &query).await;
+    assert_eq!((cache.as_str(), ids[0].clone()), ("miss", json!(1)));
+    let (cache, cached_ids) = app.search("items", &query).await;
+    assert_eq!(cache, "hit");
+    assert_eq!(cached_ids, ids);
+    // The entry is in Redis, under the current generation, with a TTL.
+    let pattern = format!("infra-server:v1:items:search:{generation_after_seed}:*");
+    let Reply::Array(Some(keys)) = redis.command(&["KEYS", &pattern]).unwrap() else {
+        panic!("KEYS failed")
+    };
+    assert_eq!(keys.len(), 1);
+    let key = keys[0].as_text().unwrap();
+    let Reply::Integer(ttl) = redis.command(&["TTL", &key]).unwrap() else {
+        panic!("TTL failed")
+    };
+    assert!((1..=60).contains(&ttl), "{ttl}");
+
+    // A write invalidates: the next search sees the new item.
+    app.upsert("items", json!([{ "id": 3, "vector": [1.0, 0.1] }]))
+        .await;
+    assert_ne!(generation(&redis).unwrap(), generation_after_seed);
+    let (cache, ids) = app.search("items", &query).await;
+    assert_eq!((cache.as_str(), ids[0].clone()), ("miss", json!(3)));
+    assert_eq!(app.search("items", &query).await.0, "hit");
+
+    // So does a delete.
+    assert_eq!(
+        app.delete("/collections/items/items/3").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let (cache, ids) = app.search("items", &query).await;
+    assert_eq!(cache, "miss");
+    assert!(!ids.contains(&json!(3)));
+    // Another query is its own entry.
+    let (cache, _) = app.search("items", &json!({ "vector": [0.0, 1.0] })).await;
+    assert_eq!(cache, "miss");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn redis_killed_mid_test_is_bypassed_then_recovers_without_restart() {
+    let redis = RedisServer::start().expect("redis-server");
+    let app = app_with(&redis, &[]).await;
+    seed(&app).await;
+    let query = json!({ "vector": [1.0, 0.0] });
+    assert_eq!(app.search("items", &query).await.0, "miss");
+    assert_eq!(app.search("items", &query).await.0, "hit");
+    app.wait_health(
+        "/health/ready",
+        StatusCode::OK,
+        "pass",
+        Duration::from_secs(10),
+    )
+    .await;
+
+    redis.kill().expect("kill redis");
+    // Every search is still answered, promptly, without the cache.
+    for _ in 0..10 {
+        let started = Instant::now();
+        let (cache, ids) = app.search("items", &query).await;
+        assert_eq!(cache, "bypass");
+        assert_eq!(ids[0], json!(1));
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // Writes too (the invalidation fails, is logged and counted).
+    app.upsert("items", json!([{ "id": 4, "vector": [0.5, 0.5] }]))
+        .await;
+    app.wait_health(
+        "/health/ready",
+        StatusCode::OK,
+        "warn",
+        Duration::from_secs(10),
+    )
+    .await;
+    let body: Value = app.get("/health/infra").await.json().await.unwrap();
+    assert_eq!(body["status"], "warn");
+    assert_eq!(body["checks"]["redis:responseTime"][0]["status"], "fail");
+
+    redis.start_again().expect("restart redis on the same port");
+    // Back to caching, same process.
+    let cache = search_until(&app, &query, &["miss", "hit"], Duration::from_secs(20)).await;
+    if cache == "miss" {
+        assert_eq!(app.search("items", &query).await.0, "hit");
+    }
+    app.wait_health(
+        "/health/ready",
+        StatusCode::OK,
+        "pass",
+        Duration::from_secs(10),
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn a_critical_redis_that_dies_fails_readiness_but_not_searches() {
+    let redis = RedisServer::start().expect("redis-server");
+    let app = app_with(&redis, &[("SOCIAL_REDIS__CRITICAL", "true")]).await;
+    seed(&app).await;
+    app.wait_health(
+        "/health/ready",
+        StatusCode::OK,
+        "pass",
+        Duration::from_secs(10),
+    )
+    .await;
+    redis.kill().expect("kill redis");
+    app.wait_health(
+        "/health/ready",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "fail",
+        Duration::from_secs(10),
+    )
+    .await;
+    let (cache, ids) = app.search("items", &json!({ "vector": [0.0, 1.0] })).await;
+    assert_eq!((cache.as_str(), ids[0].clone()), ("bypass", json!(2)));
+    redis.start_again().expect("restart redis");
+    app.wait_health(
+        "/health/ready",
+        StatusCode::OK,
+        "pass",
+        Duration::from_secs(20),
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn a_hung_redis_costs_searches_at_most_the_command_timeout() {
+    let redis = RedisServer::start().expect("redis-server");
+    let app = app_with(&redis, &[("SOCIAL_REDIS__COMMAND_TIMEOUT", "300ms")]).await;
+    seed(&app).await;
+    let query = json!({ "vector": [0.0, 1.0] });
+    assert_eq!(app.search("items", &query).await.0, "miss");
+
+    redis.pause().expect("SIGSTOP redis");
+    for _ in 0..8 {
+        let started = Instant::now();
+        let (cache, ids) = app.search("items", &query).await;
+        let took = started.elapsed();
+        assert_eq!((cache.as_str(), ids[0].clone()), ("bypass", json!(2)));
+        // One cache call at most, bounded by the command timeout (plus scheduling slack);
+        // once the breaker opens, a bypass is immediate.
+        assert!(took < Duration::from_secs(1), "a search took {took:?}");
+    }
+    redis.resume().expect("SIGCONT redis");
+    search_until(&app, &query, &["hit", "miss"], Duration::from_secs(20)).await;
+    app.stop().await;
+}

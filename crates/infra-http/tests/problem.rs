@@ -126,7 +126,7 @@ fn each_error_is_logged_once_with_its_chain_at_its_level() {
         (ErrorKind::NotFound, " DEBUG "),
     ];
     for (kind, level) in cases {
-        let (logs, guard) = common::capture();
+        let (logs, guard) = infra_base::testing::capture_logs();
         let err = InfraError::new(kind, "redis", "get", "cannot reach redis").with_source(Leaky);
         drop(ApiError(err).into_response());
         drop(guard);

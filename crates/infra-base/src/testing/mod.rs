@@ -14,7 +14,9 @@
 //!   [`vector_conformance_tests!`](crate::vector_conformance_tests): generate one `#[test]`
 //!   per case in the calling crate;
 //! - [`redis_cases`] and [`vector_cases`]: the same cases as a table, with [`run_cases`], for
-//!   runners that report by name (`cargo xtask test-integration`).
+//!   runners that report by name (`cargo xtask test-integration`);
+//! - [`capture_logs`]: the tracing events of the current thread as text, for tests of what
+//!   is logged (and that no secret ever is).
 //!
 //! The list of case names lives in one place, [`for_each_redis_case!`](crate::for_each_redis_case)
 //! and [`for_each_vector_case!`](crate::for_each_vector_case); the macros and the tables are
@@ -34,6 +36,7 @@
 //! floats with a tolerance, never rely on the order of equal scores, and read exact counts
 //! with `count` (Qdrant's `points_count` may lag).
 
+mod logs;
 mod macros;
 mod memory_redis;
 mod memory_vector;
@@ -47,6 +50,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use logs::{CapturedLogs, LogCaptureGuard, capture_logs};
 pub use memory_redis::MemoryRedis;
 pub use memory_vector::MemoryVector;
 

@@ -47,9 +47,14 @@ impl From<PoolError<RedisError>> for Failure {
 /// | redis-rs error | kind |
 /// |---|---|
 /// | I/O timeout (connect or response timeout) | `Timeout` |
-/// | connection refused, reset, aborted, broken pipe, closed, other I/O, TLS handshake | `Unavailable` |
+/// | connection refused, reset, aborted, broken pipe, closed, other I/O | `Unavailable` |
+/// | TLS verification failed (untrusted CA, wrong host name, expired or refused certificate) | `Auth` |
 /// | `READONLY`, `MASTERDOWN`, `CLUSTERDOWN`, `TRYAGAIN`, `LOADING`, no sentinel knows the master | `Unavailable` |
 /// | authentication failed, `NOAUTH`, `WRONGPASS`, `NOPERM` | `Auth` |
+///
+/// A TLS verification failure is `Auth`, not `Unavailable`: the server could not prove
+/// who it is (or refused who we are), which no retry fixes, so it must neither be retried
+/// nor count as an outage; like every `Auth` error it still answers 503 over HTTP.
 /// | `WRONGTYPE`, not an integer / out of range, invalid expire time | `InvalidInput` |
 /// | anything else | `Internal` |
 pub fn map_redis_error(err: RedisError, operation: &'static str) -> InfraError {
@@ -120,7 +125,7 @@ fn classify(err: &RedisError) -> (ErrorKind, String) {
         return (Timeout, "no reply within the timeout".to_owned());
     }
     if let Some(problem) = tls_problem(err) {
-        return (Unavailable, problem);
+        return (Auth, problem);
     }
     if err.is_connection_refusal() {
         return (Unavailable, "connection refused".to_owned());
@@ -203,11 +208,11 @@ fn classify_flattened(detail: &str) -> Option<(ErrorKind, String)> {
     let (kind, text) = if has("AuthenticationFailed") || has("WRONGPASS") || has("NOAUTH") {
         (ErrorKind::Auth, "the server refused the credentials")
     } else if has("UnknownIssuer") || has("BadSignature") {
-        (ErrorKind::Unavailable, TLS_UNTRUSTED)
+        (ErrorKind::Auth, TLS_UNTRUSTED)
     } else if has("NotValidForName") || has("not valid for name") {
-        (ErrorKind::Unavailable, TLS_WRONG_HOST)
+        (ErrorKind::Auth, TLS_WRONG_HOST)
     } else if has("CertificateRequired") {
-        (ErrorKind::Unavailable, TLS_CLIENT_CERT_REQUIRED)
+        (ErrorKind::Auth, TLS_CLIENT_CERT_REQUIRED)
     } else if has("Connection refused") {
         (ErrorKind::Unavailable, "connection refused")
     } else if has("timed out") || has("TimedOut") {
@@ -467,7 +472,7 @@ mod tests {
             (
                 "untrusted",
                 seeds("invalid peer certificate: UnknownIssuer"),
-                Unavailable,
+                Auth,
             ),
             ("other", seeds("something else"), Unavailable),
         ]);
@@ -541,7 +546,8 @@ mod tests {
             )),
             "init",
         );
-        assert_eq!(unknown.kind(), ErrorKind::Unavailable);
+        assert_eq!(unknown.kind(), ErrorKind::Auth);
+        assert!(!unknown.is_transient(), "a wrong CA is never retried");
         assert!(
             unknown.message().contains("not signed by a trusted CA"),
             "{unknown}"
@@ -552,6 +558,7 @@ mod tests {
             )),
             "init",
         );
+        assert_eq!(name.kind(), ErrorKind::Auth);
         assert!(
             name.message().contains("not valid for the host name"),
             "{name}"

@@ -51,7 +51,7 @@ async fn a_server_signed_by_another_ca_is_refused_with_a_clear_error() {
     let server = tls_server().await;
     let redis = tls_adapter(&server.url(), server.certs().wrong_ca_file(), &[]);
     let err = redis.init().await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", err.chain());
+    assert_eq!(err.kind(), ErrorKind::Auth, "{}", err.chain());
     assert!(
         err.message().contains("not signed by a trusted CA"),
         "{}",
@@ -77,7 +77,7 @@ async fn a_certificate_for_another_host_is_refused_with_a_clear_error() {
     .await;
     let redis = tls_adapter(&server.url(), server.certs().ca_file(), &[]);
     let err = redis.init().await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", err.chain());
+    assert_eq!(err.kind(), ErrorKind::Auth, "{}", err.chain());
     assert!(
         err.message().contains("not valid for the host name"),
         "{}",
@@ -118,7 +118,7 @@ async fn mutual_tls_with_a_client_certificate_and_a_password() {
 
     let without = tls_adapter(&server.url(), certs.ca_file(), &[]);
     let err = without.init().await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", err.chain());
+    assert_eq!(err.kind(), ErrorKind::Auth, "{}", err.chain());
     assert!(
         err.message().contains("requires a client certificate"),
         "{err}"
@@ -144,7 +144,7 @@ async fn mutual_tls_with_a_client_certificate_and_a_password() {
         ],
     );
     let err = untrusted.init().await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", err.chain());
+    assert_eq!(err.kind(), ErrorKind::Auth, "{}", err.chain());
     assert!(
         err.message().contains("refused the client certificate"),
         "{err}"

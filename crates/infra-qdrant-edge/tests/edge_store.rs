@@ -178,7 +178,7 @@ async fn flushed_writes_survive_without_close() {
             store.flush().await.unwrap();
         }
         let copy = dir.path().join("copy");
-        copy_dir(&dir.path().join("live"), &copy);
+        copy_dir(&dir.path().join("live"), &copy).expect("no flush runs: the copy is stable");
 
         let reopened = EdgeVectorStore::open(&copy).await.unwrap();
         let records = reopened.get("items", &[7.into()], true).await.unwrap();
@@ -213,9 +213,10 @@ async fn background_flush_persists_writes() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let copy = dir.path().join(format!("copy{}", Uuid::new_v4().simple()));
-        copy_dir(&dir.path().join("live"), &copy);
-        // A copy taken while the flush writes may not open: try again.
-        if let Ok(reopened) = EdgeVectorStore::open(&copy).await {
+        // A copy taken while the flush writes may miss a file or not open: try again.
+        if copy_dir(&dir.path().join("live"), &copy).is_ok()
+            && let Ok(reopened) = EdgeVectorStore::open(&copy).await
+        {
             let found = reopened.count("items", &Filter::default()).await;
             reopened.close().await;
             if found.is_ok_and(|n| n == 1) {
@@ -228,17 +229,19 @@ async fn background_flush_persists_writes() {
     store.close().await;
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
+/// Copies a directory tree; fails when a file vanishes meanwhile (a flush renames files).
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
         let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
         } else {
-            std::fs::copy(entry.path(), &target).unwrap();
+            std::fs::copy(entry.path(), &target)?;
         }
     }
+    Ok(())
 }
 
 /// Brute-force cosine reference: every point's similarity to `query`, best first.

@@ -109,6 +109,9 @@ const REDIS_PROVIDER_ENV: &str = "INFRA_TEST_REDIS_PROVIDER";
 /// The environment variable with an explicit Qdrant URL (also `--qdrant-url`).
 const QDRANT_URL_ENV: &str = "INFRA_TEST_QDRANT_URL";
 
+/// The environment variable that tells the tests which Qdrant provider xtask chose.
+const QDRANT_PROVIDER_ENV: &str = "INFRA_TEST_QDRANT_PROVIDER";
+
 /// Set to `1` to skip the suites that have no server instead of failing.
 const ALLOW_SKIP_ENV: &str = "INFRA_TEST_ALLOW_SKIP";
 
@@ -231,14 +234,21 @@ fn test_integration(args: &[String]) -> Result {
         Some(url) => Some((url.clone(), "--redis-url")),
         None => non_empty_env(REDIS_URL_ENV).map(|u| (u, REDIS_URL_ENV)),
     };
-    let docker = url.is_none() && docker_answers();
+    let docker_up = docker_answers();
+    let docker = url.is_none() && docker_up;
     let local = local_redis_version();
     let standalone = choose_redis_provider(url, docker, local.as_deref().ok());
     let qdrant_url = options
         .qdrant_url
         .clone()
         .or_else(|| non_empty_env(QDRANT_URL_ENV));
-    print_providers(standalone.as_ref(), local.as_deref(), qdrant_url.as_deref());
+    let qdrant = choose_qdrant_provider(qdrant_url.is_some(), docker_up);
+    print_providers(
+        standalone.as_ref(),
+        local.as_deref(),
+        qdrant,
+        qdrant_url.as_deref(),
+    );
 
     // The testkit's own tests and the cluster, TLS and sentinel suites start local
     // processes whatever serves the standalone suites.
@@ -284,6 +294,7 @@ fn test_integration(args: &[String]) -> Result {
     if let RedisProvider::Url { url, .. } = &standalone {
         envs.push((REDIS_URL_ENV, url));
     }
+    envs.push((QDRANT_PROVIDER_ENV, qdrant));
     if let Some(url) = &qdrant_url {
         envs.push((QDRANT_URL_ENV, url));
     }
@@ -303,7 +314,7 @@ fn test_integration(args: &[String]) -> Result {
     .map_err(|e| format!("tier-2 tests failed: {e}"))?;
     println!(
         "xtask test-integration: every tier-2 test passed in {:.0}s (redis standalone: {}, \
-         cluster/TLS/sentinel: local redis-server {local_version})",
+         cluster/TLS/sentinel: local redis-server {local_version}; qdrant: {qdrant})",
         started.elapsed().as_secs_f64(),
         standalone.kind(),
     );
@@ -314,10 +325,23 @@ fn non_empty_env(name: &str) -> Option<String> {
     env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// The Qdrant provider (the value of `INFRA_TEST_QDRANT_PROVIDER`): a URL, else Docker,
+/// else the in-process test server, which is always available.
+fn choose_qdrant_provider(url: bool, docker: bool) -> &'static str {
+    if url {
+        "url"
+    } else if docker {
+        "docker"
+    } else {
+        "test-server"
+    }
+}
+
 /// Prints which provider serves each suite.
 fn print_providers(
     standalone: Option<&RedisProvider>,
     local: std::result::Result<&str, &String>,
+    qdrant: &str,
     qdrant_url: Option<&str>,
 ) {
     let standalone = standalone.map_or_else(|| "NONE".to_owned(), RedisProvider::describe);
@@ -325,17 +349,13 @@ fn print_providers(
         Ok(version) => format!("local redis-server {version} (always local processes)"),
         Err(_) => "NONE (they always need a local redis-server)".to_owned(),
     };
-    let qdrant_suites = project_root()
-        .join("crates/infra-qdrant/Cargo.toml")
-        .exists();
-    let qdrant = match (qdrant_url, qdrant_suites) {
-        (Some(url), true) => format!("url {}", redact_url(url)),
-        (None, true) => "the in-process Qdrant gRPC test server (infra-testkit)".to_owned(),
-        (Some(url), false) => format!(
-            "{} given, but there are no Qdrant suites yet (issue 4)",
-            redact_url(url)
-        ),
-        (None, false) => "no Qdrant suites yet (issue 4)".to_owned(),
+    let qdrant = match (qdrant, qdrant_url) {
+        ("url", Some(url)) => format!("url {}", redact_url(url)),
+        ("docker", _) => {
+            "docker (testcontainers, qdrant/qdrant image; a container per suite)".to_owned()
+        }
+        _ => "the in-process Qdrant gRPC test server (infra-testkit) over the embedded engine"
+            .to_owned(),
     };
     println!("xtask test-integration: providers");
     println!("  redis standalone            {standalone}");
@@ -608,6 +628,13 @@ mod tests {
             })
         );
         assert_eq!(choose_redis_provider(None, false, None), None);
+    }
+
+    #[test]
+    fn qdrant_provider_follows_the_design_order() {
+        assert_eq!(choose_qdrant_provider(true, true), "url");
+        assert_eq!(choose_qdrant_provider(false, true), "docker");
+        assert_eq!(choose_qdrant_provider(false, false), "test-server");
     }
 
     #[test]

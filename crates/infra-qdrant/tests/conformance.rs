@@ -1,10 +1,11 @@
 //! The VectorPort conformance suite against the remote adapter, over real gRPC.
 //!
-//! - `tier1`: against the in-process Qdrant gRPC test server (infra-testkit) backed by
-//!   `MemoryVector`: runs with `cargo test`, no server needed.
-//! - `tier2`: the same suite, unchanged, against the real Qdrant named by
-//!   `INFRA_TEST_QDRANT_URL` (and `INFRA_TEST_QDRANT_API_KEY`), or the test server when the
-//!   variable is not set; run by `cargo xtask test-integration` (`--ignored`).
+//! - `tier1`: against the in-process Qdrant gRPC test server (infra-testkit) backed by the
+//!   embedded engine (infra-qdrant-edge): runs with `cargo test`, no server needed.
+//! - `tier2`: the same suite, unchanged, against the Qdrant the testkit provides: the real
+//!   server named by `INFRA_TEST_QDRANT_URL` (and `INFRA_TEST_QDRANT_API_KEY`), else a
+//!   `qdrant/qdrant` container when Docker answers, else the test server; run by
+//!   `cargo xtask test-integration` (`--ignored`).
 
 mod support;
 
@@ -24,7 +25,7 @@ async fn over_test_server() -> Arc<dyn VectorPort> {
 
 /// The adapter talking to the provided server (checked with `init`), printing which one.
 async fn over_provided_server() -> Arc<dyn VectorPort> {
-    let provision = QdrantProvision::from_env_or_test_server(support::memory)
+    let provision = QdrantProvision::acquire(support::store)
         .await
         .expect("a Qdrant server must be provided");
     println!("{}", provision.describe());

@@ -5,7 +5,7 @@
 mod support;
 
 use std::io::Write as _;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use infra_base::{
@@ -166,7 +166,7 @@ async fn an_unreachable_server_is_unavailable_and_init_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_or_wrong_api_key_is_auth() {
     const KEY: &str = "s3cret-key-marker";
-    let server = QdrantTestServer::builder(support::memory())
+    let server = QdrantTestServer::builder(support::store().await)
         .api_key(KEY)
         .start()
         .await
@@ -276,45 +276,9 @@ async fn health_measures_latency_and_close_makes_calls_unavailable() {
     );
 }
 
-/// A `MakeWriter` that keeps everything written, to read logs in a test.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
-    }
-}
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Self;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn init_logs_the_server_version_and_warns_on_a_mismatch() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = infra_base::testing::capture_logs();
 
     let current = support::server().await;
     let adapter = adapter(&current.url(), None);
@@ -328,7 +292,7 @@ async fn init_logs_the_server_version_and_warns_on_a_mismatch() {
     );
     assert!(!logs.text().contains("WARN"), "{}", logs.text());
 
-    let old = QdrantTestServer::builder(support::memory())
+    let old = QdrantTestServer::builder(support::store().await)
         .version("1.18.2")
         .start()
         .await
@@ -346,7 +310,7 @@ async fn init_logs_the_server_version_and_warns_on_a_mismatch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_refuses_a_server_that_is_not_qdrant() {
     // A gRPC server that answers the health check under another name.
-    let other = QdrantTestServer::builder(support::memory())
+    let other = QdrantTestServer::builder(support::store().await)
         .title("some other service")
         .start()
         .await
@@ -404,7 +368,7 @@ async fn init_refuses_a_server_that_is_not_qdrant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_a_private_ca() {
     let certs = TestCerts::generate().unwrap();
-    let server = QdrantTestServer::builder(support::memory())
+    let server = QdrantTestServer::builder(support::store().await)
         .tls(&certs.server().cert_pem, &certs.server().key_pem)
         .start()
         .await

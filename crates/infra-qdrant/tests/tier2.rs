@@ -18,7 +18,7 @@ const FAULT_TESTS: [&str; 5] = [
 ];
 
 async fn provision() -> QdrantProvision {
-    let provision = QdrantProvision::from_env_or_test_server(support::memory)
+    let provision = QdrantProvision::acquire(support::store)
         .await
         .expect("a Qdrant server must be provided");
     println!("{}", provision.describe());
@@ -46,15 +46,17 @@ async fn wrong_api_key_is_auth() {
     let provision = provision().await;
     let (url, _server) = match (provision.kind(), provision.api_key()) {
         (QdrantProviderKind::Url, Some(_)) => (provision.url().to_owned(), None),
-        (QdrantProviderKind::Url, None) => {
+        (QdrantProviderKind::Url | QdrantProviderKind::Docker, None) => {
             println!(
-                "wrong_api_key_is_auth: not applicable: the real server needs no API key \
-                 (set INFRA_TEST_QDRANT_API_KEY for a server that does)"
+                "wrong_api_key_is_auth: not applicable: the real server ({}) needs no API key \
+                 (set INFRA_TEST_QDRANT_URL and INFRA_TEST_QDRANT_API_KEY for one that does)",
+                provision.kind()
             );
             return;
         }
+        (QdrantProviderKind::Docker, Some(_)) => unreachable!("a container has no API key"),
         (QdrantProviderKind::TestServer, _) => {
-            let server = QdrantTestServer::builder(support::memory())
+            let server = QdrantTestServer::builder(support::store().await)
                 .api_key("the-right-key")
                 .start()
                 .await
@@ -74,7 +76,7 @@ async fn wrong_api_key_is_auth() {
 async fn real_server_not_applicable() {
     let provision = provision().await;
     match provision.kind() {
-        QdrantProviderKind::Url => {
+        QdrantProviderKind::Url | QdrantProviderKind::Docker => {
             for name in FAULT_TESTS {
                 println!(
                     "{name}: not applicable against a real Qdrant server (needs fault \

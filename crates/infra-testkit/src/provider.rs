@@ -114,7 +114,7 @@ enum Guard {
     Local(Box<RedisServer>),
     /// Held for its `Drop`, which removes the container.
     Docker {
-        _container: DockerRedis,
+        _container: DockerContainer,
     },
 }
 
@@ -267,23 +267,7 @@ async fn from_docker() -> Result<RedisProvision> {
         .start()
         .await
         .map_err(|e| Error::new(format!("cannot start redis:{DOCKER_REDIS_TAG}: {e}")))?;
-    let id = container.id().to_owned();
-    // From here the container is ours to remove: synchronously on drop, or by the
-    // watchdog when the process ends first. testcontainers' own drop needs a runtime.
-    let watchdog = Watchdog::arm_command(&["docker", "rm", "-f", "-v", &id]);
-    let port = container.get_host_port_ipv4(REDIS_PORT).await;
-    let host = container.get_host().await;
-    std::mem::forget(container);
-    let docker = DockerRedis {
-        id,
-        watchdog: watchdog.ok(),
-    };
-    let port = port.map_err(|e| Error::new(format!("cannot read the container's port: {e}")))?;
-    let host = match host {
-        Ok(host) if host.to_string() != "localhost" => host.to_string(),
-        _ => "127.0.0.1".to_owned(),
-    };
-    let addr = format!("{host}:{port}");
+    let (docker, addr) = DockerContainer::adopt(container, REDIS_PORT).await?;
     let url = format!("redis://{addr}");
     let checked = url.clone();
     blocking(move || wait_for_ping(&checked, Duration::from_secs(30)))
@@ -297,13 +281,43 @@ async fn from_docker() -> Result<RedisProvision> {
     })
 }
 
-/// A container started by [`from_docker`], removed on drop.
-struct DockerRedis {
+/// A container started through testcontainers, removed on drop.
+///
+/// testcontainers' own drop needs a live runtime, which a `static` provision or a test
+/// ending in a panic does not have; so the container is taken over: removed synchronously
+/// on drop, or by a watchdog when the process ends first.
+pub(crate) struct DockerContainer {
     id: String,
     watchdog: Option<Watchdog>,
 }
 
-impl Drop for DockerRedis {
+impl DockerContainer {
+    /// Takes `container` over and returns it with the `host:port` its `port` is published
+    /// on (`127.0.0.1` when Docker says `localhost`).
+    pub(crate) async fn adopt<I: testcontainers_modules::testcontainers::Image>(
+        container: testcontainers_modules::testcontainers::ContainerAsync<I>,
+        port: impl Into<testcontainers_modules::testcontainers::core::ContainerPort>,
+    ) -> Result<(Self, String)> {
+        let id = container.id().to_owned();
+        let watchdog = Watchdog::arm_command(&["docker", "rm", "-f", "-v", &id]);
+        let host_port = container.get_host_port_ipv4(port).await;
+        let host = container.get_host().await;
+        std::mem::forget(container);
+        let adopted = Self {
+            id,
+            watchdog: watchdog.ok(),
+        };
+        let host_port =
+            host_port.map_err(|e| Error::new(format!("cannot read the container's port: {e}")))?;
+        let host = match host {
+            Ok(host) if host.to_string() != "localhost" => host.to_string(),
+            _ => "127.0.0.1".to_owned(),
+        };
+        Ok((adopted, format!("{host}:{host_port}")))
+    }
+}
+
+impl Drop for DockerContainer {
     fn drop(&mut self) {
         let _ = Command::new("docker")
             .args(["rm", "-f", "-v", &self.id])

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use infra_base::VectorPort;
-use infra_base::testing::MemoryVector;
 use infra_config::{QdrantMode, QdrantSettings, Secret, SecretUrl};
+use infra_qdrant_edge::{EdgeStoreOptions, EdgeVectorStore};
 use infra_testkit::qdrant::QdrantTestServer;
 
 /// Remote settings for `url`, with a 5 s request timeout.
@@ -21,14 +21,18 @@ pub fn settings(url: &str, api_key: Option<&str>) -> QdrantSettings {
     }
 }
 
-/// A fresh in-memory store.
-pub fn memory() -> Arc<dyn VectorPort> {
-    Arc::new(MemoryVector::new())
+/// A fresh embedded store (qdrant-edge) in its own temporary directory: the engine behind
+/// the test server, so that the remote adapter is checked against Qdrant's own semantics.
+pub async fn store() -> Arc<dyn VectorPort> {
+    let store = EdgeVectorStore::temporary(EdgeStoreOptions::default())
+        .await
+        .expect("the embedded store must open");
+    Arc::new(store)
 }
 
-/// A plain test server over a fresh in-memory store.
+/// A plain test server over a fresh embedded store.
 pub async fn server() -> QdrantTestServer {
-    QdrantTestServer::start(memory())
+    QdrantTestServer::start(store().await)
         .await
         .expect("the Qdrant test server must start")
 }

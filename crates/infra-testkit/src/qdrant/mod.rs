@@ -1,8 +1,10 @@
 //! A Qdrant gRPC test server: a tonic server that speaks the part of Qdrant's gRPC API the
 //! remote adapter (`infra-qdrant`) uses, backed by any `Arc<dyn VectorPort>`.
 //!
-//! Pass the embedded adapter (`infra-qdrant-edge`) to serve the embedded engine, or
-//! [`MemoryVector`](infra_base::testing::MemoryVector) to compile fast. It implements
+//! The remote adapter's suites pass the embedded adapter (`infra-qdrant-edge`), so that
+//! the server answers with the Qdrant engine's own semantics;
+//! [`MemoryVector`](infra_base::testing::MemoryVector) serves where the engine is not the
+//! point (and keeps this crate free of qdrant-edge's build time). It implements
 //! qdrant-client's generated server traits: `qdrant.Qdrant/HealthCheck`,
 //! `qdrant.Collections/{Get, List, Create, Delete, CollectionExists}` and
 //! `qdrant.Points/{Upsert, Get, Delete, Search, Query, Count}` (one unnamed dense vector per
@@ -62,7 +64,10 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
-pub use provision::{API_KEY_ENV, QdrantProviderKind, QdrantProvision, URL_ENV, keep_alive};
+pub use provision::{
+    API_KEY_ENV, DOCKER_QDRANT_TAG, PROVIDER_ENV, QdrantProviderKind, QdrantProvision, URL_ENV,
+    keep_alive,
+};
 
 use crate::error::{Error, Result};
 

@@ -16,7 +16,10 @@
 //! - [`qdrant`]: a Qdrant gRPC test server over any `VectorPort` (health, collections,
 //!   points; API key, TLS, injected delay / `UNAVAILABLE` / dropped connections), and
 //!   [`QdrantProvision`](qdrant::QdrantProvision): a real Qdrant from `INFRA_TEST_QDRANT_URL`,
-//!   else that test server.
+//!   else a `qdrant/qdrant` container when Docker answers, else that test server.
+//! - [`proxy`]: a TCP fault proxy on 127.0.0.1 in front of any server ([`FaultProxy`]):
+//!   latency, blackhole, reset and refused connections on command ([`Fault`]), for timeout
+//!   and recovery tests.
 //!
 //! Tests that start servers are tier 2: mark them
 //! `#[ignore = "tier 2: starts redis-server; run by cargo xtask test-integration"]` so that
@@ -43,6 +46,7 @@ mod error;
 pub mod ports;
 pub mod process;
 pub mod provider;
+pub mod proxy;
 pub mod qdrant;
 pub mod redis;
 pub mod resp;
@@ -50,6 +54,7 @@ pub mod resp;
 pub use certs::TestCerts;
 pub use error::{Error, Result};
 pub use provider::{ProviderKind, RedisProvision};
+pub use proxy::{Fault, FaultProxy};
 pub use redis::{
     ClientAuth, RedisAuth, RedisCluster, RedisSentinel, RedisServer, RedisTls, ServerIdentity,
 };

@@ -46,7 +46,7 @@ pub const DOCKER_QDRANT_TAG: &str = "v1.18.2";
 const QDRANT_GRPC_PORT: u16 = 6334;
 
 /// How long a new container may take to accept gRPC connections.
-const DOCKER_READY_TIMEOUT: Duration = Duration::from_secs(60);
+const DOCKER_READY_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// Where a [`QdrantProvision`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

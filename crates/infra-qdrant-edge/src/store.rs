@@ -453,21 +453,7 @@ impl Inner {
         {
             let state = read(&self.state);
             if let Some(existing) = open_state(&state, OP)?.collections.get(&spec.name) {
-                if existing.dimension != spec.dimension || existing.distance != spec.distance {
-                    return Err(error(
-                        ErrorKind::Conflict,
-                        OP,
-                        format!(
-                            "collection {} exists with dimension {} and distance {}, \
-                             but dimension {} and distance {} were requested",
-                            spec.name,
-                            existing.dimension,
-                            existing.distance,
-                            spec.dimension,
-                            spec.distance
-                        ),
-                    ));
-                }
+                spec.check_existing(existing.dimension, existing.distance)?;
                 return Ok(EnsureOutcome::AlreadyExists);
             }
         }

@@ -424,7 +424,11 @@ impl VectorPort for QdrantAdapter {
         const OP: &str = "ensure_collection";
         spec.validate()?;
         match self.describe(&spec.name, OP).await {
-            Ok(existing) => return compare(&existing, spec).map(|()| EnsureOutcome::AlreadyExists),
+            Ok(existing) => {
+                return spec
+                    .check_existing(existing.dimension, existing.distance)
+                    .map(|()| EnsureOutcome::AlreadyExists);
+            }
             Err(err) if err.kind() == ErrorKind::NotFound => {}
             Err(err) => return Err(err),
         }
@@ -454,7 +458,9 @@ impl VectorPort for QdrantAdapter {
         // Someone else may have created it in between (Qdrant then answers ALREADY_EXISTS):
         // what exists now decides.
         match self.describe(&spec.name, OP).await {
-            Ok(existing) => compare(&existing, spec).map(|()| EnsureOutcome::AlreadyExists),
+            Ok(existing) => spec
+                .check_existing(existing.dimension, existing.distance)
+                .map(|()| EnsureOutcome::AlreadyExists),
             Err(err) if err.kind() == ErrorKind::NotFound => Err(failure),
             Err(err) => Err(err),
         }
@@ -649,23 +655,6 @@ impl VectorPort for QdrantAdapter {
     }
 }
 
-/// `Ok` when the existing collection matches the spec, else a `Conflict` naming both.
-fn compare(existing: &CollectionInfo, spec: &CollectionSpec) -> InfraResult<()> {
-    if existing.dimension == spec.dimension && existing.distance == spec.distance {
-        return Ok(());
-    }
-    Err(InfraError::new(
-        ErrorKind::Conflict,
-        VECTOR_BACKEND,
-        "ensure_collection",
-        format!(
-            "collection {} exists with dimension {} and distance {}, but dimension {} and \
-             distance {} were requested",
-            spec.name, existing.dimension, existing.distance, spec.dimension, spec.distance
-        ),
-    ))
-}
-
 #[async_trait]
 impl Lifecycle for QdrantAdapter {
     async fn init(&self) -> InfraResult<()> {
@@ -730,26 +719,5 @@ mod tests {
         let err = init_failure(Status::unknown("transport error"));
         assert_eq!(err.kind(), ErrorKind::Unavailable);
         assert!(err.message().contains("6334"), "{}", err.message());
-    }
-
-    #[test]
-    fn drift_conflicts_name_both_sides() {
-        let existing = CollectionInfo {
-            name: "c".into(),
-            dimension: 12,
-            distance: infra_base::Distance::Cosine,
-            points_count: 0,
-        };
-        let same = CollectionSpec::new("c", 12, infra_base::Distance::Cosine);
-        assert!(compare(&existing, &same).is_ok());
-        let err = compare(
-            &existing,
-            &CollectionSpec::new("c", 17, infra_base::Distance::Dot),
-        )
-        .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Conflict);
-        for word in ["12", "17", "cosine", "dot"] {
-            assert!(err.message().contains(word), "{}", err.message());
-        }
     }
 }

@@ -214,21 +214,7 @@ impl VectorPort for MemoryVector {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(existing) = collections.get(&spec.name) {
-            if existing.dimension != spec.dimension || existing.distance != spec.distance {
-                return Err(error(
-                    ErrorKind::Conflict,
-                    "ensure_collection",
-                    format!(
-                        "collection {} exists with dimension {} and distance {}, \
-                         but dimension {} and distance {} were requested",
-                        spec.name,
-                        existing.dimension,
-                        existing.distance,
-                        spec.dimension,
-                        spec.distance
-                    ),
-                ));
-            }
+            spec.check_existing(existing.dimension, existing.distance)?;
             return Ok(EnsureOutcome::AlreadyExists);
         }
         collections.insert(

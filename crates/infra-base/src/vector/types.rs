@@ -148,6 +148,25 @@ impl CollectionSpec {
         }
         Ok(())
     }
+
+    /// `Ok` when an existing collection of `dimension` and `distance` satisfies this spec;
+    /// otherwise the [`Conflict`](ErrorKind::Conflict) every adapter's `ensure_collection`
+    /// returns on schema drift, naming both schemas.
+    pub fn check_existing(&self, dimension: usize, distance: Distance) -> InfraResult<()> {
+        if dimension == self.dimension && distance == self.distance {
+            return Ok(());
+        }
+        Err(InfraError::new(
+            ErrorKind::Conflict,
+            VECTOR_BACKEND,
+            "ensure_collection",
+            format!(
+                "collection {} exists with dimension {dimension} and distance {distance}, but \
+                 dimension {} and distance {} were requested",
+                self.name, self.dimension, self.distance
+            ),
+        ))
+    }
 }
 
 /// Checks a collection name: 1-255 ASCII letters, digits, `_`, `-` or `.`, not `.`/`..`.
@@ -361,6 +380,29 @@ pub struct ScoredPoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drift_conflicts_name_both_schemas() {
+        let spec = CollectionSpec::new("c", 17, Distance::Dot);
+        assert!(spec.check_existing(17, Distance::Dot).is_ok());
+        for (dimension, distance) in [
+            (12, Distance::Cosine),
+            (17, Distance::Cosine),
+            (12, Distance::Dot),
+        ] {
+            let err = spec.check_existing(dimension, distance).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Conflict);
+            let message = err.message();
+            for word in [
+                dimension.to_string(),
+                distance.to_string(),
+                "17".into(),
+                "dot".into(),
+            ] {
+                assert!(message.contains(&word), "{message}");
+            }
+        }
+    }
 
     #[test]
     fn point_id_parses_integers_then_uuids() {

@@ -492,7 +492,7 @@ fn redact_url(url: &str) -> String {
 /// Fails when a foundation crate depends, even indirectly, on a backend or HTTP crate.
 fn layering() -> Result {
     for krate in FOUNDATION_CRATES {
-        let output = Command::new(cargo_bin())
+        let output = child_command(&cargo_bin())
             .args([
                 "tree",
                 "--package",
@@ -553,7 +553,7 @@ fn cargo_free(program: &str, args: &[&str]) -> Result {
 fn run_with_env(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result {
     println!("$ {program} {}", args.join(" "));
     let started = Instant::now();
-    let status = Command::new(program)
+    let status = child_command(program)
         .args(args)
         .envs(envs.iter().copied())
         .current_dir(project_root())
@@ -565,6 +565,36 @@ fn run_with_env(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result {
     } else {
         Err(format!("`{program} {}` failed ({status})", args.join(" ")))
     }
+}
+
+/// A command for `program` without the variables `cargo run` set for xtask itself
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...).
+///
+/// Build scripts such as ring's declare `rerun-if-env-changed=CARGO_MANIFEST_DIR` (and
+/// `CARGO_PKG_NAME`, ...), so a cargo started with xtask's values would rebuild them, and
+/// everything above them (rustls, tonic, redis, qdrant-client), each time a developer
+/// alternates between `cargo xtask ...` and plain `cargo ...` on the same target directory.
+fn child_command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    for (name, _) in env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if is_package_env(name) {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Whether `name` is one of the variables cargo sets for the package it runs.
+fn is_package_env(name: &str) -> bool {
+    const PREFIXES: [&str; 4] = [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_CRATE_",
+        "CARGO_BIN_",
+    ];
+    PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+        || matches!(name, "CARGO_PRIMARY_PACKAGE" | "OUT_DIR")
 }
 
 /// The cargo that runs us, so toolchain overrides carry over.
@@ -628,6 +658,27 @@ mod tests {
             })
         );
         assert_eq!(choose_redis_provider(None, false, None), None);
+    }
+
+    #[test]
+    fn package_variables_are_not_passed_to_child_cargo() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "OUT_DIR",
+        ] {
+            assert!(is_package_env(name), "{name}");
+        }
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "PATH",
+            "RUSTFLAGS",
+        ] {
+            assert!(!is_package_env(name), "{name}");
+        }
     }
 
     #[test]

@@ -117,8 +117,11 @@ impl fmt::Debug for QdrantProvision {
 }
 
 impl QdrantProvision {
-    /// Provides a Qdrant in the order of the [module docs](self); `store` backs the test
-    /// server when it comes to that (it is not called otherwise).
+    /// Provides a Qdrant, in this order: the server named by [`URL_ENV`] (with
+    /// [`API_KEY_ENV`]); a `qdrant/qdrant:`[`DOCKER_QDRANT_TAG`] container when a Docker
+    /// daemon answers (falling back, loudly, when it cannot start); else the in-process
+    /// test server over `store()` (not called otherwise). [`PROVIDER_ENV`] forces one of
+    /// them, with no fallback.
     ///
     /// # Errors
     ///

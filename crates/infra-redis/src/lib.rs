@@ -13,8 +13,8 @@
 //!   bounded default.
 //! - **Errors**: one mapping function ([`map_redis_error`]): refused/reset/closed ->
 //!   `Unavailable`, timeouts -> `Timeout`, pool wait timeout -> `PoolExhausted`,
-//!   `NOAUTH`/`WRONGPASS` -> `Auth`, wrong type or non-integer -> `InvalidInput`, the rest ->
-//!   `Internal`.
+//!   `NOAUTH`/`WRONGPASS` and failed TLS verification -> `Auth` (never retried), wrong type
+//!   or non-integer -> `InvalidInput`, the rest -> `Internal`.
 //! - **Resilience**: [`build`] wraps the adapter in
 //!   [`ResilientRedis`](infra_base::resilience::ResilientRedis) with the settings' retry and
 //!   circuit-breaker policy and `command_timeout` per attempt ([`resilience_policy`]).

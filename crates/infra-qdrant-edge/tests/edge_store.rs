@@ -692,6 +692,9 @@ async fn init_fails_with_the_path_when_the_directory_cannot_be_created() {
     assert_eq!(store.health().await.status, HealthStatus::Fail);
 }
 
+/// A read-only data directory fails `init` up front, naming the path. Root ignores
+/// permissions, so for root the directory is made unusable another way (its `collections`
+/// entry is a file): the test asserts something for every user, never skips.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_fails_with_the_path_when_the_directory_is_read_only() {
@@ -700,17 +703,22 @@ async fn init_fails_with_the_path_when_the_directory_is_read_only() {
     let path = dir.path().join("data");
     std::fs::create_dir(&path).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o555)).unwrap();
-    if std::fs::write(path.join("probe"), b"").is_ok() {
-        // Running as root: permissions do not stop writes, nothing to test.
-        eprintln!("skipped: permissions are not enforced for this user");
-        return;
+    let permissions_enforced = std::fs::write(path.join("probe"), b"").is_err();
+    if !permissions_enforced {
+        // Root: make the directory unusable in a way permissions cannot bypass.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::remove_file(path.join("probe")).unwrap();
+        std::fs::write(path.join("collections"), b"a file").unwrap();
     }
     let store = EdgeVectorStore::new(&path);
     let message = expect_kind(store.init().await, ErrorKind::Unavailable);
     assert!(
-        message.contains(&path.display().to_string()) && message.contains("not writable"),
-        "{message}"
+        message.contains(&path.display().to_string()),
+        "the message names the path: {message}"
     );
+    if permissions_enforced {
+        assert!(message.contains("not writable"), "{message}");
+    }
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 

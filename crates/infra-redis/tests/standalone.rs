@@ -272,25 +272,32 @@ async fn thousands_of_cancelled_calls_leave_every_value_intact() {
         let (cancelled, completed) = (Arc::clone(&cancelled), Arc::clone(&completed));
         tasks.spawn(async move {
             let mut rng = Rng(task * 7919 + 1);
+            // Budgets are drawn below a ceiling that adapts to the calls' latency on this
+            // machine, so that calls are cut at every point of their life (before the
+            // write, between write and reply, after the reply) and about as many complete
+            // as are cancelled.
+            let mut ceiling_us: f64 = 1_000.0;
             for _ in 0..ROUNDS {
                 let i = rng.below(KEYS);
-                let budget = Duration::from_micros(rng.below(600) as u64);
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let budget = Duration::from_micros(rng.below(ceiling_us as usize + 1) as u64);
                 let op = rng.below(5);
                 let call = random_call(Arc::clone(&redis), Arc::clone(&names), i, op);
-                if rng.below(2) == 0 {
-                    match tokio::time::timeout(budget, call).await {
-                        Err(_) => cancelled.fetch_add(1, Ordering::Relaxed),
-                        Ok(_) => completed.fetch_add(1, Ordering::Relaxed),
-                    };
+                let was_cancelled = if rng.below(2) == 0 {
+                    tokio::time::timeout(budget, call).await.is_err()
                 } else {
                     // Abort a spawned call at a random point.
                     let handle = tokio::spawn(call);
                     tokio::time::sleep(budget).await;
                     handle.abort();
-                    match handle.await {
-                        Err(err) if err.is_cancelled() => cancelled.fetch_add(1, Ordering::Relaxed),
-                        _ => completed.fetch_add(1, Ordering::Relaxed),
-                    };
+                    matches!(handle.await, Err(err) if err.is_cancelled())
+                };
+                if was_cancelled {
+                    cancelled.fetch_add(1, Ordering::Relaxed);
+                    ceiling_us = (ceiling_us * 1.1).min(200_000.0);
+                } else {
+                    completed.fetch_add(1, Ordering::Relaxed);
+                    ceiling_us = (ceiling_us * 0.9).max(100.0);
                 }
             }
         });
@@ -302,9 +309,11 @@ async fn thousands_of_cancelled_calls_leave_every_value_intact() {
         cancelled.load(Ordering::Relaxed),
         completed.load(Ordering::Relaxed),
     );
+    // Both sides must be well represented, or the test proves little.
+    let total = cancelled + completed;
     assert!(
-        cancelled >= 200,
-        "only {cancelled} calls were cancelled ({completed} completed)"
+        cancelled * 5 >= total && completed * 5 >= total,
+        "{cancelled} cancelled and {completed} completed: each should be at least a fifth"
     );
 
     // Every key, read every way, holds exactly its own value.
@@ -554,6 +563,9 @@ async fn ten_thousand_calls_open_at_most_pool_size_connections() {
     let after = connections_received(&server);
     // Two pools: the adapter's and the built port's.
     let opened = after - before;
+    eprintln!(
+        "connection reuse: {opened} connections opened for ~10,000 calls (two pools of {POOL})"
+    );
     assert!(
         opened <= 2 * POOL,
         "{opened} connections opened for two pools of {POOL}"

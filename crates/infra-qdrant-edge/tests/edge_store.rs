@@ -177,8 +177,7 @@ async fn flushed_writes_survive_without_close() {
         if !flush_on_write {
             store.flush().await.unwrap();
         }
-        let copy = dir.path().join("copy");
-        copy_dir(&dir.path().join("live"), &copy).expect("no flush runs: the copy is stable");
+        let copy = snapshot(&dir.path().join("live"), dir.path());
 
         let reopened = EdgeVectorStore::open(&copy).await.unwrap();
         let records = reopened.get("items", &[7.into()], true).await.unwrap();
@@ -212,11 +211,9 @@ async fn background_flush_persists_writes() {
     // Generous: the flush is due after 50 ms, a slow machine may take longer.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let copy = dir.path().join(format!("copy{}", Uuid::new_v4().simple()));
-        // A copy taken while the flush writes may miss a file or not open: try again.
-        if copy_dir(&dir.path().join("live"), &copy).is_ok()
-            && let Ok(reopened) = EdgeVectorStore::open(&copy).await
-        {
+        let copy = snapshot(&dir.path().join("live"), dir.path());
+        // A copy taken while the flush writes may not open: try again.
+        if let Ok(reopened) = EdgeVectorStore::open(&copy).await {
             let found = reopened.count("items", &Filter::default()).await;
             reopened.close().await;
             if found.is_ok_and(|n| n == 1) {
@@ -227,6 +224,26 @@ async fn background_flush_persists_writes() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     store.close().await;
+}
+
+/// A copy of `live` in a new directory under `parent`, as a crash would leave it. The WAL
+/// creates its segment files ahead of time in a thread of its own (qdrant-edge's
+/// `wal/segment_creator.rs`), so a copy can miss a file that changed meanwhile: such a copy
+/// is discarded and taken again.
+fn snapshot(live: &Path, parent: &Path) -> std::path::PathBuf {
+    let mut last_error = None;
+    for _ in 0..50 {
+        let copy = parent.join(format!("copy{}", Uuid::new_v4().simple()));
+        match copy_dir(live, &copy) {
+            Ok(()) => return copy,
+            Err(err) => last_error = Some(err),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!(
+        "no stable copy of {} in 50 tries: {last_error:?}",
+        live.display()
+    );
 }
 
 /// Copies a directory tree; fails when a file vanishes meanwhile (a flush renames files).

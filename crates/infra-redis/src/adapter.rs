@@ -365,10 +365,10 @@ impl RedisAdapter {
     async fn query<T: FromRedisValue>(&self, operation: &'static str, cmd: &Cmd) -> InfraResult<T> {
         let started = Instant::now();
         let mut lease = self.lease(operation, started).await?;
-        match cmd.query_async(&mut lease.conn).await {
-            Ok(value) => Ok(value),
-            Err(err) => Err(self.command_failed(operation, lease.share.state(), err, started)),
-        }
+        let watch = Unanswered::watch(&self.shared, lease.share.state(), operation, started);
+        let result = cmd.query_async(&mut lease.conn).await;
+        watch.answered();
+        result.map_err(|err| self.command_failed(operation, lease.share.state(), err, started))
     }
 
     /// Maps a command's error, and marks its connection for replacement when the error
@@ -380,13 +380,8 @@ impl RedisAdapter {
         err: RedisError,
         started: Instant,
     ) -> InfraError {
-        if discard_after(&err) && state.mark_broken() {
-            self.shared.hot.forget(state);
-            tracing::debug!(
-                backend = REDIS_BACKEND,
-                operation,
-                "redis connection marked broken; the pool will replace it"
-            );
+        if discard_after(&err) || err.is_timeout() {
+            discard(&self.shared, state, operation);
         }
         failed(operation, Failure::Redis(err), started)
     }
@@ -425,6 +420,67 @@ fn failed(operation: &'static str, failure: Failure, started: Instant) -> InfraE
 }
 
 /// Whether a command error means the connection must be replaced.
+/// Marks a shared connection for replacement (once) and stops handing it out.
+fn discard(shared: &Shared, state: &Arc<ConnState>, operation: &'static str) {
+    if state.mark_broken() {
+        shared.hot.forget(state);
+        tracing::debug!(
+            backend = REDIS_BACKEND,
+            operation,
+            "redis connection marked broken; the pool will replace it"
+        );
+    }
+}
+
+/// Watches one command on a shared connection until [`answered`](Self::answered).
+///
+/// redis-rs matches replies to requests in the order it sent them. When a request is lost
+/// on the way (a proxy or middlebox that swallowed it while the network misbehaved), its
+/// reply never comes, and every later reply on that socket would be matched to an earlier
+/// request: later calls time out forever, or get another command's reply. A connection
+/// whose command went unanswered for the whole command timeout is therefore never used
+/// again: the command's timeout error marks it broken ([`RedisAdapter::command_failed`]),
+/// and so does dropping the call's future after that long (a timeout around the call, such
+/// as the resilience layer's, fires first). Calls cancelled earlier (a client that went
+/// away) keep the connection: on a working socket their replies arrive and are discarded.
+struct Unanswered<'a> {
+    shared: &'a Shared,
+    state: &'a Arc<ConnState>,
+    operation: &'static str,
+    started: Instant,
+    pending: bool,
+}
+
+impl<'a> Unanswered<'a> {
+    fn watch(
+        shared: &'a Shared,
+        state: &'a Arc<ConnState>,
+        operation: &'static str,
+        started: Instant,
+    ) -> Self {
+        Self {
+            shared,
+            state,
+            operation,
+            started,
+            pending: true,
+        }
+    }
+
+    /// The command finished (with a reply or an error).
+    fn answered(mut self) {
+        self.pending = false;
+    }
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if self.pending && self.started.elapsed() >= self.shared.command_timeout {
+            discard(self.shared, self.state, self.operation);
+        }
+    }
+}
+
 fn discard_after(err: &RedisError) -> bool {
     err.is_unrecoverable_error()
         || err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
@@ -515,15 +571,18 @@ impl RedisPort for RedisAdapter {
         let millis = ttl_millis(ttl, OPERATION)?;
         let started = Instant::now();
         let mut lease = self.lease(OPERATION, started).await?;
+        let watch = Unanswered::watch(&self.shared, lease.share.state(), OPERATION, started);
         // EVALSHA, then EVAL once if the server does not know the script yet.
-        self.shared
+        let result = self
+            .shared
             .incr_with_ttl
             .key(key)
             .arg(delta)
             .arg(millis)
             .invoke_async(&mut lease.conn)
-            .await
-            .map_err(|err| self.command_failed(OPERATION, lease.share.state(), err, started))
+            .await;
+        watch.answered();
+        result.map_err(|err| self.command_failed(OPERATION, lease.share.state(), err, started))
     }
 
     async fn mget(&self, keys: &[String]) -> InfraResult<Vec<Option<Vec<u8>>>> {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{adapter, blocking, eventually, key, settings};
 use infra_base::{ErrorKind, HealthStatus, Lifecycle, RedisPort, SetOptions};
 use infra_redis::{RedisAdapter, redis};
-use infra_testkit::RedisServer;
+use infra_testkit::{Fault, FaultProxy, RedisServer};
 use tokio::task::JoinSet;
 
 /// The conformance suite on the adapter itself.
@@ -515,6 +515,65 @@ async fn a_hung_server_times_out_within_the_command_timeout_then_recovers() {
     }
     sync(|| server.resume().unwrap());
     assert_eq!(redis.get(&k).await.unwrap(), Some(b"v".to_vec()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn a_connection_whose_requests_went_unanswered_is_replaced_not_reused() {
+    // A network element that swallows requests (the proxy's blackhole reads and drops them)
+    // leaves the connection with requests whose replies never come. redis-rs matches
+    // replies to requests in order, so a later reply on that socket would go to an earlier
+    // request: after a timeout or a cancelled call the connection must not be reused.
+    let server = server().await;
+    let proxy = FaultProxy::start(server.addr().parse().unwrap())
+        .await
+        .unwrap();
+    let redis = adapter(
+        &format!("redis://{}", proxy.addr()),
+        &[("COMMAND_TIMEOUT", "250ms")],
+    );
+    let keys: Vec<String> = (0..4).map(|i| key(&format!("lost-{i}"))).collect();
+    for (i, k) in keys.iter().enumerate() {
+        redis
+            .set(k, format!("value-{i}").as_bytes(), SetOptions::default())
+            .await
+            .unwrap();
+    }
+    proxy.set_fault(Fault::Blackhole).await.unwrap();
+    // Requests lost to a timeout, and requests whose callers gave up first.
+    for k in &keys {
+        let err = redis.get(k).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{}", err.chain());
+        let cancelled = tokio::time::timeout(Duration::from_millis(50), redis.get(k)).await;
+        assert!(cancelled.is_err(), "no reply through the blackhole");
+    }
+    proxy.set_fault(Fault::None).await.unwrap();
+
+    let (ok, took) = eventually(Duration::from_secs(5), || async {
+        redis.get(&keys[0]).await.ok().flatten()
+    })
+    .await;
+    assert_eq!(
+        ok.as_deref(),
+        Some(&b"value-0"[..]),
+        "no recovery within {took:?}"
+    );
+    // Many concurrent reads: each gets its own key's value.
+    let mut calls = JoinSet::new();
+    for round in 0..200 {
+        let (redis, keys) = (Arc::clone(&redis), keys.clone());
+        calls.spawn(async move {
+            let i = round % keys.len();
+            (i, redis.get(&keys[i]).await)
+        });
+    }
+    while let Some(joined) = calls.join_next().await {
+        let (i, got) = joined.unwrap();
+        let got = got.expect("reads succeed once the network is back");
+        assert_eq!(got, Some(format!("value-{i}").into_bytes()), "key {i}");
+    }
+    assert_eq!(redis.health().await.status, HealthStatus::Pass);
+    proxy.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

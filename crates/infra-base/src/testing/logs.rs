@@ -63,10 +63,14 @@ impl Write for ThreadWriter {
 /// on this thread).
 ///
 /// On first use it installs a global subscriber for the test process that writes each
-/// thread's events to that thread's capture and drops the rest. A per-test
-/// `tracing::subscriber::set_default` races with tests running in parallel: a callsite
-/// first reached on a thread without a subscriber can cache "never enabled", and the
-/// capturing test then sees nothing. Do not combine it with another global subscriber.
+/// thread's events to that thread's capture and drops the rest, then every call rebuilds
+/// tracing's callsite interest cache. Both are needed because a callsite first reached
+/// while no subscriber is installed caches "never enabled", and registering a subscriber
+/// concurrently can miss it (a race in tracing-core); a per-test
+/// `tracing::subscriber::set_default` hits that race with every test running in parallel.
+/// Once the global subscriber exists, callsites are only ever registered against it, so
+/// the rebuild leaves no stale "never" behind. Do not combine it with another global
+/// subscriber.
 ///
 /// ```
 /// let (logs, guard) = infra_base::testing::capture_logs();
@@ -83,9 +87,11 @@ pub fn capture_logs() -> (CapturedLogs, LogCaptureGuard) {
     GLOBAL.call_once(|| {
         use tracing_subscriber::layer::SubscriberExt as _;
         use tracing_subscriber::{Layer as _, filter, fmt, registry};
-        // Decided per event (a dynamic filter), so no callsite caches "never"; threads
-        // without a capture skip the formatting.
-        let capturing = filter::filter_fn(|_| CURRENT.with(|current| current.borrow().is_some()));
+        // Decided per event: a dynamic filter's callsite interest is "sometimes", where a
+        // plain `filter_fn` would cache whatever the thread that first reached a callsite
+        // saw. Threads without a capture skip the formatting.
+        let capturing =
+            filter::dynamic_filter_fn(|_, _| CURRENT.with(|current| current.borrow().is_some()));
         let layer = fmt::layer()
             .with_ansi(false)
             .with_writer(|| ThreadWriter)
@@ -94,6 +100,7 @@ pub fn capture_logs() -> (CapturedLogs, LogCaptureGuard) {
         tracing::subscriber::set_global_default(subscriber)
             .expect("capture_logs needs to install the process's global tracing subscriber");
     });
+    tracing_core::callsite::rebuild_interest_cache();
     let logs = CapturedLogs::default();
     CURRENT.with(|current| *current.borrow_mut() = Some(logs.clone()));
     (logs, LogCaptureGuard(()))

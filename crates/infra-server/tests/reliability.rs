@@ -5,7 +5,8 @@
 //! gRPC test server. While a bounded load loop (a few concurrent clients on loopback)
 //! drives search, get, upsert and readiness, one fault is injected and then healed:
 //! Redis killed and restarted (non-critical, then critical), Redis hung (SIGSTOP/SIGCONT),
-//! the Qdrant server stopped and restarted, and the proxy's latency, blackhole and reset.
+//! the Qdrant server stopped and restarted, the Qdrant server hung (every call delayed far
+//! beyond its timeout) and resumed, and the proxy's latency, blackhole and reset.
 //!
 //! Asserted for every scenario: no request outlives the request timeout plus a margin; no
 //! outcome other than a success, a cache bypass, or a 503 `application/problem+json` with
@@ -381,6 +382,7 @@ enum Chaos {
     RedisKill,
     RedisPause,
     QdrantStop,
+    QdrantHang,
     Proxy(Fault),
 }
 
@@ -390,6 +392,8 @@ impl Chaos {
             Chaos::RedisKill => rig.redis.kill().expect("kill redis"),
             Chaos::RedisPause => rig.redis.pause().expect("SIGSTOP redis"),
             Chaos::QdrantStop => rig.qdrant.stop().await,
+            // Far longer than any bound: every call must be cut by a timeout.
+            Chaos::QdrantHang => rig.qdrant.set_delay(Some(Duration::from_mins(1))),
             Chaos::Proxy(fault) => rig.proxy.set_fault(fault).await.expect("set the fault"),
         }
     }
@@ -402,6 +406,7 @@ impl Chaos {
             }
             Chaos::RedisPause => rig.redis.resume().expect("SIGCONT redis"),
             Chaos::QdrantStop => rig.qdrant.restart().await.expect("restart Qdrant"),
+            Chaos::QdrantHang => rig.qdrant.clear_faults(),
             Chaos::Proxy(_) => rig
                 .proxy
                 .set_fault(Fault::None)
@@ -412,7 +417,7 @@ impl Chaos {
 
     /// Whether Qdrant (critical) is the one failing: then catalog calls answer 503.
     fn hits_qdrant(self) -> bool {
-        matches!(self, Chaos::QdrantStop)
+        matches!(self, Chaos::QdrantStop | Chaos::QdrantHang)
     }
 }
 
@@ -588,6 +593,12 @@ async fn redis_hung_and_resumed_under_load() {
 #[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
 async fn qdrant_stopped_and_restarted_under_load() {
     scenario("qdrant_stop", false, Chaos::QdrantStop).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn qdrant_hung_and_resumed_under_load() {
+    scenario("qdrant_hang", false, Chaos::QdrantHang).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

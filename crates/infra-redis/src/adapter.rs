@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -110,9 +110,32 @@ impl fmt::Debug for RedisAdapter {
 
 /// A shared use of a pooled connection: a clone of its handle, and a registration that
 /// keeps exclusive holders off it until the command is done.
+///
+/// A lease dropped while its command is in flight (the call's future was cancelled: a
+/// timeout around it, a client that went away) probes the connection, see [`probe`].
 struct Lease {
     conn: Conn,
     share: ShareGuard,
+    /// Set while a command sent on `conn` awaits its reply.
+    in_flight: bool,
+}
+
+impl Lease {
+    fn new(conn: Conn, share: ShareGuard) -> Self {
+        Self {
+            conn,
+            share,
+            in_flight: false,
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.in_flight {
+            probe(self.conn.clone(), Arc::clone(self.share.state()));
+        }
+    }
 }
 
 /// The state of the pool, for metrics and tests.
@@ -315,7 +338,7 @@ impl RedisAdapter {
         if !self.shared.closed.load(Ordering::Relaxed)
             && let Some((conn, share)) = self.shared.hot.lease(slot)
         {
-            return Ok(Lease { conn, share });
+            return Ok(Lease::new(conn, share));
         }
         // Boxed: deadpool's checkout future is ~10 KiB; inlined, it would make every port
         // call's future that large, and moving it (into async_trait's box) would cost more
@@ -355,19 +378,16 @@ impl RedisAdapter {
         if self.shared.closed.load(Ordering::Relaxed) {
             self.shared.hot.clear();
         }
-        Ok(Lease {
-            conn: hot.conn,
-            share,
-        })
+        Ok(Lease::new(hot.conn, share))
     }
 
     /// Sends one command on a shared connection and converts its reply.
     async fn query<T: FromRedisValue>(&self, operation: &'static str, cmd: &Cmd) -> InfraResult<T> {
         let started = Instant::now();
         let mut lease = self.lease(operation, started).await?;
-        let watch = Unanswered::watch(&self.shared, lease.share.state(), operation, started);
+        lease.in_flight = true;
         let result = cmd.query_async(&mut lease.conn).await;
-        watch.answered();
+        lease.in_flight = false;
         result.map_err(|err| self.command_failed(operation, lease.share.state(), err, started))
     }
 
@@ -432,53 +452,50 @@ fn discard(shared: &Shared, state: &Arc<ConnState>, operation: &'static str) {
     }
 }
 
-/// Watches one command on a shared connection until [`answered`](Self::answered).
+/// Checks, after a call was cancelled mid-command, that the connection still pairs every
+/// reply with its request; marks it broken otherwise.
 ///
-/// redis-rs matches replies to requests in the order it sent them. When a request is lost
-/// on the way (a proxy or middlebox that swallowed it while the network misbehaved), its
-/// reply never comes, and every later reply on that socket would be matched to an earlier
-/// request: later calls time out forever, or get another command's reply. A connection
-/// whose command went unanswered for the whole command timeout is therefore never used
-/// again: the command's timeout error marks it broken ([`RedisAdapter::command_failed`]),
-/// and so does dropping the call's future after that long (a timeout around the call, such
-/// as the resilience layer's, fires first). Calls cancelled earlier (a client that went
-/// away) keep the connection: on a working socket their replies arrive and are discarded.
-struct Unanswered<'a> {
-    shared: &'a Shared,
-    state: &'a Arc<ConnState>,
-    operation: &'static str,
-    started: Instant,
-    pending: bool,
-}
-
-impl<'a> Unanswered<'a> {
-    fn watch(
-        shared: &'a Shared,
-        state: &'a Arc<ConnState>,
-        operation: &'static str,
-        started: Instant,
-    ) -> Self {
-        Self {
-            shared,
-            state,
-            operation,
-            started,
-            pending: true,
+/// redis-rs matches replies to requests in the order it sent them, and discards the reply
+/// of a request whose caller went away: on a working socket a cancelled call is harmless.
+/// But when a request is lost on the way (a proxy or middlebox that swallowed it while the
+/// network misbehaved), its reply never comes, and every later reply on that socket goes
+/// to an earlier request: later calls time out forever, or get another command's reply.
+/// The probe sends `PING <nonce>` on the same connection (in a task: the caller is gone)
+/// and expects the nonce back within the command timeout (the connection's response
+/// timeout); anything else (a timeout, another reply, an error) marks the connection
+/// broken, so that the pool replaces it. A call that fails with a timeout marks its
+/// connection directly ([`RedisAdapter::command_failed`]).
+fn probe(mut conn: Conn, state: Arc<ConnState>) {
+    static NONCE: AtomicU64 = AtomicU64::new(0);
+    if state.is_broken() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        // No runtime to probe on (a call dropped during shutdown): do not trust it.
+        state.mark_broken();
+        return;
+    };
+    let nonce = format!(
+        "infra-redis-probe-{}",
+        NONCE.fetch_add(1, Ordering::Relaxed)
+    );
+    runtime.spawn(async move {
+        let reply: Result<Value, RedisError> =
+            redis::cmd("PING").arg(&nonce).query_async(&mut conn).await;
+        let echoed = match &reply {
+            Ok(Value::BulkString(bytes)) => bytes.as_slice() == nonce.as_bytes(),
+            Ok(Value::SimpleString(text)) => *text == nonce,
+            _ => false,
+        };
+        if !echoed && state.mark_broken() {
+            tracing::debug!(
+                backend = REDIS_BACKEND,
+                operation = "probe",
+                "a cancelled call left the redis connection without a matching reply; \
+                 marked broken, the pool will replace it"
+            );
         }
-    }
-
-    /// The command finished (with a reply or an error).
-    fn answered(mut self) {
-        self.pending = false;
-    }
-}
-
-impl Drop for Unanswered<'_> {
-    fn drop(&mut self) {
-        if self.pending && self.started.elapsed() >= self.shared.command_timeout {
-            discard(self.shared, self.state, self.operation);
-        }
-    }
+    });
 }
 
 fn discard_after(err: &RedisError) -> bool {
@@ -571,7 +588,7 @@ impl RedisPort for RedisAdapter {
         let millis = ttl_millis(ttl, OPERATION)?;
         let started = Instant::now();
         let mut lease = self.lease(OPERATION, started).await?;
-        let watch = Unanswered::watch(&self.shared, lease.share.state(), OPERATION, started);
+        lease.in_flight = true;
         // EVALSHA, then EVAL once if the server does not know the script yet.
         let result = self
             .shared
@@ -581,7 +598,7 @@ impl RedisPort for RedisAdapter {
             .arg(millis)
             .invoke_async(&mut lease.conn)
             .await;
-        watch.answered();
+        lease.in_flight = false;
         result.map_err(|err| self.command_failed(OPERATION, lease.share.state(), err, started))
     }
 

@@ -541,38 +541,50 @@ async fn a_connection_whose_requests_went_unanswered_is_replaced_not_reused() {
             .await
             .unwrap();
     }
-    proxy.set_fault(Fault::Blackhole).await.unwrap();
-    // Requests lost to a timeout, and requests whose callers gave up first.
-    for k in &keys {
-        let err = redis.get(k).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Timeout, "{}", err.chain());
-        let cancelled = tokio::time::timeout(Duration::from_millis(50), redis.get(k)).await;
-        assert!(cancelled.is_err(), "no reply through the blackhole");
-    }
-    proxy.set_fault(Fault::None).await.unwrap();
+    // Requests lost, first by callers that gave up before the command timeout, then by
+    // calls that timed out: either way the connection must not be trusted again.
+    for timed_out in [false, true] {
+        proxy.set_fault(Fault::Blackhole).await.unwrap();
+        for k in &keys {
+            if timed_out {
+                let err = redis.get(k).await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::Timeout, "{}", err.chain());
+            } else {
+                let cancelled = tokio::time::timeout(Duration::from_millis(50), redis.get(k)).await;
+                assert!(cancelled.is_err(), "no reply through the blackhole");
+            }
+        }
+        proxy.set_fault(Fault::None).await.unwrap();
 
-    let (ok, took) = eventually(Duration::from_secs(5), || async {
-        redis.get(&keys[0]).await.ok().flatten()
-    })
-    .await;
-    assert_eq!(
-        ok.as_deref(),
-        Some(&b"value-0"[..]),
-        "no recovery within {took:?}"
-    );
-    // Many concurrent reads: each gets its own key's value.
-    let mut calls = JoinSet::new();
-    for round in 0..200 {
-        let (redis, keys) = (Arc::clone(&redis), keys.clone());
-        calls.spawn(async move {
-            let i = round % keys.len();
-            (i, redis.get(&keys[i]).await)
-        });
-    }
-    while let Some(joined) = calls.join_next().await {
-        let (i, got) = joined.unwrap();
-        let got = got.expect("reads succeed once the network is back");
-        assert_eq!(got, Some(format!("value-{i}").into_bytes()), "key {i}");
+        // Callers that always give up before the command timeout (as a service does when
+        // its own deadline is shorter): only the adapter can notice the lost replies.
+        let (ok, took) = eventually(Duration::from_secs(5), || async {
+            tokio::time::timeout(Duration::from_millis(200), redis.get(&keys[0]))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .flatten()
+        })
+        .await;
+        assert_eq!(
+            ok.as_deref(),
+            Some(&b"value-0"[..]),
+            "timed out: {timed_out}: no recovery within {took:?}"
+        );
+        // Many concurrent reads: each gets its own key's value.
+        let mut calls = JoinSet::new();
+        for round in 0..200 {
+            let (redis, keys) = (Arc::clone(&redis), keys.clone());
+            calls.spawn(async move {
+                let i = round % keys.len();
+                (i, redis.get(&keys[i]).await)
+            });
+        }
+        while let Some(joined) = calls.join_next().await {
+            let (i, got) = joined.unwrap();
+            let got = got.expect("reads succeed once the network is back");
+            assert_eq!(got, Some(format!("value-{i}").into_bytes()), "key {i}");
+        }
     }
     assert_eq!(redis.health().await.status, HealthStatus::Pass);
     proxy.stop().await;

@@ -482,11 +482,7 @@ fn probe(mut conn: Conn, state: Arc<ConnState>) {
     runtime.spawn(async move {
         let reply: Result<Value, RedisError> =
             redis::cmd("PING").arg(&nonce).query_async(&mut conn).await;
-        let echoed = match &reply {
-            Ok(Value::BulkString(bytes)) => bytes.as_slice() == nonce.as_bytes(),
-            Ok(Value::SimpleString(text)) => *text == nonce,
-            _ => false,
-        };
+        let echoed = reply.is_ok_and(|value| echoes(&value, &nonce));
         if !echoed && state.mark_broken() {
             tracing::debug!(
                 backend = REDIS_BACKEND,
@@ -496,6 +492,17 @@ fn probe(mut conn: Conn, state: Arc<ConnState>) {
             );
         }
     });
+}
+
+/// Whether `value` is the reply to `PING nonce`: the nonce, or (should a cluster route it
+/// to several nodes and return every reply) a list of nothing but the nonce.
+fn echoes(value: &Value, nonce: &str) -> bool {
+    match value {
+        Value::BulkString(bytes) => bytes.as_slice() == nonce.as_bytes(),
+        Value::SimpleString(text) => text == nonce,
+        Value::Array(items) => !items.is_empty() && items.iter().all(|v| echoes(v, nonce)),
+        _ => false,
+    }
 }
 
 fn discard_after(err: &RedisError) -> bool {
@@ -687,6 +694,23 @@ mod tests {
         assert_eq!(zero.operation(), "expire");
         let huge = ttl_millis(Duration::MAX, "set").unwrap_err();
         assert_eq!(huge.kind(), ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn only_the_nonce_itself_is_a_probe_reply() {
+        let nonce = "infra-redis-probe-7";
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        assert!(echoes(&bulk(nonce), nonce));
+        assert!(echoes(&Value::SimpleString(nonce.to_owned()), nonce));
+        assert!(echoes(&Value::Array(vec![bulk(nonce), bulk(nonce)]), nonce));
+        // Another command's reply, shifted onto the probe: not trusted.
+        assert!(!echoes(&bulk("infra-redis-probe-6"), nonce));
+        assert!(!echoes(&bulk("value-1"), nonce));
+        assert!(!echoes(&Value::SimpleString("PONG".to_owned()), nonce));
+        assert!(!echoes(&Value::Okay, nonce));
+        assert!(!echoes(&Value::Nil, nonce));
+        assert!(!echoes(&Value::Array(vec![]), nonce));
+        assert!(!echoes(&Value::Array(vec![bulk(nonce), Value::Nil]), nonce));
     }
 
     fn args(cmd: &Cmd) -> Vec<String> {

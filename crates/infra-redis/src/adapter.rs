@@ -467,12 +467,20 @@ fn discard(shared: &Shared, state: &Arc<ConnState>, operation: &'static str) {
 /// connection directly ([`RedisAdapter::command_failed`]).
 fn probe(mut conn: Conn, state: Arc<ConnState>) {
     static NONCE: AtomicU64 = AtomicU64::new(0);
-    if state.is_broken() {
+    if state.is_broken() || !state.start_probe() {
+        // Already condemned, or a probe of an earlier cancellation is running and will
+        // catch a shifted reply just as well.
         return;
     }
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        // No runtime to probe on (a call dropped during shutdown): do not trust it.
+    // The probe is a port call like any other: it keeps exclusive holders (MULTI/EXEC)
+    // off the connection until its reply is in. The cancelled lease still holds its own
+    // share here, so a claim cannot have completed; one may have started, and then the
+    // connection is not trusted rather than probed under it.
+    let (Some(share), Ok(runtime)) = (state.try_share(), tokio::runtime::Handle::try_current())
+    else {
+        // Claimed meanwhile, or no runtime to probe on (a call dropped during shutdown).
         state.mark_broken();
+        state.end_probe();
         return;
     };
     let nonce = format!(
@@ -491,6 +499,8 @@ fn probe(mut conn: Conn, state: Arc<ConnState>) {
                  marked broken, the pool will replace it"
             );
         }
+        drop(share);
+        state.end_probe();
     });
 }
 

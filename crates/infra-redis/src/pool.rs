@@ -84,6 +84,8 @@ impl fmt::Debug for Pooled {
 #[derive(Debug, Default)]
 pub(crate) struct ConnState {
     broken: AtomicBool,
+    /// Set while a connection probe (after a cancelled call) is in flight: one at a time.
+    probing: AtomicBool,
     /// Who uses the connection: any number of port calls, or one exclusive holder.
     /// Bit 0 is the exclusive claim; the rest counts shared users in steps of [`SHARED`].
     lane: AtomicUsize,
@@ -102,6 +104,16 @@ impl ConnState {
     /// Marks the connection for replacement; returns whether it was healthy until now.
     pub(crate) fn mark_broken(&self) -> bool {
         !self.broken.swap(true, Ordering::Relaxed)
+    }
+
+    /// Claims the right to probe the connection; `false` when a probe is already running.
+    pub(crate) fn start_probe(&self) -> bool {
+        !self.probing.swap(true, Ordering::Acquire)
+    }
+
+    /// Ends the probe claimed by [`start_probe`](Self::start_probe).
+    pub(crate) fn end_probe(&self) {
+        self.probing.store(false, Ordering::Release);
     }
 
     /// Registers a port call on the connection; `None` when an exclusive holder has claimed

@@ -14,7 +14,7 @@ use infra_config::{RedisMode, RedisSettings};
 use redis::{Cmd, FromRedisValue, RedisError, Script, Value};
 
 use crate::config::{self, ClientPlan};
-use crate::error::{Failure, map_error};
+use crate::error::{Failure, map_error, map_startup_error};
 use crate::exclusive::{ConnectionFuture, ExclusiveConnection};
 use crate::pool::{Conn, ConnState, Hot, HotSlots, Manager, Pool, ShareGuard};
 
@@ -642,19 +642,21 @@ impl Lifecycle for RedisAdapter {
     async fn init(&self) -> InfraResult<()> {
         const OPERATION: &str = "init";
         let started = Instant::now();
-        let endpoint = Some(&*self.shared.endpoint);
+        let failed = |failure: Failure| {
+            map_startup_error(failure, OPERATION, &self.shared.endpoint, self.shared.tls)
+        };
         let object = self
             .shared
             .pool
             .get()
             .await
-            .map_err(|err| map_error(Failure::Pool(err), OPERATION, endpoint))?;
+            .map_err(|err| failed(Failure::Pool(err)))?;
         let mut conn = object.conn.clone();
         drop(object);
         redis::cmd("PING")
             .query_async::<Value>(&mut conn)
             .await
-            .map_err(|err| map_error(Failure::Redis(err), OPERATION, endpoint))?;
+            .map_err(|err| failed(Failure::Redis(err)))?;
         tracing::info!(
             backend = REDIS_BACKEND,
             operation = OPERATION,

@@ -70,7 +70,52 @@ pub(crate) fn map_error(
     operation: &'static str,
     endpoint: Option<&str>,
 ) -> InfraError {
-    let (kind, message, source): (ErrorKind, String, Option<RedisError>) = match failure {
+    let (kind, message, source) = parts(failure);
+    let message = match endpoint {
+        Some(endpoint) => format!("{endpoint}: {message}"),
+        None => message,
+    };
+    build(kind, operation, message, source)
+}
+
+/// [`map_error`] for start-up ([`Lifecycle::init`](infra_base::Lifecycle::init)): names the
+/// endpoint, and with TLS on says what a timeout most likely means.
+pub(crate) fn map_startup_error(
+    failure: Failure,
+    operation: &'static str,
+    endpoint: &str,
+    tls: bool,
+) -> InfraError {
+    let (kind, message, source) = parts(failure);
+    let message = if tls && kind == ErrorKind::Timeout {
+        // A plain server reads the ClientHello as the start of a command line and waits
+        // for the rest: the handshake neither completes nor fails.
+        format!(
+            "{endpoint}: {message} (TLS is enabled: a server that does not serve TLS on \
+             this port never completes the handshake)"
+        )
+    } else {
+        format!("{endpoint}: {message}")
+    };
+    build(kind, operation, message, source)
+}
+
+fn build(
+    kind: ErrorKind,
+    operation: &'static str,
+    message: String,
+    source: Option<RedisError>,
+) -> InfraError {
+    let error = InfraError::new(kind, REDIS_BACKEND, operation, message);
+    match source {
+        Some(source) => error.with_source(source),
+        None => error,
+    }
+}
+
+/// The kind, client-safe message and source of a failure.
+fn parts(failure: Failure) -> (ErrorKind, String, Option<RedisError>) {
+    match failure {
         Failure::Pool(PoolError::Timeout(TimeoutType::Wait)) => (
             ErrorKind::PoolExhausted,
             "no pooled connection became free within the pool wait timeout".to_owned(),
@@ -105,15 +150,6 @@ pub(crate) fn map_error(
             let (kind, message) = classify(&err);
             (kind, message, Some(err))
         }
-    };
-    let message = match endpoint {
-        Some(endpoint) => format!("{endpoint}: {message}"),
-        None => message,
-    };
-    let error = InfraError::new(kind, REDIS_BACKEND, operation, message);
-    match source {
-        Some(source) => error.with_source(source),
-        None => error,
     }
 }
 

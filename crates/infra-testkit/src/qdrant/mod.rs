@@ -100,6 +100,7 @@ struct Shared {
     version: String,
     faults: Mutex<Faults>,
     calls: AtomicU64,
+    health_checks: AtomicU64,
     operations: AtomicU64,
     created: Mutex<BTreeSet<String>>,
 }
@@ -190,6 +191,7 @@ impl QdrantTestServerBuilder {
             version: self.version,
             faults: Mutex::default(),
             calls: AtomicU64::new(0),
+            health_checks: AtomicU64::new(0),
             operations: AtomicU64::new(1),
             created: Mutex::default(),
         });
@@ -273,6 +275,12 @@ impl QdrantTestServer {
     /// How many implemented calls arrived (including refused ones).
     pub fn calls(&self) -> u64 {
         self.shared.calls.load(Ordering::Relaxed)
+    }
+
+    /// How many `qdrant.Qdrant/HealthCheck` calls arrived (including refused ones): the
+    /// dependency pings of a health endpoint, for tests and benchmarks.
+    pub fn health_checks(&self) -> u64 {
+        self.shared.health_checks.load(Ordering::Relaxed)
     }
 
     /// The faults injected now.

@@ -136,6 +136,7 @@ impl Qdrant for Service {
         &self,
         request: Request<pb::HealthCheckRequest>,
     ) -> Result<Response<pb::HealthCheckReply>, Status> {
+        self.shared.health_checks.fetch_add(1, Ordering::Relaxed);
         self.enter(&request).await?;
         Ok(Response::new(pb::HealthCheckReply {
             title: self.shared.title.clone(),

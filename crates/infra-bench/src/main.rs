@@ -1,0 +1,373 @@
+//! `infra-bench`: the performance harness behind `cargo xtask bench` (DESIGN section 10).
+//!
+//! Each scenario runs its subject beside its baseline in this one process: a warm-up, then
+//! several rounds in which the variants take turns (the order rotates every round), so that
+//! the noise of a shared machine falls on all of them alike. The report gives the median
+//! and the range across rounds, absolute values, and the ratio subject / baseline taken
+//! round by round:
+//!
+//! 1. `RedisPort` GET and SET (the port from `infra_redis::build`, and the bare adapter) at
+//!    64 tasks with 64-byte values, against raw redis-rs on one multiplexed connection;
+//!    `redis-benchmark` beside them as the server's ceiling.
+//! 2. Connections the Redis server accepted during the bench, against the pool size.
+//! 3. `/health/ready` of the reference service under load against `/health/live` of the
+//!    same server, and the dependency pings it caused against `duration / cache TTL + 1`.
+//! 4. Remote `VectorPort` search (dimension 128, 10,000 points, limit 10) against raw
+//!    qdrant-client calls on the same server, with the embedded store beside them.
+//! 5. Failure behaviour: Redis hung (SIGSTOP), the breaker open, Redis resumed.
+//!
+//! Servers: `--redis-url` / `--qdrant-url`, else a local `redis-server` (infra-testkit)
+//! and the in-process Qdrant gRPC test server over the embedded engine. Scenario 5 always
+//! starts a local `redis-server` of its own, since it stops and resumes the process.
+//!
+//! ```text
+//! infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--out DIR] [--command TEXT]
+//! ```
+//!
+//! Writes `report.json` and `report.md` into `--out` (default `target/bench`) and prints
+//! the table. Figures are never asserted; the exit code is non-zero only when a scenario
+//! could not run.
+
+// Measurement code: counts and durations become f64 for rates and milliseconds.
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+
+mod failure;
+mod health;
+mod redis_bench;
+mod report;
+mod stats;
+mod vector;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use infra_testkit::RedisServer;
+
+use crate::report::{Meta, Report};
+
+/// Any error of a scenario, with a message that says what failed.
+pub(crate) type BenchError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The result of a scenario step.
+pub(crate) type BenchResult<T = ()> = Result<T, BenchError>;
+
+const USAGE: &str = "\
+usage: infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--out DIR] [--command TEXT]
+
+  --quick          every scenario briefly (well under a minute): a smoke run, not figures
+  --redis-url URL  measure this Redis (default: a local redis-server on a free port)
+  --qdrant-url URL measure this Qdrant (default: the in-process Qdrant gRPC test server)
+  --out DIR        where report.json and report.md go (default: target/bench)
+  --command TEXT   the command to record in the report (default: this one)
+";
+
+/// The command line.
+#[derive(Debug, Default)]
+struct Options {
+    quick: bool,
+    redis_url: Option<String>,
+    qdrant_url: Option<String>,
+    out: Option<PathBuf>,
+    command: Option<String>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let mut options = Self::default();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_owned())),
+                None => (arg.as_str(), None),
+            };
+            if name == "--quick" {
+                options.quick = true;
+                continue;
+            }
+            if matches!(name, "-h" | "--help") {
+                return Err(String::new());
+            }
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| args.next().cloned())
+                    .filter(|v| !v.trim().is_empty())
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            match name {
+                "--redis-url" => options.redis_url = Some(value()?),
+                "--qdrant-url" => options.qdrant_url = Some(value()?),
+                "--out" => options.out = Some(PathBuf::from(value()?)),
+                "--command" => options.command = Some(value()?),
+                other => return Err(format!("unknown argument `{other}`")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// How long and how hard each scenario runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plan {
+    /// Whether this is a `--quick` run.
+    pub(crate) quick: bool,
+    /// Measured rounds per scenario (each variant once per round).
+    pub(crate) rounds: usize,
+    /// Warm-up per variant before the rounds.
+    pub(crate) warmup: Duration,
+    /// One variant's share of a round in the Redis scenario.
+    pub(crate) redis_segment: Duration,
+    /// Concurrent tasks in the Redis scenario.
+    pub(crate) redis_tasks: usize,
+    /// Value size in the Redis scenario.
+    pub(crate) value_bytes: usize,
+    /// Requests `redis-benchmark` sends per test.
+    pub(crate) redis_benchmark_requests: u32,
+    /// One route's share of a round in the health scenario.
+    pub(crate) http_segment: Duration,
+    /// Concurrent HTTP clients.
+    pub(crate) http_clients: usize,
+    /// One variant's share of a round in the vector scenario.
+    pub(crate) vector_segment: Duration,
+    /// Concurrent searching tasks.
+    pub(crate) vector_tasks: usize,
+    /// Points in the collection.
+    pub(crate) vector_points: usize,
+    /// Vector dimension.
+    pub(crate) vector_dimension: usize,
+    /// Search limit.
+    pub(crate) vector_limit: usize,
+    /// Command timeout of the port in the failure scenario.
+    pub(crate) failure_timeout: Duration,
+    /// How long Redis stays hung under load.
+    pub(crate) hang: Duration,
+    /// Concurrent tasks while Redis is hung.
+    pub(crate) failure_tasks: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        let ms = Duration::from_millis;
+        Self {
+            quick,
+            rounds: if quick { 3 } else { 7 },
+            warmup: if quick { ms(200) } else { ms(2000) },
+            redis_segment: if quick { ms(300) } else { ms(2000) },
+            redis_tasks: 64,
+            value_bytes: 64,
+            redis_benchmark_requests: if quick { 50_000 } else { 500_000 },
+            http_segment: if quick { ms(500) } else { ms(3000) },
+            http_clients: 32,
+            vector_segment: if quick { ms(400) } else { ms(3000) },
+            vector_tasks: 8,
+            vector_points: 10_000,
+            vector_dimension: 128,
+            vector_limit: 10,
+            failure_timeout: ms(500),
+            hang: if quick { ms(2000) } else { ms(5000) },
+            failure_tasks: 16,
+        }
+    }
+
+    fn parameters(&self) -> Vec<(String, String)> {
+        let d = |d: Duration| format!("{}ms", d.as_millis());
+        [
+            ("rounds", self.rounds.to_string()),
+            ("warmup", d(self.warmup)),
+            ("redis_segment", d(self.redis_segment)),
+            ("redis_tasks", self.redis_tasks.to_string()),
+            ("value_bytes", self.value_bytes.to_string()),
+            ("http_segment", d(self.http_segment)),
+            ("http_clients", self.http_clients.to_string()),
+            ("vector_segment", d(self.vector_segment)),
+            ("vector_tasks", self.vector_tasks.to_string()),
+            ("vector_points", self.vector_points.to_string()),
+            ("vector_dimension", self.vector_dimension.to_string()),
+            ("vector_limit", self.vector_limit.to_string()),
+            ("failure_command_timeout", d(self.failure_timeout)),
+            ("hang", d(self.hang)),
+            ("failure_tasks", self.failure_tasks.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match Options::parse(&args) {
+        Ok(options) => options,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("infra-bench: {message}\n");
+            }
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("infra-bench: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(run(options));
+    // Every server started above has been stopped when `run` returned (they stop on drop).
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("infra-bench: some scenarios could not run (see `Skipped` above)");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("infra-bench: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The Redis every scenario but the failure one measures.
+pub(crate) struct RedisTarget {
+    /// Its URL.
+    pub(crate) url: String,
+    /// The local server, when infra-bench started it.
+    pub(crate) local: Option<RedisServer>,
+}
+
+/// Provisions the servers, runs every scenario, writes the report. `Ok(false)` when a
+/// scenario could not run.
+async fn run(options: Options) -> BenchResult<bool> {
+    let plan = Plan::new(options.quick);
+    let root = std::env::current_dir()?;
+    let out = options
+        .out
+        .clone()
+        .unwrap_or_else(|| root.join("target").join("bench"));
+    let command = options.command.clone().unwrap_or_else(|| {
+        std::iter::once("infra-bench".to_owned())
+            .chain(std::env::args().skip(1))
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    let mut meta = Meta::collect(&root, command, plan.quick);
+    meta.parameters = plan.parameters();
+
+    let redis = if let Some(url) = &options.redis_url {
+        RedisTarget {
+            url: url.clone(),
+            local: None,
+        }
+    } else {
+        let server = tokio::task::spawn_blocking(RedisServer::start)
+            .await?
+            .map_err(|e| format!("cannot start a local redis-server: {e}"))?;
+        RedisTarget {
+            url: server.url(),
+            local: Some(server),
+        }
+    };
+    meta.providers.push((
+        "redis".to_owned(),
+        match &redis.local {
+            Some(server) => format!("local redis-server on {} (infra-testkit)", server.addr()),
+            None => format!(
+                "--redis-url {}",
+                infra_testkit::provider::redact_url(&redis.url)
+            ),
+        },
+    ));
+    let qdrant = vector::QdrantTarget::provision(options.qdrant_url.as_deref()).await?;
+    meta.providers
+        .push(("qdrant".to_owned(), qdrant.describe()));
+    meta.providers.push((
+        "docker".to_owned(),
+        "not used: infra-bench provisions no containers (pass --redis-url / --qdrant-url)"
+            .to_owned(),
+    ));
+
+    let mut report = Report {
+        meta,
+        rows: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let mut complete = true;
+    let mut record = |report: &mut Report, name: &str, result: BenchResult| {
+        if let Err(err) = result {
+            eprintln!("infra-bench: scenario {name} failed: {err}");
+            report.skipped.push((name.to_owned(), err.to_string()));
+            complete = false;
+        }
+    };
+
+    println!("infra-bench: scenario 1 (redis GET/SET) and 2 (connections)");
+    let connections = redis_bench::run(&redis, &plan, &mut report).await;
+    let connections = match connections {
+        Ok(counter) => Some(counter),
+        Err(err) => {
+            record(&mut report, "1-2 redis", Err(err));
+            None
+        }
+    };
+    println!("infra-bench: scenario 3 (/health/ready under load)");
+    let result = health::run(&redis, &qdrant, &plan, &mut report).await;
+    record(&mut report, "3 health", result);
+    if let Some(mut counter) = connections {
+        let result = match counter.mark("infra-server Application of scenario 3").await {
+            Ok(()) => counter.finish(&mut report).await,
+            Err(err) => Err(err),
+        };
+        record(&mut report, "2 connections", result);
+    }
+    println!("infra-bench: scenario 4 (vector search)");
+    let result = vector::run(&qdrant, &plan, &mut report).await;
+    record(&mut report, "4 vector search", result);
+    println!("infra-bench: scenario 5 (failure behaviour)");
+    let result = failure::run(&plan, &mut report).await;
+    record(&mut report, "5 failure", result);
+
+    qdrant.stop().await;
+    drop(redis);
+
+    report.sort();
+    let (json, md) = report.write(&out)?;
+    println!("\n{}", report.markdown());
+    println!("infra-bench: wrote {} and {}", json.display(), md.display());
+    Ok(complete)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|&a| a.to_owned()).collect()
+    }
+
+    #[test]
+    fn options_parse() {
+        let options = Options::parse(&strings(&[
+            "--quick",
+            "--redis-url",
+            "redis://127.0.0.1:1",
+            "--qdrant-url=http://127.0.0.1:2",
+        ]))
+        .unwrap();
+        assert!(options.quick);
+        assert_eq!(options.redis_url.as_deref(), Some("redis://127.0.0.1:1"));
+        assert_eq!(options.qdrant_url.as_deref(), Some("http://127.0.0.1:2"));
+        assert!(Options::parse(&strings(&["--redis-url"])).is_err());
+        assert!(Options::parse(&strings(&["--verbose"])).is_err());
+        assert!(Plan::new(true).rounds < Plan::new(false).rounds);
+    }
+}

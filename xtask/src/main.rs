@@ -15,13 +15,19 @@ usage: cargo xtask <command>
 
 commands:
   ci                 fmt check, clippy (warnings denied), docs, layering check,
-                     tier-1 tests (cargo test --workspace --all-features) and tier-2
-                     integration tests; the one command CI and contributors run
+                     tier-1 tests (cargo test --workspace --all-features), tier-2
+                     integration tests and `bench --quick` (a smoke run of the
+                     performance harness); the one command CI and contributors run
   test-integration   tier 2: every #[ignore = \"tier 2: ...\"] test of the workspace,
                      against real servers (DESIGN section 8)
                      [--redis-url URL] [--qdrant-url URL]; Redis comes from the URL
                      (or INFRA_TEST_REDIS_URL), else Docker, else a local redis-server;
                      INFRA_TEST_ALLOW_SKIP=1 turns a missing server into a loud skip
+  bench              the performance harness (DESIGN section 10): builds and runs
+                     infra-bench, which writes target/bench/report.{json,md}
+                     [--quick] [--redis-url URL] [--qdrant-url URL]; --quick runs
+                     every scenario briefly in the dev profile (a smoke run, its
+                     figures are not asserted); without it, a release build
   layering           check that infra-base and infra-config depend on no Redis,
                      Qdrant or HTTP crate
   up                 docker compose up -d --wait (Redis and Qdrant for local runs)
@@ -54,6 +60,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "ci" => ci(),
         "test-integration" => test_integration(&args[1..]),
+        "bench" => bench(&args[1..]),
         "layering" => layering(),
         "up" => cargo_free("docker", &["compose", "up", "-d", "--wait"]),
         "down" => cargo_free("docker", &["compose", "down"]),
@@ -93,11 +100,117 @@ fn ci() -> Result {
     )?;
     cargo(&["test", "--workspace", "--all-features"])?;
     test_integration(&[])?;
+    bench(&["--quick".to_owned()])?;
     println!(
         "xtask ci: all steps passed in {:.0}s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The options of `cargo xtask bench`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct BenchOptions {
+    quick: bool,
+    urls: IntegrationOptions,
+}
+
+impl BenchOptions {
+    fn parse(args: &[String]) -> Result<Self> {
+        let quick = args.iter().any(|a| a == "--quick");
+        let rest: Vec<String> = args.iter().filter(|a| *a != "--quick").cloned().collect();
+        let urls = IntegrationOptions::parse(&rest).map_err(|e| {
+            e.replacen("test-integration", "bench", 1)
+                .replace("(accepted: ", "(accepted: --quick, ")
+        })?;
+        Ok(Self { quick, urls })
+    }
+
+    /// The command line as typed, for the report.
+    fn command(&self) -> String {
+        let mut words = vec!["cargo xtask bench".to_owned()];
+        if self.quick {
+            words.push("--quick".to_owned());
+        }
+        if let Some(url) = &self.urls.redis_url {
+            words.push(format!("--redis-url {}", redact_url(url)));
+        }
+        if let Some(url) = &self.urls.qdrant_url {
+            words.push(format!("--qdrant-url {}", redact_url(url)));
+        }
+        words.join(" ")
+    }
+}
+
+/// The performance harness (DESIGN section 10): builds `infra-bench` and runs it from the
+/// project root, which writes `target/bench/report.json` and `target/bench/report.md`.
+///
+/// Full mode builds it with `--release` (every figure in release code). `--quick` builds it
+/// in the dev profile with `--all-targets`, which resolves features exactly as the test step
+/// of `ci` does (dev-dependencies included: tokio's `test-util`, figment's `test`, ...), so
+/// after `cargo test` nothing but infra-bench's own units can be stale. A plain
+/// `cargo build --bin infra-bench` resolves without dev-dependencies and would compile a
+/// second copy of tokio, qdrant-edge, tonic and everything between them.
+fn bench(args: &[String]) -> Result {
+    let options = BenchOptions::parse(args)?;
+    let started = Instant::now();
+    let (build, profile): (&[&str], &str) = if options.quick {
+        (
+            &["build", "--workspace", "--all-features", "--all-targets"],
+            "debug",
+        )
+    } else {
+        (
+            &[
+                "build",
+                "--release",
+                "--workspace",
+                "--all-features",
+                "--bin",
+                "infra-bench",
+            ],
+            "release",
+        )
+    };
+    cargo(build)?;
+    let binary = target_dir().join(profile).join("infra-bench");
+    let command = options.command();
+    let mut bench_args = vec![
+        "--out".to_owned(),
+        project_root()
+            .join("target")
+            .join("bench")
+            .display()
+            .to_string(),
+        "--command".to_owned(),
+        command,
+    ];
+    if options.quick {
+        bench_args.push("--quick".to_owned());
+    }
+    if let Some(url) = &options.urls.redis_url {
+        bench_args.extend(["--redis-url".to_owned(), url.clone()]);
+    }
+    if let Some(url) = &options.urls.qdrant_url {
+        bench_args.extend(["--qdrant-url".to_owned(), url.clone()]);
+    }
+    let bench_args: Vec<&str> = bench_args.iter().map(String::as_str).collect();
+    let program = binary.display().to_string();
+    run_with_env(&program, &bench_args, &[]).map_err(|e| format!("the bench failed: {e}"))?;
+    println!(
+        "xtask bench: done in {:.0}s; report in target/bench/report.md",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Where cargo puts build output: `CARGO_TARGET_DIR` (relative to the project root), else
+/// `target/` under the project root.
+fn target_dir() -> PathBuf {
+    match env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => project_root().join(dir),
+        _ => project_root().join("target"),
+    }
 }
 
 /// The environment variable with an explicit Redis URL (also `--redis-url`).
@@ -638,6 +751,27 @@ mod tests {
         assert!(IntegrationOptions::parse(&strings(&["--redis-url"])).is_err());
         assert!(IntegrationOptions::parse(&strings(&["--redis-url="])).is_err());
         assert!(IntegrationOptions::parse(&strings(&["--verbose"])).is_err());
+    }
+
+    #[test]
+    fn bench_options_parse() {
+        let options = BenchOptions::parse(&strings(&[
+            "--quick",
+            "--redis-url",
+            "redis://:secret@127.0.0.1:6379",
+        ]))
+        .unwrap();
+        assert!(options.quick);
+        assert_eq!(
+            options.command(),
+            "cargo xtask bench --quick --redis-url redis://:***@127.0.0.1:6379"
+        );
+        assert_eq!(
+            BenchOptions::parse(&[]).unwrap().command(),
+            "cargo xtask bench"
+        );
+        let err = BenchOptions::parse(&strings(&["--fast"])).unwrap_err();
+        assert!(err.starts_with("bench: unknown argument `--fast`"), "{err}");
     }
 
     #[test]

@@ -21,7 +21,8 @@
 //! starts a local `redis-server` of its own, since it stops and resumes the process.
 //!
 //! ```text
-//! infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--out DIR] [--command TEXT]
+//! infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--scenario LIST]
+//!             [--out DIR] [--command TEXT]
 //! ```
 //!
 //! Writes `report.json` and `report.md` into `--out` (default `target/bench`) and prints
@@ -57,11 +58,13 @@ pub(crate) type BenchError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) type BenchResult<T = ()> = Result<T, BenchError>;
 
 const USAGE: &str = "\
-usage: infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--out DIR] [--command TEXT]
+usage: infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--scenario LIST]
+                   [--out DIR] [--command TEXT]
 
   --quick          every scenario briefly (well under a minute): a smoke run, not figures
   --redis-url URL  measure this Redis (default: a local redis-server on a free port)
   --qdrant-url URL measure this Qdrant (default: the in-process Qdrant gRPC test server)
+  --scenario LIST  run only these scenarios, e.g. `1,5` (2 comes with 1), to profile one
   --out DIR        where report.json and report.md go (default: target/bench)
   --command TEXT   the command to record in the report (default: this one)
 ";
@@ -70,6 +73,8 @@ usage: infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--out DIR] [-
 #[derive(Debug, Default)]
 struct Options {
     quick: bool,
+    /// The scenarios to run (`None`: all).
+    scenarios: Option<Vec<u8>>,
     redis_url: Option<String>,
     qdrant_url: Option<String>,
     out: Option<PathBuf>,
@@ -104,6 +109,15 @@ impl Options {
                 "--qdrant-url" => options.qdrant_url = Some(value()?),
                 "--out" => options.out = Some(PathBuf::from(value()?)),
                 "--command" => options.command = Some(value()?),
+                "--scenario" => {
+                    let list = value()?;
+                    let scenarios = list
+                        .split(',')
+                        .map(|n| n.trim().parse::<u8>().ok().filter(|n| (1..=5).contains(n)))
+                        .collect::<Option<Vec<u8>>>()
+                        .ok_or_else(|| format!("--scenario takes numbers 1 to 5, not `{list}`"))?;
+                    options.scenarios = Some(scenarios);
+                }
                 other => return Err(format!("unknown argument `{other}`")),
             }
         }
@@ -245,6 +259,36 @@ pub(crate) struct RedisTarget {
     pub(crate) local: Option<RedisServer>,
 }
 
+impl RedisTarget {
+    /// `url` when given, else a local redis-server on a free port.
+    async fn provision(url: Option<&str>) -> BenchResult<Self> {
+        if let Some(url) = url {
+            return Ok(Self {
+                url: url.to_owned(),
+                local: None,
+            });
+        }
+        let server = tokio::task::spawn_blocking(RedisServer::start)
+            .await?
+            .map_err(|e| format!("cannot start a local redis-server: {e}"))?;
+        Ok(Self {
+            url: server.url(),
+            local: Some(server),
+        })
+    }
+
+    /// How the server was provided (the URL's password hidden).
+    fn describe(&self) -> String {
+        match &self.local {
+            Some(server) => format!("local redis-server on {} (infra-testkit)", server.addr()),
+            None => format!(
+                "--redis-url {}",
+                infra_testkit::provider::redact_url(&self.url)
+            ),
+        }
+    }
+}
+
 /// Provisions the servers, runs every scenario, writes the report. `Ok(false)` when a
 /// scenario could not run.
 async fn run(options: Options) -> BenchResult<bool> {
@@ -263,30 +307,8 @@ async fn run(options: Options) -> BenchResult<bool> {
     let mut meta = Meta::collect(&root, command, plan.quick);
     meta.parameters = plan.parameters();
 
-    let redis = if let Some(url) = &options.redis_url {
-        RedisTarget {
-            url: url.clone(),
-            local: None,
-        }
-    } else {
-        let server = tokio::task::spawn_blocking(RedisServer::start)
-            .await?
-            .map_err(|e| format!("cannot start a local redis-server: {e}"))?;
-        RedisTarget {
-            url: server.url(),
-            local: Some(server),
-        }
-    };
-    meta.providers.push((
-        "redis".to_owned(),
-        match &redis.local {
-            Some(server) => format!("local redis-server on {} (infra-testkit)", server.addr()),
-            None => format!(
-                "--redis-url {}",
-                infra_testkit::provider::redact_url(&redis.url)
-            ),
-        },
-    ));
+    let redis = RedisTarget::provision(options.redis_url.as_deref()).await?;
+    meta.providers.push(("redis".to_owned(), redis.describe()));
     let qdrant = vector::QdrantTarget::provision(options.qdrant_url.as_deref()).await?;
     meta.providers
         .push(("qdrant".to_owned(), qdrant.describe()));
@@ -310,31 +332,43 @@ async fn run(options: Options) -> BenchResult<bool> {
         }
     };
 
-    println!("infra-bench: scenario 1 (redis GET/SET) and 2 (connections)");
-    let connections = redis_bench::run(&redis, &plan, &mut report).await;
-    let connections = match connections {
-        Ok(counter) => Some(counter),
-        Err(err) => {
-            record(&mut report, "1-2 redis", Err(err));
-            None
-        }
+    let selected = |n: u8| {
+        options
+            .scenarios
+            .as_ref()
+            .is_none_or(|list| list.contains(&n))
     };
-    println!("infra-bench: scenario 3 (/health/ready under load)");
-    let result = health::run(&redis, &qdrant, &plan, &mut report).await;
-    record(&mut report, "3 health", result);
-    if let Some(mut counter) = connections {
-        let result = match counter.mark("infra-server Application of scenario 3").await {
-            Ok(()) => counter.finish(&mut report).await,
-            Err(err) => Err(err),
-        };
+    let mut connections = None;
+    if selected(1) {
+        println!("infra-bench: scenario 1 (redis GET/SET) and 2 (connections)");
+        match redis_bench::run(&redis, &plan, &mut report).await {
+            Ok(counter) => connections = Some(counter),
+            Err(err) => record(&mut report, "1-2 redis", Err(err)),
+        }
+    }
+    if selected(3) {
+        println!("infra-bench: scenario 3 (/health/ready under load)");
+        let result = health::run(&redis, &qdrant, &plan, &mut report).await;
+        record(&mut report, "3 health", result);
+        if let Some(counter) = &mut connections {
+            let result = counter.mark("infra-server Application of scenario 3").await;
+            record(&mut report, "2 connections", result);
+        }
+    }
+    if let Some(counter) = connections {
+        let result = counter.finish(&mut report).await;
         record(&mut report, "2 connections", result);
     }
-    println!("infra-bench: scenario 4 (vector search)");
-    let result = vector::run(&qdrant, &plan, &mut report).await;
-    record(&mut report, "4 vector search", result);
-    println!("infra-bench: scenario 5 (failure behaviour)");
-    let result = failure::run(&plan, &mut report).await;
-    record(&mut report, "5 failure", result);
+    if selected(4) {
+        println!("infra-bench: scenario 4 (vector search)");
+        let result = vector::run(&qdrant, &plan, &mut report).await;
+        record(&mut report, "4 vector search", result);
+    }
+    if selected(5) {
+        println!("infra-bench: scenario 5 (failure behaviour)");
+        let result = failure::run(&plan, &mut report).await;
+        record(&mut report, "5 failure", result);
+    }
 
     qdrant.stop().await;
     drop(redis);
@@ -368,6 +402,9 @@ mod tests {
         assert_eq!(options.qdrant_url.as_deref(), Some("http://127.0.0.1:2"));
         assert!(Options::parse(&strings(&["--redis-url"])).is_err());
         assert!(Options::parse(&strings(&["--verbose"])).is_err());
+        let options = Options::parse(&strings(&["--scenario", "1,5"])).unwrap();
+        assert_eq!(options.scenarios, Some(vec![1, 5]));
+        assert!(Options::parse(&strings(&["--scenario", "6"])).is_err());
         assert!(Plan::new(true).rounds < Plan::new(false).rounds);
     }
 }

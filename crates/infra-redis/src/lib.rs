@@ -36,8 +36,8 @@
 //! 10 measured 0.19 x raw redis-rs), its cluster and sentinel managers take neither TLS
 //! certificates nor timeouts, and even without the round trip a checkout per command costs
 //! more than the command (a semaphore, a mutex and two timers). See [`RedisAdapter`] for
-//! cancellation safety. `cargo run --release -p infra-redis --example throughput -- <url>`
-//! compares the adapter with raw redis-rs.
+//! cancellation safety. `cargo xtask bench` (the `infra-bench` harness, scenario 1)
+//! compares the adapter and the resilient port with raw redis-rs; `docs/benchmarks.md`.
 //!
 //! # Example
 //!

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use infra_server::Application;
 
+use infra_redis::redis::aio::MultiplexedConnection;
+
 use crate::redis_bench::{command_calls, raw_connection, redis_settings};
 use crate::report::{Report, Row, Status, latency_rows};
 use crate::stats::{Paired, Run, alternate, drive};
@@ -19,12 +21,20 @@ const READY_RATIO_TARGET: f64 = 0.8;
 const ROUTES: [&str; 2] = ["/health/live", "/health/ready"];
 
 /// Runs the service against `redis` and `qdrant` on port 0 and loads both routes in turn.
+/// `admin` reads Redis's `INFO` (scenario 2's connection, so that it is not counted as the
+/// service's); without it, one is opened.
 pub(crate) async fn run(
     redis: &RedisTarget,
     qdrant: &QdrantTarget,
+    admin: Option<&mut MultiplexedConnection>,
     plan: &Plan,
     report: &mut Report,
 ) -> BenchResult {
+    let mut own = None;
+    let admin = match admin {
+        Some(admin) => admin,
+        None => own.insert(raw_connection(&redis.url).await?),
+    };
     let data = tempfile::tempdir()?;
     let path = data.path().join("qdrant");
     let path = path.to_str().ok_or("temporary path is not UTF-8")?;
@@ -45,7 +55,7 @@ pub(crate) async fn run(
     let base = format!("http://{}", app.local_addr());
     let shutdown = app.shutdown();
     let server = tokio::spawn(app.run_until_stopped());
-    let result = load(&base, redis, qdrant, ttl, plan, report).await;
+    let result = load(&base, admin, qdrant, ttl, plan, report).await;
     shutdown.trigger();
     match tokio::time::timeout(Duration::from_secs(30), server).await {
         Ok(Ok(Ok(()))) => {}
@@ -58,7 +68,7 @@ pub(crate) async fn run(
 
 async fn load(
     base: &str,
-    redis: &RedisTarget,
+    admin: &mut MultiplexedConnection,
     qdrant: &QdrantTarget,
     ttl: Duration,
     plan: &Plan,
@@ -68,8 +78,7 @@ async fn load(
         .timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(plan.http_clients)
         .build()?;
-    let mut admin = raw_connection(&redis.url).await?;
-    let pings_before = command_calls(&mut admin, "ping").await?;
+    let pings_before = command_calls(admin, "ping").await?;
     let qdrant_before = qdrant.health_checks();
     let started = Instant::now();
 
@@ -93,7 +102,7 @@ async fn load(
     let runs: [Vec<Run>; 2] =
         alternate(plan.rounds, plan.warmup, plan.http_segment, route_run).await;
     let duration = started.elapsed();
-    let redis_pings = command_calls(&mut admin, "ping").await? - pings_before;
+    let redis_pings = command_calls(admin, "ping").await? - pings_before;
     let qdrant_pings = qdrant
         .health_checks()
         .map(|after| after - qdrant_before.unwrap_or(0));

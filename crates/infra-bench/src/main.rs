@@ -348,7 +348,10 @@ async fn run(options: Options) -> BenchResult<bool> {
     }
     if selected(3) {
         println!("infra-bench: scenario 3 (/health/ready under load)");
-        let result = health::run(&redis, &qdrant, &plan, &mut report).await;
+        let admin = connections
+            .as_mut()
+            .map(redis_bench::ConnectionCounter::admin);
+        let result = health::run(&redis, &qdrant, admin, &plan, &mut report).await;
         record(&mut report, "3 health", result);
         if let Some(counter) = &mut connections {
             let result = counter.mark("infra-server Application of scenario 3").await;

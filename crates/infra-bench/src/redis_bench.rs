@@ -103,6 +103,12 @@ pub(crate) struct ConnectionCounter {
 }
 
 impl ConnectionCounter {
+    /// The admin connection (opened before the count started), for other `INFO` reads, so
+    /// that they open no connection of their own inside the count.
+    pub(crate) fn admin(&mut self) -> &mut MultiplexedConnection {
+        &mut self.admin
+    }
+
     /// Closes the part of the bench that `who` was responsible for.
     pub(crate) async fn mark(&mut self, who: &str) -> BenchResult {
         let now = connections_received(&mut self.admin).await?;

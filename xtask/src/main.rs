@@ -60,7 +60,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "ci" => ci(),
         "test-integration" => test_integration(&args[1..]),
-        "bench" => bench(&args[1..]),
+        "bench" => bench_as(&args[1..], None),
         "layering" => layering(),
         "up" => cargo_free("docker", &["compose", "up", "-d", "--wait"]),
         "down" => cargo_free("docker", &["compose", "down"]),
@@ -106,7 +106,7 @@ fn ci() -> Result {
             "xtask ci: SKIPPED bench --quick ({ALLOW_SKIP_ENV}=1): {why}; \
              WARNING: the performance harness did not run"
         ),
-        _ => bench(&["--quick".to_owned()])?,
+        _ => bench_as(&["--quick".to_owned()], Some("cargo xtask ci"))?,
     }
     println!(
         "xtask ci: all steps passed in {:.0}s",
@@ -158,7 +158,10 @@ impl BenchOptions {
 /// after `cargo test` nothing but infra-bench's own units can be stale. A plain
 /// `cargo build --bin infra-bench` resolves without dev-dependencies and would compile a
 /// second copy of tokio, qdrant-edge, tonic and everything between them.
-fn bench(args: &[String]) -> Result {
+///
+/// `caller` names the command that ran this one as a step (`cargo xtask ci`), for the
+/// report's record of the exact command.
+fn bench_as(args: &[String], caller: Option<&str>) -> Result {
     let options = BenchOptions::parse(args)?;
     let started = Instant::now();
     let (build, profile): (&[&str], &str) = if options.quick {
@@ -181,7 +184,10 @@ fn bench(args: &[String]) -> Result {
     };
     cargo(build)?;
     let binary = target_dir().join(profile).join("infra-bench");
-    let command = options.command();
+    let command = match caller {
+        Some(caller) => format!("{caller} (its step `{}`)", options.command()),
+        None => options.command(),
+    };
     let mut bench_args = vec![
         "--out".to_owned(),
         project_root()

@@ -38,16 +38,14 @@ pub(crate) async fn run(
     let data = tempfile::tempdir()?;
     let path = data.path().join("qdrant");
     let path = path.to_str().ok_or("temporary path is not UTF-8")?;
-    let settings = redis_settings(
-        &redis.url,
-        &[
-            ("SOCIAL_HTTP__PORT", "0"),
-            ("SOCIAL_HTTP__HOST", "127.0.0.1"),
-            ("SOCIAL_QDRANT__MODE", "remote"),
-            ("SOCIAL_QDRANT__URL", qdrant.url()),
-            ("SOCIAL_QDRANT__PATH", path),
-        ],
-    )?;
+    let qdrant_pairs = qdrant.settings_pairs();
+    let mut extra = vec![
+        ("SOCIAL_HTTP__PORT", "0"),
+        ("SOCIAL_HTTP__HOST", "127.0.0.1"),
+        ("SOCIAL_QDRANT__PATH", path),
+    ];
+    extra.extend(qdrant_pairs.iter().map(|(k, v)| (*k, v.as_str())));
+    let settings = redis_settings(&redis.url, &extra)?;
     let ttl = settings.health.cache_ttl;
     let app = Application::build(&settings)
         .await?

@@ -47,7 +47,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use infra_testkit::RedisServer;
+use infra_testkit::RedisProvision;
 
 use crate::report::{Meta, Report};
 
@@ -251,36 +251,39 @@ fn main() -> ExitCode {
     }
 }
 
-/// The Redis every scenario but the failure one measures.
+/// The Redis every scenario but the failure one measures, provided as `cargo xtask
+/// test-integration` provides it: `--redis-url`, else infra-testkit's [`RedisProvision`]
+/// (`INFRA_TEST_REDIS_URL`, a Docker container when a daemon answers, else a local
+/// `redis-server` on a free 127.0.0.1 port).
 pub(crate) struct RedisTarget {
     /// Its URL.
     pub(crate) url: String,
-    /// The local server, when infra-bench started it.
-    pub(crate) local: Option<RedisServer>,
+    /// `None` for `--redis-url`; held for its `Drop` (stops the server or container).
+    provision: Option<RedisProvision>,
 }
 
 impl RedisTarget {
-    /// `url` when given, else a local redis-server on a free port.
+    /// `url` when given, else [`RedisProvision::acquire`].
     async fn provision(url: Option<&str>) -> BenchResult<Self> {
         if let Some(url) = url {
             return Ok(Self {
                 url: url.to_owned(),
-                local: None,
+                provision: None,
             });
         }
-        let server = tokio::task::spawn_blocking(RedisServer::start)
-            .await?
-            .map_err(|e| format!("cannot start a local redis-server: {e}"))?;
+        let provision = RedisProvision::acquire()
+            .await
+            .map_err(|e| format!("no Redis to measure: {e}"))?;
         Ok(Self {
-            url: server.url(),
-            local: Some(server),
+            url: provision.url().to_owned(),
+            provision: Some(provision),
         })
     }
 
     /// How the server was provided (the URL's password hidden).
     fn describe(&self) -> String {
-        match &self.local {
-            Some(server) => format!("local redis-server on {} (infra-testkit)", server.addr()),
+        match &self.provision {
+            Some(provision) => provision.description().to_owned(),
             None => format!(
                 "--redis-url {}",
                 infra_testkit::provider::redact_url(&self.url)
@@ -312,11 +315,6 @@ async fn run(options: Options) -> BenchResult<bool> {
     let qdrant = vector::QdrantTarget::provision(options.qdrant_url.as_deref()).await?;
     meta.providers
         .push(("qdrant".to_owned(), qdrant.describe()));
-    meta.providers.push((
-        "docker".to_owned(),
-        "not used: infra-bench provisions no containers (pass --redis-url / --qdrant-url)"
-            .to_owned(),
-    ));
 
     let mut report = Report {
         meta,

@@ -7,9 +7,11 @@ use infra_base::{CollectionSpec, Components, Distance, Filter, Point, SearchQuer
 use infra_config::SettingsLoader;
 use infra_qdrant::RemoteQdrant;
 use infra_qdrant_edge::{EdgeStoreOptions, EdgeVectorStore};
-use infra_testkit::qdrant::QdrantTestServer;
+use infra_testkit::qdrant::{QdrantProvision, QdrantTestServer};
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::points_client::PointsClient;
+use tonic::Request;
+use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
 use crate::report::{Report, Row, Status, latency_rows};
@@ -32,29 +34,38 @@ const VARIANTS: [&str; 3] = [
     "EdgeVectorStore (embedded, in-process)",
 ];
 
-/// The Qdrant the scenarios measure: a URL, or the in-process test server over the
-/// embedded engine (whose store the embedded variant searches directly).
+/// The Qdrant the scenarios measure, provided as `cargo xtask test-integration` provides
+/// it: `--qdrant-url`, else infra-testkit's [`QdrantProvision`] (`INFRA_TEST_QDRANT_URL`, a
+/// Docker container when a daemon answers, else the in-process test server over the
+/// embedded engine, whose store the embedded variant then searches directly).
 pub(crate) struct QdrantTarget {
     url: String,
-    server: Option<QdrantTestServer>,
+    api_key: Option<String>,
+    /// `None` for `--qdrant-url`; held for its `Drop` (container, test server).
+    provision: Option<QdrantProvision>,
     store: EdgeVectorStore,
 }
 
 impl QdrantTarget {
-    /// `url` when given, else a test server over a temporary embedded store.
+    /// `url` when given, else [`QdrantProvision::acquire`] over a temporary embedded store.
     pub(crate) async fn provision(url: Option<&str>) -> BenchResult<Self> {
         let store = EdgeVectorStore::temporary(EdgeStoreOptions::default()).await?;
         if let Some(url) = url {
             return Ok(Self {
                 url: url.to_owned(),
-                server: None,
+                api_key: None,
+                provision: None,
                 store,
             });
         }
-        let server = QdrantTestServer::start(Arc::new(store.clone())).await?;
+        let backing = store.clone();
+        let provision =
+            QdrantProvision::acquire(|| async move { Arc::new(backing) as Arc<dyn VectorPort> })
+                .await?;
         Ok(Self {
-            url: server.url(),
-            server: Some(server),
+            url: provision.url().to_owned(),
+            api_key: provision.api_key().map(str::to_owned),
+            provision: Some(provision),
             store,
         })
     }
@@ -64,14 +75,33 @@ impl QdrantTarget {
         &self.url
     }
 
-    /// How the server was provided.
+    /// The in-process test server, when that is the provider.
+    fn server(&self) -> Option<&QdrantTestServer> {
+        self.provision.as_ref().and_then(QdrantProvision::server)
+    }
+
+    /// Whether the embedded store is the one behind the server (the test server), so that
+    /// points upserted through the server are already in it.
+    fn store_backs_server(&self) -> bool {
+        self.server().is_some()
+    }
+
+    /// The settings of the remote adapter: URL, and the API key when the provider has one.
+    pub(crate) fn settings_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = vec![
+            ("SOCIAL_QDRANT__MODE", "remote".to_owned()),
+            ("SOCIAL_QDRANT__URL", self.url.clone()),
+        ];
+        if let Some(key) = &self.api_key {
+            pairs.push(("SOCIAL_QDRANT__API_KEY", key.clone()));
+        }
+        pairs
+    }
+
+    /// How the server was provided (never the API key).
     pub(crate) fn describe(&self) -> String {
-        match &self.server {
-            Some(server) => format!(
-                "in-process Qdrant gRPC test server (infra-testkit) on {} over the embedded \
-                 engine (qdrant-edge)",
-                server.addr()
-            ),
+        match &self.provision {
+            Some(provision) => provision.describe(),
             None => format!(
                 "--qdrant-url {}",
                 infra_testkit::provider::redact_url(&self.url)
@@ -79,14 +109,14 @@ impl QdrantTarget {
         }
     }
 
-    /// HealthCheck calls the test server received; `None` for a URL.
+    /// HealthCheck calls the test server received; `None` for any other server.
     pub(crate) fn health_checks(&self) -> Option<u64> {
-        self.server.as_ref().map(QdrantTestServer::health_checks)
+        self.server().map(QdrantTestServer::health_checks)
     }
 
     /// Stops the test server, if any.
     pub(crate) async fn stop(&self) {
-        if let Some(server) = &self.server {
+        if let Some(server) = self.server() {
             server.stop().await;
         }
     }
@@ -94,18 +124,14 @@ impl QdrantTarget {
 
 /// Fills a collection through the remote port and searches it three ways, in turn.
 pub(crate) async fn run(qdrant: &QdrantTarget, plan: &Plan, report: &mut Report) -> BenchResult {
-    let settings = SettingsLoader::from_pairs([
-        ("SOCIAL_QDRANT__MODE", "remote"),
-        ("SOCIAL_QDRANT__URL", qdrant.url()),
-    ])
-    .load()?;
+    let settings = SettingsLoader::from_pairs(qdrant.settings_pairs()).load()?;
     let remote = RemoteQdrant::build(&settings.qdrant)?;
     let components = Components::new().with(remote.component());
     components.init_all().await?;
     let result = search(qdrant, &remote, plan, report).await;
     let port = remote.port();
     let _ = port.delete_collection(COLLECTION).await;
-    if qdrant.server.is_none() {
+    if !qdrant.store_backs_server() {
         let store: &dyn VectorPort = &qdrant.store;
         let _ = store.delete_collection(COLLECTION).await;
     }
@@ -127,14 +153,26 @@ async fn search(
 ) -> BenchResult {
     let port = remote.port();
     let embedded: Arc<dyn VectorPort> = Arc::new(qdrant.store.clone());
-    let count = fill(&port, &embedded, qdrant.server.is_none(), plan).await?;
+    let count = fill(&port, &embedded, !qdrant.store_backs_server(), plan).await?;
     let queries: Arc<[Vec<f32>]> = (0..QUERIES)
         .map(|_| random_vector(plan.vector_dimension))
         .collect();
     let channel = Channel::from_shared(qdrant.url().to_owned())?
         .connect()
         .await?;
-    let raw = PointsClient::new(channel);
+    // The same API key as the port sends, if any (a real server that requires one).
+    let api_key = qdrant
+        .api_key
+        .as_deref()
+        .map(MetadataValue::try_from)
+        .transpose()
+        .map_err(|_| "the Qdrant API key is not a valid gRPC header value")?;
+    let raw = PointsClient::with_interceptor(channel, move |mut request: Request<()>| {
+        if let Some(key) = &api_key {
+            request.metadata_mut().insert("api-key", key.clone());
+        }
+        Ok(request)
+    });
     let limit = plan.vector_limit;
 
     let run_variant = |variant: usize, duration| {

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -107,7 +108,16 @@ pub struct CircuitBreaker {
     backend: &'static str,
     config: BreakerConfig,
     state: Mutex<Inner>,
+    /// The generation while the breaker is closed with no failure counted (the steady state
+    /// of a healthy backend), else [`NOT_STEADY`]. Published under the lock after every
+    /// change; read without it, so that a healthy call admits itself and records its
+    /// success with one atomic load each instead of two lock round trips.
+    steady: AtomicU64,
 }
+
+/// [`CircuitBreaker::steady`] when the breaker is not closed-with-no-failures (generations
+/// count transitions and never get near it).
+const NOT_STEADY: u64 = u64::MAX;
 
 #[derive(Debug)]
 struct Inner {
@@ -185,6 +195,7 @@ impl CircuitBreaker {
                 failures: 0,
                 generation: 0,
             }),
+            steady: AtomicU64::new(0),
         }
     }
 
@@ -225,7 +236,16 @@ impl CircuitBreaker {
         F: FnOnce() -> Fut,
         Fut: Future<Output = InfraResult<T>>,
     {
-        let permit = self.try_acquire(operation)?;
+        let permit = match self.try_acquire(operation) {
+            Ok(permit) => permit,
+            Err(refused) => {
+                // A refusal completes without ever waiting; a caller that loops on it would
+                // keep its worker thread from every other task. Spend cooperative budget
+                // (yielding to the scheduler when it runs out), as any I/O would.
+                tokio::task::consume_budget().await;
+                return Err(refused);
+            }
+        };
         let result = call().await;
         permit.record(&result);
         result
@@ -233,11 +253,21 @@ impl CircuitBreaker {
 
     /// Admits a call, or explains why not.
     fn try_acquire(&self, operation: &'static str) -> InfraResult<Permit<'_>> {
+        let steady = self.steady.load(Ordering::Acquire);
+        if steady != NOT_STEADY {
+            // Closed: admitted, exactly as the locked path would admit it.
+            return Ok(Permit {
+                breaker: self,
+                generation: steady,
+                probe: false,
+                armed: true,
+            });
+        }
         let now = Instant::now();
         let mut transition = None;
         let admitted = {
             let mut inner = self.lock();
-            match inner.phase {
+            let admitted = match inner.phase {
                 Phase::Closed => Ok(false),
                 Phase::Open { until } if now < until => {
                     Err(self.open_error(operation, inner.failures, until - now))
@@ -269,7 +299,9 @@ impl CircuitBreaker {
                 generation: inner.generation,
                 probe,
                 armed: true,
-            })
+            });
+            self.publish(&inner);
+            admitted
         };
         self.log(transition);
         admitted
@@ -277,14 +309,22 @@ impl CircuitBreaker {
 
     /// Applies an admitted call's outcome, if the state it was admitted in still holds.
     fn complete(&self, generation: u64, outcome: Outcome) {
+        if outcome != Outcome::Failure && self.steady.load(Ordering::Acquire) == generation {
+            // Closed with no failures, and admitted in this very state: recording a success
+            // (or a neutral outcome) would change nothing. A failure recorded meanwhile by
+            // another call is then simply ordered after this success.
+            return;
+        }
         let now = Instant::now();
         let transition = {
             let mut inner = self.lock();
-            if inner.generation == generation {
+            let transition = if inner.generation == generation {
                 self.apply(&mut inner, outcome, now)
             } else {
                 None
-            }
+            };
+            self.publish(&inner);
+            transition
         };
         self.log(transition);
     }
@@ -328,6 +368,16 @@ impl CircuitBreaker {
             // No call is admitted while open, so no permit of this generation can land here.
             (Phase::Closed, Outcome::Neutral) | (Phase::Open { .. }, _) => None,
         }
+    }
+
+    /// Publishes the lock-free view of `inner` ([`steady`](Self::steady)); called under
+    /// the lock after every change.
+    fn publish(&self, inner: &Inner) {
+        let steady = match inner.phase {
+            Phase::Closed if inner.failures == 0 => inner.generation,
+            Phase::Closed | Phase::Open { .. } | Phase::HalfOpen { .. } => NOT_STEADY,
+        };
+        self.steady.store(steady, Ordering::Release);
     }
 
     fn open(&self, inner: &mut Inner, now: Instant) {
@@ -477,6 +527,48 @@ mod tests {
             fail(b, ErrorKind::Unavailable).await;
         }
         assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_caller_looping_on_refusals_lets_other_tasks_run() {
+        let b = breaker(1);
+        open(&b).await;
+        let other_ran = Arc::new(AtomicU32::new(0));
+        let flag = Arc::clone(&other_ran);
+        tokio::spawn(async move { flag.store(1, Ordering::SeqCst) });
+        // One worker thread: the spawned task runs only if the refusals yield.
+        let mut refusals = 0_u32;
+        while other_ran.load(Ordering::SeqCst) == 0 && refusals < 100_000 {
+            let refused = succeed(&b).await.unwrap_err();
+            assert_eq!(refused.kind(), ErrorKind::CircuitOpen);
+            refusals += 1;
+        }
+        assert_eq!(
+            other_ran.load(Ordering::SeqCst),
+            1,
+            "{refusals} refusals never yielded to the scheduler"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_breaker_still_counts_failures_and_recovers() {
+        // The lock-free path (closed, no failures) must hand over to the locked one on the
+        // first failure, and be back once a success resets the count.
+        let b = breaker(2);
+        succeed(&b).await.unwrap();
+        fail(&b, ErrorKind::Unavailable).await;
+        assert_eq!(b.consecutive_failures(), 1);
+        succeed(&b).await.unwrap();
+        assert_eq!(b.consecutive_failures(), 0);
+        fail(&b, ErrorKind::Unavailable).await;
+        fail(&b, ErrorKind::Unavailable).await;
+        assert_eq!(b.state(), BreakerState::Open);
+        tokio::time::advance(OPEN_FOR).await;
+        succeed(&b).await.unwrap();
+        assert_eq!(b.state(), BreakerState::Closed);
+        succeed(&b).await.unwrap();
+        fail(&b, ErrorKind::Timeout).await;
+        assert_eq!(b.consecutive_failures(), 1, "counted after re-closing");
     }
 
     #[tokio::test(start_paused = true)]

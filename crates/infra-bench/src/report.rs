@@ -117,19 +117,36 @@ impl Row {
     }
 }
 
-/// The p50 and p99 latency rows of `subject` beside `baseline` (no target: context for
-/// the throughput row above them).
+/// The p50 and p99 latency rows of `subject` beside `baseline`, and its client CPU per call
+/// where the platform reports it (no target: context for the throughput row above them).
 pub(crate) fn latency_rows(
     scenario: &str,
     (baseline_name, baseline): (&str, &[Run]),
     (subject_name, subject): (&str, &[Run]),
-) -> [Row; 2] {
-    [("p50 latency", 0.50), ("p99 latency", 0.99)].map(|(metric, q)| {
-        Row::new(scenario, metric, "ms", subject_name).paired(
-            baseline_name,
-            &Paired::of_runs(baseline, subject, |r| r.quantile_ms(q)),
-        )
-    })
+) -> Vec<Row> {
+    let mut rows: Vec<Row> = [("p50 latency", 0.50), ("p99 latency", 0.99)]
+        .into_iter()
+        .map(|(metric, q)| {
+            Row::new(scenario, metric, "ms", subject_name).paired(
+                baseline_name,
+                &Paired::of_runs(baseline, subject, |r| r.quantile_ms(q)),
+            )
+        })
+        .collect();
+    if baseline.iter().chain(subject).all(|r| r.cpu.is_some()) {
+        rows.push(
+            Row::new(scenario, "client CPU per call", "us", subject_name)
+                .paired(
+                    baseline_name,
+                    &Paired::of_runs(baseline, subject, Run::cpu_us_per_call),
+                )
+                .note(
+                    "the harness process's user + system CPU over the run / calls: the \
+                     client-side cost, less sensitive than throughput to a shared machine",
+                ),
+        );
+    }
+    rows
 }
 
 /// Where and how the bench ran.

@@ -18,6 +18,9 @@ pub(crate) struct Run {
     pub(crate) elapsed: Duration,
     /// The latency of every call, in nanoseconds, sorted.
     pub(crate) latencies_ns: Vec<u64>,
+    /// CPU time (user + system) the whole harness process used during the run, when the
+    /// platform tells (Linux). Servers in other processes are not in it.
+    pub(crate) cpu: Option<Duration>,
 }
 
 impl Run {
@@ -29,6 +32,16 @@ impl Run {
     /// The `q` quantile (0..=1) of the latencies, in milliseconds (0 without calls).
     pub(crate) fn quantile_ms(&self, q: f64) -> f64 {
         quantile(&self.latencies_ns, q) as f64 / 1e6
+    }
+
+    /// Microseconds of the harness process's CPU per call (0 when unknown or no calls):
+    /// what a call costs the client, whatever the scheduler did with the wall clock.
+    pub(crate) fn cpu_us_per_call(&self) -> f64 {
+        let calls = self.ok + self.errors;
+        match self.cpu {
+            Some(cpu) if calls > 0 => cpu.as_secs_f64() * 1e6 / calls as f64,
+            _ => 0.0,
+        }
     }
 
     /// The slowest call, in milliseconds.
@@ -61,6 +74,7 @@ where
     Fut: Future<Output = bool> + Send + 'static,
 {
     let call = Arc::new(call);
+    let cpu_before = process_cpu();
     let started = Instant::now();
     let deadline = started + duration;
     let handles: Vec<_> = (0..tasks)
@@ -96,6 +110,9 @@ where
         }
     }
     run.elapsed = started.elapsed();
+    run.cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     run.latencies_ns.sort_unstable();
     run
 }
@@ -203,9 +220,52 @@ impl Paired {
     }
 }
 
+/// CPU time (user + system) of this process so far, from `/proc/self/stat` (clock ticks,
+/// 10 ms on Linux: over a segment of seconds, well under 1 %). `None` elsewhere.
+pub(crate) fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces, so split after its ')'):
+    // state is field 3; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // USER_HZ: 100 on every Linux architecture this builds for.
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn process_cpu_counts_work_done() {
+        let before = process_cpu().expect("/proc/self/stat");
+        let started = Instant::now();
+        let mut x = 0_u64;
+        while started.elapsed() < Duration::from_millis(200) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let used = process_cpu().unwrap() - before;
+        // 200 ms of spinning on one thread: at least 100 ms of CPU on any scheduler.
+        assert!(
+            used >= Duration::from_millis(100),
+            "{used:?} for 200 ms of work"
+        );
+    }
+
+    #[test]
+    fn cpu_per_call_is_cpu_over_calls() {
+        let run = Run {
+            ok: 3,
+            errors: 1,
+            cpu: Some(Duration::from_millis(2)),
+            ..Run::default()
+        };
+        assert!((run.cpu_us_per_call() - 500.0).abs() < 1e-9);
+        assert_eq!(Run::default().cpu_us_per_call(), 0.0);
+    }
 
     #[test]
     fn spread_and_quantiles() {

@@ -180,7 +180,7 @@ impl fmt::Debug for CircuitBreaker {
             .field("config", &self.config)
             .field("state", &self.state())
             .field("failures", &self.consecutive_failures())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -38,6 +38,7 @@
 
 mod failure;
 mod health;
+mod layer;
 mod redis_bench;
 mod report;
 mod stats;
@@ -343,6 +344,8 @@ async fn run(options: Options) -> BenchResult<bool> {
             Ok(counter) => connections = Some(counter),
             Err(err) => record(&mut report, "1-2 redis", Err(err)),
         }
+        let result = layer::run(&plan, &mut report).await;
+        record(&mut report, "1 redis layer", result);
     }
     if selected(3) {
         println!("infra-bench: scenario 3 (/health/ready under load)");

@@ -331,8 +331,11 @@ impl RedisAdapter {
     /// and no exclusive holder has claimed it. No pool checkout,
     /// so a port call costs a clone and two atomic operations on top of redis-rs itself.
     /// Slow path (first use, broken connection, connection taken by an exclusive holder):
-    /// a pool checkout, which may open a connection or wait for one (up to the wait timeout),
-    /// and whose connection becomes the slot's new hot connection.
+    /// a pool checkout, which may open a connection or wait for one, and whose connection
+    /// becomes the slot's new hot connection. It is bounded by the command timeout, like
+    /// the command that follows (redis-rs's response timeout): so every stage of a port
+    /// call has its deadline here, and the resilience policy needs no timer of its own
+    /// ([`build`](crate::build)). The fast path arms no timer at all.
     async fn lease(&self, operation: &'static str, started: Instant) -> InfraResult<Lease> {
         let slot = self.shared.hot.pick();
         if !self.shared.closed.load(Ordering::Relaxed)
@@ -343,7 +346,16 @@ impl RedisAdapter {
         // Boxed: deadpool's checkout future is ~10 KiB; inlined, it would make every port
         // call's future that large, and moving it (into async_trait's box) would cost more
         // than the command itself.
-        Box::pin(self.cold_lease(operation, started, slot)).await
+        let cold = Box::pin(self.cold_lease(operation, started, slot));
+        match tokio::time::timeout(self.shared.command_timeout, cold).await {
+            Ok(lease) => lease,
+            // Dropping the checkout is safe: deadpool gives back or discards what it held.
+            Err(_elapsed) => Err(failed(
+                operation,
+                Failure::LeaseTimeout(self.shared.command_timeout),
+                started,
+            )),
+        }
     }
 
     async fn cold_lease(

@@ -24,6 +24,8 @@ pub(crate) enum Failure {
     Redis(RedisError),
     /// An error from the pool: a wait/create/recycle timeout, closed, or a connect error.
     Pool(PoolError<RedisError>),
+    /// No connection (checked out, or opened) within the command timeout.
+    LeaseTimeout(std::time::Duration),
 }
 
 impl From<RedisError> for Failure {
@@ -144,6 +146,14 @@ fn parts(failure: Failure) -> (ErrorKind, String, Option<RedisError>) {
         Failure::Pool(PoolError::PostCreateHook(_)) => (
             ErrorKind::Internal,
             "a connection pool hook failed".to_owned(),
+            None,
+        ),
+        Failure::LeaseTimeout(limit) => (
+            ErrorKind::Timeout,
+            format!(
+                "no connection within the command timeout ({} ms)",
+                limit.as_millis()
+            ),
             None,
         ),
         Failure::Pool(PoolError::Backend(err)) | Failure::Redis(err) => {

@@ -17,7 +17,10 @@
 //!   or non-integer -> `InvalidInput`, the rest -> `Internal`.
 //! - **Resilience**: [`build`] wraps the adapter in
 //!   [`ResilientRedis`](infra_base::resilience::ResilientRedis) with the settings' retry and
-//!   circuit-breaker policy and `command_timeout` per attempt ([`resilience_policy`]).
+//!   circuit-breaker policy ([`resilience_policy`]). Each attempt is bounded by
+//!   `command_timeout` in the adapter itself (redis-rs's response timeout on the command,
+//!   a timer on a checkout that has to open a connection), so the policy arms no timer of
+//!   its own: one timer per call, not two.
 //!
 //! # Architecture: shared multiplexed connections, exclusive holders on demand
 //!

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use deadpool::managed::Timeouts;
 use infra_base::{
     ComponentHealth, ErrorKind, InfraError, InfraResult, Lifecycle, REDIS_BACKEND, RedisPort,
     SetCondition, SetOptions,
@@ -89,6 +90,9 @@ struct Shared {
     max_size: usize,
     wait_timeout: Duration,
     command_timeout: Duration,
+    /// The pool's timeouts for a port call's checkout: opening a connection is bounded by
+    /// the command timeout too (see [`RedisAdapter::lease`]).
+    port_checkout: Timeouts,
     incr_with_ttl: Script,
     closed: AtomicBool,
     /// Connections port calls use without a pool checkout (see [`RedisAdapter::lease`]).
@@ -204,6 +208,10 @@ impl RedisAdapter {
                 max_size: pool.max_size,
                 wait_timeout: pool.wait_timeout(),
                 command_timeout,
+                port_checkout: Timeouts {
+                    create: pool.timeouts.create.map(|t| t.min(command_timeout)),
+                    ..pool.timeouts
+                },
                 incr_with_ttl: Script::new(INCR_WITH_TTL),
                 closed: AtomicBool::new(false),
                 hot: Arc::new(HotSlots::new(HOT_SLOTS.min(pool.max_size))),
@@ -331,11 +339,12 @@ impl RedisAdapter {
     /// and no exclusive holder has claimed it. No pool checkout,
     /// so a port call costs a clone and two atomic operations on top of redis-rs itself.
     /// Slow path (first use, broken connection, connection taken by an exclusive holder):
-    /// a pool checkout, which may open a connection or wait for one, and whose connection
-    /// becomes the slot's new hot connection. It is bounded by the command timeout, like
-    /// the command that follows (redis-rs's response timeout): so every stage of a port
-    /// call has its deadline here, and the resilience policy needs no timer of its own
-    /// ([`build`](crate::build)). The fast path arms no timer at all.
+    /// a pool checkout, which may wait for a connection (up to the wait timeout, then
+    /// `PoolExhausted`) or open one, and whose connection becomes the slot's new hot
+    /// connection. Opening is bounded by the command timeout as well as the create
+    /// timeout, like the command that follows (redis-rs's response timeout): every stage of
+    /// a port call has its deadline in redis-rs or deadpool, with no timer of the adapter's
+    /// own, and the resilience policy needs none either ([`build`](crate::build)).
     async fn lease(&self, operation: &'static str, started: Instant) -> InfraResult<Lease> {
         let slot = self.shared.hot.pick();
         if !self.shared.closed.load(Ordering::Relaxed)
@@ -346,16 +355,7 @@ impl RedisAdapter {
         // Boxed: deadpool's checkout future is ~10 KiB; inlined, it would make every port
         // call's future that large, and moving it (into async_trait's box) would cost more
         // than the command itself.
-        let cold = Box::pin(self.cold_lease(operation, started, slot));
-        match tokio::time::timeout(self.shared.command_timeout, cold).await {
-            Ok(lease) => lease,
-            // Dropping the checkout is safe: deadpool gives back or discards what it held.
-            Err(_elapsed) => Err(failed(
-                operation,
-                Failure::LeaseTimeout(self.shared.command_timeout),
-                started,
-            )),
-        }
+        Box::pin(self.cold_lease(operation, started, slot)).await
     }
 
     async fn cold_lease(
@@ -367,7 +367,7 @@ impl RedisAdapter {
         let object = self
             .shared
             .pool
-            .get()
+            .timeout_get(&self.shared.port_checkout)
             .await
             .map_err(|err| failed(operation, Failure::Pool(err), started))?;
         // Never claimed: an exclusive holder keeps its object checked out, so it cannot be
@@ -451,7 +451,6 @@ fn failed(operation: &'static str, failure: Failure, started: Instant) -> InfraE
     err
 }
 
-/// Whether a command error means the connection must be replaced.
 /// Marks a shared connection for replacement (once) and stops handing it out.
 fn discard(shared: &Shared, state: &Arc<ConnState>, operation: &'static str) {
     if state.mark_broken() {
@@ -527,6 +526,7 @@ fn echoes(value: &Value, nonce: &str) -> bool {
     }
 }
 
+/// Whether a command error means the connection must be replaced.
 fn discard_after(err: &RedisError) -> bool {
     err.is_unrecoverable_error()
         || err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)

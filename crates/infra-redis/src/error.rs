@@ -24,8 +24,6 @@ pub(crate) enum Failure {
     Redis(RedisError),
     /// An error from the pool: a wait/create/recycle timeout, closed, or a connect error.
     Pool(PoolError<RedisError>),
-    /// No connection (checked out, or opened) within the command timeout.
-    LeaseTimeout(std::time::Duration),
 }
 
 impl From<RedisError> for Failure {
@@ -88,18 +86,16 @@ pub(crate) fn map_startup_error(
     endpoint: &str,
     tls: bool,
 ) -> InfraError {
-    let (kind, message, source) = parts(failure);
-    let message = if tls && kind == ErrorKind::Timeout {
+    let (kind, mut message, source) = parts(failure);
+    if tls && kind == ErrorKind::Timeout {
         // A plain server reads the ClientHello as the start of a command line and waits
         // for the rest: the handshake neither completes nor fails.
-        format!(
-            "{endpoint}: {message} (TLS is enabled: a server that does not serve TLS on \
-             this port never completes the handshake)"
-        )
-    } else {
-        format!("{endpoint}: {message}")
-    };
-    build(kind, operation, message, source)
+        message.push_str(
+            " (TLS is enabled: a server that does not serve TLS on this port never \
+             completes the handshake)",
+        );
+    }
+    build(kind, operation, format!("{endpoint}: {message}"), source)
 }
 
 fn build(
@@ -125,7 +121,9 @@ fn parts(failure: Failure) -> (ErrorKind, String, Option<RedisError>) {
         ),
         Failure::Pool(PoolError::Timeout(TimeoutType::Create)) => (
             ErrorKind::Timeout,
-            "opening a connection took longer than the pool create timeout".to_owned(),
+            "opening a connection took longer than its timeout (the pool create timeout, or \
+             the command timeout for a port call)"
+                .to_owned(),
             None,
         ),
         Failure::Pool(PoolError::Timeout(TimeoutType::Recycle)) => (
@@ -146,14 +144,6 @@ fn parts(failure: Failure) -> (ErrorKind, String, Option<RedisError>) {
         Failure::Pool(PoolError::PostCreateHook(_)) => (
             ErrorKind::Internal,
             "a connection pool hook failed".to_owned(),
-            None,
-        ),
-        Failure::LeaseTimeout(limit) => (
-            ErrorKind::Timeout,
-            format!(
-                "no connection within the command timeout ({} ms)",
-                limit.as_millis()
-            ),
             None,
         ),
         Failure::Pool(PoolError::Backend(err)) | Failure::Redis(err) => {

@@ -112,9 +112,9 @@ impl Redis {
 pub fn build(settings: &RedisSettings) -> InfraResult<Redis> {
     let adapter = Arc::new(RedisAdapter::from_settings(settings)?);
     // No timer in the policy: the adapter bounds every stage of a call by the command
-    // timeout itself (redis-rs's response timeout on the command, a timer on the rare
-    // checkout that opens a connection), and a second timer per call was most of what
-    // the port cost over raw redis-rs (docs/benchmarks.md).
+    // timeout itself (redis-rs's response timeout on the command, the pool's create
+    // timeout capped at it when a checkout opens a connection), and a second timer per
+    // call was most of what the port cost over raw redis-rs (docs/benchmarks.md).
     let policy = resilience_policy(
         REDIS_BACKEND,
         settings.command_timeout,

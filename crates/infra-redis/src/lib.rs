@@ -19,8 +19,8 @@
 //!   [`ResilientRedis`](infra_base::resilience::ResilientRedis) with the settings' retry and
 //!   circuit-breaker policy ([`resilience_policy`]). Each attempt is bounded by
 //!   `command_timeout` in the adapter itself (redis-rs's response timeout on the command,
-//!   a timer on a checkout that has to open a connection), so the policy arms no timer of
-//!   its own: one timer per call, not two.
+//!   the pool's create timeout capped at it when a checkout opens a connection), so the
+//!   policy arms no timer of its own: one timer per call, not two.
 //!
 //! # Architecture: shared multiplexed connections, exclusive holders on demand
 //!

@@ -9,7 +9,10 @@
 //!   [`ComponentHealth`], [`aggregate`]);
 //! - [`BaseService`]: constructor-injected ports with [`BaseService::require_redis`] and
 //!   [`BaseService::require_vector`];
-//! - [`resilience`]: timeout, retry and circuit breaker around any port.
+//! - [`layer`]: one mechanism for concerns around a port ([`layer::Layer`] over typed
+//!   operation descriptors), with the standard stack of tracing, metrics and
+//!   [`resilience`] (timeout, retry, circuit breaker);
+//! - [`telemetry`]: the metrics every crate records, declared once.
 //!
 //! It depends on no Redis, Qdrant or HTTP crate. Features: `mock` adds mockall mocks
 //! (`MockRedisPort`, `MockVectorPort`, `MockLifecycle`); `testing` adds the conformance
@@ -17,10 +20,12 @@
 
 pub mod error;
 pub mod health;
+pub mod layer;
 pub mod lifecycle;
 pub mod redis;
 pub mod resilience;
 pub mod service;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod vector;

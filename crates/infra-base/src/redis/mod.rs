@@ -5,6 +5,7 @@
 //! conveniences live in [`RedisPortExt`], implemented for every port.
 
 mod ext;
+pub mod ops;
 
 use std::time::Duration;
 

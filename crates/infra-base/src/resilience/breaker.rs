@@ -173,6 +173,17 @@ enum Transition {
     Closed { failures: u32 },
 }
 
+impl Transition {
+    /// The state the breaker entered.
+    fn entered(&self) -> BreakerState {
+        match self {
+            Transition::Opened { .. } | Transition::Reopened { .. } => BreakerState::Open,
+            Transition::HalfOpened { .. } => BreakerState::HalfOpen,
+            Transition::Closed { .. } => BreakerState::Closed,
+        }
+    }
+}
+
 impl fmt::Debug for CircuitBreaker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
@@ -186,7 +197,11 @@ impl fmt::Debug for CircuitBreaker {
 
 impl CircuitBreaker {
     /// A closed breaker for `backend` (used in its errors and logs).
+    ///
+    /// Sets its [`BREAKER_STATE`](crate::telemetry::BREAKER_STATE) gauge to closed, so
+    /// that the state is exported before the first transition.
     pub fn new(backend: &'static str, config: BreakerConfig) -> Self {
+        state_gauge(backend).set(state_value(BreakerState::Closed));
         Self {
             backend,
             config,
@@ -419,8 +434,19 @@ impl CircuitBreaker {
         .with_retry_after(PROBE_IN_FLIGHT_RETRY_AFTER)
     }
 
+    /// Logs a transition and records it in the breaker's metrics.
     fn log(&self, transition: Option<Transition>) {
         let backend = self.backend;
+        if let Some(transition) = &transition {
+            let entered = transition.entered();
+            state_gauge(backend).set(state_value(entered));
+            metrics::counter!(
+                crate::telemetry::BREAKER_TRANSITIONS,
+                crate::telemetry::labels::DB_SYSTEM => backend,
+                crate::telemetry::labels::STATE => entered.as_str(),
+            )
+            .increment(1);
+        }
         let open_for_ms = u64::try_from(self.config.open_for.as_millis()).unwrap_or(u64::MAX);
         match transition {
             None => {}
@@ -484,6 +510,22 @@ impl Drop for Permit<'_> {
 }
 
 /// Rounds up to whole milliseconds, so that messages stay short and never say "0ms" early.
+fn state_gauge(backend: &'static str) -> metrics::Gauge {
+    metrics::gauge!(
+        crate::telemetry::BREAKER_STATE,
+        crate::telemetry::labels::DB_SYSTEM => backend,
+    )
+}
+
+/// The gauge value of a state: 0 closed, 1 half-open, 2 open.
+fn state_value(state: BreakerState) -> f64 {
+    match state {
+        BreakerState::Closed => 0.0,
+        BreakerState::HalfOpen => 1.0,
+        BreakerState::Open => 2.0,
+    }
+}
+
 fn ceil_millis(d: Duration) -> Duration {
     let millis = d.as_nanos().div_ceil(1_000_000);
     Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))

@@ -2,9 +2,10 @@
 //!
 //! [`Resilience`] is one policy for one backend: a per-attempt timeout, a [`RetryPolicy`]
 //! and an optional [`CircuitBreaker`]. [`Resilience::run`] applies it to any async
-//! operation; [`ResilientRedis`] and [`ResilientVector`] apply it to every method of a
-//! port, so a service gets resilience by wrapping its adapter once at the composition root
-//! and keeps depending on `Arc<dyn RedisPort>` / `Arc<dyn VectorPort>`.
+//! operation; as a [`Layer`](crate::layer::Layer) it applies to every method of a port
+//! ([`PortLayers`](crate::layer::PortLayers) puts it innermost in the standard stack), so a
+//! service gets resilience by wrapping its adapter once at the composition root and keeps
+//! depending on `Arc<dyn RedisPort>` / `Arc<dyn VectorPort>`.
 //!
 //! # Layer order
 //!
@@ -37,7 +38,10 @@
 //! Errors raised by the layers (`Timeout`, `CircuitOpen`) carry the policy's backend and the
 //! operation's name and never include keys or values; errors from the port are returned
 //! unchanged. Retries are logged at `debug` (fields `backend`, `operation`, `attempt`,
-//! `delay_ms`, `kind`), giving up after retries at `warn`.
+//! `delay_ms`, `kind`) and counted in [`RETRIES`](crate::telemetry::RETRIES), giving up
+//! after retries at `warn`; breaker transitions are logged and recorded in
+//! [`BREAKER_STATE`](crate::telemetry::BREAKER_STATE) and
+//! [`BREAKER_TRANSITIONS`](crate::telemetry::BREAKER_TRANSITIONS).
 //!
 //! # Example
 //!
@@ -45,9 +49,8 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use infra_base::{REDIS_BACKEND, RedisPort};
-//! use infra_base::resilience::{
-//!     BreakerConfig, Idempotency, Resilience, ResilientRedis, RetryPolicy,
-//! };
+//! use infra_base::layer::Layered;
+//! use infra_base::resilience::{BreakerConfig, Idempotency, Resilience, RetryPolicy};
 //!
 //! let policy = Resilience::new(REDIS_BACKEND)
 //!     .with_timeout(Duration::from_millis(250))
@@ -56,7 +59,7 @@
 //!
 //! /// At the composition root: every call through the returned port gets the policy.
 //! fn resilient(adapter: Arc<dyn RedisPort>, policy: Resilience) -> Arc<dyn RedisPort> {
-//!     Arc::new(ResilientRedis::new(adapter, policy))
+//!     Arc::new(Layered::new(adapter, policy))
 //! }
 //!
 //! // Any other async operation can run under the same policy (and share its breaker).
@@ -69,10 +72,9 @@
 //! ```
 
 mod breaker;
-mod layer;
-mod redis;
+#[cfg(feature = "config")]
+mod from_settings;
 mod retry;
-mod vector;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -81,7 +83,6 @@ use std::time::Duration;
 use crate::error::{ErrorKind, InfraError, InfraResult};
 
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
-pub use layer::{Resilient, ResilientRedis, ResilientVector};
 pub use retry::RetryPolicy;
 
 /// Whether an operation may be repeated without changing its effect, which decides
@@ -225,6 +226,12 @@ impl Resilience {
                 return Err(err);
             }
             let delay = self.retry.delay_for(attempt_no);
+            metrics::counter!(
+                crate::telemetry::RETRIES,
+                crate::telemetry::labels::DB_SYSTEM => self.backend,
+                crate::telemetry::labels::DB_OPERATION => operation,
+            )
+            .increment(1);
             tracing::debug!(
                 backend = self.backend,
                 operation,

@@ -40,6 +40,7 @@ mod logs;
 mod macros;
 mod memory_redis;
 mod memory_vector;
+pub mod metrics;
 pub mod redis_suite;
 pub mod vector_suite;
 

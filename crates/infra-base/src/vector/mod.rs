@@ -5,6 +5,7 @@
 //! interchangeable. Conveniences live in [`VectorPortExt`].
 
 mod ext;
+pub mod ops;
 mod filter;
 mod types;
 

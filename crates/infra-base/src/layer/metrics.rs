@@ -1,0 +1,101 @@
+//! [`MetricsLayer`]: one latency observation per port call, labelled by outcome.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Instant;
+
+use metrics::Histogram;
+
+use super::{Layer, Operation};
+use crate::error::InfraResult;
+use crate::telemetry::{DB_OPERATION_DURATION, labels};
+
+/// Records [`DB_OPERATION_DURATION`] for every call: labels `db_system_name`,
+/// `db_operation_name`, and `error_type` (the [`ErrorKind`](crate::ErrorKind)) on failures.
+///
+/// The success histogram of each known operation is registered once, when the layer is
+/// built, so a successful call costs two clock reads and one atomic bucket update; failures
+/// and operations the layer was not built for register their series on use. Build the
+/// layer after installing the metrics recorder (before it, every handle is a no-op).
+pub struct MetricsLayer {
+    backend: &'static str,
+    /// `(operation name, success histogram)` for the operations known at build time.
+    successes: Vec<(&'static str, Histogram)>,
+}
+
+impl MetricsLayer {
+    /// A layer for `backend` that pre-registers the operations of its port
+    /// ([`redis::ops::ALL`](crate::redis::ops::ALL) or
+    /// [`vector::ops::ALL`](crate::vector::ops::ALL), chosen by the backend name).
+    pub fn new(backend: &'static str) -> Self {
+        let known = match backend {
+            crate::REDIS_BACKEND => crate::redis::ops::ALL,
+            crate::VECTOR_BACKEND => crate::vector::ops::ALL,
+            _ => &[],
+        };
+        Self::for_operations(backend, known)
+    }
+
+    /// A layer for `backend` that pre-registers `operations`.
+    pub fn for_operations(backend: &'static str, operations: &[Operation]) -> Self {
+        let successes = operations
+            .iter()
+            .map(|op| (op.name, success_histogram(backend, op.name)))
+            .collect();
+        Self { backend, successes }
+    }
+
+    fn record(&self, op: &Operation, seconds: f64, error: Option<&'static str>) {
+        match error {
+            None => match self.successes.iter().find(|(name, _)| *name == op.name) {
+                Some((_, histogram)) => histogram.record(seconds),
+                None => success_histogram(self.backend, op.name).record(seconds),
+            },
+            Some(kind) => metrics::histogram!(
+                DB_OPERATION_DURATION,
+                labels::DB_SYSTEM => self.backend,
+                labels::DB_OPERATION => op.name,
+                labels::ERROR_TYPE => kind,
+            )
+            .record(seconds),
+        }
+    }
+}
+
+fn success_histogram(backend: &'static str, operation: &'static str) -> Histogram {
+    metrics::histogram!(
+        DB_OPERATION_DURATION,
+        labels::DB_SYSTEM => backend,
+        labels::DB_OPERATION => operation,
+    )
+}
+
+impl fmt::Debug for MetricsLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsLayer")
+            .field("backend", &self.backend)
+            .field("operations", &self.successes.len())
+            .finish()
+    }
+}
+
+impl Layer for MetricsLayer {
+    fn around<'a, T, F, Fut>(
+        &'a self,
+        op: &'static Operation,
+        call: F,
+    ) -> impl Future<Output = InfraResult<T>> + Send + 'a
+    where
+        T: Send + 'a,
+        F: Fn() -> Fut + Send + Sync + 'a,
+        Fut: Future<Output = InfraResult<T>> + Send + 'a,
+    {
+        async move {
+            let started = Instant::now();
+            let result = call().await;
+            let error = result.as_ref().err().map(|err| err.kind().as_str());
+            self.record(op, started.elapsed().as_secs_f64(), error);
+            result
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The standard stack ([`PortLayers`]): what its metrics and spans record, on mocks.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tracing::span;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::error::{ErrorKind, InfraError, InfraResult};
+use crate::layer::{Layer, Layered, Operation, PortLayers};
+use crate::redis::{MockRedisPort, RedisPort};
+use crate::resilience::{BreakerConfig, Resilience, RetryPolicy};
+use crate::telemetry::{self, labels};
+use crate::testing::metrics::{MetricsCapture, SampleValue};
+use crate::vector::{MockVectorPort, Point, VectorPort};
+use crate::{REDIS_BACKEND, VECTOR_BACKEND};
+
+const MS: Duration = Duration::from_millis(1);
+
+fn unavailable() -> InfraError {
+    InfraError::new(ErrorKind::Unavailable, REDIS_BACKEND, "get", "connection reset")
+}
+
+fn retrying() -> Resilience {
+    Resilience::new(REDIS_BACKEND)
+        .with_retry(RetryPolicy::new(3, 10 * MS, 100 * MS).with_jitter(false))
+}
+
+#[test]
+fn one_observation_per_call_retries_counted_and_errors_labelled_by_kind() {
+    let capture = MetricsCapture::new();
+    capture.block_on(true, async {
+        let mut mock = MockRedisPort::new();
+        let mut failures = 2;
+        mock.expect_get().times(3).returning(move |_| {
+            if failures > 0 {
+                failures -= 1;
+                Err(unavailable())
+            } else {
+                Ok(None)
+            }
+        });
+        mock.expect_exists().times(1).returning(|_| {
+            Err(InfraError::new(ErrorKind::InvalidInput, REDIS_BACKEND, "exists", "bad"))
+        });
+        let port = PortLayers::new(REDIS_BACKEND)
+            .resilience(retrying())
+            .wrap(Arc::new(mock));
+        assert_eq!(port.get("k").await.unwrap(), None);
+        let err = port.exists("k").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    });
+    let samples = capture.samples();
+    let get = MetricsCapture::find(
+        &samples,
+        telemetry::DB_OPERATION_DURATION,
+        &[(labels::DB_SYSTEM, "redis"), (labels::DB_OPERATION, "get")],
+    )
+    .expect("get's latency");
+    let SampleValue::Histogram(observations) = &get.value else {
+        panic!("{get:?}")
+    };
+    assert_eq!(observations.len(), 1, "retries are inside one observation");
+    let retries = MetricsCapture::find(
+        &samples,
+        telemetry::RETRIES,
+        &[(labels::DB_SYSTEM, "redis"), (labels::DB_OPERATION, "get")],
+    );
+    assert_eq!(retries.map(|s| &s.value), Some(&SampleValue::Counter(2)));
+    let failed = MetricsCapture::find(
+        &samples,
+        telemetry::DB_OPERATION_DURATION,
+        &[
+            (labels::DB_SYSTEM, "redis"),
+            (labels::DB_OPERATION, "exists"),
+            (labels::ERROR_TYPE, "invalid_input"),
+        ],
+    )
+    .expect("the failure, labelled by kind");
+    assert!(matches!(&failed.value, SampleValue::Histogram(v) if v.len() == 1));
+}
+
+#[test]
+fn breaker_state_and_transitions_are_recorded() {
+    let capture = MetricsCapture::new();
+    capture.block_on(true, async {
+        let mut mock = MockRedisPort::new();
+        mock.expect_ping().times(1).returning(|| Err(unavailable()));
+        let policy = Resilience::new(REDIS_BACKEND)
+            .with_retry(RetryPolicy::no_retry())
+            .with_breaker(BreakerConfig {
+                failure_threshold: 1,
+                open_for: Duration::from_secs(5),
+            });
+        let port = PortLayers::new(REDIS_BACKEND).resilience(policy).wrap(Arc::new(mock));
+        assert_eq!(port.ping().await.unwrap_err().kind(), ErrorKind::Unavailable);
+        assert_eq!(port.ping().await.unwrap_err().kind(), ErrorKind::CircuitOpen);
+        assert!(port.layer().breaker().is_some(), "the stack exposes its breaker");
+    });
+    let samples = capture.samples();
+    let state = MetricsCapture::find(
+        &samples,
+        telemetry::BREAKER_STATE,
+        &[(labels::DB_SYSTEM, "redis")],
+    );
+    assert_eq!(state.map(|s| &s.value), Some(&SampleValue::Gauge(2.0)));
+    let opened = MetricsCapture::find(
+        &samples,
+        telemetry::BREAKER_TRANSITIONS,
+        &[(labels::DB_SYSTEM, "redis"), (labels::STATE, "open")],
+    );
+    assert_eq!(opened.map(|s| &s.value), Some(&SampleValue::Counter(1)));
+    let refused = MetricsCapture::find(
+        &samples,
+        telemetry::DB_OPERATION_DURATION,
+        &[
+            (labels::DB_SYSTEM, "redis"),
+            (labels::DB_OPERATION, "ping"),
+            (labels::ERROR_TYPE, "circuit_open"),
+        ],
+    );
+    assert!(refused.is_some(), "a refused call is observed as circuit_open");
+}
+
+/// A closed span: its name, fields and parent's name.
+#[derive(Debug, Clone)]
+struct ClosedSpan {
+    name: &'static str,
+    fields: BTreeMap<String, String>,
+    parent: Option<&'static str>,
+}
+
+#[derive(Default)]
+struct Fields(BTreeMap<String, String>);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+/// Keeps every closed span.
+#[derive(Clone, Default)]
+struct SpanCapture(Arc<Mutex<Vec<ClosedSpan>>>);
+
+impl<S> tracing_subscriber::Layer<S> for SpanCapture
+where
+    S: tracing::Subscriber + for<'l> LookupSpan<'l>,
+{
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        ctx.span(id).unwrap().extensions_mut().insert(fields);
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        let span = ctx.span(id).unwrap();
+        let mut extensions = span.extensions_mut();
+        values.record(extensions.get_mut::<Fields>().unwrap());
+    }
+
+    fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
+        let span = ctx.span(&id).unwrap();
+        let fields = span.extensions().get::<Fields>().unwrap().0.clone();
+        self.0.lock().unwrap().push(ClosedSpan {
+            name: span.name(),
+            fields,
+            parent: span.parent().map(|p| p.name()),
+        });
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_call_is_a_db_span_inside_the_current_span_with_its_error_type() {
+    let spans = SpanCapture::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(spans.clone())
+        .with(tracing_subscriber::filter::LevelFilter::DEBUG);
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mut mock = MockVectorPort::new();
+    mock.expect_delete_collection()
+        .times(2)
+        .returning(|_| Err(InfraError::new(ErrorKind::Timeout, VECTOR_BACKEND, "x", "slow")));
+    let port = PortLayers::new(VECTOR_BACKEND)
+        .server_address("qdrant.internal:6334")
+        .resilience(
+            Resilience::new(VECTOR_BACKEND)
+                .with_retry(RetryPolicy::new(2, 10 * MS, 10 * MS).with_jitter(false)),
+        )
+        .wrap(Arc::new(mock));
+    let request = tracing::info_span!("request");
+    let err = tracing::Instrument::instrument(port.delete_collection("c"), request)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+
+    let closed = spans.0.lock().unwrap().clone();
+    let db: Vec<_> = closed.iter().filter(|s| s.name == "db").collect();
+    assert_eq!(db.len(), 1, "one span per call, retries inside it: {closed:?}");
+    let span = db[0];
+    assert_eq!(span.parent, Some("request"));
+    let field = |name: &str| span.fields.get(name).map(String::as_str);
+    assert_eq!(field("db.system.name"), Some("qdrant"));
+    assert_eq!(field("db.operation.name"), Some("delete_collection"));
+    assert_eq!(field("server.address"), Some("qdrant.internal:6334"));
+    assert_eq!(field("otel.kind"), Some("client"));
+    assert_eq!(field("error.type"), Some("timeout"));
+}
+
+/// Calls twice but declares one attempt.
+struct CallsTwice;
+
+impl Layer for CallsTwice {
+    fn around<'a, T, F, Fut>(
+        &'a self,
+        _op: &'static Operation,
+        call: F,
+    ) -> impl Future<Output = InfraResult<T>> + Send + 'a
+    where
+        T: Send + 'a,
+        F: Fn() -> Fut + Send + Sync + 'a,
+        Fut: Future<Output = InfraResult<T>> + Send + 'a,
+    {
+        async move {
+            let _ = call().await;
+            call().await
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_upsert_never_sends_an_empty_batch_to_a_layer_that_miscounts_its_attempts() {
+    let mut mock = MockVectorPort::new();
+    mock.expect_upsert()
+        .withf(|_, points| points.len() == 1)
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let port = Layered::new(Arc::new(mock), CallsTwice);
+    let err = port
+        .upsert("c", vec![Point::new(1, vec![1.0])])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal);
+}

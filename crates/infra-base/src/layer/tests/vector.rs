@@ -1,0 +1,137 @@
+//! The resilience layer around every VectorPort method: which calls are retried.
+
+use std::time::Duration;
+
+use std::sync::Arc;
+
+use crate::error::{ErrorKind, InfraError};
+use crate::layer::Layered;
+use crate::resilience::{BreakerConfig, BreakerState, Resilience, RetryPolicy};
+use crate::vector::{
+    CollectionSpec, EnsureOutcome, Filter, Point, PointId, ScoredPoint,
+    SearchQuery, VectorPort,
+};
+use crate::vector::{Condition, Distance, MockVectorPort};
+
+fn policy() -> Resilience {
+    Resilience::new("qdrant").with_retry(
+        RetryPolicy::new(3, Duration::from_millis(10), Duration::from_secs(1))
+            .with_jitter(false),
+    )
+}
+
+fn unavailable(operation: &'static str) -> InfraError {
+    InfraError::new(
+        ErrorKind::Unavailable,
+        "qdrant",
+        operation,
+        "connection reset",
+    )
+}
+
+fn points() -> Vec<Point> {
+    vec![Point::new(1, vec![0.1, 0.2]), Point::new(2, vec![0.3, 0.4])]
+}
+
+#[tokio::test(start_paused = true)]
+async fn search_forwards_arguments_and_results_unchanged() {
+    let query = SearchQuery::new(vec![0.5, 0.5], 3)
+        .filter(Filter::default())
+        .score_threshold(0.25)
+        .with_vector(true);
+    let hits = vec![ScoredPoint {
+        id: PointId::from(7),
+        score: 0.9,
+        payload: None,
+        vector: Some(vec![0.5, 0.5]),
+    }];
+    let mut mock = MockVectorPort::new();
+    let (expected_query, expected_hits) = (query.clone(), hits.clone());
+    mock.expect_search()
+        .withf(move |collection, q| collection == "items" && *q == expected_query)
+        .times(1)
+        .returning(move |_, _| Ok(expected_hits.clone()));
+    let vector = Layered::new(Arc::new(mock), policy());
+    assert_eq!(vector.search("items", &query).await.unwrap(), hits);
+}
+
+#[tokio::test(start_paused = true)]
+async fn upsert_sends_the_same_points_on_every_attempt() {
+    let mut mock = MockVectorPort::new();
+    let mut failures = 2;
+    mock.expect_upsert()
+        .withf(|collection, batch| collection == "items" && *batch == points())
+        .times(3)
+        .returning(move |_, _| {
+            if failures > 0 {
+                failures -= 1;
+                Err(unavailable("upsert"))
+            } else {
+                Ok(())
+            }
+        });
+    let vector: Arc<dyn VectorPort> = Arc::new(Layered::new(Arc::new(mock), policy()));
+    vector.upsert("items", points()).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn upsert_without_retries_moves_the_points() {
+    let mut mock = MockVectorPort::new();
+    mock.expect_upsert()
+        .withf(|_, batch| *batch == points())
+        .times(1)
+        .returning(|_, _| Err(unavailable("upsert")));
+    let vector =
+        Layered::new(Arc::new(mock), policy().with_retry(RetryPolicy::no_retry()));
+    let err = vector.upsert("items", points()).await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.operation()),
+        (ErrorKind::Unavailable, "upsert")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ensure_collection_and_count_forward_their_arguments() {
+    let spec = CollectionSpec::new("items", 2, Distance::Cosine);
+    let filter = Filter::default().must(Condition::keyword("kind", "book"));
+    let mut mock = MockVectorPort::new();
+    let expected_spec = spec.clone();
+    mock.expect_ensure_collection()
+        .withf(move |s| *s == expected_spec)
+        .times(1)
+        .returning(|_| Ok(EnsureOutcome::AlreadyExists));
+    let expected_filter = filter.clone();
+    mock.expect_count()
+        .withf(move |c, f| c == "items" && *f == expected_filter)
+        .times(1)
+        .returning(|_, _| Ok(12));
+    let vector = Layered::new(Arc::new(mock), policy());
+    assert_eq!(
+        vector.ensure_collection(&spec).await.unwrap(),
+        EnsureOutcome::AlreadyExists
+    );
+    assert_eq!(vector.count("items", &filter).await.unwrap(), 12);
+}
+
+#[tokio::test(start_paused = true)]
+async fn not_found_is_not_retried_and_does_not_open_the_breaker() {
+    let mut mock = MockVectorPort::new();
+    mock.expect_collection_info().times(3).returning(|_| {
+        Err(InfraError::new(
+            ErrorKind::NotFound,
+            "qdrant",
+            "collection_info",
+            "no such collection",
+        ))
+    });
+    let breaker = BreakerConfig {
+        failure_threshold: 1,
+        open_for: Duration::from_secs(5),
+    };
+    let vector = Layered::new(Arc::new(mock), policy().with_breaker(breaker));
+    for _ in 0..3 {
+        let err = vector.collection_info("missing").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+    }
+    assert_eq!(vector.layer().breaker_state(), Some(BreakerState::Closed));
+}

@@ -1,0 +1,93 @@
+//! [`Layered`] as a [`VectorPort`]: each method hands its descriptor and its call to the layer.
+
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+
+use super::{Layer, Layered};
+use crate::error::{ErrorKind, InfraError, InfraResult};
+use crate::vector::{
+    CollectionInfo, CollectionSpec, EnsureOutcome, Filter, Point, PointId, Record, ScoredPoint,
+    SearchQuery, VECTOR_BACKEND, VectorPort, ops,
+};
+
+#[async_trait]
+impl<P: VectorPort + ?Sized, L: Layer> VectorPort for Layered<P, L> {
+    async fn ping(&self) -> InfraResult<()> {
+        self.call(&ops::PING, || self.inner.ping()).await
+    }
+
+    async fn ensure_collection(&self, spec: &CollectionSpec) -> InfraResult<EnsureOutcome> {
+        self.call(&ops::ENSURE_COLLECTION, || {
+            self.inner.ensure_collection(spec)
+        })
+        .await
+    }
+
+    async fn collection_info(&self, name: &str) -> InfraResult<CollectionInfo> {
+        self.call(&ops::COLLECTION_INFO, || self.inner.collection_info(name))
+            .await
+    }
+
+    async fn delete_collection(&self, name: &str) -> InfraResult<bool> {
+        self.call(&ops::DELETE_COLLECTION, || {
+            self.inner.delete_collection(name)
+        })
+        .await
+    }
+
+    async fn upsert(&self, collection: &str, points: Vec<Point>) -> InfraResult<()> {
+        // Each attempt needs its own batch: every attempt but the last the layers declared
+        // sends a clone, the last one takes the points. A layer that calls more often than
+        // it declared gets an error, never an empty batch.
+        let batch = Mutex::new((self.layer.max_attempts(&ops::UPSERT), Some(points)));
+        self.call(&ops::UPSERT, || {
+            let mut guard = batch.lock().unwrap_or_else(PoisonError::into_inner);
+            let (attempts_left, points) = &mut *guard;
+            *attempts_left = attempts_left.saturating_sub(1);
+            let points = if *attempts_left == 0 {
+                points.take()
+            } else {
+                points.clone()
+            };
+            drop(guard);
+            async move {
+                let Some(points) = points else {
+                    return Err(InfraError::new(
+                        ErrorKind::Internal,
+                        VECTOR_BACKEND,
+                        ops::UPSERT.name,
+                        "a layer attempted the upsert more often than its max_attempts",
+                    ));
+                };
+                self.inner.upsert(collection, points).await
+            }
+        })
+        .await
+    }
+
+    async fn get(
+        &self,
+        collection: &str,
+        ids: &[PointId],
+        with_vector: bool,
+    ) -> InfraResult<Vec<Record>> {
+        self.call(&ops::GET, || self.inner.get(collection, ids, with_vector))
+            .await
+    }
+
+    async fn delete(&self, collection: &str, ids: &[PointId]) -> InfraResult<()> {
+        self.call(&ops::DELETE, || self.inner.delete(collection, ids))
+            .await
+    }
+
+    async fn search(&self, collection: &str, query: &SearchQuery) -> InfraResult<Vec<ScoredPoint>> {
+        self.call(&ops::SEARCH, || self.inner.search(collection, query))
+            .await
+    }
+
+    async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
+        self.call(&ops::COUNT, || self.inner.count(collection, filter))
+            .await
+    }
+}

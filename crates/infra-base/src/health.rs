@@ -51,6 +51,10 @@ pub struct ComponentHealth {
     pub output: Option<String>,
     /// When the check finished.
     pub checked_at: SystemTime,
+    /// Extra observations of the component, rendered as fields of its check in
+    /// `/health/infra` (the health+json draft allows them): the breaker's `breakerState`,
+    /// Redis' pool use. Never a secret or an address.
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ComponentHealth {
@@ -61,6 +65,7 @@ impl ComponentHealth {
             latency: Some(latency),
             output: None,
             checked_at: SystemTime::now(),
+            details: serde_json::Map::new(),
         }
     }
 
@@ -71,7 +76,15 @@ impl ComponentHealth {
             latency,
             output: Some(output.into()),
             checked_at: SystemTime::now(),
+            details: serde_json::Map::new(),
         }
+    }
+
+    /// Adds an extra observation (see [`details`](Self::details)).
+    #[must_use]
+    pub fn with_detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
     }
 
     /// The health implied by a check's result: `pass`, or `fail` with the error's kind and
@@ -145,6 +158,7 @@ mod tests {
                 latency: None,
                 output: None,
                 checked_at: SystemTime::UNIX_EPOCH,
+                details: serde_json::Map::new(),
             },
         }
     }

@@ -32,7 +32,7 @@ pub mod vector;
 
 pub use error::{ErrorKind, InfraError, InfraResult};
 pub use health::{ComponentHealth, ComponentReport, HealthStatus, aggregate};
-pub use lifecycle::{Component, Components, Lifecycle};
+pub use lifecycle::{Built, Component, Components, Lifecycle};
 pub use redis::{REDIS_BACKEND, RedisPort, RedisPortExt, SetCondition, SetOptions};
 pub use service::BaseService;
 pub use vector::{

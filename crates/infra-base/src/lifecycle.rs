@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use tokio::task::JoinSet;
 
 use crate::error::InfraResult;
-use crate::health::{ComponentHealth, ComponentReport};
+use crate::health::{ComponentHealth, ComponentReport, HealthStatus};
+use crate::resilience::{CircuitBreaker, Resilience};
+use crate::telemetry::{self, labels};
 
 /// What every adapter does besides its port: connect, report health, release.
 #[cfg_attr(feature = "mock", mockall::automock)]
@@ -39,6 +41,9 @@ pub struct Component {
     pub critical: bool,
     /// The adapter.
     pub lifecycle: Arc<dyn Lifecycle>,
+    /// The circuit breaker of the component's port, if it has one: its state is reported
+    /// with every health check (`breakerState`).
+    pub breaker: Option<Arc<CircuitBreaker>>,
 }
 
 impl std::fmt::Debug for Component {
@@ -57,7 +62,15 @@ impl Component {
             name: name.into(),
             critical,
             lifecycle,
+            breaker: None,
         }
+    }
+
+    /// Reports `breaker`'s state with every health check.
+    #[must_use]
+    pub fn with_breaker(mut self, breaker: Option<Arc<CircuitBreaker>>) -> Self {
+        self.breaker = breaker;
+        self
     }
 
     /// Runs the component's health check under `timeout`; a check that does not finish in
@@ -74,11 +87,105 @@ impl Component {
                 ),
             ),
         };
+        let mut health = health;
+        if let Some(breaker) = &self.breaker {
+            health
+                .details
+                .insert("breakerState".into(), breaker.state().as_str().into());
+        }
+        self.record(&health);
         ComponentReport {
             name: self.name.clone(),
             critical: self.critical,
             health,
         }
+    }
+
+    /// Records a check in [`HEALTH_CHECK_DURATION`](telemetry::HEALTH_CHECK_DURATION) and
+    /// [`HEALTH_CHECKS`](telemetry::HEALTH_CHECKS), with the status that counts (a failing
+    /// non-critical component is `warn`).
+    fn record(&self, health: &ComponentHealth) {
+        let status = match health.status {
+            HealthStatus::Fail if !self.critical => HealthStatus::Warn,
+            status => status,
+        };
+        if let Some(latency) = health.latency {
+            metrics::histogram!(
+                telemetry::HEALTH_CHECK_DURATION,
+                labels::COMPONENT => self.name.clone(),
+            )
+            .record(latency.as_secs_f64());
+        }
+        metrics::counter!(
+            telemetry::HEALTH_CHECKS,
+            labels::COMPONENT => self.name.clone(),
+            labels::STATUS => status.as_str(),
+        )
+        .increment(1);
+    }
+}
+
+/// What every adapter factory returns (`infra_redis::build`, `infra_qdrant::build`,
+/// `infra_qdrant_edge::build`): the layered port for services, the adapter's lifecycle as
+/// a [`Component`] with its criticality from the settings, the resilience policy (its
+/// breaker) and the adapter itself, for what lies outside the port.
+pub struct Built<P: ?Sized, A: ?Sized> {
+    port: Arc<P>,
+    component: Component,
+    policy: Resilience,
+    adapter: Arc<A>,
+}
+
+impl<P: ?Sized, A: ?Sized> Built<P, A> {
+    /// Assembles a factory's result.
+    pub fn new(port: Arc<P>, component: Component, policy: Resilience, adapter: Arc<A>) -> Self {
+        Self {
+            port,
+            component,
+            policy,
+            adapter,
+        }
+    }
+
+    /// The port with its layers (tracing, metrics, resilience): what services use.
+    pub fn port(&self) -> Arc<P> {
+        Arc::clone(&self.port)
+    }
+
+    /// The adapter's lifecycle, to register with [`Components`].
+    pub fn component(&self) -> Component {
+        self.component.clone()
+    }
+
+    /// The resilience policy the port runs under (its breaker, for health and metrics).
+    pub fn policy(&self) -> &Resilience {
+        &self.policy
+    }
+
+    /// The adapter itself, without layers: its lifecycle, and whatever it offers beyond the
+    /// port (outside the port's guarantees).
+    pub fn adapter(&self) -> &Arc<A> {
+        &self.adapter
+    }
+}
+
+impl<P: ?Sized, A: ?Sized> Clone for Built<P, A> {
+    fn clone(&self) -> Self {
+        Self {
+            port: Arc::clone(&self.port),
+            component: self.component.clone(),
+            policy: self.policy.clone(),
+            adapter: Arc::clone(&self.adapter),
+        }
+    }
+}
+
+impl<P: ?Sized, A: ?Sized> std::fmt::Debug for Built<P, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Built")
+            .field("component", &self.component)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 

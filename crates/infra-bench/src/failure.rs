@@ -39,7 +39,7 @@ pub(crate) async fn run(plan: &Plan, report: &mut Report) -> BenchResult {
         &[("SOCIAL_REDIS__COMMAND_TIMEOUT", timeout.as_str())],
     )?;
     let built = infra_redis::build(&settings.redis)?;
-    let components = Components::new().with(built.component(true));
+    let components = Components::new().with(built.component());
     components.init_all().await?;
     let result = measure(&server, &built, &settings.redis, plan, report).await;
     // Whatever happened, let the process run again before it is killed on drop.

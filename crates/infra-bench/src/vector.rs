@@ -125,7 +125,7 @@ impl QdrantTarget {
 /// Fills a collection through the remote port and searches it three ways, in turn.
 pub(crate) async fn run(qdrant: &QdrantTarget, plan: &Plan, report: &mut Report) -> BenchResult {
     let settings = SettingsLoader::from_pairs(qdrant.settings_pairs()).load()?;
-    let remote = RemoteQdrant::build(&settings.qdrant)?;
+    let remote = infra_qdrant::build(&settings.qdrant)?;
     let components = Components::new().with(remote.component());
     components.init_all().await?;
     let result = search(qdrant, &remote, plan, report).await;

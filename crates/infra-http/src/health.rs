@@ -117,6 +117,10 @@ fn check_json(health: &ComponentHealth) -> Value {
     {
         check.insert("output".into(), json!(output));
     }
+    // Extra fields (the draft allows them): breaker state, pool use.
+    for (key, value) in &health.details {
+        check.entry(key.clone()).or_insert_with(|| value.clone());
+    }
     Value::Object(check)
 }
 
@@ -353,4 +357,30 @@ where
         .route(READY_PATH, get(ready))
         .route(INFRA_PATH, get(infra))
         .with_state(app)
+}
+
+#[cfg(test)]
+mod details_tests {
+    use std::time::Duration;
+
+    use infra_base::{ComponentHealth, ComponentReport};
+
+    use super::HealthReport;
+
+    #[test]
+    fn component_details_are_fields_of_its_check() {
+        let health = ComponentHealth::pass(Duration::from_millis(2))
+            .with_detail("breakerState", "closed")
+            .with_detail("poolInUse", 3);
+        let report = HealthReport::new(vec![ComponentReport {
+            name: "redis".into(),
+            critical: false,
+            health,
+        }]);
+        let json = report.to_health_json(None);
+        let check = &json["checks"]["redis:responseTime"][0];
+        assert_eq!(check["breakerState"], "closed");
+        assert_eq!(check["poolInUse"], 3);
+        assert_eq!(check["status"], "pass", "details never replace the draft's fields");
+    }
 }

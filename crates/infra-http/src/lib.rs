@@ -50,6 +50,7 @@
 
 pub mod error;
 pub mod health;
+mod metrics;
 mod middleware;
 mod server;
 mod shutdown;
@@ -57,7 +58,8 @@ mod state;
 
 pub use error::{ApiError, PROBLEM_JSON, Problem};
 pub use health::{HEALTH_JSON, HealthCache, HealthReport, health_router};
-pub use middleware::{REQUEST_ID_HEADER, http_layers};
+pub use metrics::{PROMETHEUS_TEXT, RenderMetrics, metrics_router};
+pub use middleware::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, http_layers};
 pub use server::Server;
 pub use shutdown::Shutdown;
 pub use state::AppState;

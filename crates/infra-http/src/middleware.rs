@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use infra_base::{ErrorKind, InfraError};
+use infra_base::{ErrorKind, InfraError, telemetry};
 use infra_config::HttpSettings;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -28,16 +28,23 @@ const MAX_REWRITTEN_BODY: usize = 4096;
 
 /// Wraps `router` in the standard stack, outermost first:
 ///
-/// 1. request id: `x-request-id` kept or generated;
-/// 2. tracing: one span per request (`method`, `path` without the query string,
-///    `request_id`), a line at `info` when the response is ready;
+/// 1. request id: a client's `x-request-id` is kept when it is at most
+///    [`MAX_REQUEST_ID_LEN`] characters of `A-Z a-z 0-9 - _ . :`, and replaced by a
+///    generated UUID v4 otherwise (so a log line never carries an attacker's bytes);
+/// 2. tracing: one `request` span per request, named by route template (`otel.name` =
+///    `"GET /collections/{name}"`; fields `method`, `route`, `request_id`; never the raw
+///    path, which holds ids), a line at `info` when the response is ready; port calls
+///    made while serving it are its children;
 /// 3. the request id echoed in the response;
-/// 4. error normalization: any 4xx/5xx response without a body or with a `text/plain` one
+/// 4. HTTP metrics: [`HTTP_REQUEST_DURATION`](infra_base::telemetry::HTTP_REQUEST_DURATION)
+///    by method, route template and status, after every layer below (a timeout's 503
+///    included);
+/// 5. error normalization: any 4xx/5xx response without a body or with a `text/plain` one
 ///    (axum's rejections and 404/405, the body limit's 413) becomes `application/problem+json`;
 ///    a 5xx detail is replaced by a generic sentence, a 503 gets `Retry-After: 1`;
-/// 5. request timeout ([`HttpSettings::request_timeout`]): 503 problem of kind `timeout`,
+/// 6. request timeout ([`HttpSettings::request_timeout`]): 503 problem of kind `timeout`,
 ///    backend `http`, `Retry-After: 1`;
-/// 6. body limit ([`HttpSettings::body_limit`]), for every body however it is read: 413
+/// 7. body limit ([`HttpSettings::body_limit`]), for every body however it is read: 413
 ///    problem.
 ///
 /// [`Server::serve`](crate::Server::serve) applies it; tests that drive a router without a
@@ -51,7 +58,16 @@ pub fn http_layers(router: Router, settings: &HttpSettings) -> Router {
                 .get(REQUEST_ID_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+            let route = route_of(req);
+            let method = method_label(req.method());
+            tracing::info_span!(
+                "request",
+                otel.name = %format_args!("{method} {route}"),
+                otel.kind = "server",
+                method,
+                route,
+                request_id,
+            )
         })
         .on_request(DefaultOnRequest::new().level(Level::DEBUG))
         .on_response(DefaultOnResponse::new().level(Level::INFO))
@@ -59,9 +75,11 @@ pub fn http_layers(router: Router, settings: &HttpSettings) -> Router {
         .on_failure(());
     router.layer(DefaultBodyLimit::disable()).layer(
         ServiceBuilder::new()
+            .layer(from_fn(drop_unsafe_request_id))
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(trace)
             .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(from_fn(record_http_metrics))
             .layer(from_fn(normalize_errors))
             .layer(from_fn_with_state(
                 settings.request_timeout,
@@ -69,6 +87,87 @@ pub fn http_layers(router: Router, settings: &HttpSettings) -> Router {
             ))
             .layer(RequestBodyLimitLayer::new(body_limit)),
     )
+}
+
+/// The longest client-supplied request id that is kept.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Whether a client's request id may be kept: bounded, and only characters that are safe
+/// in logs, headers and JSON without escaping.
+fn is_safe_request_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_LEN
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Removes a request id that [`is_safe_request_id`] refuses, so that the next layer
+/// generates one.
+async fn drop_unsafe_request_id(mut req: Request, next: Next) -> Response {
+    let unsafe_id = req
+        .headers()
+        .get_all(REQUEST_ID_HEADER)
+        .iter()
+        .enumerate()
+        .any(|(i, v)| i > 0 || !is_safe_request_id(v.as_bytes()));
+    if unsafe_id {
+        req.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    next.run(req).await
+}
+
+/// The route template that matched, or `unmatched`: a bounded label and span field.
+fn route_of(req: &Request) -> &str {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+}
+
+/// The method as a bounded label: the standard methods by name, anything else `_OTHER`
+/// (OpenTelemetry's convention), since a client can send any token.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN
+        .iter()
+        .find(|m| *m == method)
+        .map_or("_OTHER", |m| match *m {
+            Method::GET => "GET",
+            Method::HEAD => "HEAD",
+            Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::DELETE => "DELETE",
+            Method::PATCH => "PATCH",
+            Method::OPTIONS => "OPTIONS",
+            Method::CONNECT => "CONNECT",
+            _ => "TRACE",
+        })
+}
+
+/// Records [`HTTP_REQUEST_DURATION`](telemetry::HTTP_REQUEST_DURATION) for every request.
+async fn record_http_metrics(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = route_of(&req).to_owned();
+    let method = method_label(req.method());
+    let response = next.run(req).await;
+    metrics::histogram!(
+        telemetry::HTTP_REQUEST_DURATION,
+        telemetry::labels::HTTP_METHOD => method,
+        telemetry::labels::HTTP_ROUTE => route,
+        telemetry::labels::HTTP_STATUS => response.status().as_str().to_owned(),
+    )
+    .record(started.elapsed().as_secs_f64());
+    response
 }
 
 async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {

@@ -320,3 +320,33 @@ async fn request_ids_are_generated_or_kept() {
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "req-42");
 }
+
+#[tokio::test]
+async fn unsafe_or_oversized_request_ids_are_replaced() {
+    let too_long = "a".repeat(infra_http::MAX_REQUEST_ID_LEN + 1);
+    for bad in ["has space", "quote\"d", "<script>", "", too_long.as_str()] {
+        let response = app()
+            .oneshot(
+                Request::get("/items/7")
+                    .header("x-request-id", bad)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let id = response.headers()["x-request-id"].to_str().unwrap();
+        assert_ne!(id, bad);
+        assert_eq!(id.len(), 36, "replaced by a UUID: {id}");
+    }
+    let longest = "b".repeat(infra_http::MAX_REQUEST_ID_LEN);
+    let response = app()
+        .oneshot(
+            Request::get("/items/7")
+                .header("x-request-id", longest.as_str())
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], longest.as_str());
+}

@@ -87,9 +87,11 @@
 mod collection;
 mod convert;
 mod error;
+mod factory;
 mod options;
 mod store;
 
 pub use collection::CollectionStats;
+pub use factory::{EmbeddedQdrant, build};
 pub use options::EdgeStoreOptions;
 pub use store::EdgeVectorStore;

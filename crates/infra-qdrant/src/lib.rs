@@ -1,9 +1,10 @@
 //! [`VectorPort`](infra_base::VectorPort) over a remote Qdrant server, through gRPC.
 //!
 //! [`QdrantAdapter`] implements the port and its [`Lifecycle`](infra_base::Lifecycle);
-//! [`RemoteQdrant`] builds it from [`QdrantSettings`](infra_config::QdrantSettings) once per
-//! process, with the resilient port (timeout, retries, circuit breaker from the `retry`,
-//! `circuit` and `timeout` settings) and the `"qdrant"` component.
+//! [`build`] builds it from [`QdrantSettings`](infra_config::QdrantSettings) once per
+//! process ([`RemoteQdrant`]), with the port in the standard layers (tracing, metrics,
+//! timeout, retries, circuit breaker from the `retry`, `circuit` and `timeout` settings)
+//! and the `"qdrant"` component.
 //!
 //! # Settings
 //!
@@ -62,4 +63,4 @@ mod error;
 mod factory;
 
 pub use adapter::{CLIENT_VERSION, QdrantAdapter, QdrantAdapterBuilder, ServerInfo};
-pub use factory::{RemoteQdrant, resilience_policy};
+pub use factory::{RemoteQdrant, build, from_adapter};

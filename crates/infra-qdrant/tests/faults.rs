@@ -13,7 +13,7 @@ use infra_base::{
     VectorPort,
 };
 use infra_config::Compression;
-use infra_qdrant::{QdrantAdapter, RemoteQdrant};
+use infra_qdrant::QdrantAdapter;
 use infra_testkit::TestCerts;
 use infra_testkit::qdrant::QdrantTestServer;
 
@@ -442,7 +442,7 @@ async fn the_resilient_port_retries_then_opens_the_breaker() {
     settings.retry.max_delay = Duration::from_millis(20);
     settings.circuit.failure_threshold = 3;
     settings.circuit.open_for = Duration::from_secs(30);
-    let qdrant = RemoteQdrant::build(&settings).unwrap();
+    let qdrant = infra_qdrant::build(&settings).unwrap();
     let port = qdrant.port();
     assert_eq!(qdrant.component().name, "qdrant");
 

@@ -155,6 +155,13 @@ pub struct PoolStatus {
     pub waiting: usize,
 }
 
+impl PoolStatus {
+    /// Connections open and not idle.
+    pub fn in_use(&self) -> usize {
+        self.size.saturating_sub(self.available)
+    }
+}
+
 impl RedisAdapter {
     /// Builds the adapter from validated settings: parses the URLs, reads the TLS files and
     /// creates the pool. It does not connect; call [`Lifecycle::init`] to connect and verify,
@@ -241,6 +248,24 @@ impl RedisAdapter {
         }
     }
 
+    /// Samples the pool's use into the pool gauges
+    /// ([`POOL_CONNECTIONS`](infra_base::telemetry::POOL_CONNECTIONS) by state,
+    /// [`POOL_MAX`](infra_base::telemetry::POOL_MAX),
+    /// [`POOL_PENDING`](infra_base::telemetry::POOL_PENDING)): at every health check and
+    /// exclusive checkout.
+    fn record_pool_metrics(&self) -> PoolStatus {
+        use infra_base::telemetry::{POOL_CONNECTIONS, POOL_MAX, POOL_PENDING, labels};
+        let pool = self.pool_status();
+        let gauge = |value: usize| f64::from(u32::try_from(value).unwrap_or(u32::MAX));
+        metrics::gauge!(POOL_CONNECTIONS, labels::DB_SYSTEM => REDIS_BACKEND, labels::STATE => "idle")
+            .set(gauge(pool.available));
+        metrics::gauge!(POOL_CONNECTIONS, labels::DB_SYSTEM => REDIS_BACKEND, labels::STATE => "used")
+            .set(gauge(pool.in_use()));
+        metrics::gauge!(POOL_MAX, labels::DB_SYSTEM => REDIS_BACKEND).set(gauge(pool.max_size));
+        metrics::gauge!(POOL_PENDING, labels::DB_SYSTEM => REDIS_BACKEND).set(gauge(pool.waiting));
+        pool
+    }
+
     /// Checks a connection out of the pool for this caller alone, until the returned
     /// [`ExclusiveConnection`] is dropped.
     ///
@@ -284,6 +309,7 @@ impl RedisAdapter {
                     started,
                 )
             })?;
+        self.record_pool_metrics();
         Ok(ExclusiveConnection::new(
             object,
             guard,
@@ -683,8 +709,16 @@ impl Lifecycle for RedisAdapter {
     }
 
     /// One `PING` (on every primary in cluster mode), timed.
+    /// One `PING`, with the pool's use as details (`poolMaxSize`, `poolSize`, `poolInUse`,
+    /// `poolWaiting`), which are also recorded as gauges.
     async fn health(&self) -> ComponentHealth {
-        ComponentHealth::measure(self.ping_once("health")).await
+        let health = ComponentHealth::measure(self.ping_once("health")).await;
+        let pool = self.record_pool_metrics();
+        health
+            .with_detail("poolMaxSize", pool.max_size)
+            .with_detail("poolSize", pool.size)
+            .with_detail("poolInUse", pool.in_use())
+            .with_detail("poolWaiting", pool.waiting)
     }
 
     /// Closes the pool: idle connections close now, connections in use close when their

@@ -15,9 +15,10 @@
 //!   `Unavailable`, timeouts -> `Timeout`, pool wait timeout -> `PoolExhausted`,
 //!   `NOAUTH`/`WRONGPASS` and failed TLS verification -> `Auth` (never retried), wrong type
 //!   or non-integer -> `InvalidInput`, the rest -> `Internal`.
-//! - **Resilience**: [`build`] wraps the adapter in
-//!   [`ResilientRedis`](infra_base::resilience::ResilientRedis) with the settings' retry and
-//!   circuit-breaker policy ([`resilience_policy`]). Each attempt is bounded by
+//! - **Layers**: [`build`] wraps the adapter in infra-base's standard layers
+//!   ([`PortLayers`](infra_base::layer::PortLayers): tracing, metrics, and the settings'
+//!   retry and circuit-breaker policy from
+//!   [`Resilience::from_settings`](infra_base::resilience::Resilience::from_settings)). Each attempt is bounded by
 //!   `command_timeout` in the adapter itself (redis-rs's response timeout on the command,
 //!   the pool's create timeout capped at it when a checkout opens a connection), so the
 //!   policy arms no timer of its own: one timer per call, not two.
@@ -58,7 +59,7 @@
 //!
 //! // Once per process, at the composition root.
 //! let redis = infra_redis::build(&settings.redis)?;
-//! let components = Components::new().with(redis.component(settings.redis.critical));
+//! let components = Components::new().with(redis.component());
 //! components.init_all().await?; // connects, authenticates, PINGs
 //!
 //! // Services only see `Arc<dyn RedisPort>`.
@@ -93,7 +94,7 @@ mod pool;
 pub use adapter::{PoolStatus, RedisAdapter};
 pub use error::map_redis_error;
 pub use exclusive::{ConnectionFuture, ExclusiveConnection};
-pub use factory::{COMPONENT_NAME, Redis, build, resilience_policy};
+pub use factory::{COMPONENT_NAME, Redis, build};
 
 /// The redis-rs crate this adapter is built on, for code that uses
 /// [`RedisAdapter::exclusive`] (same version, so its traits match).

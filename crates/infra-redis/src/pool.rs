@@ -102,8 +102,19 @@ impl ConnState {
     }
 
     /// Marks the connection for replacement; returns whether it was healthy until now.
+    ///
+    /// Counts the replacement in
+    /// [`SHARED_CONNECTION_REPLACEMENTS`](infra_base::telemetry::SHARED_CONNECTION_REPLACEMENTS).
     pub(crate) fn mark_broken(&self) -> bool {
-        !self.broken.swap(true, Ordering::Relaxed)
+        let was_healthy = !self.broken.swap(true, Ordering::Relaxed);
+        if was_healthy {
+            metrics::counter!(
+                infra_base::telemetry::SHARED_CONNECTION_REPLACEMENTS,
+                infra_base::telemetry::labels::DB_SYSTEM => infra_base::REDIS_BACKEND,
+            )
+            .increment(1);
+        }
+        was_healthy
     }
 
     /// Claims the right to probe the connection; `false` when a probe is already running.

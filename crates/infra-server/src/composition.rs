@@ -10,8 +10,8 @@
 //! |---|---|---|
 //! | `SOCIAL_REDIS__ENABLED=true` (default) | `infra_redis::build`: pool + timeout/retry/breaker | `redis` |
 //! | `SOCIAL_REDIS__ENABLED=false` | none: searches bypass the cache | none |
-//! | `SOCIAL_QDRANT__MODE=embedded` (default) | `infra_qdrant_edge::EdgeVectorStore` in `SOCIAL_QDRANT__PATH`, each call bounded by `SOCIAL_QDRANT__TIMEOUT` | `qdrant` |
-//! | `SOCIAL_QDRANT__MODE=remote` | `infra_qdrant::RemoteQdrant`: gRPC + timeout/retry/breaker | `qdrant` |
+//! | `SOCIAL_QDRANT__MODE=embedded` (default) | `infra_qdrant_edge::build`: the embedded engine in `SOCIAL_QDRANT__PATH`, each call bounded by `SOCIAL_QDRANT__TIMEOUT` | `qdrant` |
+//! | `SOCIAL_QDRANT__MODE=remote` | `infra_qdrant::build`: gRPC + timeout/retry/breaker | `qdrant` |
 //!
 //! An adapter that cannot even be built (say, an unreadable TLS file) stops start-up when
 //! it is critical; a non-critical one is left out with a warning and the service runs
@@ -20,13 +20,8 @@
 
 use std::sync::Arc;
 
-use infra_base::resilience::{Resilience, ResilientVector, RetryPolicy};
-use infra_base::{
-    BaseService, Component, Components, InfraError, RedisPort, VECTOR_BACKEND, VectorPort,
-};
+use infra_base::{BaseService, Built, Components, InfraError};
 use infra_config::{QdrantMode, Settings};
-use infra_qdrant::RemoteQdrant;
-use infra_qdrant_edge::EdgeVectorStore;
 
 use crate::catalog::{CacheConfig, DEFAULT_CACHE_TTL};
 
@@ -53,16 +48,27 @@ pub struct Wiring {
 ///
 /// The build error of a critical adapter.
 pub fn wire(settings: &Settings) -> Result<Wiring, InfraError> {
-    let mut service = BaseService::new(SERVICE_NAME);
+    let (redis, qdrant) = (&settings.redis, &settings.qdrant);
     let mut components = Components::new();
-
-    if let Some((port, component)) = redis(settings)? {
+    let built = redis.enabled.then(|| infra_redis::build(redis));
+    let cache_port = adopt(built, redis.critical, REDIS_DEGRADED, &mut components)?;
+    let vector_port = match qdrant.mode {
+        QdrantMode::Embedded => {
+            let built = infra_qdrant_edge::build(qdrant);
+            adopt(Some(built), qdrant.critical, QDRANT_DEGRADED, &mut components)?
+        }
+        QdrantMode::Remote => {
+            let built = infra_qdrant::build(qdrant);
+            adopt(Some(built), qdrant.critical, QDRANT_DEGRADED, &mut components)?
+        }
+    };
+    log_wiring(settings, cache_port.is_some(), vector_port.is_some());
+    let mut service = BaseService::new(SERVICE_NAME);
+    if let Some(port) = cache_port {
         service = service.with_redis(port);
-        components.push(component);
     }
-    if let Some((port, component)) = vectors(settings)? {
+    if let Some(port) = vector_port {
         service = service.with_vector(port);
-        components.push(component);
     }
 
     let cache = CacheConfig {
@@ -78,62 +84,50 @@ pub fn wire(settings: &Settings) -> Result<Wiring, InfraError> {
     })
 }
 
-type Built<P> = Option<(Arc<P>, Component)>;
-
-fn redis(settings: &Settings) -> Result<Built<dyn RedisPort>, InfraError> {
-    let redis = &settings.redis;
-    if !redis.enabled {
-        tracing::info!("redis disabled (SOCIAL_REDIS__ENABLED=false): searches are not cached");
-        return Ok(None);
-    }
-    match infra_redis::build(redis) {
-        Ok(built) => {
-            tracing::info!(
-                endpoint = %built.adapter().endpoint(),
-                mode = %redis.mode,
-                critical = redis.critical,
-                "redis configured"
-            );
-            Ok(Some((built.port(), built.component(redis.critical))))
+/// Registers the component of what a factory `built` and returns its port, or decides what
+/// its build error means: a
+/// critical adapter's error stops start-up; a non-critical one is logged and left out, and
+/// the service runs degraded.
+fn adopt<P: ?Sized, A: ?Sized>(
+    built: Option<Result<Built<P, A>, InfraError>>,
+    critical: bool,
+    degraded: &str,
+    components: &mut Components,
+) -> Result<Option<Arc<P>>, InfraError> {
+    match built {
+        None => Ok(None),
+        Some(Ok(built)) => {
+            components.push(built.component());
+            Ok(Some(built.port()))
         }
-        Err(err) if redis.critical => Err(err),
-        Err(err) => {
-            tracing::warn!(kind = %err.kind(), error = %err.chain(),
-                "redis cannot be set up; serving without the search cache (redis is not critical)");
+        Some(Err(err)) if critical => Err(err),
+        Some(Err(err)) => {
+            tracing::warn!(kind = %err.kind(), error = %err.chain(), "{degraded}");
             Ok(None)
         }
     }
 }
 
-fn vectors(settings: &Settings) -> Result<Built<dyn VectorPort>, InfraError> {
-    let qdrant = &settings.qdrant;
-    let built = match qdrant.mode {
-        QdrantMode::Embedded => EdgeVectorStore::from_settings(qdrant).map(|store| {
-            tracing::info!(path = %store.path().display(), critical = qdrant.critical,
-                "vector store: embedded");
-            // In process: retrying an engine error would not help, but a stuck filesystem
-            // must not hang a request, so each call is bounded by the Qdrant timeout.
-            let policy = Resilience::new(VECTOR_BACKEND)
-                .with_timeout(qdrant.timeout)
-                .with_retry(RetryPolicy::no_retry());
-            let inner: Arc<dyn VectorPort> = Arc::new(store.clone());
-            let port: Arc<dyn VectorPort> = Arc::new(ResilientVector::new(inner, policy));
-            let component = Component::new(VECTOR_BACKEND, qdrant.critical, Arc::new(store));
-            (port, component)
-        }),
-        QdrantMode::Remote => RemoteQdrant::build(qdrant).map(|remote| {
-            tracing::info!(endpoint = %qdrant.endpoint(), critical = qdrant.critical,
-                "vector store: remote Qdrant");
-            (remote.port(), remote.component())
-        }),
-    };
-    match built {
-        Ok(built) => Ok(Some(built)),
-        Err(err) if qdrant.critical => Err(err),
-        Err(err) => {
-            tracing::warn!(kind = %err.kind(), error = %err.chain(),
-                "the vector store cannot be set up; catalog routes answer 503 (qdrant is not critical)");
-            Ok(None)
+const REDIS_DEGRADED: &str =
+    "redis cannot be set up; serving without the search cache (redis is not critical)";
+const QDRANT_DEGRADED: &str =
+    "the vector store cannot be set up; catalog routes answer 503 (qdrant is not critical)";
+
+/// One line per backend saying what start-up will use.
+fn log_wiring(settings: &Settings, redis: bool, vectors: bool) {
+    let (redis_settings, qdrant) = (&settings.redis, &settings.qdrant);
+    if !redis_settings.enabled {
+        tracing::info!("redis disabled (SOCIAL_REDIS__ENABLED=false): searches are not cached");
+    } else if redis {
+        tracing::info!(mode = %redis_settings.mode, critical = redis_settings.critical,
+            "redis configured");
+    }
+    if vectors {
+        match qdrant.mode {
+            QdrantMode::Embedded => tracing::info!(path = %qdrant.path.display(),
+                critical = qdrant.critical, "vector store: embedded"),
+            QdrantMode::Remote => tracing::info!(endpoint = %qdrant.endpoint(),
+                critical = qdrant.critical, "vector store: remote Qdrant"),
         }
     }
 }

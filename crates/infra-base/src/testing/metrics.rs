@@ -74,13 +74,12 @@ impl MetricsCapture {
         metrics::with_local_recorder(&self.recorder, f)
     }
 
-    /// Runs `future` to completion on a new current-thread runtime (clock paused when
-    /// `paused`) with this capture as the recorder, so every metric the future records,
-    /// on whatever task of that runtime, is captured.
-    pub fn block_on<F: Future>(&self, paused: bool, future: F) -> F::Output {
+    /// Runs `future` to completion on a new current-thread runtime with this capture as
+    /// the recorder, so every metric the future records, on whatever task of that runtime,
+    /// is captured.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
-            .start_paused(paused)
             .build()
             .expect("a current-thread runtime");
         self.in_scope(|| runtime.block_on(future))

@@ -32,7 +32,7 @@ fn retrying() -> Resilience {
 #[test]
 fn one_observation_per_call_retries_counted_and_errors_labelled_by_kind() {
     let capture = MetricsCapture::new();
-    capture.block_on(true, async {
+    capture.block_on(async {
         let mut mock = MockRedisPort::new();
         let mut failures = 2;
         mock.expect_get().times(3).returning(move |_| {
@@ -86,7 +86,7 @@ fn one_observation_per_call_retries_counted_and_errors_labelled_by_kind() {
 #[test]
 fn breaker_state_and_transitions_are_recorded() {
     let capture = MetricsCapture::new();
-    capture.block_on(true, async {
+    capture.block_on(async {
         let mut mock = MockRedisPort::new();
         mock.expect_ping().times(1).returning(|| Err(unavailable()));
         let policy = Resilience::new(REDIS_BACKEND)

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::schema as keys;
 use crate::validate::Checker;
 
 /// Settings of the health endpoints (`SOCIAL_HEALTH__*`).
@@ -22,8 +23,8 @@ pub struct HealthSettings {
 impl Default for HealthSettings {
     fn default() -> Self {
         Self {
-            cache_ttl: Duration::from_secs(2),
-            check_timeout: Duration::from_secs(1),
+            cache_ttl: const { keys::HEALTH_CACHE_TTL.default.duration() },
+            check_timeout: const { keys::HEALTH_CHECK_TIMEOUT.default.duration() },
         }
     }
 }

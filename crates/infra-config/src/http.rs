@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::render_text;
 use crate::net;
-use crate::schema;
+use crate::schema::{self as keys};
 use crate::validate::Checker;
 
 /// Settings of the HTTP server (`SOCIAL_HTTP__*`).
@@ -31,11 +31,11 @@ pub struct HttpSettings {
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
-            host: "127.0.0.1".to_owned(),
-            port: 8080,
-            shutdown_grace: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            body_limit: 1024 * 1024,
+            host: keys::HTTP_HOST.default.text().to_owned(),
+            port: const { keys::HTTP_PORT.default.u16() },
+            shutdown_grace: const { keys::HTTP_SHUTDOWN_GRACE.default.duration() },
+            request_timeout: const { keys::HTTP_REQUEST_TIMEOUT.default.duration() },
+            body_limit: const { keys::HTTP_BODY_LIMIT.default.u64() },
         }
     }
 }
@@ -55,12 +55,7 @@ impl HttpSettings {
         }
         cx.duration("http.shutdown_grace", self.shutdown_grace);
         cx.duration("http.request_timeout", self.request_timeout);
-        cx.range(
-            "http.body_limit",
-            self.body_limit,
-            1,
-            schema::MAX_BODY_LIMIT,
-        );
+        cx.bounded("http.body_limit", self.body_limit);
     }
 }
 

@@ -25,8 +25,10 @@
 //! - Qdrant: an `https://` URL turns TLS on, with the same rules as Redis;
 //!   port 6333 (REST) is refused, the client speaks gRPC on 6334; keys that
 //!   only a remote server uses are refused in embedded mode.
-//! - Bounds: every duration is more than 0 and at most 1h; pool size 1-10000;
-//!   gRPC channels 1-64; attempts 1-100; body limit 1 byte to 1 GiB.
+//! - Bounds: every duration is more than 0 and at most 1h; the other bounds,
+//!   defaults and accepted values of every key are declared once, in
+//!   [`schema::KEYS`], and listed in `docs/configuration.md` (generated from it,
+//!   like `.env.example`).
 //!
 //! ```
 //! use infra_config::{QdrantMode, RedisMode, SettingsLoader};
@@ -70,7 +72,7 @@ mod net;
 mod qdrant;
 mod redis;
 mod resilience;
-mod schema;
+pub mod schema;
 mod secret;
 mod settings;
 mod text;

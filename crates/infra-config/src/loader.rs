@@ -17,7 +17,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Value};
 
 use crate::error::{self, ConfigError, one_line};
-use crate::schema::{self, SECTIONS};
+use crate::schema;
 use crate::settings::Settings;
 use crate::validate::Checker;
 
@@ -337,18 +337,23 @@ fn read_toml(path: &Path, origin: &str) -> Result<Dict, ConfigError> {
 /// that is ours is a mistake.
 fn own_sections(mut toml: Dict, prefix: &str, problems: &mut Vec<ConfigError>) -> Dict {
     toml.retain(|key, _| {
-        let known = SECTIONS.contains(&key.as_str());
+        let known = schema::is_top_section(key);
         if !known {
             problems.push(ConfigError::invalid(
                 schema::env_key(prefix, key),
                 key.as_str(),
                 "unknown key",
-                format!("one of {}", SECTIONS.join(", ")),
+                format!("one of {}", section_list()),
             ));
         }
         known
     });
     toml
+}
+
+/// The top-level sections, comma-separated.
+fn section_list() -> String {
+    schema::section_names().collect::<Vec<_>>().join(", ")
 }
 
 /// Nests `PREFIX_A__B__C=value` pairs into `{a: {b: {c: "value"}}}`, with
@@ -371,14 +376,14 @@ fn env_layer(prefix: &str, pairs: &[(String, String)], problems: &mut Vec<Config
         let parts: Vec<&str> = rest.split("__").collect();
         let path = parts.join(".");
         let section = parts.first().copied().unwrap_or_default();
-        if !SECTIONS.contains(&section) {
+        if !schema::is_top_section(section) {
             // With an empty prefix, `REDIS_URL` and friends belong to other software.
             if prefix.is_empty() {
                 continue;
             }
-            if let Some(owner) = SECTIONS.iter().find(|s| {
+            if let Some(owner) = schema::section_names().find(|s| {
                 section
-                    .strip_prefix(**s)
+                    .strip_prefix(*s)
                     .is_some_and(|tail| tail.starts_with('_'))
             }) {
                 let intended =
@@ -480,7 +485,7 @@ fn deserialize(mut data: Dict, prefix: &str) -> (Settings, Vec<ConfigError>) {
     let mut errors = Vec::new();
     let mut budget = BTreeSet::new();
     leaves(&data, "", &mut budget);
-    for _ in 0..=budget.len() + SECTIONS.len() {
+    for _ in 0..=budget.len() + schema::SECTIONS.len() {
         match Figment::from(Serialized::defaults(&data)).extract_lossy::<Settings>() {
             Ok(settings) => return (settings, errors),
             Err(failure) => {

@@ -10,12 +10,14 @@ use crate::choice::choice;
 use crate::error::render_text;
 use crate::net;
 use crate::resilience::{CircuitSettings, RetrySettings};
-use crate::schema;
+use crate::schema::{self as keys};
 use crate::secret::{Secret, SecretUrl};
 use crate::validate::Checker;
 
 /// Qdrant's gRPC port, which the Rust client speaks.
-const DEFAULT_PORT: u16 = 6334;
+const DEFAULT_PORT: u16 = keys::QDRANT_PORT.default.u16();
+/// Qdrant's REST port, which the gRPC client cannot use.
+const REST_PORT: u16 = 6333;
 
 choice! {
     /// Where vectors are stored.
@@ -92,21 +94,21 @@ pub struct QdrantSettings {
 impl Default for QdrantSettings {
     fn default() -> Self {
         Self {
-            mode: QdrantMode::Embedded,
+            mode: QdrantMode::default(),
             url: None,
-            host: "127.0.0.1".to_owned(),
+            host: keys::QDRANT_HOST.default.text().to_owned(),
             port: DEFAULT_PORT,
             api_key: None,
             tls: QdrantTlsSettings::default(),
-            timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(2),
-            keep_alive: Duration::from_secs(30),
-            compression: Compression::None,
-            pool_size: 1,
-            path: PathBuf::from("./data/qdrant"),
+            timeout: const { keys::QDRANT_TIMEOUT.default.duration() },
+            connect_timeout: const { keys::QDRANT_CONNECT_TIMEOUT.default.duration() },
+            keep_alive: const { keys::QDRANT_KEEP_ALIVE.default.duration() },
+            compression: Compression::default(),
+            pool_size: const { keys::QDRANT_POOL_SIZE.default.usize() },
+            path: PathBuf::from(keys::QDRANT_PATH.default.text()),
             retry: RetrySettings::default(),
             circuit: CircuitSettings::default(),
-            critical: true,
+            critical: const { keys::QDRANT_CRITICAL.default.flag() },
         }
     }
 }
@@ -147,12 +149,7 @@ impl QdrantSettings {
         cx.duration("qdrant.timeout", self.timeout);
         cx.duration("qdrant.connect_timeout", self.connect_timeout);
         cx.duration("qdrant.keep_alive", self.keep_alive);
-        cx.range(
-            "qdrant.pool_size",
-            self.pool_size,
-            1,
-            schema::MAX_QDRANT_CHANNELS,
-        );
+        cx.bounded("qdrant.pool_size", self.pool_size);
         self.retry.validate(cx, "qdrant.retry");
         self.circuit.validate(cx, "qdrant.circuit");
         match self.mode {
@@ -194,7 +191,7 @@ impl QdrantSettings {
             }
             match self.port {
                 0 => cx.refuse("qdrant.port", "got 0"),
-                schema::QDRANT_REST_PORT => {
+                REST_PORT => {
                     cx.refuse(
                         "qdrant.port",
                         "got 6333, the REST port; the Rust client speaks gRPC",
@@ -234,7 +231,7 @@ impl QdrantSettings {
         }
         match parts.port_or_known_default() {
             Some(0) => cx.refuse("qdrant.url", "the value has port 0"),
-            Some(schema::QDRANT_REST_PORT) => cx.refuse(
+            Some(REST_PORT) => cx.refuse(
                 "qdrant.url",
                 "the value uses port 6333, the REST port; the Rust client speaks gRPC",
             ),

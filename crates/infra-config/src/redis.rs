@@ -13,12 +13,12 @@ use crate::choice::choice;
 use crate::error::render_text;
 use crate::net::{self, NodeAddr};
 use crate::resilience::{CircuitSettings, RetrySettings};
-use crate::schema;
+use crate::schema::{self as keys};
 use crate::secret::{Secret, SecretUrl};
 use crate::validate::Checker;
 
-/// The default Redis port.
-const DEFAULT_PORT: u16 = 6379;
+/// The default Redis port (of a URL without one, too).
+const DEFAULT_PORT: u16 = keys::REDIS_PORT.default.u16();
 
 choice! {
     /// How the Redis deployment is laid out.
@@ -92,11 +92,11 @@ pub struct RedisSettings {
 impl Default for RedisSettings {
     fn default() -> Self {
         Self {
-            enabled: true,
+            enabled: const { keys::REDIS_ENABLED.default.flag() },
             url: None,
-            host: "127.0.0.1".to_owned(),
+            host: keys::REDIS_HOST.default.text().to_owned(),
             port: DEFAULT_PORT,
-            db: 0,
+            db: const { keys::REDIS_DB.default.int() },
             username: None,
             password: None,
             mode: RedisMode::Standalone,
@@ -104,11 +104,11 @@ impl Default for RedisSettings {
             sentinel_master: None,
             tls: RedisTlsSettings::default(),
             pool: PoolSettings::default(),
-            connect_timeout: Duration::from_secs(2),
-            command_timeout: Duration::from_secs(1),
+            connect_timeout: const { keys::REDIS_CONNECT_TIMEOUT.default.duration() },
+            command_timeout: const { keys::REDIS_COMMAND_TIMEOUT.default.duration() },
             retry: RetrySettings::default(),
             circuit: CircuitSettings::default(),
-            critical: false,
+            critical: const { keys::REDIS_CRITICAL.default.flag() },
         }
     }
 }
@@ -134,7 +134,7 @@ pub struct RedisTlsSettings {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PoolSettings {
-    /// Largest number of connections (default 16, 1-10000).
+    /// Largest number of connections (`redis.pool.max_size`).
     pub max_size: usize,
     /// How long a caller waits for a free connection before `PoolExhausted`
     /// (default `1s`).
@@ -151,10 +151,10 @@ pub struct PoolSettings {
 impl Default for PoolSettings {
     fn default() -> Self {
         Self {
-            max_size: 16,
-            wait_timeout: Duration::from_secs(1),
-            create_timeout: Duration::from_secs(2),
-            recycle_timeout: Duration::from_secs(1),
+            max_size: const { keys::REDIS_POOL_MAX_SIZE.default.usize() },
+            wait_timeout: const { keys::REDIS_POOL_WAIT_TIMEOUT.default.duration() },
+            create_timeout: const { keys::REDIS_POOL_CREATE_TIMEOUT.default.duration() },
+            recycle_timeout: const { keys::REDIS_POOL_RECYCLE_TIMEOUT.default.duration() },
         }
     }
 }
@@ -269,12 +269,7 @@ impl RedisSettings {
         if !self.enabled {
             return;
         }
-        cx.range(
-            "redis.pool.max_size",
-            self.pool.max_size,
-            1,
-            schema::MAX_POOL_SIZE,
-        );
+        cx.bounded("redis.pool.max_size", self.pool.max_size);
         cx.duration("redis.pool.wait_timeout", self.pool.wait_timeout);
         cx.duration("redis.pool.create_timeout", self.pool.create_timeout);
         cx.duration("redis.pool.recycle_timeout", self.pool.recycle_timeout);
@@ -317,12 +312,8 @@ impl RedisSettings {
                     format!("got {} ({problem})", render_text(&self.host)),
                 );
             }
-            if self.port == 0 {
-                cx.refuse("redis.port", "got 0");
-            }
-            if self.db < 0 {
-                cx.refuse("redis.db", format!("got {}", self.db));
-            }
+            cx.bounded("redis.port", self.port);
+            cx.bounded("redis.db", self.db);
         }
     }
 
@@ -369,9 +360,7 @@ impl RedisSettings {
                 }
             }
             RedisMode::Sentinel => {
-                if self.db < 0 {
-                    cx.refuse("redis.db", format!("got {}", self.db));
-                }
+                cx.bounded("redis.db", self.db);
                 match &self.sentinel_master {
                     None => cx.refuse(
                         "redis.sentinel_master",

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::schema;
+use crate::schema as keys;
 use crate::validate::Checker;
 
 /// How an operation that failed transiently is retried, with exponential
@@ -25,21 +25,16 @@ pub struct RetrySettings {
 impl Default for RetrySettings {
     fn default() -> Self {
         Self {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(50),
-            max_delay: Duration::from_secs(1),
+            max_attempts: const { keys::RETRY_MAX_ATTEMPTS.default.u32() },
+            base_delay: const { keys::RETRY_BASE_DELAY.default.duration() },
+            max_delay: const { keys::RETRY_MAX_DELAY.default.duration() },
         }
     }
 }
 
 impl RetrySettings {
     pub(crate) fn validate(&self, cx: &mut Checker<'_>, section: &str) {
-        cx.range(
-            &format!("{section}.max_attempts"),
-            self.max_attempts,
-            1,
-            schema::MAX_ATTEMPTS,
-        );
+        cx.bounded(&format!("{section}.max_attempts"), self.max_attempts);
         cx.duration(&format!("{section}.base_delay"), self.base_delay);
         cx.duration(&format!("{section}.max_delay"), self.max_delay);
         if self.base_delay > self.max_delay {
@@ -73,19 +68,17 @@ pub struct CircuitSettings {
 impl Default for CircuitSettings {
     fn default() -> Self {
         Self {
-            failure_threshold: 5,
-            open_for: Duration::from_secs(1),
+            failure_threshold: const { keys::CIRCUIT_FAILURE_THRESHOLD.default.u32() },
+            open_for: const { keys::CIRCUIT_OPEN_FOR.default.duration() },
         }
     }
 }
 
 impl CircuitSettings {
     pub(crate) fn validate(&self, cx: &mut Checker<'_>, section: &str) {
-        cx.range(
+        cx.bounded(
             &format!("{section}.failure_threshold"),
             self.failure_threshold,
-            1,
-            u32::MAX,
         );
         cx.duration(&format!("{section}.open_for"), self.open_for);
     }

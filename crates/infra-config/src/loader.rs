@@ -30,9 +30,11 @@ pub const DEFAULT_PREFIX: &str = "SOCIAL_";
 /// Environment keys are `<PREFIX><SECTION>__<KEY>`, with `__` between nesting
 /// levels: `SOCIAL_REDIS__POOL__MAX_SIZE` is `redis.pool.max_size`. Keys are
 /// matched ignoring case. An empty value counts as not set. Variables under
-/// the prefix that do not start with a known section (`redis`, `qdrant`,
-/// `http`, `health`) are left to other components, except near-misses such
-/// as `SOCIAL_REDIS_URL` (one underscore), which are refused.
+/// the prefix all belong to this configuration: one whose first section is
+/// unknown (`SOCIAL_REDSI__URL`), a near-miss such as `SOCIAL_REDIS_URL` (one
+/// underscore) and an unknown key inside a section are refused. Only with an
+/// empty prefix are other variables left alone. `<PREFIX>CONFIG_FILE` names
+/// the TOML file.
 ///
 /// ```
 /// use infra_config::SettingsLoader;
@@ -394,6 +396,18 @@ fn env_layer(prefix: &str, pairs: &[(String, String)], problems: &mut Vec<Config
                     "unknown key (one underscore after the section)",
                     format!("keys like {intended}, with two underscores between section and key"),
                 ));
+            } else {
+                // Every variable under the prefix is ours: a typo in the
+                // section must not be silently ignored.
+                problems.push(ConfigError::invalid(
+                    name,
+                    path,
+                    "unknown section",
+                    format!(
+                        "a key of one of the sections {} ({prefix}<SECTION>__<KEY>)",
+                        section_list()
+                    ),
+                ));
             }
             continue;
         }
@@ -526,7 +540,6 @@ mod tests {
             ("SOCIAL_REDIS__PASSWORD".to_owned(), "0123".to_owned()),
             ("social_redis__pool__max_size".to_owned(), "8".to_owned()),
             ("OTHER_X".to_owned(), "1".to_owned()),
-            ("SOCIAL_DATABASE__URL".to_owned(), "postgres://x".to_owned()),
         ];
         let dict = env_layer("SOCIAL_", &pairs, &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
@@ -536,7 +549,7 @@ mod tests {
             redis["pool"].as_dict().unwrap()["max_size"],
             Value::from("8".to_owned())
         );
-        assert!(!dict.contains_key("database"));
+        assert!(!dict.contains_key("other_x"));
     }
 
     #[test]
@@ -547,6 +560,7 @@ mod tests {
             ("SOCIAL_REDIS__TLS__ENABLED".to_owned(), "true".to_owned()),
             ("SOCIAL_REDIS_URL".to_owned(), "redis://x".to_owned()),
             ("SOCIAL_REDIS____PORT".to_owned(), "1".to_owned()),
+            ("SOCIAL_DATABASE__URL".to_owned(), "postgres://x".to_owned()),
         ];
         env_layer("SOCIAL_", &pairs, &mut problems);
         let mut keys: Vec<_> = problems.iter().filter_map(ConfigError::key).collect();
@@ -554,6 +568,7 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "SOCIAL_DATABASE__URL",
                 "SOCIAL_REDIS_URL",
                 "SOCIAL_REDIS__TLS",
                 "SOCIAL_REDIS____PORT"

@@ -321,6 +321,21 @@ fn each_bad_input_gives_one_line_naming_its_key() {
             "either SOCIAL_REDIS__URL or",
         ),
         case(
+            &[("SOCIAL_REDSI__URL", "redis://cache")],
+            "SOCIAL_REDSI__URL",
+            "one of the sections redis, qdrant,",
+        ),
+        case(
+            &[("SOCIAL_CAHCE__TTL", "1m")],
+            "SOCIAL_CAHCE__TTL",
+            "(SOCIAL_<SECTION>__<KEY>)",
+        ),
+        case(
+            &[("SOCIAL_HTTP__HOTS", "127.0.0.1")],
+            "SOCIAL_HTTP__HOTS",
+            "one of host, port,",
+        ),
+        case(
             &[("SOCIAL_REDIS", "redis://cache")],
             "SOCIAL_REDIS",
             "keys below it, like SOCIAL_REDIS__<KEY>",

@@ -1,7 +1,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use infra_config::{Compression, QdrantMode, RedisMode, Settings};
+use infra_config::{Compression, QdrantMode, RedisMode, Settings, SettingsLoader};
 
 use crate::load_ok;
 
@@ -71,13 +71,27 @@ fn loading_nothing_gives_the_defaults_and_they_are_valid() {
 }
 
 #[test]
-fn variables_of_other_components_are_left_alone() {
-    let settings = load_ok(&[
-        ("SOCIAL_DATABASE__URL", "postgres://u:p@db/app"),
-        ("OTHER_REDIS__PORT", "1"),
-        ("PATH", "/usr/bin"),
-    ]);
+fn variables_without_the_prefix_are_left_alone() {
+    let settings = load_ok(&[("OTHER_REDIS__PORT", "1"), ("PATH", "/usr/bin")]);
     assert_defaults(&settings);
+}
+
+#[test]
+fn every_variable_under_the_prefix_is_ours() {
+    // An unknown section is refused, not left to "other components": with
+    // the prefix SOCIAL_ it can only be a typo or a key that does not exist.
+    let error = crate::load_err(&[("SOCIAL_DATABASE__URL", "postgres://u:p@db/app")]);
+    assert_eq!(
+        error.to_string(),
+        "SOCIAL_DATABASE__URL (database.url): unknown section, expected a key of one of the \
+         sections redis, qdrant, http, health (SOCIAL_<SECTION>__<KEY>)"
+    );
+    // With an empty prefix, everything else in the environment is not ours.
+    let settings = SettingsLoader::from_pairs([("DATABASE__URL", "x"), ("HTTP__PORT", "1")])
+        .prefix("")
+        .load()
+        .unwrap();
+    assert_eq!(settings.http.port, 1);
 }
 
 #[test]

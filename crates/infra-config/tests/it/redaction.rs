@@ -108,6 +108,8 @@ fn errors_on_secret_keys_never_echo_them() {
         ],
         vec![("SOCIAL_QDRANT__API_KEY", url("{M}"))],
         vec![("SOCIAL_QDRANT__APIKEY", url("{M}"))],
+        vec![("SOCIAL_REDSI__PASSWORD", url("{M}"))],
+        vec![("SOCIAL_DATABASE__URL", url("postgres://app:{M}@db/app"))],
     ];
     for env in &cases {
         let error = SettingsLoader::from_pairs(env.iter().map(|(k, v)| (*k, v.as_str())))

@@ -131,8 +131,8 @@ pub fn render_markdown() -> String {
     );
     out.push_str(
         "- Secret: `yes` values are redacted in `Debug`, `Serialize` (and so in \
-         `infra-server config`) and never quoted in errors; `URL` values may carry \
-         credentials and are shown with their password masked.\n",
+         `infra-server config`) and never quoted in errors; `masked` values are URLs that \
+         may carry credentials: shown with their password masked, never quoted in errors.\n",
     );
     for section in SECTIONS {
         let _ = write!(
@@ -218,7 +218,7 @@ fn secrecy(sensitivity: Sensitivity) -> &'static str {
     match sensitivity {
         Sensitivity::Public => "no",
         Sensitivity::Secret => "yes",
-        Sensitivity::Credentials => "URL",
+        Sensitivity::Credentials => "masked",
     }
 }
 

@@ -1,4 +1,5 @@
-//! Typed, validated settings for Redis, Qdrant, HTTP and health checks.
+//! Typed, validated settings for Redis, Qdrant, HTTP, health checks, logging,
+//! metrics, OpenTelemetry export and the reference service's search cache.
 //!
 //! Sources, lowest precedence first: defaults, an optional TOML file
 //! (`SettingsLoader::toml_file` or `SOCIAL_CONFIG_FILE`), `.env` (exported
@@ -62,13 +63,17 @@
 //! # Ok::<(), infra_config::ConfigError>(())
 //! ```
 
+mod cache;
 mod choice;
 mod duration;
 mod error;
 mod health;
 mod http;
 mod loader;
+mod log;
+mod metrics;
 mod net;
+mod otel;
 mod qdrant;
 mod redis;
 mod resilience;
@@ -78,11 +83,15 @@ mod settings;
 mod text;
 mod validate;
 
+pub use cache::CacheSettings;
 pub use error::ConfigError;
 pub use health::HealthSettings;
 pub use http::HttpSettings;
 pub use loader::{DEFAULT_PREFIX, SettingsLoader};
+pub use log::{LogFormat, LogSettings};
+pub use metrics::MetricsSettings;
 pub use net::NodeAddr;
+pub use otel::OtelSettings;
 pub use qdrant::{Compression, QdrantMode, QdrantSettings, QdrantTlsSettings};
 pub use redis::{PoolSettings, RedisMode, RedisSettings, RedisTlsSettings};
 pub use resilience::{CircuitSettings, RetrySettings};

@@ -29,6 +29,7 @@ mod render;
 use std::time::Duration;
 
 use crate::duration;
+use crate::log::LogFormat;
 use crate::qdrant::{Compression, QdrantMode};
 use crate::redis::RedisMode;
 
@@ -228,9 +229,11 @@ impl Key {
     }
 
     /// Whether a value of this key may be quoted in an error line: public
-    /// scalars only (a list's own parser describes its bad entries).
+    /// scalars only. A URL is never quoted (it may carry credentials even
+    /// where they are refused), nor a list (its own parser describes its bad
+    /// entries).
     pub(crate) fn may_quote(&self) -> bool {
-        self.sensitivity == Sensitivity::Public && self.kind != Kind::List
+        self.sensitivity == Sensitivity::Public && !matches!(self.kind, Kind::List | Kind::Url)
     }
 }
 
@@ -700,6 +703,61 @@ keys! {
         Duration::from_secs(1),
         "Time limit of one dependency check.",
     );
+
+    // Logging.
+    LOG_FORMAT = choice(
+        "log.format",
+        LogFormat::NAMES,
+        LogFormat::DEFAULT_NAME,
+        "Format of log lines: text for people, json (one object per line) for collectors.",
+    );
+    LOG_LEVEL = text(
+        "log.level",
+        Value::Text("info"),
+        "an EnvFilter directive list, e.g. info or warn,infra_redis=debug \
+         (levels: trace, debug, info, warn, error, off)",
+        "Log filter, as a tracing EnvFilter directive list.",
+    )
+    .note("RUST_LOG, when set, wins at run time.");
+
+    // Metrics.
+    METRICS_ENABLED = flag(
+        "metrics.enabled",
+        true,
+        "Whether the metrics endpoint is served (when false, PATH is not validated).",
+    );
+    METRICS_PATH = text(
+        "metrics.path",
+        Value::Text("/metrics"),
+        "a URL path starting with /, without whitespace, query or fragment, not under \
+         /health (e.g. /metrics)",
+        "Route of the metrics endpoint.",
+    );
+
+    // OpenTelemetry.
+    OTEL_ENDPOINT = Key::new(
+        "otel.endpoint",
+        Kind::Url,
+        Value::Unset,
+        "an http:// or https:// URL of an OTLP collector, without credentials, e.g. \
+         http://127.0.0.1:4317",
+        "OTLP collector that traces are exported to; unset means no export.",
+    )
+    .note("Credentials are refused in the URL: collectors take them as headers.")
+    .example("http://127.0.0.1:4317");
+    OTEL_SERVICE_NAME = text(
+        "otel.service_name",
+        Value::Text("infra-server"),
+        "a service name (non-empty, without control characters)",
+        "The service.name resource attribute of exported data.",
+    );
+
+    // Search cache.
+    CACHE_TTL = duration(
+        "cache.ttl",
+        Duration::from_mins(1),
+        "Lifetime of a cached search answer of the reference service.",
+    );
 }
 
 /// The top-level sections, in documentation order.
@@ -723,6 +781,26 @@ pub static SECTIONS: &[Section] = &[
         name: "health",
         title: "Health endpoints",
         doc: "How health checks are cached and bounded.",
+    },
+    Section {
+        name: "log",
+        title: "Logging",
+        doc: "How the service writes its logs.",
+    },
+    Section {
+        name: "metrics",
+        title: "Metrics",
+        doc: "Whether and where the service exposes its metrics.",
+    },
+    Section {
+        name: "otel",
+        title: "OpenTelemetry export",
+        doc: "Export of traces to an OTLP collector; off unless ENDPOINT is set.",
+    },
+    Section {
+        name: "cache",
+        title: "Search cache",
+        doc: "The Redis search cache of the reference service (infra-server).",
     },
 ];
 

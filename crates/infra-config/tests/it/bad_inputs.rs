@@ -336,6 +336,71 @@ fn each_bad_input_gives_one_line_naming_its_key() {
             "one of host, port,",
         ),
         case(
+            &[("SOCIAL_LOG__FORMAT", "yaml")],
+            "SOCIAL_LOG__FORMAT",
+            "one of text, json",
+        ),
+        case(
+            &[("SOCIAL_LOG__LEVEL", "infra=verbose")],
+            "SOCIAL_LOG__LEVEL",
+            "an EnvFilter directive list",
+        ),
+        case(
+            &[("SOCIAL_METRICS__ENABLED", "sometimes")],
+            "SOCIAL_METRICS__ENABLED",
+            "true or false",
+        ),
+        case(
+            &[("SOCIAL_METRICS__PATH", "metrics")],
+            "SOCIAL_METRICS__PATH",
+            "starting with /",
+        ),
+        case(
+            &[("SOCIAL_METRICS__PATH", "/health/metrics")],
+            "SOCIAL_METRICS__PATH",
+            "not under /health",
+        ),
+        case(
+            &[("SOCIAL_METRICS__PATH", "/my metrics")],
+            "SOCIAL_METRICS__PATH",
+            "without whitespace",
+        ),
+        case(
+            &[("SOCIAL_OTEL__ENDPOINT", "grpc://collector:4317")],
+            "SOCIAL_OTEL__ENDPOINT",
+            "http:// or https://",
+        ),
+        case(
+            &[("SOCIAL_OTEL__ENDPOINT", "collector:4317")],
+            "SOCIAL_OTEL__ENDPOINT",
+            "OTLP collector",
+        ),
+        case(
+            &[("SOCIAL_OTEL__ENDPOINT", "https://u:p@collector:4317")],
+            "SOCIAL_OTEL__ENDPOINT",
+            "OTLP headers",
+        ),
+        case(
+            &[("SOCIAL_OTEL__SERVICE_NAME", " ")],
+            "SOCIAL_OTEL__SERVICE_NAME",
+            "non-empty",
+        ),
+        case(
+            &[("SOCIAL_CACHE__TTL", "60")],
+            "SOCIAL_CACHE__TTL",
+            DURATION,
+        ),
+        case(
+            &[("SOCIAL_CACHE__TTL", "2h")],
+            "SOCIAL_CACHE__TTL",
+            "at most 1h",
+        ),
+        case(
+            &[("SOCIAL_CACHE__TIME", "1m")],
+            "SOCIAL_CACHE__TIME",
+            "one of ttl",
+        ),
+        case(
             &[("SOCIAL_REDIS", "redis://cache")],
             "SOCIAL_REDIS",
             "keys below it, like SOCIAL_REDIS__<KEY>",

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use infra_config::{Compression, ExposeSecret, NodeAddr, QdrantMode, RedisMode, Secret};
+use infra_config::{Compression, ExposeSecret, LogFormat, NodeAddr, QdrantMode, RedisMode, Secret};
 
 use crate::{load_ok, write_file};
 
@@ -233,6 +233,33 @@ fn http_and_health_keys() {
     assert_eq!(s.http.bind_address(), "0.0.0.0:0");
     assert_eq!(s.health.cache_ttl, Duration::from_millis(500));
     assert_eq!(s.health.check_timeout, Duration::from_millis(300));
+}
+
+#[test]
+fn log_metrics_otel_and_cache_keys() {
+    let s = load_ok(&[
+        ("SOCIAL_LOG__FORMAT", "JSON"),
+        ("SOCIAL_LOG__LEVEL", "warn,infra_redis=debug"),
+        ("SOCIAL_METRICS__ENABLED", "false"),
+        ("SOCIAL_METRICS__PATH", "/internal/metrics"),
+        ("SOCIAL_OTEL__ENDPOINT", "https://otel.internal:4317"),
+        ("SOCIAL_OTEL__SERVICE_NAME", "catalog"),
+        ("SOCIAL_CACHE__TTL", "90s"),
+    ]);
+    assert_eq!(s.log.format, LogFormat::Json);
+    assert_eq!(s.log.level, "warn,infra_redis=debug");
+    assert!(!s.metrics.enabled);
+    assert_eq!(s.metrics.path, "/internal/metrics");
+    assert_eq!(
+        s.otel.endpoint.as_ref().map(url::Url::as_str),
+        Some("https://otel.internal:4317/")
+    );
+    assert_eq!(s.otel.service_name, "catalog");
+    assert_eq!(s.cache.ttl, Duration::from_secs(90));
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["log"]["format"], "json");
+    assert_eq!(json["otel"]["endpoint"], "https://otel.internal:4317/");
+    assert_eq!(json["cache"]["ttl"], "1m 30s");
 }
 
 #[test]

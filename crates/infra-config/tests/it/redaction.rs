@@ -109,6 +109,9 @@ fn errors_on_secret_keys_never_echo_them() {
         vec![("SOCIAL_QDRANT__API_KEY", url("{M}"))],
         vec![("SOCIAL_QDRANT__APIKEY", url("{M}"))],
         vec![("SOCIAL_REDSI__PASSWORD", url("{M}"))],
+        vec![("SOCIAL_OTEL__ENDPOINT", url("https://u:{M}@collector:4317"))],
+        vec![("SOCIAL_OTEL__ENDPOINT", url("{M}"))],
+        vec![("SOCIAL_OTEL__ENDPOINT", url("ftp://collector/{M}"))],
         vec![("SOCIAL_DATABASE__URL", url("postgres://app:{M}@db/app"))],
     ];
     for env in &cases {

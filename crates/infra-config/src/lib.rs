@@ -24,8 +24,12 @@
 //!   to a `rediss://` URL. `url` excludes `host`/`port`/`db`. Unix-socket URLs
 //!   are refused. When `enabled` is false the section is not validated.
 //! - Qdrant: an `https://` URL turns TLS on, with the same rules as Redis;
-//!   port 6333 (REST) is refused, the client speaks gRPC on 6334; keys that
-//!   only a remote server uses are refused in embedded mode.
+//!   port 6333 (REST) is refused, the client speaks gRPC on 6334, which is
+//!   also what a URL without a port means (`https://host` is port 6334, not
+//!   443); an API key over plain `http://` to a host that is not loopback is
+//!   refused; keys that only a remote server uses are refused in embedded mode.
+//! - Every variable under the prefix is ours: an unknown section
+//!   (`SOCIAL_REDSI__URL`) or an unknown key in a section is refused.
 //! - Bounds: every duration is more than 0 and at most 1h; the other bounds,
 //!   defaults and accepted values of every key are declared once, in
 //!   [`schema::KEYS`], and listed in `docs/configuration.md` (generated from it,

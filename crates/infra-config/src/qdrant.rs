@@ -53,7 +53,8 @@ pub struct QdrantSettings {
     /// `remote` or `embedded` (default `embedded`).
     pub mode: QdrantMode,
     /// gRPC endpoint, `http://host:6334` or `https://host:6334` (TLS); replaces
-    /// `host` and `port` (unset by default). Credentials in it are refused:
+    /// `host` and `port` (unset by default). Without a port it means 6334, the
+    /// gRPC port, for `https://` too (not 443). Credentials in it are refused:
     /// use `api_key`.
     #[serde(deserialize_with = "crate::text::optional")]
     pub url: Option<SecretUrl>,
@@ -62,6 +63,8 @@ pub struct QdrantSettings {
     /// gRPC port (default 6334; 6333, the REST port, is refused).
     pub port: u16,
     /// API key sent with every request (unset by default); never printed.
+    /// Refused over plain `http://` to a host that is not loopback: it would
+    /// cross the network unencrypted.
     #[serde(deserialize_with = "crate::text::optional")]
     pub api_key: Option<Secret>,
     /// TLS; an `https://` URL turns it on.
@@ -130,6 +133,10 @@ impl QdrantSettings {
 
     /// The gRPC endpoint of a remote server, `http[s]://host:port`, without
     /// credentials or path: from `url`, or from `host`/`port` and TLS.
+    ///
+    /// A URL without a port means the gRPC port 6334, whatever the scheme:
+    /// `https://q.example` is `https://q.example:6334`, not port 443 (a port
+    /// that is written, even 443, is kept).
     pub fn endpoint(&self) -> String {
         let scheme = if self.tls_enabled() { "https" } else { "http" };
         match &self.url {
@@ -138,7 +145,7 @@ impl QdrantSettings {
                 let host = parts
                     .host()
                     .map_or_else(|| net::url_host(&self.host), |h| h.to_string());
-                let port = parts.port_or_known_default().unwrap_or(DEFAULT_PORT);
+                let port = url.written_port().unwrap_or(DEFAULT_PORT);
                 format!("{scheme}://{host}:{port}")
             }
             None => format!("{scheme}://{}:{}", net::url_host(&self.host), self.port),
@@ -182,6 +189,29 @@ impl QdrantSettings {
     }
 
     fn validate_remote(&self, cx: &mut Checker<'_>) {
+        let host = match &self.url {
+            Some(url) => url.parts().host_str().map(str::to_owned),
+            None => Some(self.host.clone()),
+        };
+        let plain = self.url.as_ref().is_none_or(|url| url.scheme() == "http");
+        if self.api_key.is_some()
+            && plain
+            && !self.tls_enabled()
+            && host.as_deref().is_some_and(|host| !net::is_loopback(host))
+        {
+            let url_key = cx.key("qdrant.url");
+            let tls_key = cx.key("qdrant.tls.enabled");
+            cx.fail(
+                "qdrant.api_key",
+                "set while the connection to a non-loopback host is plain http://, \
+                 so the key would cross the network unencrypted",
+                format!(
+                    "TLS whenever an API key is sent to another host: an https:// URL in \
+                     {url_key}, or {tls_key}=true (plain http:// only to localhost, 127.0.0.1 \
+                     or ::1)"
+                ),
+            );
+        }
         let Some(url) = &self.url else {
             if let Err(problem) = net::check_host(&self.host) {
                 cx.refuse(
@@ -229,7 +259,7 @@ impl QdrantSettings {
                 format!("a URL without user or password; give the API key in {api_key}"),
             );
         }
-        match parts.port_or_known_default() {
+        match url.written_port() {
             Some(0) => cx.refuse("qdrant.url", "the value has port 0"),
             Some(REST_PORT) => cx.refuse(
                 "qdrant.url",
@@ -282,7 +312,15 @@ mod tests {
         qdrant.tls.enabled = false;
         qdrant.url = Some(SecretUrl::parse("https://vectors.example:6334/").unwrap());
         assert_eq!(qdrant.endpoint(), "https://vectors.example:6334");
+        // Without a port, a URL means the gRPC port, for https:// too.
         qdrant.url = Some(SecretUrl::parse("http://qdrant").unwrap());
-        assert_eq!(qdrant.endpoint(), "http://qdrant:80");
+        assert_eq!(qdrant.endpoint(), "http://qdrant:6334");
+        qdrant.url = Some(SecretUrl::parse("https://q.example").unwrap());
+        assert_eq!(qdrant.endpoint(), "https://q.example:6334");
+        qdrant.url = Some(SecretUrl::parse("https://q.example/").unwrap());
+        assert_eq!(qdrant.endpoint(), "https://q.example:6334");
+        // A written port is kept, even the scheme's default.
+        qdrant.url = Some(SecretUrl::parse("https://q.example:443").unwrap());
+        assert_eq!(qdrant.endpoint(), "https://q.example:443");
     }
 }

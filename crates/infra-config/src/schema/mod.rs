@@ -610,6 +610,10 @@ keys! {
         "an API key (a string)",
         "API key sent with every request.",
     )
+    .note(
+        "Refused over plain http:// to a host that is not loopback: use an https:// URL \
+         or TLS__ENABLED=true.",
+    )
     .example("change-me")
     .secret();
     QDRANT_TLS_ENABLED = flag(

@@ -258,6 +258,24 @@ fn each_bad_input_gives_one_line_naming_its_key() {
             "SOCIAL_QDRANT__MODE=remote",
         ),
         case(
+            &[
+                REMOTE,
+                ("SOCIAL_QDRANT__URL", "http://vectors.example:6334"),
+                ("SOCIAL_QDRANT__API_KEY", "k-123"),
+            ],
+            "SOCIAL_QDRANT__API_KEY",
+            "an https:// URL in SOCIAL_QDRANT__URL, or SOCIAL_QDRANT__TLS__ENABLED=true",
+        ),
+        case(
+            &[
+                REMOTE,
+                ("SOCIAL_QDRANT__HOST", "10.0.0.7"),
+                ("SOCIAL_QDRANT__API_KEY", "k-123"),
+            ],
+            "SOCIAL_QDRANT__API_KEY",
+            "plain http:// only to localhost",
+        ),
+        case(
             &[("SOCIAL_QDRANT__POOL_SIZE", "0")],
             "SOCIAL_QDRANT__POOL_SIZE",
             "1-64",

@@ -215,6 +215,45 @@ fn qdrant_url_form_and_embedded_path() {
 }
 
 #[test]
+fn qdrant_urls_without_a_port_mean_the_grpc_port() {
+    for (url, endpoint) in [
+        ("https://q.example", "https://q.example:6334"),
+        ("http://127.0.0.1", "http://127.0.0.1:6334"),
+        ("https://q.example:443", "https://q.example:443"),
+        ("https://[::1]/", "https://[::1]:6334"),
+    ] {
+        let s = load_ok(&[
+            ("SOCIAL_QDRANT__MODE", "remote"),
+            ("SOCIAL_QDRANT__URL", url),
+        ]);
+        assert_eq!(s.qdrant.endpoint(), endpoint, "{url}");
+    }
+}
+
+#[test]
+fn a_qdrant_api_key_needs_tls_unless_the_server_is_local() {
+    for pairs in [
+        [("SOCIAL_QDRANT__URL", "http://127.0.0.1:6334"), ("", "")],
+        [("SOCIAL_QDRANT__URL", "http://localhost:6334"), ("", "")],
+        [("SOCIAL_QDRANT__URL", "http://[::1]:6334"), ("", "")],
+        [("SOCIAL_QDRANT__URL", "https://vectors.example"), ("", "")],
+        [
+            ("SOCIAL_QDRANT__HOST", "vectors.example"),
+            ("SOCIAL_QDRANT__TLS__ENABLED", "true"),
+        ],
+        [("SOCIAL_QDRANT__HOST", "::1"), ("", "")],
+    ] {
+        let mut env = vec![
+            ("SOCIAL_QDRANT__MODE", "remote"),
+            ("SOCIAL_QDRANT__API_KEY", "k-123"),
+        ];
+        env.extend(pairs.iter().filter(|(key, _)| !key.is_empty()).copied());
+        let s = load_ok(&env);
+        assert!(s.qdrant.api_key.is_some(), "{env:?}");
+    }
+}
+
+#[test]
 fn http_and_health_keys() {
     let s = load_ok(&[
         ("SOCIAL_HTTP__HOST", "0.0.0.0"),

@@ -190,7 +190,12 @@ impl SettingsLoader {
 
         let mut cx = Checker::new(prefix, &explicit);
         settings.check(&mut cx);
-        ConfigError::from_list(cx.finish(problems))?;
+        let mut problems = cx.finish(problems);
+        // `.env` is exported into the process environment and then read from
+        // both: a bad key there would otherwise be reported twice.
+        let mut seen = HashSet::new();
+        problems.retain(|problem| seen.insert(problem.to_string()));
+        ConfigError::from_list(problems)?;
         settings.normalize();
         Ok(settings)
     }

@@ -8,14 +8,18 @@ use crate::schema as keys;
 use crate::validate::Checker;
 
 /// Settings of the health endpoints (`SOCIAL_HEALTH__*`).
+///
+/// Each field is one key: its default, bounds and accepted values are declared
+/// once in [`crate::schema::KEYS`] (listed in `docs/configuration.md`), not
+/// repeated here.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HealthSettings {
     /// How long a check result is reused, so probes never stampede a
-    /// dependency (default `2s`).
+    /// dependency.
     #[serde(with = "crate::duration")]
     pub cache_ttl: Duration,
-    /// Time limit of one dependency check (default `1s`).
+    /// Time limit of one dependency check.
     #[serde(with = "crate::duration")]
     pub check_timeout: Duration,
 }

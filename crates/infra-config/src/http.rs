@@ -10,21 +10,26 @@ use crate::schema::{self as keys};
 use crate::validate::Checker;
 
 /// Settings of the HTTP server (`SOCIAL_HTTP__*`).
+///
+/// Each field is one key: its default, bounds and accepted values are declared
+/// once in [`crate::schema::KEYS`] (listed in `docs/configuration.md`), not
+/// repeated here.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
-    /// Address to bind (default `127.0.0.1`; `0.0.0.0` or `::` to listen on
-    /// every interface, e.g. in a container).
+    /// Address to bind. Keep a loopback address: `0.0.0.0` or `::` (every
+    /// interface) exposes the service without authentication, which the
+    /// service does not have yet.
     pub host: String,
-    /// Port to bind (default 8080; 0 picks a free port, for tests).
+    /// Port to bind (0 picks a free port, for tests).
     pub port: u16,
-    /// How long in-flight requests may run after shutdown starts (default `10s`).
+    /// How long in-flight requests may run after shutdown starts.
     #[serde(with = "crate::duration")]
     pub shutdown_grace: Duration,
-    /// Time limit of one request (default `30s`).
+    /// Time limit of one request.
     #[serde(with = "crate::duration")]
     pub request_timeout: Duration,
-    /// Largest request body in bytes (default 1 MiB = 1048576, at most 1 GiB).
+    /// Largest request body in bytes.
     pub body_limit: u64,
 }
 

@@ -47,50 +47,54 @@ choice! {
 /// all. For a remote server set `mode = remote` and either `url` or
 /// `host`/`port`; the keys that only a remote server uses are refused in
 /// embedded mode, so that a forgotten `mode` does not silently keep data local.
+///
+/// Each field is one key: its default, bounds and accepted values are declared
+/// once in [`crate::schema::KEYS`] (listed in `docs/configuration.md`), not
+/// repeated here.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QdrantSettings {
-    /// `remote` or `embedded` (default `embedded`).
+    /// `remote` or `embedded`.
     pub mode: QdrantMode,
     /// gRPC endpoint, `http://host:6334` or `https://host:6334` (TLS); replaces
-    /// `host` and `port` (unset by default). Without a port it means 6334, the
+    /// `host` and `port`. Without a port it means 6334, the
     /// gRPC port, for `https://` too (not 443). Credentials in it are refused:
     /// use `api_key`.
     #[serde(deserialize_with = "crate::text::optional")]
     pub url: Option<SecretUrl>,
-    /// Host name or IP address of the server (default `127.0.0.1`).
+    /// Host name or IP address of the server.
     pub host: String,
-    /// gRPC port (default 6334; 6333, the REST port, is refused).
+    /// gRPC port (6333, the REST port, is refused).
     pub port: u16,
-    /// API key sent with every request (unset by default); never printed.
+    /// API key sent with every request; never printed.
     /// Refused over plain `http://` to a host that is not loopback: it would
     /// cross the network unencrypted.
     #[serde(deserialize_with = "crate::text::optional")]
     pub api_key: Option<Secret>,
     /// TLS; an `https://` URL turns it on.
     pub tls: QdrantTlsSettings,
-    /// Time for one request (default `5s`).
+    /// Time for one request.
     #[serde(with = "crate::duration")]
     pub timeout: Duration,
-    /// Time to establish the connection (default `2s`).
+    /// Time to establish the connection.
     #[serde(with = "crate::duration")]
     pub connect_timeout: Duration,
-    /// HTTP/2 keep-alive interval of the gRPC channel (default `30s`).
+    /// HTTP/2 keep-alive interval of the gRPC channel.
     #[serde(with = "crate::duration")]
     pub keep_alive: Duration,
-    /// Message compression (default `none`).
+    /// Message compression.
     pub compression: Compression,
-    /// Number of gRPC channels requests are spread over (default 1, at most
-    /// 64). One HTTP/2 channel multiplexes many concurrent requests; raise it
+    /// Number of gRPC channels requests are spread over. One HTTP/2 channel
+    /// multiplexes many concurrent requests; raise it
     /// only when measurements show one connection is the bottleneck.
     pub pool_size: usize,
-    /// Data directory of the embedded store (default `./data/qdrant`).
+    /// Data directory of the embedded store.
     pub path: PathBuf,
     /// Retries of transient failures.
     pub retry: RetrySettings,
     /// Circuit breaker.
     pub circuit: CircuitSettings,
-    /// Whether readiness fails when Qdrant fails (default true).
+    /// Whether readiness fails when Qdrant fails.
     pub critical: bool,
 }
 
@@ -120,7 +124,7 @@ impl Default for QdrantSettings {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QdrantTlsSettings {
-    /// Whether to use TLS (default false; an `https://` URL implies true).
+    /// Whether to use TLS (an `https://` URL implies true).
     /// When true, a plain `http://` URL is a configuration error.
     pub enabled: bool,
 }

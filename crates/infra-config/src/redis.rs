@@ -39,29 +39,33 @@ choice! {
 /// `password` (not both). A password may also be given separately from a URL
 /// that has none, so that the URL can live in plain configuration and the
 /// password in a secret store.
+///
+/// Each field is one key: its default, bounds and accepted values are declared
+/// once in [`crate::schema::KEYS`] (listed in `docs/configuration.md`), not
+/// repeated here.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSettings {
-    /// Whether the service uses Redis at all (default true). When false, the
+    /// Whether the service uses Redis at all. When false, the
     /// rest of the section is parsed but not validated.
     pub enabled: bool,
     /// `redis://[user:password@]host:port/db` or `rediss://...` (TLS);
-    /// replaces `host`, `port` and `db` (unset by default).
+    /// replaces `host`, `port` and `db`.
     #[serde(deserialize_with = "crate::text::optional")]
     pub url: Option<SecretUrl>,
-    /// Host name or IP address (default `127.0.0.1`).
+    /// Host name or IP address.
     pub host: String,
-    /// TCP port (default 6379).
+    /// TCP port.
     pub port: u16,
-    /// Database number, 0 or greater (default 0; Redis Cluster only has 0).
+    /// Database number (Redis Cluster only has 0).
     pub db: i64,
-    /// ACL user name (unset by default); needs a password.
+    /// ACL user name; needs a password.
     #[serde(deserialize_with = "crate::text::optional")]
     pub username: Option<String>,
-    /// Password (unset by default); never printed.
+    /// Password; never printed.
     #[serde(deserialize_with = "crate::text::optional")]
     pub password: Option<Secret>,
-    /// Deployment layout (default `standalone`).
+    /// Deployment layout.
     pub mode: RedisMode,
     /// Cluster seeds or sentinels as `host:port`; required in cluster and
     /// sentinel mode, refused in standalone mode.
@@ -74,17 +78,17 @@ pub struct RedisSettings {
     pub tls: RedisTlsSettings,
     /// Connection pool.
     pub pool: PoolSettings,
-    /// Time to establish a connection (default `2s`).
+    /// Time to establish a connection.
     #[serde(with = "crate::duration")]
     pub connect_timeout: Duration,
-    /// Time for one command, including its reply (default `1s`).
+    /// Time for one command, including its reply.
     #[serde(with = "crate::duration")]
     pub command_timeout: Duration,
     /// Retries of transient failures.
     pub retry: RetrySettings,
     /// Circuit breaker.
     pub circuit: CircuitSettings,
-    /// Whether readiness fails when Redis fails (default false: it only warns,
+    /// Whether readiness fails when Redis fails (when false it only warns,
     /// and the service runs without its cache).
     pub critical: bool,
 }
@@ -117,7 +121,7 @@ impl Default for RedisSettings {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisTlsSettings {
-    /// Whether to use TLS (default false; a `rediss://` URL implies true).
+    /// Whether to use TLS (a `rediss://` URL implies true).
     pub enabled: bool,
     /// CA bundle to verify the server with, instead of the system roots.
     #[serde(deserialize_with = "crate::text::optional")]
@@ -136,14 +140,13 @@ pub struct RedisTlsSettings {
 pub struct PoolSettings {
     /// Largest number of connections (`redis.pool.max_size`).
     pub max_size: usize,
-    /// How long a caller waits for a free connection before `PoolExhausted`
-    /// (default `1s`).
+    /// How long a caller waits for a free connection before `PoolExhausted`.
     #[serde(with = "crate::duration")]
     pub wait_timeout: Duration,
-    /// Time to open a new pooled connection (default `2s`).
+    /// Time to open a new pooled connection.
     #[serde(with = "crate::duration")]
     pub create_timeout: Duration,
-    /// Time to check a returned connection (default `1s`).
+    /// Time to check a returned connection.
     #[serde(with = "crate::duration")]
     pub recycle_timeout: Duration,
 }

@@ -9,15 +9,18 @@ use crate::validate::Checker;
 
 /// How an operation that failed transiently is retried, with exponential
 /// backoff between `base_delay` and `max_delay`.
+///
+/// Defaults and bounds of each field are declared once in
+/// [`crate::schema::KEYS`] (`<section>.retry.*`, `<section>.circuit.*`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetrySettings {
-    /// Total attempts including the first; 1 means no retry (default 3, at most 100).
+    /// Total attempts including the first; 1 means no retry.
     pub max_attempts: u32,
-    /// Delay before the first retry (default `50ms`).
+    /// Delay before the first retry.
     #[serde(with = "crate::duration")]
     pub base_delay: Duration,
-    /// Largest delay between attempts (default `1s`); at least `base_delay`.
+    /// Largest delay between attempts; at least `base_delay`.
     #[serde(with = "crate::duration")]
     pub max_delay: Duration,
 }
@@ -54,13 +57,16 @@ impl RetrySettings {
 
 /// When the circuit breaker opens (after `failure_threshold` consecutive
 /// failures) and how long it stays open before letting a probe through.
+///
+/// Defaults and bounds of each field are declared once in
+/// [`crate::schema::KEYS`] (`<section>.retry.*`, `<section>.circuit.*`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CircuitSettings {
-    /// Consecutive failures that open the circuit (default 5, at least 1).
+    /// Consecutive failures that open the circuit.
     pub failure_threshold: u32,
-    /// How long the circuit stays open before one probe call is let through (default `1s`,
-    /// so a recovered backend serves again within a second, DESIGN section 10).
+    /// How long the circuit stays open before one probe call is let through (its
+    /// default lets a recovered backend serve again within a second, DESIGN section 10).
     #[serde(with = "crate::duration")]
     pub open_for: Duration,
 }

@@ -534,3 +534,33 @@ fn the_documented_examples_read_as_promised() {
         "{error}"
     );
 }
+
+#[test]
+fn an_undeclared_key_in_any_section_is_refused() {
+    use std::collections::BTreeSet;
+
+    // Every section and sub-section of the key table (`redis`, `redis.pool`, ...).
+    let sections: BTreeSet<String> = infra_config::schema::KEYS
+        .iter()
+        .flat_map(|key| {
+            let parts: Vec<&str> = key.path.split('.').collect();
+            (1..parts.len())
+                .map(|depth| parts[..depth].join("."))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(sections.len() >= 12, "{sections:?}");
+    for section in &sections {
+        let key = format!(
+            "SOCIAL_{}__NOT_A_KEY",
+            section.to_uppercase().replace('.', "__")
+        );
+        let error = load_err(&[(key.as_str(), "1")]);
+        assert_eq!(error.errors().len(), 1, "{error}");
+        assert_eq!(error.key(), Some(key.as_str()), "{error}");
+        assert!(
+            error.to_string().contains("unknown key, expected one of "),
+            "{error}"
+        );
+    }
+}

@@ -23,6 +23,17 @@
 //! and to grep; and tests check it against the serde shape of
 //! [`Settings`](crate::Settings) (the same keys, and defaults that match
 //! `Settings::default()`), so the two cannot drift apart.
+//!
+//! ```
+//! use infra_config::schema::{self, Kind};
+//!
+//! let key = schema::find("redis.pool.max_size").unwrap();
+//! assert_eq!(key.env_name("SOCIAL_"), "SOCIAL_REDIS__POOL__MAX_SIZE");
+//! assert_eq!(key.kind, Kind::Integer { min: 1, max: Some(10_000) });
+//! assert_eq!(key.accepted(), "a number 1-10000");
+//! assert_eq!(key.default.render().as_deref(), Some("16"));
+//! assert!(schema::find("redis.password").unwrap().is_secret());
+//! ```
 
 mod render;
 

@@ -678,9 +678,9 @@ keys! {
         "Address to bind; keep a loopback address (127.0.0.1 or ::1).",
     )
     .note(
-        "A non-loopback bind (0.0.0.0, ::, a LAN address) exposes every route to the \
-         network without authentication; do that only behind an authenticating proxy \
-         until the service's own authentication lands.",
+        "A non-loopback bind (0.0.0.0, ::, a LAN address) needs authentication, which is \
+         coming but not there yet: until then it exposes every route to the network, so \
+         bind beyond loopback only behind an authenticating proxy.",
     );
     HTTP_PORT = int(
         "http.port",

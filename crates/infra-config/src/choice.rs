@@ -23,8 +23,11 @@ macro_rules! choice {
             /// Every accepted word, in the order they are documented.
             pub const NAMES: &'static [&'static str] = &[$($text),+];
 
+            /// The word of the default value (the key table reads it).
+            pub(crate) const DEFAULT_NAME: &'static str = Self::$default.as_str();
+
             /// The word used for this value in configuration.
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self {
                     $( Self::$variant => $text, )+
                 }

@@ -140,15 +140,17 @@ pub(crate) fn one_line(text: String) -> String {
 ///
 /// figment's own messages quote the offending value (and name the key in its
 /// own `REDIS.PORT` style), so the line is rebuilt from the error's path and
-/// kind; the value is quoted only for keys that [`schema::may_echo`] allows.
+/// kind; the value is quoted only for keys that [`schema::may_echo`] allows
+/// (declared public scalar keys: never a secret, a URL, a list, a section or
+/// an undeclared key).
 pub(crate) fn from_figment(error: &figment::Error, data: &Dict, prefix: &str) -> ConfigError {
     let path = error.path.join(".");
     let key = schema::env_key(prefix, &path);
     let echo = schema::may_echo(&path);
-    let accepted = if schema::accepted(&path) == schema::SECTION {
+    let accepted = if schema::is_section(&path) {
         format!("a section with keys below it, like {key}__<KEY>")
     } else {
-        schema::accepted(&path).to_owned()
+        schema::accepted(&path)
     };
     let value = lookup(data, &error.path);
     let got = || match value {

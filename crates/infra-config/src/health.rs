@@ -4,17 +4,22 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::schema as keys;
 use crate::validate::Checker;
 
 /// Settings of the health endpoints (`SOCIAL_HEALTH__*`).
+///
+/// Each field is one key: its default, bounds and accepted values are declared
+/// once in [`crate::schema::KEYS`] (listed in `docs/configuration.md`), not
+/// repeated here.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HealthSettings {
     /// How long a check result is reused, so probes never stampede a
-    /// dependency (default `2s`).
+    /// dependency.
     #[serde(with = "crate::duration")]
     pub cache_ttl: Duration,
-    /// Time limit of one dependency check (default `1s`).
+    /// Time limit of one dependency check.
     #[serde(with = "crate::duration")]
     pub check_timeout: Duration,
 }
@@ -22,8 +27,8 @@ pub struct HealthSettings {
 impl Default for HealthSettings {
     fn default() -> Self {
         Self {
-            cache_ttl: Duration::from_secs(2),
-            check_timeout: Duration::from_secs(1),
+            cache_ttl: const { keys::HEALTH_CACHE_TTL.default.duration() },
+            check_timeout: const { keys::HEALTH_CHECK_TIMEOUT.default.duration() },
         }
     }
 }

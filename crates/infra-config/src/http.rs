@@ -6,36 +6,41 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::render_text;
 use crate::net;
-use crate::schema;
+use crate::schema::{self as keys};
 use crate::validate::Checker;
 
 /// Settings of the HTTP server (`SOCIAL_HTTP__*`).
+///
+/// Each field is one key: its default, bounds and accepted values are declared
+/// once in [`crate::schema::KEYS`] (listed in `docs/configuration.md`), not
+/// repeated here.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
-    /// Address to bind (default `127.0.0.1`; `0.0.0.0` or `::` to listen on
-    /// every interface, e.g. in a container).
+    /// Address to bind. Keep a loopback address: `0.0.0.0` or `::` (every
+    /// interface) exposes the service without authentication, which the
+    /// service does not have yet.
     pub host: String,
-    /// Port to bind (default 8080; 0 picks a free port, for tests).
+    /// Port to bind (0 picks a free port, for tests).
     pub port: u16,
-    /// How long in-flight requests may run after shutdown starts (default `10s`).
+    /// How long in-flight requests may run after shutdown starts.
     #[serde(with = "crate::duration")]
     pub shutdown_grace: Duration,
-    /// Time limit of one request (default `30s`).
+    /// Time limit of one request.
     #[serde(with = "crate::duration")]
     pub request_timeout: Duration,
-    /// Largest request body in bytes (default 1 MiB = 1048576, at most 1 GiB).
+    /// Largest request body in bytes.
     pub body_limit: u64,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
-            host: "127.0.0.1".to_owned(),
-            port: 8080,
-            shutdown_grace: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            body_limit: 1024 * 1024,
+            host: keys::HTTP_HOST.default.text().to_owned(),
+            port: const { keys::HTTP_PORT.default.u16() },
+            shutdown_grace: const { keys::HTTP_SHUTDOWN_GRACE.default.duration() },
+            request_timeout: const { keys::HTTP_REQUEST_TIMEOUT.default.duration() },
+            body_limit: const { keys::HTTP_BODY_LIMIT.default.u64() },
         }
     }
 }
@@ -55,12 +60,7 @@ impl HttpSettings {
         }
         cx.duration("http.shutdown_grace", self.shutdown_grace);
         cx.duration("http.request_timeout", self.request_timeout);
-        cx.range(
-            "http.body_limit",
-            self.body_limit,
-            1,
-            schema::MAX_BODY_LIMIT,
-        );
+        cx.bounded("http.body_limit", self.body_limit);
     }
 }
 

@@ -1,4 +1,5 @@
-//! Typed, validated settings for Redis, Qdrant, HTTP and health checks.
+//! Typed, validated settings for Redis, Qdrant, HTTP, health checks, logging,
+//! metrics, OpenTelemetry export and the reference service's search cache.
 //!
 //! Sources, lowest precedence first: defaults, an optional TOML file
 //! (`SettingsLoader::toml_file` or `SOCIAL_CONFIG_FILE`), `.env` (exported
@@ -23,10 +24,16 @@
 //!   to a `rediss://` URL. `url` excludes `host`/`port`/`db`. Unix-socket URLs
 //!   are refused. When `enabled` is false the section is not validated.
 //! - Qdrant: an `https://` URL turns TLS on, with the same rules as Redis;
-//!   port 6333 (REST) is refused, the client speaks gRPC on 6334; keys that
-//!   only a remote server uses are refused in embedded mode.
-//! - Bounds: every duration is more than 0 and at most 1h; pool size 1-10000;
-//!   gRPC channels 1-64; attempts 1-100; body limit 1 byte to 1 GiB.
+//!   port 6333 (REST) is refused, the client speaks gRPC on 6334, which is
+//!   also what a URL without a port means (`https://host` is port 6334, not
+//!   443); an API key over plain `http://` to a host that is not loopback is
+//!   refused; keys that only a remote server uses are refused in embedded mode.
+//! - Every variable under the prefix is ours: an unknown section
+//!   (`SOCIAL_REDSI__URL`) or an unknown key in a section is refused.
+//! - Bounds: every duration is more than 0 and at most 1h; the other bounds,
+//!   defaults and accepted values of every key are declared once, in
+//!   [`schema::KEYS`], and listed in `docs/configuration.md` (generated from it,
+//!   like `.env.example`).
 //!
 //! ```
 //! use infra_config::{QdrantMode, RedisMode, SettingsLoader};
@@ -60,27 +67,35 @@
 //! # Ok::<(), infra_config::ConfigError>(())
 //! ```
 
+mod cache;
 mod choice;
 mod duration;
 mod error;
 mod health;
 mod http;
 mod loader;
+mod log;
+mod metrics;
 mod net;
+mod otel;
 mod qdrant;
 mod redis;
 mod resilience;
-mod schema;
+pub mod schema;
 mod secret;
 mod settings;
 mod text;
 mod validate;
 
+pub use cache::CacheSettings;
 pub use error::ConfigError;
 pub use health::HealthSettings;
 pub use http::HttpSettings;
 pub use loader::{DEFAULT_PREFIX, SettingsLoader};
+pub use log::{LogFormat, LogSettings};
+pub use metrics::MetricsSettings;
 pub use net::NodeAddr;
+pub use otel::OtelSettings;
 pub use qdrant::{Compression, QdrantMode, QdrantSettings, QdrantTlsSettings};
 pub use redis::{PoolSettings, RedisMode, RedisSettings, RedisTlsSettings};
 pub use resilience::{CircuitSettings, RetrySettings};

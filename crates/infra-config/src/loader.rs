@@ -17,7 +17,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Value};
 
 use crate::error::{self, ConfigError, one_line};
-use crate::schema::{self, SECTIONS};
+use crate::schema;
 use crate::settings::Settings;
 use crate::validate::Checker;
 
@@ -30,9 +30,11 @@ pub const DEFAULT_PREFIX: &str = "SOCIAL_";
 /// Environment keys are `<PREFIX><SECTION>__<KEY>`, with `__` between nesting
 /// levels: `SOCIAL_REDIS__POOL__MAX_SIZE` is `redis.pool.max_size`. Keys are
 /// matched ignoring case. An empty value counts as not set. Variables under
-/// the prefix that do not start with a known section (`redis`, `qdrant`,
-/// `http`, `health`) are left to other components, except near-misses such
-/// as `SOCIAL_REDIS_URL` (one underscore), which are refused.
+/// the prefix all belong to this configuration: one whose first section is
+/// unknown (`SOCIAL_REDSI__URL`), a near-miss such as `SOCIAL_REDIS_URL` (one
+/// underscore) and an unknown key inside a section are refused. Only with an
+/// empty prefix are other variables left alone. `<PREFIX>CONFIG_FILE` names
+/// the TOML file.
 ///
 /// ```
 /// use infra_config::SettingsLoader;
@@ -188,7 +190,12 @@ impl SettingsLoader {
 
         let mut cx = Checker::new(prefix, &explicit);
         settings.check(&mut cx);
-        ConfigError::from_list(cx.finish(problems))?;
+        let mut problems = cx.finish(problems);
+        // `.env` is exported into the process environment and then read from
+        // both: a bad key there would otherwise be reported twice.
+        let mut seen = HashSet::new();
+        problems.retain(|problem| seen.insert(problem.to_string()));
+        ConfigError::from_list(problems)?;
         settings.normalize();
         Ok(settings)
     }
@@ -337,18 +344,23 @@ fn read_toml(path: &Path, origin: &str) -> Result<Dict, ConfigError> {
 /// that is ours is a mistake.
 fn own_sections(mut toml: Dict, prefix: &str, problems: &mut Vec<ConfigError>) -> Dict {
     toml.retain(|key, _| {
-        let known = SECTIONS.contains(&key.as_str());
+        let known = schema::is_top_section(key);
         if !known {
             problems.push(ConfigError::invalid(
                 schema::env_key(prefix, key),
                 key.as_str(),
                 "unknown key",
-                format!("one of {}", SECTIONS.join(", ")),
+                format!("one of {}", section_list()),
             ));
         }
         known
     });
     toml
+}
+
+/// The top-level sections, comma-separated.
+fn section_list() -> String {
+    schema::section_names().collect::<Vec<_>>().join(", ")
 }
 
 /// Nests `PREFIX_A__B__C=value` pairs into `{a: {b: {c: "value"}}}`, with
@@ -371,14 +383,14 @@ fn env_layer(prefix: &str, pairs: &[(String, String)], problems: &mut Vec<Config
         let parts: Vec<&str> = rest.split("__").collect();
         let path = parts.join(".");
         let section = parts.first().copied().unwrap_or_default();
-        if !SECTIONS.contains(&section) {
+        if !schema::is_top_section(section) {
             // With an empty prefix, `REDIS_URL` and friends belong to other software.
             if prefix.is_empty() {
                 continue;
             }
-            if let Some(owner) = SECTIONS.iter().find(|s| {
+            if let Some(owner) = schema::section_names().find(|s| {
                 section
-                    .strip_prefix(**s)
+                    .strip_prefix(*s)
                     .is_some_and(|tail| tail.starts_with('_'))
             }) {
                 let intended =
@@ -388,6 +400,18 @@ fn env_layer(prefix: &str, pairs: &[(String, String)], problems: &mut Vec<Config
                     path,
                     "unknown key (one underscore after the section)",
                     format!("keys like {intended}, with two underscores between section and key"),
+                ));
+            } else {
+                // Every variable under the prefix is ours: a typo in the
+                // section must not be silently ignored.
+                problems.push(ConfigError::invalid(
+                    name,
+                    path,
+                    "unknown section",
+                    format!(
+                        "a key of one of the sections {} ({prefix}<SECTION>__<KEY>)",
+                        section_list()
+                    ),
                 ));
             }
             continue;
@@ -480,7 +504,7 @@ fn deserialize(mut data: Dict, prefix: &str) -> (Settings, Vec<ConfigError>) {
     let mut errors = Vec::new();
     let mut budget = BTreeSet::new();
     leaves(&data, "", &mut budget);
-    for _ in 0..=budget.len() + SECTIONS.len() {
+    for _ in 0..=budget.len() + schema::SECTIONS.len() {
         match Figment::from(Serialized::defaults(&data)).extract_lossy::<Settings>() {
             Ok(settings) => return (settings, errors),
             Err(failure) => {
@@ -521,7 +545,6 @@ mod tests {
             ("SOCIAL_REDIS__PASSWORD".to_owned(), "0123".to_owned()),
             ("social_redis__pool__max_size".to_owned(), "8".to_owned()),
             ("OTHER_X".to_owned(), "1".to_owned()),
-            ("SOCIAL_DATABASE__URL".to_owned(), "postgres://x".to_owned()),
         ];
         let dict = env_layer("SOCIAL_", &pairs, &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
@@ -531,7 +554,7 @@ mod tests {
             redis["pool"].as_dict().unwrap()["max_size"],
             Value::from("8".to_owned())
         );
-        assert!(!dict.contains_key("database"));
+        assert!(!dict.contains_key("other_x"));
     }
 
     #[test]
@@ -542,6 +565,7 @@ mod tests {
             ("SOCIAL_REDIS__TLS__ENABLED".to_owned(), "true".to_owned()),
             ("SOCIAL_REDIS_URL".to_owned(), "redis://x".to_owned()),
             ("SOCIAL_REDIS____PORT".to_owned(), "1".to_owned()),
+            ("SOCIAL_DATABASE__URL".to_owned(), "postgres://x".to_owned()),
         ];
         env_layer("SOCIAL_", &pairs, &mut problems);
         let mut keys: Vec<_> = problems.iter().filter_map(ConfigError::key).collect();
@@ -549,6 +573,7 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "SOCIAL_DATABASE__URL",
                 "SOCIAL_REDIS_URL",
                 "SOCIAL_REDIS__TLS",
                 "SOCIAL_REDIS____PORT"

@@ -114,6 +114,20 @@ pub(crate) fn check_host(host: &str) -> Result<(), &'static str> {
         .map_err(|_| "an invalid host")
 }
 
+/// Whether a host (name or address, IPv6 with or without brackets) is the
+/// loopback interface: `localhost` (and `*.localhost`), `127.0.0.0/8`, `::1`.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(address) = bare.parse::<std::net::IpAddr>() {
+        return address.is_loopback();
+    }
+    let name = bare.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}
+
 /// A host as written in a URL: IPv6 addresses get brackets.
 pub(crate) fn url_host(host: &str) -> String {
     if host.contains(':') && !host.starts_with('[') {
@@ -274,6 +288,31 @@ mod tests {
         let mut out = String::new();
         percent_encode("p@ss:w/rd%41 é~", &mut out);
         assert_eq!(out, "p%40ss%3Aw%2Frd%2541%20%C3%A9~");
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for host in [
+            "localhost",
+            "LOCALHOST.",
+            "a.localhost",
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "[::1]",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "qdrant",
+            "10.0.0.1",
+            "0.0.0.0",
+            "::",
+            "[2001:db8::1]",
+            "localhost.example",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
     }
 
     #[test]

@@ -10,12 +10,14 @@ use crate::choice::choice;
 use crate::error::render_text;
 use crate::net;
 use crate::resilience::{CircuitSettings, RetrySettings};
-use crate::schema;
+use crate::schema::{self as keys};
 use crate::secret::{Secret, SecretUrl};
 use crate::validate::Checker;
 
 /// Qdrant's gRPC port, which the Rust client speaks.
-const DEFAULT_PORT: u16 = 6334;
+const DEFAULT_PORT: u16 = keys::QDRANT_PORT.default.u16();
+/// Qdrant's REST port, which the gRPC client cannot use.
+const REST_PORT: u16 = 6333;
 
 choice! {
     /// Where vectors are stored.
@@ -45,68 +47,75 @@ choice! {
 /// all. For a remote server set `mode = remote` and either `url` or
 /// `host`/`port`; the keys that only a remote server uses are refused in
 /// embedded mode, so that a forgotten `mode` does not silently keep data local.
+///
+/// Each field is one key: its default, bounds and accepted values are declared
+/// once in [`crate::schema::KEYS`] (listed in `docs/configuration.md`), not
+/// repeated here.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QdrantSettings {
-    /// `remote` or `embedded` (default `embedded`).
+    /// `remote` or `embedded`.
     pub mode: QdrantMode,
     /// gRPC endpoint, `http://host:6334` or `https://host:6334` (TLS); replaces
-    /// `host` and `port` (unset by default). Credentials in it are refused:
+    /// `host` and `port`. Without a port it means 6334, the
+    /// gRPC port, for `https://` too (not 443). Credentials in it are refused:
     /// use `api_key`.
     #[serde(deserialize_with = "crate::text::optional")]
     pub url: Option<SecretUrl>,
-    /// Host name or IP address of the server (default `127.0.0.1`).
+    /// Host name or IP address of the server.
     pub host: String,
-    /// gRPC port (default 6334; 6333, the REST port, is refused).
+    /// gRPC port (6333, the REST port, is refused).
     pub port: u16,
-    /// API key sent with every request (unset by default); never printed.
+    /// API key sent with every request; never printed.
+    /// Refused over plain `http://` to a host that is not loopback: it would
+    /// cross the network unencrypted.
     #[serde(deserialize_with = "crate::text::optional")]
     pub api_key: Option<Secret>,
     /// TLS; an `https://` URL turns it on.
     pub tls: QdrantTlsSettings,
-    /// Time for one request (default `5s`).
+    /// Time for one request.
     #[serde(with = "crate::duration")]
     pub timeout: Duration,
-    /// Time to establish the connection (default `2s`).
+    /// Time to establish the connection.
     #[serde(with = "crate::duration")]
     pub connect_timeout: Duration,
-    /// HTTP/2 keep-alive interval of the gRPC channel (default `30s`).
+    /// HTTP/2 keep-alive interval of the gRPC channel.
     #[serde(with = "crate::duration")]
     pub keep_alive: Duration,
-    /// Message compression (default `none`).
+    /// Message compression.
     pub compression: Compression,
-    /// Number of gRPC channels requests are spread over (default 1, at most
-    /// 64). One HTTP/2 channel multiplexes many concurrent requests; raise it
+    /// Number of gRPC channels requests are spread over. One HTTP/2 channel
+    /// multiplexes many concurrent requests; raise it
     /// only when measurements show one connection is the bottleneck.
     pub pool_size: usize,
-    /// Data directory of the embedded store (default `./data/qdrant`).
+    /// Data directory of the embedded store.
     pub path: PathBuf,
     /// Retries of transient failures.
     pub retry: RetrySettings,
     /// Circuit breaker.
     pub circuit: CircuitSettings,
-    /// Whether readiness fails when Qdrant fails (default true).
+    /// Whether readiness fails when Qdrant fails.
     pub critical: bool,
 }
 
 impl Default for QdrantSettings {
     fn default() -> Self {
         Self {
-            mode: QdrantMode::Embedded,
+            mode: QdrantMode::default(),
             url: None,
-            host: "127.0.0.1".to_owned(),
+            host: keys::QDRANT_HOST.default.text().to_owned(),
             port: DEFAULT_PORT,
             api_key: None,
             tls: QdrantTlsSettings::default(),
-            timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(2),
-            keep_alive: Duration::from_secs(30),
-            compression: Compression::None,
-            pool_size: 1,
-            path: PathBuf::from("./data/qdrant"),
+            timeout: const { keys::QDRANT_TIMEOUT.default.duration() },
+            connect_timeout: const { keys::QDRANT_CONNECT_TIMEOUT.default.duration() },
+            keep_alive: const { keys::QDRANT_KEEP_ALIVE.default.duration() },
+            compression: Compression::default(),
+            pool_size: const { keys::QDRANT_POOL_SIZE.default.usize() },
+            path: PathBuf::from(keys::QDRANT_PATH.default.text()),
             retry: RetrySettings::default(),
             circuit: CircuitSettings::default(),
-            critical: true,
+            critical: const { keys::QDRANT_CRITICAL.default.flag() },
         }
     }
 }
@@ -115,7 +124,7 @@ impl Default for QdrantSettings {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QdrantTlsSettings {
-    /// Whether to use TLS (default false; an `https://` URL implies true).
+    /// Whether to use TLS (an `https://` URL implies true).
     /// When true, a plain `http://` URL is a configuration error.
     pub enabled: bool,
 }
@@ -128,6 +137,10 @@ impl QdrantSettings {
 
     /// The gRPC endpoint of a remote server, `http[s]://host:port`, without
     /// credentials or path: from `url`, or from `host`/`port` and TLS.
+    ///
+    /// A URL without a port means the gRPC port 6334, whatever the scheme:
+    /// `https://q.example` is `https://q.example:6334`, not port 443 (a port
+    /// that is written, even 443, is kept).
     pub fn endpoint(&self) -> String {
         let scheme = if self.tls_enabled() { "https" } else { "http" };
         match &self.url {
@@ -136,7 +149,7 @@ impl QdrantSettings {
                 let host = parts
                     .host()
                     .map_or_else(|| net::url_host(&self.host), |h| h.to_string());
-                let port = parts.port_or_known_default().unwrap_or(DEFAULT_PORT);
+                let port = url.written_port().unwrap_or(DEFAULT_PORT);
                 format!("{scheme}://{host}:{port}")
             }
             None => format!("{scheme}://{}:{}", net::url_host(&self.host), self.port),
@@ -147,12 +160,7 @@ impl QdrantSettings {
         cx.duration("qdrant.timeout", self.timeout);
         cx.duration("qdrant.connect_timeout", self.connect_timeout);
         cx.duration("qdrant.keep_alive", self.keep_alive);
-        cx.range(
-            "qdrant.pool_size",
-            self.pool_size,
-            1,
-            schema::MAX_QDRANT_CHANNELS,
-        );
+        cx.bounded("qdrant.pool_size", self.pool_size);
         self.retry.validate(cx, "qdrant.retry");
         self.circuit.validate(cx, "qdrant.circuit");
         match self.mode {
@@ -185,6 +193,29 @@ impl QdrantSettings {
     }
 
     fn validate_remote(&self, cx: &mut Checker<'_>) {
+        let host = match &self.url {
+            Some(url) => url.parts().host_str().map(str::to_owned),
+            None => Some(self.host.clone()),
+        };
+        let plain = self.url.as_ref().is_none_or(|url| url.scheme() == "http");
+        if self.api_key.is_some()
+            && plain
+            && !self.tls_enabled()
+            && host.as_deref().is_some_and(|host| !net::is_loopback(host))
+        {
+            let url_key = cx.key("qdrant.url");
+            let tls_key = cx.key("qdrant.tls.enabled");
+            cx.fail(
+                "qdrant.api_key",
+                "set while the connection to a non-loopback host is plain http://, \
+                 so the key would cross the network unencrypted",
+                format!(
+                    "TLS whenever an API key is sent to another host: an https:// URL in \
+                     {url_key}, or {tls_key}=true (plain http:// only to localhost, 127.0.0.1 \
+                     or ::1)"
+                ),
+            );
+        }
         let Some(url) = &self.url else {
             if let Err(problem) = net::check_host(&self.host) {
                 cx.refuse(
@@ -194,7 +225,7 @@ impl QdrantSettings {
             }
             match self.port {
                 0 => cx.refuse("qdrant.port", "got 0"),
-                schema::QDRANT_REST_PORT => {
+                REST_PORT => {
                     cx.refuse(
                         "qdrant.port",
                         "got 6333, the REST port; the Rust client speaks gRPC",
@@ -232,9 +263,9 @@ impl QdrantSettings {
                 format!("a URL without user or password; give the API key in {api_key}"),
             );
         }
-        match parts.port_or_known_default() {
+        match url.written_port() {
             Some(0) => cx.refuse("qdrant.url", "the value has port 0"),
-            Some(schema::QDRANT_REST_PORT) => cx.refuse(
+            Some(REST_PORT) => cx.refuse(
                 "qdrant.url",
                 "the value uses port 6333, the REST port; the Rust client speaks gRPC",
             ),
@@ -285,7 +316,15 @@ mod tests {
         qdrant.tls.enabled = false;
         qdrant.url = Some(SecretUrl::parse("https://vectors.example:6334/").unwrap());
         assert_eq!(qdrant.endpoint(), "https://vectors.example:6334");
+        // Without a port, a URL means the gRPC port, for https:// too.
         qdrant.url = Some(SecretUrl::parse("http://qdrant").unwrap());
-        assert_eq!(qdrant.endpoint(), "http://qdrant:80");
+        assert_eq!(qdrant.endpoint(), "http://qdrant:6334");
+        qdrant.url = Some(SecretUrl::parse("https://q.example").unwrap());
+        assert_eq!(qdrant.endpoint(), "https://q.example:6334");
+        qdrant.url = Some(SecretUrl::parse("https://q.example/").unwrap());
+        assert_eq!(qdrant.endpoint(), "https://q.example:6334");
+        // A written port is kept, even the scheme's default.
+        qdrant.url = Some(SecretUrl::parse("https://q.example:443").unwrap());
+        assert_eq!(qdrant.endpoint(), "https://q.example:443");
     }
 }

@@ -13,12 +13,12 @@ use crate::choice::choice;
 use crate::error::render_text;
 use crate::net::{self, NodeAddr};
 use crate::resilience::{CircuitSettings, RetrySettings};
-use crate::schema;
+use crate::schema::{self as keys};
 use crate::secret::{Secret, SecretUrl};
 use crate::validate::Checker;
 
-/// The default Redis port.
-const DEFAULT_PORT: u16 = 6379;
+/// The default Redis port (of a URL without one, too).
+const DEFAULT_PORT: u16 = keys::REDIS_PORT.default.u16();
 
 choice! {
     /// How the Redis deployment is laid out.
@@ -39,29 +39,33 @@ choice! {
 /// `password` (not both). A password may also be given separately from a URL
 /// that has none, so that the URL can live in plain configuration and the
 /// password in a secret store.
+///
+/// Each field is one key: its default, bounds and accepted values are declared
+/// once in [`crate::schema::KEYS`] (listed in `docs/configuration.md`), not
+/// repeated here.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSettings {
-    /// Whether the service uses Redis at all (default true). When false, the
+    /// Whether the service uses Redis at all. When false, the
     /// rest of the section is parsed but not validated.
     pub enabled: bool,
     /// `redis://[user:password@]host:port/db` or `rediss://...` (TLS);
-    /// replaces `host`, `port` and `db` (unset by default).
+    /// replaces `host`, `port` and `db`.
     #[serde(deserialize_with = "crate::text::optional")]
     pub url: Option<SecretUrl>,
-    /// Host name or IP address (default `127.0.0.1`).
+    /// Host name or IP address.
     pub host: String,
-    /// TCP port (default 6379).
+    /// TCP port.
     pub port: u16,
-    /// Database number, 0 or greater (default 0; Redis Cluster only has 0).
+    /// Database number (Redis Cluster only has 0).
     pub db: i64,
-    /// ACL user name (unset by default); needs a password.
+    /// ACL user name; needs a password.
     #[serde(deserialize_with = "crate::text::optional")]
     pub username: Option<String>,
-    /// Password (unset by default); never printed.
+    /// Password; never printed.
     #[serde(deserialize_with = "crate::text::optional")]
     pub password: Option<Secret>,
-    /// Deployment layout (default `standalone`).
+    /// Deployment layout.
     pub mode: RedisMode,
     /// Cluster seeds or sentinels as `host:port`; required in cluster and
     /// sentinel mode, refused in standalone mode.
@@ -74,17 +78,17 @@ pub struct RedisSettings {
     pub tls: RedisTlsSettings,
     /// Connection pool.
     pub pool: PoolSettings,
-    /// Time to establish a connection (default `2s`).
+    /// Time to establish a connection.
     #[serde(with = "crate::duration")]
     pub connect_timeout: Duration,
-    /// Time for one command, including its reply (default `1s`).
+    /// Time for one command, including its reply.
     #[serde(with = "crate::duration")]
     pub command_timeout: Duration,
     /// Retries of transient failures.
     pub retry: RetrySettings,
     /// Circuit breaker.
     pub circuit: CircuitSettings,
-    /// Whether readiness fails when Redis fails (default false: it only warns,
+    /// Whether readiness fails when Redis fails (when false it only warns,
     /// and the service runs without its cache).
     pub critical: bool,
 }
@@ -92,11 +96,11 @@ pub struct RedisSettings {
 impl Default for RedisSettings {
     fn default() -> Self {
         Self {
-            enabled: true,
+            enabled: const { keys::REDIS_ENABLED.default.flag() },
             url: None,
-            host: "127.0.0.1".to_owned(),
+            host: keys::REDIS_HOST.default.text().to_owned(),
             port: DEFAULT_PORT,
-            db: 0,
+            db: const { keys::REDIS_DB.default.int() },
             username: None,
             password: None,
             mode: RedisMode::Standalone,
@@ -104,11 +108,11 @@ impl Default for RedisSettings {
             sentinel_master: None,
             tls: RedisTlsSettings::default(),
             pool: PoolSettings::default(),
-            connect_timeout: Duration::from_secs(2),
-            command_timeout: Duration::from_secs(1),
+            connect_timeout: const { keys::REDIS_CONNECT_TIMEOUT.default.duration() },
+            command_timeout: const { keys::REDIS_COMMAND_TIMEOUT.default.duration() },
             retry: RetrySettings::default(),
             circuit: CircuitSettings::default(),
-            critical: false,
+            critical: const { keys::REDIS_CRITICAL.default.flag() },
         }
     }
 }
@@ -117,7 +121,7 @@ impl Default for RedisSettings {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisTlsSettings {
-    /// Whether to use TLS (default false; a `rediss://` URL implies true).
+    /// Whether to use TLS (a `rediss://` URL implies true).
     pub enabled: bool,
     /// CA bundle to verify the server with, instead of the system roots.
     #[serde(deserialize_with = "crate::text::optional")]
@@ -134,16 +138,15 @@ pub struct RedisTlsSettings {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PoolSettings {
-    /// Largest number of connections (default 16, 1-10000).
+    /// Largest number of connections (`redis.pool.max_size`).
     pub max_size: usize,
-    /// How long a caller waits for a free connection before `PoolExhausted`
-    /// (default `1s`).
+    /// How long a caller waits for a free connection before `PoolExhausted`.
     #[serde(with = "crate::duration")]
     pub wait_timeout: Duration,
-    /// Time to open a new pooled connection (default `2s`).
+    /// Time to open a new pooled connection.
     #[serde(with = "crate::duration")]
     pub create_timeout: Duration,
-    /// Time to check a returned connection (default `1s`).
+    /// Time to check a returned connection.
     #[serde(with = "crate::duration")]
     pub recycle_timeout: Duration,
 }
@@ -151,10 +154,10 @@ pub struct PoolSettings {
 impl Default for PoolSettings {
     fn default() -> Self {
         Self {
-            max_size: 16,
-            wait_timeout: Duration::from_secs(1),
-            create_timeout: Duration::from_secs(2),
-            recycle_timeout: Duration::from_secs(1),
+            max_size: const { keys::REDIS_POOL_MAX_SIZE.default.usize() },
+            wait_timeout: const { keys::REDIS_POOL_WAIT_TIMEOUT.default.duration() },
+            create_timeout: const { keys::REDIS_POOL_CREATE_TIMEOUT.default.duration() },
+            recycle_timeout: const { keys::REDIS_POOL_RECYCLE_TIMEOUT.default.duration() },
         }
     }
 }
@@ -269,12 +272,7 @@ impl RedisSettings {
         if !self.enabled {
             return;
         }
-        cx.range(
-            "redis.pool.max_size",
-            self.pool.max_size,
-            1,
-            schema::MAX_POOL_SIZE,
-        );
+        cx.bounded("redis.pool.max_size", self.pool.max_size);
         cx.duration("redis.pool.wait_timeout", self.pool.wait_timeout);
         cx.duration("redis.pool.create_timeout", self.pool.create_timeout);
         cx.duration("redis.pool.recycle_timeout", self.pool.recycle_timeout);
@@ -317,12 +315,8 @@ impl RedisSettings {
                     format!("got {} ({problem})", render_text(&self.host)),
                 );
             }
-            if self.port == 0 {
-                cx.refuse("redis.port", "got 0");
-            }
-            if self.db < 0 {
-                cx.refuse("redis.db", format!("got {}", self.db));
-            }
+            cx.bounded("redis.port", self.port);
+            cx.bounded("redis.db", self.db);
         }
     }
 
@@ -369,9 +363,7 @@ impl RedisSettings {
                 }
             }
             RedisMode::Sentinel => {
-                if self.db < 0 {
-                    cx.refuse("redis.db", format!("got {}", self.db));
-                }
+                cx.bounded("redis.db", self.db);
                 match &self.sentinel_master {
                     None => cx.refuse(
                         "redis.sentinel_master",

@@ -162,6 +162,29 @@ impl SecretUrl {
             .map(|password| Zeroizing::new(password.to_owned()))
     }
 
+    /// The port as written in the URL, even when it is the scheme's default
+    /// (`https://h:443` gives 443, `https://h` gives none): the parsed URL
+    /// forgets a written default port, which a gRPC endpoint must not.
+    pub(crate) fn written_port(&self) -> Option<u16> {
+        if let Some(port) = self.parts.port() {
+            return Some(port);
+        }
+        let raw = self.raw.expose_secret();
+        let rest = raw.split_once("://")?.1;
+        let authority = rest.split(['/', '?', '#']).next()?;
+        let host_port = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, tail)| tail);
+        let port = match host_port.strip_prefix('[') {
+            Some(v6) => v6.split_once("]:")?.1,
+            None => host_port.rsplit_once(':')?.1,
+        };
+        if port.is_empty() {
+            return None;
+        }
+        self.parts.port_or_known_default()
+    }
+
     /// The parsed URL without its password, for validation.
     pub(crate) fn parts(&self) -> &url::Url {
         &self.parts
@@ -271,6 +294,17 @@ mod tests {
             let url = SecretUrl::parse(&text).unwrap();
             assert!(!url.redacted().contains(MARKER), "{}", url.redacted());
         }
+    }
+
+    #[test]
+    fn written_ports_include_scheme_defaults() {
+        let port = |text: &str| SecretUrl::parse(text).unwrap().written_port();
+        assert_eq!(port("https://q:443"), Some(443));
+        assert_eq!(port("http://u:p@[::1]:80/"), Some(80));
+        assert_eq!(port("https://q:6334"), Some(6334));
+        assert_eq!(port("https://q"), None);
+        assert_eq!(port("http://u:p%3A1@q/"), None);
+        assert_eq!(port("http://q:/"), None);
     }
 
     #[test]

@@ -4,17 +4,23 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cache::CacheSettings;
 use crate::error::ConfigError;
 use crate::health::HealthSettings;
 use crate::http::HttpSettings;
 use crate::loader::{DEFAULT_PREFIX, SettingsLoader};
+use crate::log::LogSettings;
+use crate::metrics::MetricsSettings;
+use crate::otel::OtelSettings;
 use crate::qdrant::QdrantSettings;
 use crate::redis::RedisSettings;
 use crate::validate::Checker;
 
 /// Every setting, grouped by section; `Default` is a safe local setup
 /// (Redis on `127.0.0.1:6379`, non-critical; embedded Qdrant in
-/// `./data/qdrant`; HTTP on `127.0.0.1:8080`).
+/// `./data/qdrant`; HTTP on `127.0.0.1:8080`; text logs at `info`; metrics
+/// on `/metrics`; no OpenTelemetry export). Every default is declared in
+/// [`crate::schema::KEYS`].
 ///
 /// `Debug` and `Serialize` redact every secret, so the value can be logged or
 /// shown as the effective configuration (serialization is therefore one-way).
@@ -31,6 +37,14 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Health endpoints (`SOCIAL_HEALTH__*`).
     pub health: HealthSettings,
+    /// Logging (`SOCIAL_LOG__*`).
+    pub log: LogSettings,
+    /// Metrics endpoint (`SOCIAL_METRICS__*`).
+    pub metrics: MetricsSettings,
+    /// OpenTelemetry export (`SOCIAL_OTEL__*`).
+    pub otel: OtelSettings,
+    /// Search cache of the reference service (`SOCIAL_CACHE__*`).
+    pub cache: CacheSettings,
 }
 
 impl Settings {
@@ -55,6 +69,10 @@ impl Settings {
         self.qdrant.validate(cx);
         self.http.validate(cx);
         self.health.validate(cx);
+        self.log.validate(cx);
+        self.metrics.validate(cx);
+        self.otel.validate(cx);
+        self.cache.validate(cx);
     }
 
     pub(crate) fn normalize(&mut self) {

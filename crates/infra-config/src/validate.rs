@@ -10,6 +10,7 @@ use std::fmt::Display;
 use std::time::Duration;
 
 use crate::error::ConfigError;
+use crate::schema::Kind;
 use crate::{duration, schema};
 
 /// Collects validation problems for one load.
@@ -54,6 +55,7 @@ impl<'a> Checker<'a> {
 
     /// Records a problem; what is accepted comes from the key table.
     pub(crate) fn refuse(&mut self, path: &str, problem: impl Into<String>) {
+        debug_assert!(schema::find(path).is_some(), "undeclared key {path}");
         self.fail(path, problem, schema::accepted(path));
     }
 
@@ -64,15 +66,16 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Refuses a number outside `low..=high`.
-    pub(crate) fn range<T: PartialOrd + Display + Copy>(
-        &mut self,
-        path: &str,
-        value: T,
-        low: T,
-        high: T,
-    ) {
-        if value < low || value > high {
+    /// Refuses a number outside the bounds declared for `path` in the key table.
+    pub(crate) fn bounded<T: TryInto<i64> + Display + Copy>(&mut self, path: &str, value: T) {
+        let Some(Kind::Integer { min, max }) = schema::find(path).map(|key| key.kind) else {
+            debug_assert!(false, "{path} is not a declared integer key");
+            return;
+        };
+        let inside = value
+            .try_into()
+            .is_ok_and(|number: i64| number >= min && max.is_none_or(|max| number <= max));
+        if !inside {
             self.refuse(path, format!("got {value}"));
         }
     }

@@ -258,6 +258,24 @@ fn each_bad_input_gives_one_line_naming_its_key() {
             "SOCIAL_QDRANT__MODE=remote",
         ),
         case(
+            &[
+                REMOTE,
+                ("SOCIAL_QDRANT__URL", "http://vectors.example:6334"),
+                ("SOCIAL_QDRANT__API_KEY", "k-123"),
+            ],
+            "SOCIAL_QDRANT__API_KEY",
+            "an https:// URL in SOCIAL_QDRANT__URL, or SOCIAL_QDRANT__TLS__ENABLED=true",
+        ),
+        case(
+            &[
+                REMOTE,
+                ("SOCIAL_QDRANT__HOST", "10.0.0.7"),
+                ("SOCIAL_QDRANT__API_KEY", "k-123"),
+            ],
+            "SOCIAL_QDRANT__API_KEY",
+            "plain http:// only to localhost",
+        ),
+        case(
             &[("SOCIAL_QDRANT__POOL_SIZE", "0")],
             "SOCIAL_QDRANT__POOL_SIZE",
             "1-64",
@@ -319,6 +337,86 @@ fn each_bad_input_gives_one_line_naming_its_key() {
             ],
             "SOCIAL_REDIS__HOST",
             "either SOCIAL_REDIS__URL or",
+        ),
+        case(
+            &[("SOCIAL_REDSI__URL", "redis://cache")],
+            "SOCIAL_REDSI__URL",
+            "one of the sections redis, qdrant,",
+        ),
+        case(
+            &[("SOCIAL_CAHCE__TTL", "1m")],
+            "SOCIAL_CAHCE__TTL",
+            "(SOCIAL_<SECTION>__<KEY>)",
+        ),
+        case(
+            &[("SOCIAL_HTTP__HOTS", "127.0.0.1")],
+            "SOCIAL_HTTP__HOTS",
+            "one of host, port,",
+        ),
+        case(
+            &[("SOCIAL_LOG__FORMAT", "yaml")],
+            "SOCIAL_LOG__FORMAT",
+            "one of text, json",
+        ),
+        case(
+            &[("SOCIAL_LOG__LEVEL", "infra=verbose")],
+            "SOCIAL_LOG__LEVEL",
+            "an EnvFilter directive list",
+        ),
+        case(
+            &[("SOCIAL_METRICS__ENABLED", "sometimes")],
+            "SOCIAL_METRICS__ENABLED",
+            "true or false",
+        ),
+        case(
+            &[("SOCIAL_METRICS__PATH", "metrics")],
+            "SOCIAL_METRICS__PATH",
+            "starting with /",
+        ),
+        case(
+            &[("SOCIAL_METRICS__PATH", "/health/metrics")],
+            "SOCIAL_METRICS__PATH",
+            "not under /health",
+        ),
+        case(
+            &[("SOCIAL_METRICS__PATH", "/my metrics")],
+            "SOCIAL_METRICS__PATH",
+            "without whitespace",
+        ),
+        case(
+            &[("SOCIAL_OTEL__ENDPOINT", "grpc://collector:4317")],
+            "SOCIAL_OTEL__ENDPOINT",
+            "http:// or https://",
+        ),
+        case(
+            &[("SOCIAL_OTEL__ENDPOINT", "collector:4317")],
+            "SOCIAL_OTEL__ENDPOINT",
+            "OTLP collector",
+        ),
+        case(
+            &[("SOCIAL_OTEL__ENDPOINT", "https://u:p@collector:4317")],
+            "SOCIAL_OTEL__ENDPOINT",
+            "OTLP headers",
+        ),
+        case(
+            &[("SOCIAL_OTEL__SERVICE_NAME", " ")],
+            "SOCIAL_OTEL__SERVICE_NAME",
+            "non-empty",
+        ),
+        case(
+            &[("SOCIAL_CACHE__TTL", "60")],
+            "SOCIAL_CACHE__TTL",
+            DURATION,
+        ),
+        case(
+            &[("SOCIAL_CACHE__TTL", "2h")],
+            "SOCIAL_CACHE__TTL",
+            "at most 1h",
+        ),
+        case(
+            &[("SOCIAL_CACHE__TIME", "1m")],
+            "SOCIAL_CACHE__TIME",
+            "one of ttl",
         ),
         case(
             &[("SOCIAL_REDIS", "redis://cache")],
@@ -435,4 +533,34 @@ fn the_documented_examples_read_as_promised() {
             .starts_with("APP_REDIS__PORT (redis.port)"),
         "{error}"
     );
+}
+
+#[test]
+fn an_undeclared_key_in_any_section_is_refused() {
+    use std::collections::BTreeSet;
+
+    // Every section and sub-section of the key table (`redis`, `redis.pool`, ...).
+    let sections: BTreeSet<String> = infra_config::schema::KEYS
+        .iter()
+        .flat_map(|key| {
+            let parts: Vec<&str> = key.path.split('.').collect();
+            (1..parts.len())
+                .map(|depth| parts[..depth].join("."))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(sections.len() >= 12, "{sections:?}");
+    for section in &sections {
+        let key = format!(
+            "SOCIAL_{}__NOT_A_KEY",
+            section.to_uppercase().replace('.', "__")
+        );
+        let error = load_err(&[(key.as_str(), "1")]);
+        assert_eq!(error.errors().len(), 1, "{error}");
+        assert_eq!(error.key(), Some(key.as_str()), "{error}");
+        assert!(
+            error.to_string().contains("unknown key, expected one of "),
+            "{error}"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use infra_config::{Compression, QdrantMode, RedisMode, Settings};
+use infra_config::{Compression, LogFormat, QdrantMode, RedisMode, Settings, SettingsLoader};
 
 use crate::load_ok;
 
@@ -56,6 +56,15 @@ fn assert_defaults(s: &Settings) {
     assert_eq!(s.http.body_limit, 1_048_576);
     assert_eq!(s.health.cache_ttl, Duration::from_secs(2));
     assert_eq!(s.health.check_timeout, Duration::from_secs(1));
+
+    assert_eq!(s.log.format, LogFormat::Text);
+    assert_eq!(s.log.level, "info");
+    assert!(s.metrics.enabled);
+    assert_eq!(s.metrics.path, "/metrics");
+    assert!(s.otel.endpoint.is_none());
+    assert_eq!(s.otel.service_name, "infra-server");
+    // infra-server's catalog::DEFAULT_CACHE_TTL.
+    assert_eq!(s.cache.ttl, Duration::from_mins(1));
 }
 
 #[test]
@@ -71,13 +80,28 @@ fn loading_nothing_gives_the_defaults_and_they_are_valid() {
 }
 
 #[test]
-fn variables_of_other_components_are_left_alone() {
-    let settings = load_ok(&[
-        ("SOCIAL_DATABASE__URL", "postgres://u:p@db/app"),
-        ("OTHER_REDIS__PORT", "1"),
-        ("PATH", "/usr/bin"),
-    ]);
+fn variables_without_the_prefix_are_left_alone() {
+    let settings = load_ok(&[("OTHER_REDIS__PORT", "1"), ("PATH", "/usr/bin")]);
     assert_defaults(&settings);
+}
+
+#[test]
+fn every_variable_under_the_prefix_is_ours() {
+    // An unknown section is refused, not left to "other components": with
+    // the prefix SOCIAL_ it can only be a typo or a key that does not exist.
+    let error = crate::load_err(&[("SOCIAL_DATABASE__URL", "postgres://u:p@db/app")]);
+    assert_eq!(
+        error.to_string(),
+        "SOCIAL_DATABASE__URL (database.url): unknown section, expected a key of one of the \
+         sections redis, qdrant, http, health, log, metrics, otel, cache \
+         (SOCIAL_<SECTION>__<KEY>)"
+    );
+    // With an empty prefix, everything else in the environment is not ours.
+    let settings = SettingsLoader::from_pairs([("DATABASE__URL", "x"), ("HTTP__PORT", "1")])
+        .prefix("")
+        .load()
+        .unwrap();
+    assert_eq!(settings.http.port, 1);
 }
 
 #[test]
@@ -89,4 +113,8 @@ fn defaults_serialize_with_human_durations() {
     assert_eq!(json["redis"]["mode"], "standalone");
     assert_eq!(json["qdrant"]["mode"], "embedded");
     assert_eq!(json["redis"]["password"], serde_json::Value::Null);
+    assert_eq!(json["log"]["format"], "text");
+    assert_eq!(json["metrics"]["path"], "/metrics");
+    assert_eq!(json["otel"]["endpoint"], serde_json::Value::Null);
+    assert_eq!(json["cache"]["ttl"], "1m");
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use infra_config::{Compression, ExposeSecret, NodeAddr, QdrantMode, RedisMode, Secret};
+use infra_config::{Compression, ExposeSecret, LogFormat, NodeAddr, QdrantMode, RedisMode, Secret};
 
 use crate::{load_ok, write_file};
 
@@ -215,6 +215,45 @@ fn qdrant_url_form_and_embedded_path() {
 }
 
 #[test]
+fn qdrant_urls_without_a_port_mean_the_grpc_port() {
+    for (url, endpoint) in [
+        ("https://q.example", "https://q.example:6334"),
+        ("http://127.0.0.1", "http://127.0.0.1:6334"),
+        ("https://q.example:443", "https://q.example:443"),
+        ("https://[::1]/", "https://[::1]:6334"),
+    ] {
+        let s = load_ok(&[
+            ("SOCIAL_QDRANT__MODE", "remote"),
+            ("SOCIAL_QDRANT__URL", url),
+        ]);
+        assert_eq!(s.qdrant.endpoint(), endpoint, "{url}");
+    }
+}
+
+#[test]
+fn a_qdrant_api_key_needs_tls_unless_the_server_is_local() {
+    for pairs in [
+        [("SOCIAL_QDRANT__URL", "http://127.0.0.1:6334"), ("", "")],
+        [("SOCIAL_QDRANT__URL", "http://localhost:6334"), ("", "")],
+        [("SOCIAL_QDRANT__URL", "http://[::1]:6334"), ("", "")],
+        [("SOCIAL_QDRANT__URL", "https://vectors.example"), ("", "")],
+        [
+            ("SOCIAL_QDRANT__HOST", "vectors.example"),
+            ("SOCIAL_QDRANT__TLS__ENABLED", "true"),
+        ],
+        [("SOCIAL_QDRANT__HOST", "::1"), ("", "")],
+    ] {
+        let mut env = vec![
+            ("SOCIAL_QDRANT__MODE", "remote"),
+            ("SOCIAL_QDRANT__API_KEY", "k-123"),
+        ];
+        env.extend(pairs.iter().filter(|(key, _)| !key.is_empty()).copied());
+        let s = load_ok(&env);
+        assert!(s.qdrant.api_key.is_some(), "{env:?}");
+    }
+}
+
+#[test]
 fn http_and_health_keys() {
     let s = load_ok(&[
         ("SOCIAL_HTTP__HOST", "0.0.0.0"),
@@ -233,6 +272,33 @@ fn http_and_health_keys() {
     assert_eq!(s.http.bind_address(), "0.0.0.0:0");
     assert_eq!(s.health.cache_ttl, Duration::from_millis(500));
     assert_eq!(s.health.check_timeout, Duration::from_millis(300));
+}
+
+#[test]
+fn log_metrics_otel_and_cache_keys() {
+    let s = load_ok(&[
+        ("SOCIAL_LOG__FORMAT", "JSON"),
+        ("SOCIAL_LOG__LEVEL", "warn,infra_redis=debug"),
+        ("SOCIAL_METRICS__ENABLED", "false"),
+        ("SOCIAL_METRICS__PATH", "/internal/metrics"),
+        ("SOCIAL_OTEL__ENDPOINT", "https://otel.internal:4317"),
+        ("SOCIAL_OTEL__SERVICE_NAME", "catalog"),
+        ("SOCIAL_CACHE__TTL", "90s"),
+    ]);
+    assert_eq!(s.log.format, LogFormat::Json);
+    assert_eq!(s.log.level, "warn,infra_redis=debug");
+    assert!(!s.metrics.enabled);
+    assert_eq!(s.metrics.path, "/internal/metrics");
+    assert_eq!(
+        s.otel.endpoint.as_ref().map(url::Url::as_str),
+        Some("https://otel.internal:4317/")
+    );
+    assert_eq!(s.otel.service_name, "catalog");
+    assert_eq!(s.cache.ttl, Duration::from_secs(90));
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["log"]["format"], "json");
+    assert_eq!(json["otel"]["endpoint"], "https://otel.internal:4317/");
+    assert_eq!(json["cache"]["ttl"], "1m 30s");
 }
 
 #[test]

@@ -82,3 +82,17 @@ fn no_dotenv_ignores_the_file() {
         Ok(())
     });
 }
+
+#[test]
+fn a_bad_key_in_dotenv_is_reported_once() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        // `.env` is exported into the process environment and read from both.
+        jail.create_file(".env", "SOCIAL_REDSI__URL=x\nSOCIAL_REDIS_PORT=1\n")?;
+        let error = Settings::from_env().expect_err("unknown keys are refused");
+        let mut keys: Vec<_> = error.errors().iter().filter_map(|e| e.key()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["SOCIAL_REDIS_PORT", "SOCIAL_REDSI__URL"], "{error}");
+        Ok(())
+    });
+}

@@ -107,7 +107,17 @@ fn errors_on_secret_keys_never_echo_them() {
             ("SOCIAL_QDRANT__URL", url("grpc://u:{M}@q:6334")),
         ],
         vec![("SOCIAL_QDRANT__API_KEY", url("{M}"))],
+        vec![
+            ("SOCIAL_QDRANT__MODE", "remote".into()),
+            ("SOCIAL_QDRANT__URL", "http://vectors.example:6334".into()),
+            ("SOCIAL_QDRANT__API_KEY", url("{M}")),
+        ],
         vec![("SOCIAL_QDRANT__APIKEY", url("{M}"))],
+        vec![("SOCIAL_REDSI__PASSWORD", url("{M}"))],
+        vec![("SOCIAL_OTEL__ENDPOINT", url("https://u:{M}@collector:4317"))],
+        vec![("SOCIAL_OTEL__ENDPOINT", url("{M}"))],
+        vec![("SOCIAL_OTEL__ENDPOINT", url("ftp://collector/{M}"))],
+        vec![("SOCIAL_DATABASE__URL", url("postgres://app:{M}@db/app"))],
     ];
     for env in &cases {
         let error = SettingsLoader::from_pairs(env.iter().map(|(k, v)| (*k, v.as_str())))

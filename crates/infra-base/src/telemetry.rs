@@ -68,8 +68,8 @@ pub const CACHE_REQUESTS: &str = "infra_search_cache_requests_total";
 
 /// Histogram buckets for every `_seconds` metric: 100 µs to 10 s.
 pub const DURATION_BUCKETS: &[f64] = &[
-    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0,
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
 ];
 
 /// What kind of metric a [`MetricInfo`] declares.

@@ -236,6 +236,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The reference service's telemetry, so the layers record as they do in production:
+    // a Prometheus recorder, and logs at the service's default level.
+    infra_server::observability::init_logging(infra_config::LogFormat::Text, "info");
+    let _ = infra_server::observability::prometheus();
     let outcome = runtime.block_on(run(options));
     // Every server started above has been stopped when `run` returned (they stop on drop).
     runtime.shutdown_timeout(Duration::from_secs(5));

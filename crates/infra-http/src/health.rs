@@ -381,6 +381,9 @@ mod details_tests {
         let check = &json["checks"]["redis:responseTime"][0];
         assert_eq!(check["breakerState"], "closed");
         assert_eq!(check["poolInUse"], 3);
-        assert_eq!(check["status"], "pass", "details never replace the draft's fields");
+        assert_eq!(
+            check["status"], "pass",
+            "details never replace the draft's fields"
+        );
     }
 }

@@ -50,7 +50,10 @@ mod tests {
         assert_eq!(built.policy().timeout(), Some(settings.timeout));
         assert_eq!(built.policy().retry().attempts(), 1);
         let component = built.component();
-        assert_eq!((component.name.as_str(), component.critical), ("qdrant", true));
+        assert_eq!(
+            (component.name.as_str(), component.critical),
+            ("qdrant", true)
+        );
         assert_eq!(built.adapter().path(), settings.path.as_path());
     }
 }

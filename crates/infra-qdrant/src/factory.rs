@@ -39,7 +39,10 @@ pub type RemoteQdrant = Built<dyn VectorPort, QdrantAdapter>;
 ///
 /// Those of [`QdrantAdapter::new`].
 pub fn build(settings: &QdrantSettings) -> InfraResult<RemoteQdrant> {
-    Ok(from_adapter(Arc::new(QdrantAdapter::new(settings)?), settings))
+    Ok(from_adapter(
+        Arc::new(QdrantAdapter::new(settings)?),
+        settings,
+    ))
 }
 
 /// Layers an adapter built with [`QdrantAdapter::builder`] (say, with a private CA) as
@@ -65,7 +68,9 @@ pub fn from_adapter(adapter: Arc<QdrantAdapter>, settings: &QdrantSettings) -> R
 
 /// `host:port` of an endpoint URL: the `server.address` of spans.
 fn server_address(endpoint: &str) -> &str {
-    endpoint.split_once("://").map_or(endpoint, |(_, rest)| rest)
+    endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest)
 }
 
 #[cfg(test)]
@@ -80,7 +85,10 @@ mod tests {
         };
         let qdrant = build(&settings).unwrap();
         let component = qdrant.component();
-        assert_eq!((component.name.as_str(), component.critical), ("qdrant", false));
+        assert_eq!(
+            (component.name.as_str(), component.critical),
+            ("qdrant", false)
+        );
         assert!(component.breaker.is_some(), "health reports the breaker");
         assert_eq!(qdrant.policy().timeout(), Some(settings.timeout));
         assert_eq!(server_address("https://q.example:6334"), "q.example:6334");

@@ -87,7 +87,10 @@ mod tests {
         assert!(component.breaker.is_some(), "health reports the breaker");
         // The adapter bounds each call by the command timeout; the policy adds no timer.
         assert_eq!(redis.policy().timeout(), None);
-        assert_eq!(redis.policy().retry().attempts(), settings.retry.max_attempts);
+        assert_eq!(
+            redis.policy().retry().attempts(),
+            settings.retry.max_attempts
+        );
         assert_eq!(redis.adapter().endpoint(), "127.0.0.1:6379");
     }
 }

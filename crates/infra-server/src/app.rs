@@ -7,11 +7,11 @@ use std::sync::Arc;
 use axum::Router;
 use infra_base::InfraError;
 use infra_config::Settings;
-use infra_http::{AppState, Server, Shutdown};
+use infra_http::{AppState, RenderMetrics, Server, Shutdown, metrics_router};
 
 use crate::api::{self, Api, Route};
 use crate::catalog::CatalogService;
-use crate::composition;
+use crate::{composition, observability};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +49,8 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds `settings.http`, builds the adapters ([`composition::wire`]), initializes
+    /// Binds `settings.http`, installs the metrics recorder (when `SOCIAL_METRICS__ENABLED`),
+    /// builds the adapters ([`composition::wire`]), initializes
     /// them (a critical one that fails stops start-up; a non-critical one only warns) and
     /// assembles the router.
     ///
@@ -61,6 +62,12 @@ impl Application {
         let server = Server::bind(&settings.http)
             .await
             .map_err(StartupError::Bind)?;
+        // The recorder first: the adapters' layers register their series when built.
+        let metrics = settings
+            .metrics
+            .enabled
+            .then(observability::prometheus)
+            .flatten();
         let wiring = composition::wire(settings).map_err(StartupError::Component)?;
         if let Err(err) = wiring.components.init_all().await {
             wiring.components.close_all().await;
@@ -68,7 +75,11 @@ impl Application {
         }
         let catalog = Arc::new(CatalogService::new(wiring.service.clone(), wiring.cache));
         let state = AppState::new(wiring.service, wiring.components, &settings.health);
-        let Api { router, routes } = api::api(Arc::clone(&catalog), &state);
+        let Api { mut router, routes } = api::api(Arc::clone(&catalog), &state);
+        if let Some(handle) = metrics {
+            let render: RenderMetrics = Arc::new(|| observability::render(handle));
+            router = router.merge(metrics_router(&settings.metrics.path, render));
+        }
         Ok(Self {
             server,
             router,

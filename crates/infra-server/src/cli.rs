@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use infra_config::{ConfigError, Settings, SettingsLoader};
-use tracing_subscriber::EnvFilter;
 
 use crate::app::Application;
 use crate::check;
+use crate::observability;
 
 /// The `--help` text.
 pub const HELP: &str = "\
@@ -145,20 +145,6 @@ fn config_failure(err: &ConfigError) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Warnings of the embedded engine that only say it runs with its default feature flags
-/// and memory-map checks, silenced unless `RUST_LOG` asks for them.
-const QUIET_ENGINE: &str = "qdrant_edge::common::flags=error,qdrant_edge::common::mmap=error";
-
-/// Logs to stderr, filtered by `RUST_LOG` (else `default`).
-fn init_logging(default: &str) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{default},{QUIET_ENGINE}")));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -174,10 +160,15 @@ fn serve() -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    init_logging("info");
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(code) => return code,
+    };
+    // Within the runtime: the OpenTelemetry exporter's gRPC client needs one. The guard
+    // flushes the exporter when `serve` returns.
+    let _telemetry = {
+        let _runtime = runtime.enter();
+        observability::init_service_telemetry(&settings)
     };
     runtime.block_on(async {
         let app = match Application::build(&settings).await {
@@ -208,7 +199,7 @@ fn run_check(url: Option<&str>) -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    init_logging("warn");
+    observability::init_logging(settings.log.format, "warn");
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(code) => return code,

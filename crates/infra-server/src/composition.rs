@@ -23,7 +23,7 @@ use std::sync::Arc;
 use infra_base::{BaseService, Built, Components, InfraError};
 use infra_config::{QdrantMode, Settings};
 
-use crate::catalog::{CacheConfig, DEFAULT_CACHE_TTL};
+use crate::catalog::CacheConfig;
 
 /// The name of the service in logs and in `/health/infra`'s `serviceId`.
 pub const SERVICE_NAME: &str = "infra-server";
@@ -55,11 +55,21 @@ pub fn wire(settings: &Settings) -> Result<Wiring, InfraError> {
     let vector_port = match qdrant.mode {
         QdrantMode::Embedded => {
             let built = infra_qdrant_edge::build(qdrant);
-            adopt(Some(built), qdrant.critical, QDRANT_DEGRADED, &mut components)?
+            adopt(
+                Some(built),
+                qdrant.critical,
+                QDRANT_DEGRADED,
+                &mut components,
+            )?
         }
         QdrantMode::Remote => {
             let built = infra_qdrant::build(qdrant);
-            adopt(Some(built), qdrant.critical, QDRANT_DEGRADED, &mut components)?
+            adopt(
+                Some(built),
+                qdrant.critical,
+                QDRANT_DEGRADED,
+                &mut components,
+            )?
         }
     };
     log_wiring(settings, cache_port.is_some(), vector_port.is_some());
@@ -72,7 +82,7 @@ pub fn wire(settings: &Settings) -> Result<Wiring, InfraError> {
     }
 
     let cache = CacheConfig {
-        ttl: DEFAULT_CACHE_TTL,
+        ttl: settings.cache.ttl,
         // One cache call, retries included, never costs a search more than one command.
         op_timeout: settings.redis.command_timeout,
         ..CacheConfig::default()

@@ -20,15 +20,17 @@
 //!   generation counter);
 //! - [`api`]: routes, handlers, request/response types, the route table;
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`;
-//! - [`check`]: `infra-server check`, direct or against a running service.
+//! - [`check`]: `infra-server check`, direct or against a running service;
+//! - [`observability`]: where logs (text or JSON) and metrics (Prometheus at
+//!   `SOCIAL_METRICS__PATH`) go.
 //!
 //! # Configuration
 //!
 //! Everything comes from infra-config's `Settings` (`SOCIAL_REDIS__*`, `SOCIAL_QDRANT__*`,
-//! `SOCIAL_HTTP__*`, `SOCIAL_HEALTH__*`). The service adds no key of its own: the search
-//! cache's TTL is [`catalog::DEFAULT_CACHE_TTL`] (60 s), and each cache call is bounded by
-//! `SOCIAL_REDIS__COMMAND_TIMEOUT`. A configurable TTL would be a `cache` section in
-//! infra-config (`SOCIAL_CACHE__TTL`), which owns every key and its validation.
+//! `SOCIAL_HTTP__*`, `SOCIAL_HEALTH__*`, `SOCIAL_LOG__*`, `SOCIAL_METRICS__*`,
+//! `SOCIAL_CACHE__*`; every key is listed in `docs/configuration.md`). The search cache's
+//! TTL is `SOCIAL_CACHE__TTL`, and each cache call is bounded by
+//! `SOCIAL_REDIS__COMMAND_TIMEOUT`.
 
 pub mod api;
 pub mod app;
@@ -36,6 +38,7 @@ pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod composition;
+pub mod observability;
 pub mod openapi;
 
 pub use app::{Application, StartupError};

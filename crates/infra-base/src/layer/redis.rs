@@ -32,7 +32,8 @@ impl<P: RedisPort + ?Sized, L: Layer> RedisPort for Layered<P, L> {
     }
 
     async fn expire(&self, key: &str, ttl: Duration) -> InfraResult<bool> {
-        self.call(&ops::EXPIRE, || self.inner.expire(key, ttl)).await
+        self.call(&ops::EXPIRE, || self.inner.expire(key, ttl))
+            .await
     }
 
     async fn incr_by(

@@ -114,7 +114,11 @@ impl MetricsCapture {
     }
 
     /// The sample named `name` whose labels are exactly `labels`.
-    pub fn find<'s>(samples: &'s [Sample], name: &str, labels: &[(&str, &str)]) -> Option<&'s Sample> {
+    pub fn find<'s>(
+        samples: &'s [Sample],
+        name: &str,
+        labels: &[(&str, &str)],
+    ) -> Option<&'s Sample> {
         let wanted: BTreeMap<String, String> = labels
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

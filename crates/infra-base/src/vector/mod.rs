@@ -5,8 +5,8 @@
 //! interchangeable. Conveniences live in [`VectorPortExt`].
 
 mod ext;
-pub mod ops;
 mod filter;
+pub mod ops;
 mod types;
 
 use async_trait::async_trait;

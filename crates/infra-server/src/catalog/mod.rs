@@ -143,6 +143,19 @@ pub struct SearchOutcome {
     pub cache: CacheStatus,
 }
 
+impl SearchOutcome {
+    /// The outcome of a search, counted in
+    /// [`CACHE_REQUESTS`](infra_base::telemetry::CACHE_REQUESTS) by cache status.
+    fn counted(hits: Vec<ScoredPoint>, cache: CacheStatus) -> Self {
+        metrics::counter!(
+            infra_base::telemetry::CACHE_REQUESTS,
+            infra_base::telemetry::labels::OUTCOME => cache.as_str(),
+        )
+        .increment(1);
+        Self { hits, cache }
+    }
+}
+
 /// The catalog service: collections, items and cached similarity search over the ports of
 /// a [`BaseService`]. Cheap to share (`Arc`), safe to call concurrently.
 #[derive(Debug)]
@@ -276,19 +289,13 @@ impl CatalogService {
         let redis = self.base.redis();
         let lookup = self.cache.lookup(redis, collection, &query).await;
         if let Some(hits) = lookup.hits {
-            return Ok(SearchOutcome {
-                hits,
-                cache: CacheStatus::Hit,
-            });
+            return Ok(SearchOutcome::counted(hits, CacheStatus::Hit));
         }
         let hits = vectors.search(collection, &query).await?;
         if let Some(key) = &lookup.key {
             self.cache.store(redis, collection, key, &hits).await;
         }
-        Ok(SearchOutcome {
-            hits,
-            cache: lookup.status(),
-        })
+        Ok(SearchOutcome::counted(hits, lookup.status()))
     }
 
     /// Invalidates the collection's cached searches after a write that may have changed

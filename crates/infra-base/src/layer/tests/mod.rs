@@ -48,7 +48,10 @@ async fn a_stack_runs_the_outer_layer_around_the_inner_one() {
         name,
         log: Arc::clone(&log),
     };
-    let stack = Stack::new(layer("a"), Stack::new(layer("b"), Stack::new(Identity, layer("c"))));
+    let stack = Stack::new(
+        layer("a"),
+        Stack::new(layer("b"), Stack::new(Identity, layer("c"))),
+    );
     let value = stack
         .around(&ops::GET, || {
             log.lock().unwrap().push("call".to_owned());

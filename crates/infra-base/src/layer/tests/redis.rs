@@ -15,8 +15,7 @@ use crate::resilience::{BreakerConfig, BreakerState, Resilience, RetryPolicy};
 const MS: Duration = Duration::from_millis(1);
 
 fn policy() -> Resilience {
-    Resilience::new("redis")
-        .with_retry(RetryPolicy::new(3, 100 * MS, 1000 * MS).with_jitter(false))
+    Resilience::new("redis").with_retry(RetryPolicy::new(3, 100 * MS, 1000 * MS).with_jitter(false))
 }
 
 fn unavailable(operation: &'static str) -> InfraError {

@@ -1,14 +1,10 @@
 //! The standard stack ([`PortLayers`]): what its metrics and spans record, on mocks.
 
-use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::span;
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::registry::LookupSpan;
-
+use crate::REDIS_BACKEND;
 use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::layer::{Layer, Layered, Operation, PortLayers};
 use crate::redis::{MockRedisPort, RedisPort};
@@ -16,12 +12,16 @@ use crate::resilience::{BreakerConfig, Resilience, RetryPolicy};
 use crate::telemetry::{self, labels};
 use crate::testing::metrics::{MetricsCapture, SampleValue};
 use crate::vector::{MockVectorPort, Point, VectorPort};
-use crate::{REDIS_BACKEND, VECTOR_BACKEND};
 
 const MS: Duration = Duration::from_millis(1);
 
 fn unavailable() -> InfraError {
-    InfraError::new(ErrorKind::Unavailable, REDIS_BACKEND, "get", "connection reset")
+    InfraError::new(
+        ErrorKind::Unavailable,
+        REDIS_BACKEND,
+        "get",
+        "connection reset",
+    )
 }
 
 fn retrying() -> Resilience {
@@ -44,7 +44,12 @@ fn one_observation_per_call_retries_counted_and_errors_labelled_by_kind() {
             }
         });
         mock.expect_exists().times(1).returning(|_| {
-            Err(InfraError::new(ErrorKind::InvalidInput, REDIS_BACKEND, "exists", "bad"))
+            Err(InfraError::new(
+                ErrorKind::InvalidInput,
+                REDIS_BACKEND,
+                "exists",
+                "bad",
+            ))
         });
         let port = PortLayers::new(REDIS_BACKEND)
             .resilience(retrying())
@@ -95,10 +100,21 @@ fn breaker_state_and_transitions_are_recorded() {
                 failure_threshold: 1,
                 open_for: Duration::from_secs(5),
             });
-        let port = PortLayers::new(REDIS_BACKEND).resilience(policy).wrap(Arc::new(mock));
-        assert_eq!(port.ping().await.unwrap_err().kind(), ErrorKind::Unavailable);
-        assert_eq!(port.ping().await.unwrap_err().kind(), ErrorKind::CircuitOpen);
-        assert!(port.layer().breaker().is_some(), "the stack exposes its breaker");
+        let port = PortLayers::new(REDIS_BACKEND)
+            .resilience(policy)
+            .wrap(Arc::new(mock));
+        assert_eq!(
+            port.ping().await.unwrap_err().kind(),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            port.ping().await.unwrap_err().kind(),
+            ErrorKind::CircuitOpen
+        );
+        assert!(
+            port.layer().breaker().is_some(),
+            "the stack exposes its breaker"
+        );
     });
     let samples = capture.samples();
     let state = MetricsCapture::find(
@@ -122,96 +138,10 @@ fn breaker_state_and_transitions_are_recorded() {
             (labels::ERROR_TYPE, "circuit_open"),
         ],
     );
-    assert!(refused.is_some(), "a refused call is observed as circuit_open");
-}
-
-/// A closed span: its name, fields and parent's name.
-#[derive(Debug, Clone)]
-struct ClosedSpan {
-    name: &'static str,
-    fields: BTreeMap<String, String>,
-    parent: Option<&'static str>,
-}
-
-#[derive(Default)]
-struct Fields(BTreeMap<String, String>);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-/// Keeps every closed span.
-#[derive(Clone, Default)]
-struct SpanCapture(Arc<Mutex<Vec<ClosedSpan>>>);
-
-impl<S> tracing_subscriber::Layer<S> for SpanCapture
-where
-    S: tracing::Subscriber + for<'l> LookupSpan<'l>,
-{
-    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        let mut fields = Fields::default();
-        attrs.record(&mut fields);
-        ctx.span(id).unwrap().extensions_mut().insert(fields);
-    }
-
-    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
-        let span = ctx.span(id).unwrap();
-        let mut extensions = span.extensions_mut();
-        values.record(extensions.get_mut::<Fields>().unwrap());
-    }
-
-    fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
-        let span = ctx.span(&id).unwrap();
-        let fields = span.extensions().get::<Fields>().unwrap().0.clone();
-        self.0.lock().unwrap().push(ClosedSpan {
-            name: span.name(),
-            fields,
-            parent: span.parent().map(|p| p.name()),
-        });
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn every_call_is_a_db_span_inside_the_current_span_with_its_error_type() {
-    let spans = SpanCapture::default();
-    let subscriber = tracing_subscriber::registry()
-        .with(spans.clone())
-        .with(tracing_subscriber::filter::LevelFilter::DEBUG);
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let mut mock = MockVectorPort::new();
-    mock.expect_delete_collection()
-        .times(2)
-        .returning(|_| Err(InfraError::new(ErrorKind::Timeout, VECTOR_BACKEND, "x", "slow")));
-    let port = PortLayers::new(VECTOR_BACKEND)
-        .server_address("qdrant.internal:6334")
-        .resilience(
-            Resilience::new(VECTOR_BACKEND)
-                .with_retry(RetryPolicy::new(2, 10 * MS, 10 * MS).with_jitter(false)),
-        )
-        .wrap(Arc::new(mock));
-    let request = tracing::info_span!("request");
-    let err = tracing::Instrument::instrument(port.delete_collection("c"), request)
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Timeout);
-
-    let closed = spans.0.lock().unwrap().clone();
-    let db: Vec<_> = closed.iter().filter(|s| s.name == "db").collect();
-    assert_eq!(db.len(), 1, "one span per call, retries inside it: {closed:?}");
-    let span = db[0];
-    assert_eq!(span.parent, Some("request"));
-    let field = |name: &str| span.fields.get(name).map(String::as_str);
-    assert_eq!(field("db.system.name"), Some("qdrant"));
-    assert_eq!(field("db.operation.name"), Some("delete_collection"));
-    assert_eq!(field("server.address"), Some("qdrant.internal:6334"));
-    assert_eq!(field("otel.kind"), Some("client"));
-    assert_eq!(field("error.type"), Some("timeout"));
+    assert!(
+        refused.is_some(),
+        "a refused call is observed as circuit_open"
+    );
 }
 
 /// Calls twice but declares one attempt.

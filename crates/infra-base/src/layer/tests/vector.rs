@@ -8,15 +8,13 @@ use crate::error::{ErrorKind, InfraError};
 use crate::layer::Layered;
 use crate::resilience::{BreakerConfig, BreakerState, Resilience, RetryPolicy};
 use crate::vector::{
-    CollectionSpec, EnsureOutcome, Filter, Point, PointId, ScoredPoint,
-    SearchQuery, VectorPort,
+    CollectionSpec, EnsureOutcome, Filter, Point, PointId, ScoredPoint, SearchQuery, VectorPort,
 };
 use crate::vector::{Condition, Distance, MockVectorPort};
 
 fn policy() -> Resilience {
     Resilience::new("qdrant").with_retry(
-        RetryPolicy::new(3, Duration::from_millis(10), Duration::from_secs(1))
-            .with_jitter(false),
+        RetryPolicy::new(3, Duration::from_millis(10), Duration::from_secs(1)).with_jitter(false),
     )
 }
 
@@ -81,8 +79,7 @@ async fn upsert_without_retries_moves_the_points() {
         .withf(|_, batch| *batch == points())
         .times(1)
         .returning(|_, _| Err(unavailable("upsert")));
-    let vector =
-        Layered::new(Arc::new(mock), policy().with_retry(RetryPolicy::no_retry()));
+    let vector = Layered::new(Arc::new(mock), policy().with_retry(RetryPolicy::no_retry()));
     let err = vector.upsert("items", points()).await.unwrap_err();
     assert_eq!(
         (err.kind(), err.operation()),

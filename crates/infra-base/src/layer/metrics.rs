@@ -80,22 +80,16 @@ impl fmt::Debug for MetricsLayer {
 }
 
 impl Layer for MetricsLayer {
-    fn around<'a, T, F, Fut>(
-        &'a self,
-        op: &'static Operation,
-        call: F,
-    ) -> impl Future<Output = InfraResult<T>> + Send + 'a
+    async fn around<'a, T, F, Fut>(&'a self, op: &'static Operation, call: F) -> InfraResult<T>
     where
         T: Send + 'a,
         F: Fn() -> Fut + Send + Sync + 'a,
         Fut: Future<Output = InfraResult<T>> + Send + 'a,
     {
-        async move {
-            let started = Instant::now();
-            let result = call().await;
-            let error = result.as_ref().err().map(|err| err.kind().as_str());
-            self.record(op, started.elapsed().as_secs_f64(), error);
-            result
-        }
+        let started = Instant::now();
+        let result = call().await;
+        let error = result.as_ref().err().map(|err| err.kind().as_str());
+        self.record(op, started.elapsed().as_secs_f64(), error);
+        result
     }
 }

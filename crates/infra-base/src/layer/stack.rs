@@ -32,21 +32,15 @@ impl<Outer, Inner> Stack<Outer, Inner> {
 }
 
 impl<Outer: Layer, Inner: Layer> Layer for Stack<Outer, Inner> {
-    fn around<'a, T, F, Fut>(
-        &'a self,
-        op: &'static Operation,
-        call: F,
-    ) -> impl Future<Output = InfraResult<T>> + Send + 'a
+    async fn around<'a, T, F, Fut>(&'a self, op: &'static Operation, call: F) -> InfraResult<T>
     where
         T: Send + 'a,
         F: Fn() -> Fut + Send + Sync + 'a,
         Fut: Future<Output = InfraResult<T>> + Send + 'a,
     {
-        async move {
-            let call = &call;
-            let inner = &self.inner;
-            self.outer.around(op, move || inner.around(op, call)).await
-        }
+        let call = &call;
+        let inner = &self.inner;
+        self.outer.around(op, move || inner.around(op, call)).await
     }
 
     fn max_attempts(&self, op: &Operation) -> u32 {

@@ -38,35 +38,29 @@ impl TracingLayer {
 }
 
 impl Layer for TracingLayer {
-    fn around<'a, T, F, Fut>(
-        &'a self,
-        op: &'static Operation,
-        call: F,
-    ) -> impl Future<Output = InfraResult<T>> + Send + 'a
+    async fn around<'a, T, F, Fut>(&'a self, op: &'static Operation, call: F) -> InfraResult<T>
     where
         T: Send + 'a,
         F: Fn() -> Fut + Send + Sync + 'a,
         Fut: Future<Output = InfraResult<T>> + Send + 'a,
     {
-        async move {
-            let span = tracing::debug_span!(
-                target: PORT_SPAN_TARGET,
-                "db",
-                otel.name = op.name,
-                otel.kind = "client",
-                db.system.name = self.backend,
-                db.operation.name = op.name,
-                server.address = self.server_address.as_str(),
-                error.type = tracing::field::Empty,
-            );
-            if span.is_disabled() {
-                return call().await;
-            }
-            let result = call().instrument(span.clone()).await;
-            if let Err(err) = &result {
-                span.record("error.type", err.kind().as_str());
-            }
-            result
+        let span = tracing::debug_span!(
+            target: PORT_SPAN_TARGET,
+            "db",
+            otel.name = op.name,
+            otel.kind = "client",
+            db.system.name = self.backend,
+            db.operation.name = op.name,
+            server.address = self.server_address.as_str(),
+            error.type = tracing::field::Empty,
+        );
+        if span.is_disabled() {
+            return call().await;
         }
+        let result = call().instrument(span.clone()).await;
+        if let Err(err) = &result {
+            span.record("error.type", err.kind().as_str());
+        }
+        result
     }
 }

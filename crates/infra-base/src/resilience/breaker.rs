@@ -175,7 +175,7 @@ enum Transition {
 
 impl Transition {
     /// The state the breaker entered.
-    fn entered(&self) -> BreakerState {
+    fn entered(self) -> BreakerState {
         match self {
             Transition::Opened { .. } | Transition::Reopened { .. } => BreakerState::Open,
             Transition::HalfOpened { .. } => BreakerState::HalfOpen,

@@ -77,6 +77,10 @@ impl MetricsCapture {
     /// Runs `future` to completion on a new current-thread runtime with this capture as
     /// the recorder, so every metric the future records, on whatever task of that runtime,
     /// is captured.
+    ///
+    /// # Panics
+    ///
+    /// When the runtime cannot be built (the process is out of threads or memory).
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -99,9 +103,9 @@ impl MetricsCapture {
                     .collect();
                 let value = match value {
                     DebugValue::Counter(n) => SampleValue::Counter(n),
-                    DebugValue::Gauge(v) => SampleValue::Gauge(v.into_inner()),
+                    DebugValue::Gauge(v) => SampleValue::Gauge(v.0),
                     DebugValue::Histogram(values) => {
-                        SampleValue::Histogram(values.into_iter().map(|v| v.into_inner()).collect())
+                        SampleValue::Histogram(values.into_iter().map(|v| v.0).collect())
                     }
                 };
                 Sample {

@@ -22,22 +22,16 @@ struct Recording {
 }
 
 impl Layer for Recording {
-    fn around<'a, T, F, Fut>(
-        &'a self,
-        _op: &'static Operation,
-        call: F,
-    ) -> impl Future<Output = InfraResult<T>> + Send + 'a
+    async fn around<'a, T, F, Fut>(&'a self, _op: &'static Operation, call: F) -> InfraResult<T>
     where
         T: Send + 'a,
         F: Fn() -> Fut + Send + Sync + 'a,
         Fut: Future<Output = InfraResult<T>> + Send + 'a,
     {
-        async move {
-            self.log.lock().unwrap().push(format!("{}>", self.name));
-            let result = call().await;
-            self.log.lock().unwrap().push(format!("<{}", self.name));
-            result
-        }
+        self.log.lock().unwrap().push(format!("{}>", self.name));
+        let result = call().await;
+        self.log.lock().unwrap().push(format!("<{}", self.name));
+        result
     }
 }
 

@@ -148,20 +148,14 @@ fn breaker_state_and_transitions_are_recorded() {
 struct CallsTwice;
 
 impl Layer for CallsTwice {
-    fn around<'a, T, F, Fut>(
-        &'a self,
-        _op: &'static Operation,
-        call: F,
-    ) -> impl Future<Output = InfraResult<T>> + Send + 'a
+    async fn around<'a, T, F, Fut>(&'a self, _op: &'static Operation, call: F) -> InfraResult<T>
     where
         T: Send + 'a,
         F: Fn() -> Fut + Send + Sync + 'a,
         Fut: Future<Output = InfraResult<T>> + Send + 'a,
     {
-        async move {
-            let _ = call().await;
-            call().await
-        }
+        let _ = call().await;
+        call().await
     }
 }
 

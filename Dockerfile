@@ -34,8 +34,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 # ---------------------------------------------------------------------------------------
 # Runtime stage: distroless "cc" (glibc, libgcc, CA certificates, no shell, no package
 # manager), tag `nonroot`: user 65532.
-# The CA certificates matter: TLS to Redis and Qdrant trusts the system store
-# (rustls-native-certs), or SSL_CERT_FILE.
+# The CA certificates matter: TLS to Redis and Qdrant trusts the system roots unless
+# SOCIAL_REDIS__TLS__CA_FILE (Redis) or SSL_CERT_FILE (Qdrant) names another CA.
 # ---------------------------------------------------------------------------------------
 FROM gcr.io/distroless/cc-debian12:nonroot
 

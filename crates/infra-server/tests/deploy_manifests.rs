@@ -15,16 +15,11 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use infra_config::schema::{self, Sensitivity};
 use infra_config::{QdrantMode, Settings, SettingsLoader};
 use serde::Deserialize as _;
 use serde_json::Value;
 use tower::ServiceExt;
-
-/// The sections infra-config owns. The loader leaves `SOCIAL_<OTHER>__*` to other
-/// components, so a misspelt section (`SOCIAL_HTPP__PORT`) would load fine and do
-/// nothing: the keys of the deploy files must name one of these. Add a section here when
-/// infra-config gains one.
-const SECTIONS: [&str; 4] = ["redis", "qdrant", "http", "health"];
 
 /// The only placeholder a committed Secret may hold.
 const PLACEHOLDER: &str = "REPLACE_ME";
@@ -221,6 +216,7 @@ fn the_image_runs_the_service_as_a_non_root_user_with_healthcheck_and_stop_signa
     let probed = check_command_port(&command, "HEALTHCHECK");
 
     let env = dockerfile_env(stage);
+    check_placement(&env, false, "Dockerfile ENV");
     assert_eq!(
         env.get("SOCIAL_HTTP__HOST").map(String::as_str),
         Some("0.0.0.0"),
@@ -273,16 +269,43 @@ fn the_dockerignore_keeps_build_output_and_secrets_out() {
 // Settings
 // ---------------------------------------------------------------------------------------
 
-/// Loads `env` through the service's own loader; every `SOCIAL_*` key must also belong to
-/// a section infra-config owns.
+/// The declaration of a `SOCIAL_*` environment key in infra-config's key table.
+fn declared(name: &str, what: &str) -> &'static schema::Key {
+    let path = name
+        .strip_prefix("SOCIAL_")
+        .unwrap_or_else(|| panic!("{what}: {name} is not a SOCIAL_ key"))
+        .to_ascii_lowercase()
+        .replace("__", ".");
+    schema::find(&path)
+        .unwrap_or_else(|| panic!("{what}: {name} is not a key infra-config declares"))
+}
+
+/// Where a key may be written: a secret (password, API key) only in a Secret; a URL that
+/// may carry credentials outside a Secret only without them.
+fn check_placement(env: &BTreeMap<String, String>, in_secret: bool, what: &str) {
+    for (name, value) in env.iter().filter(|(k, _)| k.starts_with("SOCIAL_")) {
+        let key = declared(name, what);
+        match key.sensitivity {
+            Sensitivity::Secret => {
+                assert!(in_secret, "{what}: {name} is a secret: put it in a Secret");
+            }
+            Sensitivity::Credentials => assert!(
+                in_secret || !value.contains('@'),
+                "{what}: {name} carries credentials: put them in a Secret"
+            ),
+            _ => assert!(
+                !in_secret,
+                "{what}: {name} is no secret: put it in the ConfigMap"
+            ),
+        }
+    }
+}
+
+/// Loads `env` through the service's own loader; every `SOCIAL_*` key must also be
+/// declared in infra-config's key table (`SOCIAL_CONFIG_FILE` is not used here).
 fn load(env: &BTreeMap<String, String>, what: &str) -> Settings {
-    for key in env.keys().filter(|k| k.starts_with("SOCIAL_")) {
-        let rest = &key["SOCIAL_".len()..];
-        let section = rest.split("__").next().unwrap().to_ascii_lowercase();
-        assert!(
-            rest == "CONFIG_FILE" || SECTIONS.contains(&section.as_str()),
-            "{what}: {key} is not an infra-config key (sections {SECTIONS:?})"
-        );
+    for name in env.keys().filter(|k| k.starts_with("SOCIAL_")) {
+        declared(name, what);
     }
     SettingsLoader::from_pairs(env.clone())
         .load()
@@ -307,7 +330,9 @@ const REMOTE: &str = "deploy/kubernetes/remote-qdrant";
 
 fn configmap_data(dir: &str) -> BTreeMap<String, String> {
     let path = format!("{dir}/configmap.yaml");
-    str_map(&manifest(&path, "ConfigMap")["data"], &path)
+    let data = str_map(&manifest(&path, "ConfigMap")["data"], &path);
+    check_placement(&data, false, &path);
+    data
 }
 
 fn secret_data(dir: &str) -> BTreeMap<String, String> {
@@ -321,6 +346,7 @@ fn secret_data(dir: &str) -> BTreeMap<String, String> {
     for (key, value) in &data {
         assert_eq!(value, PLACEHOLDER, "{path}: {key} must stay a placeholder");
     }
+    check_placement(&data, true, &path);
     data
 }
 
@@ -679,10 +705,9 @@ fn compose_runs_the_service_against_the_compose_redis_and_qdrant() {
     let probed = check_command_port(&test[1..], "compose healthcheck");
 
     let image = dockerfile_env(runtime_stage(&dockerfile()));
-    let env = layered(&[
-        &image,
-        &str_map(&service["environment"], "compose environment"),
-    ]);
+    let environment = str_map(&service["environment"], "compose environment");
+    check_placement(&environment, false, "docker-compose.yml");
+    let env = layered(&[&image, &environment]);
     let settings = load(&env, "docker-compose.yml");
     assert_eq!(settings.qdrant.mode, QdrantMode::Remote);
     assert_eq!(settings.qdrant.endpoint(), "http://qdrant:6334");

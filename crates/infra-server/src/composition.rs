@@ -1,9 +1,10 @@
 //! The composition root: settings -> adapters -> [`BaseService`] + [`Components`].
 //!
-//! The only module that names adapter crates. Each adapter is built once per process from
-//! its settings section, its port (already wrapped in its resilience policy) is handed to
-//! the [`BaseService`], and its lifecycle is registered as a [`Component`] whose
-//! criticality comes from the settings (`SOCIAL_REDIS__CRITICAL`, default false;
+//! The only module that names adapter crates. Each adapter is built once per process by
+//! its crate's `build`, which has one shape for every adapter ([`Built`]): its port,
+//! already in the standard layers (tracing, metrics, resilience), is handed to the
+//! [`BaseService`], and its lifecycle is registered as a
+//! [`Component`](infra_base::Component) whose criticality comes from the settings (`SOCIAL_REDIS__CRITICAL`, default false;
 //! `SOCIAL_QDRANT__CRITICAL`, default true).
 //!
 //! | setting | port | component |

@@ -250,3 +250,35 @@ fn serve_exits_1_when_a_critical_component_cannot_start() {
         stderr(&out)
     );
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_request_span() {
+    let redis_port = closed_port();
+    let served = Served::start(
+        &[],
+        &[
+            ("SOCIAL_HTTP__PORT", "0"),
+            ("SOCIAL_REDIS__PORT", redis_port.as_str()),
+            ("SOCIAL_LOG__FORMAT", "json"),
+            ("SOCIAL_LOG__LEVEL", "info"),
+        ],
+    );
+    let (status, _) = served.get("/health/live");
+    assert_eq!(status, 200);
+    let (code, stderr) = served.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"))
+        })
+        .collect();
+    assert!(lines.len() > 3, "{stderr}");
+    // The response line of the request carries its span: route template and request id.
+    let response = lines
+        .iter()
+        .find(|l| l["span"]["route"] == "/health/live")
+        .unwrap_or_else(|| panic!("no line inside the request span:\n{stderr}"));
+    assert_eq!(response["span"]["name"], "request");
+    assert_eq!(response["span"]["request_id"].as_str().map(str::len), Some(36));
+}

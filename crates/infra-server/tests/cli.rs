@@ -280,5 +280,8 @@ fn json_logs_are_one_object_per_line_with_the_request_span() {
         .find(|l| l["span"]["route"] == "/health/live")
         .unwrap_or_else(|| panic!("no line inside the request span:\n{stderr}"));
     assert_eq!(response["span"]["name"], "request");
-    assert_eq!(response["span"]["request_id"].as_str().map(str::len), Some(36));
+    assert_eq!(
+        response["span"]["request_id"].as_str().map(str::len),
+        Some(36)
+    );
 }

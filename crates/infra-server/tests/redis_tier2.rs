@@ -250,3 +250,37 @@ async fn a_hung_redis_costs_searches_at_most_the_command_timeout() {
     search_until(&app, &query, &["hit", "miss"], Duration::from_secs(20)).await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn metrics_show_redis_and_qdrant_latency_breaker_and_cache_hits() {
+    let redis = RedisServer::start().expect("redis-server");
+    let app = app_with(&redis, &[]).await;
+    seed(&app).await;
+    let query = json!({ "vector": [1.0, 0.1], "limit": 5 });
+    let _ = search_until(&app, &query, &["miss", "hit"], Duration::from_secs(10)).await;
+    let _ = search_until(&app, &query, &["hit"], Duration::from_secs(10)).await;
+    let _ = app.get("/health/infra").await;
+
+    let body = app.get("/metrics").await.text().await.unwrap();
+    // Other tests of this binary share the process's recorder: presence, not counts.
+    for expected in [
+        r#"db_client_operation_duration_seconds_count{db_system_name="redis",db_operation_name="get"}"#,
+        r#"db_client_operation_duration_seconds_count{db_system_name="redis",db_operation_name="set"}"#,
+        r#"db_client_operation_duration_seconds_count{db_system_name="qdrant",db_operation_name="search"}"#,
+        r#"infra_circuit_breaker_state{db_system_name="redis"} 0"#,
+        r#"infra_search_cache_requests_total{outcome="hit"}"#,
+        r#"db_client_connection_max{db_system_name="redis"}"#,
+        r#"http_server_request_duration_seconds_count{http_request_method="POST",http_route="/collections/{name}/search",http_response_status_code="200"}"#,
+    ] {
+        assert!(body.contains(expected), "missing {expected} in:\n{body}");
+    }
+    let infra: Value = app.get("/health/infra").await.json().await.unwrap();
+    let check = &infra["checks"]["redis:responseTime"][0];
+    assert_eq!(check["breakerState"], "closed", "{infra}");
+    assert!(
+        check["poolMaxSize"].as_u64().is_some_and(|n| n > 0),
+        "{infra}"
+    );
+    app.stop().await;
+}

@@ -65,7 +65,8 @@ pub struct CircuitSettings {
     /// Consecutive failures that open the circuit (default 5, at least 1).
     pub failure_threshold: u32,
     /// How long the circuit stays open before one probe call is let through (default `1s`,
-    /// so a recovered backend serves again within a second, DESIGN section 10).
+    /// so a recovered backend serves again within a second: the recovery target of
+    /// `docs/benchmarks.md`, scenario 5).
     #[serde(with = "crate::duration")]
     pub open_for: Duration,
 }

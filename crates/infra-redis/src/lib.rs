@@ -35,12 +35,13 @@
 //! `PoolExhausted` after `pool.wait_timeout`.
 //!
 //! Why not deadpool-redis' `Pool` with one checkout per command: its manager sends
-//! `UNWATCH` + `PING` on every checkout, one extra round trip per command (DESIGN section
-//! 10 measured 0.19 x raw redis-rs), its cluster and sentinel managers take neither TLS
-//! certificates nor timeouts, and even without the round trip a checkout per command costs
-//! more than the command (a semaphore, a mutex and two timers). See [`RedisAdapter`] for
-//! cancellation safety. `cargo xtask bench` (the `infra-bench` harness, scenario 1)
-//! compares the adapter and the resilient port with raw redis-rs; `docs/benchmarks.md`.
+//! `UNWATCH` + `PING` on every checkout, one extra round trip per command (see
+//! `docs/architecture.md`, "One shared multiplexed Redis connection for port calls"), its
+//! cluster and sentinel managers take neither TLS certificates nor timeouts, and even
+//! without the round trip a checkout per command costs more than the command (a semaphore,
+//! a mutex and two timers). See [`RedisAdapter`] for cancellation safety. `cargo xtask
+//! bench` (the `infra-bench` harness, scenario 1) compares the adapter and the resilient
+//! port with raw redis-rs; `docs/benchmarks.md`.
 //!
 //! # Example
 //!

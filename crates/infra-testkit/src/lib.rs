@@ -1,4 +1,4 @@
-//! Test support for the infra crates (DESIGN section 8). Only ever a dev-dependency.
+//! Test support for the infra crates. Only ever a dev-dependency.
 //!
 //! - [`redis`]: local `redis-server` processes on 127.0.0.1: [`RedisServer`] (standalone,
 //!   optionally with a password or an ACL user; kill, restart on the same port, pause and

@@ -2,6 +2,12 @@
 //! [`Lifecycle`](infra_base::Lifecycle) over a bounded [deadpool] pool of redis-rs
 //! multiplexed connections.
 //!
+//! Use it at a service's composition root when the settings enable Redis
+//! (`SOCIAL_REDIS__*`): [`build`] once per process, hand [`Redis::port`] to the services and
+//! register [`Redis::component`]. Services themselves depend on `infra-base`'s
+//! `RedisPort`, never on this crate; code that needs a socket of its own (transactions,
+//! blocking commands) uses [`RedisAdapter::exclusive`].
+//!
 //! - **Modes**: standalone, Redis Cluster (multi-slot `MGET`/`DEL` are split per slot by
 //!   redis-rs) and Sentinel (the primary is looked up through the sentinels whenever a
 //!   connection is opened, so the adapter follows a failover without being rebuilt).

@@ -17,6 +17,32 @@
 //! It depends on no Redis, Qdrant or HTTP crate. Features: `mock` adds mockall mocks
 //! (`MockRedisPort`, `MockVectorPort`, `MockLifecycle`); `testing` adds the conformance
 //! suites and in-memory ports (`testing`).
+//!
+//! Use it in a service's domain code, which should name ports and never an adapter; in an
+//! adapter crate, which implements a port and [`Lifecycle`]; and in tests, through `mock`
+//! and `testing`. The composition root (`infra-server`'s `composition` module) builds the
+//! adapters and hands their ports to a [`BaseService`]. `docs/architecture.md` describes
+//! the ports' contracts and where each concern lives.
+//!
+//! ```
+//! use infra_base::{BaseService, ErrorKind, InfraResult, RedisPortExt, SetOptions};
+//!
+//! /// Domain code: depends on the port, not on an adapter.
+//! async fn remember(service: &BaseService, user: &str) -> InfraResult<()> {
+//!     let redis = service.require_redis()?; // NotConfigured (HTTP 503) without Redis
+//!     redis.set_json(&format!("seen:{user}"), &true, SetOptions::default()).await?;
+//!     Ok(())
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! // A service given no Redis port: the call fails with a clear, typed error.
+//! let service = BaseService::new("demo");
+//! let err = remember(&service, "alice").await.unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::NotConfigured);
+//! assert!(!err.kind().is_transient()); // never retried
+//! # });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod error;
 pub mod health;

@@ -14,7 +14,7 @@ use crate::stats::{Paired, Run, alternate, drive};
 use crate::vector::QdrantTarget;
 use crate::{BenchResult, Plan, RedisTarget};
 
-/// The throughput target of DESIGN section 10: ready / live.
+/// The throughput target of scenario 3 (`docs/benchmarks.md`): ready / live.
 const READY_RATIO_TARGET: f64 = 0.8;
 
 /// The two routes, baseline first.

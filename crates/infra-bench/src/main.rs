@@ -1,4 +1,4 @@
-//! `infra-bench`: the performance harness behind `cargo xtask bench` (DESIGN section 10).
+//! `infra-bench`: the performance harness behind `cargo xtask bench` (`docs/benchmarks.md`).
 //!
 //! Each scenario runs its subject beside its baseline in this one process: a warm-up, then
 //! several rounds in which the variants take turns (the order rotates every round), so that

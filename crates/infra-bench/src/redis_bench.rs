@@ -12,7 +12,7 @@ use crate::report::{Report, Row, Status, first_line, latency_rows};
 use crate::stats::{Paired, Run, alternate, drive};
 use crate::{BenchResult, Plan, RedisTarget};
 
-/// The throughput target of DESIGN section 10: port / raw redis-rs.
+/// The throughput target of scenario 1 (`docs/benchmarks.md`): port / raw redis-rs.
 const REDIS_RATIO_TARGET: f64 = 0.90;
 
 /// A Redis operation of the scenario.

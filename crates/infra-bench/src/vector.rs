@@ -18,7 +18,8 @@ use crate::report::{Report, Row, Status, latency_rows};
 use crate::stats::{Paired, Run, alternate, drive};
 use crate::{BenchResult, Plan};
 
-/// The throughput target of DESIGN section 10: remote port / raw qdrant-client.
+/// The throughput target of scenario 4 (`docs/benchmarks.md`): remote port / raw
+/// qdrant-client.
 const VECTOR_RATIO_TARGET: f64 = 0.95;
 
 /// The collection the scenario creates (and deletes at the end).

@@ -1,6 +1,12 @@
 //! Typed, validated settings for Redis, Qdrant, HTTP, health checks, logging,
 //! metrics, OpenTelemetry export and the reference service's search cache.
 //!
+//! Use it wherever a value comes from the environment: a service loads [`Settings`] once at
+//! start-up (`Settings::from_env()`) and hands each section to the adapter that needs it;
+//! adapters read settings, never the environment. It depends on no other crate of the
+//! workspace. `.env.example` lists every key; `docs/architecture.md` follows one from the
+//! environment to the adapter.
+//!
 //! Sources, lowest precedence first: defaults, an optional TOML file
 //! (`SettingsLoader::toml_file` or `SOCIAL_CONFIG_FILE`), `.env` (exported
 //! into the process environment without overriding it), and the environment

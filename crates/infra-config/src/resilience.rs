@@ -66,7 +66,8 @@ pub struct CircuitSettings {
     /// Consecutive failures that open the circuit.
     pub failure_threshold: u32,
     /// How long the circuit stays open before one probe call is let through (its
-    /// default lets a recovered backend serve again within a second, DESIGN section 10).
+    /// default lets a recovered backend serve again within a second: the recovery target
+    /// of `docs/benchmarks.md`, scenario 5).
     #[serde(with = "crate::duration")]
     pub open_for: Duration,
 }

@@ -1,6 +1,11 @@
 //! axum building blocks for services built on `infra-base`: one error translation, cached
 //! health routes, and a server with graceful shutdown.
 //!
+//! Use it in a service's HTTP layer: handlers return [`ApiError`] so that every port error
+//! becomes the same problem response, and the binary serves through [`Server`] with the
+//! health routes of [`AppState::health_router`]. It knows no adapter, so it works with any
+//! composition of ports.
+//!
 //! - [`ApiError`] / [`Problem`]: every [`InfraError`](infra_base::InfraError) becomes an
 //!   RFC 9457 `application/problem+json` response in one place ([`error`] has the table:
 //!   dependency failures are 503 with `Retry-After`, `invalid_input` 422, `not_found` 404,

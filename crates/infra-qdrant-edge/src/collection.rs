@@ -54,6 +54,10 @@ use crate::options::EdgeStoreOptions;
 /// of an interrupted creation.
 pub(crate) const MARKER_FILE: &str = "infra-collection.json";
 
+/// Keeps a temporary data directory (a `tempfile::TempDir` with the `temporary` feature)
+/// alive while it is held; removed when the last holder drops it.
+pub(crate) type DirGuard = Arc<dyn std::any::Any + Send + Sync>;
+
 /// The contents of [`MARKER_FILE`].
 #[derive(Debug, Serialize, Deserialize)]
 struct Marker {
@@ -95,7 +99,7 @@ pub(crate) struct Collection {
     /// The store's temporary data directory, if it has one, kept until the shard is
     /// dropped (fields drop in order): a background task may hold the collection longer
     /// than the store.
-    dir_guard: Option<Arc<tempfile::TempDir>>,
+    dir_guard: Option<DirGuard>,
 }
 
 impl std::fmt::Debug for Collection {
@@ -177,7 +181,7 @@ impl Collection {
     }
 
     /// Keeps the store's temporary directory alive as long as the collection.
-    pub(crate) fn with_dir_guard(mut self, guard: Option<Arc<tempfile::TempDir>>) -> Self {
+    pub(crate) fn with_dir_guard(mut self, guard: Option<DirGuard>) -> Self {
         self.dir_guard = guard;
         self
     }

@@ -2,6 +2,13 @@
 //! [qdrant-edge](https://crates.io/crates/qdrant-edge), in process and on disk, so a service
 //! runs with no Qdrant server at all.
 //!
+//! Use it at a service's composition root when the settings select the embedded mode
+//! (`SOCIAL_QDRANT__MODE=embedded`, the default): one process owns the data directory, and
+//! there is nothing to deploy. For a shared or larger index use a Qdrant server through
+//! `infra-qdrant`; services depend on `infra-base`'s `VectorPort` either way. Feature
+//! `temporary` adds `EdgeVectorStore::temporary`, a store in a scratch directory (for
+//! tests; the example below uses it).
+//!
 //! [`EdgeVectorStore`] keeps one qdrant-edge shard per collection under its data directory
 //! (`SOCIAL_QDRANT__PATH`, default `./data/qdrant`) and behaves like the remote adapter:
 //! same ids, payloads, filters, scores, ordering and errors, checked by the same

@@ -14,7 +14,7 @@ use infra_base::{
 };
 use infra_config::{QdrantMode, QdrantSettings};
 
-use crate::collection::{Collection, CollectionStats, MARKER_FILE};
+use crate::collection::{Collection, CollectionStats, DirGuard, MARKER_FILE};
 use crate::error::{closed, error, io_error, join_error, not_found, not_initialized};
 use crate::options::EdgeStoreOptions;
 
@@ -58,7 +58,7 @@ struct Inner {
     flusher: Mutex<Option<tokio::task::AbortHandle>>,
     /// A temporary data directory owned by the store (and by each collection, which
     /// background tasks may hold longer), removed after the last shard is dropped.
-    temp: Option<Arc<tempfile::TempDir>>,
+    temp: Option<DirGuard>,
 }
 
 enum State {
@@ -146,7 +146,9 @@ impl EdgeVectorStore {
     }
 
     /// Opens a store in a fresh temporary directory, removed when the last clone of the
-    /// store is dropped: for tests, and for services that want a scratch index.
+    /// store is dropped: for tests, and for services that want a scratch index. Needs the
+    /// `temporary` feature (which brings in tempfile).
+    #[cfg(feature = "temporary")]
     pub async fn temporary(options: EdgeStoreOptions) -> InfraResult<Self> {
         let temp = blocking("init", || {
             tempfile::Builder::new()
@@ -162,12 +164,13 @@ impl EdgeVectorStore {
                 })
         })
         .await?;
-        let store = Self::build(temp.path().to_path_buf(), options, Some(temp));
+        let root = temp.path().to_path_buf();
+        let store = Self::build(root, options, Some(Arc::new(temp)));
         store.init().await?;
         Ok(store)
     }
 
-    fn build(root: PathBuf, options: EdgeStoreOptions, temp: Option<tempfile::TempDir>) -> Self {
+    fn build(root: PathBuf, options: EdgeStoreOptions, temp: Option<DirGuard>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 root,
@@ -175,7 +178,7 @@ impl EdgeVectorStore {
                 state: RwLock::new(State::Idle),
                 admin: Mutex::new(()),
                 flusher: Mutex::new(None),
-                temp: temp.map(Arc::new),
+                temp,
             }),
         }
     }

@@ -6,6 +6,37 @@
 //! timeout, retries, circuit breaker from the `retry`, `circuit` and `timeout` settings)
 //! and the `"qdrant"` component.
 //!
+//! Use it at a service's composition root when the settings select a remote Qdrant
+//! (`SOCIAL_QDRANT__MODE=remote`); the embedded mode is `infra-qdrant-edge`. Services
+//! depend on `infra-base`'s `VectorPort`, never on this crate.
+//!
+//! ```no_run
+//! use infra_base::{CollectionSpec, Components, Distance, SearchQuery, VectorPort};
+//! use infra_config::SettingsLoader;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let settings = SettingsLoader::from_pairs([
+//!     ("SOCIAL_QDRANT__MODE", "remote"),
+//!     ("SOCIAL_QDRANT__URL", "http://127.0.0.1:6334"),
+//! ])
+//! .load()?;
+//!
+//! // Once per process, at the composition root (inside a tokio runtime).
+//! let qdrant = infra_qdrant::build(&settings.qdrant)?;
+//! let components = Components::new().with(qdrant.component());
+//! components.init_all().await?; // HealthCheck; logs the server's version
+//!
+//! // Services only see `Arc<dyn VectorPort>`, in its layers (tracing, metrics, timeout,
+//! // retries, breaker).
+//! let vectors = qdrant.port();
+//! vectors.ensure_collection(&CollectionSpec::new("items", 3, Distance::Cosine)).await?;
+//! let hits = vectors.search("items", &SearchQuery::new(vec![0.1, 0.2, 0.3], 5)).await?;
+//! println!("{} hits", hits.len());
+//!
+//! components.close_all().await;
+//! # Ok(()) }
+//! ```
+//!
 //! # Settings
 //!
 //! | setting                          | effect                                                    |

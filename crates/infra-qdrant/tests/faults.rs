@@ -121,7 +121,8 @@ async fn server_gone_then_back_on_the_same_port() {
     server.restart().await.expect("restart on the same port");
     let started = Instant::now();
     let mut last = None;
-    // DESIGN section 10: the first success within 1 s of the server's return, no restart.
+    // The recovery target of `docs/benchmarks.md` (scenario 5): the first success within
+    // 1 s of the server's return, no restart.
     while started.elapsed() < Duration::from_secs(1) {
         match adapter.ping().await {
             Ok(()) => {

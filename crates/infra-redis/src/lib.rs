@@ -2,6 +2,12 @@
 //! [`Lifecycle`](infra_base::Lifecycle) over a bounded [deadpool] pool of redis-rs
 //! multiplexed connections.
 //!
+//! Use it at a service's composition root when the settings enable Redis
+//! (`SOCIAL_REDIS__*`): [`build`] once per process, hand [`Redis::port`] to the services and
+//! register [`Redis::component`]. Services themselves depend on `infra-base`'s
+//! `RedisPort`, never on this crate; code that needs a socket of its own (transactions,
+//! blocking commands) uses [`RedisAdapter::exclusive`].
+//!
 //! - **Modes**: standalone, Redis Cluster (multi-slot `MGET`/`DEL` are split per slot by
 //!   redis-rs) and Sentinel (the primary is looked up through the sentinels whenever a
 //!   connection is opened, so the adapter follows a failover without being rebuilt).
@@ -36,12 +42,13 @@
 //! `PoolExhausted` after `pool.wait_timeout`.
 //!
 //! Why not deadpool-redis' `Pool` with one checkout per command: its manager sends
-//! `UNWATCH` + `PING` on every checkout, one extra round trip per command (DESIGN section
-//! 10 measured 0.19 x raw redis-rs), its cluster and sentinel managers take neither TLS
-//! certificates nor timeouts, and even without the round trip a checkout per command costs
-//! more than the command (a semaphore, a mutex and two timers). See [`RedisAdapter`] for
-//! cancellation safety. `cargo xtask bench` (the `infra-bench` harness, scenario 1)
-//! compares the adapter and the resilient port with raw redis-rs; `docs/benchmarks.md`.
+//! `UNWATCH` + `PING` on every checkout, one extra round trip per command (see
+//! `docs/architecture.md`, "One shared multiplexed Redis connection for port calls"), its
+//! cluster and sentinel managers take neither TLS certificates nor timeouts, and even
+//! without the round trip a checkout per command costs more than the command (a semaphore,
+//! a mutex and two timers). See [`RedisAdapter`] for cancellation safety. `cargo xtask
+//! bench` (the `infra-bench` harness, scenario 1) compares the adapter and the resilient
+//! port with raw redis-rs; `docs/benchmarks.md`.
 //!
 //! # Example
 //!

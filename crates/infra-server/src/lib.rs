@@ -6,6 +6,30 @@
 //! reports `warn`. With `docker compose up -d` and the keys of `.env.example`, the same
 //! binary uses the real Redis and a remote Qdrant (`SOCIAL_QDRANT__MODE=remote`).
 //!
+//! Use it as the service to run (`cargo run -p infra-server`), as the worked example of a
+//! service on the base layer (composition root, domain service on ports, HTTP), and in
+//! tests and benches that need the whole service in process:
+//!
+//! ```no_run
+//! use infra_config::SettingsLoader;
+//! use infra_server::Application;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let settings = SettingsLoader::from_pairs([
+//!     ("SOCIAL_HTTP__PORT", "0"), // any free port
+//!     ("SOCIAL_QDRANT__PATH", "./data/qdrant"),
+//! ])
+//! .load()?;
+//! // Binds, wires the adapters and initializes them; then serves until shut down.
+//! let app = Application::build(&settings).await?.handle_os_signals(false);
+//! println!("listening on {}", app.local_addr());
+//! let shutdown = app.shutdown();
+//! let server = tokio::spawn(app.run_until_stopped());
+//! shutdown.trigger(); // readiness 503, in-flight requests finish, components close
+//! server.await??;
+//! # Ok(()) }
+//! ```
+//!
 //! # Layout
 //!
 //! - [`cli`]: the thin command line (`serve`, `check`, `config`), called by `main`;

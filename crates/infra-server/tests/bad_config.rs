@@ -1,4 +1,4 @@
-//! Tier 1: bad configuration through the real binary (DESIGN sections 5 and 11).
+//! Tier 1: bad configuration through the real binary (`docs/reliability.md`, "Bad configuration").
 //!
 //! A table of bad inputs, from environment keys and from a TOML file named by
 //! `SOCIAL_CONFIG_FILE`, each run through `infra-server config` and `infra-server serve`:

@@ -1,5 +1,6 @@
-//! Tier 1: bad requests over real HTTP (DESIGN sections 4 and 11). The service runs with
-//! the embedded store in a temp dir and Redis absent (a closed port, not critical). Every
+//! Tier 1: bad requests over real HTTP (`docs/reliability.md`, "Bad requests"). The
+//! service runs with the embedded store in a temp dir and Redis absent (a closed port, not
+//! critical). Every
 //! bad request is a 4xx `application/problem+json`, never a 500 or a dropped connection,
 //! and a follow-up read proves that none of them wrote anything.
 

@@ -1,4 +1,4 @@
-//! Tier 2: faults under load (DESIGN section 11).
+//! Tier 2: faults under load (`docs/reliability.md`, "Faults under load").
 //!
 //! Each scenario starts the reference service in process (port 0) with Redis from a local
 //! `redis-server` behind a [`FaultProxy`] and the vector store remote, through the Qdrant

@@ -1,4 +1,4 @@
-//! Secret hygiene (DESIGN sections 5 and 11): a unique marker, used as the Redis password
+//! Secret hygiene (`docs/reliability.md`): a unique marker, used as the Redis password
 //! (alone and inside a Redis URL) and as the Qdrant API key, never appears in logs at
 //! TRACE, Debug output, error messages, HTTP bodies or `infra-server config` output.
 //!

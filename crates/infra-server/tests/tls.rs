@@ -1,4 +1,4 @@
-//! TLS end to end through the reference service (DESIGN sections 5 and 11).
+//! TLS end to end through the reference service (`docs/reliability.md`, "TLS").
 //!
 //! - tier 2 (`redis-server` built with TLS on PATH): Redis over TLS with a private CA
 //!   generated in the test, verification on, serving cached searches; a server signed by

@@ -1,4 +1,9 @@
-//! Test support for the infra crates (DESIGN section 8). Only ever a dev-dependency.
+//! Test support for the infra crates. Only ever a dev-dependency.
+//!
+//! Use it in tests that need a real server or a misbehaving network: tier-2 suites get their
+//! Redis and Qdrant from its providers (the order is in `docs/architecture.md`, "Two test
+//! tiers and providers"), and the fault suites put its [`FaultProxy`] in front of them.
+//! Tests that need no server use `infra-base`'s `mock` and `testing` features instead.
 //!
 //! - [`redis`]: local `redis-server` processes on 127.0.0.1: [`RedisServer`] (standalone,
 //!   optionally with a password or an ACL user; kill, restart on the same port, pause and

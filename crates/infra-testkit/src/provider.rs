@@ -1,4 +1,5 @@
-//! Which Redis serves the standalone suites (DESIGN section 8), in this order:
+//! Which Redis serves the standalone suites (`docs/architecture.md`, "Two test tiers and
+//! providers"), in this order:
 //!
 //! 1. **url**: `INFRA_TEST_REDIS_URL` (set by `cargo xtask test-integration --redis-url`);
 //! 2. **docker**: when a Docker daemon answers (`docker info` succeeds), a `redis` container

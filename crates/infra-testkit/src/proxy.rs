@@ -1,5 +1,6 @@
-//! A TCP fault proxy (DESIGN section 8): put it between a client and any TCP server (Redis,
-//! the Qdrant gRPC test server, a real Qdrant) and make the network misbehave on command.
+//! A TCP fault proxy (the fault scenarios of `docs/reliability.md`): put it between a
+//! client and any TCP server (Redis, the Qdrant gRPC test server, a real Qdrant) and make
+//! the network misbehave on command.
 //!
 //! Timeout and recovery tests need a server that hangs, drops connections or disappears, and
 //! then comes back, without killing the real server or depending on how it is provisioned. The

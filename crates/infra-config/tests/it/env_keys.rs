@@ -1,4 +1,4 @@
-//! Every `SOCIAL_*` key of the contract (DESIGN section 5) is read from the
+//! Every `SOCIAL_*` key of the contract (the keys `.env.example` lists) is read from the
 //! environment into the right field.
 
 use std::path::Path;

@@ -1,4 +1,5 @@
-//! Which Qdrant serves the remote adapter's tier-2 suites (DESIGN section 8), in this order:
+//! Which Qdrant serves the remote adapter's tier-2 suites (`docs/architecture.md`, "Two
+//! test tiers and providers"), in this order:
 //!
 //! 1. **url**: `INFRA_TEST_QDRANT_URL` (with `INFRA_TEST_QDRANT_API_KEY` when the server
 //!    needs one; `cargo xtask test-integration --qdrant-url` sets it);

@@ -1,0 +1,50 @@
+//! `cargo xtask ci`: everything CI checks, in the order that fails fastest.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::process::{cargo, run_with_env};
+use crate::servers::{ALLOW_SKIP_ENV, allow_skip, local_redis_version};
+use crate::{Result, bench, layering, test_integration};
+
+/// fmt, clippy (warnings denied), the layering check, docs (warnings denied), tier 1
+/// (`cargo test --workspace --all-features`, which also covers crates outside
+/// `default-members`, such as infra-bench), tier 2, and `bench --quick`.
+pub(crate) fn run(root: &Path) -> Result {
+    let started = Instant::now();
+    cargo(root, &["fmt", "--all", "--", "--check"])?;
+    cargo(
+        root,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    layering::run(root)?;
+    run_with_env(
+        root,
+        &crate::process::cargo_bin(),
+        &["doc", "--workspace", "--no-deps", "--all-features"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    cargo(root, &["test", "--workspace", "--all-features"])?;
+    test_integration::run(root, &[])?;
+    // The bench starts local redis-server processes (scenario 5 always does).
+    match local_redis_version() {
+        Err(why) if allow_skip() => println!(
+            "xtask ci: SKIPPED bench --quick ({ALLOW_SKIP_ENV}=1): {why}; \
+             WARNING: the performance harness did not run"
+        ),
+        _ => bench::run(root, &["--quick".to_owned()], Some("cargo xtask ci"))?,
+    }
+    println!(
+        "xtask ci: all steps passed in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

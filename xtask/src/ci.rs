@@ -7,7 +7,8 @@ use crate::process::{cargo, run_with_env};
 use crate::servers::{ALLOW_SKIP_ENV, allow_skip, local_redis_version};
 use crate::{Result, bench, layering, test_integration};
 
-/// fmt, clippy (warnings denied), the layering check, docs (warnings denied), tier 1
+/// fmt, clippy (warnings denied), the layering check, the deployment files' lint
+/// (`deploy/lint.sh`: hadolint, kubernetes-validate), docs (warnings denied), tier 1
 /// (`cargo test --workspace --all-features`, which also covers crates outside
 /// `default-members`, such as infra-bench), tier 2, and `bench --quick`.
 pub(crate) fn run(root: &Path) -> Result {
@@ -26,6 +27,8 @@ pub(crate) fn run(root: &Path) -> Result {
         ],
     )?;
     layering::run(root)?;
+    // The deployment files, linted without a Docker daemon or a cluster.
+    run_with_env(root, "bash", &["deploy/lint.sh"], &[])?;
     run_with_env(
         root,
         &crate::process::cargo_bin(),

@@ -36,7 +36,7 @@ usage: cargo xtask <command>
 
 commands:
   ci                 fmt check, clippy (warnings denied), docs, layering check,
-                     tier-1 tests (cargo test --workspace --all-features), tier-2
+                     deployment lint (deploy/lint.sh), tier-1 tests (cargo test --workspace --all-features), tier-2
                      integration tests and `bench --quick` (a smoke run of the
                      performance harness); the one command CI and contributors run
   test-integration   tier 2: every #[ignore = \"tier 2: ...\"] test of the workspace,

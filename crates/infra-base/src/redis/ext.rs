@@ -1,13 +1,21 @@
 //! Typed conveniences over [`RedisPort`], available on every port (including `dyn RedisPort`).
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{REDIS_BACKEND, RedisPort, SetOptions};
+use super::{Command, REDIS_BACKEND, RedisPort, Reply, Script, SetOptions, is_noscript};
 use crate::error::{ErrorKind, InfraError, InfraResult};
+use crate::resilience::Idempotency;
 
-/// JSON and string helpers for any [`RedisPort`].
+/// JSON, string, hash and script helpers for any [`RedisPort`].
+///
+/// The hash helpers and [`eval_script`](Self::eval_script) are built on
+/// [`RedisPort::command`]; each states its idempotency (retried only when repeating it is
+/// harmless). Empty field lists answer at once without a round trip (Redis refuses
+/// `HSET key` and `HDEL key` without fields).
 ///
 /// ```
 /// # #[cfg(feature = "testing")]
@@ -80,6 +88,117 @@ pub trait RedisPortExt: RedisPort {
     async fn del_one(&self, key: &str) -> InfraResult<bool> {
         Ok(self.del(&[key.to_owned()]).await? > 0)
     }
+
+    /// Runs `script` with `keys` and `args` (`KEYS` and `ARGV` in Lua): sends `EVALSHA`,
+    /// and on `NOSCRIPT` (the server does not know the script yet, or flushed it) sends
+    /// `EVAL` with the source once, which also loads it for later calls.
+    ///
+    /// `idempotency` states whether the script may run again after a transient failure;
+    /// the fallback is not a repetition (`EVALSHA` refused with `NOSCRIPT` ran nothing).
+    /// In a cluster every key must hash to one slot.
+    async fn eval_script(
+        &self,
+        script: &Script,
+        keys: &[&str],
+        args: &[&[u8]],
+        idempotency: Idempotency,
+    ) -> InfraResult<Reply> {
+        let call = |name: &str, body: &str| {
+            Command::new(name)
+                .arg(body)
+                .arg(keys.len())
+                .args_from(keys)
+                .args_from(args)
+        };
+        match self
+            .command(&call("EVALSHA", script.sha1()), idempotency)
+            .await
+        {
+            Err(err) if is_noscript(&err) => {
+                self.command(&call("EVAL", script.source()), idempotency)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// `HSET key field value ...`: writes the fields, returns how many were new.
+    /// Idempotent (a repeat writes the same values; it may count fewer new fields).
+    async fn hset(&self, key: &str, fields: &[(&str, &[u8])]) -> InfraResult<u64> {
+        if fields.is_empty() {
+            return Ok(0);
+        }
+        let mut cmd = Command::new("HSET").arg(key);
+        for (field, value) in fields {
+            cmd.push_arg(*field).push_arg(*value);
+        }
+        count(&self.command(&cmd, Idempotency::Idempotent).await?)
+    }
+
+    /// `HGET key field`: the field's value, `None` when the field or the key is missing.
+    async fn hget(&self, key: &str, field: &str) -> InfraResult<Option<Vec<u8>>> {
+        let cmd = Command::new("HGET").arg(key).arg(field);
+        self.command(&cmd, Idempotency::Idempotent)
+            .await?
+            .into_opt_bytes()
+    }
+
+    /// `HMGET key field ...`: the values in the order asked, `None` for missing fields.
+    async fn hmget(&self, key: &str, fields: &[&str]) -> InfraResult<Vec<Option<Vec<u8>>>> {
+        if fields.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cmd = Command::new("HMGET").arg(key).args_from(fields);
+        self.command(&cmd, Idempotency::Idempotent)
+            .await?
+            .into_array()?
+            .into_iter()
+            .map(Reply::into_opt_bytes)
+            .collect()
+    }
+
+    /// `HGETALL key`: every field and value; empty when the key is missing. Field names
+    /// that are not UTF-8 are [`ErrorKind::InvalidInput`].
+    async fn hgetall(&self, key: &str) -> InfraResult<HashMap<String, Vec<u8>>> {
+        let cmd = Command::new("HGETALL").arg(key);
+        self.command(&cmd, Idempotency::Idempotent)
+            .await?
+            .into_pairs()?
+            .into_iter()
+            .map(|(field, value)| Ok((field.into_string()?, value.into_bytes()?)))
+            .collect()
+    }
+
+    /// `HINCRBY key field delta`: adds `delta` to an integer field (missing counts as 0),
+    /// returns the new value. Never retried (a lost reply may have counted).
+    async fn hincrby(&self, key: &str, field: &str, delta: i64) -> InfraResult<i64> {
+        let cmd = Command::new("HINCRBY").arg(key).arg(field).arg(delta);
+        self.command(&cmd, Idempotency::NonIdempotent)
+            .await?
+            .as_int()
+    }
+
+    /// `HDEL key field ...`: removes fields, returns how many existed. Idempotent.
+    async fn hdel(&self, key: &str, fields: &[&str]) -> InfraResult<u64> {
+        if fields.is_empty() {
+            return Ok(0);
+        }
+        let cmd = Command::new("HDEL").arg(key).args_from(fields);
+        count(&self.command(&cmd, Idempotency::Idempotent).await?)
+    }
+}
+
+/// A count reply (never negative) as `u64`.
+fn count(reply: &Reply) -> InfraResult<u64> {
+    let n = reply.as_int()?;
+    u64::try_from(n).map_err(|_| {
+        InfraError::new(
+            ErrorKind::Internal,
+            REDIS_BACKEND,
+            "reply",
+            format!("expected a count, got the negative integer {n}"),
+        )
+    })
 }
 
 impl<P: RedisPort + ?Sized> RedisPortExt for P {}

@@ -12,7 +12,13 @@ use tokio::time::Instant;
 use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::health::ComponentHealth;
 use crate::lifecycle::Lifecycle;
-use crate::redis::{REDIS_BACKEND, RedisPort, SetCondition, SetOptions};
+use crate::redis::{
+    Command, Pipeline, REDIS_BACKEND, RedisPort, Reply, SetCondition, SetOptions, validate_command,
+};
+use crate::resilience::Idempotency;
+
+#[path = "memory_commands.rs"]
+mod commands;
 
 /// How many writes between two sweeps of expired keys (expiry is otherwise lazy).
 const SWEEP_EVERY: u64 = 1024;
@@ -26,6 +32,19 @@ const SWEEP_EVERY: u64 = 1024;
 /// `incr_by`, and lazy expiry measured with [`tokio::time::Instant`], so a test with a
 /// paused clock (`#[tokio::test(start_paused = true)]`) controls expiry with
 /// `tokio::time::advance`.
+///
+/// On the general command path ([`command`](RedisPort::command),
+/// [`pipeline`](RedisPort::pipeline)) it emulates the string commands (`GET`, `SET` with
+/// `NX`/`XX`/`EX`/`PX`/`KEEPTTL`, `GETDEL`, `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`,
+/// `INCR`/`DECR`(`BY`), `EXPIRE`, `PEXPIRE`, `TTL`, `PTTL`, `PERSIST`, `TYPE`, `PING`,
+/// `ECHO`) and the hash commands (`HSET`, `HSETNX`, `HGET`, `HMGET`, `HGETALL`, `HDEL`,
+/// `HEXISTS`, `HLEN`, `HINCRBY`, `HKEYS`, `HVALS`) with Redis' replies and errors
+/// (`WRONGTYPE` and non-integers are `InvalidInput`). Any other command (sorted sets,
+/// scripts, ...) is refused as [`InvalidInput`](ErrorKind::InvalidInput) with "not
+/// supported by MemoryRedis: X", never answered approximately; it cannot run Lua, so the
+/// conformance suite runs on it with `without_scripting` (see
+/// [`redis_conformance_tests!`](crate::redis_conformance_tests)). A pipeline runs under
+/// one lock, so even a plain one is atomic here.
 ///
 /// Beyond the port, [`subscribe`](Self::subscribe) receives what is published,
 /// [`ttl`](Self::ttl) reads a key's remaining time, and [`fail_with`](Self::fail_with)
@@ -60,8 +79,33 @@ struct State {
 
 #[derive(Debug)]
 struct Entry {
-    value: Vec<u8>,
+    value: Value,
     expires_at: Option<Instant>,
+}
+
+/// What a key holds: the types [`MemoryRedis`] emulates.
+#[derive(Debug)]
+enum Value {
+    Str(Vec<u8>),
+    /// Fields in insertion order, as a small Redis hash (listpack) keeps them.
+    Hash(Vec<(Vec<u8>, Vec<u8>)>),
+}
+
+impl Entry {
+    fn string(value: Vec<u8>, expires_at: Option<Instant>) -> Self {
+        Self {
+            value: Value::Str(value),
+            expires_at,
+        }
+    }
+
+    /// The string value; another type is `WRONGTYPE` (`InvalidInput`).
+    fn as_str(&self, operation: &'static str) -> InfraResult<&Vec<u8>> {
+        match &self.value {
+            Value::Str(bytes) => Ok(bytes),
+            Value::Hash(_) => Err(wrong_type(operation)),
+        }
+    }
 }
 
 impl Entry {
@@ -94,6 +138,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn invalid(operation: &'static str, message: impl Into<String>) -> InfraError {
     InfraError::new(ErrorKind::InvalidInput, REDIS_BACKEND, operation, message)
+}
+
+/// `WRONGTYPE`, with the message the Redis adapter gives it.
+fn wrong_type(operation: &'static str) -> InfraError {
+    invalid(operation, "the key holds a value of another type")
+}
+
+/// A value that is not an integer, with the message the Redis adapter gives it.
+fn not_an_integer(operation: &'static str) -> InfraError {
+    invalid(
+        operation,
+        "the value is not an integer or the result is out of range",
+    )
 }
 
 /// The deadline of a key written now with `ttl`, with Redis' millisecond precision.
@@ -186,7 +243,11 @@ impl RedisPort for MemoryRedis {
     async fn get(&self, key: &str) -> InfraResult<Option<Vec<u8>>> {
         self.check("get")?;
         let now = Instant::now();
-        Ok(lock(&self.state).live(key, now).map(|e| e.value.clone()))
+        let mut state = lock(&self.state);
+        match state.live(key, now) {
+            Some(entry) => Ok(Some(entry.as_str("get")?.clone())),
+            None => Ok(None),
+        }
     }
 
     async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> InfraResult<bool> {
@@ -205,13 +266,9 @@ impl RedisPort for MemoryRedis {
         };
         if allowed {
             // Like SET without KEEPTTL: the new expiry (or none) replaces the old one.
-            state.entries.insert(
-                key.to_owned(),
-                Entry {
-                    value: value.to_vec(),
-                    expires_at,
-                },
-            );
+            state
+                .entries
+                .insert(key.to_owned(), Entry::string(value.to_vec(), expires_at));
             state.wrote(now);
         }
         Ok(allowed)
@@ -263,19 +320,16 @@ impl RedisPort for MemoryRedis {
             .transpose()?;
         let mut state = lock(&self.state);
         let value = if let Some(entry) = state.live(key, now) {
-            let current = parse_integer(&entry.value)
+            let current = parse_integer(entry.as_str("incr_by")?)
                 .ok_or_else(|| invalid("incr_by", "the stored value is not an integer"))?;
             let next = current.checked_add(delta).ok_or_else(|| {
                 invalid("incr_by", "the increment would overflow a 64-bit integer")
             })?;
             // An existing key keeps its expiry.
-            entry.value = next.to_string().into_bytes();
+            entry.value = Value::Str(next.to_string().into_bytes());
             next
         } else {
-            let entry = Entry {
-                value: delta.to_string().into_bytes(),
-                expires_at: create_expiry,
-            };
+            let entry = Entry::string(delta.to_string().into_bytes(), create_expiry);
             state.entries.insert(key.to_owned(), entry);
             delta
         };
@@ -287,9 +341,13 @@ impl RedisPort for MemoryRedis {
         self.check("mget")?;
         let now = Instant::now();
         let mut state = lock(&self.state);
+        // Like MGET: a key of another type reads as missing.
         Ok(keys
             .iter()
-            .map(|key| state.live(key, now).map(|e| e.value.clone()))
+            .map(|key| match state.live(key, now).map(|e| &e.value) {
+                Some(Value::Str(bytes)) => Some(bytes.clone()),
+                _ => None,
+            })
             .collect())
     }
 
@@ -306,6 +364,51 @@ impl RedisPort for MemoryRedis {
             subscribers.remove(channel);
         }
         Ok(received)
+    }
+
+    async fn command(&self, command: &Command, idempotency: Idempotency) -> InfraResult<Reply> {
+        const OPERATION: &str = "command";
+        let _ = idempotency;
+        validate_command(command, OPERATION)?;
+        self.check(OPERATION)?;
+        commands::check_supported(command, OPERATION)?;
+        let now = Instant::now();
+        lock(&self.state).run(command, now, OPERATION)
+    }
+
+    async fn pipeline(&self, pipeline: &Pipeline) -> InfraResult<Vec<Reply>> {
+        const OPERATION: &str = "pipeline";
+        // Everything is checked before anything runs: a refused command refuses the whole
+        // pipeline, as Redis aborts a transaction with a command refused when queued.
+        for command in pipeline.commands() {
+            validate_command(command, OPERATION)?;
+        }
+        if pipeline.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.check(OPERATION)?;
+        for command in pipeline.commands() {
+            commands::check_supported(command, OPERATION)?;
+        }
+        let now = Instant::now();
+        // One lock for the whole pipeline: nothing runs in between, which a plain pipeline
+        // allows and a transaction requires. Like Redis, a command that fails does not stop
+        // the others; the call then fails with the first error.
+        let mut state = lock(&self.state);
+        let mut replies = Vec::with_capacity(pipeline.len());
+        let mut first_error = None;
+        for command in pipeline.commands() {
+            match state.run(command, now, OPERATION) {
+                Ok(reply) => replies.push(reply),
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        match first_error {
+            None => Ok(replies),
+            Some(err) => Err(err),
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use crate::error::InfraResult;
 use crate::resilience::Idempotency;
 
 pub use command::{Command, Pipeline, ToArg, validate_command};
-pub use ext::RedisPortExt;
+pub use ext::{KeyTtl, RedisPortExt};
 pub use reply::Reply;
 pub use script::{NOSCRIPT_MESSAGE, Script, is_noscript, noscript_error};
 

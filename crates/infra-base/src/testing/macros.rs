@@ -45,6 +45,8 @@ macro_rules! for_each_redis_case {
             cancelled_calls_do_not_corrupt_later_calls
             command_replies_by_type
             hash_helpers_round_trip
+            string_and_key_helpers
+            sorted_set_helpers_round_trip
             pipeline_replies_in_order
             atomic_pipeline_is_a_transaction
             refused_commands_are_invalid_input

@@ -1,5 +1,5 @@
 //! The commands [`MemoryRedis`](super::MemoryRedis) emulates on the general command path:
-//! the string and hash families, with Redis' replies and errors. Anything else is refused
+//! the string and hash families and basic sorted sets, with Redis' replies and errors. Anything else is refused
 //! as `InvalidInput` ("not supported by MemoryRedis: X"), never answered approximately.
 
 use std::time::Duration;
@@ -15,6 +15,7 @@ pub(super) const SUPPORTED: &[&str] = &[
     "PING", "ECHO", "TYPE", "GET", "SET", "GETDEL", "MGET", "MSET", "DEL", "UNLINK", "EXISTS",
     "INCR", "DECR", "INCRBY", "DECRBY", "EXPIRE", "PEXPIRE", "TTL", "PTTL", "PERSIST", "HSET",
     "HSETNX", "HGET", "HMGET", "HGETALL", "HDEL", "HEXISTS", "HLEN", "HINCRBY", "HKEYS", "HVALS",
+    "ZADD", "ZINCRBY", "ZSCORE", "ZRANGE", "ZREM", "ZCARD",
 ];
 
 /// The refusal of a command (or an option) the engine does not emulate.
@@ -22,8 +23,8 @@ pub(super) fn unsupported(operation: &'static str, what: &str) -> crate::error::
     invalid(
         operation,
         format!(
-            "not supported by MemoryRedis: {what} (it emulates the string and hash commands; \
-             test this against a real server)"
+            "not supported by MemoryRedis: {what} (it emulates the string, hash and basic \
+             sorted-set commands; test this against a real server)"
         ),
     )
 }
@@ -39,6 +40,9 @@ pub(super) fn check_supported(command: &Command, operation: &'static str) -> Inf
 
 /// A hash's fields and values.
 type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A sorted set's members and scores, in Redis' order.
+type Members = Vec<(Vec<u8>, f64)>;
 
 fn ok() -> Reply {
     Reply::Simple("OK".to_owned())
@@ -140,6 +144,7 @@ impl State {
                     None => "none",
                     Some(Value::Str(_)) => "string",
                     Some(Value::Hash(_)) => "hash",
+                    Some(Value::ZSet(_)) => "zset",
                 };
                 Ok(Reply::Simple(kind.to_owned()))
             }
@@ -287,6 +292,7 @@ impl State {
                     .is_some();
                 Ok(Reply::Int(i64::from(cleared)))
             }
+            name if name.starts_with('Z') => self.run_zset(&call, now),
             _ => self.run_hash(&call, now),
         }
     }
@@ -347,7 +353,7 @@ impl State {
         match self.live(key, now).map(|e| &mut e.value) {
             None => Ok(None),
             Some(Value::Hash(fields)) => Ok(Some(fields)),
-            Some(Value::Str(_)) => Err(wrong_type(operation)),
+            Some(Value::Str(_) | Value::ZSet(_)) => Err(wrong_type(operation)),
         }
     }
 
@@ -492,6 +498,166 @@ impl State {
                     None => fields.push((call.args[1].clone(), text)),
                 }
                 Ok(Reply::Int(next))
+            }
+            other => Err(unsupported(operation, other)),
+        }
+    }
+
+    /// The sorted set of `key`: `None` when missing, `WRONGTYPE` for another type.
+    fn zset(
+        &mut self,
+        key: &str,
+        now: Instant,
+        operation: &'static str,
+    ) -> InfraResult<Option<&mut Members>> {
+        match self.live(key, now).map(|e| &mut e.value) {
+            None => Ok(None),
+            Some(Value::ZSet(members)) => Ok(Some(members)),
+            Some(Value::Str(_) | Value::Hash(_)) => Err(wrong_type(operation)),
+        }
+    }
+
+    /// Sets `member`'s score to `f(current)` (creating the set and the member as needed),
+    /// keeping Redis' order; returns the new score and whether the member is new.
+    fn zset_update(
+        &mut self,
+        key: &str,
+        member: &[u8],
+        now: Instant,
+        operation: &'static str,
+        f: impl FnOnce(Option<f64>) -> InfraResult<f64>,
+    ) -> InfraResult<(f64, bool)> {
+        let current = self
+            .zset(key, now, operation)?
+            .and_then(|m| m.iter().find(|(name, _)| name.as_slice() == member))
+            .map(|(_, score)| *score);
+        let score = f(current)?;
+        if self.zset(key, now, operation)?.is_none() {
+            self.entries.insert(
+                key.to_owned(),
+                Entry {
+                    value: Value::ZSet(Vec::new()),
+                    expires_at: None,
+                },
+            );
+        }
+        self.wrote(now);
+        let members = self
+            .zset(key, now, operation)?
+            .expect("the sorted set was just created");
+        members.retain(|(name, _)| name.as_slice() != member);
+        let at = members.partition_point(|(name, s)| {
+            s.total_cmp(&score)
+                .then_with(|| name.as_slice().cmp(member))
+                .is_lt()
+        });
+        members.insert(at, (member.to_vec(), score));
+        Ok((score, current.is_none()))
+    }
+
+    #[allow(clippy::too_many_lines)] // one arm per command
+    fn run_zset(&mut self, call: &Call<'_>, now: Instant) -> InfraResult<Reply> {
+        let operation = call.operation;
+        let score_arg = |i: usize| -> InfraResult<f64> {
+            std::str::from_utf8(&call.args[i])
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok())
+                .filter(|x| !x.is_nan())
+                .ok_or_else(|| invalid(operation, "the value is not a valid float"))
+        };
+        match call.name {
+            "ZADD" => {
+                if call.args.len() < 3 || call.args.len().is_multiple_of(2) {
+                    if call.args.len() >= 2 && call.word(1).bytes().all(|b| b.is_ascii_alphabetic())
+                    {
+                        return Err(unsupported(
+                            operation,
+                            &format!("ZADD ... {}", call.word(1)),
+                        ));
+                    }
+                    return Err(call.arity(usize::MAX, None).unwrap_err());
+                }
+                let key = call.key(0)?;
+                let pairs: Vec<(f64, &Vec<u8>)> = (1..call.args.len())
+                    .step_by(2)
+                    .map(|i| Ok((score_arg(i)?, &call.args[i + 1])))
+                    .collect::<InfraResult<_>>()?;
+                let mut added = 0;
+                for (score, member) in pairs {
+                    let (_, new) = self.zset_update(key, member, now, operation, |_| Ok(score))?;
+                    added += usize::from(new);
+                }
+                Ok(int(added))
+            }
+            "ZINCRBY" => {
+                call.arity(3, Some(3))?;
+                let delta = score_arg(1)?;
+                let (score, _) =
+                    self.zset_update(call.key(0)?, &call.args[2], now, operation, |current| {
+                        let next = current.unwrap_or(0.0) + delta;
+                        if next.is_nan() {
+                            return Err(invalid(operation, "the resulting score is not a number"));
+                        }
+                        Ok(next)
+                    })?;
+                Ok(bulk(score.to_string().as_bytes()))
+            }
+            "ZSCORE" => {
+                call.arity(2, Some(2))?;
+                let members = self.zset(call.key(0)?, now, operation)?;
+                Ok(members
+                    .and_then(|m| m.iter().find(|(name, _)| *name == call.args[1]))
+                    .map_or(Reply::Nil, |(_, score)| bulk(score.to_string().as_bytes())))
+            }
+            "ZRANGE" => {
+                call.arity(3, Some(4))?;
+                let with_scores = match call.args.len() {
+                    4 if call.word(3) == "WITHSCORES" => true,
+                    4 => {
+                        return Err(unsupported(
+                            operation,
+                            &format!("ZRANGE ... {}", call.word(3)),
+                        ));
+                    }
+                    _ => false,
+                };
+                let (start, stop) = (call.integer(1)?, call.integer(2)?);
+                let members = self.zset(call.key(0)?, now, operation)?;
+                let members = members.map(|m| m.as_slice()).unwrap_or_default();
+                let len = i64::try_from(members.len()).unwrap_or(i64::MAX);
+                let clamp = |i: i64| if i < 0 { (len + i).max(0) } else { i };
+                let (start, stop) = (clamp(start), clamp(stop).min(len - 1));
+                let mut items = Vec::new();
+                if start <= stop {
+                    let range =
+                        usize::try_from(start).unwrap_or(0)..=usize::try_from(stop).unwrap_or(0);
+                    for (name, score) in &members[range] {
+                        items.push(bulk(name));
+                        if with_scores {
+                            items.push(bulk(score.to_string().as_bytes()));
+                        }
+                    }
+                }
+                Ok(Reply::Array(items))
+            }
+            "ZREM" => {
+                call.arity(2, None)?;
+                let key = call.key(0)?;
+                let Some(members) = self.zset(key, now, operation)? else {
+                    return Ok(Reply::Int(0));
+                };
+                let before = members.len();
+                members.retain(|(name, _)| !call.args[1..].contains(name));
+                let removed = before - members.len();
+                if members.is_empty() {
+                    self.entries.remove(key);
+                }
+                Ok(int(removed))
+            }
+            "ZCARD" => {
+                call.arity(1, Some(1))?;
+                let members = self.zset(call.key(0)?, now, operation)?;
+                Ok(int(members.map_or(0, |m| m.len())))
             }
             other => Err(unsupported(operation, other)),
         }

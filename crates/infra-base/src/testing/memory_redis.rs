@@ -37,10 +37,11 @@ const SWEEP_EVERY: u64 = 1024;
 /// [`pipeline`](RedisPort::pipeline)) it emulates the string commands (`GET`, `SET` with
 /// `NX`/`XX`/`EX`/`PX`/`KEEPTTL`, `GETDEL`, `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`,
 /// `INCR`/`DECR`(`BY`), `EXPIRE`, `PEXPIRE`, `TTL`, `PTTL`, `PERSIST`, `TYPE`, `PING`,
-/// `ECHO`) and the hash commands (`HSET`, `HSETNX`, `HGET`, `HMGET`, `HGETALL`, `HDEL`,
-/// `HEXISTS`, `HLEN`, `HINCRBY`, `HKEYS`, `HVALS`) with Redis' replies and errors
-/// (`WRONGTYPE` and non-integers are `InvalidInput`). Any other command (sorted sets,
-/// scripts, ...) is refused as [`InvalidInput`](ErrorKind::InvalidInput) with "not
+/// `ECHO`), the hash commands (`HSET`, `HSETNX`, `HGET`, `HMGET`, `HGETALL`, `HDEL`,
+/// `HEXISTS`, `HLEN`, `HINCRBY`, `HKEYS`, `HVALS`) and the basic sorted-set commands
+/// (`ZADD` and `ZRANGE` without options but `WITHSCORES`, `ZINCRBY`, `ZSCORE`, `ZREM`,
+/// `ZCARD`) with Redis' replies and errors (`WRONGTYPE` and non-numbers are
+/// `InvalidInput`). Any other command or option (lists, sets, streams, scripts, ...) is refused as [`InvalidInput`](ErrorKind::InvalidInput) with "not
 /// supported by MemoryRedis: X", never answered approximately; it cannot run Lua, so the
 /// conformance suite runs on it with `without_scripting` (see
 /// [`redis_conformance_tests!`](crate::redis_conformance_tests)). A pipeline runs under
@@ -89,6 +90,8 @@ enum Value {
     Str(Vec<u8>),
     /// Fields in insertion order, as a small Redis hash (listpack) keeps them.
     Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    /// Members ordered by score, then by member bytes, as Redis orders them.
+    ZSet(Vec<(Vec<u8>, f64)>),
 }
 
 impl Entry {
@@ -103,7 +106,7 @@ impl Entry {
     fn as_str(&self, operation: &'static str) -> InfraResult<&Vec<u8>> {
         match &self.value {
             Value::Str(bytes) => Ok(bytes),
-            Value::Hash(_) => Err(wrong_type(operation)),
+            Value::Hash(_) | Value::ZSet(_) => Err(wrong_type(operation)),
         }
     }
 }
@@ -538,6 +541,175 @@ mod tests {
         assert_eq!(
             health.output.as_deref(),
             Some("unavailable: the store is closed")
+        );
+    }
+
+    async fn run(redis: &MemoryRedis, cmd: Command) -> InfraResult<Reply> {
+        redis.command(&cmd, Idempotency::NonIdempotent).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn set_options_and_ttls_follow_redis() {
+        let redis = MemoryRedis::new();
+        let set = |args: &[&str]| Command::new("SET").args_from(args);
+        assert_eq!(
+            run(&redis, set(&["k", "v", "PX", "1500"])).await.unwrap(),
+            Reply::Simple("OK".into())
+        );
+        assert_eq!(
+            run(&redis, Command::new("PTTL").arg("k")).await.unwrap(),
+            Reply::Int(1500)
+        );
+        assert_eq!(
+            run(&redis, Command::new("TTL").arg("k")).await.unwrap(),
+            Reply::Int(2)
+        );
+        assert_eq!(
+            run(&redis, set(&["k", "w", "nx"])).await.unwrap(),
+            Reply::Nil
+        );
+        run(&redis, set(&["k", "w", "XX", "KEEPTTL"]))
+            .await
+            .unwrap();
+        assert_eq!(redis.ttl("k"), Some(Duration::from_millis(1500)), "KEEPTTL");
+        assert_eq!(redis.get("k").await.unwrap(), Some(b"w".to_vec()));
+        run(&redis, set(&["k", "x", "EX", "10"])).await.unwrap();
+        assert_eq!(redis.ttl("k"), Some(Duration::from_secs(10)));
+        assert_eq!(
+            run(&redis, Command::new("PERSIST").arg("k")).await.unwrap(),
+            Reply::Int(1)
+        );
+        assert_eq!(
+            run(&redis, Command::new("TTL").arg("k")).await.unwrap(),
+            Reply::Int(-1)
+        );
+        assert_eq!(
+            run(&redis, Command::new("TTL").arg("none")).await.unwrap(),
+            Reply::Int(-2)
+        );
+        for bad in [
+            &["k", "v", "PX", "0"][..],
+            &["k", "v", "EX", "x"],
+            &["k", "v", "BOGUS"],
+        ] {
+            let err = run(&redis, set(bad)).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
+        }
+        run(&redis, Command::new("PEXPIRE").arg("k").arg(100))
+            .await
+            .unwrap();
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert_eq!(
+            run(&redis, Command::new("GET").arg("k")).await.unwrap(),
+            Reply::Nil
+        );
+        run(&redis, set(&["k", "v"])).await.unwrap();
+        assert_eq!(
+            run(&redis, Command::new("EXPIRE").arg("k").arg(0))
+                .await
+                .unwrap(),
+            Reply::Int(1),
+            "a non-positive EXPIRE deletes the key, as in Redis"
+        );
+        assert!(!redis.exists("k").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn unsupported_commands_and_options_are_refused_by_name() {
+        let redis = MemoryRedis::new();
+        for (cmd, name) in [
+            (Command::new("LPUSH").arg("l").arg("x"), "LPUSH"),
+            (Command::new("EVALSHA").arg("abc").arg(0), "EVALSHA"),
+            (
+                Command::new("SET").arg("k").arg("v").arg("GET"),
+                "SET ... GET",
+            ),
+            (
+                Command::new("ZADD").arg("z").arg("NX").arg(1).arg("m"),
+                "ZADD ... NX",
+            ),
+            (
+                Command::new("ZRANGE").arg("z").arg(0).arg(1).arg("REV"),
+                "ZRANGE ... REV",
+            ),
+        ] {
+            let err = run(&redis, cmd).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+            assert!(
+                err.message()
+                    .starts_with(&format!("not supported by MemoryRedis: {name} ")),
+                "{}",
+                err.message()
+            );
+        }
+        // Nothing of a pipeline runs when one of its commands is not supported.
+        let pipe = Pipeline::new(Idempotency::NonIdempotent)
+            .with(Command::new("SET").arg("k").arg("v"))
+            .with(Command::new("SADD").arg("s").arg("m"));
+        let err = redis.pipeline(&pipe).await.unwrap_err();
+        assert!(err.message().contains("SADD"), "{err}");
+        assert!(!redis.exists("k").await.unwrap());
+        let err = run(&redis, Command::new("HSET").arg("h").arg("f"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "wrong number of arguments for 'hset' command"
+        );
+        let err = run(&redis, Command::new("BLPOP").arg("q").arg(0))
+            .await
+            .unwrap_err();
+        assert!(
+            err.message().contains("blocks"),
+            "validated like every port: {err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn types_are_kept_apart() {
+        let redis = MemoryRedis::new();
+        redis.set("s", b"1", SetOptions::default()).await.unwrap();
+        run(&redis, Command::new("HSET").arg("h").arg("f").arg("1"))
+            .await
+            .unwrap();
+        run(&redis, Command::new("ZADD").arg("z").arg(1).arg("m"))
+            .await
+            .unwrap();
+        for (key, kind) in [
+            ("s", "string"),
+            ("h", "hash"),
+            ("z", "zset"),
+            ("none", "none"),
+        ] {
+            let reply = run(&redis, Command::new("TYPE").arg(key)).await.unwrap();
+            assert_eq!(reply, Reply::Simple(kind.into()));
+        }
+        assert_eq!(
+            redis.get("h").await.unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            redis.incr_by("z", 1, None).await.unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            redis.mget(&["s".into(), "h".into()]).await.unwrap(),
+            vec![Some(b"1".to_vec()), None],
+            "MGET reads a key of another type as missing"
+        );
+        let err = run(&redis, Command::new("HINCRBY").arg("s").arg("f").arg(1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.message(), "the key holds a value of another type");
+        assert_eq!(
+            run(&redis, Command::new("HDEL").arg("h").arg("f"))
+                .await
+                .unwrap(),
+            Reply::Int(1)
+        );
+        assert!(
+            !redis.exists("h").await.unwrap(),
+            "an emptied hash is deleted"
         );
     }
 

@@ -29,7 +29,7 @@ use tokio::time::{Instant, sleep, timeout};
 use super::{check_prefix, expect_kind, guarded, join_all, ok};
 use crate::error::{ErrorKind, InfraResult};
 use crate::redis::{
-    Command, Pipeline, RedisPort, RedisPortExt, Reply, Script, SetOptions, is_noscript,
+    Command, KeyTtl, Pipeline, RedisPort, RedisPortExt, Reply, Script, SetOptions, is_noscript,
 };
 use crate::resilience::Idempotency::{Idempotent, NonIdempotent};
 
@@ -957,6 +957,142 @@ pub async fn hash_helpers_round_trip(port: Arc<dyn RedisPort>, prefix: &str) {
             ok(redis.del(std::slice::from_ref(&h)).await, "del"),
             1,
             "del removes a hash"
+        );
+    })
+    .await;
+}
+
+/// The string and key helpers: `mset`, `getdel`, `key_ttl`, `persist`, `unlink`.
+pub async fn string_and_key_helpers(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let [a, b, c, missing] = ["a", "b", "c", "missing"].map(|k| keys.key(k));
+        ok(redis.mset(&[(&a, b"1"), (&b, b"\xff")]).await, "mset");
+        ok(redis.mset(&[]).await, "mset of nothing");
+        assert_eq!(
+            ok(redis.mget(&[a.clone(), b.clone()]).await, "mget"),
+            vec![Some(b"1".to_vec()), Some(b"\xff".to_vec())],
+            "mset wrote every key"
+        );
+        assert_value(ok(redis.getdel(&a).await, "getdel"), Some(b"1"), "getdel");
+        assert_value(
+            ok(redis.getdel(&a).await, "getdel"),
+            None,
+            "getdel of a deleted key",
+        );
+        assert_eq!(
+            ok(redis.key_ttl(&missing).await, "key_ttl"),
+            KeyTtl::Missing
+        );
+        assert_eq!(ok(redis.key_ttl(&b).await, "key_ttl"), KeyTtl::Persistent);
+        ok(
+            redis
+                .set(&c, b"v", SetOptions::with_ttl(Duration::from_mins(1)))
+                .await,
+            "set",
+        );
+        match ok(redis.key_ttl(&c).await, "key_ttl") {
+            KeyTtl::ExpiresIn(left) => assert!(
+                left > Duration::from_secs(50) && left <= Duration::from_mins(1),
+                "key_ttl of a key set to expire in 60 s: {left:?}"
+            ),
+            other => panic!("key_ttl of a key with a TTL: expected ExpiresIn, got {other:?}"),
+        }
+        assert!(
+            ok(redis.persist(&c).await, "persist"),
+            "persist of a key with a TTL"
+        );
+        assert!(
+            !ok(redis.persist(&c).await, "persist"),
+            "persist of a persistent key"
+        );
+        assert_eq!(ok(redis.key_ttl(&c).await, "key_ttl"), KeyTtl::Persistent);
+        assert_eq!(
+            ok(redis.unlink(&[&b, &c, &missing]).await, "unlink"),
+            2,
+            "unlink counts the keys that existed"
+        );
+        assert_eq!(ok(redis.unlink(&[]).await, "unlink of nothing"), 0);
+        assert!(
+            !ok(redis.exists(&b).await, "exists"),
+            "an unlinked key is gone"
+        );
+    })
+    .await;
+}
+
+/// The sorted-set helpers: `zadd` counts new members, `zrange_with_scores` orders by score
+/// (then member), `zincrby` adds, `zscore` reads, `zrem` removes, `zcard` counts.
+pub async fn sorted_set_helpers_round_trip(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let z = keys.key("board");
+        assert_eq!(
+            ok(
+                redis
+                    .zadd(&z, &[(3.0, "carol"), (1.5, "ada"), (2.0, "bob")])
+                    .await,
+                "zadd"
+            ),
+            3
+        );
+        assert_eq!(
+            ok(redis.zadd(&z, &[(1.5, "bea"), (2.5, "bob")]).await, "zadd"),
+            1,
+            "one new member, one score updated"
+        );
+        assert_eq!(ok(redis.zadd(&z, &[]).await, "zadd of nothing"), 0);
+        let board = ok(redis.zrange_with_scores(&z, 0, -1).await, "zrange");
+        assert_eq!(
+            board,
+            vec![
+                ("ada".to_owned(), 1.5),
+                ("bea".to_owned(), 1.5),
+                ("bob".to_owned(), 2.5),
+                ("carol".to_owned(), 3.0)
+            ],
+            "ascending score, equal scores by member"
+        );
+        let top = ok(redis.zrange_with_scores(&z, -2, -1).await, "zrange");
+        assert_eq!(top.len(), 2, "negative ranks count from the end: {top:?}");
+        assert_eq!(top[1].0, "carol");
+        assert!(
+            ok(redis.zrange_with_scores(&z, 5, 10).await, "zrange").is_empty(),
+            "a range past the end is empty"
+        );
+        let score = ok(redis.zincrby(&z, 0.25, "ada").await, "zincrby");
+        assert!(
+            (score - 1.75).abs() < 1e-9,
+            "zincrby answers the new score: {score}"
+        );
+        let new = ok(redis.zincrby(&z, -4.0, "dan").await, "zincrby");
+        assert!(
+            (new + 4.0).abs() < 1e-9,
+            "zincrby creates a missing member at 0"
+        );
+        let read = ok(redis.zscore(&z, "bob").await, "zscore");
+        assert!(
+            read.is_some_and(|s| (s - 2.5).abs() < 1e-9),
+            "zscore: {read:?}"
+        );
+        assert_eq!(ok(redis.zscore(&z, "nobody").await, "zscore"), None);
+        assert_eq!(ok(redis.zcard(&z).await, "zcard"), 5);
+        assert_eq!(
+            ok(redis.zrem(&z, &["dan", "nobody", "bea"]).await, "zrem"),
+            2
+        );
+        assert_eq!(ok(redis.zrem(&z, &[]).await, "zrem of nothing"), 0);
+        assert_eq!(ok(redis.zcard(&z).await, "zcard"), 3);
+        assert_eq!(ok(redis.zcard(&keys.key("none")).await, "zcard"), 0);
+        let first = ok(redis.zrange_with_scores(&z, 0, 0).await, "zrange");
+        assert_eq!(first[0].0, "ada", "the lowest score first: {first:?}");
+        expect_kind(
+            redis.zadd(&keys.key("none"), &[(f64::NAN, "x")]).await,
+            ErrorKind::InvalidInput,
+            "zadd of a NaN score",
+        );
+        expect_kind(
+            redis.hget(&z, "f").await,
+            ErrorKind::InvalidInput,
+            "hget of a sorted set (WRONGTYPE)",
         );
     })
     .await;

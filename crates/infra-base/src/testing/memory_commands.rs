@@ -567,14 +567,13 @@ impl State {
         };
         match call.name {
             "ZADD" => {
-                if call.args.len() < 3 || call.args.len().is_multiple_of(2) {
-                    if call.args.len() >= 2 && call.word(1).bytes().all(|b| b.is_ascii_alphabetic())
-                    {
-                        return Err(unsupported(
-                            operation,
-                            &format!("ZADD ... {}", call.word(1)),
-                        ));
+                if call.args.len() >= 2 {
+                    let flag = call.word(1);
+                    if ["NX", "XX", "GT", "LT", "CH", "INCR"].contains(&flag.as_str()) {
+                        return Err(unsupported(operation, &format!("ZADD ... {flag}")));
                     }
+                }
+                if call.args.len() < 3 || call.args.len().is_multiple_of(2) {
                     return Err(call.arity(usize::MAX, None).unwrap_err());
                 }
                 let key = call.key(0)?;

@@ -1181,6 +1181,44 @@ pub async fn atomic_pipeline_is_a_transaction(port: Arc<dyn RedisPort>, prefix: 
         let all = ok(all.expect("a reply"), "HGETALL pairs");
         assert_eq!(all.len(), 2, "HGETALL in a transaction: {all:?}");
 
+        // A command failing when it runs (WRONGTYPE) fails the call; Redis has no
+        // rollback, so the others ran.
+        let after = keys.key("after");
+        let failing = Pipeline::atomic(NonIdempotent)
+            .with(Command::new("INCR").arg(&x))
+            .with(Command::new("HGET").arg(&x).arg("f"))
+            .with(Command::new("SET").arg(&after).arg("ran"));
+        expect_kind(
+            redis.pipeline(&failing).await,
+            ErrorKind::InvalidInput,
+            "a transaction with a WRONGTYPE command",
+        );
+        assert_value(
+            ok(redis.get(&x).await, "get"),
+            Some(b"3"),
+            "INCR before it ran",
+        );
+        assert_value(
+            ok(redis.get(&after).await, "get"),
+            Some(b"ran"),
+            "SET after it ran",
+        );
+        // A command refused when queued (unknown to the server) aborts the whole
+        // transaction before anything runs.
+        let aborted = Pipeline::atomic(NonIdempotent)
+            .with(Command::new("INCR").arg(&x))
+            .with(Command::new("NOSUCHCOMMAND").arg(&x));
+        expect_kind(
+            redis.pipeline(&aborted).await,
+            ErrorKind::InvalidInput,
+            "a transaction with an unknown command",
+        );
+        assert_value(
+            ok(redis.get(&x).await, "get"),
+            Some(b"3"),
+            "an aborted transaction runs nothing",
+        );
+
         let counter = keys.key("counter");
         let mut tasks = JoinSet::new();
         for _ in 0..8 {

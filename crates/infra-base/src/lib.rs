@@ -59,7 +59,10 @@ pub mod vector;
 pub use error::{ErrorKind, InfraError, InfraResult};
 pub use health::{ComponentHealth, ComponentReport, HealthStatus, aggregate};
 pub use lifecycle::{Built, Component, Components, Lifecycle};
-pub use redis::{REDIS_BACKEND, RedisPort, RedisPortExt, SetCondition, SetOptions};
+pub use redis::{
+    Command, Pipeline, REDIS_BACKEND, RedisPort, RedisPortExt, Reply, Script, SetCondition,
+    SetOptions,
+};
 pub use service::BaseService;
 pub use vector::{
     CollectionInfo, CollectionSpec, Condition, Distance, EnsureOutcome, Filter, MatchValue,

@@ -83,6 +83,19 @@ impl RedisPort for Yielding {
     async fn publish(&self, channel: &str, message: &[u8]) -> InfraResult<u64> {
         self.0.publish(channel, message).await
     }
+    async fn command(
+        &self,
+        command: &infra_base::Command,
+        idempotency: infra_base::resilience::Idempotency,
+    ) -> InfraResult<infra_base::Reply> {
+        self.0.command(command, idempotency).await
+    }
+    async fn pipeline(
+        &self,
+        pipeline: &infra_base::Pipeline,
+    ) -> InfraResult<Vec<infra_base::Reply>> {
+        self.0.pipeline(pipeline).await
+    }
 }
 
 const KEY: &str = "infra-bench:layer";

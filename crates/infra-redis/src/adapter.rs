@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use deadpool::managed::Timeouts;
+use infra_base::redis::{Command, Pipeline, Reply, validate_command};
+use infra_base::resilience::Idempotency;
 use infra_base::{
     ComponentHealth, ErrorKind, InfraError, InfraResult, Lifecycle, REDIS_BACKEND, RedisPort,
     SetCondition, SetOptions,
@@ -14,6 +16,7 @@ use infra_base::{
 use infra_config::{RedisMode, RedisSettings};
 use redis::{Cmd, FromRedisValue, RedisError, Script, Value};
 
+use crate::command::{to_cmd, to_reply};
 use crate::config::{self, ClientPlan};
 use crate::error::{Failure, map_error, map_startup_error};
 use crate::exclusive::{ConnectionFuture, ExclusiveConnection};
@@ -668,6 +671,71 @@ impl RedisPort for RedisAdapter {
     async fn publish(&self, channel: &str, message: &[u8]) -> InfraResult<u64> {
         self.query("publish", redis::cmd("PUBLISH").arg(channel).arg(message))
             .await
+    }
+
+    /// Sends the command on the shared connection, like every port call; refused commands
+    /// ([`validate_command`]) never reach the server. The idempotency is the layers' business
+    /// (retries); the adapter sends each call once.
+    async fn command(&self, command: &Command, idempotency: Idempotency) -> InfraResult<Reply> {
+        const OPERATION: &str = "command";
+        let _ = idempotency;
+        validate_command(command, OPERATION)?;
+        let value: Value = self.query(OPERATION, &to_cmd(command)).await?;
+        to_reply(value, OPERATION)
+    }
+
+    /// Sends the pipeline (inside `MULTI`/`EXEC` when atomic) on the shared connection in
+    /// one write; redis-rs keeps its replies together. The replies of every command are
+    /// read even when some are errors, and the first error (in pipeline order) is the
+    /// call's error.
+    async fn pipeline(&self, pipeline: &Pipeline) -> InfraResult<Vec<Reply>> {
+        const OPERATION: &str = "pipeline";
+        for command in pipeline.commands() {
+            validate_command(command, OPERATION)?;
+        }
+        if pipeline.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::Pipeline::with_capacity(pipeline.len());
+        if pipeline.is_atomic() {
+            pipe.atomic();
+        }
+        // Error replies come back as values, so that each is mapped by its own code
+        // (redis-rs would otherwise fold them into one pipeline error without one).
+        pipe.ignore_errors();
+        for command in pipeline.commands() {
+            pipe.add_command(to_cmd(command));
+        }
+        let started = Instant::now();
+        let mut lease = self.lease(OPERATION, started).await?;
+        lease.in_flight = true;
+        let result: Result<Vec<Value>, RedisError> = pipe.query_async(&mut lease.conn).await;
+        lease.in_flight = false;
+        let values = result.map_err(|err| {
+            self.command_failed(
+                OPERATION,
+                lease.share.state(),
+                first_server_error(err),
+                started,
+            )
+        })?;
+        values
+            .into_iter()
+            .map(|value| to_reply(value, OPERATION))
+            .collect()
+    }
+}
+
+/// The first server error of a failed pipeline or transaction (an `EXECABORT` carries the
+/// errors of the commands refused when queued), so that it is mapped by its own code;
+/// any other error as it is.
+fn first_server_error(err: RedisError) -> RedisError {
+    if err.kind() != redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort) {
+        return err;
+    }
+    match err.clone().into_server_errors() {
+        Some(errors) if !errors.is_empty() => RedisError::from(errors[0].1.clone()),
+        _ => err,
     }
 }
 

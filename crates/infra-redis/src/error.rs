@@ -6,14 +6,18 @@
 //! (`endpoint`), which operators need and which [`Lifecycle::init`](infra_base::Lifecycle::init)
 //! reports at start-up, not to HTTP clients. redis-rs never puts the URL or the password in
 //! its errors (its URL parse errors are fixed strings, its `RedisConnectionInfo` `Debug`
-//! redacts the password); server error replies can quote command arguments only for commands
-//! the adapter never sends (unknown commands), so the source chain stays free of keys too.
+//! redacts the password). Server error replies can quote command arguments only for unknown
+//! commands, which the typed methods never send; a caller's own
+//! [`RedisPort::command`](infra_base::RedisPort::command) can, so for that path the source
+//! chain (logs only, never the message) may quote the first arguments of an unknown
+//! command.
 
 use std::error::Error as StdError;
 use std::io;
 use std::sync::Arc;
 
 use deadpool::managed::{PoolError, TimeoutType};
+use infra_base::redis::NOSCRIPT_MESSAGE;
 use infra_base::{ErrorKind, InfraError, REDIS_BACKEND};
 use redis::{ErrorKind as RedisKind, RedisError, ServerErrorKind};
 
@@ -55,7 +59,11 @@ impl From<PoolError<RedisError>> for Failure {
 /// A TLS verification failure is `Auth`, not `Unavailable`: the server could not prove
 /// who it is (or refused who we are), which no retry fixes, so it must neither be retried
 /// nor count as an outage; like every `Auth` error it still answers 503 over HTTP.
-/// | `WRONGTYPE`, not an integer / out of range, invalid expire time | `InvalidInput` |
+/// | `WRONGTYPE`, not an integer or float / out of range, invalid expire time | `InvalidInput` |
+/// | wrong number of arguments, syntax error, unknown command (commands a caller built) | `InvalidInput` |
+/// | `CROSSSLOT` (keys in different cluster slots; the message names hash tags) | `InvalidInput` |
+/// | `EXECABORT` (a transaction refused before it ran) | `InvalidInput` |
+/// | `NOSCRIPT` | `NotFound` with [`NOSCRIPT_MESSAGE`] ([`is_noscript`](infra_base::redis::is_noscript)) |
 /// | anything else | `Internal` |
 pub fn map_redis_error(err: RedisError, operation: &'static str) -> InfraError {
     map_error(Failure::Redis(err), operation, None)
@@ -155,7 +163,7 @@ fn parts(failure: Failure) -> (ErrorKind, String, Option<RedisError>) {
 
 /// The kind and message of a redis-rs error.
 fn classify(err: &RedisError) -> (ErrorKind, String) {
-    use ErrorKind::{Auth, Internal, InvalidInput, Timeout, Unavailable};
+    use ErrorKind::{Auth, Internal, InvalidInput, NotFound, Timeout, Unavailable};
 
     if err.is_timeout() {
         return (Timeout, "no reply within the timeout".to_owned());
@@ -196,6 +204,13 @@ fn classify(err: &RedisError) -> (ErrorKind, String) {
             ServerErrorKind::TryAgain => (Unavailable, "the cluster is resharding; try again"),
             ServerErrorKind::BusyLoading => (Unavailable, "the server is loading its dataset"),
             ServerErrorKind::NoPerm => (Auth, "the user lacks permission for this command"),
+            ServerErrorKind::NoScript => (NotFound, NOSCRIPT_MESSAGE),
+            ServerErrorKind::CrossSlot => (InvalidInput, CROSSSLOT),
+            ServerErrorKind::ExecAbort => (
+                InvalidInput,
+                "the transaction was aborted before it ran (EXECABORT): a command of it was \
+                 refused when queued",
+            ),
             ServerErrorKind::ResponseError if is_bad_argument(err.detail()) => {
                 (InvalidInput, bad_argument_text(err.detail()))
             }
@@ -259,19 +274,41 @@ fn classify_flattened(detail: &str) -> Option<(ErrorKind, String)> {
     Some((kind, text.to_owned()))
 }
 
-/// Server replies that mean the request's arguments or the stored value do not fit.
+/// The message of a cluster's `CROSSSLOT` (from the server, or from redis-rs for a
+/// pipeline whose commands route to different slots).
+const CROSSSLOT: &str = "the keys of this command or pipeline hash to different cluster \
+                         slots (CROSSSLOT): give keys used together a common hash tag, \
+                         e.g. {user:42}:profile and {user:42}:visits";
+
+/// Server replies that mean the request's arguments or the stored value do not fit: a
+/// value that is not a number, and, for commands a caller built itself
+/// ([`RedisPort::command`](infra_base::RedisPort::command)), a wrong argument count, a
+/// syntax error or an unknown command.
 fn is_bad_argument(detail: Option<&str>) -> bool {
     detail.is_some_and(|d| {
         d.contains("not an integer")
+            || d.contains("not a valid float")
             || d.contains("out of range")
             || d.contains("overflow")
             || d.contains("invalid expire time")
+            || d.contains("wrong number of arguments")
+            || d.starts_with("syntax error")
+            || d.starts_with("unknown command")
+            || d.starts_with("unknown subcommand")
     })
 }
 
 fn bad_argument_text(detail: Option<&str>) -> &'static str {
     match detail {
         Some(d) if d.contains("invalid expire time") => "the expiry is out of range",
+        Some(d) if d.contains("wrong number of arguments") => {
+            "wrong number of arguments for the command"
+        }
+        Some(d) if d.starts_with("syntax error") => "syntax error in the command's arguments",
+        Some(d) if d.starts_with("unknown command") || d.starts_with("unknown subcommand") => {
+            "the server does not know this command"
+        }
+        Some(d) if d.contains("not a valid float") => "the value is not a valid float",
         _ => "the value is not an integer or the result is out of range",
     }
 }
@@ -450,8 +487,8 @@ mod tests {
             ("generic err", known_reply("ERR something odd"), Internal),
             (
                 "noscript",
-                known_reply("NOSCRIPT No matching script"),
-                Internal,
+                known_reply("NOSCRIPT No matching script. Please use EVAL."),
+                NotFound,
             ),
             (
                 "sentinel",
@@ -514,6 +551,59 @@ mod tests {
         ]);
         let err = map_redis_error(seeds("invalid peer certificate: UnknownIssuer"), "init");
         assert!(err.message().contains("trusted CA"), "{err}");
+    }
+
+    /// Replies to commands a caller built itself (`RedisPort::command`).
+    #[test]
+    fn mapping_table_command_path() {
+        use ErrorKind::*;
+        check(vec![
+            (
+                "crossslot",
+                known_reply("CROSSSLOT Keys in request don't hash to the same slot"),
+                InvalidInput,
+            ),
+            (
+                "wrong arity",
+                known_reply("ERR wrong number of arguments for 'hset' command"),
+                InvalidInput,
+            ),
+            ("syntax", known_reply("ERR syntax error"), InvalidInput),
+            (
+                "unknown command",
+                known_reply("ERR unknown command 'NOPE', with args beginning with: "),
+                InvalidInput,
+            ),
+            (
+                "float",
+                known_reply("ERR value is not a valid float"),
+                InvalidInput,
+            ),
+            (
+                "execabort",
+                known_reply("EXECABORT Transaction discarded because of previous errors."),
+                InvalidInput,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn noscript_and_crossslot_are_recognizable() {
+        let err = map_redis_error(known_reply("NOSCRIPT No matching script."), "command");
+        assert!(infra_base::redis::is_noscript(&err), "{err}");
+        let err = map_redis_error(
+            known_reply("CROSSSLOT Keys in request don't hash to the same slot"),
+            "command",
+        );
+        assert!(err.message().contains("hash tag"), "{err}");
+        // redis-rs's own refusal of a pipeline routed to several slots.
+        let err = RedisError::from((
+            RedisKind::Server(ServerErrorKind::CrossSlot),
+            "Received crossed slots in pipeline",
+        ));
+        let err = map_redis_error(err, "pipeline");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.message().contains("{user:42}"), "{err}");
     }
 
     #[test]

@@ -21,6 +21,14 @@
 //!   `Unavailable`, timeouts -> `Timeout`, pool wait timeout -> `PoolExhausted`,
 //!   `NOAUTH`/`WRONGPASS` and failed TLS verification -> `Auth` (never retried), wrong type
 //!   or non-integer -> `InvalidInput`, the rest -> `Internal`.
+//! - **General commands**: [`RedisPort::command`](infra_base::RedisPort::command) and
+//!   [`RedisPort::pipeline`](infra_base::RedisPort::pipeline) (plain or `MULTI`/`EXEC`)
+//!   run on the same shared connection as every port call, after infra-base's
+//!   [`validate_command`](infra_base::redis::validate_command) (blocking and
+//!   connection-state commands go to [`RedisAdapter::exclusive`] instead). `NOSCRIPT` is
+//!   recognized by [`is_noscript`](infra_base::redis::is_noscript) (so
+//!   [`eval_script`](infra_base::RedisPortExt::eval_script) falls back to `EVAL`), a
+//!   cluster's `CROSSSLOT` is `InvalidInput` naming hash tags.
 //! - **Layers**: [`build`] wraps the adapter in infra-base's standard layers
 //!   ([`PortLayers`](infra_base::layer::PortLayers): tracing, metrics, and the settings'
 //!   retry and circuit-breaker policy from
@@ -92,6 +100,7 @@
 //! ```
 
 mod adapter;
+mod command;
 mod config;
 mod error;
 mod exclusive;

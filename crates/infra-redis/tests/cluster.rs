@@ -86,6 +86,45 @@ async fn exclusive_transactions_run_on_the_keys_node() {
     assert_eq!(redis.del(&[a, b]).await.unwrap(), 2);
 }
 
+/// Keys of one command or pipeline in different slots: `InvalidInput` naming hash tags
+/// (the server's `CROSSSLOT`, or redis-rs's refusal to route a pipeline), nothing sent
+/// for the pipeline; with a common hash tag the same calls work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn cross_slot_commands_and_pipelines_are_invalid_input_naming_hash_tags() {
+    use infra_base::redis::{Command, Pipeline};
+    use infra_base::resilience::Idempotency::NonIdempotent;
+
+    let cluster = cluster().await;
+    let redis = cluster_adapter(cluster, &[]);
+    let prefix = infra_base::testing::unique_prefix();
+    // The hash tags "a" and "b" are in different slots (15495 and 3300).
+    let (a, b) = (format!("{{a}}:{prefix}"), format!("{{b}}:{prefix}"));
+    redis.set(&a, b"v", SetOptions::default()).await.unwrap();
+
+    let rename = Command::new("RENAME").arg(&a).arg(&b);
+    let err = redis.command(&rename, NonIdempotent).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}", err.chain());
+    assert!(err.message().contains("hash tag"), "{err}");
+
+    let pipe = Pipeline::atomic(NonIdempotent)
+        .with(Command::new("SET").arg(&b).arg("1"))
+        .with(Command::new("GET").arg(&a));
+    let err = redis.pipeline(&pipe).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}", err.chain());
+    assert!(err.message().contains("CROSSSLOT"), "{err}");
+    assert_eq!(redis.get(&b).await.unwrap(), None, "nothing of it ran");
+
+    let (ta, tb) = (format!("{{{prefix}}}:a"), format!("{{{prefix}}}:b"));
+    let pipe = Pipeline::atomic(NonIdempotent)
+        .with(Command::new("SET").arg(&ta).arg("1"))
+        .with(Command::new("RENAME").arg(&ta).arg(&tb))
+        .with(Command::new("GET").arg(&tb));
+    let replies = redis.pipeline(&pipe).await.expect("one hash tag, one slot");
+    assert_eq!(replies[2], infra_base::Reply::Bulk(b"1".to_vec()));
+    assert_eq!(redis.del(&[a, tb]).await.unwrap(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
 async fn password_protected_cluster() {

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 
 use super::{Layer, Layered};
 use crate::error::InfraResult;
-use crate::redis::{RedisPort, SetOptions, ops};
+use crate::redis::{Command, Pipeline, RedisPort, Reply, SetOptions, ops};
+use crate::resilience::Idempotency;
 
 #[async_trait]
 impl<P: RedisPort + ?Sized, L: Layer> RedisPort for Layered<P, L> {
@@ -55,5 +56,19 @@ impl<P: RedisPort + ?Sized, L: Layer> RedisPort for Layered<P, L> {
     async fn publish(&self, channel: &str, message: &[u8]) -> InfraResult<u64> {
         self.call(&ops::PUBLISH, || self.inner.publish(channel, message))
             .await
+    }
+
+    async fn command(&self, command: &Command, idempotency: Idempotency) -> InfraResult<Reply> {
+        self.call(ops::command(idempotency), || {
+            self.inner.command(command, idempotency)
+        })
+        .await
+    }
+
+    async fn pipeline(&self, pipeline: &Pipeline) -> InfraResult<Vec<Reply>> {
+        self.call(ops::pipeline(pipeline.idempotency()), || {
+            self.inner.pipeline(pipeline)
+        })
+        .await
     }
 }

@@ -3,17 +3,30 @@
 //! [`RedisPort`] keeps the required methods few and general so that every adapter (pooled,
 //! cluster, sentinel, an in-memory fake, a mock) implements the same contract. Typed
 //! conveniences live in [`RedisPortExt`], implemented for every port.
+//!
+//! Beyond the string methods, [`RedisPort::command`] and [`RedisPort::pipeline`] send any
+//! [`Command`] that is safe on a shared connection ([`validate_command`] says which are
+//! not), answered as [`Reply`]s, through the same layers (tracing, metrics, resilience) as
+//! every other call. [`RedisPortExt`] builds typed helpers on them (hashes, sorted sets,
+//! [`Script`]s with [`eval_script`](RedisPortExt::eval_script)).
 
+mod command;
 mod ext;
 pub mod ops;
+mod reply;
+mod script;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::error::InfraResult;
+use crate::resilience::Idempotency;
 
-pub use ext::RedisPortExt;
+pub use command::{Command, Pipeline, ToArg, validate_command};
+pub use ext::{KeyTtl, RedisPortExt};
+pub use reply::Reply;
+pub use script::{NOSCRIPT_MESSAGE, Script, is_noscript, noscript_error};
 
 /// The backend name used in errors raised by Redis adapters.
 pub const REDIS_BACKEND: &str = "redis";
@@ -123,4 +136,33 @@ pub trait RedisPort: Send + Sync + 'static {
     /// Publishes a message on a channel; returns how many subscribers received it.
     /// Not idempotent: resilience layers never retry it.
     async fn publish(&self, channel: &str, message: &[u8]) -> InfraResult<u64>;
+
+    /// Sends one command and returns its reply: the general path for everything the
+    /// methods above do not cover (hashes, sets, sorted sets, streams, scripts, ...).
+    ///
+    /// `idempotency` is the caller's statement of whether the command may be sent again
+    /// after a transient failure (a timeout may hide a command that was applied): only
+    /// [`Idempotency::Idempotent`] calls are retried by the resilience layer.
+    ///
+    /// Every implementation first checks the command with [`validate_command`]: blocking
+    /// commands (`BLPOP`, ...) and commands that change the connection (`SUBSCRIBE`,
+    /// `MULTI`, `SELECT`, ...) are [`InvalidInput`](crate::ErrorKind::InvalidInput), since
+    /// the command shares its connection with other calls. An error reply of the server is
+    /// an error of the kind its adapter maps it to (`WRONGTYPE` is `InvalidInput`,
+    /// `NOSCRIPT` is recognized by [`is_noscript`], a cluster's `CROSSSLOT` is
+    /// `InvalidInput`); an implementation that cannot run a command (the in-memory fake)
+    /// refuses it as `InvalidInput`, never answering something else.
+    async fn command(&self, command: &Command, idempotency: Idempotency) -> InfraResult<Reply>;
+
+    /// Sends every command of `pipeline` in one round trip and returns their replies, in
+    /// order; an [`atomic`](Pipeline::atomic) pipeline runs as a `MULTI`/`EXEC`
+    /// transaction. An empty pipeline sends nothing and answers no reply.
+    ///
+    /// Every command is checked as by [`command`](Self::command) before anything is sent.
+    /// When a command answers with an error, the call fails with that error (the first
+    /// one); in a plain pipeline the other commands have still run, in a transaction the
+    /// commands Redis accepted before `EXEC` have run too (Redis has no rollback). In a
+    /// cluster every key of a pipeline must hash to one slot. Retried as a whole only when
+    /// the pipeline's [`idempotency`](Pipeline::idempotency) allows it.
+    async fn pipeline(&self, pipeline: &Pipeline) -> InfraResult<Vec<Reply>>;
 }

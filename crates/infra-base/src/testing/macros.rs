@@ -43,6 +43,35 @@ macro_rules! for_each_redis_case {
             json_helpers_round_trip
             concurrent_tasks_read_their_own_values
             cancelled_calls_do_not_corrupt_later_calls
+            command_replies_by_type
+            hash_helpers_round_trip
+            string_and_key_helpers
+            sorted_set_helpers_round_trip
+            pipeline_replies_in_order
+            atomic_pipeline_is_a_transaction
+            refused_commands_are_invalid_input
+        }
+    };
+}
+
+/// Calls `$callback!` with the name of every Redis conformance case that needs Lua
+/// scripting on the server, in the same form as
+/// [`for_each_redis_case!`](crate::for_each_redis_case).
+///
+/// These cases are separate so that a port that cannot run Lua (such as
+/// [`MemoryRedis`](crate::testing::MemoryRedis)) can declare it: with `without_scripting`,
+/// [`redis_conformance_tests!`](crate::redis_conformance_tests) and
+/// [`redis_cases_without_scripting`](crate::testing::redis_cases_without_scripting) run,
+/// under the same names, the cases of
+/// [`redis_suite::without_scripting`](crate::testing::redis_suite::without_scripting)
+/// instead, which check that scripts are refused explicitly. There is no other way to skip
+/// a case.
+#[macro_export]
+macro_rules! for_each_redis_scripting_case {
+    ($($callback:ident)::+ $(, $($args:tt)*)?) => {
+        $($callback)::+! {
+            $($($args)*)? ;
+            eval_script_falls_back_to_eval_on_noscript
         }
     };
 }
@@ -104,17 +133,29 @@ macro_rules! for_each_vector_case {
 /// Invoke it once per module: the tests are named after the cases (`ping`, …), so the
 /// Redis and vector tests go in separate modules.
 ///
+/// The cases of [`for_each_redis_scripting_case!`](crate::for_each_redis_scripting_case)
+/// need Lua on the server. A port that cannot run Lua is declared with the explicit
+/// capability flag `without_scripting` right after the factory; its tests of those names
+/// then check that the port refuses scripts as `InvalidInput` (the cases of
+/// [`redis_suite::without_scripting`](crate::testing::redis_suite::without_scripting)),
+/// so nothing passes without checking something.
+///
 /// ```
 /// mod redis_conformance {
 ///     use std::sync::Arc;
 ///     use infra_base::testing::MemoryRedis;
 ///
-///     infra_base::redis_conformance_tests!(async { Arc::new(MemoryRedis::new()) });
+///     // MemoryRedis cannot run Lua: the explicit capability flag.
+///     infra_base::redis_conformance_tests!(
+///         async { Arc::new(MemoryRedis::new()) },
+///         without_scripting,
+///     );
 /// }
 ///
 /// mod needs_a_server {
 ///     infra_base::redis_conformance_tests!(
 ///         async { std::sync::Arc::new(infra_base::testing::MemoryRedis::new()) },
+///         without_scripting,
 ///         #[ignore = "run by cargo xtask test-integration"],
 ///     );
 /// }
@@ -122,10 +163,24 @@ macro_rules! for_each_vector_case {
 /// ```
 #[macro_export]
 macro_rules! redis_conformance_tests {
+    ($factory:expr, without_scripting $(, #[$meta:meta])* $(,)?) => {
+        $crate::for_each_redis_case!(
+            $crate::__conformance_tests,
+            [(redis_suite) => RedisPort] [$factory] [$(#[$meta])*]
+        );
+        $crate::for_each_redis_scripting_case!(
+            $crate::__conformance_tests,
+            [(redis_suite::without_scripting) => RedisPort] [$factory] [$(#[$meta])*]
+        );
+    };
     ($factory:expr $(, #[$meta:meta])* $(,)?) => {
         $crate::for_each_redis_case!(
             $crate::__conformance_tests,
-            [redis_suite RedisPort] [$factory] [$(#[$meta])*]
+            [(redis_suite) => RedisPort] [$factory] [$(#[$meta])*]
+        );
+        $crate::for_each_redis_scripting_case!(
+            $crate::__conformance_tests,
+            [(redis_suite) => RedisPort] [$factory] [$(#[$meta])*]
         );
     };
 }
@@ -152,7 +207,7 @@ macro_rules! vector_conformance_tests {
     ($factory:expr $(, #[$meta:meta])* $(,)?) => {
         $crate::for_each_vector_case!(
             $crate::__conformance_tests,
-            [vector_suite VectorPort] [$factory] [$(#[$meta])*]
+            [(vector_suite) => VectorPort] [$factory] [$(#[$meta])*]
         );
     };
 }
@@ -161,8 +216,8 @@ macro_rules! vector_conformance_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_tests {
-    ([$suite:ident $port:ident] [$factory:expr] $attrs:tt ; $($case:ident)*) => {
-        $( $crate::__conformance_test! { [$suite $port] [$factory] $attrs $case } )*
+    ([$suite:tt => $port:ident] [$factory:expr] $attrs:tt ; $($case:ident)*) => {
+        $( $crate::__conformance_test! { [$suite => $port] [$factory] $attrs $case } )*
     };
 }
 
@@ -170,13 +225,14 @@ macro_rules! __conformance_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_test {
-    ([$suite:ident $port:ident] [$factory:expr] [$(#[$meta:meta])*] $case:ident) => {
+    ([($($suite:ident)::+) => $port:ident] [$factory:expr] [$(#[$meta:meta])*] $case:ident) => {
         $(#[$meta])*
         #[test]
         fn $case() {
             $crate::testing::block_on_case(async {
                 let port: ::std::sync::Arc<dyn $crate::$port> = $factory.await;
-                $crate::testing::$suite::$case(port, &$crate::testing::unique_prefix()).await;
+                $crate::testing::$($suite)::+::$case(port, &$crate::testing::unique_prefix())
+                    .await;
             });
         }
     };

@@ -12,7 +12,13 @@ use tokio::time::Instant;
 use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::health::ComponentHealth;
 use crate::lifecycle::Lifecycle;
-use crate::redis::{REDIS_BACKEND, RedisPort, SetCondition, SetOptions};
+use crate::redis::{
+    Command, Pipeline, REDIS_BACKEND, RedisPort, Reply, SetCondition, SetOptions, validate_command,
+};
+use crate::resilience::Idempotency;
+
+#[path = "memory_commands.rs"]
+mod commands;
 
 /// How many writes between two sweeps of expired keys (expiry is otherwise lazy).
 const SWEEP_EVERY: u64 = 1024;
@@ -26,6 +32,20 @@ const SWEEP_EVERY: u64 = 1024;
 /// `incr_by`, and lazy expiry measured with [`tokio::time::Instant`], so a test with a
 /// paused clock (`#[tokio::test(start_paused = true)]`) controls expiry with
 /// `tokio::time::advance`.
+///
+/// On the general command path ([`command`](RedisPort::command),
+/// [`pipeline`](RedisPort::pipeline)) it emulates the string commands (`GET`, `SET` with
+/// `NX`/`XX`/`EX`/`PX`/`KEEPTTL`, `GETDEL`, `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`,
+/// `INCR`/`DECR`(`BY`), `EXPIRE`, `PEXPIRE`, `TTL`, `PTTL`, `PERSIST`, `TYPE`, `PING`,
+/// `ECHO`), the hash commands (`HSET`, `HSETNX`, `HGET`, `HMGET`, `HGETALL`, `HDEL`,
+/// `HEXISTS`, `HLEN`, `HINCRBY`, `HKEYS`, `HVALS`) and the basic sorted-set commands
+/// (`ZADD` and `ZRANGE` without options but `WITHSCORES`, `ZINCRBY`, `ZSCORE`, `ZREM`,
+/// `ZCARD`) with Redis' replies and errors (`WRONGTYPE` and non-numbers are
+/// `InvalidInput`). Any other command or option (lists, sets, streams, scripts, ...) is refused as [`InvalidInput`](ErrorKind::InvalidInput) with "not
+/// supported by MemoryRedis: X", never answered approximately; it cannot run Lua, so the
+/// conformance suite runs on it with `without_scripting` (see
+/// [`redis_conformance_tests!`](crate::redis_conformance_tests)). A pipeline runs under
+/// one lock, so even a plain one is atomic here.
 ///
 /// Beyond the port, [`subscribe`](Self::subscribe) receives what is published,
 /// [`ttl`](Self::ttl) reads a key's remaining time, and [`fail_with`](Self::fail_with)
@@ -60,8 +80,35 @@ struct State {
 
 #[derive(Debug)]
 struct Entry {
-    value: Vec<u8>,
+    value: Value,
     expires_at: Option<Instant>,
+}
+
+/// What a key holds: the types [`MemoryRedis`] emulates.
+#[derive(Debug)]
+enum Value {
+    Str(Vec<u8>),
+    /// Fields in insertion order, as a small Redis hash (listpack) keeps them.
+    Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    /// Members ordered by score, then by member bytes, as Redis orders them.
+    ZSet(Vec<(Vec<u8>, f64)>),
+}
+
+impl Entry {
+    fn string(value: Vec<u8>, expires_at: Option<Instant>) -> Self {
+        Self {
+            value: Value::Str(value),
+            expires_at,
+        }
+    }
+
+    /// The string value; another type is `WRONGTYPE` (`InvalidInput`).
+    fn as_str(&self, operation: &'static str) -> InfraResult<&Vec<u8>> {
+        match &self.value {
+            Value::Str(bytes) => Ok(bytes),
+            Value::Hash(_) | Value::ZSet(_) => Err(wrong_type(operation)),
+        }
+    }
 }
 
 impl Entry {
@@ -94,6 +141,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn invalid(operation: &'static str, message: impl Into<String>) -> InfraError {
     InfraError::new(ErrorKind::InvalidInput, REDIS_BACKEND, operation, message)
+}
+
+/// `WRONGTYPE`, with the message the Redis adapter gives it.
+fn wrong_type(operation: &'static str) -> InfraError {
+    invalid(operation, "the key holds a value of another type")
+}
+
+/// A value that is not an integer, with the message the Redis adapter gives it.
+fn not_an_integer(operation: &'static str) -> InfraError {
+    invalid(
+        operation,
+        "the value is not an integer or the result is out of range",
+    )
 }
 
 /// The deadline of a key written now with `ttl`, with Redis' millisecond precision.
@@ -186,7 +246,11 @@ impl RedisPort for MemoryRedis {
     async fn get(&self, key: &str) -> InfraResult<Option<Vec<u8>>> {
         self.check("get")?;
         let now = Instant::now();
-        Ok(lock(&self.state).live(key, now).map(|e| e.value.clone()))
+        let mut state = lock(&self.state);
+        match state.live(key, now) {
+            Some(entry) => Ok(Some(entry.as_str("get")?.clone())),
+            None => Ok(None),
+        }
     }
 
     async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> InfraResult<bool> {
@@ -205,13 +269,9 @@ impl RedisPort for MemoryRedis {
         };
         if allowed {
             // Like SET without KEEPTTL: the new expiry (or none) replaces the old one.
-            state.entries.insert(
-                key.to_owned(),
-                Entry {
-                    value: value.to_vec(),
-                    expires_at,
-                },
-            );
+            state
+                .entries
+                .insert(key.to_owned(), Entry::string(value.to_vec(), expires_at));
             state.wrote(now);
         }
         Ok(allowed)
@@ -263,19 +323,16 @@ impl RedisPort for MemoryRedis {
             .transpose()?;
         let mut state = lock(&self.state);
         let value = if let Some(entry) = state.live(key, now) {
-            let current = parse_integer(&entry.value)
+            let current = parse_integer(entry.as_str("incr_by")?)
                 .ok_or_else(|| invalid("incr_by", "the stored value is not an integer"))?;
             let next = current.checked_add(delta).ok_or_else(|| {
                 invalid("incr_by", "the increment would overflow a 64-bit integer")
             })?;
             // An existing key keeps its expiry.
-            entry.value = next.to_string().into_bytes();
+            entry.value = Value::Str(next.to_string().into_bytes());
             next
         } else {
-            let entry = Entry {
-                value: delta.to_string().into_bytes(),
-                expires_at: create_expiry,
-            };
+            let entry = Entry::string(delta.to_string().into_bytes(), create_expiry);
             state.entries.insert(key.to_owned(), entry);
             delta
         };
@@ -287,9 +344,13 @@ impl RedisPort for MemoryRedis {
         self.check("mget")?;
         let now = Instant::now();
         let mut state = lock(&self.state);
+        // Like MGET: a key of another type reads as missing.
         Ok(keys
             .iter()
-            .map(|key| state.live(key, now).map(|e| e.value.clone()))
+            .map(|key| match state.live(key, now).map(|e| &e.value) {
+                Some(Value::Str(bytes)) => Some(bytes.clone()),
+                _ => None,
+            })
             .collect())
     }
 
@@ -306,6 +367,51 @@ impl RedisPort for MemoryRedis {
             subscribers.remove(channel);
         }
         Ok(received)
+    }
+
+    async fn command(&self, command: &Command, idempotency: Idempotency) -> InfraResult<Reply> {
+        const OPERATION: &str = "command";
+        let _ = idempotency;
+        validate_command(command, OPERATION)?;
+        self.check(OPERATION)?;
+        commands::check_supported(command, OPERATION)?;
+        let now = Instant::now();
+        lock(&self.state).run(command, now, OPERATION)
+    }
+
+    async fn pipeline(&self, pipeline: &Pipeline) -> InfraResult<Vec<Reply>> {
+        const OPERATION: &str = "pipeline";
+        // Everything is checked before anything runs: a refused command refuses the whole
+        // pipeline, as Redis aborts a transaction with a command refused when queued.
+        for command in pipeline.commands() {
+            validate_command(command, OPERATION)?;
+        }
+        if pipeline.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.check(OPERATION)?;
+        for command in pipeline.commands() {
+            commands::check_supported(command, OPERATION)?;
+        }
+        let now = Instant::now();
+        // One lock for the whole pipeline: nothing runs in between, which a plain pipeline
+        // allows and a transaction requires. Like Redis, a command that fails does not stop
+        // the others; the call then fails with the first error.
+        let mut state = lock(&self.state);
+        let mut replies = Vec::with_capacity(pipeline.len());
+        let mut first_error = None;
+        for command in pipeline.commands() {
+            match state.run(command, now, OPERATION) {
+                Ok(reply) => replies.push(reply),
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        match first_error {
+            None => Ok(replies),
+            Some(err) => Err(err),
+        }
     }
 }
 
@@ -435,6 +541,175 @@ mod tests {
         assert_eq!(
             health.output.as_deref(),
             Some("unavailable: the store is closed")
+        );
+    }
+
+    async fn run(redis: &MemoryRedis, cmd: Command) -> InfraResult<Reply> {
+        redis.command(&cmd, Idempotency::NonIdempotent).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn set_options_and_ttls_follow_redis() {
+        let redis = MemoryRedis::new();
+        let set = |args: &[&str]| Command::new("SET").args_from(args);
+        assert_eq!(
+            run(&redis, set(&["k", "v", "PX", "1500"])).await.unwrap(),
+            Reply::Simple("OK".into())
+        );
+        assert_eq!(
+            run(&redis, Command::new("PTTL").arg("k")).await.unwrap(),
+            Reply::Int(1500)
+        );
+        assert_eq!(
+            run(&redis, Command::new("TTL").arg("k")).await.unwrap(),
+            Reply::Int(2)
+        );
+        assert_eq!(
+            run(&redis, set(&["k", "w", "nx"])).await.unwrap(),
+            Reply::Nil
+        );
+        run(&redis, set(&["k", "w", "XX", "KEEPTTL"]))
+            .await
+            .unwrap();
+        assert_eq!(redis.ttl("k"), Some(Duration::from_millis(1500)), "KEEPTTL");
+        assert_eq!(redis.get("k").await.unwrap(), Some(b"w".to_vec()));
+        run(&redis, set(&["k", "x", "EX", "10"])).await.unwrap();
+        assert_eq!(redis.ttl("k"), Some(Duration::from_secs(10)));
+        assert_eq!(
+            run(&redis, Command::new("PERSIST").arg("k")).await.unwrap(),
+            Reply::Int(1)
+        );
+        assert_eq!(
+            run(&redis, Command::new("TTL").arg("k")).await.unwrap(),
+            Reply::Int(-1)
+        );
+        assert_eq!(
+            run(&redis, Command::new("TTL").arg("none")).await.unwrap(),
+            Reply::Int(-2)
+        );
+        for bad in [
+            &["k", "v", "PX", "0"][..],
+            &["k", "v", "EX", "x"],
+            &["k", "v", "BOGUS"],
+        ] {
+            let err = run(&redis, set(bad)).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
+        }
+        run(&redis, Command::new("PEXPIRE").arg("k").arg(100))
+            .await
+            .unwrap();
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert_eq!(
+            run(&redis, Command::new("GET").arg("k")).await.unwrap(),
+            Reply::Nil
+        );
+        run(&redis, set(&["k", "v"])).await.unwrap();
+        assert_eq!(
+            run(&redis, Command::new("EXPIRE").arg("k").arg(0))
+                .await
+                .unwrap(),
+            Reply::Int(1),
+            "a non-positive EXPIRE deletes the key, as in Redis"
+        );
+        assert!(!redis.exists("k").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn unsupported_commands_and_options_are_refused_by_name() {
+        let redis = MemoryRedis::new();
+        for (cmd, name) in [
+            (Command::new("LPUSH").arg("l").arg("x"), "LPUSH"),
+            (Command::new("EVALSHA").arg("abc").arg(0), "EVALSHA"),
+            (
+                Command::new("SET").arg("k").arg("v").arg("GET"),
+                "SET ... GET",
+            ),
+            (
+                Command::new("ZADD").arg("z").arg("NX").arg(1).arg("m"),
+                "ZADD ... NX",
+            ),
+            (
+                Command::new("ZRANGE").arg("z").arg(0).arg(1).arg("REV"),
+                "ZRANGE ... REV",
+            ),
+        ] {
+            let err = run(&redis, cmd).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+            assert!(
+                err.message()
+                    .starts_with(&format!("not supported by MemoryRedis: {name} ")),
+                "{}",
+                err.message()
+            );
+        }
+        // Nothing of a pipeline runs when one of its commands is not supported.
+        let pipe = Pipeline::new(Idempotency::NonIdempotent)
+            .with(Command::new("SET").arg("k").arg("v"))
+            .with(Command::new("SADD").arg("s").arg("m"));
+        let err = redis.pipeline(&pipe).await.unwrap_err();
+        assert!(err.message().contains("SADD"), "{err}");
+        assert!(!redis.exists("k").await.unwrap());
+        let err = run(&redis, Command::new("HSET").arg("h").arg("f"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "wrong number of arguments for 'hset' command"
+        );
+        let err = run(&redis, Command::new("BLPOP").arg("q").arg(0))
+            .await
+            .unwrap_err();
+        assert!(
+            err.message().contains("blocks"),
+            "validated like every port: {err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn types_are_kept_apart() {
+        let redis = MemoryRedis::new();
+        redis.set("s", b"1", SetOptions::default()).await.unwrap();
+        run(&redis, Command::new("HSET").arg("h").arg("f").arg("1"))
+            .await
+            .unwrap();
+        run(&redis, Command::new("ZADD").arg("z").arg(1).arg("m"))
+            .await
+            .unwrap();
+        for (key, kind) in [
+            ("s", "string"),
+            ("h", "hash"),
+            ("z", "zset"),
+            ("none", "none"),
+        ] {
+            let reply = run(&redis, Command::new("TYPE").arg(key)).await.unwrap();
+            assert_eq!(reply, Reply::Simple(kind.into()));
+        }
+        assert_eq!(
+            redis.get("h").await.unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            redis.incr_by("z", 1, None).await.unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            redis.mget(&["s".into(), "h".into()]).await.unwrap(),
+            vec![Some(b"1".to_vec()), None],
+            "MGET reads a key of another type as missing"
+        );
+        let err = run(&redis, Command::new("HINCRBY").arg("s").arg("f").arg(1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.message(), "the key holds a value of another type");
+        assert_eq!(
+            run(&redis, Command::new("HDEL").arg("h").arg("f"))
+                .await
+                .unwrap(),
+            Reply::Int(1)
+        );
+        assert!(
+            !redis.exists("h").await.unwrap(),
+            "an emptied hash is deleted"
         );
     }
 

@@ -15,6 +15,8 @@
 //!   per case in the calling crate;
 //! - [`redis_cases`] and [`vector_cases`]: the same cases as a table, with [`run_cases`], for
 //!   runners that report by name (`cargo xtask test-integration`);
+//!   [`redis_cases_without_scripting`] for a port that cannot run Lua (see
+//!   [`for_each_redis_scripting_case!`](crate::for_each_redis_scripting_case));
 //! - [`capture_logs`]: the tracing events of the current thread as text, for tests of what
 //!   is logged (and that no secret ever is).
 //!
@@ -91,25 +93,51 @@ impl<P: ?Sized> fmt::Debug for ConformanceCase<P> {
 
 /// Builds a case table from a suite module and the case names given by a
 /// `for_each_*_case!` macro.
+/// `$suite` is a parenthesized module path, `(redis_suite)`, so that it stays one token
+/// tree inside the repetition over the cases.
 macro_rules! case_table {
-    ($suite:ident ; $($case:ident)*) => {
-        vec![$(
-            ConformanceCase {
-                name: stringify!($case),
-                run: |port, prefix| Box::pin(async move { $suite::$case(port, &prefix).await }),
-            }
-        ),*]
+    ($suite:tt ; $($case:ident)*) => {
+        vec![$( case_entry!($suite $case) ),*]
     };
 }
 
-/// Every Redis case, in suite order, for runners that report by name.
+/// One entry of a [`case_table!`].
+macro_rules! case_entry {
+    (($($suite:ident)::+) $case:ident) => {
+        ConformanceCase {
+            name: stringify!($case),
+            run: |port, prefix| Box::pin(async move { $($suite)::+::$case(port, &prefix).await }),
+        }
+    };
+}
+
+/// Every Redis case, in suite order (the scripting cases last), for runners that report by
+/// name.
 pub fn redis_cases() -> Vec<ConformanceCase<dyn RedisPort>> {
-    crate::for_each_redis_case!(case_table, redis_suite)
+    let mut cases = crate::for_each_redis_case!(case_table, (redis_suite));
+    cases.extend(crate::for_each_redis_scripting_case!(
+        case_table,
+        (redis_suite)
+    ));
+    cases
+}
+
+/// The Redis cases for a port declared unable to run Lua (the explicit capability flag of
+/// the suite, see [`for_each_redis_scripting_case!`](crate::for_each_redis_scripting_case)):
+/// as [`redis_cases`], with the scripting cases replaced, under the same names, by checks
+/// that scripts are refused ([`redis_suite::without_scripting`]).
+pub fn redis_cases_without_scripting() -> Vec<ConformanceCase<dyn RedisPort>> {
+    let mut cases = crate::for_each_redis_case!(case_table, (redis_suite));
+    cases.extend(crate::for_each_redis_scripting_case!(
+        case_table,
+        (redis_suite::without_scripting)
+    ));
+    cases
 }
 
 /// Every vector case, in suite order, for runners that report by name.
 pub fn vector_cases() -> Vec<ConformanceCase<dyn VectorPort>> {
-    crate::for_each_vector_case!(case_table, vector_suite)
+    crate::for_each_vector_case!(case_table, (vector_suite))
 }
 
 /// A fresh prefix (`conf` + a simple UUID v4) that no other test uses, valid both in Redis

@@ -7,6 +7,11 @@
 //! panics with a message naming the broken rule, and deletes its keys afterwards, even when
 //! it fails.
 //!
+//! The cases of [`for_each_redis_scripting_case!`](crate::for_each_redis_scripting_case)
+//! need a server that runs Lua; a port that cannot (the in-memory one) runs, under the same
+//! names, the cases of [`without_scripting`] instead, which check that it refuses scripts
+//! explicitly.
+//!
 //! Every key a case touches is `{prefix}:name` (see [the prefix rules](super#prefixes)), so
 //! the cases run unchanged on a standalone server and on a cluster. Waits for expiry are
 //! real time (at most ~0.5 s per case), as real servers do not follow a paused clock.
@@ -22,8 +27,11 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, timeout};
 
 use super::{check_prefix, expect_kind, guarded, join_all, ok};
-use crate::error::ErrorKind;
-use crate::redis::{RedisPort, RedisPortExt, SetOptions};
+use crate::error::{ErrorKind, InfraResult};
+use crate::redis::{
+    Command, KeyTtl, Pipeline, RedisPort, RedisPortExt, Reply, Script, SetOptions, is_noscript,
+};
+use crate::resilience::Idempotency::{Idempotent, NonIdempotent};
 
 /// The keys of one case: all share the `{prefix}` hash tag, and all are deleted at the end.
 #[derive(Clone)]
@@ -778,4 +786,630 @@ pub async fn cancelled_calls_do_not_corrupt_later_calls(port: Arc<dyn RedisPort>
         join_all(tasks).await;
     })
     .await;
+}
+
+/// Fails the case unless the call failed as `InvalidInput` with a message containing `needle`.
+#[track_caller]
+fn expect_refusal<T: std::fmt::Debug>(result: InfraResult<T>, needle: &str, what: &str) {
+    match result {
+        Ok(value) => panic!("{what}: expected an invalid_input error, got Ok({value:?})"),
+        Err(err) => {
+            assert_eq!(
+                err.kind(),
+                ErrorKind::InvalidInput,
+                "{what}: expected an invalid_input error, got: {}",
+                err.chain()
+            );
+            assert!(
+                err.message().contains(needle),
+                "{what}: the message must name {needle:?}, got: {}",
+                err.message()
+            );
+        }
+    }
+}
+
+/// `command` answers each RESP type as its [`Reply`]: `OK` as a simple string, a value as
+/// a bulk string, a missing one as nil, counters as integers, `MGET` as an array; an error
+/// reply (`WRONGTYPE`) is `InvalidInput`.
+pub async fn command_replies_by_type(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let [k, counter, missing] = ["k", "counter", "missing"].map(|n| keys.key(n));
+        let run = |cmd: Command| {
+            let redis = Arc::clone(&redis);
+            async move { redis.command(&cmd, NonIdempotent).await }
+        };
+        let set = ok(run(Command::new("SET").arg(&k).arg(b"v\xff")).await, "SET");
+        assert_eq!(set, Reply::Simple("OK".into()), "SET answers OK");
+        assert_eq!(
+            ok(run(Command::new("GET").arg(&k)).await, "GET"),
+            Reply::Bulk(b"v\xff".to_vec()),
+            "GET answers the bytes as a bulk string"
+        );
+        assert_eq!(
+            ok(run(Command::new("get").arg(&missing)).await, "get"),
+            Reply::Nil,
+            "GET of a missing key answers nil (names are case-insensitive)"
+        );
+        assert_eq!(
+            ok(
+                run(Command::new("INCRBY").arg(&counter).arg(-7)).await,
+                "INCRBY"
+            ),
+            Reply::Int(-7)
+        );
+        assert_eq!(
+            ok(
+                run(Command::new("EXISTS").arg(&k).arg(&missing).arg(&k)).await,
+                "EXISTS"
+            ),
+            Reply::Int(2),
+            "EXISTS counts every existing key named"
+        );
+        let mget = ok(
+            run(Command::new("MGET").arg(&k).arg(&missing)).await,
+            "MGET",
+        );
+        assert_eq!(
+            mget,
+            Reply::Array(vec![Reply::Bulk(b"v\xff".to_vec()), Reply::Nil])
+        );
+        assert_eq!(
+            ok(run(Command::new("PTTL").arg(&k)).await, "PTTL")
+                .as_int()
+                .ok(),
+            Some(-1),
+            "PTTL of a key without expiry"
+        );
+        expect_kind(
+            run(Command::new("HGET").arg(&k).arg("f")).await,
+            ErrorKind::InvalidInput,
+            "HGET of a string key (WRONGTYPE)",
+        );
+        // The typed ports see what the command path wrote.
+        assert_value(
+            ok(redis.get(&counter).await, "get"),
+            Some(b"-7"),
+            "a counter written by INCRBY",
+        );
+    })
+    .await;
+}
+
+/// The hash helpers round-trip through `command`: `hset` counts new fields, `hget` and
+/// `hmget` read them (`None` when missing), `hgetall` reads all, `hincrby` adds, `hdel`
+/// removes; wrong types and non-integers are `InvalidInput`.
+pub async fn hash_helpers_round_trip(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let h = keys.key("user");
+        let fields: [(&str, &[u8]); 2] = [("name", b"Ada"), ("bytes", b"\x00\xff")];
+        assert_eq!(
+            ok(redis.hset(&h, &fields).await, "hset"),
+            2,
+            "two new fields"
+        );
+        assert_eq!(
+            ok(
+                redis.hset(&h, &[("name", b"Grace"), ("age", b"36")]).await,
+                "hset"
+            ),
+            1,
+            "one new field, one overwritten"
+        );
+        assert_eq!(ok(redis.hset(&h, &[]).await, "hset of no fields"), 0);
+        assert_value(
+            ok(redis.hget(&h, "name").await, "hget"),
+            Some(b"Grace"),
+            "hget",
+        );
+        assert_value(
+            ok(redis.hget(&h, "none").await, "hget"),
+            None,
+            "a missing field",
+        );
+        assert_value(
+            ok(redis.hget(&keys.key("nohash"), "f").await, "hget"),
+            None,
+            "a field of a missing key",
+        );
+        assert_eq!(
+            ok(redis.hmget(&h, &["age", "none", "bytes"]).await, "hmget"),
+            vec![Some(b"36".to_vec()), None, Some(b"\x00\xff".to_vec())],
+            "hmget answers in the order asked"
+        );
+        let all = ok(redis.hgetall(&h).await, "hgetall");
+        assert_eq!(all.len(), 3, "hgetall reads every field: {all:?}");
+        assert_eq!(all.get("bytes").map(Vec::as_slice), Some(&b"\x00\xff"[..]));
+        assert!(
+            ok(redis.hgetall(&keys.key("nohash")).await, "hgetall").is_empty(),
+            "hgetall of a missing key is empty"
+        );
+        assert_eq!(ok(redis.hincrby(&h, "age", 4).await, "hincrby"), 40);
+        assert_eq!(ok(redis.hincrby(&h, "visits", -2).await, "hincrby"), -2);
+        expect_kind(
+            redis.hincrby(&h, "name", 1).await,
+            ErrorKind::InvalidInput,
+            "hincrby of a field that is not an integer",
+        );
+        assert_eq!(
+            ok(redis.hdel(&h, &["name", "none", "bytes"]).await, "hdel"),
+            2,
+            "hdel counts the fields that existed"
+        );
+        assert_eq!(ok(redis.hdel(&h, &[]).await, "hdel of no fields"), 0);
+        let left = ok(redis.hgetall(&h).await, "hgetall");
+        let mut names: Vec<&str> = left.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["age", "visits"]);
+        let text = keys.key("text");
+        ok(redis.set(&text, b"v", SetOptions::default()).await, "set");
+        expect_kind(
+            redis.hset(&text, &[("f", b"v")]).await,
+            ErrorKind::InvalidInput,
+            "hset of a string key (WRONGTYPE)",
+        );
+        expect_kind(
+            redis.get(&h).await,
+            ErrorKind::InvalidInput,
+            "get of a hash key (WRONGTYPE)",
+        );
+        assert_eq!(
+            ok(redis.del(std::slice::from_ref(&h)).await, "del"),
+            1,
+            "del removes a hash"
+        );
+    })
+    .await;
+}
+
+/// The string and key helpers: `mset`, `getdel`, `key_ttl`, `persist`, `unlink`.
+pub async fn string_and_key_helpers(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let [a, b, c, missing] = ["a", "b", "c", "missing"].map(|k| keys.key(k));
+        ok(redis.mset(&[(&a, b"1"), (&b, b"\xff")]).await, "mset");
+        ok(redis.mset(&[]).await, "mset of nothing");
+        assert_eq!(
+            ok(redis.mget(&[a.clone(), b.clone()]).await, "mget"),
+            vec![Some(b"1".to_vec()), Some(b"\xff".to_vec())],
+            "mset wrote every key"
+        );
+        assert_value(ok(redis.getdel(&a).await, "getdel"), Some(b"1"), "getdel");
+        assert_value(
+            ok(redis.getdel(&a).await, "getdel"),
+            None,
+            "getdel of a deleted key",
+        );
+        assert_eq!(
+            ok(redis.key_ttl(&missing).await, "key_ttl"),
+            KeyTtl::Missing
+        );
+        assert_eq!(ok(redis.key_ttl(&b).await, "key_ttl"), KeyTtl::Persistent);
+        ok(
+            redis
+                .set(&c, b"v", SetOptions::with_ttl(Duration::from_mins(1)))
+                .await,
+            "set",
+        );
+        match ok(redis.key_ttl(&c).await, "key_ttl") {
+            KeyTtl::ExpiresIn(left) => assert!(
+                left > Duration::from_secs(50) && left <= Duration::from_mins(1),
+                "key_ttl of a key set to expire in 60 s: {left:?}"
+            ),
+            other => panic!("key_ttl of a key with a TTL: expected ExpiresIn, got {other:?}"),
+        }
+        assert!(
+            ok(redis.persist(&c).await, "persist"),
+            "persist of a key with a TTL"
+        );
+        assert!(
+            !ok(redis.persist(&c).await, "persist"),
+            "persist of a persistent key"
+        );
+        assert_eq!(ok(redis.key_ttl(&c).await, "key_ttl"), KeyTtl::Persistent);
+        assert_eq!(
+            ok(redis.unlink(&[&b, &c, &missing]).await, "unlink"),
+            2,
+            "unlink counts the keys that existed"
+        );
+        assert_eq!(ok(redis.unlink(&[]).await, "unlink of nothing"), 0);
+        assert!(
+            !ok(redis.exists(&b).await, "exists"),
+            "an unlinked key is gone"
+        );
+    })
+    .await;
+}
+
+/// The sorted-set helpers: `zadd` counts new members, `zrange_with_scores` orders by score
+/// (then member), `zincrby` adds, `zscore` reads, `zrem` removes, `zcard` counts.
+pub async fn sorted_set_helpers_round_trip(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let z = keys.key("board");
+        assert_eq!(
+            ok(
+                redis
+                    .zadd(&z, &[(3.0, "carol"), (1.5, "ada"), (2.0, "bob")])
+                    .await,
+                "zadd"
+            ),
+            3
+        );
+        assert_eq!(
+            ok(redis.zadd(&z, &[(1.5, "bea"), (2.5, "bob")]).await, "zadd"),
+            1,
+            "one new member, one score updated"
+        );
+        assert_eq!(ok(redis.zadd(&z, &[]).await, "zadd of nothing"), 0);
+        let board = ok(redis.zrange_with_scores(&z, 0, -1).await, "zrange");
+        assert_eq!(
+            board,
+            vec![
+                ("ada".to_owned(), 1.5),
+                ("bea".to_owned(), 1.5),
+                ("bob".to_owned(), 2.5),
+                ("carol".to_owned(), 3.0)
+            ],
+            "ascending score, equal scores by member"
+        );
+        let top = ok(redis.zrange_with_scores(&z, -2, -1).await, "zrange");
+        assert_eq!(top.len(), 2, "negative ranks count from the end: {top:?}");
+        assert_eq!(top[1].0, "carol");
+        assert!(
+            ok(redis.zrange_with_scores(&z, 5, 10).await, "zrange").is_empty(),
+            "a range past the end is empty"
+        );
+        let score = ok(redis.zincrby(&z, 0.25, "ada").await, "zincrby");
+        assert!(
+            (score - 1.75).abs() < 1e-9,
+            "zincrby answers the new score: {score}"
+        );
+        let new = ok(redis.zincrby(&z, -4.0, "dan").await, "zincrby");
+        assert!(
+            (new + 4.0).abs() < 1e-9,
+            "zincrby creates a missing member at 0"
+        );
+        let read = ok(redis.zscore(&z, "bob").await, "zscore");
+        assert!(
+            read.is_some_and(|s| (s - 2.5).abs() < 1e-9),
+            "zscore: {read:?}"
+        );
+        assert_eq!(ok(redis.zscore(&z, "nobody").await, "zscore"), None);
+        assert_eq!(ok(redis.zcard(&z).await, "zcard"), 5);
+        assert_eq!(
+            ok(redis.zrem(&z, &["dan", "nobody", "bea"]).await, "zrem"),
+            2
+        );
+        assert_eq!(ok(redis.zrem(&z, &[]).await, "zrem of nothing"), 0);
+        assert_eq!(ok(redis.zcard(&z).await, "zcard"), 3);
+        assert_eq!(ok(redis.zcard(&keys.key("none")).await, "zcard"), 0);
+        let first = ok(redis.zrange_with_scores(&z, 0, 0).await, "zrange");
+        assert_eq!(first[0].0, "ada", "the lowest score first: {first:?}");
+        expect_kind(
+            redis.zadd(&keys.key("none"), &[(f64::NAN, "x")]).await,
+            ErrorKind::InvalidInput,
+            "zadd of a NaN score",
+        );
+        expect_kind(
+            redis.hget(&z, "f").await,
+            ErrorKind::InvalidInput,
+            "hget of a sorted set (WRONGTYPE)",
+        );
+    })
+    .await;
+}
+
+/// A plain pipeline sends several commands and answers every reply in order; an empty one
+/// answers nothing. A command that fails fails the call, and the other commands still ran.
+pub async fn pipeline_replies_in_order(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let [a, n, h, late] = ["a", "n", "h", "late"].map(|k| keys.key(k));
+        let pipe = Pipeline::new(NonIdempotent)
+            .with(Command::new("SET").arg(&a).arg("1"))
+            .with(Command::new("INCRBY").arg(&n).arg(5))
+            .with(Command::new("GET").arg(&a))
+            .with(Command::new("HSET").arg(&h).arg("f").arg("v"))
+            .with(Command::new("HGET").arg(&h).arg("f"))
+            .with(Command::new("INCRBY").arg(&n).arg(5))
+            .with(Command::new("DEL").arg(&a));
+        let replies = ok(redis.pipeline(&pipe).await, "pipeline");
+        assert_eq!(
+            replies,
+            vec![
+                Reply::Simple("OK".into()),
+                Reply::Int(5),
+                Reply::Bulk(b"1".to_vec()),
+                Reply::Int(1),
+                Reply::Bulk(b"v".to_vec()),
+                Reply::Int(10),
+                Reply::Int(1),
+            ],
+            "one reply per command, in order"
+        );
+        assert_eq!(
+            ok(
+                redis.pipeline(&Pipeline::new(Idempotent)).await,
+                "empty pipeline"
+            ),
+            Vec::<Reply>::new()
+        );
+        let failing = Pipeline::new(NonIdempotent)
+            .with(Command::new("INCRBY").arg(&n).arg(1))
+            .with(Command::new("HGET").arg(&n).arg("f"))
+            .with(Command::new("SET").arg(&late).arg("ran"));
+        expect_kind(
+            redis.pipeline(&failing).await,
+            ErrorKind::InvalidInput,
+            "a pipeline with a WRONGTYPE command",
+        );
+        assert_value(
+            ok(redis.get(&late).await, "get"),
+            Some(b"ran"),
+            "the commands after a failed one in a plain pipeline still run",
+        );
+        assert_value(
+            ok(redis.get(&n).await, "get"),
+            Some(b"11"),
+            "and those before",
+        );
+    })
+    .await;
+}
+
+/// An atomic pipeline (`MULTI`/`EXEC`) answers its commands' replies in order, and
+/// concurrent transactions never interleave.
+pub async fn atomic_pipeline_is_a_transaction(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let [x, h] = ["x", "h"].map(|k| keys.key(k));
+        let pipe = Pipeline::atomic(NonIdempotent)
+            .with(Command::new("INCR").arg(&x))
+            .with(Command::new("INCR").arg(&x))
+            .with(Command::new("GET").arg(&x))
+            .with(Command::new("HSET").arg(&h).arg("a").arg(1).arg("b").arg(2))
+            .with(Command::new("HGETALL").arg(&h));
+        let mut replies = ok(redis.pipeline(&pipe).await, "atomic pipeline");
+        assert_eq!(replies.len(), 5, "one reply per command: {replies:?}");
+        let all = replies.pop().map(Reply::into_pairs);
+        assert_eq!(
+            replies,
+            vec![
+                Reply::Int(1),
+                Reply::Int(2),
+                Reply::Bulk(b"2".to_vec()),
+                Reply::Int(2)
+            ]
+        );
+        let all = ok(all.expect("a reply"), "HGETALL pairs");
+        assert_eq!(all.len(), 2, "HGETALL in a transaction: {all:?}");
+
+        // A command failing when it runs (WRONGTYPE) fails the call; Redis has no
+        // rollback, so the others ran.
+        let after = keys.key("after");
+        let failing = Pipeline::atomic(NonIdempotent)
+            .with(Command::new("INCR").arg(&x))
+            .with(Command::new("HGET").arg(&x).arg("f"))
+            .with(Command::new("SET").arg(&after).arg("ran"));
+        expect_kind(
+            redis.pipeline(&failing).await,
+            ErrorKind::InvalidInput,
+            "a transaction with a WRONGTYPE command",
+        );
+        assert_value(
+            ok(redis.get(&x).await, "get"),
+            Some(b"3"),
+            "INCR before it ran",
+        );
+        assert_value(
+            ok(redis.get(&after).await, "get"),
+            Some(b"ran"),
+            "SET after it ran",
+        );
+        // A command refused when queued (unknown to the server) aborts the whole
+        // transaction before anything runs.
+        let aborted = Pipeline::atomic(NonIdempotent)
+            .with(Command::new("INCR").arg(&x))
+            .with(Command::new("NOSUCHCOMMAND").arg(&x));
+        expect_kind(
+            redis.pipeline(&aborted).await,
+            ErrorKind::InvalidInput,
+            "a transaction with an unknown command",
+        );
+        assert_value(
+            ok(redis.get(&x).await, "get"),
+            Some(b"3"),
+            "an aborted transaction runs nothing",
+        );
+
+        let counter = keys.key("counter");
+        let mut tasks = JoinSet::new();
+        for _ in 0..8 {
+            let redis = Arc::clone(&redis);
+            let counter = counter.clone();
+            tasks.spawn(async move {
+                for _ in 0..10 {
+                    let pipe = Pipeline::atomic(NonIdempotent)
+                        .with(Command::new("INCR").arg(&counter))
+                        .with(Command::new("INCR").arg(&counter));
+                    let replies = ok(redis.pipeline(&pipe).await, "atomic pipeline");
+                    let first = ok(replies[0].as_int(), "an integer");
+                    let second = ok(replies[1].as_int(), "an integer");
+                    assert_eq!(
+                        second,
+                        first + 1,
+                        "nothing runs between the commands of a transaction"
+                    );
+                }
+            });
+        }
+        join_all(tasks).await;
+        assert_value(
+            ok(redis.get(&counter).await, "get"),
+            Some(b"160"),
+            "every transaction ran",
+        );
+    })
+    .await;
+}
+
+/// Blocking and connection-state commands are refused as `InvalidInput` naming the right
+/// tool, by `command` and inside a pipeline, before anything is sent.
+pub async fn refused_commands_are_invalid_input(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let q = keys.key("queue");
+        let refused = [
+            (Command::new("BLPOP").arg(&q).arg(1), "exclusive"),
+            (Command::new("brpop").arg(&q).arg(0), "exclusive"),
+            (Command::new("BZPOPMIN").arg(&q).arg(0), "exclusive"),
+            (
+                Command::new("XREAD")
+                    .arg("BLOCK")
+                    .arg(0)
+                    .arg("STREAMS")
+                    .arg(&q)
+                    .arg("$"),
+                "exclusive",
+            ),
+            (Command::new("SUBSCRIBE").arg(&q), "subscriber"),
+            (Command::new("MULTI"), "Pipeline::atomic"),
+            (Command::new("WATCH").arg(&q), "exclusive"),
+            (Command::new("SELECT").arg(1), "SOCIAL_REDIS__"),
+            (
+                Command::new("CLIENT").arg("SETNAME").arg("x"),
+                "CLIENT SETNAME",
+            ),
+        ];
+        for (cmd, tool) in refused {
+            let what = format!("{} through command", cmd.name());
+            expect_refusal(redis.command(&cmd, Idempotent).await, tool, &what);
+            let k = keys.key("pipelined");
+            let pipe = Pipeline::new(NonIdempotent)
+                .with(Command::new("SET").arg(&k).arg("sent"))
+                .with(cmd);
+            expect_refusal(redis.pipeline(&pipe).await, tool, "a pipeline with it");
+            assert_value(
+                ok(redis.get(&k).await, "get"),
+                None,
+                "a refused pipeline must send nothing",
+            );
+        }
+        ok(redis.ping().await, "the port still works after refusals");
+    })
+    .await;
+}
+
+/// [`RedisPortExt::eval_script`] sends `EVALSHA`, falls back to `EVAL` on `NOSCRIPT`, which
+/// loads the script: a later `EVALSHA` finds it. Needs Lua on the server (see
+/// [`without_scripting`] for ports without).
+pub async fn eval_script_falls_back_to_eval_on_noscript(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let k = keys.key("counter");
+        // A source no server has seen: the prefix is unique.
+        let script = Script::new(format!(
+            "-- conformance {prefix}\nreturn redis.call('INCRBY', KEYS[1], ARGV[1])",
+            prefix = keys.prefix
+        ));
+        let evalsha = Command::new("EVALSHA")
+            .arg(script.sha1())
+            .arg(1)
+            .arg(&k)
+            .arg(1);
+        match redis.command(&evalsha, NonIdempotent).await {
+            Err(err) if is_noscript(&err) => {}
+            other => panic!("EVALSHA of an unknown script must be NOSCRIPT, got {other:?}"),
+        }
+        let reply = ok(
+            redis
+                .eval_script(&script, &[&k], &[b"5".as_slice()], NonIdempotent)
+                .await,
+            "eval_script of an unknown script",
+        );
+        assert_eq!(
+            reply,
+            Reply::Int(5),
+            "the fallback EVAL ran the script once"
+        );
+        assert_eq!(
+            ok(redis.command(&evalsha, NonIdempotent).await, "EVALSHA"),
+            Reply::Int(6),
+            "EVAL loaded the script: EVALSHA finds it"
+        );
+        let reply = ok(
+            redis
+                .eval_script(&script, &[&k], &[b"10".as_slice()], NonIdempotent)
+                .await,
+            "eval_script of a known script",
+        );
+        assert_eq!(reply, Reply::Int(16));
+        let table = Script::new("return {1, 'two', false}");
+        assert_eq!(
+            ok(
+                redis.eval_script(&table, &[], &[], NonIdempotent).await,
+                "eval_script returning a table"
+            ),
+            // Lua's false is a nil reply (RESP2).
+            Reply::Array(vec![
+                Reply::Int(1),
+                Reply::Bulk(b"two".to_vec()),
+                Reply::Nil
+            ])
+        );
+    })
+    .await;
+}
+
+/// The cases that replace the scripting cases on a port declared without Lua
+/// (`without_scripting` in [`redis_conformance_tests!`](crate::redis_conformance_tests),
+/// or [`redis_cases_without_scripting`](super::redis_cases_without_scripting)): under the
+/// same names, they check that scripts are refused explicitly (`InvalidInput`) and change
+/// nothing, never answered wrongly. This is the only way a scripting case is skipped.
+pub mod without_scripting {
+    use super::{
+        Arc, Command, ErrorKind, NonIdempotent, RedisPort, RedisPortExt, Script, assert_value, ok,
+        scoped,
+    };
+
+    /// `eval_script`, `EVAL` and `EVALSHA` are refused as `InvalidInput`, and nothing runs.
+    pub async fn eval_script_falls_back_to_eval_on_noscript(
+        port: Arc<dyn RedisPort>,
+        prefix: &str,
+    ) {
+        scoped(port, prefix, |redis, keys| async move {
+            let k = keys.key("counter");
+            let script = Script::new("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+            let refused = [
+                redis
+                    .eval_script(&script, &[&k], &[b"5".as_slice()], NonIdempotent)
+                    .await,
+                redis
+                    .command(
+                        &Command::new("EVAL")
+                            .arg(script.source())
+                            .arg(1)
+                            .arg(&k)
+                            .arg(5),
+                        NonIdempotent,
+                    )
+                    .await,
+            ];
+            for result in refused {
+                match result {
+                    Err(err) => assert_eq!(
+                        err.kind(),
+                        ErrorKind::InvalidInput,
+                        "a port without scripting must refuse scripts as invalid_input, got: {}",
+                        err.chain()
+                    ),
+                    Ok(reply) => panic!(
+                        "a port declared without scripting answered a script with {reply:?}: \
+                         drop `without_scripting` and run the scripting cases"
+                    ),
+                }
+            }
+            assert_value(
+                ok(redis.get(&k).await, "get"),
+                None,
+                "a refused script must change nothing",
+            );
+        })
+        .await;
+    }
 }

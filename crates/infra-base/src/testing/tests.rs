@@ -8,7 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::*;
-use crate::redis::SetOptions;
+use crate::redis::{Command, Pipeline, Reply, SetOptions};
+use crate::resilience::Idempotency;
 use crate::vector::{
     CollectionInfo, CollectionSpec, EnsureOutcome, Filter, Point, PointId, Record, ScoredPoint,
     SearchQuery,
@@ -52,6 +53,12 @@ impl RedisPort for Forgetful {
     }
     async fn publish(&self, channel: &str, message: &[u8]) -> InfraResult<u64> {
         self.inner.publish(channel, message).await
+    }
+    async fn command(&self, command: &Command, idempotency: Idempotency) -> InfraResult<Reply> {
+        self.inner.command(command, idempotency).await
+    }
+    async fn pipeline(&self, pipeline: &Pipeline) -> InfraResult<Vec<Reply>> {
+        self.inner.pipeline(pipeline).await
     }
 }
 

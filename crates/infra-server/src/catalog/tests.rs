@@ -304,6 +304,16 @@ impl RedisPort for Hung {
     async fn publish(&self, _: &str, _: &[u8]) -> InfraResult<u64> {
         std::future::pending().await
     }
+    async fn command(
+        &self,
+        _: &infra_base::Command,
+        _: infra_base::resilience::Idempotency,
+    ) -> InfraResult<infra_base::Reply> {
+        std::future::pending().await
+    }
+    async fn pipeline(&self, _: &infra_base::Pipeline) -> InfraResult<Vec<infra_base::Reply>> {
+        std::future::pending().await
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -196,3 +196,96 @@ async fn arguments_and_results_pass_through_unchanged() {
         39
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn command_and_pipeline_are_retried_exactly_as_the_caller_states() {
+    use crate::redis::{Command, Pipeline};
+    use crate::resilience::Idempotency::{Idempotent, NonIdempotent};
+
+    let mut mock = MockRedisPort::new();
+    // Two calls stated non-idempotent (attempted once each), two stated idempotent (three
+    // attempts each under the policy): 1 + 3 per method.
+    mock.expect_command()
+        .withf(|cmd, _| cmd.name() == "HINCRBY")
+        .times(1)
+        .returning(|_, _| Err(unavailable("command")));
+    mock.expect_command()
+        .withf(|cmd, _| cmd.name() == "HGET")
+        .times(3)
+        .returning(|_, _| Err(unavailable("command")));
+    mock.expect_pipeline()
+        .withf(|pipe| pipe.idempotency() == NonIdempotent)
+        .times(1)
+        .returning(|_| Err(unavailable("pipeline")));
+    mock.expect_pipeline()
+        .withf(|pipe| pipe.idempotency() == Idempotent)
+        .times(3)
+        .returning(|_| Err(unavailable("pipeline")));
+    let redis = wrap(mock, policy());
+    let incr = Command::new("HINCRBY").arg("h").arg("f").arg(1);
+    let err = redis.command(&incr, NonIdempotent).await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.operation()),
+        (ErrorKind::Unavailable, "command")
+    );
+    let get = Command::new("HGET").arg("h").arg("f");
+    assert!(redis.command(&get, Idempotent).await.is_err());
+    let pipe = Pipeline::atomic(NonIdempotent).with(incr);
+    assert!(redis.pipeline(&pipe).await.is_err());
+    let pipe = Pipeline::new(Idempotent).with(get);
+    assert!(redis.pipeline(&pipe).await.is_err());
+    assert_eq!(
+        crate::layer::Layer::max_attempts(redis.layer(), crate::redis::ops::command(Idempotent)),
+        3
+    );
+    assert_eq!(
+        crate::layer::Layer::max_attempts(
+            redis.layer(),
+            crate::redis::ops::pipeline(NonIdempotent)
+        ),
+        1
+    );
+}
+
+#[tokio::test]
+async fn eval_script_falls_back_to_eval_only_on_noscript() {
+    use crate::redis::{RedisPortExt, Reply, Script, noscript_error};
+    use crate::resilience::Idempotency::NonIdempotent;
+
+    let script = Script::new("return KEYS[1]");
+    let sha = script.sha1().to_owned();
+    let mut mock = MockRedisPort::new();
+    let mut seq = mockall::Sequence::new();
+    mock.expect_command()
+        .withf(move |cmd, idem| {
+            cmd.name() == "EVALSHA"
+                && cmd.args()[0] == sha.as_bytes()
+                && cmd.args()[1..] == [b"1".to_vec(), b"k".to_vec(), b"a".to_vec()]
+                && *idem == NonIdempotent
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Err(noscript_error("command")));
+    mock.expect_command()
+        .withf(|cmd, _| cmd.name() == "EVAL" && cmd.args()[0] == b"return KEYS[1]")
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(Reply::Bulk(b"k".to_vec())));
+    // Any other error is the call's error, without a fallback.
+    mock.expect_command()
+        .withf(|cmd, _| cmd.name() == "EVALSHA")
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Err(unavailable("command")));
+    let redis: Arc<dyn RedisPort> = Arc::new(mock);
+    let reply = redis
+        .eval_script(&script, &["k"], &[b"a".as_slice()], NonIdempotent)
+        .await
+        .unwrap();
+    assert_eq!(reply, Reply::Bulk(b"k".to_vec()));
+    let err = redis
+        .eval_script(&script, &["k"], &[b"a".as_slice()], NonIdempotent)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+}

@@ -1,0 +1,482 @@
+//! The general command path's values: [`Command`], [`Pipeline`], and the one check every
+//! adapter applies before sending them, [`validate_command`].
+
+use crate::error::{ErrorKind, InfraError, InfraResult};
+use crate::resilience::Idempotency;
+
+use super::REDIS_BACKEND;
+
+/// A value usable as one argument of a [`Command`]: its bytes as Redis receives them.
+///
+/// Text and byte strings are sent as they are; integers as decimal text; floats with
+/// Rust's shortest round-trip formatting (`1.5`, `inf`, `-inf`), which Redis parses.
+pub trait ToArg {
+    /// The argument's bytes.
+    fn to_arg(&self) -> Vec<u8>;
+}
+
+impl ToArg for str {
+    fn to_arg(&self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+}
+
+impl ToArg for String {
+    fn to_arg(&self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+}
+
+impl ToArg for [u8] {
+    fn to_arg(&self) -> Vec<u8> {
+        self.to_vec()
+    }
+}
+
+impl<const N: usize> ToArg for [u8; N] {
+    fn to_arg(&self) -> Vec<u8> {
+        self.to_vec()
+    }
+}
+
+impl ToArg for Vec<u8> {
+    fn to_arg(&self) -> Vec<u8> {
+        self.clone()
+    }
+}
+
+impl<T: ToArg + ?Sized> ToArg for &T {
+    fn to_arg(&self) -> Vec<u8> {
+        (**self).to_arg()
+    }
+}
+
+macro_rules! decimal_args {
+    ($($ty:ty)*) => {$(
+        impl ToArg for $ty {
+            fn to_arg(&self) -> Vec<u8> {
+                self.to_string().into_bytes()
+            }
+        }
+    )*};
+}
+
+decimal_args!(i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize f32 f64);
+
+/// One Redis command: its name and its arguments, as bytes.
+///
+/// Built with [`Command::new`] and [`arg`](Command::arg); sent with
+/// [`RedisPort::command`](super::RedisPort::command) (or in a [`Pipeline`]). The name is
+/// kept in upper case; arguments are opaque bytes.
+///
+/// ```
+/// use infra_base::redis::Command;
+///
+/// let cmd = Command::new("hset").arg("user:1").arg("name").arg(b"Ada").arg(42);
+/// assert_eq!(cmd.name(), "HSET");
+/// assert_eq!(cmd.args(), [&b"user:1"[..], b"name", b"Ada", b"42"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Command {
+    name: String,
+    args: Vec<Vec<u8>>,
+}
+
+impl Command {
+    /// A command named `name` (`"GET"`, `"hset"`: case does not matter), without arguments.
+    /// A multi-word command (`CLIENT ID`, `SCRIPT LOAD`) is the first word, then the rest
+    /// as arguments.
+    pub fn new(name: impl AsRef<str>) -> Self {
+        Self {
+            name: name.as_ref().to_ascii_uppercase(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Appends one argument.
+    #[must_use]
+    pub fn arg(mut self, arg: impl ToArg) -> Self {
+        self.args.push(arg.to_arg());
+        self
+    }
+
+    /// Appends every argument of `args`, in order.
+    #[must_use]
+    pub fn args_from<I>(mut self, args: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: ToArg,
+    {
+        self.args.extend(args.into_iter().map(|a| a.to_arg()));
+        self
+    }
+
+    /// Appends one argument in place (for loops).
+    pub fn push_arg(&mut self, arg: impl ToArg) -> &mut Self {
+        self.args.push(arg.to_arg());
+        self
+    }
+
+    /// The command's name, in upper case.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The arguments, after the name.
+    pub fn args(&self) -> &[Vec<u8>] {
+        &self.args
+    }
+
+    /// The `i`-th argument as upper-case text, when it is ASCII (for subcommands and flags).
+    fn word(&self, i: usize) -> Option<String> {
+        let arg = self.args.get(i)?;
+        arg.is_ascii()
+            .then(|| String::from_utf8_lossy(arg).to_ascii_uppercase())
+    }
+}
+
+/// Several commands sent in one round trip, answered in order.
+///
+/// A plain pipeline only saves round trips: other clients' commands may run between its
+/// commands, and when one command fails the others still run. An
+/// [`atomic`](Pipeline::atomic) pipeline is a `MULTI`/`EXEC` transaction: its commands run
+/// one after the other with nothing in between, or (when one is refused before `EXEC`,
+/// such as an unknown command) not at all. In a cluster, every key of a pipeline must hash to one slot
+/// (give them a common hash tag, `{user:42}:a` and `{user:42}:b`).
+///
+/// The caller states its [`Idempotency`]: whether the whole pipeline may be sent again
+/// after a transient failure (a lost reply). Only the caller knows: a pipeline of `SET`s
+/// is idempotent, one with an `INCRBY` or an `RPUSH` is not.
+///
+/// ```
+/// use infra_base::redis::{Command, Pipeline};
+/// use infra_base::resilience::Idempotency;
+///
+/// let pipe = Pipeline::atomic(Idempotency::NonIdempotent)
+///     .with(Command::new("INCR").arg("{user:1}:visits"))
+///     .with(Command::new("EXPIRE").arg("{user:1}:visits").arg(60));
+/// assert_eq!(pipe.len(), 2);
+/// assert!(pipe.is_atomic());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pipeline {
+    commands: Vec<Command>,
+    atomic: bool,
+    idempotency: Idempotency,
+}
+
+impl Pipeline {
+    /// An empty plain pipeline (no transaction).
+    pub fn new(idempotency: Idempotency) -> Self {
+        Self {
+            commands: Vec::new(),
+            atomic: false,
+            idempotency,
+        }
+    }
+
+    /// An empty transaction: its commands are sent inside `MULTI` ... `EXEC`.
+    pub fn atomic(idempotency: Idempotency) -> Self {
+        Self {
+            commands: Vec::new(),
+            atomic: true,
+            idempotency,
+        }
+    }
+
+    /// Appends a command.
+    #[must_use]
+    pub fn with(mut self, command: Command) -> Self {
+        self.commands.push(command);
+        self
+    }
+
+    /// Appends a command in place (for loops).
+    pub fn push(&mut self, command: Command) -> &mut Self {
+        self.commands.push(command);
+        self
+    }
+
+    /// The commands, in order.
+    pub fn commands(&self) -> &[Command] {
+        &self.commands
+    }
+
+    /// Whether it is a `MULTI`/`EXEC` transaction.
+    pub fn is_atomic(&self) -> bool {
+        self.atomic
+    }
+
+    /// Whether the caller allows it to be sent again after a transient failure.
+    pub fn idempotency(&self) -> Idempotency {
+        self.idempotency
+    }
+
+    /// How many commands it holds.
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// Whether it holds no command (sending it sends nothing and answers no reply).
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+}
+
+/// Where a refused command should go instead.
+const USE_EXCLUSIVE: &str = "use an exclusive connection (infra_redis::RedisAdapter::exclusive)";
+
+/// Commands that block their connection until data arrives or a timeout passes: on a
+/// shared multiplexed connection they would stall every other caller's replies.
+const BLOCKING: &[&str] = &[
+    "BLPOP",
+    "BRPOP",
+    "BRPOPLPUSH",
+    "BLMOVE",
+    "BLMPOP",
+    "BZPOPMIN",
+    "BZPOPMAX",
+    "BZMPOP",
+    "WAIT",
+    "WAITAOF",
+];
+
+/// Commands that change or depend on the state of their connection: on a shared
+/// connection they would leak that state into other callers' commands.
+const PUBSUB: &[&str] = &[
+    "SUBSCRIBE",
+    "PSUBSCRIBE",
+    "SSUBSCRIBE",
+    "UNSUBSCRIBE",
+    "PUNSUBSCRIBE",
+    "SUNSUBSCRIBE",
+];
+const TRANSACTION: &[&str] = &["MULTI", "EXEC", "DISCARD"];
+const OPTIMISTIC_LOCK: &[&str] = &["WATCH", "UNWATCH"];
+const SESSION: &[&str] = &[
+    "SELECT",
+    "AUTH",
+    "HELLO",
+    "RESET",
+    "QUIT",
+    "READONLY",
+    "READWRITE",
+];
+const SERVER_ADMIN: &[&str] = &["SYNC", "PSYNC", "SHUTDOWN", "REPLICAOF", "SLAVEOF"];
+/// `CLIENT` subcommands that only read: allowed, the rest (`REPLY OFF`, `SETNAME`,
+/// `TRACKING`, `KILL`, `PAUSE`, ...) are refused.
+const CLIENT_READS: &[&str] = &["ID", "INFO", "GETNAME", "LIST"];
+
+/// Checks that `command` may be sent on the shared command path of
+/// [`RedisPort::command`](super::RedisPort::command) and
+/// [`RedisPort::pipeline`](super::RedisPort::pipeline): the one check every adapter (and
+/// the in-memory fake) applies before sending anything, so every port refuses the same
+/// commands with the same [`ErrorKind::InvalidInput`] message, naming the right tool:
+///
+/// | refused | why | instead |
+/// |---|---|---|
+/// | `BLPOP`, `BRPOP`, `BRPOPLPUSH`, `BLMOVE`, `BLMPOP`, `BZPOPMIN`, `BZPOPMAX`, `BZMPOP`, `XREAD`/`XREADGROUP` with `BLOCK`, `WAIT`, `WAITAOF` | block the shared connection | an exclusive connection, or the non-blocking variant |
+/// | `(P|S)SUBSCRIBE`, `(P|S)UNSUBSCRIBE`, `MONITOR` | turn the connection into a push stream | an exclusive connection (a subscriber) |
+/// | `MULTI`, `EXEC`, `DISCARD` | open a transaction on the connection | [`Pipeline::atomic`] |
+/// | `WATCH`, `UNWATCH` | optimistic locks live on the connection | an exclusive connection |
+/// | `SELECT`, `AUTH`, `HELLO`, `RESET`, `QUIT`, `READONLY`, `READWRITE`, `CLIENT` (but `CLIENT ID`/`INFO`/`GETNAME`/`LIST`) | change the connection's session | the settings (`SOCIAL_REDIS__*`) |
+/// | `SYNC`, `PSYNC`, `SHUTDOWN`, `REPLICAOF`, `SLAVEOF` | replication and server control | an operator's tool |
+///
+/// A name that is empty or contains whitespace (`"CLIENT ID"` as one word) is refused too.
+///
+/// ```
+/// use infra_base::ErrorKind;
+/// use infra_base::redis::{Command, validate_command};
+///
+/// assert!(validate_command(&Command::new("HGET").arg("k").arg("f"), "command").is_ok());
+/// let err = validate_command(&Command::new("blpop").arg("q").arg(0), "command").unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::InvalidInput);
+/// assert!(err.message().starts_with("BLPOP blocks its connection"));
+/// ```
+pub fn validate_command(command: &Command, operation: &'static str) -> InfraResult<()> {
+    let name = command.name();
+    let refuse = |message: String| {
+        Err(InfraError::new(
+            ErrorKind::InvalidInput,
+            REDIS_BACKEND,
+            operation,
+            message,
+        ))
+    };
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
+        return refuse(format!(
+            "{name:?} is not a command name: give the first word only (\"CLIENT\", then \
+             \"ID\" as an argument)"
+        ));
+    }
+    let is = |list: &[&str]| list.contains(&name);
+    if is(BLOCKING) || (matches!(name, "XREAD" | "XREADGROUP") && xread_blocks(command)) {
+        return refuse(format!(
+            "{name} blocks its connection and is not allowed on the shared command path: \
+             {USE_EXCLUSIVE}, or the non-blocking variant"
+        ));
+    }
+    if is(PUBSUB) || name == "MONITOR" {
+        return refuse(format!(
+            "{name} turns its connection into a push stream and is not allowed on the \
+             shared command path: {USE_EXCLUSIVE} as a subscriber"
+        ));
+    }
+    if is(TRANSACTION) {
+        return refuse(format!(
+            "{name} is not allowed on the shared command path: send the transaction as \
+             RedisPort::pipeline with Pipeline::atomic (MULTI/EXEC around it)"
+        ));
+    }
+    if is(OPTIMISTIC_LOCK) {
+        return refuse(format!(
+            "{name} keeps state on its connection and is not allowed on the shared command \
+             path: {USE_EXCLUSIVE} for WATCH/MULTI/EXEC, or a script (eval_script)"
+        ));
+    }
+    if is(SESSION) {
+        return refuse(format!(
+            "{name} changes the connection's session and is not allowed on the shared \
+             command path: the database, credentials and protocol come from the settings \
+             (SOCIAL_REDIS__*)"
+        ));
+    }
+    if name == "CLIENT" {
+        let sub = command.word(0).unwrap_or_default();
+        if CLIENT_READS.contains(&sub.as_str()) {
+            return Ok(());
+        }
+        return refuse(format!(
+            "CLIENT {sub} is not allowed on the shared command path (only CLIENT ID, INFO, \
+             GETNAME and LIST are): the connection's session comes from the settings \
+             (SOCIAL_REDIS__*), or {USE_EXCLUSIVE}"
+        ));
+    }
+    if is(SERVER_ADMIN) {
+        return refuse(format!(
+            "{name} is a replication or server-control command and is not allowed through \
+             the port"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether an `XREAD`/`XREADGROUP` has a `BLOCK` option (options come before `STREAMS`).
+fn xread_blocks(command: &Command) -> bool {
+    (0..command.args().len())
+        .map_while(|i| command.word(i).filter(|w| w != "STREAMS"))
+        .any(|w| w == "BLOCK")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(cmd: &Command) -> String {
+        let err = validate_command(cmd, "command").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(err.operation(), "command");
+        err.message().to_owned()
+    }
+
+    #[test]
+    fn arguments_are_bytes() {
+        let cmd = Command::new("zadd")
+            .arg("k")
+            .arg(1.5)
+            .arg(-3_i64)
+            .arg(String::from("m"))
+            .arg(vec![0xff_u8])
+            .args_from(["a", "b"]);
+        assert_eq!(cmd.name(), "ZADD");
+        let args: Vec<&[u8]> = cmd.args().iter().map(Vec::as_slice).collect();
+        assert_eq!(args, [&b"k"[..], b"1.5", b"-3", b"m", b"\xff", b"a", b"b"]);
+        let mut cmd = Command::new("DEL");
+        cmd.push_arg("x").push_arg(String::from("y"));
+        assert_eq!(cmd.args().len(), 2);
+        assert_eq!(f64::INFINITY.to_arg(), b"inf");
+    }
+
+    #[test]
+    fn ordinary_commands_pass() {
+        for cmd in [
+            Command::new("GET").arg("k"),
+            Command::new("hset").arg("k").arg("f").arg("v"),
+            Command::new("XREAD")
+                .arg("COUNT")
+                .arg(2)
+                .arg("STREAMS")
+                .arg("block")
+                .arg(0),
+            Command::new("client").arg("id"),
+            Command::new("CLIENT").arg("info"),
+            Command::new("EVALSHA").arg("abc").arg(0),
+        ] {
+            validate_command(&cmd, "command").unwrap();
+        }
+    }
+
+    #[test]
+    fn blocking_commands_are_refused_with_the_right_tool() {
+        for name in BLOCKING {
+            let message = refused(&Command::new(name.to_lowercase()).arg("k").arg(0));
+            assert!(message.starts_with(&format!("{name} blocks")), "{message}");
+            assert!(message.contains("RedisAdapter::exclusive"), "{message}");
+        }
+        for name in ["XREAD", "xreadgroup"] {
+            let cmd = Command::new(name)
+                .arg("COUNT")
+                .arg(1)
+                .arg("block")
+                .arg(100)
+                .arg("STREAMS")
+                .arg("s")
+                .arg("$");
+            assert!(refused(&cmd).contains("blocks"));
+        }
+    }
+
+    #[test]
+    fn connection_state_commands_are_refused() {
+        for name in PUBSUB.iter().chain(["MONITOR"].iter()) {
+            assert!(refused(&Command::new(*name).arg("ch")).contains("push stream"));
+        }
+        for name in TRANSACTION {
+            assert!(refused(&Command::new(*name)).contains("Pipeline::atomic"));
+        }
+        for name in OPTIMISTIC_LOCK {
+            assert!(refused(&Command::new(*name).arg("k")).contains("exclusive"));
+        }
+        for name in SESSION {
+            assert!(refused(&Command::new(*name).arg("1")).contains("SOCIAL_REDIS__"));
+        }
+        for name in SERVER_ADMIN {
+            assert!(refused(&Command::new(*name)).contains("server-control"));
+        }
+        for sub in ["SETNAME", "reply", "TRACKING", "KILL"] {
+            let message = refused(&Command::new("CLIENT").arg(sub).arg("x"));
+            assert!(message.starts_with("CLIENT "), "{message}");
+        }
+        assert!(refused(&Command::new("CLIENT")).contains("only CLIENT ID"));
+    }
+
+    #[test]
+    fn malformed_names_are_refused() {
+        for name in ["", "CLIENT ID", "GET\n"] {
+            assert!(refused(&Command::new(name)).contains("not a command name"));
+        }
+    }
+
+    #[test]
+    fn pipelines_keep_order_and_flags() {
+        let mut pipe = Pipeline::new(Idempotency::Idempotent);
+        assert!(pipe.is_empty());
+        pipe.push(Command::new("GET").arg("a"))
+            .push(Command::new("GET").arg("b"));
+        let pipe = pipe.with(Command::new("GET").arg("c"));
+        assert_eq!(pipe.len(), 3);
+        assert!(!pipe.is_atomic());
+        assert_eq!(pipe.idempotency(), Idempotency::Idempotent);
+        assert_eq!(pipe.commands()[2].args()[0], b"c");
+    }
+}

@@ -1,0 +1,139 @@
+//! The general command path's conversions: infra-base's [`Command`] to a redis-rs [`Cmd`],
+//! and a redis-rs [`Value`] to a [`Reply`].
+
+use infra_base::redis::{Command, Reply};
+use infra_base::{ErrorKind, InfraError, InfraResult, REDIS_BACKEND};
+use redis::{Cmd, RedisError, Value};
+
+use crate::error::map_redis_error;
+
+/// The redis-rs command of `command`: its name, then its arguments, as bytes.
+pub(crate) fn to_cmd(command: &Command) -> Cmd {
+    let mut cmd = redis::cmd(command.name());
+    for arg in command.args() {
+        cmd.arg(arg.as_slice());
+    }
+    cmd
+}
+
+/// The [`Reply`] of a redis-rs value, type for type.
+///
+/// An error reply nested in the value (an element of a pipeline's or a script's reply) is
+/// the call's error, mapped like any other; RESP3 attributes are dropped (redis-rs
+/// documents them as metadata of the value they annotate). Push messages and big numbers
+/// never answer a command on this path (the adapter speaks RESP2 and subscribes nowhere);
+/// should one come, it is an `Internal` error rather than a guess.
+pub(crate) fn to_reply(value: Value, operation: &'static str) -> InfraResult<Reply> {
+    let all = |items: Vec<Value>| -> InfraResult<Vec<Reply>> {
+        items.into_iter().map(|v| to_reply(v, operation)).collect()
+    };
+    Ok(match value {
+        Value::Nil => Reply::Nil,
+        Value::Int(n) => Reply::Int(n),
+        Value::BulkString(bytes) => Reply::Bulk(bytes),
+        Value::SimpleString(text) => Reply::Simple(text),
+        Value::Okay => Reply::Simple("OK".to_owned()),
+        Value::Array(items) => Reply::Array(all(items)?),
+        Value::Set(items) => Reply::Set(all(items)?),
+        Value::Map(pairs) => Reply::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| Ok((to_reply(k, operation)?, to_reply(v, operation)?)))
+                .collect::<InfraResult<_>>()?,
+        ),
+        Value::Attribute { data, .. } => to_reply(*data, operation)?,
+        Value::Double(x) => Reply::Double(x),
+        Value::Boolean(b) => Reply::Boolean(b),
+        Value::VerbatimString { format, text } => Reply::Verbatim {
+            format: format.to_string(),
+            text,
+        },
+        Value::ServerError(err) => return Err(map_redis_error(RedisError::from(err), operation)),
+        _ => {
+            return Err(InfraError::new(
+                ErrorKind::Internal,
+                REDIS_BACKEND,
+                operation,
+                "unexpected reply type from the server (a push message or a big number)",
+            ));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_keep_their_bytes() {
+        let cmd = to_cmd(&Command::new("hset").arg("k").arg(b"\xff\x00").arg(7));
+        let args: Vec<Vec<u8>> = cmd
+            .args_iter()
+            .map(|arg| match arg {
+                redis::Arg::Simple(bytes) => bytes.to_vec(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(
+            args,
+            [
+                b"HSET".to_vec(),
+                b"k".to_vec(),
+                vec![0xff, 0],
+                b"7".to_vec()
+            ]
+        );
+    }
+
+    #[test]
+    fn values_map_type_for_type() {
+        let value = Value::Array(vec![
+            Value::Nil,
+            Value::Int(-1),
+            Value::BulkString(b"b".to_vec()),
+            Value::SimpleString("PONG".into()),
+            Value::Okay,
+            Value::Map(vec![(Value::BulkString(b"k".to_vec()), Value::Double(1.5))]),
+            Value::Set(vec![Value::Boolean(true)]),
+            Value::VerbatimString {
+                format: redis::VerbatimFormat::Text,
+                text: "t".into(),
+            },
+            Value::Attribute {
+                data: Box::new(Value::Int(3)),
+                attributes: Vec::new(),
+            },
+        ]);
+        let reply = to_reply(value, "command").unwrap();
+        assert_eq!(
+            reply,
+            Reply::Array(vec![
+                Reply::Nil,
+                Reply::Int(-1),
+                Reply::Bulk(b"b".to_vec()),
+                Reply::Simple("PONG".into()),
+                Reply::Simple("OK".into()),
+                Reply::Map(vec![(Reply::Bulk(b"k".to_vec()), Reply::Double(1.5))]),
+                Reply::Set(vec![Reply::Boolean(true)]),
+                Reply::Verbatim {
+                    format: "txt".into(),
+                    text: "t".into()
+                },
+                Reply::Int(3),
+            ])
+        );
+    }
+
+    #[test]
+    fn nested_error_replies_are_mapped_errors() {
+        let wrongtype = redis::parse_redis_value(
+            b"*2\r\n:1\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+        )
+        .unwrap();
+        let err = to_reply(wrongtype, "pipeline").unwrap_err();
+        assert_eq!(
+            (err.kind(), err.operation()),
+            (ErrorKind::InvalidInput, "pipeline")
+        );
+    }
+}

@@ -48,6 +48,7 @@
 //! # }
 //! ```
 
+pub mod auth;
 pub mod error;
 pub mod health;
 mod metrics;
@@ -56,10 +57,11 @@ mod server;
 mod shutdown;
 mod state;
 
+pub use auth::{Access, Authenticator, Guard, Principal, RoutePolicy, Scope};
 pub use error::{ApiError, PROBLEM_JSON, Problem};
 pub use health::{HEALTH_JSON, HealthCache, HealthReport, health_router};
 pub use metrics::{PROMETHEUS_TEXT, RenderMetrics, metrics_router};
-pub use middleware::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, http_layers};
+pub use middleware::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, http_layers, secured_layers};
 pub use server::Server;
 pub use shutdown::Shutdown;
 pub use state::AppState;

@@ -727,7 +727,7 @@ keys! {
         "a number of requests {range}",
         "Largest number of requests served at once; more get 503 with Retry-After at once.",
     )
-    .note("Load shedding: refused requests are counted in http_requests_shed_total.");
+    .note("Load shedding: refused requests are counted in http_server_requests_shed_total; health routes are never shed.");
     HTTP_AUTH_MODE = choice(
         "http.auth.mode",
         AuthMode::NAMES,

@@ -222,6 +222,7 @@ async fn accept_loop(
         usize::try_from(settings.max_connections).unwrap_or(usize::MAX),
     ));
     let graceful = GracefulShutdown::new();
+    let header_read_timeout = settings.header_read_timeout;
     loop {
         let permit = tokio::select! {
             permit = Arc::clone(&slots).acquire_owned() => permit.map_err(io::Error::other)?,
@@ -242,15 +243,30 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
+            let _slot = permit;
+            // The auto builder reads the first bytes to tell HTTP/1 from HTTP/2 before
+            // hyper's header-read timer starts, so a client that sends nothing would hold
+            // its slot forever: until a first byte arrives, the same timeout applies here.
+            let mut probe = [0u8; 1];
+            match tokio::time::timeout(header_read_timeout, stream.peek(&mut probe)).await {
+                Ok(Ok(read)) if read > 0 => {}
+                Ok(_) => return,
+                Err(_) => {
+                    tracing::debug!(
+                        "connection sent nothing within the header-read timeout; closed"
+                    );
+                    return;
+                }
+            }
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(err) = watcher.watch(connection).await {
                 tracing::debug!(error = %err, "connection closed with an error");
             }
-            drop(permit);
         });
     }
     drop(listener);

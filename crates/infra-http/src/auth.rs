@@ -281,11 +281,11 @@ impl Authenticator {
             validation.set_issuer(&[issuer]);
             required.push("iss");
         }
+        // With no audience configured, a token that names one is refused (RFC 7519 4.1.3:
+        // it is meant for someone else).
         if let Some(audience) = &jwt.audience {
             validation.set_audience(&[audience]);
             required.push("aud");
-        } else {
-            validation.validate_aud = false;
         }
         validation.set_required_spec_claims(&required);
         Ok(JwtVerifier { key, validation })

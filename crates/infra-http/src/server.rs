@@ -223,6 +223,7 @@ async fn accept_loop(
     ));
     let graceful = GracefulShutdown::new();
     let header_read_timeout = settings.header_read_timeout;
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(());
     loop {
         let permit = tokio::select! {
             permit = Arc::clone(&slots).acquire_owned() => permit.map_err(io::Error::other)?,
@@ -245,21 +246,28 @@ async fn accept_loop(
         let service = TowerToHyperService::new(router.clone());
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let mut stopping = stopping_rx.clone();
         tokio::spawn(async move {
             let _slot = permit;
             // The auto builder reads the first bytes to tell HTTP/1 from HTTP/2 before
             // hyper's header-read timer starts, so a client that sends nothing would hold
             // its slot forever: until a first byte arrives, the same timeout applies here.
+            // The watcher holds the shutdown back, so a shutdown also ends this wait.
             let mut probe = [0u8; 1];
-            match tokio::time::timeout(header_read_timeout, stream.peek(&mut probe)).await {
-                Ok(Ok(read)) if read > 0 => {}
-                Ok(_) => return,
-                Err(_) => {
-                    tracing::debug!(
-                        "connection sent nothing within the header-read timeout; closed"
-                    );
-                    return;
+            tokio::select! {
+                peeked = tokio::time::timeout(header_read_timeout, stream.peek(&mut probe)) => {
+                    match peeked {
+                        Ok(Ok(read)) if read > 0 => {}
+                        Ok(_) => return,
+                        Err(_) => {
+                            tracing::debug!(
+                                "connection sent nothing within the header-read timeout; closed"
+                            );
+                            return;
+                        }
+                    }
                 }
+                _ = stopping.changed() => return,
             }
             let connection = builder
                 .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -270,6 +278,7 @@ async fn accept_loop(
         });
     }
     drop(listener);
+    stopping_tx.send_replace(());
     graceful.shutdown().await;
     Ok(())
 }

@@ -381,6 +381,17 @@ async fn es256_jwts_from_a_pem_public_key() {
             .status,
         StatusCode::OK
     );
+    // No audience configured: a token meant for some audience is refused.
+    let for_other = jsonwebtoken::encode(
+        &Header::new(jsonwebtoken::Algorithm::ES256),
+        &json!({"sub": "svc", "exp": now() + 60, "scope": "write", "aud": "billing"}),
+        &private,
+    )
+    .unwrap();
+    assert_unauthorized(
+        &send(&app, Method::GET, "/things/1", Some(&for_other)).await,
+        true,
+    );
     // An HS256 token cannot pass for the public key (algorithm confusion).
     let confused = jsonwebtoken::encode(
         &Header::default(),

@@ -254,3 +254,24 @@ async fn idle_connections_are_closed_and_the_connection_limit_holds() {
     assert!(closed_within(&mut kept, Duration::from_secs(3)).await);
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_connection_does_not_hold_the_shutdown_back() {
+    let settings = HttpSettings {
+        port: 0,
+        header_read_timeout: Duration::from_secs(30),
+        shutdown_grace: Duration::from_secs(30),
+        ..HttpSettings::default()
+    };
+    let running = serve(settings).await;
+    let _silent = TcpStream::connect(running.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    running.app.shutdown().trigger();
+    tokio::time::timeout(Duration::from_secs(5), running.server)
+        .await
+        .expect("the server stops without waiting for the silent client")
+        .unwrap()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

@@ -409,6 +409,44 @@ async fn es256_jwts_from_a_pem_public_key() {
 }
 
 #[tokio::test]
+async fn rs256_jwts_from_a_pem_public_key() {
+    // A key pair made for this test only (openssl genpkey -algorithm RSA).
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let public = format!("{fixtures}/jwt-rs256-TEST-ONLY.pub");
+    let private = std::fs::read(format!("{fixtures}/jwt-rs256-TEST-ONLY.key")).unwrap();
+    let app = app(&settings(&[
+        ("SOCIAL_HTTP__AUTH__JWT__PUBLIC_KEY_FILE", &public),
+        ("SOCIAL_HTTP__AUTH__JWT__AUDIENCE", "infra"),
+    ]));
+    let sign = |claims: &Value| {
+        jsonwebtoken::encode(
+            &Header::new(jsonwebtoken::Algorithm::RS256),
+            claims,
+            &EncodingKey::from_rsa_pem(&private).unwrap(),
+        )
+        .unwrap()
+    };
+    let token =
+        sign(&json!({"sub": "svc", "aud": "infra", "exp": now() + 60, "scopes": ["admin"]}));
+    assert_eq!(
+        send(&app, Method::DELETE, "/things", Some(&token))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let wrong_audience = sign(&json!({"aud": "billing", "exp": now() + 60, "scope": "admin"}));
+    assert_unauthorized(
+        &send(&app, Method::GET, "/things/1", Some(&wrong_audience)).await,
+        true,
+    );
+    let expired = sign(&json!({"aud": "infra", "exp": now() - 120, "scope": "admin"}));
+    assert_unauthorized(
+        &send(&app, Method::GET, "/things/1", Some(&expired)).await,
+        true,
+    );
+}
+
+#[tokio::test]
 async fn any_mode_takes_api_keys_and_jwts() {
     let app = app(&settings(&[
         (

@@ -9,6 +9,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::get;
+use infra_base::telemetry::{HTTP_REQUESTS_SHED, labels};
+use infra_base::testing::metrics::{MetricsCapture, SampleValue};
 use infra_base::{BaseService, Components};
 use infra_config::{HealthSettings, HttpSettings};
 use infra_http::{AppState, PROBLEM_JSON, Server, http_layers};
@@ -83,6 +85,47 @@ async fn a_burst_over_the_concurrency_limit_is_shed_with_503_and_retry_after() {
     let app = http_layers(quick, &settings);
     let response = app.oneshot(get_("/quick")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[test]
+fn shed_requests_are_counted_by_route() {
+    let gate = Gate {
+        started: Arc::new(Semaphore::new(0)),
+        release: Arc::new(Notify::new()),
+    };
+    let router = Router::new()
+        .route("/held/{id}", get(held))
+        .with_state(gate.clone());
+    let settings = HttpSettings {
+        concurrency_limit: 1,
+        ..HttpSettings::default()
+    };
+    let app = http_layers(router, &settings);
+    let capture = MetricsCapture::new();
+    capture.block_on(async {
+        let get_ = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+        let first = app.clone().oneshot(get_("/held/1"));
+        let second = async {
+            gate.started.acquire().await.unwrap().forget();
+            let shed = app.clone().oneshot(get_("/held/2")).await.unwrap();
+            gate.release.notify_waiters();
+            shed
+        };
+        let (first, shed) = tokio::join!(first, second);
+        assert_eq!(first.unwrap().status(), StatusCode::OK);
+        assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    });
+    let samples = capture.samples();
+    let sample = MetricsCapture::find(
+        &samples,
+        HTTP_REQUESTS_SHED,
+        &[(labels::HTTP_ROUTE, "/held/{id}")],
+    );
+    assert_eq!(
+        sample.map(|s| &s.value),
+        Some(&SampleValue::Counter(1)),
+        "{samples:?}"
+    );
 }
 
 struct Running {

@@ -13,6 +13,13 @@
 //!   adds request ids, tracing, a request timeout and a body limit ([`http_layers`]), and
 //!   shuts down gracefully on SIGTERM/Ctrl-C or a [`Shutdown`] trigger: readiness 503 first,
 //!   in-flight requests finish within the grace period, then components close.
+//! - [`auth`]: bearer authentication ([`Authenticator`]: API keys compared as SHA-256
+//!   digests in constant time, JWTs HS256 / RS256 / ES256) and per-route scopes
+//!   ([`RoutePolicy`], passed in by the service with [`Server::route_policy`]); 401 and 403
+//!   problems with `WWW-Authenticate`. [`secured_layers`] adds it, CORS and load shedding
+//!   (503 `overloaded` at [`HttpSettings::concurrency_limit`](infra_config::HttpSettings::concurrency_limit)).
+//!   The server closes connections that are slow to send their headers and caps open
+//!   connections. `docs/security.md` has the threat model and every limit.
 //! - [`AppState`]: the [`BaseService`](infra_base::BaseService), its
 //!   [`Components`](infra_base::Components), the health cache and the shutdown switch.
 //!

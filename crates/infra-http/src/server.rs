@@ -134,8 +134,9 @@ impl Server {
         self
     }
 
-    /// Serves `router` wrapped in [`http_layers`] until `app`'s shutdown completes (see the
-    /// [type docs](Server)), then closes `app`'s components.
+    /// Serves `router` wrapped in [`secured_layers`] (authentication per
+    /// [`HttpSettings::auth`] and the [route policy](Server::route_policy)) until `app`'s
+    /// shutdown completes (see the [type docs](Server)), then closes `app`'s components.
     ///
     /// `router` should include the health routes (`app.health_router()`). Returns an error
     /// only if the server fails on its own; components are closed in that case too.

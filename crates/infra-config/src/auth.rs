@@ -251,6 +251,10 @@ pub struct JwtSettings {
     /// PEM file with an RSA (RS256) or P-256 EC (ES256) public key.
     #[serde(deserialize_with = "crate::text::optional")]
     pub public_key_file: Option<PathBuf>,
+    /// JWKS file (a JSON Web Key Set) of RSA and P-256 public keys, chosen by the
+    /// token's `kid`.
+    #[serde(deserialize_with = "crate::text::optional")]
+    pub jwks_file: Option<PathBuf>,
     /// Required `iss` claim, when set.
     #[serde(deserialize_with = "crate::text::optional")]
     pub issuer: Option<String>,
@@ -267,6 +271,7 @@ impl Default for JwtSettings {
         Self {
             secret: None,
             public_key_file: None,
+            jwks_file: None,
             issuer: None,
             audience: None,
             leeway: const { keys::HTTP_AUTH_JWT_LEEWAY.default.duration() },
@@ -277,7 +282,7 @@ impl Default for JwtSettings {
 impl JwtSettings {
     /// Whether a verification key is configured.
     pub fn is_configured(&self) -> bool {
-        self.secret.is_some() || self.public_key_file.is_some()
+        self.secret.is_some() || self.public_key_file.is_some() || self.jwks_file.is_some()
     }
 }
 
@@ -320,6 +325,16 @@ impl AuthSettings {
                     cx.key("http.auth.jwt.secret")
                 ),
             );
+        } else if jwt.jwks_file.is_some() && (jwt.secret.is_some() || jwt.public_key_file.is_some())
+        {
+            cx.refuse(
+                "http.auth.jwt.jwks_file",
+                format!(
+                    "set together with {} or {} (choose one kind of key)",
+                    cx.key("http.auth.jwt.secret"),
+                    cx.key("http.auth.jwt.public_key_file")
+                ),
+            );
         }
         if let Some(secret) = &jwt.secret
             && secret.expose_secret().len() < MIN_JWT_SECRET_LEN
@@ -331,6 +346,9 @@ impl AuthSettings {
         }
         if let Some(file) = &jwt.public_key_file {
             cx.existing_file("http.auth.jwt.public_key_file", file);
+        }
+        if let Some(file) = &jwt.jwks_file {
+            cx.existing_file("http.auth.jwt.jwks_file", file);
         }
         if jwt.leeway > MAX_JWT_LEEWAY {
             cx.refuse(
@@ -371,8 +389,9 @@ impl AuthSettings {
             AuthMode::Jwt if jwt_missing => cx.refuse(
                 "http.auth.jwt.secret",
                 format!(
-                    "missing (nor {}), one is required when {mode_key}=jwt",
-                    cx.key("http.auth.jwt.public_key_file")
+                    "missing (nor {} or {}), one is required when {mode_key}=jwt",
+                    cx.key("http.auth.jwt.public_key_file"),
+                    cx.key("http.auth.jwt.jwks_file")
                 ),
             ),
             AuthMode::Any if keys_missing || jwt_missing => cx.refuse(

@@ -3,8 +3,9 @@
 //! [`Authenticator`] checks the `Authorization: Bearer <token>` header against the
 //! configured API keys (compared as SHA-256 digests in constant time, so a key is never
 //! compared byte by byte and may be configured as its digest only) and/or a JWT key (HS256
-//! secret, or an RS256 / ES256 public key from a PEM file; `exp` is required, `nbf`, `iss`
-//! and `aud` are checked, with the configured leeway). A token's scopes come from its API
+//! secret, an RS256 / ES256 public key from a PEM file, or a JWKS file whose keys are
+//! chosen by the token's `kid`; `exp` is required, `nbf`, `iss` and `aud` are checked,
+//! with the configured leeway). A token's scopes come from its API
 //! key entry or from the JWT's `scope` (space-separated string) or `scopes` (array) claim;
 //! words other than `read`, `write` and `admin` are ignored.
 //!
@@ -167,9 +168,37 @@ struct ApiKey {
     scopes: Vec<Scope>,
 }
 
-struct JwtVerifier {
+/// A verification key and the one algorithm it accepts.
+struct VerifyingKey {
+    kid: Option<String>,
     key: DecodingKey,
     validation: Validation,
+}
+
+/// The keys JWTs are checked with: one (secret or PEM), or a JWKS chosen by `kid`.
+struct JwtVerifier {
+    keys: Vec<VerifyingKey>,
+}
+
+impl JwtVerifier {
+    /// The key for `token`: by its `kid`, or the only key when there is one and the token
+    /// names none (or the only key has no `kid`).
+    fn key_for(&self, token: &str) -> Result<&VerifyingKey, &'static str> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| "the token is not a valid JWT")?;
+        if let [only] = self.keys.as_slice()
+            && (only.kid.is_none() || header.kid.is_none() || only.kid == header.kid)
+        {
+            return Ok(only);
+        }
+        let Some(kid) = &header.kid else {
+            return Err("the JWT names no kid and several keys are configured");
+        };
+        self.keys
+            .iter()
+            .find(|k| k.kid.as_deref() == Some(kid.as_str()))
+            .ok_or("the JWT's kid matches no configured key")
+    }
 }
 
 #[derive(Deserialize)]
@@ -190,17 +219,83 @@ pub struct Authenticator {
 
 impl fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let jwt: Option<Vec<_>> = self.jwt.as_ref().map(|j| {
+            j.keys
+                .iter()
+                .map(|k| (k.kid.clone(), k.validation.algorithms.clone()))
+                .collect()
+        });
         f.debug_struct("Authenticator")
             .field(
                 "api_keys",
                 &self.api_keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
             )
-            .field(
-                "jwt",
-                &self.jwt.as_ref().map(|j| j.validation.algorithms.clone()),
-            )
+            .field("jwt", &jwt)
             .finish()
     }
+}
+
+fn read_key_file(file: &std::path::Path) -> Result<Vec<u8>, AuthSetupError> {
+    std::fs::read(file).map_err(|err| {
+        AuthSetupError(format!(
+            "cannot read the JWT key file {}: {err}",
+            file.display()
+        ))
+    })
+}
+
+/// The RSA and P-256 keys of a JWKS file, with their algorithms.
+fn jwks_keys(
+    file: &std::path::Path,
+) -> Result<Vec<(Option<String>, DecodingKey, Algorithm)>, AuthSetupError> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
+    let text = read_key_file(file)?;
+    let set: JwkSet = serde_json::from_slice(&text)
+        .map_err(|err| AuthSetupError(format!("{} is not a JWKS: {err}", file.display())))?;
+    let mut keys = Vec::new();
+    for (position, jwk) in set.keys.iter().enumerate() {
+        let algorithm = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            AlgorithmParameters::EllipticCurve(params) if params.curve == EllipticCurve::P256 => {
+                Algorithm::ES256
+            }
+            _ => {
+                return Err(AuthSetupError(format!(
+                    "{}: key {} is neither RSA nor P-256 EC",
+                    file.display(),
+                    position + 1
+                )));
+            }
+        };
+        let key = DecodingKey::from_jwk(jwk).map_err(|err| {
+            AuthSetupError(format!("{}: key {}: {err}", file.display(), position + 1))
+        })?;
+        keys.push((jwk.common.key_id.clone(), key, algorithm));
+    }
+    if keys.is_empty() {
+        return Err(AuthSetupError(format!("{} holds no keys", file.display())));
+    }
+    Ok(keys)
+}
+
+/// The claim checks for `algorithm`: `exp` required, `nbf` checked, `iss` and `aud` when
+/// configured (with no audience configured, a token that names one is refused: RFC 7519
+/// 4.1.3, it is meant for someone else), with the leeway.
+fn validation(jwt: &infra_config::JwtSettings, algorithm: Algorithm) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.leeway = jwt.leeway.as_secs();
+    validation.validate_nbf = true;
+    let mut required = vec!["exp"];
+    if let Some(issuer) = &jwt.issuer {
+        validation.set_issuer(&[issuer]);
+        required.push("iss");
+    }
+    if let Some(audience) = &jwt.audience {
+        validation.set_audience(&[audience]);
+        required.push("aud");
+    }
+    validation.set_required_spec_claims(&required);
+    validation
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -246,49 +341,42 @@ impl Authenticator {
 
     fn jwt_verifier(settings: &AuthSettings) -> Result<JwtVerifier, AuthSetupError> {
         let jwt = &settings.jwt;
-        let (key, algorithm) = if let Some(secret) = &jwt.secret {
-            (
+        let keys: Vec<(Option<String>, DecodingKey, Algorithm)> = if let Some(secret) = &jwt.secret
+        {
+            vec![(
+                None,
                 DecodingKey::from_secret(secret.expose_secret().as_bytes()),
                 Algorithm::HS256,
-            )
+            )]
         } else if let Some(file) = &jwt.public_key_file {
-            let pem = std::fs::read(file).map_err(|err| {
-                AuthSetupError(format!(
-                    "cannot read the JWT public key {}: {err}",
-                    file.display()
-                ))
-            })?;
-            if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
-                (key, Algorithm::RS256)
+            let pem = read_key_file(file)?;
+            let key = if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
+                (None, key, Algorithm::RS256)
             } else if let Ok(key) = DecodingKey::from_ec_pem(&pem) {
-                (key, Algorithm::ES256)
+                (None, key, Algorithm::ES256)
             } else {
                 return Err(AuthSetupError(format!(
                     "{} holds no RSA or EC public key in PEM form",
                     file.display()
                 )));
-            }
+            };
+            vec![key]
+        } else if let Some(file) = &jwt.jwks_file {
+            jwks_keys(file)?
         } else {
             return Err(AuthSetupError(
-                "JWT authentication needs a secret or a public key file".to_owned(),
+                "JWT authentication needs a secret, a public key file or a JWKS file".to_owned(),
             ));
         };
-        let mut validation = Validation::new(algorithm);
-        validation.leeway = jwt.leeway.as_secs();
-        validation.validate_nbf = true;
-        let mut required = vec!["exp"];
-        if let Some(issuer) = &jwt.issuer {
-            validation.set_issuer(&[issuer]);
-            required.push("iss");
-        }
-        // With no audience configured, a token that names one is refused (RFC 7519 4.1.3:
-        // it is meant for someone else).
-        if let Some(audience) = &jwt.audience {
-            validation.set_audience(&[audience]);
-            required.push("aud");
-        }
-        validation.set_required_spec_claims(&required);
-        Ok(JwtVerifier { key, validation })
+        let keys = keys
+            .into_iter()
+            .map(|(kid, key, algorithm)| VerifyingKey {
+                kid,
+                key,
+                validation: validation(jwt, algorithm),
+            })
+            .collect();
+        Ok(JwtVerifier { keys })
     }
 
     /// Authenticates a request by its headers.
@@ -333,8 +421,11 @@ impl Authenticator {
                 "the token matches no API key".to_owned(),
             ));
         };
+        let key = jwt
+            .key_for(token)
+            .map_err(|reason| AuthFailure::Refused(reason.to_owned()))?;
         let data =
-            jsonwebtoken::decode::<Claims>(token, &jwt.key, &jwt.validation).map_err(|err| {
+            jsonwebtoken::decode::<Claims>(token, &key.key, &key.validation).map_err(|err| {
                 let reason = match err.kind() {
                     jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the JWT has expired",
                     jsonwebtoken::errors::ErrorKind::ImmatureSignature => {

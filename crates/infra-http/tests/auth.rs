@@ -446,6 +446,76 @@ async fn rs256_jwts_from_a_pem_public_key() {
     );
 }
 
+/// A P-256 public key as a JWK with `kid`.
+fn ec_jwk(key: &rcgen::KeyPair, kid: &str) -> Value {
+    let point = key.public_key_raw();
+    assert_eq!(
+        (point.len(), point[0]),
+        (65, 4),
+        "an uncompressed P-256 point"
+    );
+    json!({
+        "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
+        "x": base64_like::encode(&point[1..33]),
+        "y": base64_like::encode(&point[33..]),
+    })
+}
+
+#[tokio::test]
+async fn jwks_keys_are_chosen_by_kid() {
+    let (one, two) = (
+        rcgen::KeyPair::generate().unwrap(),
+        rcgen::KeyPair::generate().unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    let set = json!({ "keys": [ec_jwk(&one, "k1"), ec_jwk(&two, "k2")] });
+    std::fs::write(&jwks, set.to_string()).unwrap();
+    let app = app(&settings(&[(
+        "SOCIAL_HTTP__AUTH__JWT__JWKS_FILE",
+        jwks.to_str().unwrap(),
+    )]));
+    let sign = |key: &rcgen::KeyPair, kid: Option<&str>| {
+        let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(
+            &header,
+            &json!({"exp": now() + 60, "scope": "read"}),
+            &EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    for (key, kid) in [(&one, "k1"), (&two, "k2")] {
+        let token = sign(key, Some(kid));
+        assert_eq!(
+            send(&app, Method::GET, "/things/1", Some(&token))
+                .await
+                .status,
+            StatusCode::OK,
+            "{kid}"
+        );
+    }
+    for (what, token) in [
+        ("signed by k2, naming k1", sign(&two, Some("k1"))),
+        ("no kid among two keys", sign(&one, None)),
+        ("an unknown kid", sign(&one, Some("k3"))),
+    ] {
+        let answer = send(&app, Method::GET, "/things/1", Some(&token)).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{what}");
+        assert!(challenge(&answer).contains("invalid_token"), "{what}");
+    }
+    // A JWKS that is not one, or holds no usable key, stops the set-up.
+    let http = settings(&[("SOCIAL_HTTP__AUTH__JWT__JWKS_FILE", jwks.to_str().unwrap())]);
+    for bad in [
+        "not json",
+        r#"{"keys": []}"#,
+        r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#,
+    ] {
+        std::fs::write(&jwks, bad).unwrap();
+        assert!(Authenticator::from_settings(&http.auth).is_err(), "{bad}");
+    }
+}
+
 #[tokio::test]
 async fn any_mode_takes_api_keys_and_jwts() {
     let app = app(&settings(&[

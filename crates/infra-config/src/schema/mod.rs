@@ -759,7 +759,7 @@ keys! {
         "http.auth.jwt.secret",
         Value::Unset,
         "a shared secret of 32 bytes or more",
-        "HS256 secret that JWTs are verified with (exclusive with PUBLIC_KEY_FILE).",
+        "HS256 secret that JWTs are verified with (exclusive with PUBLIC_KEY_FILE and JWKS_FILE).",
     )
     .example("change-me-to-32-or-more-random-bytes")
     .secret();
@@ -771,6 +771,18 @@ keys! {
         "PEM public key that JWTs are verified with: RSA (RS256) or P-256 (ES256).",
     )
     .example("/etc/infra-server/jwt.pem");
+    HTTP_AUTH_JWT_JWKS_FILE = Key::new(
+        "http.auth.jwt.jwks_file",
+        Kind::Path,
+        Value::Unset,
+        "the path of an existing JWKS (JSON Web Key Set) file",
+        "JWKS file of RSA (RS256) and P-256 (ES256) public keys, chosen by the token's kid.",
+    )
+    .note(
+        "Read once at start: after a key rotation, restart the service (or roll the pods). \
+         A token without kid is accepted only when the set holds one key.",
+    )
+    .example("/etc/infra-server/jwks.json");
     HTTP_AUTH_JWT_ISSUER = text(
         "http.auth.jwt.issuer",
         Value::Unset,

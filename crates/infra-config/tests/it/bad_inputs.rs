@@ -566,6 +566,26 @@ fn each_bad_input_gives_one_line_naming_its_key() {
         key: "SOCIAL_HTTP__AUTH__JWT__PUBLIC_KEY_FILE",
         accepted: "an existing PEM file",
     });
+    cases.push(Case {
+        env: vec![
+            (
+                "SOCIAL_HTTP__AUTH__JWT__PUBLIC_KEY_FILE",
+                write_file(&dir, "one.pem", "pem")
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+            (
+                "SOCIAL_HTTP__AUTH__JWT__JWKS_FILE",
+                write_file(&dir, "jwks.json", "{}")
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+        ],
+        key: "SOCIAL_HTTP__AUTH__JWT__JWKS_FILE",
+        accepted: "JWKS",
+    });
     assert!(cases.len() >= 25);
 
     for case in &cases {

@@ -53,13 +53,13 @@ const MAX_REWRITTEN_BODY: usize = 4096;
 /// [`Server::serve`](crate::Server::serve) applies it; tests that drive a router without a
 /// socket can too.
 ///
-/// Between 6 and 7, [`secured_layers`] adds CORS, load shedding and authentication;
+/// Inside 7, [`secured_layers`] adds CORS, load shedding and authentication;
 /// `http_layers` adds CORS and load shedding, and no authentication.
 pub fn http_layers(router: Router, settings: &HttpSettings) -> Router {
     secured_layers(router, settings, None)
 }
 
-/// [`http_layers`] with, after error normalization and outermost first:
+/// [`http_layers`] with, inside the body limit and outermost first:
 ///
 /// - CORS ([`HttpSettings::cors`]), when origins are listed: preflights are answered here,
 ///   before authentication, and refusals carry CORS headers so browsers can read them;

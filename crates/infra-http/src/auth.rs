@@ -307,7 +307,7 @@ impl Authenticator {
     ///
     /// # Errors
     ///
-    /// The public key file cannot be read or holds no RSA or P-256 public key.
+    /// The public key or JWKS file cannot be read or holds no usable RSA or P-256 key.
     pub fn from_settings(settings: &AuthSettings) -> Result<Option<Self>, AuthSetupError> {
         let mode = settings.effective_mode();
         if mode == AuthMode::None {

@@ -50,11 +50,10 @@ COPY --from=build /out/bin/infra-server /usr/local/bin/infra-server
 COPY --from=build --chown=65532:65532 /out/data /var/lib/infra-server
 
 # SOCIAL_HTTP__HOST: the service defaults to 127.0.0.1, which nothing outside the
-# container can reach, so the image binds every interface. The service has no
-# authentication yet (a later change will require it on non-loopback binds): run this
-# container only behind a trusted network boundary (a private network, a Kubernetes
-# Service without public exposure, a port published on loopback as in
-# docker-compose.yml), never directly on a public interface.
+# container can reach, so the image binds every interface. On a non-loopback bind the
+# service requires authentication: give SOCIAL_HTTP__AUTH__API_KEYS (or a JWT key) at run
+# time, or SOCIAL_HTTP__AUTH__MODE=none behind a trusted boundary; without either it
+# refuses to start (docs/security.md).
 # SOCIAL_HTTP__PORT: the port EXPOSEd and probed below; change all three together.
 # SOCIAL_QDRANT__PATH: the embedded store (the default mode) lives in the volume. In
 # remote mode (SOCIAL_QDRANT__MODE=remote) the key is ignored and the volume stays empty.

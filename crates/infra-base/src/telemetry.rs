@@ -63,6 +63,8 @@ pub const HEALTH_CHECK_DURATION: &str = "infra_health_check_duration_seconds";
 pub const HEALTH_CHECKS: &str = "infra_health_checks_total";
 /// Duration of one HTTP request, by method, route template and status.
 pub const HTTP_REQUEST_DURATION: &str = "http_server_request_duration_seconds";
+/// HTTP requests refused by load shedding (503 `overloaded`), by route template.
+pub const HTTP_REQUESTS_SHED: &str = "http_server_requests_shed_total";
 /// Search cache lookups by outcome.
 pub const CACHE_REQUESTS: &str = "infra_search_cache_requests_total";
 
@@ -175,6 +177,12 @@ pub const CATALOG: &[MetricInfo] = &[
         kind: MetricKind::Histogram,
         labels: &[labels::HTTP_METHOD, labels::HTTP_ROUTE, labels::HTTP_STATUS],
         help: "Duration of an HTTP request, by method, route template and status code",
+    },
+    MetricInfo {
+        name: HTTP_REQUESTS_SHED,
+        kind: MetricKind::Counter,
+        labels: &[labels::HTTP_ROUTE],
+        help: "HTTP requests refused with 503 at the concurrency limit, by route template",
     },
     MetricInfo {
         name: CACHE_REQUESTS,

@@ -24,6 +24,7 @@ macro_rules! choice {
             pub const NAMES: &'static [&'static str] = &[$($text),+];
 
             /// The word of the default value (the key table reads it).
+            #[allow(dead_code)] // Not every choice is a key of its own (`Scope`).
             pub(crate) const DEFAULT_NAME: &'static str = Self::$default.as_str();
 
             /// The word used for this value in configuration.

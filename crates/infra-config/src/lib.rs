@@ -73,6 +73,7 @@
 //! # Ok::<(), infra_config::ConfigError>(())
 //! ```
 
+mod auth;
 mod cache;
 mod choice;
 mod duration;
@@ -93,6 +94,10 @@ mod settings;
 mod text;
 mod validate;
 
+pub use auth::{
+    ApiKeyCredential, ApiKeyEntry, AuthMode, AuthSettings, CorsSettings, JwtSettings,
+    MAX_JWT_LEEWAY, MIN_API_KEY_LEN, MIN_JWT_SECRET_LEN, Scope,
+};
 pub use cache::CacheSettings;
 pub use error::ConfigError;
 pub use health::HealthSettings;

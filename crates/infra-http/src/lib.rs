@@ -18,6 +18,13 @@
 //!   adds request ids, tracing, a request timeout and a body limit ([`http_layers`]), and
 //!   shuts down gracefully on SIGTERM/Ctrl-C or a [`Shutdown`] trigger: readiness 503 first,
 //!   in-flight requests finish within the grace period, then components close.
+//! - [`auth`]: bearer authentication ([`Authenticator`]: API keys compared as SHA-256
+//!   digests in constant time, JWTs HS256 / RS256 / ES256) and per-route scopes
+//!   ([`RoutePolicy`], passed in by the service with [`Server::route_policy`]); 401 and 403
+//!   problems with `WWW-Authenticate`. [`secured_layers`] adds it, CORS and load shedding
+//!   (503 `overloaded` at [`HttpSettings::concurrency_limit`](infra_config::HttpSettings::concurrency_limit)).
+//!   The server closes connections that are slow to send their headers and caps open
+//!   connections. `docs/security.md` has the threat model and every limit.
 //! - [`AppState`]: the [`BaseService`](infra_base::BaseService), its
 //!   [`Components`](infra_base::Components), the health cache and the shutdown switch.
 //!
@@ -53,6 +60,7 @@
 //! # }
 //! ```
 
+pub mod auth;
 pub mod error;
 pub mod health;
 mod metrics;
@@ -61,10 +69,11 @@ mod server;
 mod shutdown;
 mod state;
 
+pub use auth::{Access, Authenticator, Guard, Principal, RoutePolicy, Scope};
 pub use error::{ApiError, PROBLEM_JSON, Problem};
 pub use health::{HEALTH_JSON, HealthCache, HealthReport, health_router};
 pub use metrics::{PROMETHEUS_TEXT, RenderMetrics, metrics_router};
-pub use middleware::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, http_layers};
+pub use middleware::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, http_layers, secured_layers};
 pub use server::Server;
 pub use shutdown::Shutdown;
 pub use state::AppState;

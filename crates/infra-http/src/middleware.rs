@@ -6,17 +6,20 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use infra_base::{ErrorKind, InfraError, telemetry};
 use infra_config::HttpSettings;
+use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::auth::{Guard, authorize};
 use crate::error::{ApiError, HTTP_BACKEND, Problem};
 
 /// The request id header: kept when the client sends one, generated (UUID v4) otherwise,
@@ -49,7 +52,99 @@ const MAX_REWRITTEN_BODY: usize = 4096;
 ///
 /// [`Server::serve`](crate::Server::serve) applies it; tests that drive a router without a
 /// socket can too.
+///
+/// Inside 7, [`secured_layers`] adds CORS, load shedding and authentication;
+/// `http_layers` adds CORS and load shedding, and no authentication.
 pub fn http_layers(router: Router, settings: &HttpSettings) -> Router {
+    secured_layers(router, settings, None)
+}
+
+/// [`http_layers`] with, inside the body limit and outermost first:
+///
+/// - CORS ([`HttpSettings::cors`]), when origins are listed: preflights are answered here,
+///   before authentication, and refusals carry CORS headers so browsers can read them;
+/// - load shedding: at most [`HttpSettings::concurrency_limit`] requests run at once; one
+///   more is answered at once with a 503 problem of kind `overloaded` and `Retry-After: 1`,
+///   and counted in [`HTTP_REQUESTS_SHED`](telemetry::HTTP_REQUESTS_SHED). The health routes
+///   are never shed, so that an orchestrator does not restart a busy instance;
+/// - authentication, when `guard` is given ([`authorize`](crate::auth::authorize)).
+///
+/// [`Server::serve`](crate::Server::serve) applies it with the guard built from
+/// [`HttpSettings::auth`] and the policy given to [`Server::route_policy`](crate::Server::route_policy).
+pub fn secured_layers(router: Router, settings: &HttpSettings, guard: Option<Guard>) -> Router {
+    let router = match guard {
+        Some(guard) => router.layer(from_fn_with_state(guard, authorize)),
+        None => router,
+    };
+    let limit = usize::try_from(settings.concurrency_limit).unwrap_or(usize::MAX);
+    let router = router.layer(from_fn_with_state(
+        Arc::new(Semaphore::new(limit)),
+        shed_load,
+    ));
+    let router = match cors_layer(settings) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    standard_layers(router, settings)
+}
+
+/// The CORS layer for the listed origins, or `None` when none are.
+fn cors_layer(settings: &HttpSettings) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = settings
+        .cors
+        .allowed_origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static(REQUEST_ID_HEADER),
+            ])
+            .expose_headers([
+                HeaderName::from_static(REQUEST_ID_HEADER),
+                header::RETRY_AFTER,
+                header::WWW_AUTHENTICATE,
+                header::LOCATION,
+            ])
+            .max_age(Duration::from_mins(10)),
+    )
+}
+
+/// Answers 503 `overloaded` when every permit is taken (health routes excepted).
+async fn shed_load(State(permits): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
+    let route = route_of(&req);
+    if route.starts_with("/health/") {
+        return next.run(req).await;
+    }
+    if let Ok(_permit) = permits.try_acquire() {
+        return next.run(req).await;
+    }
+    metrics::counter!(
+        telemetry::HTTP_REQUESTS_SHED,
+        telemetry::labels::HTTP_ROUTE => route.to_owned(),
+    )
+    .increment(1);
+    tracing::warn!(route, "request shed: concurrency limit reached");
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "overloaded",
+        "Overloaded",
+        "The server is serving as many requests as it allows; retry shortly.",
+    )
+    .with_retry_after(Duration::from_secs(1))
+    .into_response()
+}
+
+/// Layers 1-7 of [`http_layers`].
+fn standard_layers(router: Router, settings: &HttpSettings) -> Router {
     let body_limit = usize::try_from(settings.body_limit).unwrap_or(usize::MAX);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request| {

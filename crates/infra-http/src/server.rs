@@ -2,14 +2,21 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
-use infra_config::HttpSettings;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use infra_config::{AuthMode, HttpSettings};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
-use crate::middleware::{InFlight, count_in_flight, http_layers};
+use crate::auth::{Authenticator, Guard, RoutePolicy};
+use crate::middleware::{InFlight, count_in_flight, secured_layers};
 use crate::state::AppState;
 
 /// A bound HTTP server, ready to [`serve`](Server::serve).
@@ -34,6 +41,22 @@ use crate::state::AppState;
 ///
 /// Each step is logged at `info`; abandoned requests at `warn`. Keep drain delay plus grace
 /// below the orchestrator's kill timeout (Kubernetes: `terminationGracePeriodSeconds`, 30 s).
+///
+/// # Limits
+///
+/// Connections are served by hyper-util's HTTP/1 + HTTP/2 builder with
+/// [`HttpSettings::header_read_timeout`] (an HTTP/1 client that has not sent a complete
+/// request head in time is disconnected; hyper starts the same timer while a keep-alive
+/// connection waits for its next request, so it is also the idle timeout) and at most
+/// [`HttpSettings::max_connections`] open connections (the accept loop waits for a free slot;
+/// further clients wait in the kernel's backlog). Requests are then bounded by
+/// [`secured_layers`].
+///
+/// # Authentication
+///
+/// [`Server::bind`] builds the [`Authenticator`] from [`HttpSettings::auth`]; the routes'
+/// scopes come from [`Server::route_policy`] (default: [`RoutePolicy::new`], health routes
+/// public, everything else `admin`).
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
@@ -41,25 +64,53 @@ pub struct Server {
     settings: HttpSettings,
     drain_delay: Duration,
     os_signals: bool,
+    authenticator: Option<Authenticator>,
+    policy: RoutePolicy,
 }
 
 impl Server {
-    /// Binds [`HttpSettings::bind_address`] (port 0 picks a free port) and logs the bound
-    /// address.
+    /// Binds [`HttpSettings::bind_address`] (port 0 picks a free port), logs the bound
+    /// address and sets up authentication from [`HttpSettings::auth`] (a warning is logged
+    /// when a non-loopback address is served without it).
+    ///
+    /// # Errors
+    ///
+    /// The address cannot be bound, or the JWT public key file cannot be used (kind
+    /// `InvalidInput`).
     pub async fn bind(settings: &HttpSettings) -> io::Result<Self> {
+        let authenticator = Authenticator::from_settings(&settings.auth)
+            .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err.to_string()))?;
         let address = settings.bind_address();
         let listener = TcpListener::bind(&address)
             .await
             .map_err(|err| io::Error::new(err.kind(), format!("cannot bind {address}: {err}")))?;
         let local_addr = listener.local_addr()?;
-        tracing::info!(address = %local_addr, "HTTP server bound");
+        let mode = settings.auth.effective_mode();
+        tracing::info!(address = %local_addr, auth = %mode, "HTTP server bound");
+        if mode == AuthMode::None && !local_addr.ip().is_loopback() {
+            tracing::warn!(
+                address = %local_addr,
+                "authentication is off (SOCIAL_HTTP__AUTH__MODE=none) on a non-loopback \
+                 address: every route is open to whoever reaches it"
+            );
+        }
         Ok(Self {
             listener,
             local_addr,
             settings: settings.clone(),
             drain_delay: Duration::ZERO,
             os_signals: true,
+            authenticator,
+            policy: RoutePolicy::new(),
         })
+    }
+
+    /// The scopes each route needs (see [`RoutePolicy`]); ignored when authentication is
+    /// off.
+    #[must_use]
+    pub fn route_policy(mut self, policy: RoutePolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// The address actually bound.
@@ -83,8 +134,9 @@ impl Server {
         self
     }
 
-    /// Serves `router` wrapped in [`http_layers`] until `app`'s shutdown completes (see the
-    /// [type docs](Server)), then closes `app`'s components.
+    /// Serves `router` wrapped in [`secured_layers`] (authentication per
+    /// [`HttpSettings::auth`] and the [route policy](Server::route_policy)) until `app`'s
+    /// shutdown completes (see the [type docs](Server)), then closes `app`'s components.
     ///
     /// `router` should include the health routes (`app.health_router()`). Returns an error
     /// only if the server fails on its own; components are closed in that case too.
@@ -95,18 +147,19 @@ impl Server {
             settings,
             drain_delay,
             os_signals,
+            authenticator,
+            policy,
         } = self;
         let in_flight = InFlight::default();
-        let router = http_layers(router, &settings)
+        let guard = authenticator.map(|authenticator| Guard::new(authenticator, policy));
+        let router = secured_layers(router, &settings, guard)
             .layer(from_fn_with_state(in_flight.clone(), count_in_flight));
         let shutdown = app.shutdown().clone();
         let signals = os_signals.then(|| shutdown.trigger_on_os_signals());
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-            let _ = stop_rx.await;
-        });
-        let mut server = std::pin::pin!(server.into_future());
+        let server = accept_loop(listener, router, &settings, stop_rx);
+        let mut server = std::pin::pin!(server);
         tracing::info!(address = %local_addr, "HTTP server listening");
 
         let result = 'run: {
@@ -148,4 +201,85 @@ impl Server {
         tracing::info!("shutdown complete");
         result
     }
+}
+
+/// Accepts connections until `stop` fires, at most `max_connections` at a time, each served
+/// with the header-read timeout; then lets open connections finish their requests and close
+/// (the caller bounds that wait by the grace period).
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    settings: &HttpSettings,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> io::Result<()> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    let slots = Arc::new(Semaphore::new(
+        usize::try_from(settings.max_connections).unwrap_or(usize::MAX),
+    ));
+    let graceful = GracefulShutdown::new();
+    let header_read_timeout = settings.header_read_timeout;
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(());
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&slots).acquire_owned() => permit.map_err(io::Error::other)?,
+            _ = &mut stop => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(err) => {
+                    // Per-connection errors (reset before accept) and resource exhaustion
+                    // (EMFILE): log, pause briefly, keep serving.
+                    tracing::warn!(error = %err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let mut stopping = stopping_rx.clone();
+        tokio::spawn(async move {
+            let _slot = permit;
+            // The auto builder reads the first bytes to tell HTTP/1 from HTTP/2 before
+            // hyper's header-read timer starts, so a client that sends nothing would hold
+            // its slot forever: until a first byte arrives, the same timeout applies here.
+            // The watcher holds the shutdown back, so a shutdown also ends this wait.
+            let mut probe = [0u8; 1];
+            tokio::select! {
+                peeked = tokio::time::timeout(header_read_timeout, stream.peek(&mut probe)) => {
+                    match peeked {
+                        Ok(Ok(read)) if read > 0 => {}
+                        Ok(_) => return,
+                        Err(_) => {
+                            tracing::debug!(
+                                "connection sent nothing within the header-read timeout; closed"
+                            );
+                            return;
+                        }
+                    }
+                }
+                _ = stopping.changed() => return,
+            }
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(err) = watcher.watch(connection).await {
+                tracing::debug!(error = %err, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    stopping_tx.send_replace(());
+    graceful.shutdown().await;
+    Ok(())
 }

@@ -37,6 +37,7 @@ fn http(grace_ms: u64, timeout_ms: u64) -> HttpSettings {
         shutdown_grace: Duration::from_millis(grace_ms),
         request_timeout: Duration::from_millis(timeout_ms),
         body_limit: 1024,
+        ..HttpSettings::default()
     }
 }
 

@@ -12,6 +12,11 @@
 //! | `GET` | `/openapi.json` | 200 | the OpenAPI 3.1 document ([`crate::openapi`]) |
 //! | `GET` | `/health/live`, `/health/ready`, `/health/infra` | 200 / 503 | `application/health+json` (infra-http) |
 //!
+//! With authentication on (`SOCIAL_HTTP__AUTH__*`, docs/security.md) the scopes are: `read`
+//! for `GET` and search, `write` for item upserts and deletes, `admin` for creating and
+//! deleting collections (admin implies write implies read); the health routes,
+//! `/openapi.json` and the metrics path are public ([`Api::policy`]).
+//!
 //! Every error is an RFC 9457 `application/problem+json` body from infra-http: a body that
 //! is not JSON 400; JSON of the wrong shape (unknown field, negative id, a payload that is
 //! not an object...) and refused values (dimension, limit, batch, name, id) 422; unknown
@@ -33,7 +38,7 @@ use infra_base::{
     ScoredPoint,
 };
 use infra_http::health::{INFRA_PATH, LIVE_PATH, READY_PATH};
-use infra_http::{ApiError, AppState, Problem};
+use infra_http::{ApiError, AppState, Problem, RoutePolicy, Scope};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{CATALOG_BACKEND, CatalogService, ItemInput, NewCollection, SearchRequest};
@@ -55,20 +60,26 @@ pub struct Route {
     pub path: &'static str,
 }
 
-/// The service's router and the table of every route in it.
+/// The service's router, the table of every route in it and the scope each one needs.
 #[derive(Debug)]
 pub struct Api {
     /// The router (without infra-http's standard layers: [`infra_http::Server`] adds them).
     pub router: Router,
     /// Every route registered, health and documentation routes included.
     pub routes: Vec<Route>,
+    /// The scope each route needs when authentication is on: reads `read` (search
+    /// included), item writes `write`, creating and deleting collections `admin`; the
+    /// health routes and `/openapi.json` are public.
+    pub policy: RoutePolicy,
 }
 
-/// Builds a router while recording each route it registers, so the route table cannot
-/// drift from the router (the OpenAPI test compares the table with the document).
+/// Builds a router while recording each route it registers and the scope it needs, so
+/// neither the route table nor the policy can drift from the router (the OpenAPI test
+/// compares both with the document).
 struct Routes<S> {
     router: Router<S>,
     table: Vec<Route>,
+    policy: RoutePolicy,
 }
 
 impl<S: Clone + Send + Sync + 'static> Routes<S> {
@@ -76,10 +87,11 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
         Self {
             router: Router::new(),
             table: Vec::new(),
+            policy: RoutePolicy::new(),
         }
     }
 
-    fn add<H, T>(mut self, method: &Method, path: &'static str, handler: H) -> Self
+    fn add<H, T>(mut self, method: &Method, path: &'static str, scope: Scope, handler: H) -> Self
     where
         H: Handler<T, S>,
         T: 'static,
@@ -87,6 +99,7 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
         let filter = MethodFilter::try_from(method.clone())
             .unwrap_or_else(|_| panic!("{method} cannot be routed"));
         self.router = self.router.route(path, on(filter, handler));
+        self.policy = self.policy.require(method.clone(), path, scope);
         self.table.push(Route {
             method: method.as_str().to_owned(),
             path,
@@ -98,18 +111,55 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
 /// The whole HTTP API over `catalog`, with infra-http's health routes over `app`.
 pub fn api(catalog: Arc<CatalogService>, app: &AppState) -> Api {
     let registered = Routes::new()
-        .add(&Method::POST, "/collections", create_collection)
-        .add(&Method::GET, "/collections/{name}", get_collection)
-        .add(&Method::DELETE, "/collections/{name}", delete_collection)
-        .add(&Method::PUT, "/collections/{name}/items", upsert_items)
-        .add(&Method::GET, "/collections/{name}/items/{id}", get_item)
+        .add(
+            &Method::POST,
+            "/collections",
+            Scope::Admin,
+            create_collection,
+        )
+        .add(
+            &Method::GET,
+            "/collections/{name}",
+            Scope::Read,
+            get_collection,
+        )
+        .add(
+            &Method::DELETE,
+            "/collections/{name}",
+            Scope::Admin,
+            delete_collection,
+        )
+        .add(
+            &Method::PUT,
+            "/collections/{name}/items",
+            Scope::Write,
+            upsert_items,
+        )
+        .add(
+            &Method::GET,
+            "/collections/{name}/items/{id}",
+            Scope::Read,
+            get_item,
+        )
         .add(
             &Method::DELETE,
             "/collections/{name}/items/{id}",
+            Scope::Write,
             delete_item,
         )
-        .add(&Method::POST, "/collections/{name}/search", search);
-    let Routes { router, mut table } = registered;
+        .add(
+            &Method::POST,
+            "/collections/{name}/search",
+            Scope::Read,
+            search,
+        );
+    let Routes {
+        router,
+        mut table,
+        policy,
+    } = registered;
+    // The health routes are public in every RoutePolicy; the document is too.
+    let policy = policy.public(OPENAPI_PATH);
     // Served by infra-http's `health_router` (GET only) and by `openapi_document`.
     for path in [LIVE_PATH, READY_PATH, INFRA_PATH, OPENAPI_PATH] {
         table.push(Route {
@@ -124,6 +174,7 @@ pub fn api(catalog: Arc<CatalogService>, app: &AppState) -> Api {
     Api {
         router,
         routes: table,
+        policy,
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use infra_base::InfraError;
 use infra_config::Settings;
-use infra_http::{AppState, RenderMetrics, Server, Shutdown, metrics_router};
+use infra_http::{AppState, RenderMetrics, RoutePolicy, Server, Shutdown, metrics_router};
 
 use crate::api::{self, Api, Route};
 use crate::catalog::CatalogService;
@@ -46,6 +46,7 @@ pub struct Application {
     state: AppState,
     catalog: Arc<CatalogService>,
     routes: Vec<Route>,
+    policy: RoutePolicy,
 }
 
 impl Application {
@@ -75,17 +76,24 @@ impl Application {
         }
         let catalog = Arc::new(CatalogService::new(wiring.service.clone(), wiring.cache));
         let state = AppState::new(wiring.service, wiring.components, &settings.health);
-        let Api { mut router, routes } = api::api(Arc::clone(&catalog), &state);
+        let Api {
+            mut router,
+            routes,
+            mut policy,
+        } = api::api(Arc::clone(&catalog), &state);
         if let Some(handle) = metrics {
             let render: RenderMetrics = Arc::new(|| observability::render(handle));
             router = router.merge(metrics_router(&settings.metrics.path, render));
+            policy = policy.public(settings.metrics.path.clone());
         }
+        let server = server.route_policy(policy.clone());
         Ok(Self {
             server,
             router,
             state,
             catalog,
             routes,
+            policy,
         })
     }
 
@@ -113,6 +121,11 @@ impl Application {
     /// Every route served.
     pub fn routes(&self) -> &[Route] {
         &self.routes
+    }
+
+    /// The scope each route needs when authentication is on (`SOCIAL_HTTP__AUTH__*`).
+    pub fn policy(&self) -> &RoutePolicy {
+        &self.policy
     }
 
     /// Whether SIGTERM and Ctrl-C start the shutdown (default true; tests turn it off).

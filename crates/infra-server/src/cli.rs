@@ -34,6 +34,7 @@ serve
   store in ./data/qdrant, and Redis (redis://127.0.0.1:6379) is optional: without
   it searches are answered uncached and health reports `warn`.
   Routes: /collections..., /health/{live,ready,infra}, /openapi.json (the API).
+  With authentication on, /collections... need a bearer token (docs/security.md).
 
 check
   Without --url: builds, initializes and checks every configured component once
@@ -57,7 +58,13 @@ configuration, later sources winning:
   SOCIAL_REDIS__CRITICAL   true: readiness fails while Redis does (default false)
   SOCIAL_REDIS__COMMAND_TIMEOUT  also bounds each search-cache call (1s)
   SOCIAL_HTTP__HOST, SOCIAL_HTTP__PORT, SOCIAL_HTTP__SHUTDOWN_GRACE,
-  SOCIAL_HTTP__REQUEST_TIMEOUT, SOCIAL_HTTP__BODY_LIMIT
+  SOCIAL_HTTP__REQUEST_TIMEOUT, SOCIAL_HTTP__BODY_LIMIT,
+  SOCIAL_HTTP__HEADER_READ_TIMEOUT, SOCIAL_HTTP__MAX_CONNECTIONS,
+  SOCIAL_HTTP__CONCURRENCY_LIMIT
+  SOCIAL_HTTP__AUTH__MODE  auto (default) | none | api_key | jwt | any; a
+                           non-loopback HOST needs credentials or MODE=none
+  SOCIAL_HTTP__AUTH__API_KEYS  name:scopes:key entries (scopes read+write+admin)
+  SOCIAL_HTTP__AUTH__JWT__SECRET | __PUBLIC_KEY_FILE, __ISSUER, __AUDIENCE
   SOCIAL_HEALTH__CACHE_TTL, SOCIAL_HEALTH__CHECK_TIMEOUT
   (every key, with its default, is listed in .env.example)
   RUST_LOG                 log filter, logs go to stderr (default: info for serve,

@@ -237,6 +237,21 @@ fn cases() -> Vec<Case> {
             &["SOCIAL_HTTP__HOST"],
         ),
         env(
+            "every interface without credentials",
+            &[("SOCIAL_HTTP__HOST", "0.0.0.0")],
+            &["SOCIAL_HTTP__AUTH__MODE"],
+        ),
+        env(
+            "a malformed API key entry",
+            &[("SOCIAL_HTTP__AUTH__API_KEYS", "ci:read:short")],
+            &["SOCIAL_HTTP__AUTH__API_KEYS"],
+        ),
+        env(
+            "JWT mode without a key",
+            &[("SOCIAL_HTTP__AUTH__MODE", "jwt")],
+            &["SOCIAL_HTTP__AUTH__JWT__SECRET"],
+        ),
+        env(
             "zero request timeout",
             &[("SOCIAL_HTTP__REQUEST_TIMEOUT", "0s")],
             &["SOCIAL_HTTP__REQUEST_TIMEOUT"],

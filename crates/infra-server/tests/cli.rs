@@ -39,6 +39,21 @@ fn config_never_prints_secrets() {
     let out = run(&["config"], &[("SOCIAL_REDIS__URL", url.as_str())]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stdout(&out).contains(marker), "{}", stdout(&out));
+
+    // API keys and the JWT secret: the key names and scopes show, never the keys.
+    let keys = format!("ci:read+write:{marker},ops:admin:{marker}-2");
+    let jwt = format!("{marker}-{marker}-{marker}");
+    let out = run(
+        &["config"],
+        &[
+            ("SOCIAL_HTTP__AUTH__API_KEYS", keys.as_str()),
+            ("SOCIAL_HTTP__AUTH__JWT__SECRET", jwt.as_str()),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = stdout(&out);
+    assert!(!shown.contains(marker), "{shown}");
+    assert!(shown.contains("ci:read+write:[REDACTED]"), "{shown}");
 }
 
 #[test]

@@ -24,6 +24,9 @@ use tower::ServiceExt;
 /// The only placeholder a committed Secret may hold.
 const PLACEHOLDER: &str = "REPLACE_ME";
 
+/// The key of the API key list, whose values have a format.
+const API_KEYS: &str = "SOCIAL_HTTP__AUTH__API_KEYS";
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -247,7 +250,20 @@ fn the_image_runs_the_service_as_a_non_root_user_with_healthcheck_and_stop_signa
         "ENTRYPOINT {entrypoint}"
     );
 
-    let settings = load(&env, "Dockerfile ENV");
+    // The image binds every interface, so it needs credentials (or an explicit
+    // SOCIAL_HTTP__AUTH__MODE=none) before it starts: the Secret or the compose file adds them.
+    let error = SettingsLoader::from_pairs(env.clone()).load().unwrap_err();
+    assert_eq!(
+        error.key(),
+        Some("SOCIAL_HTTP__AUTH__MODE"),
+        "the image alone is refused for want of authentication: {error}"
+    );
+    let mut configured = env.clone();
+    configured.insert(
+        API_KEYS.into(),
+        declared(API_KEYS, "test").example.unwrap().into(),
+    );
+    let settings = load(&configured, "Dockerfile ENV with API keys");
     assert_eq!(settings.qdrant.mode, QdrantMode::Embedded);
 }
 
@@ -342,11 +358,17 @@ fn secret_data(dir: &str) -> BTreeMap<String, String> {
         secret.get("data").is_none(),
         "{path}: use stringData with placeholders"
     );
-    let data = str_map(&secret["stringData"], &path);
+    let mut data = str_map(&secret["stringData"], &path);
     for (key, value) in &data {
         assert_eq!(value, PLACEHOLDER, "{path}: {key} must stay a placeholder");
     }
     check_placement(&data, true, &path);
+    // A placeholder stands for a real value: where the key has a format (the API key
+    // list), load the example the key table declares for it instead.
+    if let Some(value) = data.get_mut(API_KEYS) {
+        let example = declared(API_KEYS, &path).example.expect("an example");
+        example.clone_into(value);
+    }
     data
 }
 
@@ -538,6 +560,11 @@ fn kubernetes_configuration_loads_in_both_modes() {
     let embedded = load(&pod_env(&[EMBEDDED], &[EMBEDDED]), "embedded");
     assert_eq!(embedded.qdrant.mode, QdrantMode::Embedded);
     assert_eq!(embedded.http.host, "0.0.0.0");
+    assert_eq!(
+        embedded.http.auth.effective_mode(),
+        infra_config::AuthMode::ApiKey,
+        "the Secret's API keys turn authentication on"
+    );
     assert!(
         embedded.qdrant.path.starts_with(&mount),
         "the embedded store {} lies on the volume mounted at {mount}",

@@ -5,6 +5,7 @@ mod common;
 use std::collections::{BTreeSet, HashSet};
 
 use common::TestApp;
+use infra_http::Access;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -240,6 +241,32 @@ async fn the_document_lists_exactly_the_routes_the_router_serves() {
         undocumented.is_empty() && unserved.is_empty(),
         "served but not documented: {undocumented:?}; documented but not served: {unserved:?}"
     );
+
+    // Each operation declares the scope the route policy enforces (public: no security).
+    let doc = document();
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    for (method, path) in &served {
+        let operation = &doc["paths"][path][method.to_ascii_lowercase()];
+        let access = app
+            .policy()
+            .access(&Method::from_bytes(method.as_bytes()).unwrap(), Some(path));
+        let expected = match access {
+            Access::Public => json!([]),
+            Access::Scope(scope) => json!([{ "bearer": [scope.as_str()] }]),
+        };
+        assert_eq!(operation["security"], expected, "{method} {path}");
+        if let Access::Scope(_) = access {
+            for code in ["401", "403"] {
+                assert!(
+                    operation["responses"].get(code).is_some(),
+                    "{method} {path}: {code} not documented"
+                );
+            }
+        }
+    }
 }
 
 /// A path with its parameters filled in.

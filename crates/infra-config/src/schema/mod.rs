@@ -39,6 +39,7 @@ mod render;
 
 use std::time::Duration;
 
+use crate::auth::AuthMode;
 use crate::duration;
 use crate::log::LogFormat;
 use crate::qdrant::{Compression, QdrantMode};
@@ -675,12 +676,12 @@ keys! {
         "http.host",
         Value::Text(LOCALHOST),
         HOST,
-        "Address to bind; keep a loopback address (127.0.0.1 or ::1).",
+        "Address to bind (127.0.0.1 or ::1 for loopback only).",
     )
     .note(
-        "A non-loopback bind (0.0.0.0, ::, a LAN address) needs authentication, which is \
-         coming but not there yet: until then it exposes every route to the network, so \
-         bind beyond loopback only behind an authenticating proxy.",
+        "A non-loopback bind (0.0.0.0, ::, a LAN address) needs authentication \
+         (AUTH__API_KEYS or AUTH__JWT__*) or an explicit AUTH__MODE=none; see \
+         docs/security.md.",
     );
     HTTP_PORT = int(
         "http.port",
@@ -706,6 +707,111 @@ keys! {
         "a size in bytes {range} (1 GiB)",
         "Largest request body in bytes (default 1 MiB).",
     );
+    HTTP_HEADER_READ_TIMEOUT = duration(
+        "http.header_read_timeout",
+        Duration::from_secs(10),
+        "Time a client has to send a request's headers; slower connections are closed.",
+    )
+    .note("Bounds slowloris clients that open connections and trickle headers.");
+    HTTP_MAX_CONNECTIONS = int(
+        "http.max_connections",
+        1024,
+        (1, Some(100_000)),
+        "a number of connections {range}",
+        "Largest number of open connections; further ones wait to be accepted.",
+    );
+    HTTP_CONCURRENCY_LIMIT = int(
+        "http.concurrency_limit",
+        256,
+        (1, Some(100_000)),
+        "a number of requests {range}",
+        "Largest number of requests served at once; more get 503 with Retry-After at once.",
+    )
+    .note("Load shedding: refused requests are counted in http_server_requests_shed_total; health routes are never shed.");
+    HTTP_AUTH_MODE = choice(
+        "http.auth.mode",
+        AuthMode::NAMES,
+        AuthMode::DEFAULT_NAME,
+        "How requests are authenticated: auto, none, api_key, jwt or any (either).",
+    )
+    .note(
+        "auto: API keys and/or JWT when configured, none on a loopback HOST with nothing \
+         configured, refused at load on any other HOST. none on a non-loopback HOST is \
+         logged as a warning at start. Health routes, /openapi.json and the metrics path \
+         are always public.",
+    );
+    HTTP_AUTH_API_KEYS = Key::new(
+        "http.auth.api_keys",
+        Kind::List,
+        Value::Unset,
+        "a comma-separated list of name:scopes:key or name:scopes:sha256:HEX, scopes \
+         read, write, admin joined with +, keys of 16 characters or more",
+        "Bearer API keys, comma-separated name:scopes:key entries.",
+    )
+    .note(
+        "Scopes are ordered (admin implies write implies read). Give sha256:<64 hex \
+         digits> (the SHA-256 of the key, e.g. printf %s KEY | sha256sum) instead of the \
+         key to keep it out of configuration. Keys cannot contain commas or whitespace.",
+    )
+    .example("ci:read+write:change-me-to-a-long-random-key")
+    .secret();
+    HTTP_AUTH_JWT_SECRET = text(
+        "http.auth.jwt.secret",
+        Value::Unset,
+        "a shared secret of 32 bytes or more",
+        "HS256 secret that JWTs are verified with (exclusive with PUBLIC_KEY_FILE and JWKS_FILE).",
+    )
+    .example("change-me-to-32-or-more-random-bytes")
+    .secret();
+    HTTP_AUTH_JWT_PUBLIC_KEY_FILE = Key::new(
+        "http.auth.jwt.public_key_file",
+        Kind::Path,
+        Value::Unset,
+        "the path of an existing PEM file with an RSA or P-256 public key",
+        "PEM public key that JWTs are verified with: RSA (RS256) or P-256 (ES256).",
+    )
+    .example("/etc/infra-server/jwt.pem");
+    HTTP_AUTH_JWT_JWKS_FILE = Key::new(
+        "http.auth.jwt.jwks_file",
+        Kind::Path,
+        Value::Unset,
+        "the path of an existing JWKS (JSON Web Key Set) file",
+        "JWKS file of RSA (RS256) and P-256 (ES256) public keys, chosen by the token's kid.",
+    )
+    .note(
+        "Read once at start: after a key rotation, restart the service (or roll the pods). \
+         A token without kid is accepted only when the set holds one key.",
+    )
+    .example("/etc/infra-server/jwks.json");
+    HTTP_AUTH_JWT_ISSUER = text(
+        "http.auth.jwt.issuer",
+        Value::Unset,
+        "an issuer (a non-blank string)",
+        "Required iss claim of JWTs; unset: not checked.",
+    )
+    .example("https://auth.example.com/");
+    HTTP_AUTH_JWT_AUDIENCE = text(
+        "http.auth.jwt.audience",
+        Value::Unset,
+        "an audience (a non-blank string)",
+        "Required aud claim of JWTs; unset: tokens that carry an aud are refused.",
+    )
+    .example("infra-server");
+    HTTP_AUTH_JWT_LEEWAY = Key::new(
+        "http.auth.jwt.leeway",
+        Kind::Duration,
+        Value::Duration(Duration::from_secs(30)),
+        "a duration with a unit, e.g. 30s, at most 5m",
+        "Clock skew allowed when checking exp and nbf.",
+    );
+    HTTP_CORS_ALLOWED_ORIGINS = Key::new(
+        "http.cors.allowed_origins",
+        Kind::List,
+        Value::Unset,
+        "a comma-separated list of origins such as https://app.example.com (no *, no path)",
+        "Browser origins allowed to call the API (CORS); unset: no CORS headers.",
+    )
+    .example("https://app.example.com");
 
     // Health endpoints.
     HEALTH_CACHE_TTL = duration(

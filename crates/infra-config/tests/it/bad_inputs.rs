@@ -419,6 +419,105 @@ fn each_bad_input_gives_one_line_naming_its_key() {
             "one of ttl",
         ),
         case(
+            &[("SOCIAL_HTTP__HOST", "0.0.0.0")],
+            "SOCIAL_HTTP__AUTH__MODE",
+            "one of auto, none, api_key, jwt, any",
+        ),
+        case(
+            &[("SOCIAL_HTTP__AUTH__MODE", "basic")],
+            "SOCIAL_HTTP__AUTH__MODE",
+            "one of auto, none, api_key, jwt, any",
+        ),
+        case(
+            &[("SOCIAL_HTTP__AUTH__MODE", "api_key")],
+            "SOCIAL_HTTP__AUTH__API_KEYS",
+            "name:scopes:key",
+        ),
+        case(
+            &[("SOCIAL_HTTP__AUTH__MODE", "jwt")],
+            "SOCIAL_HTTP__AUTH__JWT__SECRET",
+            "32 bytes or more",
+        ),
+        case(
+            &[
+                ("SOCIAL_HTTP__AUTH__MODE", "any"),
+                ("SOCIAL_HTTP__AUTH__API_KEYS", "ci:read:0123456789abcdef"),
+            ],
+            "SOCIAL_HTTP__AUTH__MODE",
+            "one of auto",
+        ),
+        case(
+            &[("SOCIAL_HTTP__AUTH__API_KEYS", "ci:read:short-key")],
+            "SOCIAL_HTTP__AUTH__API_KEYS",
+            "16 characters or more",
+        ),
+        case(
+            &[("SOCIAL_HTTP__AUTH__API_KEYS", "ci:root:0123456789abcdef")],
+            "SOCIAL_HTTP__AUTH__API_KEYS",
+            "read, write, admin",
+        ),
+        case(
+            &[("SOCIAL_HTTP__AUTH__API_KEYS", "0123456789abcdef")],
+            "SOCIAL_HTTP__AUTH__API_KEYS",
+            "name:scopes:key",
+        ),
+        case(
+            &[("SOCIAL_HTTP__AUTH__API_KEYS", "ci:read:sha256:abc")],
+            "SOCIAL_HTTP__AUTH__API_KEYS",
+            "sha256:HEX",
+        ),
+        case(
+            &[(
+                "SOCIAL_HTTP__AUTH__API_KEYS",
+                "ci:read:0123456789abcdef,ci:write:fedcba9876543210",
+            )],
+            "SOCIAL_HTTP__AUTH__API_KEYS",
+            "name:scopes:key",
+        ),
+        case(
+            &[("SOCIAL_HTTP__AUTH__JWT__SECRET", "too-short")],
+            "SOCIAL_HTTP__AUTH__JWT__SECRET",
+            "32 bytes or more",
+        ),
+        case(
+            &[("SOCIAL_HTTP__AUTH__JWT__LEEWAY", "10m")],
+            "SOCIAL_HTTP__AUTH__JWT__LEEWAY",
+            "at most 5m",
+        ),
+        case(
+            &[("SOCIAL_HTTP__AUTH__JWT__AUDIENCE", " ")],
+            "SOCIAL_HTTP__AUTH__JWT__AUDIENCE",
+            "non-blank",
+        ),
+        case(
+            &[("SOCIAL_HTTP__CORS__ALLOWED_ORIGINS", "*")],
+            "SOCIAL_HTTP__CORS__ALLOWED_ORIGINS",
+            "no *",
+        ),
+        case(
+            &[(
+                "SOCIAL_HTTP__CORS__ALLOWED_ORIGINS",
+                "https://app.example.com/login",
+            )],
+            "SOCIAL_HTTP__CORS__ALLOWED_ORIGINS",
+            "no path",
+        ),
+        case(
+            &[("SOCIAL_HTTP__HEADER_READ_TIMEOUT", "0s")],
+            "SOCIAL_HTTP__HEADER_READ_TIMEOUT",
+            "more than 0",
+        ),
+        case(
+            &[("SOCIAL_HTTP__MAX_CONNECTIONS", "0")],
+            "SOCIAL_HTTP__MAX_CONNECTIONS",
+            "1-100000",
+        ),
+        case(
+            &[("SOCIAL_HTTP__CONCURRENCY_LIMIT", "0")],
+            "SOCIAL_HTTP__CONCURRENCY_LIMIT",
+            "1-100000",
+        ),
+        case(
             &[("SOCIAL_REDIS", "redis://cache")],
             "SOCIAL_REDIS",
             "keys below it, like SOCIAL_REDIS__<KEY>",
@@ -444,6 +543,48 @@ fn each_bad_input_gives_one_line_naming_its_key() {
         env: vec![("SOCIAL_REDIS__TLS__CERT_FILE", cert)],
         key: "SOCIAL_REDIS__TLS__CERT_FILE",
         accepted: "TLS on",
+    });
+    cases.push(Case {
+        env: vec![
+            ("SOCIAL_HTTP__AUTH__JWT__SECRET", "s".repeat(32)),
+            (
+                "SOCIAL_HTTP__AUTH__JWT__PUBLIC_KEY_FILE",
+                write_file(&dir, "jwt.pem", "pem")
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+        ],
+        key: "SOCIAL_HTTP__AUTH__JWT__PUBLIC_KEY_FILE",
+        accepted: "public key",
+    });
+    cases.push(Case {
+        env: vec![(
+            "SOCIAL_HTTP__AUTH__JWT__PUBLIC_KEY_FILE",
+            dir.path().join("missing.pem").to_str().unwrap().to_owned(),
+        )],
+        key: "SOCIAL_HTTP__AUTH__JWT__PUBLIC_KEY_FILE",
+        accepted: "an existing PEM file",
+    });
+    cases.push(Case {
+        env: vec![
+            (
+                "SOCIAL_HTTP__AUTH__JWT__PUBLIC_KEY_FILE",
+                write_file(&dir, "one.pem", "pem")
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+            (
+                "SOCIAL_HTTP__AUTH__JWT__JWKS_FILE",
+                write_file(&dir, "jwks.json", "{}")
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+        ],
+        key: "SOCIAL_HTTP__AUTH__JWT__JWKS_FILE",
+        accepted: "JWKS",
     });
     assert!(cases.len() >= 25);
 

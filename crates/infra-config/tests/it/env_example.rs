@@ -108,6 +108,8 @@ fn suggested_scalar_values_are_valid_one_by_one() {
         "SOCIAL_QDRANT__PORT",
         "SOCIAL_QDRANT__API_KEY",
         "SOCIAL_QDRANT__MODE",
+        "SOCIAL_HTTP__AUTH__JWT__PUBLIC_KEY_FILE",
+        "SOCIAL_HTTP__AUTH__JWT__JWKS_FILE",
     ];
     for (key, value) in example_lines() {
         if needs_companions.contains(&key.as_str()) {

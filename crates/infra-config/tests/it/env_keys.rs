@@ -4,7 +4,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use infra_config::{Compression, ExposeSecret, LogFormat, NodeAddr, QdrantMode, RedisMode, Secret};
+use infra_config::{
+    ApiKeyCredential, AuthMode, Compression, ExposeSecret, LogFormat, NodeAddr, QdrantMode,
+    RedisMode, Scope, Secret,
+};
 
 use crate::{load_ok, write_file};
 
@@ -263,7 +266,24 @@ fn http_and_health_keys() {
         ("SOCIAL_HTTP__BODY_LIMIT", "2097152"),
         ("SOCIAL_HEALTH__CACHE_TTL", "500ms"),
         ("SOCIAL_HEALTH__CHECK_TIMEOUT", "300ms"),
+        ("SOCIAL_HTTP__HEADER_READ_TIMEOUT", "5s"),
+        ("SOCIAL_HTTP__MAX_CONNECTIONS", "64"),
+        ("SOCIAL_HTTP__CONCURRENCY_LIMIT", "8"),
+        ("SOCIAL_HTTP__AUTH__MODE", "NONE"),
+        (
+            "SOCIAL_HTTP__CORS__ALLOWED_ORIGINS",
+            "https://app.example.com/, http://localhost:3000",
+        ),
     ]);
+    assert_eq!(s.http.header_read_timeout, Duration::from_secs(5));
+    assert_eq!(s.http.max_connections, 64);
+    assert_eq!(s.http.concurrency_limit, 8);
+    assert_eq!(s.http.auth.mode, AuthMode::None);
+    assert_eq!(s.http.auth.effective_mode(), AuthMode::None);
+    assert_eq!(
+        s.http.cors.allowed_origins,
+        ["https://app.example.com", "http://localhost:3000"]
+    );
     assert_eq!(s.http.host, "0.0.0.0");
     assert_eq!(s.http.port, 0);
     assert_eq!(s.http.shutdown_grace, Duration::from_secs(15));
@@ -272,6 +292,51 @@ fn http_and_health_keys() {
     assert_eq!(s.http.bind_address(), "0.0.0.0:0");
     assert_eq!(s.health.cache_ttl, Duration::from_millis(500));
     assert_eq!(s.health.check_timeout, Duration::from_millis(300));
+}
+
+#[test]
+fn auth_keys() {
+    let hash = "0f".repeat(32);
+    let s = load_ok(&[
+        ("SOCIAL_HTTP__HOST", "0.0.0.0"),
+        (
+            "SOCIAL_HTTP__AUTH__API_KEYS",
+            &format!("ci:read+write:0123456789abcdef:x, ops:admin:sha256:{hash}"),
+        ),
+        ("SOCIAL_HTTP__AUTH__JWT__SECRET", &"s".repeat(32)),
+        (
+            "SOCIAL_HTTP__AUTH__JWT__ISSUER",
+            "https://auth.example.com/",
+        ),
+        ("SOCIAL_HTTP__AUTH__JWT__AUDIENCE", "infra-server"),
+        ("SOCIAL_HTTP__AUTH__JWT__LEEWAY", "0s"),
+    ]);
+    let auth = &s.http.auth;
+    assert_eq!(auth.mode, AuthMode::Auto);
+    assert_eq!(auth.effective_mode(), AuthMode::Any);
+    assert_eq!(auth.api_keys.len(), 2);
+    assert_eq!(auth.api_keys[0].name, "ci");
+    assert_eq!(auth.api_keys[0].scopes, [Scope::Read, Scope::Write]);
+    assert!(matches!(
+        &auth.api_keys[0].credential,
+        ApiKeyCredential::Secret(key) if key.expose_secret() == "0123456789abcdef:x"
+    ));
+    assert!(matches!(
+        auth.api_keys[1].credential,
+        ApiKeyCredential::Sha256(digest) if digest == [0x0f; 32]
+    ));
+    assert_eq!(auth.jwt.leeway, Duration::ZERO);
+    assert_eq!(auth.jwt.audience.as_deref(), Some("infra-server"));
+    let shown = format!("{s:?} {}", serde_json::to_string(&s).unwrap());
+    assert!(
+        !shown.contains("0123456789abcdef") && !shown.contains(&hash),
+        "{shown}"
+    );
+    assert!(!shown.contains(&"s".repeat(32)), "{shown}");
+
+    // Loopback with nothing configured: no authentication.
+    let s = load_ok(&[]);
+    assert_eq!(s.http.auth.effective_mode(), AuthMode::None);
 }
 
 #[test]

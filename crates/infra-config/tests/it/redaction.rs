@@ -118,6 +118,16 @@ fn errors_on_secret_keys_never_echo_them() {
         vec![("SOCIAL_OTEL__ENDPOINT", url("{M}"))],
         vec![("SOCIAL_OTEL__ENDPOINT", url("ftp://collector/{M}"))],
         vec![("SOCIAL_DATABASE__URL", url("postgres://app:{M}@db/app"))],
+        vec![("SOCIAL_HTTP__AUTH__API_KEYS", url("{M}"))],
+        vec![("SOCIAL_HTTP__AUTH__API_KEYS", url("ci:root:{M}"))],
+        vec![("SOCIAL_HTTP__AUTH__API_KEYS", url("ci:read:{M} x"))],
+        vec![("SOCIAL_HTTP__AUTH__API_KEYS", url("ci:read:sha256:{M}"))],
+        vec![(
+            "SOCIAL_HTTP__AUTH__API_KEYS",
+            url("ci:read:{M},ci:read:{M}"),
+        )],
+        vec![("SOCIAL_HTTP__AUTH__JWT__SECRET", url("{M}"))],
+        vec![("SOCIAL_HTTP__AUTH__JWT__SECRET__X", url("{M}"))],
     ];
     for env in &cases {
         let error = SettingsLoader::from_pairs(env.iter().map(|(k, v)| (*k, v.as_str())))

@@ -1,8 +1,10 @@
 //! The general command path's conversions: infra-base's [`Command`] to a redis-rs [`Cmd`],
 //! and a redis-rs [`Value`] to a [`Reply`].
 
+use std::time::Duration;
+
 use infra_base::redis::{Command, Reply};
-use infra_base::{ErrorKind, InfraError, InfraResult, REDIS_BACKEND};
+use infra_base::{ErrorKind, InfraError, InfraResult, REDIS_BACKEND, SetCondition, SetOptions};
 use redis::{Cmd, RedisError, Value};
 
 use crate::error::map_redis_error;
@@ -58,6 +60,65 @@ pub(crate) fn to_reply(value: Value, operation: &'static str) -> InfraResult<Rep
             ));
         }
     })
+}
+
+/// `INCRBY` that sets a TTL only when it creates the key, atomically (one key, so it is
+/// valid in a cluster: the script runs on the key's node).
+pub(crate) const INCR_WITH_TTL: &str = r"
+local created = redis.call('EXISTS', KEYS[1]) == 0
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if created then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return value
+";
+
+fn invalid(operation: &'static str, message: &str) -> InfraError {
+    InfraError::new(ErrorKind::InvalidInput, REDIS_BACKEND, operation, message)
+}
+
+/// A TTL in whole milliseconds, sub-millisecond parts rounded up; zero is refused before
+/// anything is sent (`PEXPIRE key 0` would delete the key).
+pub(crate) fn ttl_millis(ttl: Duration, operation: &'static str) -> InfraResult<u64> {
+    if ttl.is_zero() {
+        return Err(invalid(operation, "ttl must be greater than zero"));
+    }
+    u64::try_from(ttl.as_nanos().div_ceil(1_000_000))
+        .ok()
+        .filter(|ms| i64::try_from(*ms).is_ok())
+        .ok_or_else(|| invalid(operation, "ttl is too large"))
+}
+
+/// `SET key value [PX ms] [NX|XX]`.
+pub(crate) fn set_command(key: &str, value: &[u8], options: SetOptions) -> InfraResult<Cmd> {
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(key).arg(value);
+    if let Some(ttl) = options.ttl {
+        cmd.arg("PX").arg(ttl_millis(ttl, "set")?);
+    }
+    match options.condition {
+        SetCondition::Always => {}
+        SetCondition::IfAbsent => {
+            cmd.arg("NX");
+        }
+        SetCondition::IfPresent => {
+            cmd.arg("XX");
+        }
+    }
+    Ok(cmd)
+}
+
+/// The first server error of a failed pipeline or transaction (an `EXECABORT` carries the
+/// errors of the commands refused when queued), so that it is mapped by its own code;
+/// any other error as it is.
+pub(crate) fn first_server_error(err: RedisError) -> RedisError {
+    if err.kind() != redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort) {
+        return err;
+    }
+    match err.clone().into_server_errors() {
+        Some(errors) if !errors.is_empty() => RedisError::from(errors[0].1.clone()),
+        _ => err,
+    }
 }
 
 #[cfg(test)]
@@ -135,5 +196,46 @@ mod tests {
             (err.kind(), err.operation()),
             (ErrorKind::InvalidInput, "pipeline")
         );
+    }
+
+    #[test]
+    fn ttls_are_whole_milliseconds_rounded_up() {
+        assert_eq!(ttl_millis(Duration::from_micros(1), "set").unwrap(), 1);
+        assert_eq!(ttl_millis(Duration::from_micros(1500), "set").unwrap(), 2);
+        assert_eq!(ttl_millis(Duration::from_mins(1), "set").unwrap(), 60_000);
+        let zero = ttl_millis(Duration::ZERO, "expire").unwrap_err();
+        assert_eq!(zero.kind(), ErrorKind::InvalidInput);
+        assert_eq!(zero.operation(), "expire");
+        let huge = ttl_millis(Duration::MAX, "set").unwrap_err();
+        assert_eq!(huge.kind(), ErrorKind::InvalidInput);
+    }
+
+    fn args(cmd: &Cmd) -> Vec<String> {
+        cmd.args_iter()
+            .map(|arg| match arg {
+                redis::Arg::Simple(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                _ => "<cursor>".to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn set_commands() {
+        let plain = set_command("k", b"v", SetOptions::default()).unwrap();
+        assert_eq!(
+            args(&plain),
+            ["SET", "k", "v"],
+            "no KEEPTTL: a plain SET clears the TTL"
+        );
+        let nx = set_command(
+            "k",
+            b"v",
+            SetOptions::with_ttl(Duration::from_millis(1500)).if_absent(),
+        )
+        .unwrap();
+        assert_eq!(args(&nx), ["SET", "k", "v", "PX", "1500", "NX"]);
+        let xx = set_command("k", b"v", SetOptions::default().if_present()).unwrap();
+        assert_eq!(args(&xx), ["SET", "k", "v", "XX"]);
+        assert!(set_command("k", b"v", SetOptions::with_ttl(Duration::ZERO)).is_err());
     }
 }

@@ -15,6 +15,7 @@
 use std::error::Error as StdError;
 use std::io;
 use std::sync::Arc;
+use std::time::Instant;
 
 use deadpool::managed::{PoolError, TimeoutType};
 use infra_base::redis::NOSCRIPT_MESSAGE;
@@ -362,6 +363,24 @@ fn tls_problem(err: &RedisError) -> Option<String> {
         _ => "TLS handshake failed".to_owned(),
     };
     Some(text)
+}
+
+/// Maps a failure of a port call and logs it at debug (no key, no value).
+pub(crate) fn call_failed(
+    operation: &'static str,
+    failure: Failure,
+    started: Instant,
+) -> InfraError {
+    let err = map_error(failure, operation, None);
+    tracing::debug!(
+        backend = REDIS_BACKEND,
+        operation,
+        kind = %err.kind(),
+        latency_ms = started.elapsed().as_secs_f64() * 1e3,
+        error = %err.chain(),
+        "redis call failed"
+    );
+    err
 }
 
 #[cfg(test)]

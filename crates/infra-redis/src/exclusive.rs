@@ -10,7 +10,8 @@ use infra_base::REDIS_BACKEND;
 use redis::aio::ConnectionLike;
 use redis::{Arg, Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
-use crate::pool::{ClaimGuard, HotSlots, Object, Pooled};
+use crate::pool::{Object, Pooled};
+use crate::shared::{ClaimGuard, HotSlots};
 
 /// The future a [`RedisAdapter::with_connection`](crate::RedisAdapter::with_connection)
 /// closure returns: it borrows the connection for `'c`.

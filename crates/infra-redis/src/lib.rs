@@ -106,6 +106,7 @@ mod error;
 mod exclusive;
 mod factory;
 mod pool;
+mod shared;
 
 pub use adapter::{PoolStatus, RedisAdapter};
 pub use error::map_redis_error;

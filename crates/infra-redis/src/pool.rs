@@ -13,8 +13,8 @@
 //!   replaces it with a fresh one on the next checkout.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
@@ -24,10 +24,11 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::SentinelClient;
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, Value};
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Mutex;
 
 use crate::config::Target;
 use crate::error::map_redis_error;
+use crate::shared::ConnState;
 
 /// A connection of any mode; cloning is cheap and clones share the underlying socket(s).
 #[derive(Clone)]
@@ -77,114 +78,6 @@ impl fmt::Debug for Pooled {
         f.debug_struct("Pooled")
             .field("broken", &self.state.is_broken())
             .finish_non_exhaustive()
-    }
-}
-
-/// State shared by a pooled connection and every in-flight command using it.
-#[derive(Debug, Default)]
-pub(crate) struct ConnState {
-    broken: AtomicBool,
-    /// Set while a connection probe (after a cancelled call) is in flight: one at a time.
-    probing: AtomicBool,
-    /// Who uses the connection: any number of port calls, or one exclusive holder.
-    /// Bit 0 is the exclusive claim; the rest counts shared users in steps of [`SHARED`].
-    lane: AtomicUsize,
-    /// Woken when the last shared user leaves a claimed connection.
-    drained: Notify,
-}
-
-const EXCLUSIVE: usize = 1;
-const SHARED: usize = 2;
-
-impl ConnState {
-    pub(crate) fn is_broken(&self) -> bool {
-        self.broken.load(Ordering::Relaxed)
-    }
-
-    /// Marks the connection for replacement; returns whether it was healthy until now.
-    ///
-    /// Counts the replacement in
-    /// [`SHARED_CONNECTION_REPLACEMENTS`](infra_base::telemetry::SHARED_CONNECTION_REPLACEMENTS).
-    pub(crate) fn mark_broken(&self) -> bool {
-        let was_healthy = !self.broken.swap(true, Ordering::Relaxed);
-        if was_healthy {
-            metrics::counter!(
-                infra_base::telemetry::SHARED_CONNECTION_REPLACEMENTS,
-                infra_base::telemetry::labels::DB_SYSTEM => infra_base::REDIS_BACKEND,
-            )
-            .increment(1);
-        }
-        was_healthy
-    }
-
-    /// Claims the right to probe the connection; `false` when a probe is already running.
-    pub(crate) fn start_probe(&self) -> bool {
-        !self.probing.swap(true, Ordering::Acquire)
-    }
-
-    /// Ends the probe claimed by [`start_probe`](Self::start_probe).
-    pub(crate) fn end_probe(&self) {
-        self.probing.store(false, Ordering::Release);
-    }
-
-    /// Registers a port call on the connection; `None` when an exclusive holder has claimed
-    /// it. Two atomic operations in all (this and the guard's drop).
-    pub(crate) fn try_share(self: &Arc<Self>) -> Option<ShareGuard> {
-        let previous = self.lane.fetch_add(SHARED, Ordering::AcqRel);
-        let guard = ShareGuard(Arc::clone(self));
-        (previous & EXCLUSIVE == 0).then_some(guard)
-    }
-
-    /// Claims the connection for one holder and waits until the port calls still using it
-    /// (clones taken before it came back to the pool) have finished. Cancelling the wait
-    /// releases the claim.
-    pub(crate) async fn claim(self: &Arc<Self>) -> ClaimGuard {
-        let previous = self.lane.fetch_or(EXCLUSIVE, Ordering::AcqRel);
-        debug_assert_eq!(
-            previous & EXCLUSIVE,
-            0,
-            "one claim at a time per connection"
-        );
-        let guard = ClaimGuard(Arc::clone(self));
-        loop {
-            let drained = self.drained.notified();
-            tokio::pin!(drained);
-            drained.as_mut().enable();
-            if self.lane.load(Ordering::Acquire) == EXCLUSIVE {
-                return guard;
-            }
-            drained.await;
-        }
-    }
-}
-
-/// A port call's registration on a connection (see [`ConnState::try_share`]).
-#[derive(Debug)]
-pub(crate) struct ShareGuard(Arc<ConnState>);
-
-impl ShareGuard {
-    pub(crate) fn state(&self) -> &Arc<ConnState> {
-        &self.0
-    }
-}
-
-impl Drop for ShareGuard {
-    fn drop(&mut self) {
-        let previous = self.0.lane.fetch_sub(SHARED, Ordering::AcqRel);
-        if previous == SHARED | EXCLUSIVE {
-            // The last port call left a claimed connection: wake its holder.
-            self.0.drained.notify_one();
-        }
-    }
-}
-
-/// An exclusive holder's claim on a connection (see [`ConnState::claim`]).
-#[derive(Debug)]
-pub(crate) struct ClaimGuard(Arc<ConnState>);
-
-impl Drop for ClaimGuard {
-    fn drop(&mut self) {
-        self.0.lane.fetch_and(!EXCLUSIVE, Ordering::AcqRel);
     }
 }
 
@@ -314,135 +207,7 @@ impl managed::Manager for Manager {
     }
 }
 
-/// A clone of a pooled connection kept for port calls.
-#[derive(Clone)]
-pub(crate) struct Hot {
-    pub(crate) conn: Conn,
-    pub(crate) state: Arc<ConnState>,
-}
-
-/// Clones of pooled connections that port calls use without a pool checkout, while the
-/// connection is healthy and no exclusive holder has claimed it.
-///
-/// The pooled object itself stays idle in the pool; these clones share its socket.
-pub(crate) struct HotSlots {
-    slots: Box<[RwLock<Option<Hot>>]>,
-    next: AtomicUsize,
-}
-
-impl HotSlots {
-    pub(crate) fn new(count: usize) -> Self {
-        Self {
-            slots: (0..count.max(1)).map(|_| RwLock::new(None)).collect(),
-            next: AtomicUsize::new(0),
-        }
-    }
-
-    /// The slot for the next call (round robin when there are several).
-    pub(crate) fn pick(&self) -> usize {
-        if self.slots.len() > 1 {
-            self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()
-        } else {
-            0
-        }
-    }
-
-    /// The fast path: a clone of the slot's connection, registered as a shared use.
-    pub(crate) fn lease(&self, slot: usize) -> Option<(Conn, ShareGuard)> {
-        let hot = self.slots[slot]
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        let hot = hot.as_ref()?;
-        if hot.state.is_broken() {
-            return None;
-        }
-        let share = hot.state.try_share()?;
-        Some((hot.conn.clone(), share))
-    }
-
-    pub(crate) fn store(&self, slot: usize, hot: Hot) {
-        *self.slots[slot]
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(hot);
-    }
-
-    /// Drops the clones of one connection, so that discarding it closes its socket now.
-    pub(crate) fn forget(&self, state: &Arc<ConnState>) {
-        for slot in &self.slots {
-            let mut slot = slot.write().unwrap_or_else(PoisonError::into_inner);
-            if slot
-                .as_ref()
-                .is_some_and(|hot| Arc::ptr_eq(&hot.state, state))
-            {
-                *slot = None;
-            }
-        }
-    }
-
-    /// Drops every clone.
-    pub(crate) fn clear(&self) {
-        for slot in &self.slots {
-            *slot.write().unwrap_or_else(PoisonError::into_inner) = None;
-        }
-    }
-}
-
 /// The pool type.
 pub(crate) type Pool = managed::Pool<Manager>;
 /// A checked-out pooled connection.
 pub(crate) type Object = managed::Object<Manager>;
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[tokio::test]
-    async fn a_claim_waits_for_shared_users_and_excludes_new_ones() {
-        let state = Arc::new(ConnState::default());
-        let first = state.try_share().expect("free connection");
-        let second = state.try_share().expect("shared by many");
-        let claim = tokio::spawn({
-            let state = Arc::clone(&state);
-            async move { state.claim().await }
-        });
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        assert!(!claim.is_finished(), "the claim waits for shared users");
-        assert!(
-            state.try_share().is_none(),
-            "no new shared use once claimed"
-        );
-        drop(first);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        assert!(!claim.is_finished());
-        drop(second);
-        let guard = tokio::time::timeout(Duration::from_secs(1), claim)
-            .await
-            .expect("the last shared user wakes the claim")
-            .unwrap();
-        assert!(state.try_share().is_none());
-        drop(guard);
-        assert!(state.try_share().is_some(), "released claim");
-    }
-
-    #[tokio::test]
-    async fn a_cancelled_claim_is_released() {
-        let state = Arc::new(ConnState::default());
-        let share = state.try_share().unwrap();
-        let waited = tokio::time::timeout(Duration::from_millis(5), state.claim()).await;
-        assert!(waited.is_err());
-        drop(share);
-        assert!(state.try_share().is_some());
-        let _claim = state.claim().await;
-    }
-
-    #[test]
-    fn broken_is_reported_once() {
-        let state = ConnState::default();
-        assert!(!state.is_broken());
-        assert!(state.mark_broken());
-        assert!(!state.mark_broken());
-        assert!(state.is_broken());
-    }
-}

@@ -1,0 +1,306 @@
+//! The [`RedisPort`] and [`Lifecycle`] impls of [`RedisAdapter`]: each port method builds
+//! its command ([`crate::command`]) and sends it on a shared connection
+//! ([`crate::shared`]).
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use infra_base::redis::{Command, Pipeline, Reply, validate_command};
+use infra_base::resilience::Idempotency;
+use infra_base::{ComponentHealth, InfraResult, Lifecycle, REDIS_BACKEND, RedisPort, SetOptions};
+use redis::{RedisError, Value};
+
+use super::RedisAdapter;
+use crate::command::{first_server_error, set_command, to_cmd, to_reply, ttl_millis};
+use crate::error::{Failure, map_startup_error};
+
+#[async_trait]
+impl RedisPort for RedisAdapter {
+    async fn ping(&self) -> InfraResult<()> {
+        self.ping_once("ping").await
+    }
+
+    async fn get(&self, key: &str) -> InfraResult<Option<Vec<u8>>> {
+        self.shared
+            .conns
+            .query("get", redis::cmd("GET").arg(key))
+            .await
+    }
+
+    async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> InfraResult<bool> {
+        let cmd = set_command(key, value, options)?;
+        let reply: Value = self.shared.conns.query("set", &cmd).await?;
+        Ok(!matches!(reply, Value::Nil))
+    }
+
+    async fn del(&self, keys: &[String]) -> InfraResult<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        // In cluster mode redis-rs splits a multi-slot DEL per slot and sums the counts.
+        self.shared
+            .conns
+            .query("del", redis::cmd("DEL").arg(keys))
+            .await
+    }
+
+    async fn exists(&self, key: &str) -> InfraResult<bool> {
+        let count: u64 = self
+            .shared
+            .conns
+            .query("exists", redis::cmd("EXISTS").arg(key))
+            .await?;
+        Ok(count > 0)
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> InfraResult<bool> {
+        let millis = ttl_millis(ttl, "expire")?;
+        self.shared
+            .conns
+            .query("expire", redis::cmd("PEXPIRE").arg(key).arg(millis))
+            .await
+    }
+
+    async fn incr_by(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl_on_create: Option<Duration>,
+    ) -> InfraResult<i64> {
+        const OPERATION: &str = "incr_by";
+        let Some(ttl) = ttl_on_create else {
+            return self
+                .shared
+                .conns
+                .query(OPERATION, redis::cmd("INCRBY").arg(key).arg(delta))
+                .await;
+        };
+        let millis = ttl_millis(ttl, OPERATION)?;
+        let started = Instant::now();
+        let mut lease = self.shared.conns.lease(OPERATION, started).await?;
+        lease.in_flight = true;
+        // EVALSHA, then EVAL once if the server does not know the script yet.
+        let result = self
+            .shared
+            .incr_with_ttl
+            .key(key)
+            .arg(delta)
+            .arg(millis)
+            .invoke_async(&mut lease.conn)
+            .await;
+        lease.in_flight = false;
+        result.map_err(|err| {
+            self.shared
+                .conns
+                .command_failed(OPERATION, lease.share.state(), err, started)
+        })
+    }
+
+    async fn mget(&self, keys: &[String]) -> InfraResult<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // In cluster mode redis-rs splits a multi-slot MGET per slot and restores the order.
+        self.shared
+            .conns
+            .query("mget", redis::cmd("MGET").arg(keys))
+            .await
+    }
+
+    async fn publish(&self, channel: &str, message: &[u8]) -> InfraResult<u64> {
+        self.shared
+            .conns
+            .query("publish", redis::cmd("PUBLISH").arg(channel).arg(message))
+            .await
+    }
+
+    /// Sends the command on the shared connection, like every port call; refused commands
+    /// ([`validate_command`]) never reach the server. The idempotency is the layers' business
+    /// (retries); the adapter sends each call once.
+    async fn command(&self, command: &Command, idempotency: Idempotency) -> InfraResult<Reply> {
+        const OPERATION: &str = "command";
+        let _ = idempotency;
+        validate_command(command, OPERATION)?;
+        let value: Value = self.shared.conns.query(OPERATION, &to_cmd(command)).await?;
+        to_reply(value, OPERATION)
+    }
+
+    /// Sends the pipeline (inside `MULTI`/`EXEC` when atomic) on the shared connection in
+    /// one write; redis-rs keeps its replies together. The replies of every command are
+    /// read even when some are errors, and the first error (in pipeline order) is the
+    /// call's error.
+    async fn pipeline(&self, pipeline: &Pipeline) -> InfraResult<Vec<Reply>> {
+        const OPERATION: &str = "pipeline";
+        for command in pipeline.commands() {
+            validate_command(command, OPERATION)?;
+        }
+        if pipeline.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::Pipeline::with_capacity(pipeline.len());
+        if pipeline.is_atomic() {
+            pipe.atomic();
+        }
+        // Error replies come back as values, so that each is mapped by its own code
+        // (redis-rs would otherwise fold them into one pipeline error without one).
+        pipe.ignore_errors();
+        for command in pipeline.commands() {
+            pipe.add_command(to_cmd(command));
+        }
+        let started = Instant::now();
+        let mut lease = self.shared.conns.lease(OPERATION, started).await?;
+        lease.in_flight = true;
+        let result: Result<Vec<Value>, RedisError> = pipe.query_async(&mut lease.conn).await;
+        lease.in_flight = false;
+        let values = result.map_err(|err| {
+            self.shared.conns.command_failed(
+                OPERATION,
+                lease.share.state(),
+                first_server_error(err),
+                started,
+            )
+        })?;
+        values
+            .into_iter()
+            .map(|value| to_reply(value, OPERATION))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Lifecycle for RedisAdapter {
+    /// Opens a pooled connection (TLS, `AUTH`, `SELECT`; in sentinel mode after asking the
+    /// sentinels for the primary) and sends `PING`. Errors name the endpoint (`host:port`,
+    /// never credentials): `Auth` for refused credentials, `Unavailable` for a refused or
+    /// failed connection, `Timeout` when it takes too long.
+    async fn init(&self) -> InfraResult<()> {
+        const OPERATION: &str = "init";
+        let started = Instant::now();
+        let failed = |failure: Failure| {
+            map_startup_error(failure, OPERATION, &self.shared.endpoint, self.shared.tls)
+        };
+        let object = self
+            .shared
+            .conns
+            .pool()
+            .get()
+            .await
+            .map_err(|err| failed(Failure::Pool(err)))?;
+        let mut conn = object.conn.clone();
+        drop(object);
+        redis::cmd("PING")
+            .query_async::<Value>(&mut conn)
+            .await
+            .map_err(|err| failed(Failure::Redis(err)))?;
+        tracing::info!(
+            backend = REDIS_BACKEND,
+            operation = OPERATION,
+            mode = %self.shared.mode,
+            endpoint = %self.shared.endpoint,
+            tls = self.shared.tls,
+            pool_max_size = self.shared.max_size,
+            latency_ms = started.elapsed().as_secs_f64() * 1e3,
+            "redis connected"
+        );
+        Ok(())
+    }
+
+    /// One `PING` (on every primary in cluster mode), timed.
+    /// One `PING`, with the pool's use as details (`poolMaxSize`, `poolSize`, `poolInUse`,
+    /// `poolWaiting`), which are also recorded as gauges.
+    async fn health(&self) -> ComponentHealth {
+        let health = ComponentHealth::measure(self.ping_once("health")).await;
+        let pool = self.record_pool_metrics();
+        health
+            .with_detail("poolMaxSize", pool.max_size)
+            .with_detail("poolSize", pool.size)
+            .with_detail("poolInUse", pool.in_use())
+            .with_detail("poolWaiting", pool.waiting)
+    }
+
+    /// Closes the pool: idle connections close now, connections in use close when their
+    /// call ends, and every later call fails as `Unavailable`. Idempotent.
+    async fn close(&self) {
+        if !self.shared.conns.close() {
+            return;
+        }
+        tracing::info!(
+            backend = REDIS_BACKEND,
+            operation = "close",
+            endpoint = %self.shared.endpoint,
+            "redis client closed"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use infra_base::ErrorKind;
+    use infra_config::RedisSettings;
+
+    use super::*;
+
+    fn unreachable_adapter() -> RedisAdapter {
+        // Port 1 on loopback: nothing listens there; nothing must even be attempted.
+        let settings = RedisSettings {
+            port: 1,
+            ..RedisSettings::default()
+        };
+        RedisAdapter::from_settings(&settings).unwrap()
+    }
+
+    #[tokio::test]
+    async fn validation_happens_before_any_connection() {
+        let redis = unreachable_adapter();
+        let zero = Duration::ZERO;
+        let cases = [
+            redis
+                .set("k", b"v", SetOptions::with_ttl(zero))
+                .await
+                .map(|_| ()),
+            redis.expire("k", zero).await.map(|_| ()),
+            redis.incr_by("k", 1, Some(zero)).await.map(|_| ()),
+        ];
+        for result in cases {
+            assert_eq!(result.unwrap_err().kind(), ErrorKind::InvalidInput);
+        }
+        assert_eq!(
+            redis.mget(&[]).await.unwrap(),
+            Vec::<Option<Vec<u8>>>::new()
+        );
+        assert_eq!(redis.del(&[]).await.unwrap(), 0);
+        assert_eq!(redis.pool_status().size, 0, "nothing connected");
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_is_unavailable_and_init_names_it() {
+        let redis = unreachable_adapter();
+        let err = redis.get("k").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", err.chain());
+        assert!(!err.message().contains("127.0.0.1"), "{err}");
+        let err = redis.init().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert_eq!(
+            err.to_string(),
+            "redis init: 127.0.0.1:1: connection refused"
+        );
+        let health = redis.health().await;
+        assert_eq!(health.status, infra_base::HealthStatus::Fail);
+        assert_eq!(
+            health.output.as_deref(),
+            Some("unavailable: connection refused")
+        );
+    }
+
+    #[tokio::test]
+    async fn closed_adapter_is_unavailable() {
+        let redis = unreachable_adapter();
+        redis.close().await;
+        redis.close().await;
+        let err = redis.get("k").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert_eq!(err.message(), "the Redis client has been closed");
+        let err = redis.exclusive().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+    }
+}

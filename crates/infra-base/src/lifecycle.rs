@@ -5,6 +5,7 @@
 //! [`Components`] to initialize, check and close them all.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -189,10 +190,22 @@ impl<P: ?Sized, A: ?Sized> std::fmt::Debug for Built<P, A> {
     }
 }
 
+/// The first wait before a component that failed to initialize at start is initialized
+/// again in the background ([`Components::init_all_or_retry`]); it doubles after every
+/// failure, up to [`INIT_RETRY_MAX`], with jitter.
+pub const INIT_RETRY_FIRST: Duration = Duration::from_millis(500);
+
+/// The longest wait between two background initializations of a component.
+pub const INIT_RETRY_MAX: Duration = Duration::from_secs(30);
+
 /// The components of a service, initialized, checked and closed together.
+///
+/// Clones share the registration list as it was when cloned, and the closed state.
 #[derive(Debug, Clone, Default)]
 pub struct Components {
     items: Vec<Component>,
+    /// Set by [`close_all`](Self::close_all): background initializations stop.
+    closed: Arc<AtomicBool>,
 }
 
 impl Components {
@@ -242,6 +255,46 @@ impl Components {
         Ok(())
     }
 
+    /// Initializes every component in order, like [`init_all`](Self::init_all), but never
+    /// stops start-up: a component that fails (critical or not) is logged and initialized
+    /// again in a background task, after [`INIT_RETRY_FIRST`] and then at growing intervals
+    /// (at most [`INIT_RETRY_MAX`], jittered), until it succeeds or
+    /// [`close_all`](Self::close_all) is called. Returns the names of the components that
+    /// failed.
+    ///
+    /// Use it where an orchestrator restarts a process that exits: a critical dependency
+    /// that is down at start then makes the service *not ready* (its health check fails, so
+    /// readiness answers 503) instead of crash-looping, and the service becomes ready
+    /// without a restart when the dependency answers. Must be called within a tokio
+    /// runtime.
+    pub async fn init_all_or_retry(&self) -> Vec<String> {
+        let mut failed = Vec::new();
+        for c in &self.items {
+            let started = tokio::time::Instant::now();
+            match c.lifecycle.init().await {
+                Ok(()) => tracing::info!(
+                    component = %c.name,
+                    latency_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "component initialized"
+                ),
+                Err(err) => {
+                    if c.critical {
+                        tracing::error!(component = %c.name, kind = %err.kind(), error = %err.chain(),
+                            "critical component failed to initialize; the service is not ready \
+                             until it answers, and initializes it again in the background");
+                    } else {
+                        tracing::warn!(component = %c.name, kind = %err.kind(), error = %err.chain(),
+                            "non-critical component failed to initialize; starting degraded, \
+                             initializing it again in the background");
+                    }
+                    failed.push(c.name.clone());
+                    tokio::spawn(retry_init(c.clone(), Arc::clone(&self.closed)));
+                }
+            }
+        }
+        failed
+    }
+
     /// Checks every component in parallel, each under `timeout`, in registration order.
     pub async fn check_all(&self, timeout: Duration) -> Vec<ComponentReport> {
         let mut set = JoinSet::new();
@@ -268,11 +321,37 @@ impl Components {
             .collect()
     }
 
-    /// Closes every component, in reverse registration order.
+    /// Closes every component, in reverse registration order, and stops the background
+    /// initializations of [`init_all_or_retry`](Self::init_all_or_retry).
     pub async fn close_all(&self) {
+        self.closed.store(true, Ordering::Release);
         for c in self.items.iter().rev() {
             c.lifecycle.close().await;
             tracing::info!(component = %c.name, "component closed");
+        }
+    }
+}
+
+/// Initializes `c` again until it succeeds or `closed` is set (see
+/// [`Components::init_all_or_retry`]).
+async fn retry_init(c: Component, closed: Arc<AtomicBool>) {
+    let mut delay = INIT_RETRY_FIRST;
+    for attempt in 2_u32.. {
+        // Jitter: instances restarted together do not retry in step.
+        tokio::time::sleep(delay.mul_f64(0.5 + fastrand::f64() / 2.0)).await;
+        if closed.load(Ordering::Acquire) {
+            return;
+        }
+        match c.lifecycle.init().await {
+            Ok(()) => {
+                tracing::info!(component = %c.name, attempt, "component initialized after start-up");
+                return;
+            }
+            Err(err) => {
+                tracing::debug!(component = %c.name, attempt, kind = %err.kind(),
+                    error = %err.chain(), "component still failing to initialize");
+                delay = (delay * 2).min(INIT_RETRY_MAX);
+            }
         }
     }
 }
@@ -335,6 +414,83 @@ mod tests {
             Some("timeout: no answer within 100ms")
         );
         assert_eq!(reports[1].health.status, HealthStatus::Pass);
+    }
+
+    /// Fails `init` until `failures` is used up, counting calls.
+    struct Flaky {
+        failures: std::sync::atomic::AtomicUsize,
+        inits: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Lifecycle for Flaky {
+        async fn init(&self) -> InfraResult<()> {
+            self.inits.fetch_add(1, Ordering::SeqCst);
+            let left = self.failures.load(Ordering::SeqCst);
+            if left == 0 {
+                return Ok(());
+            }
+            self.failures.store(left - 1, Ordering::SeqCst);
+            Err(InfraError::new(
+                ErrorKind::Unavailable,
+                "fake",
+                "init",
+                "refused",
+            ))
+        }
+        async fn health(&self) -> ComponentHealth {
+            ComponentHealth::pass(Duration::ZERO)
+        }
+        async fn close(&self) {}
+    }
+
+    fn flaky(failures: usize) -> Arc<Flaky> {
+        Arc::new(Flaky {
+            failures: failures.into(),
+            inits: 0.into(),
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_components_are_initialized_again_in_the_background_until_they_succeed() {
+        let critical = flaky(3);
+        let optional = flaky(1);
+        let healthy = flaky(0);
+        let components = Components::new()
+            .with(Component::new("critical", true, critical.clone()))
+            .with(Component::new("healthy", true, healthy.clone()))
+            .with(Component::new("optional", false, optional.clone()));
+        let failed = components.init_all_or_retry().await;
+        assert_eq!(failed, ["critical", "optional"], "start-up never stops");
+        let inits = |c: &Flaky| c.inits.load(Ordering::SeqCst);
+        assert_eq!(
+            (inits(&critical), inits(&healthy), inits(&optional)),
+            (1, 1, 1)
+        );
+        // Backoff 500 ms, 1 s, 2 s (each jittered to 50-100 %): done within 3.5 s.
+        tokio::time::sleep(Duration::from_millis(3_600)).await;
+        assert_eq!(inits(&critical), 4, "three failures, then success");
+        assert_eq!(inits(&optional), 2);
+        assert_eq!(inits(&healthy), 1, "a component that started is left alone");
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        assert_eq!(inits(&critical), 4, "no init after success");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closing_stops_background_initialization() {
+        let down = flaky(usize::MAX);
+        let components = Components::new().with(Component::new("down", true, down.clone()));
+        assert_eq!(components.init_all_or_retry().await, ["down"]);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let before = down.inits.load(Ordering::SeqCst);
+        assert!(before >= 3, "still trying: {before}");
+        components.close_all().await;
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        assert_eq!(
+            down.inits.load(Ordering::SeqCst),
+            before,
+            "stopped by close_all"
+        );
     }
 
     #[tokio::test]

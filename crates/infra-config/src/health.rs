@@ -22,6 +22,9 @@ pub struct HealthSettings {
     /// Time limit of one dependency check.
     #[serde(with = "crate::duration")]
     pub check_timeout: Duration,
+    /// Whether a critical dependency unreachable at start stops start-up, instead of the
+    /// service starting not ready and connecting when the dependency answers.
+    pub fail_fast: bool,
 }
 
 impl Default for HealthSettings {
@@ -29,6 +32,7 @@ impl Default for HealthSettings {
         Self {
             cache_ttl: const { keys::HEALTH_CACHE_TTL.default.duration() },
             check_timeout: const { keys::HEALTH_CHECK_TIMEOUT.default.duration() },
+            fail_fast: const { keys::HEALTH_FAIL_FAST.default.flag() },
         }
     }
 }

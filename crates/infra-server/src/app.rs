@@ -51,14 +51,21 @@ pub struct Application {
 
 impl Application {
     /// Binds `settings.http`, installs the metrics recorder (when `SOCIAL_METRICS__ENABLED`),
-    /// builds the adapters ([`composition::wire`]), initializes
-    /// them (a critical one that fails stops start-up; a non-critical one only warns) and
-    /// assembles the router.
+    /// builds the adapters ([`composition::wire`]), initializes them and assembles the
+    /// router.
+    ///
+    /// A component that cannot be initialized (its server is down) does not stop start-up:
+    /// the service starts, `/health/ready` answers 503 while a critical component fails,
+    /// and the component is initialized again in the background until it answers
+    /// ([`Components::init_all_or_retry`](infra_base::Components::init_all_or_retry)). With
+    /// `SOCIAL_HEALTH__FAIL_FAST=true` a critical component that fails stops start-up
+    /// instead.
     ///
     /// # Errors
     ///
-    /// The address cannot be bound, or a critical component cannot be built or
-    /// initialized (components already opened are closed first).
+    /// The address cannot be bound, a critical component cannot be built (say, an
+    /// unreadable TLS file), or, with `SOCIAL_HEALTH__FAIL_FAST=true`, a critical component
+    /// cannot be initialized (components already opened are closed first).
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
         let server = Server::bind(&settings.http)
             .await
@@ -70,9 +77,14 @@ impl Application {
             .then(observability::prometheus)
             .flatten();
         let wiring = composition::wire(settings).map_err(StartupError::Component)?;
-        if let Err(err) = wiring.components.init_all().await {
-            wiring.components.close_all().await;
-            return Err(StartupError::Component(err));
+        if settings.health.fail_fast {
+            if let Err(err) = wiring.components.init_all().await {
+                wiring.components.close_all().await;
+                return Err(StartupError::Component(err));
+            }
+        } else {
+            // Not ready (503) until every critical component answers; no crash loop.
+            wiring.components.init_all_or_retry().await;
         }
         let catalog = Arc::new(CatalogService::new(wiring.service.clone(), wiring.cache));
         let state = AppState::new(wiring.service, wiring.components, &settings.health);

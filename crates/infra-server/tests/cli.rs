@@ -247,7 +247,7 @@ fn check_url_asks_a_running_service() {
 }
 
 #[test]
-fn serve_exits_1_when_a_critical_component_cannot_start() {
+fn with_fail_fast_serve_exits_1_when_a_critical_component_cannot_start() {
     let redis_port = closed_port();
     let out = run(
         &["serve"],
@@ -255,6 +255,7 @@ fn serve_exits_1_when_a_critical_component_cannot_start() {
             ("SOCIAL_HTTP__PORT", "0"),
             ("SOCIAL_REDIS__PORT", redis_port.as_str()),
             ("SOCIAL_REDIS__CRITICAL", "true"),
+            ("SOCIAL_HEALTH__FAIL_FAST", "true"),
         ],
     );
     assert_eq!(out.status.code(), Some(1));
@@ -263,6 +264,36 @@ fn serve_exits_1_when_a_critical_component_cannot_start() {
         stderr(&out).contains("cannot start: redis init"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn a_critical_component_down_at_start_leaves_the_service_live_but_not_ready() {
+    // The default: no crash loop when a dependency is down at boot.
+    let redis_port = closed_port();
+    let served = Served::start(
+        &["serve"],
+        &[
+            ("SOCIAL_HTTP__PORT", "0"),
+            ("SOCIAL_REDIS__PORT", redis_port.as_str()),
+            ("SOCIAL_REDIS__CRITICAL", "true"),
+        ],
+    );
+    let (status, body) = served.get("/health/live");
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"pass"}"#));
+    let (status, body) = served.get("/health/ready");
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            503,
+            r#"{"status":"fail","output":"redis: unavailable: connection refused"}"#
+        )
+    );
+    let (code, stderr) = served.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("critical component failed to initialize; the service is not ready"),
+        "{stderr}"
     );
 }
 

@@ -56,9 +56,15 @@ async fn without_redis_health_warns_and_the_service_serves() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_critical_redis_that_is_absent_stops_start_up() {
+async fn with_fail_fast_a_critical_redis_that_is_absent_stops_start_up() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = common::settings(dir.path(), &[("SOCIAL_REDIS__CRITICAL", "true")]);
+    let settings = common::settings(
+        dir.path(),
+        &[
+            ("SOCIAL_REDIS__CRITICAL", "true"),
+            ("SOCIAL_HEALTH__FAIL_FAST", "true"),
+        ],
+    );
     let err = infra_server::Application::build(&settings)
         .await
         .expect_err("a critical component that cannot start stops start-up");

@@ -284,3 +284,60 @@ async fn metrics_show_redis_and_qdrant_latency_breaker_and_cache_hits() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn a_critical_redis_down_at_start_makes_the_binary_not_ready_until_it_answers() {
+    use common::bin::Served;
+    let port = common::closed_port();
+    let port_text = port.to_string();
+    let served = tokio::task::block_in_place(|| {
+        Served::start(
+            &["serve"],
+            &[
+                ("SOCIAL_HTTP__PORT", "0"),
+                ("SOCIAL_REDIS__PORT", port_text.as_str()),
+                ("SOCIAL_REDIS__CRITICAL", "true"),
+                ("SOCIAL_HEALTH__CACHE_TTL", "100ms"),
+            ],
+        )
+    });
+    let get = |path: &str| tokio::task::block_in_place(|| served.get(path));
+    assert_eq!(
+        get("/health/live"),
+        (200, r#"{"status":"pass"}"#.to_owned())
+    );
+    let (status, body) = get("/health/ready");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.starts_with(r#"{"status":"fail""#), "{body}");
+
+    // Redis comes up on the configured port: the same process becomes ready.
+    let redis = RedisServer::builder()
+        .port(port)
+        .start()
+        .expect("redis-server");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ready = get("/health/ready");
+        if ready == (200, r#"{"status":"pass"}"#.to_owned()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still not ready: {ready:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The background initialization catches up too (its backoff may end after readiness).
+    while !served
+        .stderr_text()
+        .contains("component initialized after start-up")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no background initialization: {}",
+            served.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, stderr) = tokio::task::block_in_place(|| served.terminate());
+    assert_eq!(code, Some(0), "{stderr}");
+    drop(redis);
+}

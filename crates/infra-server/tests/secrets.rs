@@ -284,6 +284,7 @@ async fn adapter_errors_and_debug_output_never_show_the_secret() {
         ("SOCIAL_HTTP__PORT", "0"),
         ("SOCIAL_REDIS__URL", url.as_str()),
         ("SOCIAL_REDIS__CRITICAL", "true"),
+        ("SOCIAL_HEALTH__FAIL_FAST", "true"),
         ("SOCIAL_REDIS__CONNECT_TIMEOUT", "300ms"),
         (
             "SOCIAL_QDRANT__PATH",

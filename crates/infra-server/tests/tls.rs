@@ -59,6 +59,7 @@ async fn redis_over_tls_with_a_private_ca_caches_searches() {
     for url in [server.url(), server.url_localhost()] {
         let mut keys = redis_tls_keys(&url, &ca);
         keys.push(("SOCIAL_REDIS__CRITICAL", "true"));
+        keys.push(("SOCIAL_HEALTH__FAIL_FAST", "true"));
         let app = TestApp::spawn(&keys).await;
         app.wait_health(
             "/health/ready",
@@ -163,6 +164,7 @@ async fn a_wrong_ca_or_host_name_is_refused_with_a_clear_error() {
         let mut keys = redis_tls_keys(&url, &ca);
         keys.extend([
             ("SOCIAL_REDIS__CRITICAL", "true"),
+            ("SOCIAL_HEALTH__FAIL_FAST", "true"),
             ("SOCIAL_HTTP__PORT", "0"),
         ]);
         keys

@@ -824,6 +824,13 @@ keys! {
         Duration::from_secs(1),
         "Time limit of one dependency check.",
     );
+    HEALTH_FAIL_FAST = flag(
+        "health.fail_fast",
+        false,
+        "Whether a critical dependency that cannot be reached at start stops start-up (true: exit 1, \
+         for supervisors that restart; false: the service starts, /health/ready answers 503 until \
+         the dependency answers, and it is initialized again in the background).",
+    );
 
     // Logging.
     LOG_FORMAT = choice(

@@ -472,7 +472,7 @@ mod tests {
         assert_eq!(inits(&critical), 4, "three failures, then success");
         assert_eq!(inits(&optional), 2);
         assert_eq!(inits(&healthy), 1, "a component that started is left alone");
-        tokio::time::sleep(Duration::from_secs(120)).await;
+        tokio::time::sleep(Duration::from_mins(2)).await;
         assert_eq!(inits(&critical), 4, "no init after success");
     }
 
@@ -485,7 +485,7 @@ mod tests {
         let before = down.inits.load(Ordering::SeqCst);
         assert!(before >= 3, "still trying: {before}");
         components.close_all().await;
-        tokio::time::sleep(Duration::from_secs(300)).await;
+        tokio::time::sleep(Duration::from_mins(5)).await;
         assert_eq!(
             down.inits.load(Ordering::SeqCst),
             before,

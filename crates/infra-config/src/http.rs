@@ -32,6 +32,8 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// Largest request body in bytes.
     pub body_limit: u64,
+    /// Largest JSON response body in bytes (searches are checked before they run).
+    pub max_response_bytes: u64,
     /// Time a client has to send a request's headers (slowloris defence).
     #[serde(with = "crate::duration")]
     pub header_read_timeout: Duration,
@@ -55,6 +57,7 @@ impl Default for HttpSettings {
             shutdown_grace: const { keys::HTTP_SHUTDOWN_GRACE.default.duration() },
             request_timeout: const { keys::HTTP_REQUEST_TIMEOUT.default.duration() },
             body_limit: const { keys::HTTP_BODY_LIMIT.default.u64() },
+            max_response_bytes: const { keys::HTTP_MAX_RESPONSE_BYTES.default.u64() },
             header_read_timeout: const { keys::HTTP_HEADER_READ_TIMEOUT.default.duration() },
             max_connections: const { keys::HTTP_MAX_CONNECTIONS.default.u32() },
             concurrency_limit: const { keys::HTTP_CONCURRENCY_LIMIT.default.u32() },
@@ -86,6 +89,7 @@ impl HttpSettings {
         cx.duration("http.shutdown_grace", self.shutdown_grace);
         cx.duration("http.request_timeout", self.request_timeout);
         cx.bounded("http.body_limit", self.body_limit);
+        cx.bounded("http.max_response_bytes", self.max_response_bytes);
         cx.duration("http.header_read_timeout", self.header_read_timeout);
         cx.bounded("http.max_connections", self.max_connections);
         cx.bounded("http.concurrency_limit", self.concurrency_limit);

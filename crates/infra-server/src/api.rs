@@ -21,7 +21,8 @@
 //! is not JSON 400; JSON of the wrong shape (unknown field, negative id, a payload that is
 //! not an object...) and refused values (dimension, limit, batch, name, id) 422; unknown
 //! collection or item 404; a collection that exists with another spec 409; a body over
-//! `SOCIAL_HTTP__BODY_LIMIT` 413; a dependency that is down, not configured or too slow 503
+//! `SOCIAL_HTTP__BODY_LIMIT` 413; an answer over `SOCIAL_HTTP__MAX_RESPONSE_BYTES` 422
+//! ([`crate::response`]); a dependency that is down, not configured or too slow 503
 //! with `Retry-After`.
 
 use std::sync::Arc;
@@ -32,7 +33,7 @@ use axum::handler::Handler;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, get, on};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use infra_base::{
     CollectionInfo, Distance, EnsureOutcome, ErrorKind, InfraError, Payload, PointId, Record,
     ScoredPoint,
@@ -43,6 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{CATALOG_BACKEND, CatalogService, ItemInput, NewCollection, SearchRequest};
 use crate::openapi;
+use crate::response::ResponseLimit;
 
 /// The response header that tells how a search used the cache.
 pub const CACHE_HEADER: &str = "x-cache";
@@ -108,8 +110,9 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
     }
 }
 
-/// The whole HTTP API over `catalog`, with infra-http's health routes over `app`.
-pub fn api(catalog: Arc<CatalogService>, app: &AppState) -> Api {
+/// The whole HTTP API over `catalog`, with infra-http's health routes over `app`; no JSON
+/// answer is larger than `limit` (searches are checked before they run).
+pub fn api(catalog: Arc<CatalogService>, app: &AppState, limit: ResponseLimit) -> Api {
     let registered = Routes::new()
         .add(
             &Method::POST,
@@ -169,6 +172,7 @@ pub fn api(catalog: Arc<CatalogService>, app: &AppState) -> Api {
     }
     let router = router
         .with_state(catalog)
+        .layer(Extension(limit))
         .route(OPENAPI_PATH, get(openapi_document))
         .merge(app.health_router());
     Api {
@@ -355,6 +359,7 @@ fn parse_id(text: &str, operation: &'static str) -> Result<PointId, ApiError> {
 async fn get_item(
     State(catalog): Catalog,
     Path((name, id)): Path<(String, String)>,
+    Extension(limit): Extension<ResponseLimit>,
     query: Result<Query<ItemQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = match query {
@@ -363,7 +368,7 @@ async fn get_item(
     };
     let id = parse_id(&id, "get_item")?;
     let record = catalog.get_item(&name, id, query.with_vector).await?;
-    Ok(Json(ItemView::from(record)).into_response())
+    Ok(limit.json("get_item", &ItemView::from(record))?)
 }
 
 async fn delete_item(
@@ -378,13 +383,15 @@ async fn delete_item(
 async fn search(
     State(catalog): Catalog,
     Path(name): Path<String>,
+    Extension(limit): Extension<ResponseLimit>,
     ApiJson(request): ApiJson<SearchRequest>,
 ) -> Result<Response, ApiError> {
+    limit.check_search(&request)?;
     let outcome = catalog.search(&name, &request).await?;
     let view = SearchView {
         hits: outcome.hits.into_iter().map(HitView::from).collect(),
     };
-    let mut response = Json(view).into_response();
+    let mut response = limit.json("search", &view)?;
     response.headers_mut().insert(
         CACHE_HEADER,
         HeaderValue::from_static(outcome.cache.as_str()),

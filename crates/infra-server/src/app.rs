@@ -11,6 +11,7 @@ use infra_http::{AppState, RenderMetrics, RoutePolicy, Server, Shutdown, metrics
 
 use crate::api::{self, Api, Route};
 use crate::catalog::CatalogService;
+use crate::response::ResponseLimit;
 use crate::{composition, observability};
 
 /// Why the service could not start.
@@ -92,7 +93,11 @@ impl Application {
             mut router,
             routes,
             mut policy,
-        } = api::api(Arc::clone(&catalog), &state);
+        } = api::api(
+            Arc::clone(&catalog),
+            &state,
+            ResponseLimit::new(settings.http.max_response_bytes),
+        );
         if let Some(handle) = metrics {
             let render: RenderMetrics = Arc::new(|| observability::render(handle));
             router = router.merge(metrics_router(&settings.metrics.path, render));

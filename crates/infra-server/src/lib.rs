@@ -44,6 +44,7 @@
 //!   generation counter);
 //! - [`api`]: routes, handlers, request/response types, the route table;
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`;
+//! - [`response`]: bounded JSON answers (`SOCIAL_HTTP__MAX_RESPONSE_BYTES`);
 //! - [`check`]: `infra-server check`, direct or against a running service;
 //! - [`observability`]: where logs (text or JSON) and metrics (Prometheus at
 //!   `SOCIAL_METRICS__PATH`) go.
@@ -64,6 +65,7 @@ pub mod cli;
 pub mod composition;
 pub mod observability;
 pub mod openapi;
+pub mod response;
 
 pub use app::{Application, StartupError};
 pub use catalog::{CacheStatus, CatalogService};

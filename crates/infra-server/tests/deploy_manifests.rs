@@ -661,7 +661,12 @@ async fn every_probe_path_is_a_route_the_service_serves() {
         .await
         .expect("the service starts")
         .handle_os_signals(false);
-    let router = infra_server::api::api(std::sync::Arc::clone(app.catalog()), app.state()).router;
+    let router = infra_server::api::api(
+        std::sync::Arc::clone(app.catalog()),
+        app.state(),
+        infra_server::response::ResponseLimit::new(1 << 20),
+    )
+    .router;
     let get = |path: String| {
         let router = router.clone();
         async move {

@@ -400,3 +400,51 @@ async fn graceful_shutdown_flips_readiness_first_and_lets_in_flight_requests_fin
         .expect("the late item was written");
     assert_eq!(record.payload["late"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_over_the_response_limit_are_refused_with_a_problem() {
+    let app = TestApp::spawn(&[("SOCIAL_HTTP__MAX_RESPONSE_BYTES", "2048")]).await;
+    app.create("big", 4, "cosine").await;
+    let note = "n".repeat(600);
+    app.upsert(
+        "big",
+        json!([
+            { "id": 1, "vector": [1.0, 0.0, 0.0, 0.0], "payload": { "note": note } },
+            { "id": 2, "vector": [0.0, 1.0, 0.0, 0.0], "payload": { "note": note } },
+            { "id": 3, "vector": [0.0, 0.0, 1.0, 0.0], "payload": { "note": note } },
+            { "id": 4, "vector": [0.0, 0.0, 0.0, 1.0], "payload": { "note": note } }
+        ]),
+    )
+    .await;
+
+    // Within the limit: served.
+    let small = json!({ "vector": [1.0, 0.0, 0.0, 0.0], "limit": 2 });
+    let (_, ids) = app.search("big", &small).await;
+    assert_eq!(ids.len(), 2);
+
+    // Vectors alone over the limit: refused before the search runs (1000 x 4 x 16 B).
+    let vectors = json!({ "vector": [1.0, 0.0, 0.0, 0.0], "limit": 1000, "with_vector": true });
+    let response = app.post("/collections/big/search", &vectors).await;
+    let body = common::problem(response, StatusCode::UNPROCESSABLE_ENTITY, "vectors").await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("lower limit or leave with_vector off"),
+        "{body}"
+    );
+
+    // Payloads make the answer too large: refused once serialized, not truncated.
+    let payloads = json!({ "vector": [1.0, 0.0, 0.0, 0.0], "limit": 4 });
+    let response = app.post("/collections/big/search", &payloads).await;
+    let body = common::problem(response, StatusCode::UNPROCESSABLE_ENTITY, "payloads").await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("over the response limit of 2048 bytes"),
+        "{body}"
+    );
+
+    // Without payloads the same search fits.
+    let lean = json!({ "vector": [1.0, 0.0, 0.0, 0.0], "limit": 4, "with_payload": false });
+    let (_, ids) = app.search("big", &lean).await;
+    assert_eq!(ids.len(), 4);
+    app.stop().await;
+}

@@ -707,6 +707,15 @@ keys! {
         "a size in bytes {range} (1 GiB)",
         "Largest request body in bytes (default 1 MiB).",
     );
+    HTTP_MAX_RESPONSE_BYTES = int(
+        "http.max_response_bytes",
+        16 << 20,
+        (1 << 10, Some(1 << 30)),
+        "a size in bytes {range} (1 KiB to 1 GiB)",
+        "Largest JSON response body in bytes (default 16 MiB): a search whose answer would \
+         be larger (limit x dimension with vectors, plus payloads) is refused with 422, \
+         before it runs when the vectors alone exceed it.",
+    );
     HTTP_HEADER_READ_TIMEOUT = duration(
         "http.header_read_timeout",
         Duration::from_secs(10),

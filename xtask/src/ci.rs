@@ -5,12 +5,13 @@ use std::time::Instant;
 
 use crate::process::{cargo, run_with_env};
 use crate::servers::{ALLOW_SKIP_ENV, allow_skip, local_redis_version};
-use crate::{Result, bench, layering, test_integration};
+use crate::{Result, bench, fuzz_api, layering, test_integration};
 
 /// fmt, clippy (warnings denied), the layering check, the deployment files' lint
 /// (`deploy/lint.sh`: hadolint, kubernetes-validate), docs (warnings denied), tier 1
 /// (`cargo test --workspace --all-features`, which also covers crates outside
-/// `default-members`, such as infra-bench), tier 2, and `bench --quick`.
+/// `default-members`, such as infra-bench), tier 2, the API contract fuzzer (`fuzz-api`)
+/// and `bench --quick`.
 pub(crate) fn run(root: &Path) -> Result {
     let started = Instant::now();
     cargo(root, &["fmt", "--all", "--", "--check"])?;
@@ -37,6 +38,7 @@ pub(crate) fn run(root: &Path) -> Result {
     )?;
     cargo(root, &["test", "--workspace", "--all-features"])?;
     test_integration::run(root, &[])?;
+    fuzz_api::run(root, &[])?;
     // The bench starts local redis-server processes (scenario 5 always does).
     match local_redis_version() {
         Err(why) if allow_skip() => println!(

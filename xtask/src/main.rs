@@ -3,11 +3,11 @@
 //!
 //! Use it for everything CI checks (`cargo xtask ci`), the tier-2 tests against real
 //! servers (`test-integration`), the performance harness (`bench`), the crate layering
-//! rules (`layering`), regenerating the files derived from the configuration schema
+//! rules (`layering`), the API contract fuzzer (`fuzz-api`), regenerating the files derived from the configuration schema
 //! (`codegen`) and the local Redis and Qdrant containers (`up`, `down`); `cargo xtask help`
 //! lists them with their options.
 //!
-//! One module per command (`ci`, `test_integration`, `bench`, `layering`, `codegen`,
+//! One module per command (`ci`, `test_integration`, `bench`, `layering`, `codegen`, `fuzz_api`,
 //! `compose`), plus small shared ones: `args` (a tiny option parser), `process` (running
 //! programs from the project root, which `main` finds once and passes to every command),
 //! `servers` (where tests get Redis and Qdrant) and `json` (just enough JSON for `cargo
@@ -22,6 +22,7 @@ mod bench;
 mod ci;
 mod codegen;
 mod compose;
+mod fuzz_api;
 mod json;
 mod layering;
 mod process;
@@ -37,7 +38,7 @@ usage: cargo xtask <command>
 commands:
   ci                 fmt check, clippy (warnings denied), docs, layering check,
                      deployment lint (deploy/lint.sh), tier-1 tests (cargo test --workspace --all-features), tier-2
-                     integration tests and `bench --quick` (a smoke run of the
+                     integration tests, fuzz-api and `bench --quick` (a smoke run of the
                      performance harness); the one command CI and contributors run
   test-integration   tier 2: every #[ignore = \"tier 2: ...\"] test of the workspace,
                      against real servers (docs/architecture.md)
@@ -49,6 +50,10 @@ commands:
                      [--quick] [--redis-url URL] [--qdrant-url URL]; --quick runs
                      every scenario briefly in the dev profile (a smoke run, its
                      figures are not asserted); without it, a release build
+  fuzz-api           the API contract fuzzer (schemathesis, `st` on PATH) against
+                     the reference service's /openapi.json, authentication on
+                     [--max-time SECONDS] (default 60); INFRA_TEST_ALLOW_SKIP=1
+                     turns a missing `st` into a loud skip
   layering           check the dependency arrows between the workspace's crates
                      (adapters never know each other, infra-http knows no adapter,
                      test support is never shipped) and that infra-base and
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
         "test-integration" => test_integration::run(&root, &args[1..]),
         "bench" => bench::run(&root, &args[1..], None),
         "layering" => layering::run(&root),
+        "fuzz-api" => fuzz_api::run(&root, &args[1..]),
         "codegen" => codegen::run(&root),
         "up" => compose::up(&root),
         "down" => compose::down(&root),

@@ -63,6 +63,7 @@ pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod composition;
+mod integral;
 pub mod observability;
 pub mod openapi;
 pub mod response;

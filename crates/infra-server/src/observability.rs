@@ -136,6 +136,7 @@ pub fn init_service_telemetry(settings: &Settings) -> TelemetryGuard {
             .with_writer(std::io::stderr)
             .boxed(),
     };
+    #[cfg_attr(not(feature = "otel"), allow(unused_mut))]
     let mut layers = vec![fmt.with_filter(log_filter(&log.level)).boxed()];
     #[cfg(feature = "otel")]
     {

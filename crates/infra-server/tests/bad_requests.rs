@@ -72,18 +72,24 @@ async fn bad_requests_are_4xx_problems_and_write_nothing() {
     .unwrap();
     problem(response, StatusCode::PAYLOAD_TOO_LARGE, "huge search body").await;
     // Malformed, empty, truncated or absurdly nested JSON on every route: 400, never a
-    // crash (the nesting is far beyond serde_json's recursion limit).
+    // crash (the nesting is far beyond serde_json's recursion limit). An item list whose
+    // first element is an array is refused as soon as that element is read: 422, the
+    // wrong shape, before the nesting goes deep.
     let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
+    let response = raw(
+        Method::PUT,
+        items,
+        "application/json",
+        format!("{{\"items\": {deep}}}").into_bytes(),
+    )
+    .await
+    .unwrap();
+    problem(response, StatusCode::UNPROCESSABLE_ENTITY, "deep items").await;
     for (path, method, body) in [
         (search, Method::POST, b"{\"vector\": [1.0,".to_vec()),
         ("/collections", Method::POST, b"{name: items}".to_vec()),
         (items, Method::PUT, Vec::new()),
         (search, Method::POST, b"\xff\xfe not utf-8".to_vec()),
-        (
-            items,
-            Method::PUT,
-            format!("{{\"items\": {deep}}}").into_bytes(),
-        ),
         (
             search,
             Method::POST,

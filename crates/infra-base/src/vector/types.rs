@@ -14,9 +14,10 @@ pub type Payload = serde_json::Map<String, serde_json::Value>;
 
 /// A point id: an unsigned integer or a UUID, as in Qdrant.
 ///
-/// Serialized untagged: `42` or `"5f0c…"`. Parsed from text as an integer when it is one,
-/// else as a UUID.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// Serialized untagged: `42` or `"5f0c…"`. Deserialized from a JSON integer (an
+/// integer-valued number such as `42.0` too, as JSON Schema's `integer` allows) or a UUID
+/// string. Parsed from text as an integer when it is one, else as a UUID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(untagged)]
 pub enum PointId {
     /// A numeric id.
@@ -43,6 +44,41 @@ impl fmt::Display for PointId {
             PointId::Num(n) => write!(f, "{n}"),
             PointId::Uuid(u) => write!(f, "{u}"),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for PointId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = PointId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an unsigned 64-bit integer or a UUID string")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<PointId, E> {
+                Ok(PointId::Num(n))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<PointId, E> {
+                u64::try_from(n)
+                    .map(PointId::Num)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))
+            }
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<PointId, E> {
+                // 2^64 as f64: every integral f64 below it is a u64 exactly.
+                const LIMIT: f64 = 18_446_744_073_709_551_616.0;
+                if n.fract() == 0.0 && (0.0..LIMIT).contains(&n) {
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    return Ok(PointId::Num(n as u64));
+                }
+                Err(E::invalid_value(serde::de::Unexpected::Float(n), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<PointId, E> {
+                Uuid::parse_str(s)
+                    .map(PointId::Uuid)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(s), &self))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -423,6 +459,30 @@ mod tests {
             serde_json::from_str::<PointId>(&json).unwrap(),
             PointId::Uuid(u)
         );
+    }
+
+    #[test]
+    fn point_ids_deserialize_from_json_integers_and_uuid_strings_only() {
+        let id = |json: &str| serde_json::from_str::<PointId>(json);
+        assert_eq!(id("42").unwrap(), PointId::Num(42));
+        assert_eq!(id("42.0").unwrap(), PointId::Num(42), "JSON Schema integer");
+        assert_eq!(id("1e3").unwrap(), PointId::Num(1000));
+        assert_eq!(id("18446744073709551615").unwrap(), PointId::Num(u64::MAX));
+        for refused in [
+            "-1",
+            "1.5",
+            "-0.5",
+            "1.8446744073709552e19",
+            "\"42\"",
+            "true",
+            "null",
+        ] {
+            let err = id(refused).unwrap_err().to_string();
+            assert!(
+                err.contains("expected an unsigned 64-bit integer or a UUID string"),
+                "{refused}: {err}"
+            );
+        }
     }
 
     #[test]

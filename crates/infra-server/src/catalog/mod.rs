@@ -54,6 +54,7 @@ pub struct NewCollection {
     /// 1-255 ASCII letters, digits, `_`, `-` or `.`.
     pub name: String,
     /// Vector dimension, 1..=65536.
+    #[serde(deserialize_with = "crate::integral::usize")]
     pub dimension: usize,
     /// `cosine`, `dot`, `euclid` or `manhattan`.
     pub distance: Distance,
@@ -79,7 +80,7 @@ pub struct SearchRequest {
     /// The query vector.
     pub vector: Vec<f32>,
     /// How many hits at most, 1..=[`MAX_SEARCH_LIMIT`] (default [`DEFAULT_SEARCH_LIMIT`]).
-    #[serde(default = "default_limit")]
+    #[serde(default = "default_limit", deserialize_with = "crate::integral::usize")]
     pub limit: usize,
     /// Only hits whose score passes it (`>=` for cosine and dot, `<=` for distances).
     #[serde(default)]

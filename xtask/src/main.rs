@@ -2,13 +2,15 @@
 //! (`.cargo/config.toml` aliases `xtask` to `run --quiet --package xtask --`).
 //!
 //! Use it for everything CI checks (`cargo xtask ci`), the tier-2 tests against real
-//! servers (`test-integration`), the performance harness (`bench`), the crate layering
-//! rules (`layering`), the API contract fuzzer (`fuzz-api`), regenerating the files derived from the configuration schema
-//! (`codegen`) and the local Redis and Qdrant containers (`up`, `down`); `cargo xtask help`
-//! lists them with their options.
+//! servers (`test-integration`), the example services (`examples`), packaging the crates
+//! (`package`), the performance harness (`bench`), the crate layering rules (`layering`),
+//! the API contract fuzzer (`fuzz-api`), regenerating the files derived from the
+//! configuration schema (`codegen`) and the local Redis and Qdrant containers (`up`,
+//! `down`); `cargo xtask help` lists them with their options.
 //!
-//! One module per command (`ci`, `test_integration`, `bench`, `layering`, `codegen`, `fuzz_api`,
-//! `compose`), plus small shared ones: `args` (a tiny option parser), `process` (running
+//! One module per command (`ci`, `test_integration`, `examples`, `package`, `bench`,
+//! `layering`, `codegen`, `fuzz_api`, `compose`), plus small shared ones: `args` (a tiny
+//! option parser), `process` (running
 //! programs from the project root, which `main` finds once and passes to every command),
 //! `servers` (where tests get Redis and Qdrant) and `json` (just enough JSON for `cargo
 //! metadata`). Every step prints what it runs, and the first failing step stops the
@@ -22,9 +24,11 @@ mod bench;
 mod ci;
 mod codegen;
 mod compose;
+mod examples;
 mod fuzz_api;
 mod json;
 mod layering;
+mod package;
 mod process;
 mod servers;
 mod test_integration;
@@ -36,15 +40,36 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci                 fmt check, clippy (warnings denied), docs, layering check,
-                     deployment lint (deploy/lint.sh), tier-1 tests (cargo test --workspace --all-features), tier-2
-                     integration tests, fuzz-api and `bench --quick` (a smoke run of the
-                     performance harness); the one command CI and contributors run
+  ci                 fmt check (the workspace's, then the examples' sources:
+                     see `examples`), clippy (warnings denied), layering check,
+                     deployment lint (deploy/lint.sh), docs, `package`, tier-1 tests
+                     (cargo test --workspace --all-features), the examples' clippy
+                     and runs, tier-2 integration tests, `fuzz-api` and `bench
+                     --quick` (a smoke run of the performance harness); the one
+                     command CI and contributors run
   test-integration   tier 2: every #[ignore = \"tier 2: ...\"] test of the workspace,
                      against real servers (docs/architecture.md)
                      [--redis-url URL] [--qdrant-url URL]; Redis comes from the URL
                      (or INFRA_TEST_REDIS_URL), else Docker, else a local redis-server;
                      INFRA_TEST_ALLOW_SKIP=1 turns a missing server into a loud skip
+  examples           the example services under examples/ (each its own workspace,
+                     depending on the crates by path, with its own Cargo.lock):
+                     checks that every directory is listed, that each lock file pins
+                     the root Cargo.lock's versions and each [profile.*] equals the
+                     root's, cargo fmt --check, that cache-service depends on no
+                     qdrant*, tonic* or axum* crate; then per example clippy
+                     (warnings denied) and its run: cache-service, custom-http and
+                     vector-service built and run to exit 0, testing-with-mocks'
+                     cargo test; all --locked, in the workspace's target directory
+                     [--redis-url URL]; cache-service's Redis comes from the URL (or
+                     INFRA_TEST_REDIS_URL), else a Docker container of the Compose
+                     file's image, else a local redis-server that xtask starts
+  package            cargo package for every publishable crate (the libraries,
+                     infra-testkit and infra-server; nothing is uploaded), with
+                     --no-verify --exclude-lockfile because publish = false keeps
+                     cargo from resolving them against each other; then checks the
+                     archives compile on their own (cargo check --all-features of
+                     the unpacked crates in target/package/verify, patched together)
   bench              the performance harness (docs/benchmarks.md): builds and runs
                      infra-bench, which writes target/bench/report.{json,md}
                      [--quick] [--redis-url URL] [--qdrant-url URL]; --quick runs
@@ -79,6 +104,8 @@ fn main() -> ExitCode {
         "ci" => ci::run(&root),
         "test-integration" => test_integration::run(&root, &args[1..]),
         "bench" => bench::run(&root, &args[1..], None),
+        "examples" => examples::run(&root, &args[1..]),
+        "package" => package::run(&root),
         "layering" => layering::run(&root),
         "fuzz-api" => fuzz_api::run(&root, &args[1..]),
         "codegen" => codegen::run(&root),

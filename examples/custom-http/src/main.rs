@@ -93,6 +93,8 @@ impl AppSettings {
         HealthSettings {
             cache_ttl: self.health_cache_ttl,
             check_timeout: self.health_check_timeout,
+            // Keys the app does not set keep infra-config's defaults.
+            ..HealthSettings::default()
         }
     }
 }

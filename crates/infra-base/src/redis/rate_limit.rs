@@ -380,7 +380,7 @@ mod tests {
                 limit: 5,
                 remaining: 0,
                 retry_after: Duration::from_micros(1500),
-                reset: Duration::from_micros(9000),
+                reset: Duration::from_millis(9),
             }
         );
         let bad = Reply::Array(vec![

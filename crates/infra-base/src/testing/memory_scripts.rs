@@ -109,96 +109,114 @@ impl State {
             ));
         }
         let keys = &args[2..2 + want_keys];
-        let argv = &args[2 + want_keys..];
-        let mut call = |cmd: Command| self.run(&cmd, now, operation);
+        let values = &args[2 + want_keys..];
         match script {
-            Emulated::LockAcquire => {
-                let held = call(Command::new("GET").arg(&keys[0]))?;
-                if !held.is_nil() && held != Reply::Bulk(argv[0].clone()) {
-                    let pttl = call(Command::new("PTTL").arg(&keys[0]))?;
-                    return Ok(Reply::Array(vec![Reply::Int(0), pttl]));
-                }
-                call(
-                    Command::new("SET")
-                        .arg(&keys[0])
-                        .arg(&argv[0])
-                        .arg("PX")
-                        .arg(&argv[1]),
-                )?;
-                let mut fence = 0;
-                if argv[2] == b"1" {
-                    if !held.is_nil() {
-                        fence = call(Command::new("GET").arg(&keys[1]))?
-                            .as_opt_int()
-                            .ok()
-                            .flatten()
-                            .unwrap_or(0);
-                    }
-                    if fence == 0 {
-                        fence = int(&call(Command::new("INCR").arg(&keys[1]))?);
-                    }
-                }
-                Ok(Reply::Array(vec![Reply::Int(1), Reply::Int(fence)]))
-            }
+            Emulated::LockAcquire => self.lock_acquire(keys, values, now, operation),
             Emulated::LockRelease | Emulated::LockExtend => {
-                let held = call(Command::new("GET").arg(&keys[0]))?;
-                if held != Reply::Bulk(argv[0].clone()) {
+                let held = self.run(&Command::new("GET").arg(&keys[0]), now, operation)?;
+                if held != Reply::Bulk(values[0].clone()) {
                     return Ok(Reply::Int(0));
                 }
-                if script == Emulated::LockRelease {
-                    call(Command::new("DEL").arg(&keys[0]))
+                let cmd = if script == Emulated::LockRelease {
+                    Command::new("DEL").arg(&keys[0])
                 } else {
-                    call(Command::new("PEXPIRE").arg(&keys[0]).arg(&argv[1]))
-                }
-            }
-            Emulated::Gcra => {
-                let number = |i: usize| {
-                    std::str::from_utf8(&argv[i])
-                        .ok()
-                        .and_then(|n| n.parse::<i64>().ok())
-                        .filter(|n| *n > 0)
-                        .ok_or_else(|| {
-                            invalid(
-                                operation,
-                                "the rate-limit script's arguments must be positive integers",
-                            )
-                        })
+                    Command::new("PEXPIRE").arg(&keys[0]).arg(&values[1])
                 };
-                let (interval, tolerance, cost) = (number(0)?, number(1)?, number(2)?);
-                let now_us = self.clock_micros(now);
-                let mut call = |cmd: Command| self.run(&cmd, now, operation);
-                let stored = call(Command::new("GET").arg(&keys[0]))?;
-                let tat = stored
+                self.run(&cmd, now, operation)
+            }
+            Emulated::Gcra => self.gcra(&keys[0], values, now, operation),
+        }
+    }
+
+    /// The lock's acquire script (`crate::redis::lock::ACQUIRE`), step for step.
+    fn lock_acquire(
+        &mut self,
+        keys: &[Vec<u8>],
+        values: &[Vec<u8>],
+        now: Instant,
+        operation: &'static str,
+    ) -> InfraResult<Reply> {
+        let mut call = |cmd: Command| self.run(&cmd, now, operation);
+        let held = call(Command::new("GET").arg(&keys[0]))?;
+        if !held.is_nil() && held != Reply::Bulk(values[0].clone()) {
+            let pttl = call(Command::new("PTTL").arg(&keys[0]))?;
+            return Ok(Reply::Array(vec![Reply::Int(0), pttl]));
+        }
+        call(
+            Command::new("SET")
+                .arg(&keys[0])
+                .arg(&values[0])
+                .arg("PX")
+                .arg(&values[1]),
+        )?;
+        let mut fence = 0;
+        if values[2] == b"1" {
+            if !held.is_nil() {
+                fence = call(Command::new("GET").arg(&keys[1]))?
                     .as_opt_int()
                     .ok()
                     .flatten()
-                    .map_or(now_us, |tat| tat.max(now_us));
-                let new_tat = tat + interval * cost;
-                let allow_at = new_tat - tolerance;
-                if allow_at > now_us {
-                    let remaining = (now_us - (tat - tolerance)).div_euclid(interval).max(0);
-                    return Ok(Reply::Array(vec![
-                        Reply::Int(0),
-                        Reply::Int(remaining),
-                        Reply::Int(allow_at - now_us),
-                        Reply::Int(tat - now_us),
-                    ]));
-                }
-                let ttl_ms = (new_tat - now_us + 999) / 1000;
-                call(
-                    Command::new("SET")
-                        .arg(&keys[0])
-                        .arg(new_tat)
-                        .arg("PX")
-                        .arg(ttl_ms),
-                )?;
-                Ok(Reply::Array(vec![
-                    Reply::Int(1),
-                    Reply::Int((now_us - allow_at) / interval),
-                    Reply::Int(0),
-                    Reply::Int(new_tat - now_us),
-                ]))
+                    .unwrap_or(0);
+            }
+            if fence == 0 {
+                fence = int(&call(Command::new("INCR").arg(&keys[1]))?);
             }
         }
+        Ok(Reply::Array(vec![Reply::Int(1), Reply::Int(fence)]))
+    }
+
+    /// The rate limiter's GCRA script (`crate::redis::rate_limit::GCRA`), step for step,
+    /// in integers (the script's numbers stay far below 2^53, where Lua's are exact).
+    fn gcra(
+        &mut self,
+        key: &[u8],
+        values: &[Vec<u8>],
+        now: Instant,
+        operation: &'static str,
+    ) -> InfraResult<Reply> {
+        let number = |i: usize| {
+            std::str::from_utf8(&values[i])
+                .ok()
+                .and_then(|n| n.parse::<i64>().ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    invalid(
+                        operation,
+                        "the rate-limit script's arguments must be positive integers",
+                    )
+                })
+        };
+        let (interval, tolerance, cost) = (number(0)?, number(1)?, number(2)?);
+        let now_us = self.clock_micros(now);
+        let stored = self.run(&Command::new("GET").arg(key), now, operation)?;
+        let tat = stored
+            .as_opt_int()
+            .ok()
+            .flatten()
+            .map_or(now_us, |tat| tat.max(now_us));
+        let new_tat = tat + interval * cost;
+        let allow_at = new_tat - tolerance;
+        if allow_at > now_us {
+            let remaining = (now_us - (tat - tolerance)).div_euclid(interval).max(0);
+            return Ok(Reply::Array(vec![
+                Reply::Int(0),
+                Reply::Int(remaining),
+                Reply::Int(allow_at - now_us),
+                Reply::Int(tat - now_us),
+            ]));
+        }
+        let ttl_ms = (new_tat - now_us + 999) / 1000;
+        let set = Command::new("SET")
+            .arg(key)
+            .arg(new_tat)
+            .arg("PX")
+            .arg(ttl_ms);
+        self.run(&set, now, operation)?;
+        Ok(Reply::Array(vec![
+            Reply::Int(1),
+            Reply::Int((now_us - allow_at) / interval),
+            Reply::Int(0),
+            Reply::Int(new_tat - now_us),
+        ]))
     }
 }

@@ -1428,7 +1428,7 @@ pub async fn lock_contention_one_holder_at_a_time(port: Arc<dyn RedisPort>, pref
     scoped(port, prefix, |redis, keys| async move {
         let options = LockOptions::new(Duration::from_secs(30))
             .fencing(true)
-            .wait(Duration::from_secs(60))
+            .wait(Duration::from_mins(1))
             .retry_delay(Duration::from_millis(5));
         let lock = case_lock(&redis, &keys, options);
         let inside = Arc::new(std::sync::atomic::AtomicBool::new(false));

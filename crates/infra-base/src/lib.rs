@@ -3,7 +3,8 @@
 //! `infra-base` is what a service depends on instead of concrete clients:
 //!
 //! - [`RedisPort`] and [`VectorPort`]: object-safe async traits (`Arc<dyn RedisPort>`),
-//!   with typed conveniences in [`RedisPortExt`] and [`VectorPortExt`];
+//!   with typed conveniences in [`RedisPortExt`] and [`VectorPortExt`], and two Redis
+//!   primitives with written contracts: [`RedisLock`] and [`RateLimiter`];
 //! - [`InfraError`] and [`ErrorKind`]: one error taxonomy for every adapter;
 //! - [`Lifecycle`], [`Component`] and the health model ([`HealthStatus`],
 //!   [`ComponentHealth`], [`aggregate`]);
@@ -60,8 +61,8 @@ pub use error::{ErrorKind, InfraError, InfraResult};
 pub use health::{ComponentHealth, ComponentReport, HealthStatus, aggregate};
 pub use lifecycle::{Built, Component, Components, Lifecycle};
 pub use redis::{
-    Command, Pipeline, REDIS_BACKEND, RedisPort, RedisPortExt, Reply, Script, SetCondition,
-    SetOptions,
+    Command, LockGuard, LockOptions, Pipeline, REDIS_BACKEND, RateLimit, RateLimitDecision,
+    RateLimiter, RedisLock, RedisPort, RedisPortExt, Reply, Script, SetCondition, SetOptions,
 };
 pub use service::BaseService;
 pub use vector::{

@@ -39,6 +39,9 @@ pub mod labels {
     pub const HTTP_STATUS: &str = "http_response_status_code";
     /// A cache lookup's outcome: `hit`, `miss` or `bypass`.
     pub const OUTCOME: &str = "outcome";
+    /// What a rate limit did when its check failed: `open` (let the request through) or
+    /// `closed` (refused it).
+    pub const FAILURE_POLICY: &str = "failure_policy";
 }
 
 /// Latency of one port call as its caller saw it, retries and backoff included.
@@ -67,6 +70,11 @@ pub const HTTP_REQUEST_DURATION: &str = "http_server_request_duration_seconds";
 pub const HTTP_REQUESTS_SHED: &str = "http_server_requests_shed_total";
 /// Search cache lookups by outcome.
 pub const CACHE_REQUESTS: &str = "infra_search_cache_requests_total";
+/// HTTP requests refused with 429 by the rate limit, by route template.
+pub const HTTP_REQUESTS_RATE_LIMITED: &str = "http_server_requests_rate_limited_total";
+/// Rate-limit checks that failed (Redis down, timed out, ...), by the policy applied and
+/// the error kind.
+pub const RATE_LIMIT_FAILURES: &str = "http_server_rate_limit_failures_total";
 
 /// Histogram buckets for every `_seconds` metric: 100 µs to 10 s.
 pub const DURATION_BUCKETS: &[f64] = &[
@@ -189,6 +197,18 @@ pub const CATALOG: &[MetricInfo] = &[
         kind: MetricKind::Counter,
         labels: &[labels::OUTCOME],
         help: "Search cache lookups by outcome: hit, miss or bypass",
+    },
+    MetricInfo {
+        name: HTTP_REQUESTS_RATE_LIMITED,
+        kind: MetricKind::Counter,
+        labels: &[labels::HTTP_ROUTE],
+        help: "HTTP requests refused with 429 by the per-client rate limit, by route template",
+    },
+    MetricInfo {
+        name: RATE_LIMIT_FAILURES,
+        kind: MetricKind::Counter,
+        labels: &[labels::FAILURE_POLICY, labels::ERROR_TYPE],
+        help: "Rate-limit checks that failed (Redis unreachable, timed out, ...), by the policy applied: open let the request through, closed refused it with 503",
     },
 ];
 

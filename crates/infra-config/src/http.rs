@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuthSettings, CorsSettings};
+use crate::choice::choice;
 use crate::error::render_text;
 use crate::net;
 use crate::schema::{self as keys};
@@ -47,6 +48,8 @@ pub struct HttpSettings {
     pub auth: AuthSettings,
     /// CORS (off unless origins are listed).
     pub cors: CorsSettings,
+    /// Per-client rate limiting of the API (off by default; needs Redis).
+    pub rate_limit: RateLimitSettings,
 }
 
 impl Default for HttpSettings {
@@ -63,6 +66,7 @@ impl Default for HttpSettings {
             concurrency_limit: const { keys::HTTP_CONCURRENCY_LIMIT.default.u32() },
             auth: AuthSettings::default(),
             cors: CorsSettings::default(),
+            rate_limit: RateLimitSettings::default(),
         }
     }
 }
@@ -94,6 +98,76 @@ impl HttpSettings {
         cx.bounded("http.max_connections", self.max_connections);
         cx.bounded("http.concurrency_limit", self.concurrency_limit);
         self.auth.validate(&self.host, cx);
+        self.rate_limit.validate(cx);
+    }
+}
+
+choice! {
+    /// What a rate limit does when Redis cannot answer (`http.rate_limit.on_redis_failure`).
+    pub enum RateLimitFailure {
+        /// Let the request through, unlimited (availability first).
+        Open => "open",
+        /// Refuse the request with 503 and `Retry-After` (protection first).
+        Closed => "closed",
+    }
+    default = Open;
+}
+
+/// Per-client rate limiting of the API (`SOCIAL_HTTP__RATE_LIMIT__*`): GCRA on Redis,
+/// `rate` requests per `period` with up to `burst` at once.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Whether API requests are rate limited.
+    pub enabled: bool,
+    /// Requests a client may make per [`period`](Self::period).
+    pub rate: u32,
+    /// The period of the rate.
+    #[serde(with = "crate::duration")]
+    pub period: Duration,
+    /// Requests a client at rest may make at once; 0 means [`rate`](Self::rate).
+    pub burst: u32,
+    /// What happens to requests when Redis cannot answer.
+    pub on_redis_failure: RateLimitFailure,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: const { keys::HTTP_RATE_LIMIT_ENABLED.default.flag() },
+            rate: const { keys::HTTP_RATE_LIMIT_RATE.default.u32() },
+            period: const { keys::HTTP_RATE_LIMIT_PERIOD.default.duration() },
+            burst: const { keys::HTTP_RATE_LIMIT_BURST.default.u32() },
+            on_redis_failure: RateLimitFailure::default(),
+        }
+    }
+}
+
+impl RateLimitSettings {
+    /// The burst in force: [`burst`](Self::burst), or [`rate`](Self::rate) when it is 0.
+    pub fn effective_burst(&self) -> u32 {
+        if self.burst == 0 {
+            self.rate
+        } else {
+            self.burst
+        }
+    }
+
+    fn validate(&self, cx: &mut Checker<'_>) {
+        cx.bounded("http.rate_limit.rate", self.rate);
+        cx.bounded("http.rate_limit.burst", self.burst);
+        cx.duration("http.rate_limit.period", self.period);
+        if self.rate > 0 && self.period.as_micros() < u128::from(self.rate) {
+            cx.refuse(
+                "http.rate_limit.period",
+                format!(
+                    "got {} for a rate of {}: at most one request per microsecond can be \
+                     limited",
+                    humantime::format_duration(self.period),
+                    self.rate
+                ),
+            );
+        }
     }
 }
 
@@ -108,5 +182,29 @@ mod tests {
         http.host = "::".into();
         http.port = 0;
         assert_eq!(http.bind_address(), "[::]:0");
+    }
+
+    #[test]
+    fn the_rate_limit_needs_redis_and_a_rate_it_can_represent() {
+        let mut settings = crate::Settings::default();
+        settings.http.rate_limit.enabled = true;
+        settings.validate().unwrap();
+        assert_eq!(
+            settings.http.rate_limit.effective_burst(),
+            100,
+            "0 means the rate"
+        );
+        settings.http.rate_limit.burst = 7;
+        assert_eq!(settings.http.rate_limit.effective_burst(), 7);
+
+        settings.redis.enabled = false;
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(err.contains("SOCIAL_HTTP__RATE_LIMIT__ENABLED"), "{err}");
+        settings.redis.enabled = true;
+        settings.http.rate_limit.rate = 1_000;
+        settings.http.rate_limit.period = Duration::from_micros(999);
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(err.contains("SOCIAL_HTTP__RATE_LIMIT__PERIOD"), "{err}");
+        assert!(err.contains("one request per microsecond"), "{err}");
     }
 }

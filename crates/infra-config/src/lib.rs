@@ -101,7 +101,7 @@ pub use auth::{
 pub use cache::CacheSettings;
 pub use error::ConfigError;
 pub use health::HealthSettings;
-pub use http::HttpSettings;
+pub use http::{HttpSettings, RateLimitFailure, RateLimitSettings};
 pub use loader::{DEFAULT_PREFIX, SettingsLoader};
 pub use log::{LogFormat, LogSettings};
 pub use metrics::MetricsSettings;

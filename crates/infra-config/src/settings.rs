@@ -73,6 +73,13 @@ impl Settings {
         self.metrics.validate(cx);
         self.otel.validate(cx);
         self.cache.validate(cx);
+        if self.http.rate_limit.enabled && !self.redis.enabled {
+            cx.refuse(
+                "http.rate_limit.enabled",
+                "got true with SOCIAL_REDIS__ENABLED=false: the rate limit keeps its state in \
+                 Redis",
+            );
+        }
     }
 
     pub(crate) fn normalize(&mut self) {

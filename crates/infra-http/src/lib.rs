@@ -25,6 +25,10 @@
 //!   (503 `overloaded` at [`HttpSettings::concurrency_limit`](infra_config::HttpSettings::concurrency_limit)).
 //!   The server closes connections that are slow to send their headers and caps open
 //!   connections. `docs/security.md` has the threat model and every limit.
+//! - [`rate_limit`]: [`RateLimitLayer`], a per-client rate limit (GCRA on Redis through
+//!   [`RateLimiter`](infra_base::RateLimiter)) answering 429 with `Retry-After`,
+//!   `RateLimit` and `RateLimit-Policy`, with a fail-open or fail-closed policy when Redis
+//!   cannot answer.
 //! - [`AppState`]: the [`BaseService`](infra_base::BaseService), its
 //!   [`Components`](infra_base::Components), the health cache and the shutdown switch.
 //!
@@ -65,6 +69,7 @@ pub mod error;
 pub mod health;
 mod metrics;
 mod middleware;
+pub mod rate_limit;
 mod server;
 mod shutdown;
 mod state;
@@ -74,6 +79,7 @@ pub use error::{ApiError, PROBLEM_JSON, Problem};
 pub use health::{HEALTH_JSON, HealthCache, HealthReport, health_router};
 pub use metrics::{PROMETHEUS_TEXT, RenderMetrics, metrics_router};
 pub use middleware::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, http_layers, secured_layers};
+pub use rate_limit::RateLimitLayer;
 pub use server::Server;
 pub use shutdown::Shutdown;
 pub use state::AppState;

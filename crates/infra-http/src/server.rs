@@ -52,6 +52,9 @@ use crate::state::AppState;
 /// further clients wait in the kernel's backlog). Requests are then bounded by
 /// [`secured_layers`].
 ///
+/// Every request carries its peer's address as an `axum::extract::ConnectInfo<SocketAddr>`
+/// extension (what the rate limit's [`default_key`](crate::rate_limit::default_key) reads).
+///
 /// # Authentication
 ///
 /// [`Server::bind`] builds the [`Authenticator`] from [`HttpSettings::auth`]; the routes'
@@ -203,6 +206,36 @@ impl Server {
     }
 }
 
+/// Puts the connection's peer address into every request's extensions, as axum's
+/// `into_make_service_with_connect_info` does.
+#[derive(Clone)]
+struct WithPeer<S> {
+    inner: S,
+    peer: SocketAddr,
+}
+
+impl<S, B> tower::Service<axum::http::Request<B>> for WithPeer<S>
+where
+    S: tower::Service<axum::http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: axum::http::Request<B>) -> Self::Future {
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.peer));
+        self.inner.call(req)
+    }
+}
+
 /// Accepts connections until `stop` fires, at most `max_connections` at a time, each served
 /// with the header-read timeout; then lets open connections finish their requests and close
 /// (the caller bounds that wait by the grace period).
@@ -230,9 +263,9 @@ async fn accept_loop(
             permit = Arc::clone(&slots).acquire_owned() => permit.map_err(io::Error::other)?,
             _ = &mut stop => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(err) => {
                     // Per-connection errors (reset before accept) and resource exhaustion
                     // (EMFILE): log, pause briefly, keep serving.
@@ -244,7 +277,10 @@ async fn accept_loop(
             _ = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(WithPeer {
+            inner: router.clone(),
+            peer,
+        });
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let mut stopping = stopping_rx.clone();

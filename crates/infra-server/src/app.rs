@@ -5,8 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use infra_base::InfraError;
-use infra_config::Settings;
+use axum::extract::MatchedPath;
+use infra_base::redis::{RateLimit, RateLimiter};
+use infra_base::{BaseService, InfraError, REDIS_BACKEND};
+use infra_config::{RateLimitFailure, Settings};
+use infra_http::rate_limit::{RateLimitLayer, default_key};
 use infra_http::{AppState, RenderMetrics, RoutePolicy, Server, Shutdown, metrics_router};
 
 use crate::api::{self, Api, Route};
@@ -50,6 +53,50 @@ pub struct Application {
     policy: RoutePolicy,
 }
 
+/// The per-client rate limit of `SOCIAL_HTTP__RATE_LIMIT__*` over the service's Redis port,
+/// when enabled; health routes are exempt (the metrics route is added outside it).
+///
+/// Enabled without a Redis port (Redis not critical and not built at start): with
+/// `on_redis_failure = open` the service runs unlimited (logged at `warn`); with `closed`
+/// it does not start.
+fn rate_limit_layer(
+    settings: &Settings,
+    service: &BaseService,
+) -> Result<Option<RateLimitLayer>, InfraError> {
+    let config = &settings.http.rate_limit;
+    if !config.enabled {
+        return Ok(None);
+    }
+    let Some(port) = service.redis() else {
+        if config.on_redis_failure == RateLimitFailure::Closed {
+            return Err(InfraError::not_configured(REDIS_BACKEND, "rate_limit")
+                .with_operation("rate_limit"));
+        }
+        tracing::warn!(
+            "rate limiting is enabled but Redis is not available: serving without a rate \
+             limit (SOCIAL_HTTP__RATE_LIMIT__ON_REDIS_FAILURE=open)"
+        );
+        return Ok(None);
+    };
+    let limit = RateLimit::new(config.rate, config.period)?.with_burst(config.effective_burst())?;
+    let limiter = RateLimiter::new(Arc::clone(port), "ratelimit:http", limit)?;
+    tracing::info!(rate = config.rate, period = %humantime::format_duration(config.period),
+        burst = limit.burst(), on_redis_failure = %config.on_redis_failure, "rate limit on");
+    let layer = RateLimitLayer::new(limiter)
+        .on_failure(config.on_redis_failure)
+        .key_with(|req| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str);
+            if route.is_some_and(|r| r.starts_with("/health/")) {
+                return None;
+            }
+            default_key(req)
+        });
+    Ok(Some(layer))
+}
+
 impl Application {
     /// Binds `settings.http`, installs the metrics recorder (when `SOCIAL_METRICS__ENABLED`),
     /// builds the adapters ([`composition::wire`]), initializes them and assembles the
@@ -87,6 +134,13 @@ impl Application {
             // Not ready (503) until every critical component answers; no crash loop.
             wiring.components.init_all_or_retry().await;
         }
+        let rate_limit = match rate_limit_layer(settings, &wiring.service) {
+            Ok(layer) => layer,
+            Err(err) => {
+                wiring.components.close_all().await;
+                return Err(StartupError::Component(err));
+            }
+        };
         let catalog = Arc::new(CatalogService::new(wiring.service.clone(), wiring.cache));
         let state = AppState::new(wiring.service, wiring.components, &settings.health);
         let Api {
@@ -98,6 +152,9 @@ impl Application {
             &state,
             ResponseLimit::new(settings.http.max_response_bytes),
         );
+        if let Some(layer) = rate_limit {
+            router = router.layer(layer);
+        }
         if let Some(handle) = metrics {
             let render: RenderMetrics = Arc::new(|| observability::render(handle));
             router = router.merge(metrics_router(&settings.metrics.path, render));
@@ -159,5 +216,73 @@ impl Application {
     /// Only when the server fails on its own.
     pub async fn run_until_stopped(self) -> io::Result<()> {
         self.server.serve(self.router, self.state).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use infra_base::ErrorKind;
+    use infra_base::testing::MemoryRedis;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn limited(burst: u32, on_failure: RateLimitFailure) -> Settings {
+        let mut settings = Settings::default();
+        settings.http.rate_limit.enabled = true;
+        settings.http.rate_limit.rate = 1;
+        settings.http.rate_limit.burst = burst;
+        settings.http.rate_limit.on_redis_failure = on_failure;
+        settings
+    }
+
+    #[tokio::test]
+    async fn the_rate_limit_is_off_by_default_and_needs_redis_when_closed() {
+        let without_redis = BaseService::new("test");
+        assert!(
+            rate_limit_layer(&Settings::default(), &without_redis)
+                .unwrap()
+                .is_none()
+        );
+        let open = limited(1, RateLimitFailure::Open);
+        assert!(
+            rate_limit_layer(&open, &without_redis).unwrap().is_none(),
+            "open: served unlimited without Redis"
+        );
+        let closed = limited(1, RateLimitFailure::Closed);
+        let err = rate_limit_layer(&closed, &without_redis).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotConfigured);
+    }
+
+    #[tokio::test]
+    async fn api_routes_are_limited_and_health_routes_never() {
+        let service = BaseService::new("test").with_redis(Arc::new(MemoryRedis::new()));
+        let layer = rate_limit_layer(&limited(2, RateLimitFailure::Open), &service)
+            .unwrap()
+            .expect("enabled with Redis");
+        let router = Router::new()
+            .route("/collections/{name}", get(|| async { "ok" }))
+            .route("/health/live", get(|| async { "live" }))
+            .layer(layer);
+        let status = |path: &'static str| {
+            let router = router.clone();
+            async move {
+                let req = Request::get(path).body(Body::empty()).unwrap();
+                router.oneshot(req).await.unwrap().status()
+            }
+        };
+        for _ in 0..2 {
+            assert_eq!(status("/collections/items").await, StatusCode::OK);
+        }
+        assert_eq!(
+            status("/collections/items").await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        for _ in 0..5 {
+            assert_eq!(status("/health/live").await, StatusCode::OK);
+        }
     }
 }

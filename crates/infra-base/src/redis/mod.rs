@@ -9,10 +9,16 @@
 //! not), answered as [`Reply`]s, through the same layers (tracing, metrics, resilience) as
 //! every other call. [`RedisPortExt`] builds typed helpers on them (hashes, sorted sets,
 //! [`Script`]s with [`eval_script`](RedisPortExt::eval_script)).
+//!
+//! Two primitives are built on scripts, each with a written contract: [`lock`]
+//! ([`RedisLock`]: a lease with a random token, fencing tokens and automatic extension) and
+//! [`rate_limit`] ([`RateLimiter`]: GCRA on the server's clock, one round trip per check).
 
 mod command;
 mod ext;
+pub mod lock;
 pub mod ops;
+pub mod rate_limit;
 mod reply;
 mod script;
 
@@ -25,6 +31,8 @@ use crate::resilience::Idempotency;
 
 pub use command::{Command, Pipeline, ToArg, validate_command};
 pub use ext::{KeyTtl, RedisPortExt};
+pub use lock::{LockGuard, LockOptions, RedisLock};
+pub use rate_limit::{RateLimit, RateLimitDecision, RateLimiter};
 pub use reply::Reply;
 pub use script::{NOSCRIPT_MESSAGE, Script, is_noscript, noscript_error};
 

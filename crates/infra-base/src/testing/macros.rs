@@ -50,6 +50,12 @@ macro_rules! for_each_redis_case {
             pipeline_replies_in_order
             atomic_pipeline_is_a_transaction
             refused_commands_are_invalid_input
+            lock_excludes_other_tokens_and_expires
+            lock_acquire_is_safe_under_retry
+            lock_contention_one_holder_at_a_time
+            lock_auto_extension_outlives_the_ttl
+            rate_limit_burst_then_refusal
+            rate_limit_replenishes
         }
     };
 }

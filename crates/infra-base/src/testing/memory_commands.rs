@@ -1,6 +1,7 @@
 //! The commands [`MemoryRedis`](super::MemoryRedis) emulates on the general command path:
-//! the string and hash families and basic sorted sets, with Redis' replies and errors. Anything else is refused
-//! as `InvalidInput` ("not supported by MemoryRedis: X"), never answered approximately.
+//! the string and hash families and basic sorted sets, with Redis' replies and errors, and
+//! the primitives' scripts (`memory_scripts.rs`). Anything else is refused as
+//! `InvalidInput` ("not supported by MemoryRedis: X"), never answered approximately.
 
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ pub(super) const SUPPORTED: &[&str] = &[
     "PING", "ECHO", "TYPE", "GET", "SET", "GETDEL", "MGET", "MSET", "DEL", "UNLINK", "EXISTS",
     "INCR", "DECR", "INCRBY", "DECRBY", "EXPIRE", "PEXPIRE", "TTL", "PTTL", "PERSIST", "HSET",
     "HSETNX", "HGET", "HMGET", "HGETALL", "HDEL", "HEXISTS", "HLEN", "HINCRBY", "HKEYS", "HVALS",
-    "ZADD", "ZINCRBY", "ZSCORE", "ZRANGE", "ZREM", "ZCARD",
+    "ZADD", "ZINCRBY", "ZSCORE", "ZRANGE", "ZREM", "ZCARD", "TIME",
 ];
 
 /// The refusal of a command (or an option) the engine does not emulate.
@@ -24,13 +25,23 @@ pub(super) fn unsupported(operation: &'static str, what: &str) -> crate::error::
         operation,
         format!(
             "not supported by MemoryRedis: {what} (it emulates the string, hash and basic \
-             sorted-set commands; test this against a real server)"
+             sorted-set commands and the scripts of infra-base's lock and rate limiter; test \
+             this against a real server)"
         ),
     )
 }
 
 /// Refuses a command the engine does not run, before anything runs.
 pub(super) fn check_supported(command: &Command, operation: &'static str) -> InfraResult<()> {
+    if matches!(command.name(), "EVAL" | "EVALSHA") {
+        return match super::scripts::emulated(command) {
+            Some(_) => Ok(()),
+            None => Err(unsupported(
+                operation,
+                &format!("{} of a script it does not emulate", command.name()),
+            )),
+        };
+    }
     if SUPPORTED.contains(&command.name()) {
         Ok(())
     } else {
@@ -138,6 +149,18 @@ impl State {
                 call.arity(1, Some(1))?;
                 Ok(bulk(&call.args[0]))
             }
+            "TIME" => {
+                call.arity(0, Some(0))?;
+                let micros = self.clock_micros(now);
+                Ok(Reply::Array(vec![
+                    bulk(micros.div_euclid(1_000_000).to_string().as_bytes()),
+                    bulk(micros.rem_euclid(1_000_000).to_string().as_bytes()),
+                ]))
+            }
+            "EVAL" | "EVALSHA" => match super::scripts::emulated(command) {
+                Some(script) => self.run_script(command, script, now, operation),
+                None => Err(unsupported(operation, call.name)),
+            },
             "TYPE" => {
                 call.arity(1, Some(1))?;
                 let kind = match self.live(call.key(0)?, now).map(|e| &e.value) {

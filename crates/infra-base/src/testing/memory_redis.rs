@@ -19,6 +19,8 @@ use crate::resilience::Idempotency;
 
 #[path = "memory_commands.rs"]
 mod commands;
+#[path = "memory_scripts.rs"]
+mod scripts;
 
 /// How many writes between two sweeps of expired keys (expiry is otherwise lazy).
 const SWEEP_EVERY: u64 = 1024;
@@ -37,13 +39,21 @@ const SWEEP_EVERY: u64 = 1024;
 /// [`pipeline`](RedisPort::pipeline)) it emulates the string commands (`GET`, `SET` with
 /// `NX`/`XX`/`EX`/`PX`/`KEEPTTL`, `GETDEL`, `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`,
 /// `INCR`/`DECR`(`BY`), `EXPIRE`, `PEXPIRE`, `TTL`, `PTTL`, `PERSIST`, `TYPE`, `PING`,
-/// `ECHO`), the hash commands (`HSET`, `HSETNX`, `HGET`, `HMGET`, `HGETALL`, `HDEL`,
+/// `ECHO`, `TIME`), the hash commands (`HSET`, `HSETNX`, `HGET`, `HMGET`, `HGETALL`, `HDEL`,
 /// `HEXISTS`, `HLEN`, `HINCRBY`, `HKEYS`, `HVALS`) and the basic sorted-set commands
 /// (`ZADD` and `ZRANGE` without options but `WITHSCORES`, `ZINCRBY`, `ZSCORE`, `ZREM`,
 /// `ZCARD`) with Redis' replies and errors (`WRONGTYPE` and non-numbers are
-/// `InvalidInput`). Any other command or option (lists, sets, streams, scripts, ...) is refused as [`InvalidInput`](ErrorKind::InvalidInput) with "not
-/// supported by MemoryRedis: X", never answered approximately; it cannot run Lua, so the
-/// conformance suite runs on it with `without_scripting` (see
+/// `InvalidInput`). Any other command or option (lists, sets, streams, scripts, ...) is
+/// refused as [`InvalidInput`](ErrorKind::InvalidInput) with "not supported by
+/// MemoryRedis: X", never answered approximately.
+///
+/// It cannot run Lua, with one exception: the scripts of infra-base's own primitives
+/// ([`RedisLock`](crate::redis::RedisLock) and [`RateLimiter`](crate::redis::RateLimiter)),
+/// recognised by their SHA1 and emulated natively, so that a service's tests of code that
+/// locks or rate-limits need no server (the conformance suite checks the emulation against
+/// real servers). Their clock (`TIME`) is the wall clock when the store first reads it,
+/// advanced by tokio's clock, so a paused clock controls rate limits too. Any other script
+/// is refused, so the conformance suite runs on it with `without_scripting` (see
 /// [`redis_conformance_tests!`](crate::redis_conformance_tests)). A pipeline runs under
 /// one lock, so even a plain one is atomic here.
 ///
@@ -76,6 +86,9 @@ pub struct MemoryRedis {
 struct State {
     entries: HashMap<String, Entry>,
     writes: u64,
+    /// The clock of `TIME` and the scripts: when it was first read, and the wall clock
+    /// then, in microseconds since the Unix epoch.
+    clock: Option<(Instant, i64)>,
 }
 
 #[derive(Debug)]

@@ -12,6 +12,11 @@
 //! names, the cases of [`without_scripting`] instead, which check that it refuses scripts
 //! explicitly.
 //!
+//! The lock and rate-limit cases need the scripts of
+//! [`lock`](crate::redis::lock) and [`rate_limit`](crate::redis::rate_limit): real servers
+//! run them, and [`MemoryRedis`](super::MemoryRedis) emulates exactly those scripts, so
+//! they run on every port.
+//!
 //! Every key a case touches is `{prefix}:name` (see [the prefix rules](super#prefixes)), so
 //! the cases run unchanged on a standalone server and on a cluster. Waits for expiry are
 //! real time (at most ~0.5 s per case), as real servers do not follow a paused clock.
@@ -29,7 +34,8 @@ use tokio::time::{Instant, sleep, timeout};
 use super::{check_prefix, expect_kind, guarded, join_all, ok};
 use crate::error::{ErrorKind, InfraResult};
 use crate::redis::{
-    Command, KeyTtl, Pipeline, RedisPort, RedisPortExt, Reply, Script, SetOptions, is_noscript,
+    Command, KeyTtl, LockOptions, Pipeline, RateLimit, RateLimiter, RedisLock, RedisPort,
+    RedisPortExt, Reply, Script, SetOptions, is_noscript,
 };
 use crate::resilience::Idempotency::{Idempotent, NonIdempotent};
 
@@ -41,6 +47,14 @@ struct Keys {
 }
 
 impl Keys {
+    /// Deletes `key` with the case's keys (it must share their hash tag).
+    fn track(&self, key: &str) {
+        self.used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(key.to_owned());
+    }
+
     fn key(&self, name: &str) -> String {
         let key = format!("{{{}}}:{name}", self.prefix);
         self.used
@@ -1292,6 +1306,273 @@ pub async fn refused_commands_are_invalid_input(port: Arc<dyn RedisPort>, prefix
             );
         }
         ok(redis.ping().await, "the port still works after refusals");
+    })
+    .await;
+}
+
+/// A lock of the case: named after the prefix, so its keys (`lock:{prefix}`,
+/// `lock:{prefix}:fence`) share the case's hash tag, and deleted with them.
+fn case_lock(redis: &Arc<dyn RedisPort>, keys: &Keys, options: LockOptions) -> RedisLock {
+    let lock = ok(
+        RedisLock::new(Arc::clone(redis), &keys.prefix, options),
+        "RedisLock::new",
+    );
+    keys.track(lock.key());
+    keys.track(lock.fence_key());
+    lock
+}
+
+/// A lock excludes every other token; it expires at its TTL when its holder vanishes, and
+/// the vanished holder can then neither release nor extend the next holder's lock.
+pub async fn lock_excludes_other_tokens_and_expires(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let lock = case_lock(
+            &redis,
+            &keys,
+            LockOptions::new(SHORT_TTL).wait(Duration::ZERO),
+        );
+        let first = ok(lock.try_acquire().await, "try_acquire").expect("a free lock is acquired");
+        assert_eq!(
+            first.fencing_token(),
+            None,
+            "no fencing token unless asked for"
+        );
+        assert!(
+            ok(lock.try_acquire().await, "try_acquire").is_none(),
+            "a held lock must not be acquired by another token"
+        );
+        expect_kind(
+            lock.acquire().await,
+            ErrorKind::Conflict,
+            "acquire of a held lock",
+        );
+        assert!(
+            ok(first.extend().await, "extend"),
+            "the holder extends its lock"
+        );
+        sleep(PAST_SHORT_TTL).await;
+        let second = ok(lock.try_acquire().await, "try_acquire")
+            .expect("an expired lock must be free for the next holder");
+        assert_ne!(
+            first.token(),
+            second.token(),
+            "every acquire draws a new token"
+        );
+        assert!(
+            !ok(first.extend().await, "extend by a stale token"),
+            "a stale holder must not extend the next holder's lock"
+        );
+        assert!(first.is_lost(), "a failed extension marks the guard lost");
+        assert!(
+            !ok(first.release().await, "release by a stale token"),
+            "a stale holder must not release the next holder's lock"
+        );
+        assert!(
+            ok(lock.try_acquire().await, "try_acquire").is_none(),
+            "the next holder still holds it"
+        );
+        assert!(ok(second.release().await, "release"), "the holder releases");
+        let third = ok(lock.try_acquire().await, "try_acquire").expect("a released lock is free");
+        drop(third);
+    })
+    .await;
+}
+
+/// Acquiring with a token that already holds the lock (a retry after a lost reply)
+/// succeeds and returns the same fencing token; fencing tokens grow with each holder.
+pub async fn lock_acquire_is_safe_under_retry(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let options = LockOptions::new(Duration::from_secs(10)).fencing(true);
+        let lock = case_lock(&redis, &keys, options);
+        let first = ok(lock.try_acquire_with_token("request-1").await, "acquire")
+            .expect("a free lock is acquired");
+        let retried = ok(
+            lock.try_acquire_with_token("request-1").await,
+            "retried acquire",
+        )
+        .expect("a retried acquire that finds its own token must count as acquired");
+        assert_eq!(
+            retried.fencing_token(),
+            first.fencing_token(),
+            "a retry must not issue a new fencing token"
+        );
+        assert!(
+            ok(lock.try_acquire_with_token("request-2").await, "acquire").is_none(),
+            "another token must not acquire it"
+        );
+        let fence = first.fencing_token().expect("fencing is on");
+        assert!(
+            ok(retried.release().await, "release"),
+            "the holder releases"
+        );
+        assert!(
+            !ok(first.release().await, "release again"),
+            "a second release reports that the lock was no longer held"
+        );
+        let next = ok(lock.acquire().await, "acquire");
+        assert_eq!(
+            next.fencing_token(),
+            Some(fence + 1),
+            "the next holder gets the next fencing token"
+        );
+        assert!(ok(next.release().await, "release"));
+    })
+    .await;
+}
+
+/// Many tasks contending for one lock: exactly one holds it at a time, and the fencing
+/// tokens they are given increase strictly in the order they enter.
+pub async fn lock_contention_one_holder_at_a_time(port: Arc<dyn RedisPort>, prefix: &str) {
+    const TASKS: usize = 8;
+    const ROUNDS: usize = 3;
+    scoped(port, prefix, |redis, keys| async move {
+        let options = LockOptions::new(Duration::from_secs(30))
+            .fencing(true)
+            .wait(Duration::from_mins(1))
+            .retry_delay(Duration::from_millis(5));
+        let lock = case_lock(&redis, &keys, options);
+        let inside = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let entered = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = JoinSet::new();
+        for _ in 0..TASKS {
+            let (lock, inside, entered) = (lock.clone(), Arc::clone(&inside), Arc::clone(&entered));
+            tasks.spawn(async move {
+                for _ in 0..ROUNDS {
+                    let guard = ok(lock.acquire().await, "acquire under contention");
+                    assert!(
+                        !inside.swap(true, std::sync::atomic::Ordering::SeqCst),
+                        "two holders inside the critical section at once"
+                    );
+                    entered
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(guard.fencing_token().expect("fencing is on"));
+                    tokio::task::yield_now().await;
+                    inside.store(false, std::sync::atomic::Ordering::SeqCst);
+                    assert!(ok(guard.release().await, "release"), "the holder releases");
+                }
+            });
+        }
+        join_all(tasks).await;
+        let entered = entered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        assert_eq!(
+            entered.len(),
+            TASKS * ROUNDS,
+            "every acquisition entered once"
+        );
+        assert!(
+            entered.windows(2).all(|w| w[0] < w[1]),
+            "fencing tokens must increase strictly in the order holders enter: {entered:?}"
+        );
+    })
+    .await;
+}
+
+/// An automatically extended lock outlives its TTL while held, and is free once released.
+pub async fn lock_auto_extension_outlives_the_ttl(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let options = LockOptions::new(Duration::from_millis(150))
+            .auto_extend(true)
+            .wait(Duration::ZERO);
+        let lock = case_lock(&redis, &keys, options);
+        let guard = ok(lock.acquire().await, "acquire");
+        sleep(PAST_SHORT_TTL).await;
+        assert!(
+            ok(lock.try_acquire().await, "try_acquire").is_none(),
+            "an extended lock must still be held after three of its TTLs"
+        );
+        assert!(!guard.is_lost(), "the extension keeps the guard valid");
+        assert!(
+            ok(guard.release().await, "release"),
+            "released by its holder"
+        );
+        let next = ok(lock.try_acquire().await, "try_acquire");
+        assert!(next.is_some(), "a released lock is free");
+    })
+    .await;
+}
+
+/// A rate limiter for the case, its keys under the case's hash tag.
+fn case_limiter(redis: &Arc<dyn RedisPort>, keys: &Keys, limit: RateLimit) -> RateLimiter {
+    let limiter = ok(
+        RateLimiter::new(Arc::clone(redis), &format!("{{{}}}:rl", keys.prefix), limit),
+        "RateLimiter::new",
+    );
+    for key in ["a", "b"] {
+        keys.track(&limiter.redis_key(key));
+    }
+    limiter
+}
+
+/// GCRA: a key at rest spends its burst, then is refused with the time the next request
+/// earns back; a refusal counts nothing; keys are independent.
+pub async fn rate_limit_burst_then_refusal(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        // One request a minute, three at once: nothing is earned back during the case.
+        let limit = ok(RateLimit::new(1, Duration::from_mins(1)), "limit");
+        let limit = ok(limit.with_burst(3), "burst");
+        let limiter = case_limiter(&redis, &keys, limit);
+        for remaining in [2, 1, 0] {
+            let decision = ok(limiter.check("a").await, "check");
+            assert!(decision.allowed, "within the burst: {decision:?}");
+            assert_eq!(decision.remaining, remaining, "{decision:?}");
+            assert_eq!(decision.retry_after, Duration::ZERO);
+            assert!(decision.limit == 3 && decision.reset <= Duration::from_mins(3));
+        }
+        for _ in 0..2 {
+            let refused = ok(limiter.check("a").await, "check");
+            assert!(!refused.allowed, "past the burst: {refused:?}");
+            assert_eq!(refused.remaining, 0);
+            assert!(
+                refused.retry_after > Duration::from_secs(55)
+                    && refused.retry_after <= Duration::from_mins(1),
+                "the next request is earned back one emission interval after the first: \
+                 {refused:?}"
+            );
+            assert!(
+                refused.reset > Duration::from_mins(2) && refused.reset <= Duration::from_mins(3),
+                "the whole burst is back three intervals after the first request: {refused:?}"
+            );
+        }
+        expect_kind(
+            limiter.check_n("a", 4).await,
+            ErrorKind::InvalidInput,
+            "cost over the burst",
+        );
+        let other = ok(limiter.check_n("b", 3).await, "check_n");
+        assert!(
+            other.allowed && other.remaining == 0,
+            "keys are independent: {other:?}"
+        );
+        assert!(!ok(limiter.check("b").await, "check").allowed);
+    })
+    .await;
+}
+
+/// GCRA: a refused key is allowed again once its `retry_after` has passed, one request per
+/// emission interval.
+pub async fn rate_limit_replenishes(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        // One request per 100 ms, one at a time.
+        let limit = ok(RateLimit::new(10, Duration::from_secs(1)), "limit");
+        let limiter = case_limiter(&redis, &keys, ok(limit.with_burst(1), "burst"));
+        assert!(ok(limiter.check("a").await, "check").allowed);
+        let refused = ok(limiter.check("a").await, "check");
+        assert!(!refused.allowed, "{refused:?}");
+        assert!(
+            refused.retry_after > Duration::ZERO
+                && refused.retry_after <= Duration::from_millis(100),
+            "{refused:?}"
+        );
+        sleep(refused.retry_after + Duration::from_millis(5)).await;
+        let again = ok(limiter.check("a").await, "check");
+        assert!(
+            again.allowed,
+            "allowed once retry_after has passed: {again:?}"
+        );
     })
     .await;
 }

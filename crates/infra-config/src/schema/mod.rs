@@ -41,6 +41,7 @@ use std::time::Duration;
 
 use crate::auth::AuthMode;
 use crate::duration;
+use crate::http::RateLimitFailure;
 use crate::log::LogFormat;
 use crate::qdrant::{Compression, QdrantMode};
 use crate::redis::RedisMode;
@@ -821,6 +822,42 @@ keys! {
         "Browser origins allowed to call the API (CORS); unset: no CORS headers.",
     )
     .example("https://app.example.com");
+    HTTP_RATE_LIMIT_ENABLED = flag(
+        "http.rate_limit.enabled",
+        false,
+        "Whether API requests are rate limited per client (GCRA on Redis; needs SOCIAL_REDIS__ENABLED).",
+    )
+    .note(
+        "A client is its authenticated principal, else its IP address (an IPv6 address by \
+         its /64). Refused requests get 429 with Retry-After, RateLimit and RateLimit-Policy; \
+         health and metrics routes are never limited.",
+    );
+    HTTP_RATE_LIMIT_RATE = int(
+        "http.rate_limit.rate",
+        100,
+        (1, Some(1_000_000)),
+        "a number of requests {range}",
+        "Requests a client may make per SOCIAL_HTTP__RATE_LIMIT__PERIOD.",
+    );
+    HTTP_RATE_LIMIT_PERIOD = duration(
+        "http.rate_limit.period",
+        Duration::from_mins(1),
+        "The period of the rate limit.",
+    );
+    HTTP_RATE_LIMIT_BURST = int(
+        "http.rate_limit.burst",
+        0,
+        (0, Some(1_000_000)),
+        "a number of requests {range}",
+        "Requests a client at rest may make at once; 0 means the rate.",
+    );
+    HTTP_RATE_LIMIT_ON_REDIS_FAILURE = choice(
+        "http.rate_limit.on_redis_failure",
+        RateLimitFailure::NAMES,
+        RateLimitFailure::DEFAULT_NAME,
+        "When Redis cannot answer: open lets requests through, closed refuses them with 503.",
+    )
+    .note("Either way the failure is counted in http_server_rate_limit_failures_total.");
 
     // Health endpoints.
     HEALTH_CACHE_TTL = duration(

@@ -19,6 +19,7 @@ fn settings(check_timeout_ms: u64) -> HealthSettings {
     HealthSettings {
         cache_ttl: TTL,
         check_timeout: Duration::from_millis(check_timeout_ms),
+        ..HealthSettings::default()
     }
 }
 

@@ -82,6 +82,7 @@ async fn start_with(
         // Long enough that a loaded machine cannot expire it between two requests of a test.
         cache_ttl: Duration::from_secs(30),
         check_timeout: Duration::from_millis(500),
+        ..HealthSettings::default()
     };
     let watched = components
         .first()

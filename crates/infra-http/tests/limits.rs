@@ -138,6 +138,7 @@ async fn serve(settings: HttpSettings) -> Running {
     let health = HealthSettings {
         cache_ttl: Duration::from_secs(30),
         check_timeout: Duration::from_millis(500),
+        ..HealthSettings::default()
     };
     let app = AppState::new(BaseService::new("limits"), Components::new(), &health);
     let server = Server::bind(&settings)

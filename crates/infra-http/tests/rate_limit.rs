@@ -301,6 +301,7 @@ async fn the_server_gives_every_request_its_peer_address() {
     let health = HealthSettings {
         cache_ttl: Duration::from_secs(30),
         check_timeout: Duration::from_millis(500),
+        ..HealthSettings::default()
     };
     let state = AppState::new(BaseService::new("peer"), Components::new(), &health);
     let server = Server::bind(&settings)

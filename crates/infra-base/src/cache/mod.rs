@@ -763,6 +763,28 @@ impl<'a, C> Namespace<'a, C> {
             .await
     }
 
+    /// The Redis key under which `key`'s entry is stored now, for inspection and tests:
+    /// `None` while the namespace has no generation yet. Reads the generation, creates
+    /// nothing.
+    ///
+    /// # Errors
+    ///
+    /// A bad namespace, or the Redis error.
+    pub async fn entry_key(&self, key: &str) -> InfraResult<Option<String>> {
+        check_namespace(self.name, "entry_key")?;
+        let inner = &self.cache.inner;
+        let stored = inner
+            .call(
+                CacheOp::Generation,
+                inner.redis.get(&inner.generation_key(self.name)),
+            )
+            .await?;
+        Ok(stored
+            .as_deref()
+            .and_then(Generation::decode)
+            .map(|generation| inner.value_key(self.name, &generation.token, key)))
+    }
+
     /// Invalidates every entry of the namespace after a write, in a task of its own (see
     /// "Invalidation after a write" in the [module docs](self)). Dropping the handle does
     /// not stop it. Must be called within a tokio runtime.

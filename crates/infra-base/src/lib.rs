@@ -13,6 +13,8 @@
 //! - [`layer`]: one mechanism for concerns around a port ([`layer::Layer`] over typed
 //!   operation descriptors), with the standard stack of tracing, metrics and
 //!   [`resilience`] (timeout, retry, circuit breaker);
+//! - [`cache`]: `get_or_compute` over a [`RedisPort`] (single flight, stampede lease,
+//!   early refresh, negative caching, generation-based invalidation);
 //! - [`telemetry`]: the metrics every crate records, declared once.
 //!
 //! It depends on no Redis, Qdrant or HTTP crate. Features: `mock` adds mockall mocks
@@ -45,6 +47,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod cache;
 pub mod error;
 pub mod health;
 pub mod layer;

@@ -37,11 +37,21 @@ pub mod labels {
     pub const HTTP_ROUTE: &str = "http_route";
     /// The response status code (`http.response.status_code`).
     pub const HTTP_STATUS: &str = "http_response_status_code";
-    /// A cache lookup's outcome: `hit`, `miss` or `bypass`.
+    /// An outcome: a search-cache lookup's `hit`, `miss` or `bypass`; a cache call's
+    /// `hit`, `miss`, `bypass` or `joined`; an invalidation attempt's `done`, `failed` or
+    /// `abandoned`.
     pub const OUTCOME: &str = "outcome";
     /// What a rate limit did when its check failed: `open` (let the request through) or
     /// `closed` (refused it).
     pub const FAILURE_POLICY: &str = "failure_policy";
+    /// A cache's fixed name (`infra_base::cache::CacheConfig::name`), never a key.
+    pub const CACHE_NAME: &str = "cache_name";
+    /// The cache's Redis call that failed: `generation`, `read`, `write`, `lease`,
+    /// `invalidate`, or `decode` (stored bytes that could not be read).
+    pub const CACHE_OPERATION: &str = "cache_operation";
+    /// Why something happened: a computation's `miss`, `early_refresh` or `bypass`; a
+    /// value not stored because `too_large` or not encodable (`encode`).
+    pub const REASON: &str = "reason";
 }
 
 /// Latency of one port call as its caller saw it, retries and backoff included.
@@ -75,6 +85,16 @@ pub const HTTP_REQUESTS_RATE_LIMITED: &str = "http_server_requests_rate_limited_
 /// Rate-limit checks that failed (Redis down, timed out, ...), by the policy applied and
 /// the error kind.
 pub const RATE_LIMIT_FAILURES: &str = "http_server_rate_limit_failures_total";
+/// Calls of a `Cache` by outcome (`hit`, `miss`, `bypass`, `joined`).
+pub const CACHE_OUTCOMES: &str = "infra_cache_requests_total";
+/// Computations run by a `Cache`, by reason (`miss`, `early_refresh`, `bypass`).
+pub const CACHE_COMPUTES: &str = "infra_cache_computes_total";
+/// A `Cache`'s Redis calls that failed or timed out, and unreadable entries.
+pub const CACHE_ERRORS: &str = "infra_cache_errors_total";
+/// Values a `Cache` computed but did not store, by reason (`too_large`, `encode`).
+pub const CACHE_NOT_STORED: &str = "infra_cache_values_not_stored_total";
+/// Invalidation attempts of a `Cache`, by outcome (`done`, `failed`, `abandoned`).
+pub const CACHE_INVALIDATIONS: &str = "infra_cache_invalidations_total";
 
 /// Histogram buckets for every `_seconds` metric: 100 µs to 10 s.
 pub const DURATION_BUCKETS: &[f64] = &[
@@ -209,6 +229,36 @@ pub const CATALOG: &[MetricInfo] = &[
         kind: MetricKind::Counter,
         labels: &[labels::FAILURE_POLICY, labels::ERROR_TYPE],
         help: "Rate-limit checks that failed (Redis unreachable, timed out, ...), by the policy applied: open let the request through, closed refused it with 503",
+    },
+    MetricInfo {
+        name: CACHE_OUTCOMES,
+        kind: MetricKind::Counter,
+        labels: &[labels::CACHE_NAME, labels::OUTCOME],
+        help: "Cache calls by outcome: hit, miss (computed and stored), bypass (computed without the cache) or joined (waited for a concurrent call's computation)",
+    },
+    MetricInfo {
+        name: CACHE_COMPUTES,
+        kind: MetricKind::Counter,
+        labels: &[labels::CACHE_NAME, labels::REASON],
+        help: "Computations a cache ran, by reason: miss, early_refresh (XFetch) or bypass",
+    },
+    MetricInfo {
+        name: CACHE_ERRORS,
+        kind: MetricKind::Counter,
+        labels: &[labels::CACHE_NAME, labels::CACHE_OPERATION],
+        help: "Cache Redis calls that failed or timed out (generation, read, write, lease, invalidate) and unreadable entries (decode)",
+    },
+    MetricInfo {
+        name: CACHE_NOT_STORED,
+        kind: MetricKind::Counter,
+        labels: &[labels::CACHE_NAME, labels::REASON],
+        help: "Computed values a cache did not store: too_large or not encodable (encode)",
+    },
+    MetricInfo {
+        name: CACHE_INVALIDATIONS,
+        kind: MetricKind::Counter,
+        labels: &[labels::CACHE_NAME, labels::OUTCOME],
+        help: "Cache invalidation attempts: done, failed (retried) or abandoned (given up once entries had expired)",
     },
 ];
 

@@ -22,9 +22,10 @@
 use std::sync::Arc;
 
 use infra_base::{BaseService, Built, Components, InfraError};
-use infra_config::{QdrantMode, Settings};
+use infra_config::{QdrantMode, QdrantSettings, Settings};
+use sha2::{Digest, Sha256};
 
-use crate::catalog::CacheConfig;
+use crate::catalog::{CACHE_NAMESPACE, CacheConfig};
 
 /// The name of the service in logs and in `/health/infra`'s `serviceId`.
 pub const SERVICE_NAME: &str = "infra-server";
@@ -82,17 +83,66 @@ pub fn wire(settings: &Settings) -> Result<Wiring, InfraError> {
         service = service.with_vector(port);
     }
 
-    let cache = CacheConfig {
-        ttl: settings.cache.ttl,
-        // One cache call, retries included, never costs a search more than one command.
-        op_timeout: settings.redis.command_timeout,
-        ..CacheConfig::default()
-    };
+    let cache = cache_config(settings);
     Ok(Wiring {
         service,
         components,
         cache,
     })
+}
+
+/// The search cache's configuration: `SOCIAL_CACHE__*`, the Redis command timeout, and a
+/// namespace naming the vector store.
+pub fn cache_config(settings: &Settings) -> CacheConfig {
+    let cache = &settings.cache;
+    let (identity, store) = store_identity(&settings.qdrant);
+    tracing::debug!(store = %store, identity = %identity, "search cache namespace");
+    CacheConfig {
+        ttl: cache.ttl,
+        // One cache call, retries included, never costs a search more than one command.
+        op_timeout: settings.redis.command_timeout,
+        namespace: format!("{CACHE_NAMESPACE}:{identity}"),
+        ttl_jitter: f64::from(cache.ttl_jitter) / 100.0,
+        max_value_bytes: cache.max_value_size,
+        early_refresh: cache.early_refresh,
+        lease_wait: cache.lease.then_some(cache.lease_wait),
+        uncertain_write_window: cache.uncertain_write_window,
+    }
+}
+
+/// The identity of the vector store that search answers come from, as 16 hex digits of a
+/// SHA-256, with the description it was hashed from (for logs: no secret in it).
+///
+/// A remote store is its endpoint (scheme, host and port; never the API key or a URL's
+/// credentials): every deployment on that server may share answers. An embedded store is
+/// private to its process (its directory is locked by the process that opened it), so its
+/// identity is its absolute path plus this process's id and start time: two deployments
+/// whose embedded stores have the same path on different machines never share answers,
+/// and a restarted process starts with an empty cache (the old answers expire by their
+/// TTL).
+pub fn store_identity(qdrant: &QdrantSettings) -> (String, String) {
+    let description = match qdrant.mode {
+        QdrantMode::Remote => format!("remote {}", qdrant.endpoint()),
+        QdrantMode::Embedded => {
+            let path = std::path::absolute(&qdrant.path).unwrap_or_else(|_| qdrant.path.clone());
+            let started = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos();
+            format!(
+                "embedded {} process {} started {started}",
+                path.display(),
+                std::process::id()
+            )
+        }
+    };
+    let digest = Sha256::digest(description.as_bytes());
+    let mut identity = String::with_capacity(16);
+    for byte in &digest[..8] {
+        use std::fmt::Write as _;
+        let _ = write!(identity, "{byte:02x}");
+    }
+    (identity, description)
 }
 
 /// Registers the component of what a factory `built` and returns its port, or decides what
@@ -176,6 +226,8 @@ mod tests {
         assert!(wiring.service.redis().is_some());
         assert!(wiring.service.vector().is_some());
         assert_eq!(wiring.cache.op_timeout, std::time::Duration::from_secs(1));
+        assert_eq!(wiring.cache.ttl, std::time::Duration::from_mins(1));
+        assert!(wiring.cache.namespace.starts_with("infra-server:v2:"));
         assert!(!path.exists(), "nothing touched before init");
     }
 
@@ -199,6 +251,47 @@ mod tests {
         .unwrap();
         let critical: Vec<bool> = wiring.components.iter().map(|c| c.critical).collect();
         assert_eq!(critical, [true, false]);
+    }
+
+    #[test]
+    fn the_cache_namespace_names_the_store_and_no_secret() {
+        let remote = |url: &str, key: &str| {
+            let s = settings(&[
+                ("SOCIAL_QDRANT__MODE", "remote"),
+                ("SOCIAL_QDRANT__URL", url),
+                ("SOCIAL_QDRANT__API_KEY", key),
+            ]);
+            (cache_config(&s).namespace, store_identity(&s.qdrant).1)
+        };
+        let (a, described) = remote("https://q1.example:6334", "secret-one");
+        assert_eq!(described, "remote https://q1.example:6334");
+        // The same server is the same store, whatever the key.
+        assert_eq!(remote("https://q1.example:6334", "secret-two").0, a);
+        assert_ne!(remote("https://q2.example:6334", "secret-one").0, a);
+        assert_ne!(remote("https://q1.example:7000", "secret-one").0, a);
+        assert!(!a.contains("secret") && !described.contains("secret"));
+
+        // Embedded stores never share, even at the same path.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap();
+        let embedded = settings(&[("SOCIAL_QDRANT__PATH", path)]);
+        let (first, described) = store_identity(&embedded.qdrant);
+        assert!(
+            described.starts_with(&format!("embedded {path} process ")),
+            "{described}"
+        );
+        assert_ne!(store_identity(&embedded.qdrant).0, first);
+        assert_eq!(first.len(), 16);
+
+        let tuned = settings(&[
+            ("SOCIAL_QDRANT__PATH", path),
+            ("SOCIAL_CACHE__TTL_JITTER", "25"),
+            ("SOCIAL_CACHE__LEASE", "false"),
+            ("SOCIAL_CACHE__MAX_VALUE_SIZE", "2048"),
+        ]);
+        let config = cache_config(&tuned);
+        assert!((config.ttl_jitter - 0.25).abs() < f64::EPSILON);
+        assert_eq!((config.lease_wait, config.max_value_bytes), (None, 2048));
     }
 
     #[tokio::test]

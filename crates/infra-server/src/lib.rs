@@ -40,8 +40,9 @@
 //!   settings -> adapters -> [`BaseService`](infra_base::BaseService) +
 //!   [`Components`](infra_base::Components), criticality from the settings;
 //! - [`catalog`]: the service logic, built only on `BaseService` and the ports, with its
-//!   Redis search cache ([`catalog::SearchCache`]: cache-aside, TTL, per-collection
-//!   generation counter);
+//!   Redis search cache ([`catalog::SearchCache`]: infra-base's `Cache` with single
+//!   flight, a per-collection generation, invalidation after every write, including
+//!   writes of unknown outcome);
 //! - [`api`]: routes, handlers, request/response types, the route table;
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`;
 //! - [`response`]: bounded JSON answers (`SOCIAL_HTTP__MAX_RESPONSE_BYTES`);

@@ -71,16 +71,19 @@ async fn metrics_show_port_latency_breakers_http_routes_and_cache_outcomes() {
     );
     let body = response.text().await.unwrap();
     for expected in [
-        // Port latency, by backend and operation (Redis fails: nothing listens).
+        // Port latency, by backend and operation (Redis fails: nothing listens; the
+        // writes' invalidations fail, so this process bypasses the collection).
         r#"db_client_operation_duration_seconds_bucket{db_system_name="qdrant",db_operation_name="search",le="0.0001"}"#,
         r#"db_client_operation_duration_seconds_count{db_system_name="qdrant",db_operation_name="upsert"} 1"#,
-        r#"db_client_operation_duration_seconds_count{db_system_name="redis",db_operation_name="get",error_type="#,
+        r#"db_client_operation_duration_seconds_count{db_system_name="redis",db_operation_name="set",error_type="#,
         // Breaker state per backend with a breaker.
         r#"infra_circuit_breaker_state{db_system_name="redis"}"#,
         // HTTP by route template, never the raw path.
         r#"http_server_request_duration_seconds_count{http_request_method="POST",http_route="/collections/{name}/search",http_response_status_code="200"} 2"#,
         // Cache outcomes.
         r#"infra_search_cache_requests_total{outcome="bypass"} 2"#,
+        r#"infra_cache_requests_total{cache_name="search",outcome="bypass"} 2"#,
+        r#"infra_cache_invalidations_total{cache_name="search",outcome="failed"}"#,
         // Health checks.
         r#"infra_health_checks_total{component="qdrant",status="pass"}"#,
     ] {

@@ -32,12 +32,22 @@ async fn seed(app: &TestApp) {
     .await;
 }
 
+/// The keys matching `pattern`.
+fn keys(redis: &RedisServer, pattern: &str) -> Vec<String> {
+    let Reply::Array(Some(keys)) = redis.command(&["KEYS", pattern]).expect("KEYS") else {
+        panic!("KEYS failed")
+    };
+    keys.iter().map(|k| k.as_text().unwrap()).collect()
+}
+
+/// The generation token of `items` (`g1:<token>`), under the store identity's namespace.
 fn generation(redis: &RedisServer) -> Option<String> {
-    match redis
-        .command(&["GET", "infra-server:v1:items:gen"])
-        .expect("GET")
-    {
-        Reply::Bulk(value) => value.map(|v| String::from_utf8(v).unwrap()),
+    let [key] = keys(redis, "infra-server:v2:*:items:gen").try_into().ok()?;
+    match redis.command(&["GET", &key]).expect("GET") {
+        Reply::Bulk(value) => value.map(|v| {
+            let text = String::from_utf8(v).unwrap();
+            text.split(':').nth(1).expect("g1:<token>").to_owned()
+        }),
         other => panic!("unexpected reply {other:?}"),
     }
 }
@@ -100,13 +110,12 @@ async fn search_cache_misses_hits_and_is_invalidated_by_writes() {
     assert_eq!(cache, "hit");
     assert_eq!(cached_ids, ids);
     // The entry is in Redis, under the current generation, with a TTL.
-    let pattern = format!("infra-server:v1:items:search:{generation_after_seed}:*");
-    let Reply::Array(Some(keys)) = redis.command(&["KEYS", &pattern]).unwrap() else {
-        panic!("KEYS failed")
-    };
-    assert_eq!(keys.len(), 1);
-    let key = keys[0].as_text().unwrap();
-    let Reply::Integer(ttl) = redis.command(&["TTL", &key]).unwrap() else {
+    let entries = keys(
+        &redis,
+        &format!("infra-server:v2:*:items:v:{generation_after_seed}:*"),
+    );
+    assert_eq!(entries.len(), 1);
+    let Reply::Integer(ttl) = redis.command(&["TTL", &entries[0]]).unwrap() else {
         panic!("TTL failed")
     };
     assert!((1..=60).contains(&ttl), "{ttl}");

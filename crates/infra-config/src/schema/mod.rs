@@ -294,6 +294,14 @@ impl Value {
         }
     }
 
+    /// An integer default that fits `u8`.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    pub(crate) const fn u8(self) -> u8 {
+        let value = self.int();
+        assert!(value >= 0 && value <= u8::MAX as i64, "out of range");
+        value as u8
+    }
+
     /// An integer default that fits `u16`.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     pub(crate) const fn u16(self) -> u16 {
@@ -931,6 +939,52 @@ keys! {
         "cache.ttl",
         Duration::from_mins(1),
         "Lifetime of a cached search answer of the reference service.",
+    );
+    CACHE_TTL_JITTER = int(
+        "cache.ttl_jitter",
+        10,
+        (0, Some(50)),
+        "a percentage {range}",
+        "Each answer's TTL is shortened by a random part of up to this percentage, so \
+         answers cached together do not expire together.",
+    );
+    CACHE_MAX_VALUE_SIZE = int(
+        "cache.max_value_size",
+        1_048_576,
+        (1, Some(67_108_864)),
+        "a size in bytes {range} (64 MiB)",
+        "Largest cached answer in bytes; a larger one is answered but not cached.",
+    );
+    CACHE_EARLY_REFRESH = flag(
+        "cache.early_refresh",
+        true,
+        "Whether a hot answer is recomputed shortly before it expires (XFetch), so that its \
+         expiry does not send every concurrent search to the vector store.",
+    );
+    CACHE_LEASE = flag(
+        "cache.lease",
+        true,
+        "Whether instances sharing Redis wait for the one computing a missing answer \
+         instead of all computing it (one SET NX per miss).",
+    );
+    CACHE_LEASE_WAIT = duration(
+        "cache.lease_wait",
+        Duration::from_millis(500),
+        "Longest an instance waits for another's computation of a missing answer before \
+         computing it itself; also the lease's lifetime.",
+    );
+    CACHE_UNCERTAIN_WRITE_WINDOW = duration(
+        "cache.uncertain_write_window",
+        Duration::from_secs(10),
+        "After a write whose outcome is unknown (a timeout, a cancelled request, a \
+         transport error), how long searches of its collection bypass the cache before it \
+         is invalidated again.",
+    )
+    .note(
+        "Make it longer than a write the service gave up on may take to be applied: \
+         about SOCIAL_QDRANT__TIMEOUT x SOCIAL_QDRANT__RETRY__MAX_ATTEMPTS for a remote \
+         store. A write applied later may be hidden by answers cached meanwhile, for at \
+         most SOCIAL_CACHE__TTL.",
     );
 }
 

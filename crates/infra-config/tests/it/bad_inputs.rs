@@ -414,6 +414,31 @@ fn each_bad_input_gives_one_line_naming_its_key() {
             "at most 1h",
         ),
         case(
+            &[("SOCIAL_CACHE__TTL_JITTER", "80")],
+            "SOCIAL_CACHE__TTL_JITTER",
+            "a percentage 0-50",
+        ),
+        case(
+            &[("SOCIAL_CACHE__TTL_JITTER", "300")],
+            "SOCIAL_CACHE__TTL_JITTER",
+            "a percentage 0-50",
+        ),
+        case(
+            &[("SOCIAL_CACHE__MAX_VALUE_SIZE", "0")],
+            "SOCIAL_CACHE__MAX_VALUE_SIZE",
+            "a size in bytes 1-67108864 (64 MiB)",
+        ),
+        case(
+            &[("SOCIAL_CACHE__LEASE_WAIT", "0ms")],
+            "SOCIAL_CACHE__LEASE_WAIT",
+            "more than 0",
+        ),
+        case(
+            &[("SOCIAL_CACHE__UNCERTAIN_WRITE_WINDOW", "10")],
+            "SOCIAL_CACHE__UNCERTAIN_WRITE_WINDOW",
+            DURATION,
+        ),
+        case(
             &[("SOCIAL_CACHE__TIME", "1m")],
             "SOCIAL_CACHE__TIME",
             "one of ttl",

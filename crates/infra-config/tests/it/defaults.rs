@@ -65,6 +65,13 @@ fn assert_defaults(s: &Settings) {
     assert_eq!(s.otel.service_name, "infra-server");
     // infra-server's catalog::DEFAULT_CACHE_TTL.
     assert_eq!(s.cache.ttl, Duration::from_mins(1));
+    assert_eq!(
+        (s.cache.ttl_jitter, s.cache.max_value_size),
+        (10, 1_048_576)
+    );
+    assert!(s.cache.early_refresh && s.cache.lease);
+    assert_eq!(s.cache.lease_wait, Duration::from_millis(500));
+    assert_eq!(s.cache.uncertain_write_window, Duration::from_secs(10));
 }
 
 #[test]

@@ -349,6 +349,12 @@ fn log_metrics_otel_and_cache_keys() {
         ("SOCIAL_OTEL__ENDPOINT", "https://otel.internal:4317"),
         ("SOCIAL_OTEL__SERVICE_NAME", "catalog"),
         ("SOCIAL_CACHE__TTL", "90s"),
+        ("SOCIAL_CACHE__TTL_JITTER", "0"),
+        ("SOCIAL_CACHE__MAX_VALUE_SIZE", "4096"),
+        ("SOCIAL_CACHE__EARLY_REFRESH", "off"),
+        ("SOCIAL_CACHE__LEASE", "false"),
+        ("SOCIAL_CACHE__LEASE_WAIT", "2s"),
+        ("SOCIAL_CACHE__UNCERTAIN_WRITE_WINDOW", "30s"),
     ]);
     assert_eq!(s.log.format, LogFormat::Json);
     assert_eq!(s.log.level, "warn,infra_redis=debug");
@@ -360,6 +366,10 @@ fn log_metrics_otel_and_cache_keys() {
     );
     assert_eq!(s.otel.service_name, "catalog");
     assert_eq!(s.cache.ttl, Duration::from_secs(90));
+    assert_eq!((s.cache.ttl_jitter, s.cache.max_value_size), (0, 4096));
+    assert!(!s.cache.early_refresh && !s.cache.lease);
+    assert_eq!(s.cache.lease_wait, Duration::from_secs(2));
+    assert_eq!(s.cache.uncertain_write_window, Duration::from_secs(30));
     let json = serde_json::to_value(&s).unwrap();
     assert_eq!(json["log"]["format"], "json");
     assert_eq!(json["otel"]["endpoint"], "https://otel.internal:4317/");

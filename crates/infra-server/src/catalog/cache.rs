@@ -1,74 +1,95 @@
-//! [`SearchCache`]: cache-aside of search results in Redis, invalidated by a per-collection
-//! generation counter.
+//! [`SearchCache`]: the catalog's search answers, cached in Redis with infra-base's
+//! [`Cache`] (single flight, stampede lease, early refresh, generation-based invalidation).
 //!
 //! # Keys
 //!
+//! One cache namespace per collection; the key of an answer is the SHA-256 of the
+//! canonical JSON of the whole query (vector, limit, threshold, filter, payload/vector
+//! flags, exact). With the prefix [`CacheConfig::namespace`]:
+//!
 //! ```text
-//! {namespace}:{collection}:gen                      integer, no TTL: bumped (INCR) by every write
-//! {namespace}:{collection}:search:{gen}:{sha256}    JSON hits, expire after the cache TTL
+//! {namespace}:{collection}:gen                        the collection's generation, no TTL
+//! {namespace}:{collection}:v:{generation}:{sha256}    an answer, expires after its TTL
+//! {namespace}:{collection}:l:{generation}:{sha256}    a lease while one instance computes it
 //! ```
 //!
-//! A search reads the collection's generation (a missing key is generation 0), then the
-//! entry keyed by that generation and the SHA-256 of the canonical JSON of the whole query
-//! (vector, limit, threshold, filter, payload/vector flags, exact): two round trips, no
-//! scan. A write bumps the generation *after* the vector store applied it, so a search that
-//! raced the write can only have stored its (possibly old) answer under the old generation,
-//! which no reader asks for any more; old entries simply expire. Collection names are
-//! `[A-Za-z0-9_.-]`, so the `:`-separated layout is unambiguous.
+//! The namespace is [`CACHE_NAMESPACE`] followed by the identity of the vector store
+//! (`composition::store_identity`: a hash of the remote endpoint, or of the embedded
+//! store's path and the process), so two deployments on different stores that share a
+//! Redis database never read each other's answers. Collection names are `[A-Za-z0-9_.-]`,
+//! so the layout is unambiguous.
+//!
+//! # Freshness
+//!
+//! Every write to a collection invalidates its answers after the store answered, in a task
+//! that a client disconnecting cannot cancel; a write cancelled mid-flight invalidates too
+//! (from a drop guard). A write whose outcome is unknown (timeout, transport error, open
+//! circuit, cancellation) opens an uncertainty window
+//! ([`CacheConfig::uncertain_write_window`]) during which no instance caches the
+//! collection, then invalidates again. A failed invalidation is retried with backoff, and
+//! this process bypasses the collection until it succeeds. The guarantees and their limits
+//! are those of [`infra_base::cache`] ("Invalidation after a write").
 //!
 //! # Failures
 //!
 //! Redis never fails a search: an absent port, an error or a call slower than
 //! [`CacheConfig::op_timeout`] makes the search a `bypass` (answered by the vector store,
-//! not cached), is counted, and logged at `warn` at most once per [`WARN_EVERY`] (with the
-//! number of failures in between; `debug` otherwise); the first success afterwards is
-//! logged at `info`. A failed invalidation is logged and counted too: entries of the old
-//! generation may then be served until they expire (at most the TTL). The adapter's own
-//! timeouts, retries and circuit breaker bound each call further; with the breaker open a
-//! bypass costs microseconds.
-//!
-//! With an eviction policy that may evict keys without a TTL (`allkeys-*`), a generation
-//! key evicted while old entries survive could let those entries be served again, for at
-//! most the TTL; the generation key is read by every search, so LRU keeps it.
+//! not cached), counted and logged at `warn` at most once per [`WARN_EVERY`]. The adapter's
+//! own timeouts, retries and circuit breaker bound each call further; with the breaker open
+//! a bypass costs microseconds.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use infra_base::{InfraError, RedisPort, ScoredPoint, SearchQuery, SetOptions};
+use infra_base::cache::{Cache, CacheStats, LeaseConfig, Outcome, WriteOutcome};
+use infra_base::{ErrorKind, InfraResult, RedisPort, ScoredPoint, SearchQuery};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::time::Instant;
 
-/// Prefix of every key the catalog writes; bump the version when the value format changes.
-pub const CACHE_NAMESPACE: &str = "infra-server:v1";
+pub use infra_base::cache::WARN_EVERY;
 
-/// How long a cached search answer lives (no configuration key yet: see the crate docs).
+/// First part of every key the catalog writes; bump the version when the value format
+/// changes. The store identity follows it.
+pub const CACHE_NAMESPACE: &str = "infra-server:v2";
+
+/// The `cache_name` label of the search cache's metrics.
+pub const CACHE_NAME: &str = "search";
+
+/// How long a cached search answer lives by default (`SOCIAL_CACHE__TTL`).
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_mins(1);
 
 /// Longest a single cache operation may take, retries included, before the search bypasses
 /// the cache; the composition root uses `SOCIAL_REDIS__COMMAND_TIMEOUT` (same default).
 pub const DEFAULT_CACHE_OP_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Answers whose JSON is larger than this are not cached (a big `limit` with vectors).
+/// Answers whose stored form is larger than this are not cached by default
+/// (`SOCIAL_CACHE__MAX_VALUE_SIZE`).
 pub const MAX_CACHED_BYTES: usize = 1024 * 1024;
 
-/// Cache failures are logged at `warn` at most this often.
-pub const WARN_EVERY: Duration = Duration::from_secs(10);
-
-/// The operation name of an invalidation (`INCR` of the generation).
-const INVALIDATE: &str = "incr_by";
-
-/// How the search cache behaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How the search cache behaves; the composition root builds it from `SOCIAL_CACHE__*`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct CacheConfig {
     /// Lifetime of a cached answer (default [`DEFAULT_CACHE_TTL`]).
     pub ttl: Duration,
     /// Longest one Redis call may take, retries included, before the search goes without
     /// the cache (default [`DEFAULT_CACHE_OP_TIMEOUT`]).
     pub op_timeout: Duration,
-    /// Key prefix (default [`CACHE_NAMESPACE`]).
+    /// Key prefix: [`CACHE_NAMESPACE`] and the store identity (default
+    /// [`CACHE_NAMESPACE`] alone, for tests).
     pub namespace: String,
+    /// Largest random part of a TTL cut off, as a fraction (default 0.1).
+    pub ttl_jitter: f64,
+    /// Largest stored answer in bytes (default [`MAX_CACHED_BYTES`]).
+    pub max_value_bytes: usize,
+    /// Whether hot answers are recomputed shortly before they expire (default true).
+    pub early_refresh: bool,
+    /// How long an instance waits for another's computation of a missing answer; `None`
+    /// computes at once (default 500 ms).
+    pub lease_wait: Option<Duration>,
+    /// How long a collection is not cached after a write of unknown outcome (default
+    /// 10 s).
+    pub uncertain_write_window: Duration,
 }
 
 impl Default for CacheConfig {
@@ -77,6 +98,30 @@ impl Default for CacheConfig {
             ttl: DEFAULT_CACHE_TTL,
             op_timeout: DEFAULT_CACHE_OP_TIMEOUT,
             namespace: CACHE_NAMESPACE.to_owned(),
+            ttl_jitter: 0.1,
+            max_value_bytes: MAX_CACHED_BYTES,
+            early_refresh: true,
+            lease_wait: Some(Duration::from_millis(500)),
+            uncertain_write_window: Duration::from_secs(10),
+        }
+    }
+}
+
+impl CacheConfig {
+    /// The configuration of infra-base's [`Cache`].
+    fn cache_config(&self) -> infra_base::cache::CacheConfig {
+        infra_base::cache::CacheConfig {
+            op_timeout: self.op_timeout,
+            ttl_jitter: self.ttl_jitter,
+            max_value_bytes: self.max_value_bytes,
+            early_refresh_beta: if self.early_refresh { 1.0 } else { 0.0 },
+            lease: self.lease_wait.map(|wait| LeaseConfig {
+                wait,
+                ..LeaseConfig::default()
+            }),
+            uncertain_write_window: self.uncertain_write_window,
+            invalidation_retry_for: self.ttl,
+            ..infra_base::cache::CacheConfig::new(CACHE_NAME, self.namespace.clone())
         }
     }
 }
@@ -87,9 +132,11 @@ impl Default for CacheConfig {
 pub enum CacheStatus {
     /// Answered from Redis; the vector store was not asked.
     Hit,
-    /// Not in Redis: answered by the vector store and stored for the TTL.
+    /// Not in Redis: answered by the vector store (once for concurrent identical searches)
+    /// and stored for the TTL.
     Miss,
-    /// Redis not configured or failing: answered by the vector store, nothing cached.
+    /// Redis not configured or failing, or the collection within an invalidation's
+    /// uncertainty window: answered by the vector store, nothing cached.
     Bypass,
 }
 
@@ -104,86 +151,27 @@ impl CacheStatus {
     }
 }
 
+impl From<Outcome> for CacheStatus {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Hit => CacheStatus::Hit,
+            Outcome::Miss => CacheStatus::Miss,
+            Outcome::Bypass => CacheStatus::Bypass,
+        }
+    }
+}
+
 impl std::fmt::Display for CacheStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-/// What the cache did since the service started.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct CacheCounters {
-    /// Searches answered from Redis.
-    pub hits: u64,
-    /// Searches not found in Redis (then stored).
-    pub misses: u64,
-    /// Searches that went without the cache.
-    pub bypasses: u64,
-    /// Redis calls that failed or timed out (reads, writes and invalidations).
-    pub errors: u64,
-    /// Generations bumped after writes.
-    pub invalidations: u64,
-    /// Invalidations that failed (old entries may live until their TTL).
-    pub invalidation_failures: u64,
-    /// Answers not stored because they exceed [`MAX_CACHED_BYTES`].
-    pub too_large: u64,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    hits: AtomicU64,
-    misses: AtomicU64,
-    bypasses: AtomicU64,
-    errors: AtomicU64,
-    invalidations: AtomicU64,
-    invalidation_failures: AtomicU64,
-    too_large: AtomicU64,
-}
-
-fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Rate-limits the warnings of a failing cache and notices its recovery.
-#[derive(Debug, Default)]
-struct Health {
-    degraded: AtomicBool,
-    last_warn: Mutex<Option<Instant>>,
-    suppressed: AtomicU64,
-}
-
-/// The result of [`SearchCache::lookup`].
-#[derive(Debug)]
-pub(crate) struct Lookup {
-    /// The cached answer, on a hit.
-    pub(crate) hits: Option<Vec<ScoredPoint>>,
-    /// Where to store the answer, on a miss; `None` when the cache is bypassed.
-    pub(crate) key: Option<String>,
-}
-
-impl Lookup {
-    pub(crate) fn status(&self) -> CacheStatus {
-        match (&self.hits, &self.key) {
-            (Some(_), _) => CacheStatus::Hit,
-            (None, Some(_)) => CacheStatus::Miss,
-            (None, None) => CacheStatus::Bypass,
-        }
-    }
-
-    fn bypass() -> Self {
-        Self {
-            hits: None,
-            key: None,
-        }
-    }
-}
-
-/// Cache-aside of search answers; see the [module docs](self) for keys and failures.
+/// The catalog's search cache; see the [module docs](self).
 #[derive(Debug)]
 pub struct SearchCache {
     config: CacheConfig,
-    counters: Arc<Counters>,
-    health: Health,
+    cache: Option<Cache>,
 }
 
 /// The canonical form of a query that is hashed into its key: every field that changes the
@@ -200,13 +188,11 @@ struct Fingerprint<'a> {
 }
 
 impl SearchCache {
-    /// A cache behaving as `config` says.
-    pub fn new(config: CacheConfig) -> Self {
-        Self {
-            config,
-            counters: Arc::default(),
-            health: Health::default(),
-        }
+    /// A cache behaving as `config` says, over `redis` (without a port every search is a
+    /// bypass).
+    pub fn new(redis: Option<Arc<dyn RedisPort>>, config: CacheConfig) -> Self {
+        let cache = redis.map(|redis| Cache::new(redis, config.cache_config()));
+        Self { config, cache }
     }
 
     /// The configuration.
@@ -214,28 +200,13 @@ impl SearchCache {
         &self.config
     }
 
-    /// A snapshot of the counters.
-    pub fn counters(&self) -> CacheCounters {
-        let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        CacheCounters {
-            hits: get(&c.hits),
-            misses: get(&c.misses),
-            bypasses: get(&c.bypasses),
-            errors: get(&c.errors),
-            invalidations: get(&c.invalidations),
-            invalidation_failures: get(&c.invalidation_failures),
-            too_large: get(&c.too_large),
-        }
+    /// What the cache did so far (all zero without Redis).
+    pub fn stats(&self) -> CacheStats {
+        self.cache.as_ref().map(Cache::stats).unwrap_or_default()
     }
 
-    /// The generation key of `collection`.
-    pub fn generation_key(&self, collection: &str) -> String {
-        format!("{}:{collection}:gen", self.config.namespace)
-    }
-
-    /// The key of `query`'s answer in `collection` at `generation`.
-    pub fn search_key(&self, collection: &str, generation: i64, query: &SearchQuery) -> String {
+    /// The key of `query` within its collection: the SHA-256 of its canonical JSON, in hex.
+    pub fn fingerprint(query: &SearchQuery) -> String {
         let fingerprint = Fingerprint {
             vector: &query.vector,
             limit: query.limit,
@@ -253,214 +224,136 @@ impl SearchCache {
             use std::fmt::Write as _;
             let _ = write!(hex, "{byte:02x}");
         }
-        format!(
-            "{}:{collection}:search:{generation}:{hex}",
-            self.config.namespace
-        )
+        hex
     }
 
-    /// Looks `query` up: a hit, a miss (with the key to store the answer under) or a bypass.
-    pub(crate) async fn lookup(
+    /// The Redis key of `query`'s answer in `collection` now (`None` without Redis or
+    /// before the collection's first cached search).
+    pub async fn entry_key(&self, collection: &str, query: &SearchQuery) -> Option<String> {
+        let cache = self.cache.as_ref()?;
+        cache
+            .namespace(collection)
+            .entry_key(&Self::fingerprint(query))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The answer to `query`: cached, or computed by `search` (once for concurrent
+    /// identical searches in this process) and cached.
+    pub(crate) async fn search<F, Fut>(
         &self,
-        redis: Option<&Arc<dyn RedisPort>>,
         collection: &str,
         query: &SearchQuery,
-    ) -> Lookup {
-        let Some(redis) = redis else {
-            bump(&self.counters.bypasses);
-            return Lookup::bypass();
+        search: F,
+    ) -> InfraResult<(Vec<ScoredPoint>, CacheStatus)>
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = InfraResult<Vec<ScoredPoint>>> + Send,
+    {
+        let Some(cache) = &self.cache else {
+            return Ok((search().await?, CacheStatus::Bypass));
         };
-        let gen_key = self.generation_key(collection);
-        let Some(generation) = self.call("get", collection, redis.get(&gen_key)).await else {
-            bump(&self.counters.bypasses);
-            return Lookup::bypass();
-        };
-        let generation = parse_generation(generation.as_deref());
-        let key = self.search_key(collection, generation, query);
-        match self.call("get", collection, redis.get(&key)).await {
-            None => {
-                bump(&self.counters.bypasses);
-                Lookup::bypass()
-            }
-            Some(Some(bytes)) => match serde_json::from_slice::<Vec<ScoredPoint>>(&bytes) {
-                Ok(hits) => {
-                    bump(&self.counters.hits);
-                    Lookup {
-                        hits: Some(hits),
-                        key: Some(key),
-                    }
-                }
-                Err(err) => {
-                    // Not ours (or an old format): answer from the store and overwrite it.
-                    tracing::debug!(error = %err, "cached search answer unreadable; treated as a miss");
-                    bump(&self.counters.misses);
-                    Lookup {
-                        hits: None,
-                        key: Some(key),
-                    }
-                }
-            },
-            Some(None) => {
-                bump(&self.counters.misses);
-                Lookup {
-                    hits: None,
-                    key: Some(key),
-                }
-            }
+        let fetched = cache
+            .namespace(collection)
+            .get_or_compute(&Self::fingerprint(query), self.config.ttl, search)
+            .await?;
+        Ok((fetched.value, fetched.outcome.into()))
+    }
+
+    /// Invalidates `collection`'s answers after a write whose result is `result`, and
+    /// waits for the first attempt (bounded by the operation timeout); retries and the
+    /// second invalidation of an unknown outcome go on in their task.
+    pub(crate) async fn after_write<T>(&self, collection: &str, result: &InfraResult<T>) {
+        if let Some(mut handle) = self.invalidate(collection, write_outcome(result)) {
+            handle.first_attempt().await;
         }
     }
 
-    /// Stores an answer under `key` for the TTL (best effort).
-    pub(crate) async fn store(
+    /// Starts an invalidation of `collection` (none without Redis).
+    fn invalidate(
         &self,
-        redis: Option<&Arc<dyn RedisPort>>,
         collection: &str,
-        key: &str,
-        hits: &[ScoredPoint],
-    ) {
-        let Some(redis) = redis else { return };
-        let Ok(bytes) = serde_json::to_vec(hits) else {
-            return;
-        };
-        if bytes.len() > MAX_CACHED_BYTES {
-            bump(&self.counters.too_large);
-            tracing::debug!(bytes = bytes.len(), "search answer too large to cache");
-            return;
-        }
-        let options = SetOptions::with_ttl(self.config.ttl);
-        let _ = self
-            .call("set", collection, redis.set(key, &bytes, options))
-            .await;
-    }
-
-    /// Bumps `collection`'s generation so that no cached answer of it is read again.
-    pub(crate) async fn invalidate(&self, redis: Option<&Arc<dyn RedisPort>>, collection: &str) {
-        let Some(redis) = redis else { return };
-        let key = self.generation_key(collection);
-        if self
-            .call(INVALIDATE, collection, redis.incr_by(&key, 1, None))
-            .await
-            .is_some()
-        {
-            bump(&self.counters.invalidations);
-        } else {
-            bump(&self.counters.invalidation_failures);
-        }
-    }
-
-    /// Runs one Redis call under the operation timeout; `None` (counted and logged) when it
-    /// fails or times out.
-    async fn call<T>(
-        &self,
-        operation: &'static str,
-        collection: &str,
-        call: impl Future<Output = Result<T, InfraError>>,
-    ) -> Option<T> {
-        match tokio::time::timeout(self.config.op_timeout, call).await {
-            Ok(Ok(value)) => {
-                self.recovered();
-                Some(value)
-            }
-            Ok(Err(err)) => {
-                self.failed(operation, collection, err.kind().as_str(), &err.chain());
-                None
-            }
-            Err(_) => {
-                let detail = format!(
-                    "no answer within {}",
-                    humantime::format_duration(self.config.op_timeout)
-                );
-                self.failed(operation, collection, "timeout", &detail);
+        outcome: WriteOutcome,
+    ) -> Option<infra_base::cache::InvalidationHandle> {
+        let cache = self.cache.as_ref()?;
+        match cache.namespace(collection).invalidate(outcome) {
+            Ok(handle) => Some(handle),
+            Err(err) => {
+                tracing::warn!(collection, error = %err, "search cache not invalidated");
                 None
             }
         }
     }
 
-    /// Counts a failure and logs it: at `warn` when none was logged for [`WARN_EVERY`]
-    /// (with how many were not), else at `debug`.
-    fn failed(&self, operation: &'static str, collection: &str, kind: &str, error: &str) {
-        bump(&self.counters.errors);
-        self.health.degraded.store(true, Ordering::Relaxed);
-        let now = Instant::now();
-        let warn = {
-            let mut last = self
-                .health
-                .last_warn
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let due = last.is_none_or(|at| now.duration_since(at) >= WARN_EVERY);
-            if due {
-                *last = Some(now);
-            }
-            due
-        };
-        if !warn {
-            self.health.suppressed.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(
-                operation,
-                collection,
-                kind,
-                error,
-                "search cache call failed"
-            );
-            return;
-        }
-        let suppressed = self.health.suppressed.swap(0, Ordering::Relaxed);
-        if operation == INVALIDATE {
-            tracing::warn!(
-                operation, collection, kind, error, suppressed,
-                ttl = %humantime::format_duration(self.config.ttl),
-                "search cache not invalidated after a write: the collection's cached answers \
-                 may be served until they expire"
-            );
-        } else {
-            tracing::warn!(
-                operation,
-                collection,
-                kind,
-                error,
-                suppressed,
-                "search cache unavailable: searches bypass the cache"
-            );
-        }
-    }
-
-    fn recovered(&self) {
-        if self.health.degraded.swap(false, Ordering::Relaxed) {
-            tracing::info!("search cache available again");
+    /// A guard to hold while a write to `collection` runs: dropped before
+    /// [`WriteGuard::done`] (the write was cancelled mid-flight, so its outcome is
+    /// unknown), it starts an invalidation of unknown outcome.
+    pub(crate) fn guard<'a>(&'a self, collection: &'a str) -> WriteGuard<'a> {
+        WriteGuard {
+            cache: self,
+            collection,
+            armed: true,
         }
     }
 }
 
-/// A generation as stored by `INCR`: decimal text; anything else counts as 0.
-fn parse_generation(value: Option<&[u8]>) -> i64 {
-    value
-        .and_then(|bytes| std::str::from_utf8(bytes).ok())
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(0)
+/// What the catalog knows about a write from its result: applied or refused (a known
+/// outcome), or possibly applied later (unknown).
+pub(crate) fn write_outcome<T>(result: &InfraResult<T>) -> WriteOutcome {
+    match result {
+        Ok(_) => WriteOutcome::Known,
+        Err(err) => match err.kind() {
+            // Refused before anything was written (the ports' contract).
+            ErrorKind::InvalidInput
+            | ErrorKind::NotFound
+            | ErrorKind::Conflict
+            | ErrorKind::NotConfigured
+            | ErrorKind::Auth => WriteOutcome::Known,
+            // A timeout, a transport error, an open circuit after an earlier attempt, a
+            // pool or internal error: the write may have been sent, and may land later.
+            _ => WriteOutcome::Unknown,
+        },
+    }
+}
+
+/// See [`SearchCache::guard`].
+pub(crate) struct WriteGuard<'a> {
+    cache: &'a SearchCache,
+    collection: &'a str,
+    armed: bool,
+}
+
+impl WriteGuard<'_> {
+    /// The write finished: its result decides the invalidation, not this guard.
+    pub(crate) fn done(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            tracing::debug!(
+                collection = self.collection,
+                "write cancelled mid-flight: invalidating its collection as of unknown outcome"
+            );
+            let _ = self
+                .cache
+                .invalidate(self.collection, WriteOutcome::Unknown);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use infra_base::{Condition, Filter};
-
-    #[test]
-    fn keys_follow_the_documented_layout() {
-        let cache = SearchCache::new(CacheConfig::default());
-        assert_eq!(cache.generation_key("items"), "infra-server:v1:items:gen");
-        let key = cache.search_key("items", 7, &SearchQuery::new(vec![1.0, 0.0], 3));
-        let (prefix, hash) = key.rsplit_once(':').unwrap();
-        assert_eq!(prefix, "infra-server:v1:items:search:7");
-        assert_eq!(hash.len(), 64);
-        assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
-    }
+    use infra_base::{Condition, Filter, InfraError};
 
     #[test]
     fn every_field_of_the_query_changes_the_key() {
-        let cache = SearchCache::new(CacheConfig::default());
         let base = SearchQuery::new(vec![1.0, 0.0], 3);
-        let key = |q: &SearchQuery| cache.search_key("c", 1, q);
+        let key = SearchCache::fingerprint;
         let variants = [
             SearchQuery::new(vec![1.0, 0.5], 3),
             SearchQuery::new(vec![1.0, 0.0], 4),
@@ -473,20 +366,13 @@ mod tests {
         ];
         let mut keys: Vec<String> = variants.iter().map(key).collect();
         keys.push(key(&base));
-        keys.push(cache.search_key("c", 2, &base));
-        keys.push(cache.search_key("d", 1, &base));
         let count = keys.len();
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), count, "{keys:?}");
         assert_eq!(key(&base), key(&base.clone()), "the key is deterministic");
-    }
-
-    #[test]
-    fn generations_parse_leniently() {
-        assert_eq!(parse_generation(None), 0);
-        assert_eq!(parse_generation(Some(b"42")), 42);
-        assert_eq!(parse_generation(Some(b"x")), 0);
+        assert_eq!(key(&base).len(), 64);
+        assert!(key(&base).bytes().all(|b| b.is_ascii_hexdigit()));
     }
 
     #[test]
@@ -494,5 +380,52 @@ mod tests {
         assert_eq!(CacheStatus::Hit.to_string(), "hit");
         assert_eq!(CacheStatus::Miss.as_str(), "miss");
         assert_eq!(CacheStatus::Bypass.as_str(), "bypass");
+        assert_eq!(CacheStatus::from(Outcome::Bypass), CacheStatus::Bypass);
+    }
+
+    #[test]
+    fn only_refusals_are_writes_of_known_outcome() {
+        assert_eq!(write_outcome(&Ok(())), WriteOutcome::Known);
+        for kind in ErrorKind::ALL {
+            let result: InfraResult<()> = Err(InfraError::new(kind, "qdrant", "upsert", "x"));
+            let expected = if matches!(
+                kind,
+                ErrorKind::InvalidInput
+                    | ErrorKind::NotFound
+                    | ErrorKind::Conflict
+                    | ErrorKind::NotConfigured
+                    | ErrorKind::Auth
+            ) {
+                WriteOutcome::Known
+            } else {
+                WriteOutcome::Unknown
+            };
+            assert_eq!(write_outcome(&result), expected, "{kind}");
+        }
+    }
+
+    #[test]
+    fn settings_become_the_base_cache_configuration() {
+        let config = CacheConfig {
+            ttl: Duration::from_secs(30),
+            early_refresh: false,
+            lease_wait: None,
+            namespace: "infra-server:v2:abc".to_owned(),
+            ..CacheConfig::default()
+        };
+        let base = config.cache_config();
+        assert_eq!(
+            (base.name.as_str(), base.prefix.as_str()),
+            (CACHE_NAME, "infra-server:v2:abc")
+        );
+        assert!(base.early_refresh_beta <= 0.0, "off");
+        assert!(base.lease.is_none());
+        assert_eq!(base.invalidation_retry_for, Duration::from_secs(30));
+        let defaults = CacheConfig::default().cache_config();
+        assert_eq!(
+            defaults.lease.map(|l| l.wait),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(defaults.max_value_bytes, MAX_CACHED_BYTES);
     }
 }

@@ -11,14 +11,16 @@
 //!   the backend [`CATALOG_BACKEND`]. The vector store checks a vector's length against the
 //!   collection's dimension (the port's contract: before anything is written), so the
 //!   service needs no extra round trip to learn it.
-//! - Searches go through the [`SearchCache`] (cache-aside in Redis, invalidated by every
-//!   write to the collection); a Redis that is absent or failing only turns caching off.
+//! - Searches go through the [`SearchCache`] (infra-base's `Cache` in Redis: single flight,
+//!   invalidated by every write to the collection, including writes that timed out or
+//!   were cancelled); a Redis that is absent or failing only turns caching off.
 //! - A vector store that is not configured or down gives the port's error (`NotConfigured`,
 //!   `Unavailable`, `Timeout`, `CircuitOpen`...), which the HTTP layer answers with 503.
 
 pub mod cache;
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 
 use infra_base::vector::{MAX_DIMENSION, validate_collection_name};
@@ -30,9 +32,10 @@ use infra_base::{
 use serde::{Deserialize, Serialize};
 
 pub use cache::{
-    CACHE_NAMESPACE, CacheConfig, CacheCounters, CacheStatus, DEFAULT_CACHE_OP_TIMEOUT,
+    CACHE_NAME, CACHE_NAMESPACE, CacheConfig, CacheStatus, DEFAULT_CACHE_OP_TIMEOUT,
     DEFAULT_CACHE_TTL, MAX_CACHED_BYTES, SearchCache, WARN_EVERY,
 };
+pub use infra_base::cache::CacheStats;
 
 /// The backend named by errors the catalog raises itself (validation, missing items).
 pub const CATALOG_BACKEND: &str = "catalog";
@@ -168,10 +171,8 @@ pub struct CatalogService {
 impl CatalogService {
     /// The catalog over `base`'s ports, caching searches as `cache` says.
     pub fn new(base: BaseService, cache: CacheConfig) -> Self {
-        Self {
-            base,
-            cache: SearchCache::new(cache),
-        }
+        let cache = SearchCache::new(base.redis().cloned(), cache);
+        Self { base, cache }
     }
 
     /// The ports the service runs on.
@@ -180,8 +181,13 @@ impl CatalogService {
     }
 
     /// What the search cache did so far.
-    pub fn cache_counters(&self) -> CacheCounters {
-        self.cache.counters()
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// The search cache.
+    pub fn search_cache(&self) -> &SearchCache {
+        &self.cache
     }
 
     fn vectors(&self) -> InfraResult<&Arc<dyn VectorPort>> {
@@ -194,12 +200,13 @@ impl CatalogService {
         let spec = CollectionSpec::new(request.name, request.dimension, request.distance);
         spec.validate()
             .map_err(|e| relabel(&e, "create_collection"))?;
-        let outcome = self.vectors()?.ensure_collection(&spec).await?;
-        if outcome == EnsureOutcome::Created {
-            // A collection of that name may have existed before (deleted elsewhere).
-            self.cache.invalidate(self.base.redis(), &spec.name).await;
-        }
-        Ok(outcome)
+        let vectors = self.vectors()?;
+        // A collection of that name may have existed before (deleted elsewhere): a new one
+        // invalidates; an existing one changed nothing.
+        self.write(&spec.name, vectors.ensure_collection(&spec), |outcome| {
+            *outcome == EnsureOutcome::Created
+        })
+        .await
     }
 
     /// Describes a collection (`NotFound` when it does not exist).
@@ -211,9 +218,11 @@ impl CatalogService {
     /// Deletes a collection and its items (`NotFound` when it does not exist).
     pub async fn delete_collection(&self, name: &str) -> InfraResult<()> {
         check_name(name, "delete_collection")?;
-        let result = self.vectors()?.delete_collection(name).await;
-        self.after_write(name, &result).await;
-        if result? {
+        let vectors = self.vectors()?;
+        if self
+            .write(name, vectors.delete_collection(name), |_| true)
+            .await?
+        {
             Ok(())
         } else {
             Err(collection_not_found(name, "delete_collection"))
@@ -238,9 +247,10 @@ impl CatalogService {
             .into_iter()
             .map(|item| Point::new(item.id, item.vector).with_payload(item.payload))
             .collect();
-        let result = self.vectors()?.upsert(collection, points).await;
-        self.after_write(collection, &result).await;
-        result.map(|()| count)
+        let vectors = self.vectors()?;
+        self.write(collection, vectors.upsert(collection, points), |()| true)
+            .await
+            .map(|()| count)
     }
 
     /// Reads one item (`NotFound` when the collection or the item does not exist).
@@ -269,16 +279,18 @@ impl CatalogService {
     /// only when the collection does not exist).
     pub async fn delete_item(&self, collection: &str, id: PointId) -> InfraResult<()> {
         check_name(collection, "delete_item")?;
-        let result = self.vectors()?.delete(collection, &[id]).await;
-        self.after_write(collection, &result).await;
-        result
+        let vectors = self.vectors()?;
+        self.write(collection, vectors.delete(collection, &[id]), |()| true)
+            .await
     }
 
     /// The items nearest to the request's vector, through the search cache.
     ///
     /// The cache is consulted only for a valid request; a hit never reaches the vector
-    /// store, a miss stores the store's answer for the cache TTL, and a Redis that is not
-    /// configured or fails gives `bypass` (the store answers, nothing is cached).
+    /// store, a miss stores the store's answer for the cache TTL (concurrent identical
+    /// searches in this process ask the store once), and a Redis that is not configured or
+    /// fails, or a collection within an invalidation's uncertainty window, gives `bypass`
+    /// (the store answers, nothing is cached).
     pub async fn search(
         &self,
         collection: &str,
@@ -287,36 +299,32 @@ impl CatalogService {
         validate_search(collection, request)?;
         let vectors = self.vectors()?;
         let query = request.to_query();
-        let redis = self.base.redis();
-        let lookup = self.cache.lookup(redis, collection, &query).await;
-        if let Some(hits) = lookup.hits {
-            return Ok(SearchOutcome::counted(hits, CacheStatus::Hit));
-        }
-        let hits = vectors.search(collection, &query).await?;
-        if let Some(key) = &lookup.key {
-            self.cache.store(redis, collection, key, &hits).await;
-        }
-        Ok(SearchOutcome::counted(hits, lookup.status()))
+        let (hits, status) = self
+            .cache
+            .search(collection, &query, || vectors.search(collection, &query))
+            .await?;
+        Ok(SearchOutcome::counted(hits, status))
     }
 
-    /// Invalidates the collection's cached searches after a write that may have changed
-    /// it: every success, and every failure that may have been applied in part (not a
-    /// refused request).
-    async fn after_write<T>(&self, collection: &str, result: &InfraResult<T>) {
-        let applied = match result {
-            Ok(_) => true,
-            Err(err) => !matches!(
-                err.kind(),
-                ErrorKind::InvalidInput
-                    | ErrorKind::NotFound
-                    | ErrorKind::NotConfigured
-                    | ErrorKind::CircuitOpen
-                    | ErrorKind::Conflict
-            ),
-        };
-        if applied {
-            self.cache.invalidate(self.base.redis(), collection).await;
+    /// Runs a write to `collection`, then invalidates its cached searches unless the write
+    /// succeeded without changing anything (`changed` says). Every error invalidates: a
+    /// refusal as a write of known outcome, anything else (a timeout, a transport error, an
+    /// open circuit after an earlier attempt) as one that may still land. A write whose
+    /// future is dropped mid-flight (a client gone) invalidates as of unknown outcome too.
+    /// The invalidation runs in its own task; this waits for its first attempt only.
+    async fn write<T>(
+        &self,
+        collection: &str,
+        write: impl Future<Output = InfraResult<T>>,
+        changed: impl FnOnce(&T) -> bool,
+    ) -> InfraResult<T> {
+        let guard = self.cache.guard(collection);
+        let result = write.await;
+        guard.done();
+        if result.as_ref().map_or(true, changed) {
+            self.cache.after_write(collection, &result).await;
         }
+        result
     }
 }
 

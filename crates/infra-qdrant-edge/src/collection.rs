@@ -559,13 +559,13 @@ impl Collection {
     ) -> infra_base::InfraResult<()> {
         flush_shard(shard, operation)?;
         self.dirty.store(false, Ordering::Release);
-        if let Some(open) = journal.take() {
-            if let Err((open, err)) = open.remove() {
-                // Kept, and still appended to: replaying a longer complete log is harmless.
-                tracing::warn!(collection = %self.name, error = %err,
-                    "cannot remove the journal after a flush; it stays in use");
-                *journal = Some(open);
-            }
+        if let Some(open) = journal.take()
+            && let Err((open, err)) = open.remove()
+        {
+            // Kept, and still appended to: replaying a longer complete log is harmless.
+            tracing::warn!(collection = %self.name, error = %err,
+                "cannot remove the journal after a flush; it stays in use");
+            *journal = Some(open);
         }
         Ok(())
     }

@@ -319,7 +319,7 @@ impl EdgeVectorStore {
     pub fn list_collections(&self) -> InfraResult<Vec<String>> {
         let state = read(&self.inner.state);
         let open = open_state(&state, "list_collections")?;
-        let mut names: Vec<String> = open.collections.keys().map(|n| n.to_string()).collect();
+        let mut names: Vec<String> = open.collections.keys().map(ToString::to_string).collect();
         names.sort_unstable();
         Ok(names)
     }
@@ -533,13 +533,36 @@ impl Inner {
         probe_writable(&collections_dir)?;
         empty_trash(&trash_dir);
 
+        let (collections, quarantine) = self.load_collections(&collections_dir)?;
+        tracing::info!(path = %self.root.display(), collections = collections.len(),
+            quarantined = quarantine.len(), "embedded vector store opened");
+        lock(&self.flush_failures).clear();
+        *self.state.write().unwrap_or_else(PoisonError::into_inner) = State::Open(Open {
+            collections,
+            quarantined: quarantine,
+            _lock: lock_file,
+        });
+        Ok(())
+    }
+
+    /// Loads every collection of the collections directory; one that fails to load is
+    /// quarantined (left untouched, logged), never an error of the whole store.
+    #[allow(clippy::type_complexity)]
+    fn load_collections(
+        &self,
+        collections_dir: &Path,
+    ) -> InfraResult<(
+        HashMap<CollectionName, Arc<Collection>>,
+        BTreeMap<CollectionName, Quarantined>,
+    )> {
+        const OP: &str = "init";
         let mut collections = HashMap::new();
         let mut quarantine = BTreeMap::new();
-        let entries = fs::read_dir(&collections_dir)
-            .map_err(|e| io_error(OP, "read the data directory", &collections_dir, e))?;
+        let entries = fs::read_dir(collections_dir)
+            .map_err(|e| io_error(OP, "read the data directory", collections_dir, e))?;
         for entry in entries {
             let entry =
-                entry.map_err(|e| io_error(OP, "read the data directory", &collections_dir, e))?;
+                entry.map_err(|e| io_error(OP, "read the data directory", collections_dir, e))?;
             let dir = entry.path();
             if !dir.is_dir() {
                 continue;
@@ -590,15 +613,7 @@ impl Inner {
                 }
             }
         }
-        tracing::info!(path = %self.root.display(), collections = collections.len(),
-            quarantined = quarantine.len(), "embedded vector store opened");
-        lock(&self.flush_failures).clear();
-        *self.state.write().unwrap_or_else(PoisonError::into_inner) = State::Open(Open {
-            collections,
-            quarantined: quarantine,
-            _lock: lock_file,
-        });
-        Ok(())
+        Ok((collections, quarantine))
     }
 
     /// The cheap check behind `ping` and `health`: the store is open and its directory is
@@ -954,7 +969,7 @@ impl Lifecycle for EdgeVectorStore {
         let quarantined: Vec<String> = {
             let state = read(&self.inner.state);
             match &*state {
-                State::Open(open) => open.quarantined.keys().map(|n| n.to_string()).collect(),
+                State::Open(open) => open.quarantined.keys().map(ToString::to_string).collect(),
                 _ => Vec::new(),
             }
         };

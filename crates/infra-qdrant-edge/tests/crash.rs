@@ -38,7 +38,9 @@ fn options() -> EdgeStoreOptions {
 
 fn vector(id: u64) -> Vec<f32> {
     let mut v = vec![1.0; DIMENSION];
-    v[0] = id as f32;
+    let part = |n: u64| f32::from(u16::try_from(n).expect("ids stay below 65,536,000"));
+    v[0] = part(id % 1000);
+    v[1] = part(id / 1000);
     v
 }
 
@@ -145,7 +147,7 @@ fn run_child(root: &Path, round: u64, after: Duration) -> Vec<(u64, Op)> {
     // Wait for the store to open (a slow start must not count as the run).
     loop {
         let line = received
-            .recv_timeout(Duration::from_secs(60))
+            .recv_timeout(Duration::from_mins(1))
             .expect("the child must report that its store opened");
         // libtest may print its "test ... " prefix on the same line.
         if line.ends_with("READY") {

@@ -74,8 +74,8 @@ async fn creating_more_collections_than_the_limit_is_a_conflict() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exact_search_is_gated_by_a_setting_and_the_collection_size() {
-    let points: Vec<Point> = (0..5u64)
-        .map(|i| Point::new(i, vec![1.0, i as f32]))
+    let points: Vec<Point> = (0..5u8)
+        .map(|i| Point::new(u64::from(i), vec![1.0, f32::from(i)]))
         .collect();
     let exact = SearchQuery::new(vec![1.0, 0.0], 3).exact(true);
     let approximate = SearchQuery::new(vec![1.0, 0.0], 3);

@@ -444,8 +444,8 @@ async fn messages_above_the_size_limit_are_refused_cleanly() {
     let server = support::server().await;
     // 200 points of 1 KiB vectors, written straight into the server's store: one answer
     // with all of them is about 200 KiB.
-    let points: Vec<Point> = (0..200u64)
-        .map(|i| Point::new(i, vec![i as f32 + 1.0; DIMENSION]))
+    let points: Vec<Point> = (0..200u16)
+        .map(|i| Point::new(u64::from(i), vec![f32::from(i) + 1.0; DIMENSION]))
         .collect();
     items(&**server.store(), "big", DIMENSION).await;
     server.store().upsert("big", points.clone()).await.unwrap();

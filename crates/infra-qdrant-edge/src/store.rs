@@ -58,9 +58,9 @@ const MAX_PATH_LEN: usize = if cfg!(target_os = "linux") {
 /// dot product, or Euclidean/Manhattan distances (smallest first), exactly as a Qdrant
 /// server returns them.
 ///
-/// Durability and indexing are tuned with [`EdgeStoreOptions`]; by default every write is
-/// on disk when it returns and collections get an HNSW index in the background once they
-/// outgrow Qdrant's indexing threshold.
+/// Durability, limits and indexing are tuned with [`EdgeStoreOptions`]; by default every
+/// write is on disk when it returns, at most 32 engine calls run at once, and collections
+/// get an HNSW index in the background once they outgrow Qdrant's indexing threshold.
 #[derive(Clone)]
 pub struct EdgeVectorStore {
     inner: Arc<Inner>,

@@ -69,9 +69,9 @@ pub use redis::{
 };
 pub use service::BaseService;
 pub use vector::{
-    CollectionInfo, CollectionSpec, Condition, Distance, EnsureOutcome, Filter, MatchValue,
-    Payload, Point, PointId, Range, Record, ScoredPoint, SearchQuery, VECTOR_BACKEND, VectorPort,
-    VectorPortExt,
+    CollectionInfo, CollectionName, CollectionSpec, Condition, Distance, EnsureOutcome, Filter,
+    MatchValue, Payload, Point, PointId, Range, Record, ScoredPoint, SearchQuery, VECTOR_BACKEND,
+    VectorPort, VectorPortExt,
 };
 
 #[cfg(feature = "mock")]

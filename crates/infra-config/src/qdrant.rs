@@ -90,6 +90,21 @@ pub struct QdrantSettings {
     pub pool_size: usize,
     /// Data directory of the embedded store.
     pub path: PathBuf,
+    /// Remote: the largest gRPC message sent or received, in bytes.
+    pub max_message_size: usize,
+    /// Embedded: flush every write before it returns.
+    pub flush_on_write: bool,
+    /// Embedded: how often written collections are flushed in the background.
+    #[serde(with = "crate::duration")]
+    pub flush_interval: Duration,
+    /// Embedded: engine calls running at once.
+    pub max_concurrent_calls: usize,
+    /// Embedded: the most collections the store holds.
+    pub max_collections: usize,
+    /// Embedded: whether exact (brute-force) search is allowed.
+    pub exact_search: bool,
+    /// Embedded: the largest collection (points) an exact search may scan.
+    pub exact_search_max_points: u64,
     /// Retries of transient failures.
     pub retry: RetrySettings,
     /// Circuit breaker.
@@ -113,6 +128,13 @@ impl Default for QdrantSettings {
             compression: Compression::default(),
             pool_size: const { keys::QDRANT_POOL_SIZE.default.usize() },
             path: PathBuf::from(keys::QDRANT_PATH.default.text()),
+            max_message_size: const { keys::QDRANT_MAX_MESSAGE_SIZE.default.usize() },
+            flush_on_write: const { keys::QDRANT_FLUSH_ON_WRITE.default.flag() },
+            flush_interval: const { keys::QDRANT_FLUSH_INTERVAL.default.duration() },
+            max_concurrent_calls: const { keys::QDRANT_MAX_CONCURRENT_CALLS.default.usize() },
+            max_collections: const { keys::QDRANT_MAX_COLLECTIONS.default.usize() },
+            exact_search: const { keys::QDRANT_EXACT_SEARCH.default.flag() },
+            exact_search_max_points: const { keys::QDRANT_EXACT_SEARCH_MAX_POINTS.default.u64() },
             retry: RetrySettings::default(),
             circuit: CircuitSettings::default(),
             critical: const { keys::QDRANT_CRITICAL.default.flag() },
@@ -161,6 +183,14 @@ impl QdrantSettings {
         cx.duration("qdrant.connect_timeout", self.connect_timeout);
         cx.duration("qdrant.keep_alive", self.keep_alive);
         cx.bounded("qdrant.pool_size", self.pool_size);
+        cx.bounded("qdrant.max_message_size", self.max_message_size);
+        cx.duration("qdrant.flush_interval", self.flush_interval);
+        cx.bounded("qdrant.max_concurrent_calls", self.max_concurrent_calls);
+        cx.bounded("qdrant.max_collections", self.max_collections);
+        cx.bounded(
+            "qdrant.exact_search_max_points",
+            self.exact_search_max_points,
+        );
         self.retry.validate(cx, "qdrant.retry");
         self.circuit.validate(cx, "qdrant.circuit");
         match self.mode {

@@ -15,7 +15,9 @@
 //! conformance suite. It also implements [`Lifecycle`](infra_base::Lifecycle): `init`
 //! creates or opens the directory, `health` is a cheap timed check, `close` flushes.
 //! Layout: `<path>/collections/<name>/` holds a collection (the engine's files and
-//! `infra-collection.json`, recording its dimension and distance), `<path>/trash/` deleted
+//! `infra-collection.json`, recording its dimension and distance, and
+//! `infra-journal.jsonl` while writes made during an optimization await a flush),
+//! `<path>/trash/` deleted
 //! collections being removed, and `<path>/.lock` the lock of the store that has it open.
 //!
 //! ```
@@ -63,7 +65,8 @@
 //!   for similarities and `<=` for distances.
 //! - **Search**: exact (brute force) on segments below the indexing threshold and when
 //!   [`SearchQuery::exact`](infra_base::SearchQuery::exact) is set; HNSW otherwise.
-//! - **Errors**: unknown collection `NotFound`; invalid names, specs, vectors and queries
+//! - **Errors**: unknown collection `NotFound`; invalid names (parsed as
+//!   [`CollectionName`](infra_base::CollectionName)), specs, vectors and queries
 //!   `InvalidInput` before anything is written; drift on `ensure_collection` `Conflict`;
 //!   engine failures `Internal` (the engine's error kept as the source); any call before
 //!   `init` or after `close` `Unavailable`.
@@ -71,17 +74,41 @@
 //! # Durability and indexing
 //!
 //! qdrant-edge 0.7 writes a WAL but does not replay it when a shard is opened, so a write
-//! survives a crash of the process only once its collection is flushed. The store flushes
-//! written collections in the background every
-//! [`flush_interval`](EdgeStoreOptions::flush_interval) (1 s by default, like a Qdrant
-//! server's segment flushes, which its WAL backs), at the end of each optimization, on
-//! [`EdgeVectorStore::flush`] and on `close`; [`EdgeStoreOptions::flush_on_write`] flushes
-//! every write before it returns, at the cost of syncing the collection's files each time.
-//! A clean `close` (or drop) loses nothing.
+//! survives a crash of the process only once its collection is flushed. By default
+//! ([`EdgeStoreOptions::flush_on_write`], `SOCIAL_QDRANT__FLUSH_ON_WRITE=true`) every write
+//! is flushed before it returns: a crash loses no acknowledged write, at the cost of
+//! syncing the collection's files on each write. With it off, written collections are
+//! flushed in the background every [`flush_interval`](EdgeStoreOptions::flush_interval)
+//! (1 s), and a crash loses at most that much. While the optimizers run, the engine cannot
+//! flush: writes made meanwhile are appended to a journal in the collection's directory
+//! (synced before they return under the durable setting, on the flush interval
+//! otherwise), replayed when the collection is next opened, and removed by the next flush.
+//! A failed background flush turns `health` to `warn` (detail `flushFailures`) until a
+//! flush of that collection succeeds. A clean `close` (or drop) loses nothing.
 //!
 //! The engine has no background threads: this crate runs its optimizers (HNSW indexing,
 //! merging, vacuum) on tokio's blocking pool once a collection outgrows the indexing
 //! threshold, or on demand with [`EdgeVectorStore::optimize`].
+//!
+//! # Limits and start-up
+//!
+//! - At most [`max_concurrent_calls`](EdgeStoreOptions::max_concurrent_calls) engine calls
+//!   run at once; the call's timeout ([`call_timeout`](EdgeStoreOptions::call_timeout),
+//!   `SOCIAL_QDRANT__TIMEOUT`) covers the wait for a slot, and a call still waiting at its
+//!   deadline fails as `PoolExhausted` without ever starting.
+//! - At most [`max_collections`](EdgeStoreOptions::max_collections) collections
+//!   (`Conflict` beyond); exact search only when
+//!   [`exact_search`](EdgeStoreOptions::exact_search) allows it and on collections of at
+//!   most [`exact_search_max_points`](EdgeStoreOptions::exact_search_max_points) points
+//!   (`InvalidInput` otherwise).
+//! - A name that differs only in case from an existing collection is `Conflict` (both
+//!   would be one directory on a case-insensitive file system), and one whose files would
+//!   pass the platform's path length under the data directory is `InvalidInput`.
+//! - A collection that fails to load at `init` is quarantined: left on disk untouched,
+//!   logged, reported by `health` (`warn`, detail `quarantined`), and every operation on
+//!   it (including `ensure_collection` and `delete_collection`) fails as `Internal`
+//!   saying so. The other collections open normally. Repair or move its directory away,
+//!   then restart.
 //!
 //! # Concurrency
 //!

@@ -1,18 +1,20 @@
 //! [`EdgeVectorStore`]: the data directory, its collections, and the port on top.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use infra_base::vector::validate_collection_name;
 use infra_base::{
-    CollectionInfo, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind, Filter, InfraError,
-    InfraResult, Lifecycle, Point, PointId, Record, ScoredPoint, SearchQuery, VECTOR_BACKEND,
-    VectorPort,
+    CollectionInfo, CollectionName, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind,
+    Filter, HealthStatus, InfraError, InfraResult, Lifecycle, Point, PointId, Record, ScoredPoint,
+    SearchQuery, VECTOR_BACKEND, VectorPort,
 };
 use infra_config::{QdrantMode, QdrantSettings};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 use crate::collection::{Collection, CollectionStats, DirGuard, MARKER_FILE};
 use crate::error::{closed, error, io_error, join_error, not_found, not_initialized};
@@ -25,6 +27,22 @@ const COLLECTIONS_DIR: &str = "collections";
 const TRASH_DIR: &str = "trash";
 /// The file locked while a store has the data directory open.
 const LOCK_FILE: &str = ".lock";
+
+/// Bytes kept free, below the platform's path limit, for the paths the engine builds inside
+/// a collection's directory (`segments/<uuid>/...`, `wal/...`, `temp_segments/...`;
+/// at most about 80 bytes with qdrant-edge 0.7, as in
+/// `segments/<uuid>/vector_storage/vectors/chunk_0.mmap`; kept with a wide margin).
+const ENGINE_PATH_RESERVE: usize = 220;
+
+/// The longest path the platform opens (`PATH_MAX` on Linux, `MAXPATHLEN` on macOS, the
+/// classic `MAX_PATH` on Windows).
+const MAX_PATH_LEN: usize = if cfg!(target_os = "linux") {
+    4096
+} else if cfg!(windows) {
+    260
+} else {
+    1024
+};
 
 /// The embedded vector store: a [`VectorPort`] (and [`Lifecycle`]) over qdrant-edge, in
 /// process, on disk, with no server.
@@ -40,9 +58,9 @@ const LOCK_FILE: &str = ".lock";
 /// dot product, or Euclidean/Manhattan distances (smallest first), exactly as a Qdrant
 /// server returns them.
 ///
-/// Durability and indexing are tuned with [`EdgeStoreOptions`]; by default every write is
-/// on disk when it returns and collections get an HNSW index in the background once they
-/// outgrow Qdrant's indexing threshold.
+/// Durability, limits and indexing are tuned with [`EdgeStoreOptions`]; by default every
+/// write is on disk when it returns, at most 32 engine calls run at once, and collections
+/// get an HNSW index in the background once they outgrow Qdrant's indexing threshold.
 #[derive(Clone)]
 pub struct EdgeVectorStore {
     inner: Arc<Inner>,
@@ -51,6 +69,10 @@ pub struct EdgeVectorStore {
 struct Inner {
     root: PathBuf,
     options: EdgeStoreOptions,
+    /// Slots of engine calls running at once (`max_concurrent_calls`).
+    slots: Arc<Semaphore>,
+    /// The last background flush failure of each collection whose latest flush failed.
+    flush_failures: Mutex<BTreeMap<CollectionName, String>>,
     state: RwLock<State>,
     /// Serializes structural changes: init, create, delete, close.
     admin: Mutex<()>,
@@ -68,9 +90,30 @@ enum State {
 }
 
 struct Open {
-    collections: HashMap<String, Arc<Collection>>,
+    collections: HashMap<CollectionName, Arc<Collection>>,
+    /// Collections that failed to load at `init`: left on disk untouched, refused for use.
+    quarantined: BTreeMap<CollectionName, Quarantined>,
     /// Holds the data directory's lock; dropped after the collections.
     _lock: fs::File,
+}
+
+/// A collection that failed to load.
+struct Quarantined {
+    dir: PathBuf,
+    /// Why, client-safe (the engine's details are logged).
+    reason: String,
+}
+
+impl Open {
+    /// A collection whose name differs from `name` only in case, loaded or quarantined:
+    /// on a case-insensitive file system both would be one directory.
+    fn case_twin(&self, name: &CollectionName) -> Option<&CollectionName> {
+        let folded = name.folded();
+        self.collections
+            .keys()
+            .chain(self.quarantined.keys())
+            .find(|other| *other != name && other.folded() == folded)
+    }
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -81,7 +124,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Runs blocking engine work on tokio's blocking pool.
+/// Runs blocking work on tokio's blocking pool, outside the engine slots (the cheap
+/// checks of `ping`, directory handling at `init` and `close`).
 async fn blocking<T, F>(operation: &'static str, f: F) -> InfraResult<T>
 where
     T: Send + 'static,
@@ -90,6 +134,79 @@ where
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| join_error(operation, e))?
+}
+
+impl Inner {
+    /// Runs one engine call on tokio's blocking pool, in one of the `max_concurrent_calls`
+    /// slots. With `bounded`, the call's timeout covers the wait for a slot and the work: a
+    /// call still waiting for a slot at its deadline fails as `PoolExhausted` and never
+    /// starts (nor does one that got its slot too late, behind a saturated blocking pool);
+    /// one whose work outlives the deadline fails as `Timeout`, and the work finishes in the
+    /// background, still holding its slot, so that timed-out work never piles up beyond the
+    /// slots.
+    async fn run<T, F>(&self, operation: &'static str, bounded: bool, f: F) -> InfraResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> InfraResult<T> + Send + 'static,
+    {
+        let limit = self.options.call_timeout.filter(|_| bounded);
+        let deadline = limit.map(|limit| Instant::now() + limit);
+        let acquire = Arc::clone(&self.slots).acquire_owned();
+        let permit = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, acquire)
+                .await
+                .map_err(|_| self.busy(operation, limit.unwrap_or_default()))?,
+            None => acquire.await,
+        }
+        .map_err(|_| closed(operation))?;
+        let work = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(error(
+                    ErrorKind::Timeout,
+                    operation,
+                    "the call's deadline passed before the embedded vector engine could start it",
+                ));
+            }
+            f()
+        });
+        let joined = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, work).await.map_err(|_| {
+                error(
+                    ErrorKind::Timeout,
+                    operation,
+                    format!(
+                        "the embedded vector engine did not finish within {}",
+                        humantime_secs(limit.unwrap_or_default())
+                    ),
+                )
+            })?,
+            None => work.await,
+        };
+        joined.map_err(|e| join_error(operation, e))?
+    }
+
+    fn busy(&self, operation: &'static str, waited: Duration) -> InfraError {
+        error(
+            ErrorKind::PoolExhausted,
+            operation,
+            format!(
+                "all {} embedded vector engine slots (SOCIAL_QDRANT__MAX_CONCURRENT_CALLS) \
+                 stayed busy for {}; the call was not started",
+                self.options.max_concurrent_calls,
+                humantime_secs(waited)
+            ),
+        )
+    }
+}
+
+/// A duration for messages: `1.5s`, `250ms`.
+fn humantime_secs(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{}s", d.as_secs_f64())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }
 
 impl std::fmt::Debug for EdgeVectorStore {
@@ -120,8 +237,8 @@ impl EdgeVectorStore {
         Self::build(path.into(), options, None)
     }
 
-    /// A store in the configured data directory (`SOCIAL_QDRANT__PATH`), with default
-    /// options.
+    /// A store in the configured data directory (`SOCIAL_QDRANT__PATH`), with the options
+    /// of the settings ([`EdgeStoreOptions::from_settings`]).
     ///
     /// Fails as [`NotConfigured`](ErrorKind::NotConfigured) when the settings select a
     /// remote server (`mode = remote`): that is the remote adapter's job.
@@ -134,7 +251,10 @@ impl EdgeVectorStore {
                  a remote Qdrant server is served by the remote adapter",
             ));
         }
-        Ok(Self::new(settings.path.clone()))
+        Ok(Self::with_options(
+            settings.path.clone(),
+            EdgeStoreOptions::from_settings(settings),
+        ))
     }
 
     /// Opens (creating if needed) the store in the data directory `path`: [`new`](Self::new)
@@ -174,6 +294,8 @@ impl EdgeVectorStore {
         Self {
             inner: Arc::new(Inner {
                 root,
+                slots: Arc::new(Semaphore::new(options.max_concurrent_calls.max(1))),
+                flush_failures: Mutex::default(),
                 options,
                 state: RwLock::new(State::Idle),
                 admin: Mutex::new(()),
@@ -197,9 +319,22 @@ impl EdgeVectorStore {
     pub fn list_collections(&self) -> InfraResult<Vec<String>> {
         let state = read(&self.inner.state);
         let open = open_state(&state, "list_collections")?;
-        let mut names: Vec<String> = open.collections.keys().cloned().collect();
+        let mut names: Vec<String> = open.collections.keys().map(ToString::to_string).collect();
         names.sort_unstable();
         Ok(names)
+    }
+
+    /// The collections that failed to load at `init`, sorted, each with why: they are left
+    /// on disk untouched, every operation on them is refused, and health reports them.
+    /// Repair or move a collection's directory away, then restart.
+    pub fn quarantined_collections(&self) -> InfraResult<Vec<(String, String)>> {
+        let state = read(&self.inner.state);
+        let open = open_state(&state, "quarantined_collections")?;
+        Ok(open
+            .quarantined
+            .iter()
+            .map(|(name, q)| (name.to_string(), q.reason.clone()))
+            .collect())
     }
 
     /// Writes everything to disk (waiting for running optimizations). Only needed with
@@ -214,17 +349,18 @@ impl EdgeVectorStore {
                 .cloned()
                 .collect()
         };
-        blocking(OP, move || {
-            for c in collections {
-                match c.flush() {
-                    // Deleted meanwhile: nothing left to flush.
-                    Err(err) if err.kind() == ErrorKind::NotFound => {}
-                    other => other?,
+        self.inner
+            .run(OP, false, move || {
+                for c in collections {
+                    match c.flush() {
+                        // Deleted meanwhile: nothing left to flush.
+                        Err(err) if err.kind() == ErrorKind::NotFound => {}
+                        other => other?,
+                    }
                 }
-            }
-            Ok(())
-        })
-        .await
+                Ok(())
+            })
+            .await
     }
 
     /// Runs the optimizers of a collection now and waits for them: builds the HNSW index
@@ -233,14 +369,14 @@ impl EdgeVectorStore {
     pub async fn optimize(&self, collection: &str) -> InfraResult<bool> {
         const OP: &str = "optimize";
         let c = self.inner.collection(collection, OP)?;
-        blocking(OP, move || c.optimize(true)).await
+        self.inner.run(OP, false, move || c.optimize(true)).await
     }
 
     /// Storage statistics of a collection (points, segments, indexed vectors).
     pub async fn collection_stats(&self, collection: &str) -> InfraResult<CollectionStats> {
         const OP: &str = "collection_stats";
         let c = self.inner.collection(collection, OP)?;
-        blocking(OP, move || c.stats()).await
+        self.inner.run(OP, true, move || c.stats()).await
     }
 
     /// Starts the background flush task, unless it runs or the options want none. It holds
@@ -273,18 +409,29 @@ impl EdgeVectorStore {
                 if dirty.is_empty() {
                     continue;
                 }
+                let Some(inner) = weak.upgrade() else { return };
                 let outcome = tokio::task::spawn_blocking(move || {
                     for c in dirty {
-                        match c.flush_if_dirty() {
-                            Ok(()) => {}
+                        let result = c.flush_if_dirty();
+                        let mut failures = lock(&inner.flush_failures);
+                        match result {
+                            Ok(()) => {
+                                failures.remove(&c.name);
+                            }
                             // Deleted or closed meanwhile.
                             Err(err)
                                 if matches!(
                                     err.kind(),
                                     ErrorKind::NotFound | ErrorKind::Unavailable
-                                ) => {}
-                            Err(err) => tracing::warn!(collection = %c.name,
-                                error = %err.chain(), "background flush failed"),
+                                ) && !c.is_open() =>
+                            {
+                                failures.remove(&c.name);
+                            }
+                            Err(err) => {
+                                tracing::warn!(collection = %c.name,
+                                    error = %err.chain(), "background flush failed");
+                                failures.insert(c.name.clone(), err.message().to_owned());
+                            }
                         }
                     }
                 })
@@ -332,11 +479,14 @@ impl Inner {
     fn collection(&self, name: &str, operation: &'static str) -> InfraResult<Arc<Collection>> {
         let state = read(&self.state);
         let open = open_state(&state, operation)?;
-        validate_collection_name(name, operation)?;
-        open.collections
-            .get(name)
-            .cloned()
-            .ok_or_else(|| not_found(name, operation))
+        let name = CollectionName::parse(name, operation)?;
+        if let Some(c) = open.collections.get(&name) {
+            return Ok(Arc::clone(c));
+        }
+        if let Some(q) = open.quarantined.get(&name) {
+            return Err(quarantined(&name, q, operation));
+        }
+        Err(not_found(&name, operation))
     }
 
     fn check_open(&self, operation: &'static str) -> InfraResult<()> {
@@ -383,12 +533,36 @@ impl Inner {
         probe_writable(&collections_dir)?;
         empty_trash(&trash_dir);
 
+        let (collections, quarantine) = self.load_collections(&collections_dir)?;
+        tracing::info!(path = %self.root.display(), collections = collections.len(),
+            quarantined = quarantine.len(), "embedded vector store opened");
+        lock(&self.flush_failures).clear();
+        *self.state.write().unwrap_or_else(PoisonError::into_inner) = State::Open(Open {
+            collections,
+            quarantined: quarantine,
+            _lock: lock_file,
+        });
+        Ok(())
+    }
+
+    /// Loads every collection of the collections directory; one that fails to load is
+    /// quarantined (left untouched, logged), never an error of the whole store.
+    #[allow(clippy::type_complexity)]
+    fn load_collections(
+        &self,
+        collections_dir: &Path,
+    ) -> InfraResult<(
+        HashMap<CollectionName, Arc<Collection>>,
+        BTreeMap<CollectionName, Quarantined>,
+    )> {
+        const OP: &str = "init";
         let mut collections = HashMap::new();
-        let entries = fs::read_dir(&collections_dir)
-            .map_err(|e| io_error(OP, "read the data directory", &collections_dir, e))?;
+        let mut quarantine = BTreeMap::new();
+        let entries = fs::read_dir(collections_dir)
+            .map_err(|e| io_error(OP, "read the data directory", collections_dir, e))?;
         for entry in entries {
             let entry =
-                entry.map_err(|e| io_error(OP, "read the data directory", &collections_dir, e))?;
+                entry.map_err(|e| io_error(OP, "read the data directory", collections_dir, e))?;
             let dir = entry.path();
             if !dir.is_dir() {
                 continue;
@@ -396,8 +570,7 @@ impl Inner {
             let Some(name) = entry
                 .file_name()
                 .to_str()
-                .filter(|n| validate_collection_name(n, OP).is_ok())
-                .map(str::to_owned)
+                .and_then(|n| CollectionName::try_from(n).ok())
             else {
                 tracing::warn!(path = %dir.display(),
                     "ignoring a directory that is not named like a collection");
@@ -406,31 +579,41 @@ impl Inner {
             if !dir.join(MARKER_FILE).is_file() {
                 tracing::warn!(path = %dir.display(),
                     "removing the leftover of an interrupted collection creation");
-                self.discard(&dir, &name);
+                self.discard(&dir);
                 continue;
             }
-            let collection =
-                Collection::load(dir, &self.options)?.with_dir_guard(self.temp.clone());
-            if collection.name != name {
-                return Err(error(
-                    ErrorKind::Internal,
-                    OP,
-                    format!(
-                        "the collection in {} is named {} in its {MARKER_FILE}",
-                        collections_dir.join(&name).display(),
-                        collection.name
-                    ),
-                ));
+            let loaded = Collection::load(dir.clone(), &self.options).and_then(|c| {
+                if c.name == name {
+                    Ok(c.with_dir_guard(self.temp.clone()))
+                } else {
+                    Err(error(
+                        ErrorKind::Internal,
+                        OP,
+                        format!("the collection is named {} in its {MARKER_FILE}", c.name),
+                    ))
+                }
+            });
+            match loaded {
+                Ok(collection) => {
+                    collections.insert(name, Arc::new(collection));
+                }
+                Err(err) => {
+                    tracing::error!(collection = %name, path = %dir.display(),
+                        kind = %err.kind(), error = %err.chain(),
+                        "an embedded vector collection failed to load: quarantined (left on \
+                         disk untouched, refused for use); repair or move its directory away, \
+                         then restart");
+                    quarantine.insert(
+                        name,
+                        Quarantined {
+                            dir,
+                            reason: err.message().to_owned(),
+                        },
+                    );
+                }
             }
-            collections.insert(name, Arc::new(collection));
         }
-        tracing::info!(path = %self.root.display(), collections = collections.len(),
-            "embedded vector store opened");
-        *self.state.write().unwrap_or_else(PoisonError::into_inner) = State::Open(Open {
-            collections,
-            _lock: lock_file,
-        });
-        Ok(())
+        Ok((collections, quarantine))
     }
 
     /// The cheap check behind `ping` and `health`: the store is open and its directory is
@@ -452,23 +635,53 @@ impl Inner {
 
     fn ensure(&self, spec: &CollectionSpec) -> InfraResult<EnsureOutcome> {
         const OP: &str = "ensure_collection";
+        let name = spec.collection_name()?;
         let _admin = lock(&self.admin);
         {
             let state = read(&self.state);
-            if let Some(existing) = open_state(&state, OP)?.collections.get(&spec.name) {
+            let open = open_state(&state, OP)?;
+            if let Some(existing) = open.collections.get(&name) {
                 spec.check_existing(existing.dimension, existing.distance)?;
                 return Ok(EnsureOutcome::AlreadyExists);
             }
+            if let Some(q) = open.quarantined.get(&name) {
+                return Err(quarantined(&name, q, OP));
+            }
+            if let Some(twin) = open.case_twin(&name) {
+                return Err(error(
+                    ErrorKind::Conflict,
+                    OP,
+                    format!(
+                        "collection {name} differs only in case from the existing collection \
+                         {twin}: the embedded store refuses such names, which would share one \
+                         directory on a case-insensitive file system"
+                    ),
+                ));
+            }
+            let held = open.collections.len() + open.quarantined.len();
+            if held >= self.options.max_collections {
+                return Err(error(
+                    ErrorKind::Conflict,
+                    OP,
+                    format!(
+                        "the embedded store holds {held} collections, its maximum \
+                         (SOCIAL_QDRANT__MAX_COLLECTIONS={}): delete one, or raise the limit",
+                        self.options.max_collections
+                    ),
+                ));
+            }
         }
-        let dir = self.collections_dir().join(&spec.name);
+        let dir = self.collections_dir().join(name.as_str());
+        check_path_len(&dir, OP)?;
         if fs::symlink_metadata(&dir).is_ok() {
-            // Not a loaded collection: the leftover of a failed creation or deletion.
-            self.discard(&dir, &spec.name);
+            // Not a loaded or quarantined collection, nor one of another case (refused
+            // above): the leftover of a failed creation or deletion.
+            self.discard(&dir);
         }
-        let collection = match Collection::create(dir.clone(), spec, &self.options) {
+        let collection = match Collection::create(dir.clone(), name.clone(), spec, &self.options) {
             Ok(c) => c.with_dir_guard(self.temp.clone()),
             Err(err) => {
-                self.discard(&dir, &spec.name);
+                self.discard(&dir);
                 return Err(err);
             }
         };
@@ -477,20 +690,24 @@ impl Inner {
             // Unreachable: state changes take the admin lock we hold.
             return Err(closed(OP));
         };
-        open.collections
-            .insert(spec.name.clone(), Arc::new(collection));
-        tracing::debug!(collection = %spec.name, dimension = spec.dimension,
+        open.collections.insert(name.clone(), Arc::new(collection));
+        tracing::debug!(collection = %name, dimension = spec.dimension,
             distance = %spec.distance, "embedded vector collection created");
         Ok(EnsureOutcome::Created)
     }
 
-    fn delete(&self, name: &str) -> InfraResult<bool> {
+    fn delete(&self, name: &CollectionName) -> InfraResult<bool> {
         const OP: &str = "delete_collection";
         let _admin = lock(&self.admin);
         let removed = {
             let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
             match &mut *state {
-                State::Open(open) => open.collections.remove(name),
+                State::Open(open) => {
+                    if let Some(q) = open.quarantined.get(name) {
+                        return Err(quarantined(name, q, OP));
+                    }
+                    open.collections.remove(name)
+                }
                 State::Idle => return Err(not_initialized(OP)),
                 State::Closed => return Err(closed(OP)),
             }
@@ -498,15 +715,14 @@ impl Inner {
         let Some(collection) = removed else {
             return Ok(false);
         };
+        lock(&self.flush_failures).remove(name);
         // Waits for operations in flight, then drops the shard.
         if let Err(err) = collection.release(true, OP) {
             tracing::error!(collection = %name, error = %err.chain(),
                 "closing a deleted embedded vector collection failed; removing it anyway");
         }
-        let dir = self.collections_dir().join(name);
-        let trashed = self
-            .trash_dir()
-            .join(format!("{name}-{}", uuid::Uuid::new_v4().simple()));
+        let dir = self.collections_dir().join(name.as_str());
+        let trashed = self.trash_entry();
         match fs::rename(&dir, &trashed) {
             Ok(()) => {
                 if let Err(e) = fs::remove_dir_all(&trashed) {
@@ -521,11 +737,16 @@ impl Inner {
         Ok(true)
     }
 
+    /// A fresh path in the trash: a UUID, never the collection's name, so that a name of
+    /// the longest length still fits the file system's limit on one path component.
+    fn trash_entry(&self) -> PathBuf {
+        self.trash_dir()
+            .join(uuid::Uuid::new_v4().simple().to_string())
+    }
+
     /// Moves a directory that is not a loaded collection out of the way, best effort.
-    fn discard(&self, dir: &Path, name: &str) {
-        let trashed = self
-            .trash_dir()
-            .join(format!("{name}-{}", uuid::Uuid::new_v4().simple()));
+    fn discard(&self, dir: &Path) {
+        let trashed = self.trash_entry();
         let removed = fs::rename(dir, &trashed)
             .and_then(|()| fs::remove_dir_all(&trashed))
             .or_else(|_| fs::remove_dir_all(dir));
@@ -552,6 +773,40 @@ impl Inner {
         drop(open);
         tracing::info!(path = %self.root.display(), "embedded vector store closed");
     }
+}
+
+/// Refuses a collection directory whose engine files would have paths longer than the
+/// platform opens (the data directory's own length counts: a relative one is resolved).
+fn check_path_len(dir: &Path, operation: &'static str) -> InfraResult<()> {
+    let len = std::path::absolute(dir)
+        .map_or_else(|_| dir.as_os_str().len(), |abs| abs.as_os_str().len());
+    if len + ENGINE_PATH_RESERVE > MAX_PATH_LEN {
+        return Err(error(
+            ErrorKind::InvalidInput,
+            operation,
+            format!(
+                "the collection name is too long for this data directory: the collection's \
+                 directory path would be {len} bytes, and the engine's files need it at most \
+                 {} bytes; choose a shorter name (or a shorter SOCIAL_QDRANT__PATH)",
+                MAX_PATH_LEN - ENGINE_PATH_RESERVE
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The error of an operation on a quarantined collection.
+fn quarantined(name: &CollectionName, q: &Quarantined, operation: &'static str) -> InfraError {
+    error(
+        ErrorKind::Internal,
+        operation,
+        format!(
+            "collection {name} failed to load when the store opened and is quarantined \
+             ({}): its directory {} is left untouched; repair or move it away, then restart",
+            q.reason,
+            q.dir.display()
+        ),
+    )
 }
 
 /// Checks that the collections directory accepts new files, so that an unwritable data
@@ -589,6 +844,8 @@ impl VectorPort for EdgeVectorStore {
     async fn ping(&self) -> InfraResult<()> {
         self.inner.check_open("ping")?;
         let inner = Arc::clone(&self.inner);
+        // A stat of the data directory, outside the engine slots: a saturated engine is
+        // busy, not down.
         blocking("ping", move || inner.ping()).await
     }
 
@@ -598,38 +855,40 @@ impl VectorPort for EdgeVectorStore {
         spec.validate()?;
         let inner = Arc::clone(&self.inner);
         let spec = spec.clone();
-        blocking(OP, move || inner.ensure(&spec)).await
+        self.inner.run(OP, true, move || inner.ensure(&spec)).await
     }
 
     async fn collection_info(&self, name: &str) -> InfraResult<CollectionInfo> {
         const OP: &str = "collection_info";
         let c = self.inner.collection(name, OP)?;
-        blocking(OP, move || {
-            let points_count = c.count(&Filter::default()).map_err(info_error)?;
-            Ok(CollectionInfo {
-                name: c.name.clone(),
-                dimension: c.dimension,
-                distance: c.distance,
-                points_count,
+        self.inner
+            .run(OP, true, move || {
+                let points_count = c.count(&Filter::default()).map_err(info_error)?;
+                Ok(CollectionInfo {
+                    name: c.name.to_string(),
+                    dimension: c.dimension,
+                    distance: c.distance,
+                    points_count,
+                })
             })
-        })
-        .await
+            .await
     }
 
     async fn delete_collection(&self, name: &str) -> InfraResult<bool> {
         const OP: &str = "delete_collection";
         self.inner.check_open(OP)?;
-        validate_collection_name(name, OP)?;
+        let name = CollectionName::parse(name, OP)?;
         let inner = Arc::clone(&self.inner);
-        let name = name.to_owned();
-        blocking(OP, move || inner.delete(&name)).await
+        self.inner.run(OP, true, move || inner.delete(&name)).await
     }
 
     async fn upsert(&self, collection: &str, points: Vec<Point>) -> InfraResult<()> {
         const OP: &str = "upsert";
         let c = self.inner.collection(collection, OP)?;
         let task = Arc::clone(&c);
-        blocking(OP, move || task.upsert(points)).await?;
+        self.inner
+            .run(OP, true, move || task.upsert(points))
+            .await?;
         Self::after_write(&c);
         Ok(())
     }
@@ -643,7 +902,9 @@ impl VectorPort for EdgeVectorStore {
         const OP: &str = "get";
         let c = self.inner.collection(collection, OP)?;
         let ids = ids.to_vec();
-        blocking(OP, move || c.get(&ids, with_vector)).await
+        self.inner
+            .run(OP, true, move || c.get(&ids, with_vector))
+            .await
     }
 
     async fn delete(&self, collection: &str, ids: &[PointId]) -> InfraResult<()> {
@@ -651,7 +912,7 @@ impl VectorPort for EdgeVectorStore {
         let c = self.inner.collection(collection, OP)?;
         let task = Arc::clone(&c);
         let ids = ids.to_vec();
-        blocking(OP, move || task.delete(&ids)).await?;
+        self.inner.run(OP, true, move || task.delete(&ids)).await?;
         Self::after_write(&c);
         Ok(())
     }
@@ -660,15 +921,26 @@ impl VectorPort for EdgeVectorStore {
         const OP: &str = "search";
         let c = self.inner.collection(collection, OP)?;
         query.validate(c.dimension)?;
+        if query.exact && !self.inner.options.exact_search {
+            return Err(error(
+                ErrorKind::InvalidInput,
+                OP,
+                "exact search is turned off (SOCIAL_QDRANT__EXACT_SEARCH=false): search \
+                 without exact",
+            ));
+        }
         let query = query.clone();
-        blocking(OP, move || c.search(&query)).await
+        let max = self.inner.options.exact_search_max_points;
+        self.inner
+            .run(OP, true, move || c.search(&query, max))
+            .await
     }
 
     async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
         const OP: &str = "count";
         let c = self.inner.collection(collection, OP)?;
         let filter = filter.clone();
-        blocking(OP, move || c.count(&filter)).await
+        self.inner.run(OP, true, move || c.count(&filter)).await
     }
 }
 
@@ -685,9 +957,53 @@ impl Lifecycle for EdgeVectorStore {
         Ok(())
     }
 
-    /// Checks that the store is open and its directory present, timed.
+    /// Checks that the store is open and its directory present, timed. Passing, it is
+    /// still `warn` while a collection is quarantined (detail `quarantined`: their names)
+    /// or the latest background flush of a collection failed (detail `flushFailures`:
+    /// collection to error).
     async fn health(&self) -> ComponentHealth {
-        ComponentHealth::measure(self.ping()).await
+        let mut health = ComponentHealth::measure(self.ping()).await;
+        if health.status != HealthStatus::Pass {
+            return health;
+        }
+        let quarantined: Vec<String> = {
+            let state = read(&self.inner.state);
+            match &*state {
+                State::Open(open) => open.quarantined.keys().map(ToString::to_string).collect(),
+                _ => Vec::new(),
+            }
+        };
+        let failures = lock(&self.inner.flush_failures).clone();
+        let mut problems = Vec::new();
+        if !quarantined.is_empty() {
+            problems.push(format!(
+                "{} collection(s) failed to load and are quarantined: {}",
+                quarantined.len(),
+                quarantined.join(", ")
+            ));
+            health = health.with_detail("quarantined", quarantined);
+        }
+        if !failures.is_empty() {
+            problems.push(format!(
+                "the background flush of {} collection(s) failed: {}",
+                failures.len(),
+                failures
+                    .keys()
+                    .map(CollectionName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            let details: serde_json::Map<String, serde_json::Value> = failures
+                .into_iter()
+                .map(|(name, message)| (name.to_string(), message.into()))
+                .collect();
+            health = health.with_detail("flushFailures", details);
+        }
+        if !problems.is_empty() {
+            health.status = HealthStatus::Warn;
+            health.output = Some(problems.join("; "));
+        }
+        health
     }
 
     /// Waits for operations in flight, flushes and releases every collection and the data
@@ -700,5 +1016,122 @@ impl Lifecycle for EdgeVectorStore {
         if let Err(err) = tokio::task::spawn_blocking(move || inner.close()).await {
             tracing::error!(backend = VECTOR_BACKEND, error = %err, "closing the embedded vector store failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn scratch() -> PathBuf {
+        std::env::temp_dir().join(format!("infra-qdrant-edge-unit-{}", uuid::Uuid::new_v4()))
+    }
+
+    /// With every slot taken, a bounded call waits for one within its timeout, then fails
+    /// as `PoolExhausted` without ever running; the slot's holder is unaffected, and later
+    /// calls run.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_that_gets_no_slot_before_its_deadline_never_starts() {
+        let options = EdgeStoreOptions::default()
+            .max_concurrent_calls(1)
+            .call_timeout(Some(Duration::from_millis(100)));
+        let store = EdgeVectorStore::with_options(scratch(), options);
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (started, has_started) = tokio::sync::oneshot::channel::<()>();
+        let inner = Arc::clone(&store.inner);
+        let holder = tokio::spawn(async move {
+            inner
+                .run("optimize", false, move || {
+                    let _ = started.send(());
+                    let _ = released.recv();
+                    Ok(())
+                })
+                .await
+        });
+        has_started.await.unwrap();
+
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        let err = store
+            .inner
+            .run("search", true, move || {
+                flag.store(true, Ordering::SeqCst);
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PoolExhausted, "{err:?}");
+        assert!(
+            err.message().contains("MAX_CONCURRENT_CALLS"),
+            "{}",
+            err.message()
+        );
+
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        // Every slot free again means no work is left running or queued.
+        let all = store.inner.slots.acquire_many(1).await.unwrap();
+        drop(all);
+        assert!(
+            !ran.load(Ordering::SeqCst),
+            "the refused call must never run"
+        );
+        store.inner.run("search", true, || Ok(())).await.unwrap();
+    }
+
+    /// However many calls arrive at once, no more than `max_concurrent_calls` run.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn running_engine_calls_never_exceed_the_slots() {
+        let options = EdgeStoreOptions::default().max_concurrent_calls(2);
+        let store = EdgeVectorStore::with_options(scratch(), options);
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..12 {
+            let inner = Arc::clone(&store.inner);
+            let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+            calls.spawn(async move {
+                inner
+                    .run("get", false, move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(5));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        Ok(())
+                    })
+                    .await
+            });
+        }
+        while let Some(done) = calls.join_next().await {
+            done.unwrap().unwrap();
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&most), "{most} calls ran at once");
+    }
+
+    /// A failed background flush shows in health as `warn` with the collection and the
+    /// error, until a flush of it succeeds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn background_flush_failures_show_in_health() {
+        let dir = scratch();
+        let store = EdgeVectorStore::new(&dir);
+        store.init().await.unwrap();
+        assert_eq!(store.health().await.status, HealthStatus::Pass);
+        let name = CollectionName::try_from("items").unwrap();
+        lock(&store.inner.flush_failures).insert(name, "disk full".to_owned());
+        let health = store.health().await;
+        assert_eq!(health.status, HealthStatus::Warn);
+        assert!(
+            health.output.as_deref().unwrap().contains("items"),
+            "{health:?}"
+        );
+        assert_eq!(
+            health.details["flushFailures"]["items"],
+            serde_json::json!("disk full")
+        );
+        store.close().await;
+        let _ = fs::remove_dir_all(dir);
     }
 }

@@ -115,6 +115,7 @@ impl fmt::Debug for QdrantAdapter {
                 &self.options.api_key.as_ref().map(|_| "[REDACTED]"),
             )
             .field("compression", &self.options.compression)
+            .field("max_message_size", &self.options.max_message_size)
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
     }
@@ -171,9 +172,12 @@ impl QdrantAdapter {
         })
     }
 
+    /// Every client bounds the messages it sends and receives by `max_message_size`, so a
+    /// huge answer is refused (`InvalidInput`, see `map_status`) instead of buffered.
     fn points(&self, operation: &'static str) -> InfraResult<PointsClient<Channel>> {
-        let mut client =
-            PointsClient::new(self.channel(operation)?).max_decoding_message_size(usize::MAX);
+        let mut client = PointsClient::new(self.channel(operation)?)
+            .max_decoding_message_size(self.options.max_message_size)
+            .max_encoding_message_size(self.options.max_message_size);
         if let Some(encoding) = self.options.compression {
             client = client.send_compressed(encoding).accept_compressed(encoding);
         }
@@ -181,8 +185,9 @@ impl QdrantAdapter {
     }
 
     fn collections(&self, operation: &'static str) -> InfraResult<CollectionsClient<Channel>> {
-        let mut client =
-            CollectionsClient::new(self.channel(operation)?).max_decoding_message_size(usize::MAX);
+        let mut client = CollectionsClient::new(self.channel(operation)?)
+            .max_decoding_message_size(self.options.max_message_size)
+            .max_encoding_message_size(self.options.max_message_size);
         if let Some(encoding) = self.options.compression {
             client = client.send_compressed(encoding).accept_compressed(encoding);
         }
@@ -190,7 +195,9 @@ impl QdrantAdapter {
     }
 
     fn service(&self, operation: &'static str) -> InfraResult<ServiceClient<Channel>> {
-        Ok(ServiceClient::new(self.channel(operation)?))
+        Ok(ServiceClient::new(self.channel(operation)?)
+            .max_decoding_message_size(self.options.max_message_size)
+            .max_encoding_message_size(self.options.max_message_size))
     }
 
     /// A request with the API key and the deadline.
@@ -201,6 +208,26 @@ impl QdrantAdapter {
             request.metadata_mut().insert(API_KEY_HEADER, key.clone());
         }
         request
+    }
+
+    /// [`request`](Self::request) for a message that carries data (points, ids, a
+    /// vector): one larger than `max_message_size` is refused before it is sent, as the
+    /// same `InvalidInput` as an answer above the limit (tonic would reset the stream).
+    fn checked_request<T: prost::Message>(
+        &self,
+        operation: &'static str,
+        message: T,
+    ) -> InfraResult<tonic::Request<T>> {
+        let len = message.encoded_len();
+        if len > self.options.max_message_size {
+            return Err(error::message_too_large(
+                operation,
+                false,
+                len,
+                self.options.max_message_size,
+            ));
+        }
+        Ok(self.request(message))
     }
 
     /// Runs one RPC under the request timeout, keeping the raw status. Boxed: tonic's call
@@ -519,7 +546,9 @@ impl VectorPort for QdrantAdapter {
             ..pb::UpsertPoints::default()
         };
         let mut client = self.points(OP)?;
-        let result = self.rpc(OP, client.upsert(self.request(message))).await;
+        let result = self
+            .rpc(OP, client.upsert(self.checked_request(OP, message)?))
+            .await;
         self.on_collection(collection, result).map(drop)
     }
 
@@ -546,7 +575,9 @@ impl VectorPort for QdrantAdapter {
             ..pb::GetPoints::default()
         };
         let mut client = self.points(OP)?;
-        let result = self.rpc(OP, client.get(self.request(message))).await;
+        let result = self
+            .rpc(OP, client.get(self.checked_request(OP, message)?))
+            .await;
         let reply = self.on_collection(collection, result)?;
         let mut found = HashMap::with_capacity(reply.result.len());
         for point in reply.result {
@@ -593,7 +624,9 @@ impl VectorPort for QdrantAdapter {
             ..pb::DeletePoints::default()
         };
         let mut client = self.points(OP)?;
-        let result = self.rpc(OP, client.delete(self.request(message))).await;
+        let result = self
+            .rpc(OP, client.delete(self.checked_request(OP, message)?))
+            .await;
         self.on_collection(collection, result).map(drop)
     }
 
@@ -617,7 +650,9 @@ impl VectorPort for QdrantAdapter {
             ..pb::QueryPoints::default()
         };
         let mut client = self.points(OP)?;
-        let result = self.rpc(OP, client.query(self.request(message))).await;
+        let result = self
+            .rpc(OP, client.query(self.checked_request(OP, message)?))
+            .await;
         let reply = self.on_collection(collection, result)?;
         reply
             .result

@@ -37,6 +37,8 @@ pub(crate) struct RequestOptions {
     pub(crate) timeout: Duration,
     pub(crate) api_key: Option<AsciiMetadataValue>,
     pub(crate) compression: Option<CompressionEncoding>,
+    /// The largest gRPC message sent or received (`SOCIAL_QDRANT__MAX_MESSAGE_SIZE`).
+    pub(crate) max_message_size: usize,
 }
 
 fn config_error(message: impl Into<String>) -> InfraError {
@@ -68,6 +70,7 @@ pub(crate) fn request_options(settings: &QdrantSettings) -> InfraResult<RequestO
             Compression::Gzip => Some(CompressionEncoding::Gzip),
             Compression::None => None,
         },
+        max_message_size: settings.max_message_size,
     })
 }
 

@@ -23,6 +23,7 @@ const MAX_SERVER_TEXT: usize = 300;
 /// | `DEADLINE_EXCEEDED`, tonic's "Timeout expired" | `Timeout`      |
 /// | `UNAUTHENTICATED`, `PERMISSION_DENIED`         | `Auth`         |
 /// | `INVALID_ARGUMENT`                            | `InvalidInput` |
+/// | `OUT_OF_RANGE` from the client's message size limit | `InvalidInput` |
 /// | `NOT_FOUND`                                   | `NotFound`     |
 /// | `ALREADY_EXISTS`                              | `Conflict`     |
 /// | anything else                                 | `Internal`     |
@@ -58,6 +59,9 @@ fn classify(status: &Status) -> (ErrorKind, String) {
     let text = status.message();
     if is_missing_collection(text) {
         return (ErrorKind::NotFound, server_text(text));
+    }
+    if status.code() == Code::OutOfRange && text.contains("message length too large") {
+        return (ErrorKind::InvalidInput, message_too_large_text(text));
     }
     match status.code() {
         Code::Cancelled if text.contains("Timeout expired") => {
@@ -97,6 +101,47 @@ fn classify(status: &Status) -> (ErrorKind, String) {
             format!("the Qdrant server failed the request ({code:?})"),
         ),
     }
+}
+
+/// tonic's refusal of a message above the limit: "Error, decoded message length too large:
+/// found N bytes, the limit is: M bytes" (an answer; "encoded" for a request).
+fn message_too_large_text(text: &str) -> String {
+    let sizes = text
+        .split_once("found ")
+        .map(|(_, rest)| format!(" (found {})", rest.trim_end_matches('.')))
+        .unwrap_or_default();
+    too_large_text(text.contains("decoded"), &sizes)
+}
+
+fn too_large_text(answer: bool, sizes: &str) -> String {
+    let what = if answer {
+        "the Qdrant server's answer is larger than"
+    } else {
+        "the request is larger than"
+    };
+    format!(
+        "{what} the gRPC message size limit{sizes}: ask for fewer points, vectors or \
+         payloads at once, or raise SOCIAL_QDRANT__MAX_MESSAGE_SIZE"
+    )
+}
+
+/// The `InvalidInput` error of a message of `len` bytes above the `limit`: an answer, or a
+/// request refused before it is sent.
+pub(crate) fn message_too_large(
+    operation: &'static str,
+    answer: bool,
+    len: usize,
+    limit: usize,
+) -> InfraError {
+    InfraError::new(
+        ErrorKind::InvalidInput,
+        VECTOR_BACKEND,
+        operation,
+        too_large_text(
+            answer,
+            &format!(" (found {len} bytes, the limit is: {limit} bytes)"),
+        ),
+    )
 }
 
 fn unreachable_text() -> String {
@@ -197,6 +242,31 @@ mod tests {
             let text = format!("{status:?}");
             assert_eq!(kind(status), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn the_message_size_limit_is_invalid_input_naming_the_key() {
+        for (text, what) in [
+            (
+                "Error, decoded message length too large: found 204800 bytes, the limit is: \
+                 65536 bytes",
+                "answer",
+            ),
+            (
+                "Error, encoded message length too large: found 9 bytes, the limit is: 8 bytes",
+                "request",
+            ),
+        ] {
+            let err = map_status("get", Status::out_of_range(text));
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+            assert!(err.message().contains(what), "{}", err.message());
+            assert!(
+                err.message().contains("MAX_MESSAGE_SIZE"),
+                "{}",
+                err.message()
+            );
+        }
+        assert_eq!(kind(Status::out_of_range("offset")), ErrorKind::Internal);
     }
 
     #[test]

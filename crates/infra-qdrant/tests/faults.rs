@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use infra_base::{
-    CollectionSpec, Distance, ErrorKind, HealthStatus, InfraResult, Lifecycle, Point, SearchQuery,
-    VectorPort,
+    CollectionSpec, Distance, ErrorKind, HealthStatus, InfraResult, Lifecycle, Point, PointId,
+    SearchQuery, VectorPort,
 };
 use infra_config::Compression;
 use infra_qdrant::QdrantAdapter;
@@ -432,6 +432,56 @@ async fn gzip_and_a_channel_pool_work() {
     while let Some(result) = tasks.join_next().await {
         assert_eq!(result.unwrap().unwrap().len(), 5);
     }
+}
+
+/// An answer above `SOCIAL_QDRANT__MAX_MESSAGE_SIZE` is refused by the client as
+/// `InvalidInput` naming the key (not buffered, and not a transient failure to retry), a
+/// request above it is refused before it is sent, and smaller calls on the same adapter
+/// keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_above_the_size_limit_are_refused_cleanly() {
+    const DIMENSION: usize = 256;
+    let server = support::server().await;
+    // 200 points of 1 KiB vectors, written straight into the server's store: one answer
+    // with all of them is about 200 KiB.
+    let points: Vec<Point> = (0..200u16)
+        .map(|i| Point::new(u64::from(i), vec![f32::from(i) + 1.0; DIMENSION]))
+        .collect();
+    items(&**server.store(), "big", DIMENSION).await;
+    server.store().upsert("big", points.clone()).await.unwrap();
+
+    let mut settings = support::settings(&server.url(), None);
+    settings.max_message_size = 65_536;
+    let adapter = QdrantAdapter::new(&settings).unwrap();
+    let ids: Vec<PointId> = (0..200u64).map(PointId::from).collect();
+    let refusals = [
+        adapter.get("big", &ids, true).await.map(drop),
+        adapter
+            .search(
+                "big",
+                &SearchQuery::new(vec![1.0; DIMENSION], 200).with_vector(true),
+            )
+            .await
+            .map(drop),
+        adapter.upsert("big", points).await,
+    ];
+    for refusal in refusals {
+        let err = refusal.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}", err.chain());
+        assert!(!err.is_transient());
+        assert!(
+            err.message().contains("SOCIAL_QDRANT__MAX_MESSAGE_SIZE"),
+            "{}",
+            err.message()
+        );
+    }
+    let few = adapter.get("big", &ids[..5], true).await.unwrap();
+    assert_eq!(few.len(), 5);
+    let hits = adapter
+        .search("big", &SearchQuery::new(vec![1.0; DIMENSION], 200))
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 200, "without vectors the answer fits");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

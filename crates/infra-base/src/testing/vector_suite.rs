@@ -393,7 +393,8 @@ pub async fn ensure_collection_conflicts_on_distance_drift(
     .await;
 }
 
-/// Invalid names and dimensions are `InvalidInput` for every operation, and create nothing.
+/// Invalid names and dimensions are `InvalidInput` for every operation (saying what a name
+/// accepts), and create nothing.
 pub async fn invalid_collection_names_and_specs(port: Arc<dyn VectorPort>, prefix: &str) {
     scoped(port, prefix, |store, names| async move {
         let long = "x".repeat(256);
@@ -449,6 +450,17 @@ pub async fn invalid_collection_names_and_specs(port: Arc<dyn VectorPort>, prefi
         );
         let query = SearchQuery::new(vec![1.0; 4], 1);
         expect_kind(store.search(bad, &query).await, kind, &what("search"));
+        // Every adapter checks names with `CollectionName`'s one rule, whose refusal says
+        // what is accepted.
+        let err = store
+            .search(bad, &query)
+            .await
+            .expect_err("an invalid name is refused");
+        assert!(
+            err.message().contains("expected 1-255 ASCII letters"),
+            "the refusal of an invalid collection name must say what is accepted: {}",
+            err.message()
+        );
         expect_kind(
             store.count(bad, &Filter::default()).await,
             kind,

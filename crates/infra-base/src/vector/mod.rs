@@ -6,6 +6,7 @@
 
 mod ext;
 mod filter;
+mod name;
 pub mod ops;
 mod types;
 
@@ -15,6 +16,7 @@ use crate::error::InfraResult;
 
 pub use ext::VectorPortExt;
 pub use filter::{Condition, Filter, MatchValue, Range};
+pub use name::{CollectionName, InvalidCollectionName, MAX_COLLECTION_NAME_LEN};
 pub use types::{
     CollectionInfo, CollectionSpec, Distance, EnsureOutcome, MAX_DIMENSION, MAX_SEARCH_LIMIT,
     ParsePointIdError, Payload, Point, PointId, Record, ScoredPoint, SearchQuery,

@@ -152,7 +152,11 @@ pub const MAX_DIMENSION: usize = 65_536;
 /// What a collection must look like; see [`VectorPort::ensure_collection`](super::VectorPort::ensure_collection).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CollectionSpec {
-    /// Collection name: 1-255 characters of ASCII letters, digits, `_`, `-` and `.`.
+    /// Collection name: 1-255 characters of ASCII letters, digits, `_`, `-` and `.` (see
+    /// [`CollectionName`](super::CollectionName)). A plain string, like the names the port's
+    /// methods take: a spec is what a caller asks for, and the port refuses an invalid name
+    /// as `InvalidInput`; [`validate`](Self::validate) and
+    /// [`collection_name`](Self::collection_name) check it with the one rule.
     pub name: String,
     /// Vector dimension, 1..=[`MAX_DIMENSION`].
     pub dimension: usize,
@@ -170,9 +174,15 @@ impl CollectionSpec {
         }
     }
 
+    /// The name, checked: the [`InvalidInput`](ErrorKind::InvalidInput) error of
+    /// `ensure_collection` when it is not a valid [`CollectionName`](super::CollectionName).
+    pub fn collection_name(&self) -> InfraResult<super::CollectionName> {
+        super::CollectionName::parse(&self.name, "ensure_collection")
+    }
+
     /// Checks name and dimension, so every adapter refuses the same specs.
     pub fn validate(&self) -> InfraResult<()> {
-        validate_collection_name(&self.name, "ensure_collection")?;
+        self.collection_name()?;
         if self.dimension == 0 || self.dimension > MAX_DIMENSION {
             return Err(invalid(
                 "ensure_collection",
@@ -205,18 +215,12 @@ impl CollectionSpec {
     }
 }
 
-/// Checks a collection name: 1-255 ASCII letters, digits, `_`, `-` or `.`, not `.`/`..`.
+/// Checks a collection name: 1-255 ASCII letters, digits, `_`, `-` or `.`, not `.`/`..`;
+/// the [`InvalidInput`](ErrorKind::InvalidInput) error of `operation` otherwise. A thin
+/// wrapper of [`CollectionName::parse`](super::CollectionName::parse), for callers that
+/// only check.
 pub fn validate_collection_name(name: &str, operation: &'static str) -> InfraResult<()> {
-    let ok_chars = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if name.is_empty() || name.len() > 255 || !ok_chars || name == "." || name == ".." {
-        return Err(invalid(
-            operation,
-            "invalid collection name: expected 1-255 ASCII letters, digits, '_', '-' or '.'",
-        ));
-    }
-    Ok(())
+    super::CollectionName::parse(name, operation).map(drop)
 }
 
 /// Checks that `vector` has `dimension` finite components.

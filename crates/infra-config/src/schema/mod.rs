@@ -673,6 +673,78 @@ keys! {
         "a directory path for the embedded store",
         "Data directory of the embedded store.",
     );
+    QDRANT_MAX_MESSAGE_SIZE = int(
+        "qdrant.max_message_size",
+        64 << 20,
+        (65_536, Some(1 << 30)),
+        "a size in bytes {range} (64 KiB to 1 GiB)",
+        "Remote: largest gRPC message sent or received, in bytes (default 64 MiB); a larger answer fails as invalid_input.",
+    )
+    .note(
+        "Bounds the memory one answer can take (a search with vectors, a large get). Raise \
+         it only for callers that read many large vectors at once; lowering it refuses \
+         such answers instead of buffering them.",
+    );
+    QDRANT_FLUSH_ON_WRITE = flag(
+        "qdrant.flush_on_write",
+        true,
+        "Embedded: every write is on disk before it returns, so a crash loses no acknowledged write.",
+    )
+    .note(
+        "false: writes return before they are flushed and a crash loses up to \
+         FLUSH_INTERVAL of them, for faster writes (a flush syncs the collection's files: \
+         milliseconds to tens of milliseconds per write on a typical disk).",
+    );
+    QDRANT_FLUSH_INTERVAL = duration(
+        "qdrant.flush_interval",
+        Duration::from_secs(1),
+        "Embedded: how often collections written since their last flush are flushed in the background.",
+    )
+    .note(
+        "With FLUSH_ON_WRITE=false, the most a crash loses. Shorter: less loss, more disk \
+         syncs. Writes made while an optimization runs are journaled and synced on this \
+         interval (at once with FLUSH_ON_WRITE=true).",
+    );
+    QDRANT_MAX_CONCURRENT_CALLS = int(
+        "qdrant.max_concurrent_calls",
+        32,
+        (1, Some(1024)),
+        "a number of calls {range}",
+        "Embedded: engine calls running at once; more wait for a slot within TIMEOUT, then fail as pool_exhausted.",
+    )
+    .note(
+        "Each running call holds a thread of the blocking pool. Higher: more parallel \
+         searches on many cores, more threads and memory under overload; a call whose \
+         caller gave up before it got a slot never starts.",
+    );
+    QDRANT_MAX_COLLECTIONS = int(
+        "qdrant.max_collections",
+        100,
+        (1, Some(10_000)),
+        "a number of collections {range}",
+        "Embedded: most collections the store holds; creating one more fails as conflict.",
+    )
+    .note(
+        "Each collection is an open engine shard (files, memory maps, a write-ahead log) \
+         that stays open while the store is. Collections that failed to load count too.",
+    );
+    QDRANT_EXACT_SEARCH = flag(
+        "qdrant.exact_search",
+        true,
+        "Embedded: whether a search may ask for exact (brute-force) scoring; false refuses it as invalid_input.",
+    );
+    QDRANT_EXACT_SEARCH_MAX_POINTS = int(
+        "qdrant.exact_search_max_points",
+        100_000,
+        (1, Some(1_000_000_000)),
+        "a number of points {range}",
+        "Embedded: largest collection (points) an exact search may scan; larger ones refuse it as invalid_input.",
+    )
+    .note(
+        "An exact search reads every vector: its cost is points x dimension. Higher: full \
+         recall on larger collections at the cost of CPU per query; approximate (HNSW) \
+         search is never limited.",
+    );
     QDRANT_RETRY_MAX_ATTEMPTS = RETRY_MAX_ATTEMPTS.at("qdrant.retry.max_attempts");
     QDRANT_RETRY_BASE_DELAY = RETRY_BASE_DELAY.at("qdrant.retry.base_delay");
     QDRANT_RETRY_MAX_DELAY = RETRY_MAX_DELAY.at("qdrant.retry.max_delay");

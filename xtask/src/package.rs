@@ -93,7 +93,9 @@ pub(crate) fn run(root: &Path) -> Result {
         let archive = package_dir.join(format!("{dir}.crate"));
         let archive = archive.display().to_string();
         let into = verify.display().to_string();
-        run_with_env(root, "tar", &["-xzf", &archive, "-C", &into], &[])?;
+        // `-m`: extracted files get the current time, not the archive's, so cargo never
+        // takes an earlier check of the same paths for up to date.
+        run_with_env(root, "tar", &["-xmzf", &archive, "-C", &into], &[])?;
         unpacked.push(((*krate).to_owned(), dir));
     }
     let root_manifest = std::fs::read_to_string(root.join("Cargo.toml"))

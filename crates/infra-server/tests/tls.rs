@@ -97,6 +97,7 @@ async fn critical_start_up_error(keys: &[(&str, &str)]) -> infra_base::InfraErro
     let dir = tempfile::tempdir().unwrap();
     let mut keys = keys.to_vec();
     keys.push(("SOCIAL_REDIS__CRITICAL", "true"));
+    keys.push(("SOCIAL_HEALTH__FAIL_FAST", "true"));
     let settings = common::settings(dir.path(), &keys);
     match Application::build(&settings).await {
         Ok(_) => panic!("start-up succeeded with {keys:?}"),

@@ -236,13 +236,8 @@ impl Components {
     /// degraded.
     pub async fn init_all(&self) -> InfraResult<()> {
         for c in &self.items {
-            let started = tokio::time::Instant::now();
-            match c.lifecycle.init().await {
-                Ok(()) => tracing::info!(
-                    component = %c.name,
-                    latency_ms = started.elapsed().as_secs_f64() * 1e3,
-                    "component initialized"
-                ),
+            match init_one(c).await {
+                Ok(()) => {}
                 Err(err) if c.critical => {
                     tracing::error!(component = %c.name, kind = %err.kind(), error = %err.chain(),
                         "critical component failed to initialize");
@@ -270,13 +265,8 @@ impl Components {
     pub async fn init_all_or_retry(&self) -> Vec<String> {
         let mut failed = Vec::new();
         for c in &self.items {
-            let started = tokio::time::Instant::now();
-            match c.lifecycle.init().await {
-                Ok(()) => tracing::info!(
-                    component = %c.name,
-                    latency_ms = started.elapsed().as_secs_f64() * 1e3,
-                    "component initialized"
-                ),
+            match init_one(c).await {
+                Ok(()) => {}
                 Err(err) => {
                     if c.critical {
                         tracing::error!(component = %c.name, kind = %err.kind(), error = %err.chain(),
@@ -330,6 +320,19 @@ impl Components {
             tracing::info!(component = %c.name, "component closed");
         }
     }
+}
+
+/// Initializes `c` once, logging its latency when it succeeds (failures are logged by the
+/// caller, which knows what a failure means for start-up).
+async fn init_one(c: &Component) -> InfraResult<()> {
+    let started = tokio::time::Instant::now();
+    c.lifecycle.init().await?;
+    tracing::info!(
+        component = %c.name,
+        latency_ms = started.elapsed().as_secs_f64() * 1e3,
+        "component initialized"
+    );
+    Ok(())
 }
 
 /// Initializes `c` again until it succeeds or `closed` is set (see

@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use crate::Result;
 use crate::args::{self, Opt};
-use crate::process::{cargo_bin, child_command, run_with_env, target_dir};
+use crate::process::{cargo_bin, cargo_output, run_with_env, target_dir};
 use crate::servers::{ALLOW_SKIP_ENV, REDIS_URL_ENV, RedisForRun, allow_skip, non_empty_env};
 
 /// How an example proves itself.
@@ -144,7 +144,7 @@ pub(crate) fn check_sources(root: &Path) -> Result {
             ],
         )?;
     }
-    let tree = cargo_text(
+    let tree = cargo_output(
         root,
         &[
             "tree",
@@ -281,23 +281,6 @@ fn example_cargo(root: &Path, name: &str, args: &[&str]) -> Result {
     let target = target_dir(root).display().to_string();
     run_with_env(root, &cargo_bin(), args, &[("CARGO_TARGET_DIR", &target)])
         .map_err(|e| format!("example {name}: {e}"))
-}
-
-/// Runs cargo from the root and returns its standard output.
-fn cargo_text(root: &Path, args: &[&str]) -> Result<String> {
-    let output = child_command(&cargo_bin())
-        .args(args)
-        .current_dir(root)
-        .output()
-        .map_err(|e| format!("cannot run cargo {}: {e}", args.join(" ")))?;
-    if !output.status.success() {
-        return Err(format!(
-            "cargo {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn read(path: &Path) -> Result<String> {

@@ -787,9 +787,10 @@ impl Collection {
 
     /// Runs the optimizers (indexing, merging, vacuum) until they have nothing left to do.
     ///
-    /// With `wait == false`, returns `Ok(false)` at once when an optimization is already
-    /// running. Reads and writes continue meanwhile; the shard is flushed at the end.
-    pub(crate) fn optimize(&self, wait: bool) -> infra_base::InfraResult<bool> {
+    /// Whether the engine changed anything; with `wait == false`, `None` at once when an
+    /// optimization is already running. Reads and writes continue meanwhile; the shard is
+    /// flushed at the end.
+    pub(crate) fn optimize(&self, wait: bool) -> infra_base::InfraResult<Option<bool>> {
         const OP: &str = "optimize";
         self.with_shard(OP, |shard| {
             let _optimizing = if wait {
@@ -797,7 +798,7 @@ impl Collection {
             } else {
                 match try_lock(&self.optimizing) {
                     Some(guard) => guard,
-                    None => return Ok(false),
+                    None => return Ok(None),
                 }
             };
             self.unoptimized.store(0, Ordering::Relaxed);
@@ -819,7 +820,7 @@ impl Collection {
                 elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
                 "embedded vector collection optimized"
             );
-            Ok(optimized)
+            Ok(Some(optimized))
         })
     }
 

@@ -71,6 +71,17 @@ struct Inner {
     options: EdgeStoreOptions,
     /// Slots of engine calls running at once (`max_concurrent_calls`).
     slots: Arc<Semaphore>,
+    /// The one permit of background optimizations: at most one collection optimizes at a
+    /// time, whatever the number of collections (the engine already uses several threads
+    /// inside one optimization), so bursts of writes to many collections cannot occupy
+    /// every core and the blocking pool with index builds.
+    optimizer: Arc<Semaphore>,
+    /// Background optimizations running now and the most seen at once (tests read it).
+    #[cfg(test)]
+    optimizations: (
+        std::sync::atomic::AtomicUsize,
+        std::sync::atomic::AtomicUsize,
+    ),
     /// The last background flush failure of each collection whose latest flush failed.
     flush_failures: Mutex<BTreeMap<CollectionName, String>>,
     state: RwLock<State>,
@@ -295,6 +306,9 @@ impl EdgeVectorStore {
             inner: Arc::new(Inner {
                 root,
                 slots: Arc::new(Semaphore::new(options.max_concurrent_calls.max(1))),
+                optimizer: Arc::new(Semaphore::new(1)),
+                #[cfg(test)]
+                optimizations: Default::default(),
                 flush_failures: Mutex::default(),
                 options,
                 state: RwLock::new(State::Idle),
@@ -369,7 +383,9 @@ impl EdgeVectorStore {
     pub async fn optimize(&self, collection: &str) -> InfraResult<bool> {
         const OP: &str = "optimize";
         let c = self.inner.collection(collection, OP)?;
-        self.inner.run(OP, false, move || c.optimize(true)).await
+        self.inner
+            .run(OP, false, move || c.optimize(true).map(|o| o == Some(true)))
+            .await
     }
 
     /// Storage statistics of a collection (points, segments, indexed vectors).
@@ -444,17 +460,70 @@ impl EdgeVectorStore {
         *flusher = Some(task.abort_handle());
     }
 
-    /// Starts a background optimization when the collection received enough writes.
-    fn after_write(c: &Arc<Collection>) {
-        if c.optimization_due() {
-            let c = Arc::clone(c);
-            drop(tokio::task::spawn_blocking(move || {
-                if let Err(err) = c.optimize(false) {
-                    tracing::warn!(collection = %c.name, kind = %err.kind(), error = %err.chain(),
-                        "background optimization of an embedded vector collection failed");
-                }
-            }));
+    /// Starts a background optimization when the collection received enough writes and no
+    /// other background optimization runs. The task then optimizes, one after the other,
+    /// every other collection that became due meanwhile, so a collection whose writes
+    /// stopped while another optimized is not left unindexed.
+    fn after_write(inner: &Arc<Inner>, c: &Arc<Collection>) {
+        if !c.optimization_due() {
+            return;
         }
+        let Ok(permit) = Arc::clone(&inner.optimizer).try_acquire_owned() else {
+            return;
+        };
+        let inner = Arc::clone(inner);
+        let mut next = Some(Arc::clone(c));
+        drop(tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            // Stops when an optimization did not run (an explicit `optimize` holds the
+            // collection): that one resets the collection's count itself.
+            while let Some(c) = next.take() {
+                if inner.optimize_in_background(&c) {
+                    next = inner.next_due();
+                }
+            }
+        }));
+    }
+}
+
+impl Inner {
+    /// Optimizes `c` unless an optimization of it already runs; whether this one ran.
+    #[cfg_attr(
+        not(test),
+        expect(clippy::unused_self, reason = "tests count through self")
+    )]
+    fn optimize_in_background(&self, c: &Collection) -> bool {
+        #[cfg(test)]
+        {
+            use std::sync::atomic::Ordering::SeqCst;
+            let (running, peak) = &self.optimizations;
+            peak.fetch_max(running.fetch_add(1, SeqCst) + 1, SeqCst);
+        }
+        let ran = match c.optimize(false) {
+            Ok(ran) => ran.is_some(),
+            Err(err) => {
+                tracing::warn!(collection = %c.name, kind = %err.kind(), error = %err.chain(),
+                    "background optimization of an embedded vector collection failed");
+                false
+            }
+        };
+        #[cfg(test)]
+        self.optimizations
+            .0
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        ran
+    }
+
+    /// An open collection whose automatic optimization is due, if any.
+    fn next_due(&self) -> Option<Arc<Collection>> {
+        let state = read(&self.state);
+        let State::Open(open) = &*state else {
+            return None;
+        };
+        open.collections
+            .values()
+            .find(|c| c.optimization_due())
+            .map(Arc::clone)
     }
 }
 
@@ -889,7 +958,7 @@ impl VectorPort for EdgeVectorStore {
         self.inner
             .run(OP, true, move || task.upsert(points))
             .await?;
-        Self::after_write(&c);
+        Self::after_write(&self.inner, &c);
         Ok(())
     }
 
@@ -913,7 +982,7 @@ impl VectorPort for EdgeVectorStore {
         let task = Arc::clone(&c);
         let ids = ids.to_vec();
         self.inner.run(OP, true, move || task.delete(&ids)).await?;
-        Self::after_write(&c);
+        Self::after_write(&self.inner, &c);
         Ok(())
     }
 
@@ -1023,6 +1092,8 @@ impl Lifecycle for EdgeVectorStore {
 mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+    use infra_base::Distance;
+
     use super::*;
 
     fn scratch() -> PathBuf {
@@ -1131,6 +1202,50 @@ mod tests {
             health.details["flushFailures"]["items"],
             serde_json::json!("disk full")
         );
+        store.close().await;
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    /// Writes that make four collections due at once start one background optimization at
+    /// a time; every collection is optimized in the end, also those whose writes stopped
+    /// while another one optimized.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn background_optimizations_run_one_at_a_time_across_collections() {
+        const COLLECTIONS: usize = 4;
+        let dir = scratch();
+        let options = EdgeStoreOptions::default()
+            .flush_on_write(false)
+            .indexing_threshold_kb(Some(1));
+        let store = EdgeVectorStore::with_options(&dir, options);
+        store.init().await.unwrap();
+        let mut writes = tokio::task::JoinSet::new();
+        for i in 0..COLLECTIONS {
+            let name = format!("c{i}");
+            store
+                .ensure_collection(&CollectionSpec::new(&name, 4, Distance::Cosine))
+                .await
+                .unwrap();
+            let store = store.clone();
+            writes.spawn(async move {
+                // 1 KiB fills at 64 points of dimension 4: 200 points make it due.
+                let points = (0..200_u64)
+                    .map(|id| Point::new(id, vec![1.0, id as f32, 0.5, 0.25]))
+                    .collect();
+                store.upsert(&name, points).await.unwrap();
+            });
+        }
+        writes.join_all().await;
+
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while store.inner.next_due().is_some() || store.inner.optimizer.available_permits() == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "background optimizations never finished"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let peak = store.inner.optimizations.1.load(Ordering::SeqCst);
+        assert_eq!(peak, 1, "{peak} background optimizations ran at once");
         store.close().await;
         let _ = fs::remove_dir_all(dir);
     }

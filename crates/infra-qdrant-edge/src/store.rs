@@ -1228,15 +1228,15 @@ mod tests {
             let store = store.clone();
             writes.spawn(async move {
                 // 1 KiB fills at 64 points of dimension 4: 200 points make it due.
-                let points = (0..200_u64)
-                    .map(|id| Point::new(id, vec![1.0, id as f32, 0.5, 0.25]))
+                let points = (0..200_u16)
+                    .map(|id| Point::new(u64::from(id), vec![1.0, f32::from(id), 0.5, 0.25]))
                     .collect();
                 store.upsert(&name, points).await.unwrap();
             });
         }
         writes.join_all().await;
 
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_mins(1);
         while store.inner.next_due().is_some() || store.inner.optimizer.available_permits() == 0 {
             assert!(
                 Instant::now() < deadline,

@@ -112,13 +112,13 @@ async fn the_binary_cuts_off_slowloris_clients_while_liveness_answers() {
 
 /// One burst of `size` concurrent upserts: the statuses and, for every 503, its problem body
 /// and `Retry-After`.
-async fn burst(client: &reqwest::Client, url: &str, size: u64) -> Vec<(StatusCode, Value, bool)> {
+async fn burst(client: &reqwest::Client, url: &str, size: u16) -> Vec<(StatusCode, Value, bool)> {
     let mut requests = tokio::task::JoinSet::new();
     for i in 0..size {
         let client = client.clone();
         let url = url.to_owned();
         requests.spawn(async move {
-            let body = json!({ "items": [{ "id": i, "vector": [1.0, i as f32] }] });
+            let body = json!({ "items": [{ "id": i, "vector": [1.0, f32::from(i)] }] });
             let response = client
                 .put(&url)
                 .json(&body)
@@ -155,8 +155,8 @@ async fn the_binary_sheds_a_burst_over_the_concurrency_limit() {
 
     // Bursts until one is shed (scheduling decides how many overlap); bounded.
     let url = format!("http://{address}/collections/burst/items");
-    let mut shed = 0;
-    let mut admitted = 0;
+    let mut shed = 0_u32;
+    let mut admitted = 0_u32;
     for _ in 0..10 {
         for (status, body, retry_after) in burst(&client, &url, 32).await {
             match status {
@@ -185,14 +185,15 @@ async fn the_binary_sheds_a_burst_over_the_concurrency_limit() {
     assert_eq!(live, 200);
     let (status, metrics) = served.get("/metrics");
     assert_eq!(status, 200);
-    let counted: f64 = metrics
+    // A counter of whole requests: the exposition writes it as an integer.
+    let counted: u32 = metrics
         .lines()
         .filter(|line| line.starts_with("http_server_requests_shed_total{"))
         .filter(|line| line.contains("/collections/{name}/items"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u32>().ok())
         .sum();
     assert_eq!(
-        counted, shed as f64,
+        counted, shed,
         "every shed request is counted once:\n{metrics}"
     );
 }

@@ -8,6 +8,7 @@ use crate::auth::{AuthSettings, CorsSettings};
 use crate::choice::choice;
 use crate::error::render_text;
 use crate::net;
+use crate::route_timeout::RouteTimeouts;
 use crate::schema::{self as keys};
 use crate::validate::Checker;
 
@@ -28,9 +29,13 @@ pub struct HttpSettings {
     /// How long in-flight requests may run after shutdown starts.
     #[serde(with = "crate::duration")]
     pub shutdown_grace: Duration,
-    /// Time limit of one request.
+    /// Time limit of one request, unless its route has its own in
+    /// [`route_timeouts`](Self::route_timeouts).
     #[serde(with = "crate::duration")]
     pub request_timeout: Duration,
+    /// Time limits of single routes, by route template (a slow bulk upsert, a search
+    /// that must answer fast); the service refuses a template it does not serve.
+    pub route_timeouts: RouteTimeouts,
     /// Largest request body in bytes.
     pub body_limit: u64,
     /// Largest JSON response body in bytes (searches are checked before they run).
@@ -59,6 +64,7 @@ impl Default for HttpSettings {
             port: const { keys::HTTP_PORT.default.u16() },
             shutdown_grace: const { keys::HTTP_SHUTDOWN_GRACE.default.duration() },
             request_timeout: const { keys::HTTP_REQUEST_TIMEOUT.default.duration() },
+            route_timeouts: RouteTimeouts::new(),
             body_limit: const { keys::HTTP_BODY_LIMIT.default.u64() },
             max_response_bytes: const { keys::HTTP_MAX_RESPONSE_BYTES.default.u64() },
             header_read_timeout: const { keys::HTTP_HEADER_READ_TIMEOUT.default.duration() },
@@ -83,6 +89,13 @@ impl HttpSettings {
         format!("{}:{}", net::url_host(&self.host), self.port)
     }
 
+    /// The time limit of a request to `route` (a route template).
+    pub fn timeout_for(&self, route: &str) -> Duration {
+        self.route_timeouts
+            .get(route)
+            .unwrap_or(self.request_timeout)
+    }
+
     pub(crate) fn validate(&self, cx: &mut Checker<'_>) {
         if let Err(problem) = net::check_host(&self.host) {
             cx.refuse(
@@ -92,6 +105,14 @@ impl HttpSettings {
         }
         cx.duration("http.shutdown_grace", self.shutdown_grace);
         cx.duration("http.request_timeout", self.request_timeout);
+        for (route, limit) in self.route_timeouts.iter() {
+            if limit.is_zero() || limit > crate::duration::MAX {
+                cx.refuse(
+                    "http.route_timeouts",
+                    format!("{route}: got {}", humantime::format_duration(limit)),
+                );
+            }
+        }
         cx.bounded("http.body_limit", self.body_limit);
         cx.bounded("http.max_response_bytes", self.max_response_bytes);
         cx.duration("http.header_read_timeout", self.header_read_timeout);

@@ -45,8 +45,9 @@ const MAX_REWRITTEN_BODY: usize = 4096;
 /// 5. error normalization: any 4xx/5xx response without a body or with a `text/plain` one
 ///    (axum's rejections and 404/405, the body limit's 413) becomes `application/problem+json`;
 ///    a 5xx detail is replaced by a generic sentence, a 503 gets `Retry-After: 1`;
-/// 6. request timeout ([`HttpSettings::request_timeout`]): 503 problem of kind `timeout`,
-///    backend `http`, `Retry-After: 1`;
+/// 6. request timeout ([`HttpSettings::request_timeout`], or the route's own in
+///    [`HttpSettings::route_timeouts`]): 503 problem of kind `timeout`, backend `http`,
+///    `Retry-After: 1`;
 /// 7. body limit ([`HttpSettings::body_limit`]), for every body however it is read: 413
 ///    problem.
 ///
@@ -177,7 +178,7 @@ fn standard_layers(router: Router, settings: &HttpSettings) -> Router {
             .layer(from_fn(record_http_metrics))
             .layer(from_fn(normalize_errors))
             .layer(from_fn_with_state(
-                settings.request_timeout,
+                Arc::new(settings.clone()),
                 request_timeout,
             ))
             .layer(RequestBodyLimitLayer::new(body_limit)),
@@ -265,7 +266,13 @@ async fn record_http_metrics(req: Request, next: Next) -> Response {
     response
 }
 
-async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+/// Bounds a request by its route's limit ([`HttpSettings::timeout_for`]).
+async fn request_timeout(
+    State(settings): State<Arc<HttpSettings>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let limit = settings.timeout_for(route_of(&req));
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => ApiError(

@@ -258,6 +258,30 @@ async fn errors_limits_and_timeouts_are_problems() {
     );
 }
 
+/// A route with its own limit (`SOCIAL_HTTP__ROUTE_TIMEOUTS`) is cut off at it; the
+/// request timeout still bounds every other route.
+#[tokio::test]
+async fn a_route_with_its_own_limit_is_cut_off_at_it() {
+    let mut settings = http(5_000, 200);
+    settings.route_timeouts =
+        infra_config::RouteTimeouts::new().with("/slow/{ms}", Duration::from_secs(3));
+    let running = start(&[], settings).await;
+    let client = reqwest::Client::new();
+
+    // 600 ms: beyond the request timeout (200 ms), inside the route's own (3 s).
+    let response = client.get(running.url("/slow/600")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let response = client.get(running.url("/slow/5000")).send().await.unwrap();
+    let (status, _, body) = json(response).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["kind"], "timeout");
+    assert!(
+        body["detail"].as_str().unwrap().contains("3s"),
+        "the route's limit is named: {body}"
+    );
+}
+
 #[tokio::test]
 async fn shutdown_flips_readiness_drains_in_flight_requests_then_closes_components() {
     let redis = Fake::new(0);

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::MatchedPath;
 use infra_base::redis::{RateLimit, RateLimiter};
 use infra_base::{BaseService, InfraError, REDIS_BACKEND};
-use infra_config::{RateLimitFailure, Settings};
+use infra_config::{HttpSettings, RateLimitFailure, Settings};
 use infra_http::rate_limit::{RateLimitLayer, default_key};
 use infra_http::{AppState, RenderMetrics, RoutePolicy, Server, Shutdown, metrics_router};
 
@@ -26,6 +26,10 @@ pub enum StartupError {
     /// A critical component could not be built or initialized.
     #[error("{}", .0.chain())]
     Component(#[source] InfraError),
+    /// A setting names something this service does not have (a route of
+    /// `SOCIAL_HTTP__ROUTE_TIMEOUTS` it does not serve): a configuration error, one line.
+    #[error("{0}")]
+    Settings(String),
 }
 
 /// The service, bound to its address with its components initialized.
@@ -97,6 +101,36 @@ fn rate_limit_layer(
     Ok(Some(layer))
 }
 
+/// Refuses a route of `SOCIAL_HTTP__ROUTE_TIMEOUTS` that the service does not serve: a
+/// typo there would otherwise leave the route at the general limit, silently.
+fn check_route_timeouts(
+    http: &HttpSettings,
+    routes: &[Route],
+    metrics_path: Option<&str>,
+) -> Result<(), String> {
+    let served = |route: &str| {
+        routes.iter().any(|r| r.path == route) || metrics_path.is_some_and(|p| p == route)
+    };
+    let unknown: Vec<&str> = http
+        .route_timeouts
+        .iter()
+        .map(|(route, _)| route)
+        .filter(|route| !served(route))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let mut templates: Vec<&str> = routes.iter().map(|r| r.path).chain(metrics_path).collect();
+    templates.sort_unstable();
+    templates.dedup();
+    Err(format!(
+        "SOCIAL_HTTP__ROUTE_TIMEOUTS: {} {} not a route of this service; its route templates: {}",
+        unknown.join(", "),
+        if unknown.len() == 1 { "is" } else { "are" },
+        templates.join(", ")
+    ))
+}
+
 impl Application {
     /// Binds `settings.http`, installs the metrics recorder (when `SOCIAL_METRICS__ENABLED`),
     /// builds the adapters ([`composition::wire`]), initializes them and assembles the
@@ -154,6 +188,11 @@ impl Application {
         );
         if let Some(layer) = rate_limit {
             router = router.layer(layer);
+        }
+        let metrics_path = metrics.is_some().then_some(settings.metrics.path.as_str());
+        if let Err(problem) = check_route_timeouts(&settings.http, &routes, metrics_path) {
+            state.components().close_all().await;
+            return Err(StartupError::Settings(problem));
         }
         if let Some(handle) = metrics {
             let render: RenderMetrics = Arc::new(|| observability::render(handle));

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use infra_config::{ConfigError, Settings, SettingsLoader};
 
-use crate::app::Application;
+use crate::app::{Application, StartupError};
 use crate::check;
 use crate::observability;
 
@@ -180,6 +180,11 @@ fn serve() -> ExitCode {
     runtime.block_on(async {
         let app = match Application::build(&settings).await {
             Ok(app) => app,
+            Err(StartupError::Settings(problem)) => {
+                tracing::error!(error = %problem, "invalid configuration");
+                eprintln!("infra-server: invalid configuration: {problem}");
+                return ExitCode::from(2);
+            }
             Err(err) => {
                 tracing::error!(error = %err, "cannot start");
                 eprintln!("infra-server: cannot start: {err}");

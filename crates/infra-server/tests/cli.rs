@@ -268,6 +268,50 @@ fn with_fail_fast_serve_exits_1_when_a_critical_component_cannot_start() {
 }
 
 #[test]
+fn a_route_timeout_for_a_route_the_service_does_not_serve_exits_2() {
+    let out = run(
+        &["serve"],
+        &[
+            ("SOCIAL_HTTP__PORT", "0"),
+            ("SOCIAL_REDIS__ENABLED", "false"),
+            (
+                "SOCIAL_HTTP__ROUTE_TIMEOUTS",
+                "/collections/{name}/search=5s,/colections=1s",
+            ),
+        ],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(stdout(&out).is_empty(), "never listened");
+    assert!(
+        err.contains(
+            "invalid configuration: SOCIAL_HTTP__ROUTE_TIMEOUTS: /colections is not a route"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("/collections/{name}/search"),
+        "lists the routes: {err}"
+    );
+
+    // The served routes are accepted, the metrics path included.
+    let served = Served::start(
+        &["serve"],
+        &[
+            ("SOCIAL_HTTP__PORT", "0"),
+            ("SOCIAL_REDIS__ENABLED", "false"),
+            (
+                "SOCIAL_HTTP__ROUTE_TIMEOUTS",
+                "/collections/{name}/search=5s,/metrics=1s,/health/ready=2s",
+            ),
+        ],
+    );
+    assert_eq!(served.get("/health/live").0, 200);
+    let (code, stderr) = served.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
 fn a_critical_component_down_at_start_leaves_the_service_live_but_not_ready() {
     // The default: no crash loop when a dependency is down at boot.
     let redis_port = closed_port();

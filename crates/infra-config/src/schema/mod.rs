@@ -781,6 +781,20 @@ keys! {
         Duration::from_secs(30),
         "Time limit of one request.",
     );
+    HTTP_ROUTE_TIMEOUTS = Key::new(
+        "http.route_timeouts",
+        Kind::List,
+        Value::Unset,
+        "a comma-separated list of ROUTE=DURATION, ROUTE a route template the service \
+         serves (a path of its OpenAPI document), DURATION with a unit, more than 0 and at \
+         most 1h",
+        "Time limits of single routes, overriding REQUEST_TIMEOUT for them.",
+    )
+    .note(
+        "Route templates as in the OpenAPI document. The service refuses at start a \
+         template it does not serve. A request over its limit gets 503 with Retry-After.",
+    )
+    .example("/collections/{name}/search=5s,/collections/{name}/items=2m");
     HTTP_BODY_LIMIT = int(
         "http.body_limit",
         1 << 20,

@@ -528,6 +528,19 @@ fn each_bad_input_gives_one_line_naming_its_key() {
             "no path",
         ),
         case(
+            &[(
+                "SOCIAL_HTTP__ROUTE_TIMEOUTS",
+                "/collections=2s,/collections/{name}",
+            )],
+            "SOCIAL_HTTP__ROUTE_TIMEOUTS",
+            "a comma-separated list of ROUTE=DURATION",
+        ),
+        case(
+            &[("SOCIAL_HTTP__ROUTE_TIMEOUTS", "/collections=0s")],
+            "SOCIAL_HTTP__ROUTE_TIMEOUTS",
+            "more than 0 and at most 1h",
+        ),
+        case(
             &[("SOCIAL_HTTP__HEADER_READ_TIMEOUT", "0s")],
             "SOCIAL_HTTP__HEADER_READ_TIMEOUT",
             "more than 0",

@@ -72,6 +72,9 @@ pub(crate) fn run(root: &Path, args: &[String], caller: Option<&str>) -> Result 
                 "--all-features",
                 "--bin",
                 "infra-bench",
+                // Scenario 6 starts the service's binary of the same build.
+                "--bin",
+                "infra-server",
             ],
             "release",
         )

@@ -15,6 +15,9 @@
 //! 4. Remote `VectorPort` search (dimension 128, 10,000 points, limit 10) against raw
 //!    qdrant-client calls on the same server, with the embedded store beside them.
 //! 5. Failure behaviour: Redis hung (SIGSTOP), the breaker open, Redis resumed.
+//! 6. The reference service's footprint as a separate process (the `infra-server` binary
+//!    of the same build): start to ready with an empty and a loaded data directory,
+//!    resident memory idle and under an HTTP search load, the binary's size.
 //!
 //! Servers: `--redis-url` / `--qdrant-url`, else a local `redis-server` (infra-testkit)
 //! and the in-process Qdrant gRPC test server over the embedded engine. Scenario 5 always
@@ -37,6 +40,7 @@
 )]
 
 mod failure;
+mod footprint;
 mod health;
 mod layer;
 mod redis_bench;
@@ -65,7 +69,7 @@ usage: infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--scenario LI
   --quick          every scenario briefly (well under a minute): a smoke run, not figures
   --redis-url URL  measure this Redis (default: a local redis-server on a free port)
   --qdrant-url URL measure this Qdrant (default: the in-process Qdrant gRPC test server)
-  --scenario LIST  run only these scenarios, e.g. `1,5` (2 comes with 1), to profile one
+  --scenario LIST  run only these scenarios (1 to 6), e.g. `1,5` (2 comes with 1)
   --out DIR        where report.json and report.md go (default: target/bench)
   --command TEXT   the command to record in the report (default: this one)
 ";
@@ -114,9 +118,9 @@ impl Options {
                     let list = value()?;
                     let scenarios = list
                         .split(',')
-                        .map(|n| n.trim().parse::<u8>().ok().filter(|n| (1..=5).contains(n)))
+                        .map(|n| n.trim().parse::<u8>().ok().filter(|n| (1..=6).contains(n)))
                         .collect::<Option<Vec<u8>>>()
-                        .ok_or_else(|| format!("--scenario takes numbers 1 to 5, not `{list}`"))?;
+                        .ok_or_else(|| format!("--scenario takes numbers 1 to 6, not `{list}`"))?;
                     options.scenarios = Some(scenarios);
                 }
                 other => return Err(format!("unknown argument `{other}`")),
@@ -163,6 +167,12 @@ pub(crate) struct Plan {
     pub(crate) hang: Duration,
     /// Concurrent tasks while Redis is hung.
     pub(crate) failure_tasks: usize,
+    /// Starts of the service measured per data directory state in the footprint scenario.
+    pub(crate) footprint_starts: usize,
+    /// Points loaded into the service before its memory is read.
+    pub(crate) footprint_points: usize,
+    /// How long the HTTP search load runs while memory is sampled.
+    pub(crate) footprint_load: Duration,
 }
 
 impl Plan {
@@ -186,6 +196,9 @@ impl Plan {
             failure_timeout: ms(500),
             hang: if quick { ms(2000) } else { ms(5000) },
             failure_tasks: 16,
+            footprint_starts: if quick { 1 } else { 5 },
+            footprint_points: if quick { 1_000 } else { 10_000 },
+            footprint_load: if quick { ms(1000) } else { ms(5000) },
         }
     }
 
@@ -207,6 +220,9 @@ impl Plan {
             ("failure_command_timeout", d(self.failure_timeout)),
             ("hang", d(self.hang)),
             ("failure_tasks", self.failure_tasks.to_string()),
+            ("footprint_starts", self.footprint_starts.to_string()),
+            ("footprint_points", self.footprint_points.to_string()),
+            ("footprint_load", d(self.footprint_load)),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -378,6 +394,12 @@ async fn run(options: Options) -> BenchResult<bool> {
         record(&mut report, "5 failure", result);
     }
 
+    if selected(6) {
+        println!("infra-bench: scenario 6 (footprint of the reference service)");
+        let result = footprint::run(&redis, &qdrant, &plan, &mut report).await;
+        record(&mut report, "6 footprint", result);
+    }
+
     qdrant.stop().await;
     drop(redis);
 
@@ -412,7 +434,7 @@ mod tests {
         assert!(Options::parse(&strings(&["--verbose"])).is_err());
         let options = Options::parse(&strings(&["--scenario", "1,5"])).unwrap();
         assert_eq!(options.scenarios, Some(vec![1, 5]));
-        assert!(Options::parse(&strings(&["--scenario", "6"])).is_err());
+        assert!(Options::parse(&strings(&["--scenario", "7"])).is_err());
         assert!(Plan::new(true).rounds < Plan::new(false).rounds);
     }
 }

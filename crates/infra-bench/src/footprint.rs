@@ -1,0 +1,453 @@
+//! Scenario 6: the reference service's footprint, as a separate process.
+//!
+//! The `infra-server` binary of the same build (beside `infra-bench`) is started as a user
+//! starts it, with the embedded store and with the remote Qdrant of the other scenarios,
+//! and Redis configured:
+//!
+//! - **start-up**: from `spawn` to the first `200` of `/health/ready` (polled every 2 ms
+//!   once the process printed its address), with an empty data directory, and for the
+//!   embedded store again with a directory holding the collection loaded below;
+//! - **memory**: resident set (`VmRSS` of `/proc/PID/status`) once ready and idle after
+//!   loading `footprint_points` points of dimension `vector_dimension` through the HTTP API,
+//!   and its peak (`VmHWM`, and `VmRSS` sampled every 50 ms) while `http_clients` clients in
+//!   this process search over HTTP with random vectors (mostly cache misses);
+//! - **size**: the binary's size on disk.
+//!
+//! The load comes from this process, not from the server's: a separate process on the same
+//! two cores, as `wrk` would be; its requests are the service's real search route.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::report::{Report, Row, Status};
+use crate::vector::QdrantTarget;
+use crate::{BenchResult, Plan, RedisTarget};
+
+const SCENARIO: &str = "6 footprint";
+const MIB: f64 = 1024.0 * 1024.0;
+const COLLECTION: &str = "bench_footprint";
+/// The start-up target (`docs/benchmarks.md`).
+const READY_WITHIN_MS: f64 = 1000.0;
+
+/// The `infra-server` binary built with this harness (same directory, same profile).
+fn server_binary() -> BenchResult<PathBuf> {
+    let binary = std::env::current_exe()?.with_file_name("infra-server");
+    if binary.is_file() {
+        Ok(binary)
+    } else {
+        Err(format!(
+            "{} is missing: build it with the harness (cargo xtask bench does; by hand, \
+             cargo build --release --bin infra-server)",
+            binary.display()
+        )
+        .into())
+    }
+}
+
+/// Where the vector store of a run lives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Store {
+    Embedded,
+    Remote,
+}
+
+impl Store {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded Qdrant",
+            Self::Remote => "remote Qdrant",
+        }
+    }
+}
+
+/// A running `infra-server serve`.
+struct Served {
+    child: Child,
+    base: String,
+    started: Instant,
+}
+
+impl Served {
+    /// Starts the binary in `dir` and waits until it printed its address.
+    fn spawn(binary: &Path, dir: &Path, env: &[(&'static str, String)]) -> BenchResult<Self> {
+        let started = Instant::now();
+        let mut command = Command::new(binary);
+        command
+            .arg("serve")
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("SOCIAL_") || key == "RUST_LOG" {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command.envs(env.iter().map(|(k, v)| (k, v))).spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let Some(address) = line
+            .trim()
+            .strip_prefix("infra-server listening on http://")
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("infra-server did not start: `{}`", line.trim()).into());
+        };
+        Ok(Self {
+            base: format!("http://{address}"),
+            child,
+            started,
+        })
+    }
+
+    /// Waits for `/health/ready` 200; the time since `spawn`.
+    async fn ready(&self, client: &reqwest::Client) -> BenchResult<Duration> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = format!("{}/health/ready", self.base);
+        loop {
+            if let Ok(response) = client.get(&url).send().await
+                && response.status() == reqwest::StatusCode::OK
+            {
+                return Ok(self.started.elapsed());
+            }
+            if Instant::now() > deadline {
+                return Err("infra-server not ready within 30 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// `VmRSS` and `VmHWM` of the process, in bytes.
+    fn memory(&self) -> BenchResult<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+                .map(|kib| kib * 1024)
+                .ok_or_else(|| format!("no {name} in /proc status"))
+        };
+        Ok((field("VmRSS:")?, field("VmHWM:")?))
+    }
+
+    /// SIGTERM, then waits for the exit (a kill after 30 s).
+    fn stop(mut self) -> BenchResult {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err("infra-server did not stop within 30 s of SIGTERM".into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn random_vector(dimension: usize) -> Vec<f32> {
+    (0..dimension).map(|_| fastrand::f32() - 0.5).collect()
+}
+
+/// Creates the collection and loads `points` points through the HTTP API.
+async fn load_points(client: &reqwest::Client, base: &str, plan: &Plan) -> BenchResult {
+    // A remote server may keep the collection of an interrupted run.
+    let _ = client
+        .delete(format!("{base}/collections/{COLLECTION}"))
+        .send()
+        .await?;
+    let created = client
+        .post(format!("{base}/collections"))
+        .json(&json!({ "name": COLLECTION, "dimension": plan.vector_dimension, "distance": "cosine" }))
+        .send()
+        .await?;
+    if !created.status().is_success() {
+        return Err(format!("creating the collection: {}", created.status()).into());
+    }
+    let ids: Vec<usize> = (0..plan.footprint_points).collect();
+    for batch in ids.chunks(500) {
+        let items: Vec<_> = batch
+            .iter()
+            .map(|&id| {
+                json!({ "id": id, "vector": random_vector(plan.vector_dimension),
+                        "payload": { "group": id % 10 } })
+            })
+            .collect();
+        let response = client
+            .put(format!("{base}/collections/{COLLECTION}/items"))
+            .json(&json!({ "items": items }))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(format!("loading points: {}", response.status()).into());
+        }
+    }
+    Ok(())
+}
+
+/// Searches from `clients` tasks for `duration`; the searches served, and the peak RSS
+/// sampled meanwhile.
+async fn search_load(
+    client: &reqwest::Client,
+    served: &Served,
+    plan: &Plan,
+) -> BenchResult<(u64, u64)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let url = format!("{}/collections/{COLLECTION}/search", served.base);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..plan.http_clients {
+        let (client, url, stop, done) = (
+            client.clone(),
+            url.clone(),
+            Arc::clone(&stop),
+            Arc::clone(&done),
+        );
+        let dimension = plan.vector_dimension;
+        tasks.spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let body = json!({ "vector": random_vector(dimension), "limit": 10 });
+                let response = client
+                    .post(&url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !response.status().is_success() {
+                    return Err(format!("search under load: {}", response.status()));
+                }
+                response.bytes().await.map_err(|e| e.to_string())?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<_, String>(())
+        });
+    }
+    let mut peak = 0;
+    let until = Instant::now() + plan.footprint_load;
+    while Instant::now() < until {
+        peak = peak.max(served.memory()?.0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    while let Some(joined) = tasks.join_next().await {
+        joined??;
+    }
+    let (_, hwm) = served.memory()?;
+    Ok((done.load(Ordering::Relaxed), peak.max(hwm)))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Start to ready of `starts` starts, in ms: in `dir`, or each in a new empty directory.
+async fn time_starts(
+    binary: &Path,
+    client: &reqwest::Client,
+    env: &dyn Fn(&Path) -> Vec<(&'static str, String)>,
+    dir: Option<&Path>,
+    starts: usize,
+) -> BenchResult<Vec<f64>> {
+    let mut times = Vec::with_capacity(starts);
+    for _ in 0..starts {
+        let fresh = match dir {
+            Some(_) => None,
+            None => Some(tempfile::tempdir()?),
+        };
+        let dir = dir
+            .or(fresh.as_ref().map(tempfile::TempDir::path))
+            .ok_or("no dir")?;
+        let served = Served::spawn(binary, dir, &env(dir))?;
+        times.push(millis(served.ready(client).await?));
+        served.stop()?;
+    }
+    Ok(times)
+}
+
+/// Loads the points into `served`, then reads its memory idle and under search load.
+async fn memory_rows(
+    client: &reqwest::Client,
+    served: &Served,
+    store: Store,
+    plan: &Plan,
+    report: &mut Report,
+) -> BenchResult {
+    load_points(client, &served.base, plan).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (idle, _) = served.memory()?;
+    let started = Instant::now();
+    let (searches, peak) = search_load(client, served, plan).await?;
+    let rate = searches as f64 / started.elapsed().as_secs_f64();
+    if store == Store::Remote {
+        let _ = client
+            .delete(format!("{}/collections/{COLLECTION}", served.base))
+            .send()
+            .await;
+    }
+    let points = plan.footprint_points;
+    let label = store.label();
+    let dimension = plan.vector_dimension;
+    report.rows.push(
+        Row::new(
+            SCENARIO,
+            &format!("RSS idle ({label})"),
+            "MiB",
+            "infra-server serve",
+        )
+        .subject(&[idle as f64 / MIB])
+        .note(format!(
+            "ready, after loading {points} points of dimension {dimension} over HTTP"
+        )),
+    );
+    report.rows.push(
+        Row::new(
+            SCENARIO,
+            &format!("peak RSS under search load ({label})"),
+            "MiB",
+            "infra-server serve",
+        )
+        .subject(&[peak as f64 / MIB])
+        .note(format!(
+            "{} HTTP clients searching for {:.0} s ({rate:.0} searches/s, random vectors); \
+             VmHWM and VmRSS sampled every 50 ms",
+            plan.http_clients,
+            plan.footprint_load.as_secs_f64()
+        )),
+    );
+
+    Ok(())
+}
+
+/// Runs scenario 6 with the vector store `store`.
+async fn run_store(
+    binary: &Path,
+    store: Store,
+    redis: &RedisTarget,
+    qdrant: &QdrantTarget,
+    plan: &Plan,
+    report: &mut Report,
+) -> BenchResult {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let env = |dir: &Path| -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("SOCIAL_HTTP__PORT", "0".to_owned()),
+            ("SOCIAL_HTTP__HOST", "127.0.0.1".to_owned()),
+            ("SOCIAL_LOG__LEVEL", "warn".to_owned()),
+            ("SOCIAL_REDIS__URL", redis.url.clone()),
+            ("SOCIAL_HTTP__BODY_LIMIT", (64 << 20).to_string()),
+            (
+                "SOCIAL_QDRANT__PATH",
+                dir.join("qdrant").to_string_lossy().into_owned(),
+            ),
+        ];
+        if store == Store::Remote {
+            env.extend(qdrant.settings_pairs());
+        }
+        env
+    };
+    let label = store.label();
+
+    let mut cold = time_starts(binary, &client, &env, None, plan.footprint_starts).await?;
+    let cold_median = median(&mut cold);
+    report.rows.push(
+        Row::new(
+            SCENARIO,
+            &format!("start to ready, empty data dir ({label})"),
+            "ms",
+            "infra-server serve",
+        )
+        .subject(&cold)
+        .target(
+            "< 1000 ms",
+            Status::from_bool(cold_median < READY_WITHIN_MS),
+        )
+        .note(format!(
+            "spawn to the first 200 of /health/ready, {} starts",
+            cold.len()
+        )),
+    );
+
+    let dir = tempfile::tempdir()?;
+    let served = Served::spawn(binary, dir.path(), &env(dir.path()))?;
+    served.ready(&client).await?;
+    memory_rows(&client, &served, store, plan, report).await?;
+    served.stop()?;
+    let points = plan.footprint_points;
+    if store == Store::Embedded {
+        let warm = time_starts(
+            binary,
+            &client,
+            &env,
+            Some(dir.path()),
+            plan.footprint_starts,
+        )
+        .await?;
+        report.rows.push(
+            Row::new(
+                SCENARIO,
+                &format!("start to ready, {points} points on disk ({label})"),
+                "ms",
+                "infra-server serve",
+            )
+            .subject(&warm)
+            .note(format!(
+                "the data directory of the run above, {} starts",
+                warm.len()
+            )),
+        );
+    }
+    Ok(())
+}
+
+/// Scenario 6: binary size, then start-up and memory with each vector store.
+pub(crate) async fn run(
+    redis: &RedisTarget,
+    qdrant: &QdrantTarget,
+    plan: &Plan,
+    report: &mut Report,
+) -> BenchResult {
+    let binary = server_binary()?;
+    let size = std::fs::metadata(&binary)?.len();
+    report.rows.push(
+        Row::new(SCENARIO, "binary size", "MiB", "infra-server")
+            .subject(&[size as f64 / MIB])
+            .note(format!(
+                "{} profile, as built (debug info and symbols as the profile keeps them)",
+                if plan.quick { "dev" } else { "release" }
+            )),
+    );
+    run_store(&binary, Store::Embedded, redis, qdrant, plan, report).await?;
+    run_store(&binary, Store::Remote, redis, qdrant, plan, report).await
+}

@@ -65,7 +65,9 @@ pub use health::{ComponentHealth, ComponentReport, HealthStatus, aggregate};
 pub use lifecycle::{Built, Component, Components, Lifecycle};
 pub use redis::{
     Command, LockGuard, LockOptions, Pipeline, REDIS_BACKEND, RateLimit, RateLimitDecision,
-    RateLimiter, RedisLock, RedisPort, RedisPortExt, Reply, Script, SetCondition, SetOptions,
+    RateLimiter, RedisHashesExt, RedisKeysExt, RedisListsExt, RedisLock, RedisPort, RedisPortExt,
+    RedisSetsExt, RedisSortedSetsExt, RedisStreamsExt, RedisStringsExt, Reply, Script,
+    SetCondition, SetOptions,
 };
 pub use service::BaseService;
 pub use vector::{

@@ -1,8 +1,6 @@
 //! The general command path's conversions: infra-base's [`Command`] to a redis-rs [`Cmd`],
 //! and a redis-rs [`Value`] to a [`Reply`].
 
-use std::time::Duration;
-
 use infra_base::redis::{Command, Reply};
 use infra_base::{ErrorKind, InfraError, InfraResult, REDIS_BACKEND, SetCondition, SetOptions};
 use redis::{Cmd, RedisError, Value};
@@ -111,6 +109,8 @@ pub(crate) fn first_server_error(err: RedisError) -> RedisError {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     /// infra-base computes slots itself (it must not depend on redis-rs): it must agree

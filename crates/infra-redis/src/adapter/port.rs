@@ -240,78 +240,6 @@ impl Lifecycle for RedisAdapter {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use infra_base::ErrorKind;
-    use infra_config::RedisSettings;
-
-    use super::*;
-
-    fn unreachable_adapter() -> RedisAdapter {
-        // Port 1 on loopback: nothing listens there; nothing must even be attempted.
-        let settings = RedisSettings {
-            port: 1,
-            ..RedisSettings::default()
-        };
-        RedisAdapter::from_settings(&settings).unwrap()
-    }
-
-    #[tokio::test]
-    async fn validation_happens_before_any_connection() {
-        let redis = unreachable_adapter();
-        let zero = Duration::ZERO;
-        let cases = [
-            redis
-                .set("k", b"v", SetOptions::with_ttl(zero))
-                .await
-                .map(|_| ()),
-            redis.expire("k", zero).await.map(|_| ()),
-            redis.incr_by("k", 1, Some(zero)).await.map(|_| ()),
-        ];
-        for result in cases {
-            assert_eq!(result.unwrap_err().kind(), ErrorKind::InvalidInput);
-        }
-        assert_eq!(
-            redis.mget(&[]).await.unwrap(),
-            Vec::<Option<Vec<u8>>>::new()
-        );
-        assert_eq!(redis.del(&[]).await.unwrap(), 0);
-        assert_eq!(redis.pool_status().size, 0, "nothing connected");
-    }
-
-    #[tokio::test]
-    async fn unreachable_server_is_unavailable_and_init_names_it() {
-        let redis = unreachable_adapter();
-        let err = redis.get("k").await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", err.chain());
-        assert!(!err.message().contains("127.0.0.1"), "{err}");
-        let err = redis.init().await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unavailable);
-        assert_eq!(
-            err.to_string(),
-            "redis init: 127.0.0.1:1: connection refused"
-        );
-        let health = redis.health().await;
-        assert_eq!(health.status, infra_base::HealthStatus::Fail);
-        assert_eq!(
-            health.output.as_deref(),
-            Some("unavailable: connection refused")
-        );
-    }
-
-    #[tokio::test]
-    async fn closed_adapter_is_unavailable() {
-        let redis = unreachable_adapter();
-        redis.close().await;
-        redis.close().await;
-        let err = redis.get("k").await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unavailable);
-        assert_eq!(err.message(), "the Redis client has been closed");
-        let err = redis.exclusive().await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unavailable);
-    }
-}
-
 /// `SCAN` on a cluster: a cursor belongs to one node, and redis-rs would send each `SCAN`
 /// (a command without a key) to a random node. The adapter walks the primaries one after
 /// the other instead, in the order of their addresses: the cursor it answers is
@@ -404,15 +332,15 @@ impl RedisAdapter {
         }
         let keys = parts.pop().unwrap_or(Reply::Nil);
         let node_next = parts.pop().unwrap_or(Reply::Nil).into_string()?;
-        let next = if node_next != "0" {
-            format!("{index}:{node_next}")
-        } else {
+        let next = if node_next == "0" {
             index += 1;
             if index < primaries.len() {
                 format!("{index}:0")
             } else {
                 "0".to_owned()
             }
+        } else {
+            format!("{index}:{node_next}")
         };
         Ok(Reply::Array(vec![Reply::Bulk(next.into_bytes()), keys]))
     }
@@ -423,8 +351,7 @@ impl RedisAdapter {
 fn primaries(nodes: &Value) -> Vec<(String, u16)> {
     let text = match nodes {
         Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-        Value::VerbatimString { text, .. } => text.clone(),
-        Value::SimpleString(text) => text.clone(),
+        Value::VerbatimString { text, .. } | Value::SimpleString(text) => text.clone(),
         _ => return Vec::new(),
     };
     let mut primaries: Vec<(String, u16)> = text
@@ -448,4 +375,97 @@ fn primaries(nodes: &Value) -> Vec<(String, u16)> {
         .collect();
     primaries.sort();
     primaries
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cluster_nodes_give_the_reachable_primaries_in_address_order() {
+        let nodes = "\
+a1 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460
+b2 127.0.0.1:7004@17004 slave a1 0 0 1 connected
+c3 127.0.0.1:7000@17000 master - 0 0 2 connected 5461-10922
+d4 127.0.0.1:7002@17002 master,fail - 0 0 3 disconnected
+e5 ::1:7003@17003 master - 0 0 4 connected 10923-16383
+";
+        let value = redis::Value::BulkString(nodes.as_bytes().to_vec());
+        assert_eq!(
+            super::primaries(&value),
+            [
+                ("127.0.0.1".to_owned(), 7000),
+                ("127.0.0.1".to_owned(), 7001),
+                ("::1".to_owned(), 7003),
+            ]
+        );
+        assert!(super::primaries(&redis::Value::Nil).is_empty());
+    }
+
+    use infra_base::ErrorKind;
+    use infra_config::RedisSettings;
+
+    use super::*;
+
+    fn unreachable_adapter() -> RedisAdapter {
+        // Port 1 on loopback: nothing listens there; nothing must even be attempted.
+        let settings = RedisSettings {
+            port: 1,
+            ..RedisSettings::default()
+        };
+        RedisAdapter::from_settings(&settings).unwrap()
+    }
+
+    #[tokio::test]
+    async fn validation_happens_before_any_connection() {
+        let redis = unreachable_adapter();
+        let zero = Duration::ZERO;
+        let cases = [
+            redis
+                .set("k", b"v", SetOptions::with_ttl(zero))
+                .await
+                .map(|_| ()),
+            redis.expire("k", zero).await.map(|_| ()),
+            redis.incr_by("k", 1, Some(zero)).await.map(|_| ()),
+        ];
+        for result in cases {
+            assert_eq!(result.unwrap_err().kind(), ErrorKind::InvalidInput);
+        }
+        assert_eq!(
+            redis.mget(&[]).await.unwrap(),
+            Vec::<Option<Vec<u8>>>::new()
+        );
+        assert_eq!(redis.del(&[]).await.unwrap(), 0);
+        assert_eq!(redis.pool_status().size, 0, "nothing connected");
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_is_unavailable_and_init_names_it() {
+        let redis = unreachable_adapter();
+        let err = redis.get("k").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", err.chain());
+        assert!(!err.message().contains("127.0.0.1"), "{err}");
+        let err = redis.init().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert_eq!(
+            err.to_string(),
+            "redis init: 127.0.0.1:1: connection refused"
+        );
+        let health = redis.health().await;
+        assert_eq!(health.status, infra_base::HealthStatus::Fail);
+        assert_eq!(
+            health.output.as_deref(),
+            Some("unavailable: connection refused")
+        );
+    }
+
+    #[tokio::test]
+    async fn closed_adapter_is_unavailable() {
+        let redis = unreachable_adapter();
+        redis.close().await;
+        redis.close().await;
+        let err = redis.get("k").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert_eq!(err.message(), "the Redis client has been closed");
+        let err = redis.exclusive().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+    }
 }

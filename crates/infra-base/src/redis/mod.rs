@@ -21,7 +21,7 @@
 
 pub mod cluster;
 mod command;
-mod ext;
+pub mod ext;
 pub mod lock;
 pub mod ops;
 pub mod prelude;

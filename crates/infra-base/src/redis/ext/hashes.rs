@@ -53,7 +53,7 @@ pub trait RedisHashesExt: RedisPort {
     }
 
     /// `HGETALL key`: every field and value; empty when the key is missing. Field names
-    /// that are not UTF-8 are [`ErrorKind::InvalidInput`].
+    /// that are not UTF-8 are [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput).
     async fn hgetall(&self, key: &str) -> InfraResult<HashMap<String, Vec<u8>>> {
         let cmd = Command::new("HGETALL").arg(key);
         self.command(&cmd, Idempotency::Idempotent)

@@ -49,7 +49,7 @@ pub use streams::{
 pub use strings::{GetExExpiry, RedisStringsExt};
 
 /// JSON and text values and scripts for any [`RedisPort`]; the other families are in their
-/// own traits (see [the module](self) and `infra_base::redis::prelude`).
+/// own traits (see [`redis::ext`](crate::redis::ext) and [`prelude`](crate::redis::prelude)).
 ///
 /// ```
 /// # #[cfg(feature = "testing")]

@@ -990,6 +990,48 @@ mod tests {
         assert!(glob(b"*", b""));
     }
 
+    /// Redis' `SCAN` guarantee holds on the fake's cursor: keys present for the whole walk
+    /// are all returned, whatever is deleted or added between batches.
+    #[tokio::test]
+    async fn scan_returns_every_key_present_throughout() {
+        use crate::redis::prelude::*;
+        use crate::testing::MemoryRedis;
+
+        let redis = MemoryRedis::new();
+        let key = |n: u32| format!("k:{n}");
+        for n in 0..60 {
+            redis
+                .set(&key(n), b"v", SetOptions::default())
+                .await
+                .unwrap();
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut scan = redis.scan(ScanOptions::new().count(5));
+        let mut churned = false;
+        while let Some(found) = scan.next_key().await {
+            seen.insert(found.unwrap());
+            if !churned && seen.len() == 5 {
+                churned = true;
+                // Delete keys 50..60 and add 100..110 mid-walk.
+                let gone: Vec<String> = (50..60).map(key).collect();
+                redis.del(&gone).await.unwrap();
+                for n in 100..110 {
+                    redis
+                        .set(&key(n), b"v", SetOptions::default())
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        for n in 0..50 {
+            assert!(
+                seen.contains(&key(n)),
+                "{} present throughout, not returned",
+                key(n)
+            );
+        }
+    }
+
     #[test]
     fn ids_parse_and_step() {
         assert_eq!(parse_sid(b"5-3", 0), Some((5, 3)));

@@ -14,7 +14,7 @@ mod structures;
 
 pub(super) use structures::StreamValue;
 
-use super::{Entry, State, Value, deadline, invalid, not_an_integer, parse_integer, wrong_type};
+use super::{Entry, State, Value, deadline, invalid, not_an_integer, parse_integer};
 use crate::error::InfraResult;
 use crate::redis::{Command, Reply};
 
@@ -441,11 +441,10 @@ impl State {
         now: Instant,
         operation: &'static str,
     ) -> InfraResult<Option<&mut Fields>> {
-        match self.live(key, now).map(|e| &mut e.value) {
-            None => Ok(None),
-            Some(Value::Hash(fields)) => Ok(Some(fields)),
-            Some(_) => Err(wrong_type(operation)),
-        }
+        self.typed(key, now, operation, |value| match value {
+            Value::Hash(fields) => Some(fields),
+            _ => None,
+        })
     }
 
     /// The hash of `key`, created empty when missing.
@@ -601,11 +600,10 @@ impl State {
         now: Instant,
         operation: &'static str,
     ) -> InfraResult<Option<&mut Members>> {
-        match self.live(key, now).map(|e| &mut e.value) {
-            None => Ok(None),
-            Some(Value::ZSet(members)) => Ok(Some(members)),
-            Some(_) => Err(wrong_type(operation)),
-        }
+        self.typed(key, now, operation, |value| match value {
+            Value::ZSet(members) => Some(members),
+            _ => None,
+        })
     }
 
     /// Sets `member`'s score to `f(current)` (creating the set and the member as needed),

@@ -170,6 +170,23 @@ impl State {
         self.entries.get_mut(key)
     }
 
+    /// The value of `key` as the type `pick` selects: `None` when the key is missing,
+    /// `WRONGTYPE` (`InvalidInput`) when it holds another type.
+    fn typed<T>(
+        &mut self,
+        key: &str,
+        now: Instant,
+        operation: &'static str,
+        pick: fn(&mut Value) -> Option<&mut T>,
+    ) -> InfraResult<Option<&mut T>> {
+        match self.live(key, now) {
+            None => Ok(None),
+            Some(entry) => pick(&mut entry.value)
+                .map(Some)
+                .ok_or_else(|| wrong_type(operation)),
+        }
+    }
+
     /// Counts a write and sweeps expired keys now and then, so memory stays bounded.
     fn wrote(&mut self, now: Instant) {
         self.writes += 1;

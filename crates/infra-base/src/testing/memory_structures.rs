@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::super::{Entry, State, Value, invalid, wrong_type};
+use super::super::{Entry, State, Value, invalid};
 use super::{Call, bulk, int, ok, ttl_arg, unsupported};
 use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::redis::{REDIS_BACKEND, Reply, busygroup_error};
@@ -186,11 +186,10 @@ impl State {
         now: Instant,
         operation: &'static str,
     ) -> InfraResult<Option<&mut Vec<Vec<u8>>>> {
-        match self.live(key, now).map(|e| &mut e.value) {
-            None => Ok(None),
-            Some(Value::Set(members)) => Ok(Some(members)),
-            Some(_) => Err(wrong_type(operation)),
-        }
+        self.typed(key, now, operation, |value| match value {
+            Value::Set(members) => Some(members),
+            _ => None,
+        })
     }
 
     fn list(
@@ -199,11 +198,10 @@ impl State {
         now: Instant,
         operation: &'static str,
     ) -> InfraResult<Option<&mut VecDeque<Vec<u8>>>> {
-        match self.live(key, now).map(|e| &mut e.value) {
-            None => Ok(None),
-            Some(Value::List(items)) => Ok(Some(items)),
-            Some(_) => Err(wrong_type(operation)),
-        }
+        self.typed(key, now, operation, |value| match value {
+            Value::List(items) => Some(items),
+            _ => None,
+        })
     }
 
     fn stream(
@@ -212,11 +210,10 @@ impl State {
         now: Instant,
         operation: &'static str,
     ) -> InfraResult<Option<&mut StreamValue>> {
-        match self.live(key, now).map(|e| &mut e.value) {
-            None => Ok(None),
-            Some(Value::Stream(stream)) => Ok(Some(stream)),
-            Some(_) => Err(wrong_type(operation)),
-        }
+        self.typed(key, now, operation, |value| match value {
+            Value::Stream(stream) => Some(stream),
+            _ => None,
+        })
     }
 
     /// Creates `key` holding `value` when it is missing (the caller checked its type).

@@ -25,8 +25,8 @@ pub trait RedisListsExt: RedisPort {
     }
 
     /// `RPUSH key value ...`: appends the values at the tail, in order, returns the list's
-    /// new length. An empty `values` sends nothing and answers the current length. Never
-    /// retried: a repeat pushes again.
+    /// new length. An empty `values` pushes nothing and answers the current length
+    /// (`LLEN`). Never retried: a repeat pushes again.
     async fn rpush(&self, key: &str, values: &[&[u8]]) -> InfraResult<u64> {
         push(self, "RPUSH", key, values).await
     }

@@ -3,8 +3,10 @@
 //! `infra-base` is what a service depends on instead of concrete clients:
 //!
 //! - [`RedisPort`] and [`VectorPort`]: object-safe async traits (`Arc<dyn RedisPort>`),
-//!   with typed conveniences in [`RedisPortExt`] and [`VectorPortExt`], and two Redis
-//!   primitives with written contracts: [`RedisLock`] and [`RateLimiter`];
+//!   with typed conveniences in extension traits ([`VectorPortExt`]; for Redis one per
+//!   data type, [`RedisPortExt`], [`RedisSetsExt`], [`RedisStreamsExt`], ..., all in
+//!   [`redis::prelude`]), and two Redis primitives with written contracts: [`RedisLock`]
+//!   and [`RateLimiter`];
 //! - [`InfraError`] and [`ErrorKind`]: one error taxonomy for every adapter;
 //! - [`Lifecycle`], [`Component`] and the health model ([`HealthStatus`],
 //!   [`ComponentHealth`], [`aggregate`]);

@@ -3,8 +3,10 @@
 //! `infra-base` is what a service depends on instead of concrete clients:
 //!
 //! - [`RedisPort`] and [`VectorPort`]: object-safe async traits (`Arc<dyn RedisPort>`),
-//!   with typed conveniences in [`RedisPortExt`] and [`VectorPortExt`], and two Redis
-//!   primitives with written contracts: [`RedisLock`] and [`RateLimiter`];
+//!   with typed conveniences in extension traits ([`VectorPortExt`]; for Redis one per
+//!   data type, [`RedisPortExt`], [`RedisSetsExt`], [`RedisStreamsExt`], ..., all in
+//!   [`redis::prelude`]), and two Redis primitives with written contracts: [`RedisLock`]
+//!   and [`RateLimiter`];
 //! - [`InfraError`] and [`ErrorKind`]: one error taxonomy for every adapter;
 //! - [`Lifecycle`], [`Component`] and the health model ([`HealthStatus`],
 //!   [`ComponentHealth`], [`aggregate`]);
@@ -65,7 +67,9 @@ pub use health::{ComponentHealth, ComponentReport, HealthStatus, aggregate};
 pub use lifecycle::{Built, Component, Components, Lifecycle};
 pub use redis::{
     Command, LockGuard, LockOptions, Pipeline, REDIS_BACKEND, RateLimit, RateLimitDecision,
-    RateLimiter, RedisLock, RedisPort, RedisPortExt, Reply, Script, SetCondition, SetOptions,
+    RateLimiter, RedisHashesExt, RedisKeysExt, RedisListsExt, RedisLock, RedisPort, RedisPortExt,
+    RedisSetsExt, RedisSortedSetsExt, RedisStreamsExt, RedisStringsExt, Reply, Script,
+    SetCondition, SetOptions,
 };
 pub use service::BaseService;
 pub use vector::{

@@ -109,3 +109,34 @@ fn debug_output_names_ports_without_internals() {
         r#"BaseService { name: "catalog", redis: true, vector: false }"#
     );
 }
+
+/// The typed helpers of every family reach a mock through its one general method,
+/// `command`: a test expects the command (name, arguments, idempotency) and answers a
+/// `Reply`.
+#[tokio::test(flavor = "current_thread")]
+async fn typed_helpers_reach_a_mock_through_command() {
+    use infra_base::redis::prelude::*;
+
+    let mut redis = MockRedisPort::new();
+    redis
+        .expect_command()
+        .withf(|cmd, idempotency| {
+            cmd.name() == "SADD" && cmd.args().len() == 3 && *idempotency == Idempotency::Idempotent
+        })
+        .times(1)
+        .returning(|_, _| Ok(Reply::Int(2)));
+    redis
+        .expect_command()
+        .withf(|cmd, idempotency| {
+            cmd.name() == "XADD" && *idempotency == Idempotency::NonIdempotent
+        })
+        .times(1)
+        .returning(|_, _| Ok(Reply::Bulk(b"1-0".to_vec())));
+    let port: Arc<dyn RedisPort> = Arc::new(redis);
+    assert_eq!(port.sadd("tags", &["a", "b"]).await.unwrap(), 2);
+    let id = port
+        .xadd("events", &[("kind", b"login")], XAddOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(id, "1-0");
+}

@@ -1,8 +1,6 @@
 //! The general command path's conversions: infra-base's [`Command`] to a redis-rs [`Cmd`],
 //! and a redis-rs [`Value`] to a [`Reply`].
 
-use std::time::Duration;
-
 use infra_base::redis::{Command, Reply};
 use infra_base::{ErrorKind, InfraError, InfraResult, REDIS_BACKEND, SetCondition, SetOptions};
 use redis::{Cmd, RedisError, Value};
@@ -73,21 +71,9 @@ end
 return value
 ";
 
-fn invalid(operation: &'static str, message: &str) -> InfraError {
-    InfraError::new(ErrorKind::InvalidInput, REDIS_BACKEND, operation, message)
-}
-
-/// A TTL in whole milliseconds, sub-millisecond parts rounded up; zero is refused before
-/// anything is sent (`PEXPIRE key 0` would delete the key).
-pub(crate) fn ttl_millis(ttl: Duration, operation: &'static str) -> InfraResult<u64> {
-    if ttl.is_zero() {
-        return Err(invalid(operation, "ttl must be greater than zero"));
-    }
-    u64::try_from(ttl.as_nanos().div_ceil(1_000_000))
-        .ok()
-        .filter(|ms| i64::try_from(*ms).is_ok())
-        .ok_or_else(|| invalid(operation, "ttl is too large"))
-}
+/// The port's TTL rule (milliseconds, rounded up; zero refused), shared with infra-base's
+/// typed helpers.
+pub(crate) use infra_base::redis::ttl_millis;
 
 /// `SET key value [PX ms] [NX|XX]`.
 pub(crate) fn set_command(key: &str, value: &[u8], options: SetOptions) -> InfraResult<Cmd> {
@@ -123,7 +109,35 @@ pub(crate) fn first_server_error(err: RedisError) -> RedisError {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    /// infra-base computes slots itself (it must not depend on redis-rs): it must agree
+    /// with the cluster client that routes the commands.
+    #[test]
+    fn infra_base_key_slot_agrees_with_redis_rs() {
+        use redis::cluster_routing::Slot;
+        let mut keys: Vec<String> = (0..2000).map(|i| format!("key:{i}")).collect();
+        keys.extend(
+            [
+                "",
+                "{",
+                "}",
+                "{}",
+                "{}{a}",
+                "a{b}c",
+                "{user:42}:x",
+                "x{y",
+                "é{ü}",
+            ]
+            .map(str::to_owned),
+        );
+        for key in &keys {
+            let ours = infra_base::redis::key_slot(key);
+            assert_eq!(Slot::new(ours), Some(Slot::for_key(key)), "slot of {key:?}");
+        }
+    }
 
     #[test]
     fn commands_keep_their_bytes() {

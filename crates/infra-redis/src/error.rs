@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use deadpool::managed::{PoolError, TimeoutType};
-use infra_base::redis::NOSCRIPT_MESSAGE;
+use infra_base::redis::{BUSYGROUP_MESSAGE, NOSCRIPT_MESSAGE};
 use infra_base::{ErrorKind, InfraError, REDIS_BACKEND};
 use redis::{ErrorKind as RedisKind, RedisError, ServerErrorKind};
 
@@ -64,6 +64,8 @@ impl From<PoolError<RedisError>> for Failure {
 /// | wrong number of arguments, syntax error, unknown command (commands a caller built) | `InvalidInput` |
 /// | `CROSSSLOT` (keys in different cluster slots; the message names hash tags) | `InvalidInput` |
 /// | `EXECABORT` (a transaction refused before it ran) | `InvalidInput` |
+/// | `BUSYGROUP` (`XGROUP CREATE` of an existing group) | `Conflict` with [`BUSYGROUP_MESSAGE`] ([`is_busygroup`](infra_base::redis::is_busygroup)) |
+/// | `NOGROUP`, `XGROUP CREATE` of a missing stream | `NotFound` |
 /// | `NOSCRIPT` | `NotFound` with [`NOSCRIPT_MESSAGE`] ([`is_noscript`](infra_base::redis::is_noscript)) |
 /// | anything else | `Internal` |
 pub fn map_redis_error(err: RedisError, operation: &'static str) -> InfraError {
@@ -164,7 +166,7 @@ fn parts(failure: Failure) -> (ErrorKind, String, Option<RedisError>) {
 
 /// The kind and message of a redis-rs error.
 fn classify(err: &RedisError) -> (ErrorKind, String) {
-    use ErrorKind::{Auth, Internal, InvalidInput, NotFound, Timeout, Unavailable};
+    use ErrorKind::{Auth, Conflict, Internal, InvalidInput, NotFound, Timeout, Unavailable};
 
     if err.is_timeout() {
         return (Timeout, "no reply within the timeout".to_owned());
@@ -215,12 +217,21 @@ fn classify(err: &RedisError) -> (ErrorKind, String) {
             ServerErrorKind::ResponseError if is_bad_argument(err.detail()) => {
                 (InvalidInput, bad_argument_text(err.detail()))
             }
+            ServerErrorKind::ResponseError
+                if err
+                    .detail()
+                    .is_some_and(|d| d.contains("requires the key to exist")) =>
+            {
+                (NotFound, NO_STREAM)
+            }
             _ => (Internal, "unexpected error reply from the server"),
         },
         RedisKind::Extension => match err.code() {
             Some("NOAUTH") => (Auth, "the server requires authentication"),
             Some("WRONGPASS") => (Auth, "the server refused the credentials"),
             Some("WRONGTYPE") => (InvalidInput, "the key holds a value of another type"),
+            Some("BUSYGROUP") => (Conflict, BUSYGROUP_MESSAGE),
+            Some("NOGROUP") => (NotFound, NOGROUP),
             _ => (Internal, "unexpected error reply from the server"),
         },
         RedisKind::MasterNameNotFoundBySentinel => {
@@ -281,6 +292,13 @@ const CROSSSLOT: &str = "the keys of this command or pipeline hash to different 
                          slots (CROSSSLOT): give keys used together a common hash tag, \
                          e.g. {user:42}:profile and {user:42}:visits";
 
+/// The message of `NOGROUP` (a stream command naming a group, or a stream, that does not
+/// exist).
+const NOGROUP: &str = "NOGROUP: no such stream or consumer group";
+
+/// The message of `XGROUP CREATE` on a missing stream without `MKSTREAM`.
+const NO_STREAM: &str = "the stream does not exist: XGROUP CREATE needs it, or MKSTREAM";
+
 /// Server replies that mean the request's arguments or the stored value do not fit: a
 /// value that is not a number, and, for commands a caller built itself
 /// ([`RedisPort::command`](infra_base::RedisPort::command)), a wrong argument count, a
@@ -292,6 +310,11 @@ fn is_bad_argument(detail: Option<&str>) -> bool {
             || d.contains("out of range")
             || d.contains("overflow")
             || d.contains("invalid expire time")
+            || d.contains("not compatible")
+            || d.contains("Invalid stream ID")
+            || d.contains("equal or smaller than the target stream top item")
+            || d.contains("not valid string range item")
+            || d.contains("is not a float")
             || d.contains("wrong number of arguments")
             || d.starts_with("syntax error")
             || d.starts_with("unknown command")
@@ -310,6 +333,16 @@ fn bad_argument_text(detail: Option<&str>) -> &'static str {
             "the server does not know this command"
         }
         Some(d) if d.contains("not a valid float") => "the value is not a valid float",
+        Some(d) if d.contains("not compatible") => "options of the command that cannot be combined",
+        Some(d)
+            if d.contains("Invalid stream ID")
+                || d.contains("equal or smaller than the target stream top item") =>
+        {
+            "the stream id is not valid, or not greater than the stream's last id"
+        }
+        Some(d) if d.contains("not valid string range item") || d.contains("is not a float") => {
+            "a range bound is not valid"
+        }
         _ => "the value is not an integer or the result is out of range",
     }
 }

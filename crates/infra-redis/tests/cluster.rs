@@ -125,6 +125,78 @@ async fn cross_slot_commands_and_pipelines_are_invalid_input_naming_hash_tags() 
     assert_eq!(redis.del(&[a, tb]).await.unwrap(), 2);
 }
 
+/// `key_slot` (infra-base's own CRC16) agrees with the server's `CLUSTER KEYSLOT`, with
+/// and without hash tags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn key_slot_matches_the_cluster() {
+    use infra_base::redis::{Command, hash_tag, key_slot};
+    use infra_base::resilience::Idempotency::Idempotent;
+
+    let redis = cluster_adapter(cluster().await, &[]);
+    let tagged = format!("{}:profile", hash_tag("user:42"));
+    for key in [
+        "foo",
+        "user:1000",
+        "{user1000}.following",
+        "{}x",
+        "a{b}c{d}",
+        tagged.as_str(),
+    ] {
+        let cmd = Command::new("CLUSTER").arg("KEYSLOT").arg(key);
+        let slot = redis
+            .command(&cmd, Idempotent)
+            .await
+            .unwrap()
+            .as_int()
+            .unwrap();
+        assert_eq!(i64::from(key_slot(key)), slot, "slot of {key:?}");
+    }
+}
+
+/// `SCAN` on a cluster walks every primary: keys without hash tags, spread over every
+/// node, all come back through the stream; inside a pipeline it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn scan_walks_every_primary() {
+    use infra_base::redis::prelude::*;
+
+    let redis = cluster_adapter(cluster().await, &[]);
+    let prefix = infra_base::testing::unique_prefix();
+    let keys: Vec<String> = (0..40).map(|i| format!("{prefix}:spread:{i}")).collect();
+    let slots: std::collections::BTreeSet<u16> = keys
+        .iter()
+        .map(|k| infra_base::redis::key_slot(k))
+        .collect();
+    assert!(slots.len() > 30, "the keys spread over many slots");
+    for key in &keys {
+        redis.set(key, b"v", SetOptions::default()).await.unwrap();
+    }
+    let mut found = std::collections::BTreeSet::new();
+    let mut scan = redis.scan(ScanOptions::new().matching(format!("{prefix}:*")).count(7));
+    while let Some(key) = scan.next_key().await {
+        found.insert(key.expect("scan on a cluster"));
+    }
+    let expected: std::collections::BTreeSet<String> = keys.iter().cloned().collect();
+    assert_eq!(found, expected, "every key of every primary");
+
+    let pipe = Pipeline::new(Idempotency::Idempotent).with(Command::new("SCAN").arg(0));
+    let err = redis.pipeline(&pipe).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}", err.chain());
+    assert!(err.message().contains("SCAN"), "{err}");
+    let err = redis
+        .command(&Command::new("SCAN").arg("x"), Idempotency::Idempotent)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::InvalidInput,
+        "a cursor it never gave: {}",
+        err.chain()
+    );
+    assert_eq!(redis.del(&keys).await.unwrap(), 40);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
 async fn password_protected_cluster() {

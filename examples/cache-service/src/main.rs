@@ -9,7 +9,7 @@
 //!    metrics, retries, circuit breaker) and initialized through its `Component`.
 //! 3. **Cache-aside** ([`cached`]): read the key with `RedisPortExt::get_json`; on a miss,
 //!    compute and store it with a TTL (`SetOptions::with_ttl`). The second call is a hit,
-//!    and the key's TTL is read back with `RedisPortExt::key_ttl`.
+//!    and the key's TTL is read back with `RedisKeysExt::key_ttl`.
 //! 4. **Redis down**: the same code against an address where nothing listens. The port's
 //!    errors are `InfraError`s whose kind (`unavailable`, `timeout`, `circuit_open`) says
 //!    the dependency is down, so the service computes the value itself and says so
@@ -29,7 +29,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use infra_base::redis::KeyTtl;
+use infra_base::redis::{KeyTtl, RedisKeysExt};
 use infra_base::{Components, ErrorKind, InfraError, RedisPort, RedisPortExt, SetOptions};
 use infra_config::{RedisMode, RedisSettings, SecretUrl, SettingsLoader};
 use serde::de::DeserializeOwned;

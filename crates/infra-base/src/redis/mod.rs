@@ -2,22 +2,29 @@
 //!
 //! [`RedisPort`] keeps the required methods few and general so that every adapter (pooled,
 //! cluster, sentinel, an in-memory fake, a mock) implements the same contract. Typed
-//! conveniences live in [`RedisPortExt`], implemented for every port.
+//! conveniences live in extension traits implemented for every port, one per data type
+//! ([`RedisPortExt`], [`RedisKeysExt`], [`RedisStringsExt`], [`RedisHashesExt`],
+//! [`RedisSetsExt`], [`RedisSortedSetsExt`], [`RedisListsExt`], [`RedisStreamsExt`]):
+//! `use infra_base::redis::prelude::*` brings them all.
 //!
 //! Beyond the string methods, [`RedisPort::command`] and [`RedisPort::pipeline`] send any
 //! [`Command`] that is safe on a shared connection ([`validate_command`] says which are
 //! not), answered as [`Reply`]s, through the same layers (tracing, metrics, resilience) as
-//! every other call. [`RedisPortExt`] builds typed helpers on them (hashes, sorted sets,
-//! [`Script`]s with [`eval_script`](RedisPortExt::eval_script)).
+//! every other call. The extension traits build typed helpers on them (hashes, sets, sorted
+//! sets, lists, streams, `SCAN` as a stream, [`Script`]s with
+//! [`eval_script`](RedisPortExt::eval_script)). In a cluster, keys used together need one
+//! slot: [`cluster`] has the rules, [`hash_tag`] and [`key_slot`].
 //!
 //! Two primitives are built on scripts, each with a written contract: [`lock`]
 //! ([`RedisLock`]: a lease with a random token, fencing tokens and automatic extension) and
 //! [`rate_limit`] ([`RateLimiter`]: GCRA on the server's clock, one round trip per check).
 
+pub mod cluster;
 mod command;
-mod ext;
+pub mod ext;
 pub mod lock;
 pub mod ops;
+pub mod prelude;
 pub mod rate_limit;
 mod reply;
 mod script;
@@ -29,8 +36,15 @@ use async_trait::async_trait;
 use crate::error::InfraResult;
 use crate::resilience::Idempotency;
 
+pub use cluster::{hash_tag, key_slot};
 pub use command::{Command, Pipeline, ToArg, validate_command};
-pub use ext::{KeyTtl, RedisPortExt};
+pub use ext::{
+    AutoClaim, BUSYGROUP_MESSAGE, GetExExpiry, KeyScan, KeyTtl, KeyType, PendingEntry,
+    PendingRange, PendingSummary, RedisHashesExt, RedisKeysExt, RedisListsExt, RedisPortExt,
+    RedisSetsExt, RedisSortedSetsExt, RedisStreamsExt, RedisStringsExt, ScanOptions,
+    ScoreComparison, StreamEntry, StreamTrim, XAddOptions, XReadGroupOptions, ZAddOptions,
+    ZAddUpdate, ZRange, busygroup_error, is_busygroup,
+};
 pub use lock::{LockGuard, LockOptions, RedisLock};
 pub use rate_limit::{RateLimit, RateLimitDecision, RateLimiter};
 pub use reply::Reply;
@@ -38,6 +52,37 @@ pub use script::{NOSCRIPT_MESSAGE, Script, is_noscript, noscript_error};
 
 /// The backend name used in errors raised by Redis adapters.
 pub const REDIS_BACKEND: &str = "redis";
+
+/// A TTL as the port sends it: whole milliseconds, sub-millisecond parts rounded up. Zero is
+/// [`InvalidInput`](crate::ErrorKind::InvalidInput) before anything is sent (`PEXPIRE key
+/// 0` would delete the key), and so is a TTL beyond Redis' range. The one rule every
+/// adapter and helper applies.
+///
+/// ```
+/// use std::time::Duration;
+/// use infra_base::redis::ttl_millis;
+///
+/// assert_eq!(ttl_millis(Duration::from_micros(1500), "set")?, 2);
+/// assert!(ttl_millis(Duration::ZERO, "set").is_err());
+/// # Ok::<(), infra_base::InfraError>(())
+/// ```
+pub fn ttl_millis(ttl: Duration, operation: &'static str) -> InfraResult<u64> {
+    let invalid = |message: &str| {
+        crate::InfraError::new(
+            crate::ErrorKind::InvalidInput,
+            REDIS_BACKEND,
+            operation,
+            message,
+        )
+    };
+    if ttl.is_zero() {
+        return Err(invalid("ttl must be greater than zero"));
+    }
+    u64::try_from(ttl.as_nanos().div_ceil(1_000_000))
+        .ok()
+        .filter(|ms| i64::try_from(*ms).is_ok())
+        .ok_or_else(|| invalid("ttl is too large"))
+}
 
 /// When a `SET` may write, mirroring Redis' `NX` / `XX` flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -47,6 +47,13 @@ macro_rules! for_each_redis_case {
             hash_helpers_round_trip
             string_and_key_helpers
             sorted_set_helpers_round_trip
+            set_helpers_round_trip
+            sorted_set_options_and_ranges
+            list_helpers_round_trip
+            stream_consumer_group_round_trip
+            getex_reads_and_changes_expiry
+            scan_streams_keys_by_prefix
+            hash_tagged_keys_share_a_slot
             pipeline_replies_in_order
             atomic_pipeline_is_a_transaction
             refused_commands_are_invalid_input

@@ -1,22 +1,86 @@
 //! The commands [`MemoryRedis`](super::MemoryRedis) emulates on the general command path:
-//! the string and hash families and basic sorted sets, with Redis' replies and errors, and
-//! the primitives' scripts (`memory_scripts.rs`). Anything else is refused as
+//! strings, keys, hashes and sorted sets here, sets, lists, streams, `GETEX` and `SCAN` in
+//! `memory_structures.rs`, with Redis' replies and errors, and the primitives' scripts
+//! (`memory_scripts.rs`). Anything else is refused as
 //! `InvalidInput` ("not supported by MemoryRedis: X"), never answered approximately.
 
+use std::ops::Bound;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Entry, State, Value, deadline, invalid, not_an_integer, parse_integer, wrong_type};
+#[path = "memory_structures.rs"]
+mod structures;
+
+pub(super) use structures::StreamValue;
+
+use super::{Entry, State, Value, deadline, invalid, not_an_integer, parse_integer};
 use crate::error::InfraResult;
 use crate::redis::{Command, Reply};
 
 /// Every command the engine runs; the rest are refused before anything runs.
 pub(super) const SUPPORTED: &[&str] = &[
-    "PING", "ECHO", "TYPE", "GET", "SET", "GETDEL", "MGET", "MSET", "DEL", "UNLINK", "EXISTS",
-    "INCR", "DECR", "INCRBY", "DECRBY", "EXPIRE", "PEXPIRE", "TTL", "PTTL", "PERSIST", "HSET",
-    "HSETNX", "HGET", "HMGET", "HGETALL", "HDEL", "HEXISTS", "HLEN", "HINCRBY", "HKEYS", "HVALS",
-    "ZADD", "ZINCRBY", "ZSCORE", "ZRANGE", "ZREM", "ZCARD", "TIME",
+    "PING",
+    "ECHO",
+    "TYPE",
+    "GET",
+    "SET",
+    "GETDEL",
+    "MGET",
+    "MSET",
+    "DEL",
+    "UNLINK",
+    "EXISTS",
+    "INCR",
+    "DECR",
+    "INCRBY",
+    "DECRBY",
+    "EXPIRE",
+    "PEXPIRE",
+    "TTL",
+    "PTTL",
+    "PERSIST",
+    "HSET",
+    "HSETNX",
+    "HGET",
+    "HMGET",
+    "HGETALL",
+    "HDEL",
+    "HEXISTS",
+    "HLEN",
+    "HINCRBY",
+    "HKEYS",
+    "HVALS",
+    "ZADD",
+    "ZINCRBY",
+    "ZSCORE",
+    "ZRANGE",
+    "ZREM",
+    "ZCARD",
+    "TIME",
+    "GETEX",
+    "SCAN",
+    "SADD",
+    "SREM",
+    "SISMEMBER",
+    "SMEMBERS",
+    "SCARD",
+    "LPUSH",
+    "RPUSH",
+    "LRANGE",
+    "LTRIM",
+    "LLEN",
+    "LPOP",
+    "RPOP",
+    "XADD",
+    "XGROUP",
+    "XREADGROUP",
+    "XACK",
+    "XAUTOCLAIM",
+    "XPENDING",
+    "XLEN",
+    "XRANGE",
+    "XDEL",
 ];
 
 /// The refusal of a command (or an option) the engine does not emulate.
@@ -24,9 +88,9 @@ pub(super) fn unsupported(operation: &'static str, what: &str) -> crate::error::
     invalid(
         operation,
         format!(
-            "not supported by MemoryRedis: {what} (it emulates the string, hash and basic \
-             sorted-set commands and the scripts of infra-base's lock and rate limiter; test \
-             this against a real server)"
+            "not supported by MemoryRedis: {what} (it emulates the commands of infra-base's \
+             typed helpers: strings, keys, SCAN, hashes, sets, sorted sets, lists, streams, \
+             and the scripts of its lock and rate limiter; test this against a real server)"
         ),
     )
 }
@@ -163,12 +227,9 @@ impl State {
             },
             "TYPE" => {
                 call.arity(1, Some(1))?;
-                let kind = match self.live(call.key(0)?, now).map(|e| &e.value) {
-                    None => "none",
-                    Some(Value::Str(_)) => "string",
-                    Some(Value::Hash(_)) => "hash",
-                    Some(Value::ZSet(_)) => "zset",
-                };
+                let kind = self
+                    .live(call.key(0)?, now)
+                    .map_or("none", |e| e.value.type_name());
                 Ok(Reply::Simple(kind.to_owned()))
             }
             "GET" | "GETDEL" => {
@@ -315,6 +376,13 @@ impl State {
                     .is_some();
                 Ok(Reply::Int(i64::from(cleared)))
             }
+            "GETEX" => self.getex(&call, now),
+            "SCAN" => self.scan(&call, now),
+            "SADD" | "SREM" | "SISMEMBER" | "SMEMBERS" | "SCARD" => self.run_set(&call, now),
+            "LPUSH" | "RPUSH" | "LRANGE" | "LTRIM" | "LLEN" | "LPOP" | "RPOP" => {
+                self.run_list(&call, now)
+            }
+            name if name.starts_with('X') => self.run_stream(&call, now),
             name if name.starts_with('Z') => self.run_zset(&call, now),
             _ => self.run_hash(&call, now),
         }
@@ -373,11 +441,10 @@ impl State {
         now: Instant,
         operation: &'static str,
     ) -> InfraResult<Option<&mut Fields>> {
-        match self.live(key, now).map(|e| &mut e.value) {
-            None => Ok(None),
-            Some(Value::Hash(fields)) => Ok(Some(fields)),
-            Some(Value::Str(_) | Value::ZSet(_)) => Err(wrong_type(operation)),
-        }
+        self.typed(key, now, operation, |value| match value {
+            Value::Hash(fields) => Some(fields),
+            _ => None,
+        })
     }
 
     /// The hash of `key`, created empty when missing.
@@ -533,11 +600,10 @@ impl State {
         now: Instant,
         operation: &'static str,
     ) -> InfraResult<Option<&mut Members>> {
-        match self.live(key, now).map(|e| &mut e.value) {
-            None => Ok(None),
-            Some(Value::ZSet(members)) => Ok(Some(members)),
-            Some(Value::Str(_) | Value::Hash(_)) => Err(wrong_type(operation)),
-        }
+        self.typed(key, now, operation, |value| match value {
+            Value::ZSet(members) => Some(members),
+            _ => None,
+        })
     }
 
     /// Sets `member`'s score to `f(current)` (creating the set and the member as needed),
@@ -578,6 +644,101 @@ impl State {
         Ok((score, current.is_none()))
     }
 
+    /// `ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`.
+    fn zrange(&mut self, call: &Call<'_>, now: Instant) -> InfraResult<Reply> {
+        let operation = call.operation;
+        call.arity(3, None)?;
+        let (mut by, mut rev, mut limit, mut with_scores, mut i) = (None, false, None, false, 3);
+        while i < call.args.len() {
+            let word = call.word(i);
+            match word.as_str() {
+                "BYSCORE" | "BYLEX" if by.is_none() => by = Some(word.clone()),
+                "REV" => rev = true,
+                "WITHSCORES" => with_scores = true,
+                "LIMIT" if i + 2 < call.args.len() => {
+                    limit = Some((call.integer(i + 1)?, call.integer(i + 2)?));
+                    i += 2;
+                }
+                _ => return Err(call.syntax_error()),
+            }
+            i += 1;
+        }
+        if limit.is_some() && by.is_none() {
+            return Err(invalid(
+                operation,
+                "syntax error, LIMIT is only supported in combination with either BYSCORE or \
+                 BYLEX",
+            ));
+        }
+        if with_scores && by.as_deref() == Some("BYLEX") {
+            return Err(invalid(
+                operation,
+                "syntax error, WITHSCORES not supported in combination with BYLEX",
+            ));
+        }
+        // With REV, the bounds come high first.
+        let (low, high) = if rev && by.is_some() { (2, 1) } else { (1, 2) };
+        let members = self.zset(call.key(0)?, now, operation)?;
+        let members: Vec<&(Vec<u8>, f64)> = match members {
+            None => Vec::new(),
+            Some(m) => {
+                let mut m: Vec<_> = m.iter().collect();
+                if rev {
+                    m.reverse();
+                }
+                m
+            }
+        };
+        let selected: Vec<&(Vec<u8>, f64)> = match by.as_deref() {
+            None => {
+                let (start, stop) = (call.integer(1)?, call.integer(2)?);
+                let len = i64::try_from(members.len()).unwrap_or(i64::MAX);
+                let clamp = |i: i64| if i < 0 { (len + i).max(0) } else { i };
+                let (start, stop) = (clamp(start), clamp(stop).min(len - 1));
+                if start > stop {
+                    Vec::new()
+                } else {
+                    let (a, b) = (
+                        usize::try_from(start).unwrap_or(0),
+                        usize::try_from(stop).unwrap_or(0),
+                    );
+                    members[a..=b].to_vec()
+                }
+            }
+            Some("BYSCORE") => {
+                let min = score_bound(call, low)?;
+                let max = score_bound(call, high)?;
+                members
+                    .into_iter()
+                    .filter(|(_, s)| in_bounds(s, &min, &max, f64::total_cmp))
+                    .collect()
+            }
+            Some(_) => match (lex_bound(call, low, true)?, lex_bound(call, high, false)?) {
+                (Some(min), Some(max)) => members
+                    .into_iter()
+                    .filter(|(m, _)| in_bounds(m, &min, &max, Ord::cmp))
+                    .collect(),
+                _ => Vec::new(),
+            },
+        };
+        let selected: Vec<_> = match limit {
+            None => selected,
+            Some((offset, count)) => {
+                let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+                let count = usize::try_from(count).unwrap_or(usize::MAX);
+                selected.into_iter().skip(offset).take(count).collect()
+            }
+        };
+        let mut items = Vec::new();
+        for (name, score) in selected {
+            items.push(bulk(name));
+            if with_scores {
+                items.push(bulk(score.to_string().as_bytes()));
+            }
+        }
+        Ok(Reply::Array(items))
+    }
+
     #[allow(clippy::too_many_lines)] // one arm per command
     fn run_zset(&mut self, call: &Call<'_>, now: Instant) -> InfraResult<Reply> {
         let operation = call.operation;
@@ -590,26 +751,63 @@ impl State {
         };
         match call.name {
             "ZADD" => {
-                if call.args.len() >= 2 {
-                    let flag = call.word(1);
-                    if ["NX", "XX", "GT", "LT", "CH", "INCR"].contains(&flag.as_str()) {
-                        return Err(unsupported(operation, &format!("ZADD ... {flag}")));
-                    }
-                }
-                if call.args.len() < 3 || call.args.len().is_multiple_of(2) {
-                    return Err(call.arity(usize::MAX, None).unwrap_err());
-                }
+                call.arity(3, None)?;
                 let key = call.key(0)?;
-                let pairs: Vec<(f64, &Vec<u8>)> = (1..call.args.len())
+                let (mut nx, mut xx, mut gt, mut lt, mut ch, mut i) =
+                    (false, false, false, false, false, 1);
+                while i < call.args.len() {
+                    match call.word(i).as_str() {
+                        "NX" => nx = true,
+                        "XX" => xx = true,
+                        "GT" => gt = true,
+                        "LT" => lt = true,
+                        "CH" => ch = true,
+                        "INCR" => return Err(unsupported(operation, "ZADD ... INCR")),
+                        _ => break,
+                    }
+                    i += 1;
+                }
+                if nx && xx {
+                    return Err(invalid(
+                        operation,
+                        "XX and NX options at the same time are not compatible",
+                    ));
+                }
+                if (gt && lt) || (nx && (gt || lt)) {
+                    return Err(invalid(
+                        operation,
+                        "GT, LT, and/or NX options at the same time are not compatible",
+                    ));
+                }
+                let rest = call.args.len() - i;
+                if rest == 0 || !rest.is_multiple_of(2) {
+                    return Err(call.syntax_error());
+                }
+                let pairs: Vec<(f64, &Vec<u8>)> = (i..call.args.len())
                     .step_by(2)
                     .map(|i| Ok((score_arg(i)?, &call.args[i + 1])))
                     .collect::<InfraResult<_>>()?;
-                let mut added = 0;
+                // Checked before anything is written: a wrong type fails the whole call.
+                self.zset(key, now, operation)?;
+                let mut counted = 0;
                 for (score, member) in pairs {
-                    let (_, new) = self.zset_update(key, member, now, operation, |_| Ok(score))?;
-                    added += usize::from(new);
+                    let current = self
+                        .zset(key, now, operation)?
+                        .and_then(|m| m.iter().find(|(name, _)| name == member))
+                        .map(|(_, s)| *s);
+                    let write = match current {
+                        None => !xx,
+                        Some(old) => {
+                            let blocked = nx || (gt && score <= old) || (lt && score >= old);
+                            !blocked && old.total_cmp(&score).is_ne()
+                        }
+                    };
+                    if write {
+                        self.zset_update(key, member, now, operation, |_| Ok(score))?;
+                        counted += usize::from(current.is_none() || ch);
+                    }
                 }
-                Ok(int(added))
+                Ok(int(counted))
             }
             "ZINCRBY" => {
                 call.arity(3, Some(3))?;
@@ -631,37 +829,7 @@ impl State {
                     .and_then(|m| m.iter().find(|(name, _)| *name == call.args[1]))
                     .map_or(Reply::Nil, |(_, score)| bulk(score.to_string().as_bytes())))
             }
-            "ZRANGE" => {
-                call.arity(3, Some(4))?;
-                let with_scores = match call.args.len() {
-                    4 if call.word(3) == "WITHSCORES" => true,
-                    4 => {
-                        return Err(unsupported(
-                            operation,
-                            &format!("ZRANGE ... {}", call.word(3)),
-                        ));
-                    }
-                    _ => false,
-                };
-                let (start, stop) = (call.integer(1)?, call.integer(2)?);
-                let members = self.zset(call.key(0)?, now, operation)?;
-                let members = members.map(|m| m.as_slice()).unwrap_or_default();
-                let len = i64::try_from(members.len()).unwrap_or(i64::MAX);
-                let clamp = |i: i64| if i < 0 { (len + i).max(0) } else { i };
-                let (start, stop) = (clamp(start), clamp(stop).min(len - 1));
-                let mut items = Vec::new();
-                if start <= stop {
-                    let range =
-                        usize::try_from(start).unwrap_or(0)..=usize::try_from(stop).unwrap_or(0);
-                    for (name, score) in &members[range] {
-                        items.push(bulk(name));
-                        if with_scores {
-                            items.push(bulk(score.to_string().as_bytes()));
-                        }
-                    }
-                }
-                Ok(Reply::Array(items))
-            }
+            "ZRANGE" => self.zrange(call, now),
             "ZREM" => {
                 call.arity(2, None)?;
                 let key = call.key(0)?;
@@ -684,4 +852,59 @@ impl State {
             other => Err(unsupported(operation, other)),
         }
     }
+}
+
+/// A score bound of `ZRANGE ... BYSCORE`: `-inf`, `+inf`, `x` or `(x`.
+fn score_bound(call: &Call<'_>, i: usize) -> InfraResult<Bound<f64>> {
+    let arg = &call.args[i];
+    let (exclusive, text) = match arg.strip_prefix(b"(") {
+        Some(rest) => (true, rest),
+        None => (false, arg.as_slice()),
+    };
+    let x = std::str::from_utf8(text)
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok())
+        .filter(|x| !x.is_nan())
+        .ok_or_else(|| invalid(call.operation, "min or max is not a float"))?;
+    Ok(if exclusive {
+        Bound::Excluded(x)
+    } else {
+        Bound::Included(x)
+    })
+}
+
+/// A member bound of `ZRANGE ... BYLEX`: `-`, `+`, `[m` or `(m`; `None` when the bound
+/// admits no member (`+` as the minimum, `-` as the maximum).
+fn lex_bound(call: &Call<'_>, i: usize, is_min: bool) -> InfraResult<Option<Bound<Vec<u8>>>> {
+    let arg = &call.args[i];
+    match (arg.split_first(), is_min) {
+        (Some((b'-', [])), true) | (Some((b'+', [])), false) => Ok(Some(Bound::Unbounded)),
+        (Some((b'-' | b'+', [])), _) => Ok(None),
+        (Some((b'[', rest)), _) => Ok(Some(Bound::Included(rest.to_vec()))),
+        (Some((b'(', rest)), _) => Ok(Some(Bound::Excluded(rest.to_vec()))),
+        _ => Err(invalid(
+            call.operation,
+            "min or max not valid string range item",
+        )),
+    }
+}
+
+/// Whether `x` is within `min..max` under `cmp`.
+fn in_bounds<T: ?Sized, B: std::borrow::Borrow<T>>(
+    x: &T,
+    min: &Bound<B>,
+    max: &Bound<B>,
+    cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
+) -> bool {
+    let above = match min {
+        Bound::Unbounded => true,
+        Bound::Included(m) => cmp(x, m.borrow()).is_ge(),
+        Bound::Excluded(m) => cmp(x, m.borrow()).is_gt(),
+    };
+    let below = match max {
+        Bound::Unbounded => true,
+        Bound::Included(m) => cmp(x, m.borrow()).is_le(),
+        Bound::Excluded(m) => cmp(x, m.borrow()).is_lt(),
+    };
+    above && below
 }

@@ -36,16 +36,27 @@ const SWEEP_EVERY: u64 = 1024;
 /// `tokio::time::advance`.
 ///
 /// On the general command path ([`command`](RedisPort::command),
-/// [`pipeline`](RedisPort::pipeline)) it emulates the string commands (`GET`, `SET` with
-/// `NX`/`XX`/`EX`/`PX`/`KEEPTTL`, `GETDEL`, `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`,
-/// `INCR`/`DECR`(`BY`), `EXPIRE`, `PEXPIRE`, `TTL`, `PTTL`, `PERSIST`, `TYPE`, `PING`,
-/// `ECHO`, `TIME`), the hash commands (`HSET`, `HSETNX`, `HGET`, `HMGET`, `HGETALL`, `HDEL`,
-/// `HEXISTS`, `HLEN`, `HINCRBY`, `HKEYS`, `HVALS`) and the basic sorted-set commands
-/// (`ZADD` and `ZRANGE` without options but `WITHSCORES`, `ZINCRBY`, `ZSCORE`, `ZREM`,
-/// `ZCARD`) with Redis' replies and errors (`WRONGTYPE` and non-numbers are
-/// `InvalidInput`). Any other command or option (lists, sets, streams, scripts, ...) is
-/// refused as [`InvalidInput`](ErrorKind::InvalidInput) with "not supported by
-/// MemoryRedis: X", never answered approximately.
+/// [`pipeline`](RedisPort::pipeline)) it emulates what infra-base's typed helpers send,
+/// with Redis' replies and errors (`WRONGTYPE` and non-numbers are `InvalidInput`, as the
+/// Redis adapter maps them; `BUSYGROUP` is `Conflict`, `NOGROUP` `NotFound`):
+/// - strings and keys: `GET`, `SET` with `NX`/`XX`/`EX`/`PX`/`KEEPTTL`, `GETDEL`, `GETEX`
+///   (`EX`/`PX`/`PERSIST`), `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`, `INCR`/`DECR`(`BY`),
+///   `EXPIRE`, `PEXPIRE`, `TTL`, `PTTL`, `PERSIST`, `TYPE`, `SCAN` (`MATCH`, `COUNT`,
+///   `TYPE`), `PING`, `ECHO`, `TIME`;
+/// - hashes: `HSET`, `HSETNX`, `HGET`, `HMGET`, `HGETALL`, `HDEL`, `HEXISTS`, `HLEN`,
+///   `HINCRBY`, `HKEYS`, `HVALS`;
+/// - sets: `SADD`, `SREM`, `SISMEMBER`, `SMEMBERS`, `SCARD`;
+/// - sorted sets: `ZADD` (`NX`/`XX`/`GT`/`LT`/`CH`), `ZRANGE` (by rank, `BYSCORE`,
+///   `BYLEX`, `REV`, `LIMIT`, `WITHSCORES`), `ZINCRBY`, `ZSCORE`, `ZREM`, `ZCARD`;
+/// - lists: `LPUSH`, `RPUSH`, `LRANGE`, `LTRIM`, `LLEN`, `LPOP`/`RPOP` (with a count);
+/// - streams: `XADD` (`MAXLEN`/`MINID`, `=`/`~`: approximate trims exactly), `XGROUP
+///   CREATE` (`MKSTREAM`), `XREADGROUP` (never blocking), `XACK`, `XAUTOCLAIM`, `XPENDING`
+///   (both forms), `XLEN`, `XRANGE`, `XDEL`.
+///
+/// Any other command or option (`SUNION`, `ZADD ... INCR`, `XADD ... NOMKSTREAM`, scripts,
+/// ...) is refused as [`InvalidInput`](ErrorKind::InvalidInput) with "not supported by
+/// MemoryRedis: X", never answered approximately. Its `SCAN` cursor is its own (a position
+/// in a hash order), with Redis' guarantee: a key present for the whole walk is returned.
 ///
 /// It cannot run Lua, with one exception: the scripts of infra-base's own primitives
 /// ([`RedisLock`](crate::redis::RedisLock) and [`RateLimiter`](crate::redis::RateLimiter)),
@@ -105,6 +116,26 @@ enum Value {
     Hash(Vec<(Vec<u8>, Vec<u8>)>),
     /// Members ordered by score, then by member bytes, as Redis orders them.
     ZSet(Vec<(Vec<u8>, f64)>),
+    /// Members in insertion order (Redis promises no order).
+    Set(Vec<Vec<u8>>),
+    /// Elements from head to tail.
+    List(std::collections::VecDeque<Vec<u8>>),
+    /// Entries, last id and consumer groups.
+    Stream(Box<commands::StreamValue>),
+}
+
+impl Value {
+    /// The name `TYPE` answers.
+    fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::ZSet(_) => "zset",
+            Value::Set(_) => "set",
+            Value::List(_) => "list",
+            Value::Stream(_) => "stream",
+        }
+    }
 }
 
 impl Entry {
@@ -119,7 +150,7 @@ impl Entry {
     fn as_str(&self, operation: &'static str) -> InfraResult<&Vec<u8>> {
         match &self.value {
             Value::Str(bytes) => Ok(bytes),
-            Value::Hash(_) | Value::ZSet(_) => Err(wrong_type(operation)),
+            _ => Err(wrong_type(operation)),
         }
     }
 }
@@ -137,6 +168,23 @@ impl State {
             self.entries.remove(key);
         }
         self.entries.get_mut(key)
+    }
+
+    /// The value of `key` as the type `pick` selects: `None` when the key is missing,
+    /// `WRONGTYPE` (`InvalidInput`) when it holds another type.
+    fn typed<T>(
+        &mut self,
+        key: &str,
+        now: Instant,
+        operation: &'static str,
+        pick: fn(&mut Value) -> Option<&mut T>,
+    ) -> InfraResult<Option<&mut T>> {
+        match self.live(key, now) {
+            None => Ok(None),
+            Some(entry) => pick(&mut entry.value)
+                .map(Some)
+                .ok_or_else(|| wrong_type(operation)),
+        }
     }
 
     /// Counts a write and sweeps expired keys now and then, so memory stays bounded.
@@ -631,19 +679,24 @@ mod tests {
     async fn unsupported_commands_and_options_are_refused_by_name() {
         let redis = MemoryRedis::new();
         for (cmd, name) in [
-            (Command::new("LPUSH").arg("l").arg("x"), "LPUSH"),
+            (Command::new("SUNION").arg("a").arg("b"), "SUNION"),
             (Command::new("EVALSHA").arg("abc").arg(0), "EVALSHA"),
             (
                 Command::new("SET").arg("k").arg("v").arg("GET"),
                 "SET ... GET",
             ),
             (
-                Command::new("ZADD").arg("z").arg("NX").arg(1).arg("m"),
-                "ZADD ... NX",
+                Command::new("ZADD").arg("z").arg("INCR").arg(1).arg("m"),
+                "ZADD ... INCR",
             ),
             (
-                Command::new("ZRANGE").arg("z").arg(0).arg(1).arg("REV"),
-                "ZRANGE ... REV",
+                Command::new("XADD")
+                    .arg("s")
+                    .arg("NOMKSTREAM")
+                    .arg("*")
+                    .arg("f")
+                    .arg("v"),
+                "XADD ... NOMKSTREAM",
             ),
         ] {
             let err = run(&redis, cmd).await.unwrap_err();
@@ -658,9 +711,9 @@ mod tests {
         // Nothing of a pipeline runs when one of its commands is not supported.
         let pipe = Pipeline::new(Idempotency::NonIdempotent)
             .with(Command::new("SET").arg("k").arg("v"))
-            .with(Command::new("SADD").arg("s").arg("m"));
+            .with(Command::new("SINTER").arg("s").arg("t"));
         let err = redis.pipeline(&pipe).await.unwrap_err();
-        assert!(err.message().contains("SADD"), "{err}");
+        assert!(err.message().contains("SINTER"), "{err}");
         assert!(!redis.exists("k").await.unwrap());
         let err = run(&redis, Command::new("HSET").arg("h").arg("f"))
             .await

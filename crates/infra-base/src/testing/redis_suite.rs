@@ -24,6 +24,7 @@
 #![allow(clippy::missing_panics_doc)]
 
 use std::future::Future;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -33,9 +34,10 @@ use tokio::time::{Instant, sleep, timeout};
 
 use super::{check_prefix, expect_kind, guarded, join_all, ok};
 use crate::error::{ErrorKind, InfraResult};
+use crate::redis::prelude::*;
 use crate::redis::{
-    Command, KeyTtl, LockOptions, Pipeline, RateLimit, RateLimiter, RedisLock, RedisPort,
-    RedisPortExt, Reply, Script, SetOptions, is_noscript,
+    LockOptions, PendingRange, RateLimit, RateLimiter, RedisLock, Script, hash_tag, is_busygroup,
+    is_noscript, key_slot,
 };
 use crate::resilience::Idempotency::{Idempotent, NonIdempotent};
 
@@ -1107,6 +1109,647 @@ pub async fn sorted_set_helpers_round_trip(port: Arc<dyn RedisPort>, prefix: &st
             redis.hget(&z, "f").await,
             ErrorKind::InvalidInput,
             "hget of a sorted set (WRONGTYPE)",
+        );
+    })
+    .await;
+}
+
+/// The set helpers: `sadd` counts new members, `srem` removed ones, `sismember`,
+/// `smembers` (any order) and `scard` read; a missing key is an empty set; wrong types are
+/// `InvalidInput`.
+pub async fn set_helpers_round_trip(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let (s, missing, text) = (keys.key("tags"), keys.key("none"), keys.key("text"));
+        assert_eq!(ok(redis.sadd(&s, &["a", "b", "c"]).await, "sadd"), 3);
+        assert_eq!(
+            ok(redis.sadd(&s, &["c", "d", "d"]).await, "sadd"),
+            1,
+            "sadd counts only new members, once each"
+        );
+        assert_eq!(ok(redis.sadd(&s, &[]).await, "sadd of nothing"), 0);
+        assert!(ok(redis.sismember(&s, "b").await, "sismember"));
+        assert!(!ok(redis.sismember(&s, "z").await, "sismember"));
+        assert!(!ok(
+            redis.sismember(&missing, "a").await,
+            "sismember of a missing key"
+        ));
+        let mut members = ok(redis.smembers(&s).await, "smembers");
+        members.sort();
+        assert_eq!(members, ["a", "b", "c", "d"]);
+        assert_eq!(ok(redis.scard(&s).await, "scard"), 4);
+        assert_eq!(ok(redis.srem(&s, &["a", "z"]).await, "srem"), 1);
+        assert_eq!(ok(redis.srem(&s, &[]).await, "srem of nothing"), 0);
+        assert_eq!(ok(redis.scard(&s).await, "scard"), 3);
+        assert!(ok(redis.smembers(&missing).await, "smembers").is_empty());
+        assert_eq!(ok(redis.scard(&missing).await, "scard"), 0);
+        ok(
+            redis.srem(&s, &["b", "c", "d"]).await,
+            "srem of every member",
+        );
+        assert!(
+            !ok(redis.exists(&s).await, "exists"),
+            "a set without members no longer exists"
+        );
+        ok(redis.set(&text, b"v", SetOptions::default()).await, "set");
+        expect_kind(
+            redis.sadd(&text, &["a"]).await,
+            ErrorKind::InvalidInput,
+            "sadd on a string (WRONGTYPE)",
+        );
+        expect_kind(
+            redis.smembers(&text).await,
+            ErrorKind::InvalidInput,
+            "smembers of a string (WRONGTYPE)",
+        );
+    })
+    .await;
+}
+
+/// `zadd_with`'s options (`NX`, `XX`, `GT`, `LT`, `CH`) and `zrange`'s three kinds of
+/// range, reversed and paged; option combinations Redis refuses are `InvalidInput` before
+/// anything is sent.
+#[allow(clippy::too_many_lines)] // every option, then every kind of range
+pub async fn sorted_set_options_and_ranges(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let z = keys.key("scores");
+        let members = [(1.0, "a"), (2.0, "b"), (3.0, "c"), (4.0, "d"), (5.0, "e")];
+        assert_eq!(ok(redis.zadd(&z, &members).await, "zadd"), 5);
+        let opts = ZAddOptions::new();
+        assert_eq!(
+            ok(
+                redis
+                    .zadd_with(&z, &[(9.0, "a"), (6.0, "f")], opts.only_new())
+                    .await,
+                "zadd NX"
+            ),
+            1,
+            "NX adds new members only"
+        );
+        assert_eq!(ok(redis.zscore(&z, "a").await, "zscore"), Some(1.0));
+        assert_eq!(
+            ok(
+                redis
+                    .zadd_with(&z, &[(1.5, "a"), (7.0, "g")], opts.only_existing())
+                    .await,
+                "zadd XX"
+            ),
+            0,
+            "XX adds nothing (and counts no update without CH)"
+        );
+        assert_eq!(ok(redis.zscore(&z, "a").await, "zscore"), Some(1.5));
+        assert_eq!(ok(redis.zscore(&z, "g").await, "zscore"), None);
+        let gt_ch = opts.only_if(ScoreComparison::Greater).count_changed();
+        assert_eq!(
+            ok(
+                redis
+                    .zadd_with(&z, &[(0.5, "a"), (2.5, "b"), (8.0, "h")], gt_ch)
+                    .await,
+                "zadd GT CH"
+            ),
+            2,
+            "GT raises b, keeps a, adds h; CH counts both"
+        );
+        assert_eq!(ok(redis.zscore(&z, "a").await, "zscore"), Some(1.5));
+        assert_eq!(ok(redis.zscore(&z, "b").await, "zscore"), Some(2.5));
+        let lt = opts.only_if(ScoreComparison::Less).count_changed();
+        assert_eq!(
+            ok(
+                redis.zadd_with(&z, &[(0.5, "a"), (9.0, "c")], lt).await,
+                "zadd LT"
+            ),
+            1
+        );
+        assert_eq!(ok(redis.zscore(&z, "a").await, "zscore"), Some(0.5));
+        expect_refusal(
+            redis
+                .zadd_with(
+                    &z,
+                    &[(1.0, "x")],
+                    opts.only_new().only_if(ScoreComparison::Less),
+                )
+                .await,
+            "cannot be combined",
+            "zadd NX with LT",
+        );
+        // a 0.5, b 2.5, c 3, d 4, e 5, f 6, h 8.
+        assert_eq!(
+            ok(
+                redis.zrange(&z, &ZRange::by_rank(0, 2)).await,
+                "zrange by rank"
+            ),
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            ok(
+                redis.zrange(&z, &ZRange::by_rank(0, 1).rev()).await,
+                "zrange REV"
+            ),
+            ["h", "f"],
+            "ranks count from the top with REV"
+        );
+        let by_score = ZRange::by_score(Bound::Excluded(2.5), Bound::Included(6.0));
+        assert_eq!(
+            ok(redis.zrange(&z, &by_score).await, "zrange BYSCORE"),
+            ["c", "d", "e", "f"]
+        );
+        assert_eq!(
+            ok(
+                redis.zrange(&z, &by_score.clone().rev().limit(1, 2)).await,
+                "zrange BYSCORE REV LIMIT"
+            ),
+            ["e", "d"],
+            "bounds are given low to high even with REV; LIMIT pages in the walk's order"
+        );
+        let scored = ok(
+            redis
+                .zrange_scores(
+                    &z,
+                    &ZRange::by_score(Bound::Unbounded, Bound::Excluded(2.5)),
+                )
+                .await,
+            "zrange BYSCORE WITHSCORES",
+        );
+        assert_eq!(scored, [("a".to_owned(), 0.5)]);
+        let lex = keys.key("names");
+        let names = [(0.0, "alice"), (0.0, "bob"), (0.0, "carol"), (0.0, "dave")];
+        ok(redis.zadd(&lex, &names).await, "zadd");
+        assert_eq!(
+            ok(
+                redis
+                    .zrange(
+                        &lex,
+                        &ZRange::by_lex(Bound::Included("b"), Bound::Excluded("d"))
+                    )
+                    .await,
+                "zrange BYLEX"
+            ),
+            ["bob", "carol"]
+        );
+        assert_eq!(
+            ok(
+                redis
+                    .zrange(
+                        &lex,
+                        &ZRange::by_lex(Bound::Unbounded, Bound::Unbounded)
+                            .rev()
+                            .limit(0, 1)
+                    )
+                    .await,
+                "zrange BYLEX REV LIMIT"
+            ),
+            ["dave"]
+        );
+        expect_refusal(
+            redis.zrange(&z, &ZRange::by_rank(0, 1).limit(0, 1)).await,
+            "LIMIT",
+            "zrange by rank with LIMIT",
+        );
+        expect_refusal(
+            redis
+                .zrange_scores(&lex, &ZRange::by_lex(Bound::Unbounded, Bound::Unbounded))
+                .await,
+            "BYLEX",
+            "zrange_scores by lex",
+        );
+        assert!(
+            ok(
+                redis.zrange(&keys.key("none"), &by_score).await,
+                "zrange of a missing key"
+            )
+            .is_empty()
+        );
+    })
+    .await;
+}
+
+/// The list helpers: pushes answer the new length and keep Redis' order, `lrange` and
+/// `ltrim` take negative indexes, pops take a count and a list that empties is gone.
+pub async fn list_helpers_round_trip(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let (l, missing, text) = (keys.key("queue"), keys.key("none"), keys.key("text"));
+        assert_eq!(ok(redis.rpush(&l, &[b"c", b"d"]).await, "rpush"), 2);
+        assert_eq!(
+            ok(redis.lpush(&l, &[b"b", b"a"]).await, "lpush"),
+            4,
+            "lpush answers the new length"
+        );
+        assert_eq!(ok(redis.rpush(&l, &[]).await, "rpush of nothing"), 4);
+        let all = ok(redis.lrange(&l, 0, -1).await, "lrange");
+        assert_eq!(
+            all,
+            [b"a".to_vec(), b"b".to_vec(), b"c".to_vec(), b"d".to_vec()],
+            "lpush inserts one after the other at the head"
+        );
+        assert_eq!(
+            ok(redis.lrange(&l, -2, -1).await, "lrange"),
+            [b"c".to_vec(), b"d".to_vec()]
+        );
+        assert!(ok(redis.lrange(&l, 10, 20).await, "lrange").is_empty());
+        ok(redis.rpush(&l, &[b"e", b"\xff"]).await, "rpush");
+        ok(redis.ltrim(&l, 1, -2).await, "ltrim");
+        assert_eq!(ok(redis.llen(&l).await, "llen"), 4, "ltrim keeps b..e");
+        assert_eq!(
+            ok(redis.lpop(&l, 2).await, "lpop"),
+            [b"b".to_vec(), b"c".to_vec()]
+        );
+        assert_eq!(
+            ok(redis.rpop(&l, 5).await, "rpop"),
+            [b"e".to_vec(), b"d".to_vec()],
+            "rpop answers the tail first, at most what the list holds"
+        );
+        assert_eq!(ok(redis.llen(&l).await, "llen"), 0);
+        assert!(
+            !ok(redis.exists(&l).await, "exists"),
+            "an empty list is gone"
+        );
+        assert!(ok(redis.lpop(&missing, 3).await, "lpop of a missing key").is_empty());
+        assert!(ok(redis.rpop(&missing, 0).await, "rpop of nothing").is_empty());
+        assert_eq!(ok(redis.llen(&missing).await, "llen"), 0);
+        ok(redis.rpush(&l, &[b"x"]).await, "rpush");
+        ok(redis.ltrim(&l, 5, 10).await, "ltrim past the end");
+        assert!(
+            !ok(redis.exists(&l).await, "exists"),
+            "a list trimmed to nothing is gone"
+        );
+        ok(redis.set(&text, b"v", SetOptions::default()).await, "set");
+        expect_kind(
+            redis.rpush(&text, &[b"x"]).await,
+            ErrorKind::InvalidInput,
+            "rpush on a string (WRONGTYPE)",
+        );
+    })
+    .await;
+}
+
+/// Streams with a consumer group: `xadd` (with exact and approximate trimming), `xlen`,
+/// `xrange`; `xgroup_create_if_missing` twice, a plain second `xgroup_create` as
+/// `BUSYGROUP`; `xreadgroup` without blocking, `xpending` in both forms, `xack`, and
+/// `xautoclaim` of an entry left idle by a consumer that went away.
+#[allow(clippy::too_many_lines)] // one story, from producer to recovery
+pub async fn stream_consumer_group_round_trip(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let s = keys.key("events");
+        assert!(
+            ok(
+                redis.xgroup_create_if_missing(&s, "g", "0").await,
+                "xgroup create"
+            ),
+            "the first call creates the group (and the stream)"
+        );
+        assert!(
+            !ok(
+                redis.xgroup_create_if_missing(&s, "g", "0").await,
+                "xgroup create again"
+            ),
+            "a second call finds it: BUSYGROUP is success"
+        );
+        match redis.xgroup_create(&s, "g", "$", false).await {
+            Err(err) => assert!(
+                is_busygroup(&err),
+                "xgroup_create of an existing group: expected BUSYGROUP, got {}",
+                err.chain()
+            ),
+            Ok(()) => panic!("xgroup_create of an existing group succeeded"),
+        }
+        expect_kind(
+            redis
+                .xgroup_create(&keys.key("none"), "g", "$", false)
+                .await,
+            ErrorKind::NotFound,
+            "xgroup_create of a missing stream without MKSTREAM",
+        );
+        let mut ids = Vec::new();
+        for n in 0..5_u8 {
+            let id = ok(
+                redis
+                    .xadd(
+                        &s,
+                        &[("n", &[b'0' + n]), ("kind", b"test")],
+                        XAddOptions::new(),
+                    )
+                    .await,
+                "xadd",
+            );
+            ids.push(id);
+        }
+        assert!(
+            ids.windows(2).all(|w| w[0] != w[1]),
+            "xadd answers a new id each time: {ids:?}"
+        );
+        assert_eq!(ok(redis.xlen(&s).await, "xlen"), 5);
+        let range = ok(redis.xrange(&s, "-", "+", Some(2)).await, "xrange");
+        assert_eq!(range.len(), 2);
+        assert_eq!(range[0].id, ids[0]);
+        assert_eq!(range[1].field("n"), Some(&b"1"[..]));
+        assert_eq!(
+            range[0].fields,
+            [
+                ("n".to_owned(), b"0".to_vec()),
+                ("kind".to_owned(), b"test".to_vec())
+            ],
+            "fields keep their order"
+        );
+        let read = XReadGroupOptions::new().count(3);
+        let first = ok(
+            redis.xreadgroup(&s, "g", "alice", &read).await,
+            "xreadgroup",
+        );
+        assert_eq!(
+            first.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ids[..3].iter().map(String::as_str).collect::<Vec<_>>(),
+            "a group reads from its start, COUNT at a time"
+        );
+        let rest = ok(
+            redis
+                .xreadgroup(&s, "g", "bob", &XReadGroupOptions::new())
+                .await,
+            "xreadgroup",
+        );
+        assert_eq!(
+            rest.len(),
+            2,
+            "another consumer gets the entries not yet delivered"
+        );
+        assert!(
+            ok(redis.xreadgroup(&s, "g", "bob", &read).await, "xreadgroup").is_empty(),
+            "nothing new: an empty answer at once, never a wait"
+        );
+        let summary = ok(redis.xpending(&s, "g").await, "xpending");
+        assert_eq!(summary.count, 5);
+        assert_eq!(summary.lowest.as_deref(), Some(ids[0].as_str()));
+        assert_eq!(summary.highest.as_deref(), Some(ids[4].as_str()));
+        assert_eq!(
+            summary.consumers,
+            [("alice".to_owned(), 3), ("bob".to_owned(), 2)]
+        );
+        let acked = ids[..2].iter().map(String::as_str).collect::<Vec<_>>();
+        assert_eq!(ok(redis.xack(&s, "g", &acked).await, "xack"), 2);
+        assert_eq!(ok(redis.xack(&s, "g", &acked).await, "xack again"), 0);
+        // alice still holds ids[2], and goes away; it idles past the claim threshold.
+        sleep(Duration::from_millis(120)).await;
+        let idle = ok(
+            redis
+                .xpending_range(&s, "g", &PendingRange::first(10).of_consumer("alice"))
+                .await,
+            "xpending extended",
+        );
+        assert_eq!(idle.len(), 1, "alice's pending entries: {idle:?}");
+        assert_eq!(idle[0].id, ids[2]);
+        assert_eq!(idle[0].deliveries, 1);
+        assert!(idle[0].idle >= Duration::from_millis(100), "{idle:?}");
+        // bob's entries are idle too: claim one at a time, from the start.
+        let claim = ok(
+            redis
+                .xautoclaim(&s, "g", "carol", Duration::from_millis(100), "0-0", Some(1))
+                .await,
+            "xautoclaim",
+        );
+        assert_eq!(claim.entries.len(), 1, "{claim:?}");
+        assert_eq!(claim.entries[0].id, ids[2], "the oldest idle entry first");
+        assert_eq!(claim.entries[0].field("n"), Some(&b"2"[..]));
+        assert_eq!(claim.next, ids[3], "the next pending id to continue from");
+        assert!(claim.deleted.is_empty());
+        let carol = ok(
+            redis
+                .xpending_range(&s, "g", &PendingRange::first(10).of_consumer("carol"))
+                .await,
+            "xpending extended",
+        );
+        assert_eq!(carol.len(), 1);
+        assert_eq!(carol[0].deliveries, 2, "a claim counts a delivery");
+        let fresh = ok(
+            redis
+                .xautoclaim(&s, "g", "dave", Duration::from_mins(1), "0-0", None)
+                .await,
+            "xautoclaim",
+        );
+        assert!(
+            fresh.entries.is_empty(),
+            "nothing is idle for a minute: {fresh:?}"
+        );
+        assert_eq!(fresh.next, "0-0", "the whole pending list was walked");
+        expect_kind(
+            redis.xreadgroup(&s, "nogroup", "x", &read).await,
+            ErrorKind::NotFound,
+            "xreadgroup of a missing group (NOGROUP)",
+        );
+        // Trimming on append: exact MAXLEN, approximate accepted, MINID.
+        let capped = keys.key("capped");
+        for n in 0..4_u8 {
+            ok(
+                redis
+                    .xadd(
+                        &capped,
+                        &[("n", &[b'0' + n])],
+                        XAddOptions::new().trim(StreamTrim::max_len(2)),
+                    )
+                    .await,
+                "xadd MAXLEN",
+            );
+        }
+        assert_eq!(
+            ok(redis.xlen(&capped).await, "xlen"),
+            2,
+            "MAXLEN = 2 keeps two"
+        );
+        let kept = ok(redis.xrange(&capped, "-", "+", None).await, "xrange");
+        assert_eq!(kept[0].field("n"), Some(&b"2"[..]), "the newest are kept");
+        ok(
+            redis
+                .xadd(
+                    &capped,
+                    &[("n", b"4")],
+                    XAddOptions::new().trim(StreamTrim::max_len(1).approximate()),
+                )
+                .await,
+            "xadd MAXLEN ~",
+        );
+        assert!(ok(redis.xlen(&capped).await, "xlen") >= 1);
+        let last = ok(
+            redis
+                .xadd(
+                    &capped,
+                    &[("n", b"5")],
+                    XAddOptions::new().id("9999999999999-0"),
+                )
+                .await,
+            "xadd with an id",
+        );
+        assert_eq!(last, "9999999999999-0");
+        ok(
+            redis
+                .xadd(
+                    &capped,
+                    &[("n", b"6")],
+                    XAddOptions::new().trim(StreamTrim::min_id(last.clone())),
+                )
+                .await,
+            "xadd MINID",
+        );
+        let after_min = ok(redis.xrange(&capped, "-", "+", None).await, "xrange");
+        assert_eq!(
+            after_min.len(),
+            2,
+            "MINID drops every entry below it: {after_min:?}"
+        );
+        assert_eq!(after_min[0].id, last);
+        expect_refusal(
+            redis.xadd(&capped, &[], XAddOptions::new()).await,
+            "at least one field",
+            "xadd without fields",
+        );
+    })
+    .await;
+}
+
+/// `getex` reads a string and sets or removes its expiry in the same step; a missing key
+/// stays missing, a zero TTL is `InvalidInput`.
+pub async fn getex_reads_and_changes_expiry(port: Arc<dyn RedisPort>, prefix: &str) {
+    scoped(port, prefix, |redis, keys| async move {
+        let (k, missing) = (keys.key("session"), keys.key("none"));
+        ok(redis.set(&k, b"v", SetOptions::default()).await, "set");
+        assert_value(
+            ok(
+                redis
+                    .getex(&k, GetExExpiry::In(Duration::from_mins(1)))
+                    .await,
+                "getex PX",
+            ),
+            Some(b"v"),
+            "getex",
+        );
+        match ok(redis.key_ttl(&k).await, "key_ttl") {
+            KeyTtl::ExpiresIn(left) => assert!(
+                left > Duration::from_secs(50) && left <= Duration::from_mins(1),
+                "getex set a 60 s expiry: {left:?}"
+            ),
+            other => panic!("getex with a TTL: expected ExpiresIn, got {other:?}"),
+        }
+        assert_value(
+            ok(redis.getex(&k, GetExExpiry::Persist).await, "getex PERSIST"),
+            Some(b"v"),
+            "getex",
+        );
+        assert_eq!(ok(redis.key_ttl(&k).await, "key_ttl"), KeyTtl::Persistent);
+        assert_value(
+            ok(redis.getex(&missing, GetExExpiry::Persist).await, "getex"),
+            None,
+            "getex of a missing key",
+        );
+        assert!(!ok(redis.exists(&missing).await, "exists"));
+        expect_kind(
+            redis.getex(&k, GetExExpiry::In(Duration::ZERO)).await,
+            ErrorKind::InvalidInput,
+            "getex with a zero TTL",
+        );
+        ok(redis.getex(&k, GetExExpiry::In(SHORT_TTL)).await, "getex");
+        sleep(PAST_SHORT_TTL).await;
+        assert!(
+            !ok(redis.exists(&k).await, "exists"),
+            "the key expired after getex's TTL"
+        );
+    })
+    .await;
+}
+
+/// `scan` streams every key matching a prefix across many batches (more keys than
+/// `COUNT`), with bounded batches; a `TYPE` filter keeps one type.
+pub async fn scan_streams_keys_by_prefix(port: Arc<dyn RedisPort>, prefix: &str) {
+    let tag = hash_tag(prefix);
+    scoped(port, prefix, |redis, keys| async move {
+        let mut expected = std::collections::BTreeSet::new();
+        let entries: Vec<String> = (0..25).map(|n| keys.key(&format!("scan:{n}"))).collect();
+        let pairs: Vec<(&str, &[u8])> = entries.iter().map(|k| (k.as_str(), &b"v"[..])).collect();
+        ok(redis.mset(&pairs).await, "mset");
+        expected.extend(entries.iter().cloned());
+        let hash = keys.key("scan:hash");
+        ok(redis.hset(&hash, &[("f", b"v")]).await, "hset");
+        ok(
+            redis
+                .set(&keys.key("other"), b"v", SetOptions::default())
+                .await,
+            "set",
+        );
+        let pattern = format!("{tag}:scan:*");
+        let mut found = std::collections::BTreeSet::new();
+        let mut stream = redis.scan(ScanOptions::new().matching(pattern.clone()).count(10));
+        while let Some(key) = stream.next_key().await {
+            let key = ok(key, "scan");
+            assert!(
+                key.starts_with(&format!("{tag}:scan:")),
+                "scan MATCH returned {key}"
+            );
+            found.insert(key);
+        }
+        expected.insert(hash.clone());
+        assert_eq!(
+            found, expected,
+            "scan returns every matching key (duplicates allowed)"
+        );
+        let mut hashes = Vec::new();
+        let mut stream = redis.scan(
+            ScanOptions::new()
+                .matching(pattern)
+                .count(10)
+                .of_type(KeyType::Hash),
+        );
+        while let Some(key) = stream.next_key().await {
+            hashes.push(ok(key, "scan TYPE"));
+        }
+        hashes.dedup();
+        assert_eq!(hashes, [hash], "scan TYPE hash keeps the hash only");
+    })
+    .await;
+}
+
+/// Keys under one hash tag share a cluster slot (`key_slot`), and commands over several
+/// of them run everywhere: an atomic pipeline across two keys, and `MSET`/`DEL` across
+/// different tags (split per slot by a cluster client). The CROSSSLOT refusal itself is
+/// cluster-only and tested by the cluster adapter's own tests.
+pub async fn hash_tagged_keys_share_a_slot(port: Arc<dyn RedisPort>, prefix: &str) {
+    let prefix = prefix.to_owned();
+    scoped(port, &prefix.clone(), |redis, keys| async move {
+        let (from, to) = (keys.key("from"), keys.key("to"));
+        let tag = hash_tag(&prefix);
+        assert!(
+            from.starts_with(&tag),
+            "case keys start with the tag {tag}: {from}"
+        );
+        assert_eq!(key_slot(&from), key_slot(&to), "one tag, one slot");
+        assert_eq!(
+            key_slot(&from),
+            key_slot(&prefix),
+            "the tag is what is hashed"
+        );
+        ok(redis.sadd(&from, &["m"]).await, "sadd");
+        let mv = Pipeline::atomic(NonIdempotent)
+            .with(Command::new("SREM").arg(&from).arg("m"))
+            .with(Command::new("SADD").arg(&to).arg("m"));
+        let replies = ok(
+            redis.pipeline(&mv).await,
+            "atomic pipeline over two tagged keys",
+        );
+        assert_eq!(replies, [Reply::Int(1), Reply::Int(1)]);
+        assert!(ok(redis.sismember(&to, "m").await, "sismember"));
+        // Another tag: deleted by the case itself (tracked keys share the case's tag).
+        let other = format!("{}:x", hash_tag(&format!("{prefix}-other")));
+        ok(
+            redis.mset(&[(&from, b"1"), (&other, b"2")]).await,
+            "mset across two tags",
+        );
+        assert_eq!(
+            ok(
+                redis.mget(&[from.clone(), other.clone()]).await,
+                "mget across two tags"
+            ),
+            [Some(b"1".to_vec()), Some(b"2".to_vec())]
+        );
+        assert_eq!(
+            ok(
+                redis.del(&[from.clone(), other.clone()]).await,
+                "del across two tags"
+            ),
+            2
         );
     })
     .await;

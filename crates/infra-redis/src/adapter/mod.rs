@@ -189,6 +189,25 @@ impl RedisAdapter {
         self.shared.mode
     }
 
+    /// Refuses `SCAN` inside a pipeline on a cluster: a pipeline goes to one node, and
+    /// the cluster's `SCAN` walks every primary in turn (see `command`), one call each.
+    pub(crate) fn refuse_cluster_scan_in_pipeline(
+        &self,
+        command: &infra_base::redis::Command,
+        operation: &'static str,
+    ) -> infra_base::InfraResult<()> {
+        if self.shared.mode == RedisMode::Cluster && command.name() == "SCAN" {
+            return Err(infra_base::InfraError::new(
+                infra_base::ErrorKind::InvalidInput,
+                infra_base::REDIS_BACKEND,
+                operation,
+                "SCAN is not allowed in a pipeline on a Redis Cluster (a pipeline goes to one \
+                 node): send it with RedisPort::command, which walks every primary",
+            ));
+        }
+        Ok(())
+    }
+
     /// Where the adapter connects (`host:port`, or the cluster seeds / sentinels), without
     /// credentials: safe to log.
     pub fn endpoint(&self) -> &str {

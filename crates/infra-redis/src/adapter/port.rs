@@ -8,11 +8,14 @@ use async_trait::async_trait;
 use infra_base::redis::{Command, Pipeline, Reply, validate_command};
 use infra_base::resilience::Idempotency;
 use infra_base::{ComponentHealth, InfraResult, Lifecycle, REDIS_BACKEND, RedisPort, SetOptions};
+use infra_config::RedisMode;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{RedisError, Value};
 
 use super::RedisAdapter;
 use crate::command::{first_server_error, set_command, to_cmd, to_reply, ttl_millis};
 use crate::error::{Failure, map_startup_error};
+use crate::pool::Conn;
 
 #[async_trait]
 impl RedisPort for RedisAdapter {
@@ -121,6 +124,9 @@ impl RedisPort for RedisAdapter {
         const OPERATION: &str = "command";
         let _ = idempotency;
         validate_command(command, OPERATION)?;
+        if command.name() == "SCAN" && self.shared.mode == RedisMode::Cluster {
+            return self.cluster_scan(command, OPERATION).await;
+        }
         let value: Value = self.shared.conns.query(OPERATION, &to_cmd(command)).await?;
         to_reply(value, OPERATION)
     }
@@ -133,6 +139,7 @@ impl RedisPort for RedisAdapter {
         const OPERATION: &str = "pipeline";
         for command in pipeline.commands() {
             validate_command(command, OPERATION)?;
+            self.refuse_cluster_scan_in_pipeline(command, OPERATION)?;
         }
         if pipeline.is_empty() {
             return Ok(Vec::new());
@@ -233,8 +240,166 @@ impl Lifecycle for RedisAdapter {
     }
 }
 
+/// `SCAN` on a cluster: a cursor belongs to one node, and redis-rs would send each `SCAN`
+/// (a command without a key) to a random node. The adapter walks the primaries one after
+/// the other instead, in the order of their addresses: the cursor it answers is
+/// `<primary index>:<node cursor>` (opaque to the caller; `0` when the last primary is
+/// done), and each call asks the cluster for its primaries (`CLUSTER NODES`) first, so a
+/// walk costs one more round trip per batch. A failover or resharding during a walk
+/// loses Redis' guarantee that every key present throughout is returned.
+impl RedisAdapter {
+    async fn cluster_scan(&self, command: &Command, operation: &'static str) -> InfraResult<Reply> {
+        let invalid_cursor = || {
+            infra_base::InfraError::new(
+                infra_base::ErrorKind::InvalidInput,
+                REDIS_BACKEND,
+                operation,
+                "invalid SCAN cursor for a cluster: give 0, then the cursor the previous call \
+                 answered (<primary index>:<node cursor>)",
+            )
+        };
+        let cursor = command
+            .args()
+            .first()
+            .and_then(|c| std::str::from_utf8(c).ok())
+            .ok_or_else(invalid_cursor)?;
+        let (mut index, node_cursor) = match cursor.split_once(':') {
+            None if cursor == "0" => (0_usize, "0".to_owned()),
+            Some((index, node)) => (
+                index.parse().map_err(|_| invalid_cursor())?,
+                node.to_owned(),
+            ),
+            None => return Err(invalid_cursor()),
+        };
+        let started = Instant::now();
+        let mut lease = self.shared.conns.lease(operation, started).await?;
+        let Conn::Cluster(conn) = &mut lease.conn else {
+            return Err(infra_base::InfraError::new(
+                infra_base::ErrorKind::Internal,
+                REDIS_BACKEND,
+                operation,
+                "a cluster adapter holds a connection that is not a cluster connection",
+            ));
+        };
+        lease.in_flight = true;
+        let nodes = conn
+            .route_command(
+                redis::cmd("CLUSTER").arg("NODES").clone(),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+            )
+            .await;
+        let primaries = match nodes {
+            Ok(value) => primaries(&value),
+            Err(err) => {
+                lease.in_flight = false;
+                return Err(self.shared.conns.command_failed(
+                    operation,
+                    lease.share.state(),
+                    err,
+                    started,
+                ));
+            }
+        };
+        let Some((host, port)) = primaries.get(index).cloned() else {
+            lease.in_flight = false;
+            return Err(invalid_cursor());
+        };
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(node_cursor.as_str());
+        for arg in &command.args()[1..] {
+            scan.arg(arg.as_slice());
+        }
+        let result = conn
+            .route_command(
+                scan,
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port }),
+            )
+            .await;
+        lease.in_flight = false;
+        let value = result.map_err(|err| {
+            self.shared
+                .conns
+                .command_failed(operation, lease.share.state(), err, started)
+        })?;
+        let mut parts = to_reply(value, operation)?.into_array()?;
+        if parts.len() != 2 {
+            return Err(infra_base::InfraError::new(
+                infra_base::ErrorKind::Internal,
+                REDIS_BACKEND,
+                operation,
+                "SCAN answered something else than [cursor, keys]",
+            ));
+        }
+        let keys = parts.pop().unwrap_or(Reply::Nil);
+        let node_next = parts.pop().unwrap_or(Reply::Nil).into_string()?;
+        let next = if node_next == "0" {
+            index += 1;
+            if index < primaries.len() {
+                format!("{index}:0")
+            } else {
+                "0".to_owned()
+            }
+        } else {
+            format!("{index}:{node_next}")
+        };
+        Ok(Reply::Array(vec![Reply::Bulk(next.into_bytes()), keys]))
+    }
+}
+
+/// The reachable primaries of a `CLUSTER NODES` reply (`id host:port@bus flags master ...`
+/// per line), sorted by address so that every call numbers them alike.
+fn primaries(nodes: &Value) -> Vec<(String, u16)> {
+    let text = match nodes {
+        Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        Value::VerbatimString { text, .. } | Value::SimpleString(text) => text.clone(),
+        _ => return Vec::new(),
+    };
+    let mut primaries: Vec<(String, u16)> = text
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let address = fields.nth(1)?;
+            let flags = fields.next()?;
+            let flags: Vec<&str> = flags.split(',').collect();
+            if !flags.contains(&"master")
+                || flags
+                    .iter()
+                    .any(|f| matches!(*f, "fail" | "noaddr" | "handshake"))
+            {
+                return None;
+            }
+            let address = address.split('@').next()?;
+            let (host, port) = address.rsplit_once(':')?;
+            Some((host.to_owned(), port.parse().ok()?))
+        })
+        .collect();
+    primaries.sort();
+    primaries
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cluster_nodes_give_the_reachable_primaries_in_address_order() {
+        let nodes = "\
+a1 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460
+b2 127.0.0.1:7004@17004 slave a1 0 0 1 connected
+c3 127.0.0.1:7000@17000 master - 0 0 2 connected 5461-10922
+d4 127.0.0.1:7002@17002 master,fail - 0 0 3 disconnected
+e5 ::1:7003@17003 master - 0 0 4 connected 10923-16383
+";
+        let value = redis::Value::BulkString(nodes.as_bytes().to_vec());
+        assert_eq!(
+            super::primaries(&value),
+            [
+                ("127.0.0.1".to_owned(), 7000),
+                ("127.0.0.1".to_owned(), 7001),
+                ("::1".to_owned(), 7003),
+            ]
+        );
+        assert!(super::primaries(&redis::Value::Nil).is_empty());
+    }
+
     use infra_base::ErrorKind;
     use infra_config::RedisSettings;
 

@@ -4,7 +4,8 @@
 //!
 //! - [`RedisPort`] and [`VectorPort`]: object-safe async traits (`Arc<dyn RedisPort>`),
 //!   with typed conveniences in [`RedisPortExt`] and [`VectorPortExt`], and two Redis
-//!   primitives with written contracts: [`RedisLock`] and [`RateLimiter`];
+//!   primitives with written contracts: [`RedisLock`] and [`RateLimiter`]; [`RedisSubscriber`]
+//!   for pub/sub, a bounded [`Subscription`] stream with gap and lag events;
 //! - [`InfraError`] and [`ErrorKind`]: one error taxonomy for every adapter;
 //! - [`Lifecycle`], [`Component`] and the health model ([`HealthStatus`],
 //!   [`ComponentHealth`], [`aggregate`]);
@@ -65,7 +66,8 @@ pub use health::{ComponentHealth, ComponentReport, HealthStatus, aggregate};
 pub use lifecycle::{Built, Component, Components, Lifecycle};
 pub use redis::{
     Command, LockGuard, LockOptions, Pipeline, REDIS_BACKEND, RateLimit, RateLimitDecision,
-    RateLimiter, RedisLock, RedisPort, RedisPortExt, Reply, Script, SetCondition, SetOptions,
+    RateLimiter, RedisLock, RedisPort, RedisPortExt, RedisSubscriber, Reply, Script, SetCondition,
+    SetOptions, SubscribeOptions, Subscription, Topics,
 };
 pub use service::BaseService;
 pub use vector::{
@@ -78,6 +80,8 @@ pub use vector::{
 pub use lifecycle::MockLifecycle;
 #[cfg(feature = "mock")]
 pub use redis::MockRedisPort;
+#[cfg(feature = "mock")]
+pub use redis::MockRedisSubscriber;
 #[cfg(feature = "mock")]
 pub use vector::MockVectorPort;
 

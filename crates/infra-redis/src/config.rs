@@ -42,6 +42,18 @@ impl fmt::Debug for Target {
     }
 }
 
+/// Where subscriptions connect: a client per candidate server, built from the same URLs,
+/// credentials and TLS material as the pool's (subscriptions use connections of their own).
+pub(crate) enum PubSubTarget {
+    /// The one server.
+    Standalone(redis::Client),
+    /// The primary the sentinels name, looked up again on every connection.
+    Sentinel(SentinelClient),
+    /// Each seed node: a plain `PUBLISH` reaches every node of a cluster, so any one
+    /// delivers the messages; a reconnection tries the next seed.
+    Cluster(Vec<redis::Client>),
+}
+
 /// The pool's size and timeouts.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PoolPlan {
@@ -72,6 +84,11 @@ pub(crate) struct ClientPlan {
     )]
     pub(crate) nodes: Vec<ConnectionInfo>,
     pub(crate) target: Target,
+    /// Where subscriptions connect.
+    pub(crate) pubsub: PubSubTarget,
+    /// Reconnection backoff of subscriptions: the settings' retry delays.
+    pub(crate) retry_base_delay: Duration,
+    pub(crate) retry_max_delay: Duration,
     /// Connect and response timeouts of standalone and sentinel connections (a cluster
     /// client carries its own copy).
     pub(crate) connection: AsyncConnectionConfig,
@@ -157,8 +174,12 @@ pub(crate) fn plan(settings: &RedisSettings) -> InfraResult<ClientPlan> {
         .collect::<InfraResult<Vec<_>>>()?;
     let authorities: Vec<String> = nodes.iter().map(authority).collect();
 
-    let (endpoint, target) = match settings.mode {
+    let (endpoint, target, pubsub) = match settings.mode {
         RedisMode::Cluster => {
+            let seeds = nodes
+                .iter()
+                .map(|info| node_client(info.clone(), certificates.clone()))
+                .collect::<InfraResult<Vec<_>>>()?;
             let mut builder = ClusterClientBuilder::new(nodes.clone())
                 .connection_timeout(settings.connect_timeout)
                 .response_timeout(settings.command_timeout);
@@ -171,26 +192,26 @@ pub(crate) fn plan(settings: &RedisSettings) -> InfraResult<ClientPlan> {
             (
                 format!("cluster seeds {}", authorities.join(", ")),
                 Target::Cluster(client),
+                PubSubTarget::Cluster(seeds),
             )
         }
         RedisMode::Sentinel => {
             let master = settings.sentinel_master.clone().unwrap_or_default();
-            let client = sentinel_client(settings, &nodes, &master, tls, certificates)?;
+            let client = sentinel_client(settings, &nodes, &master, tls, certificates.clone())?;
+            let subscriptions = sentinel_client(settings, &nodes, &master, tls, certificates)?;
             (
                 format!("sentinel master {master:?} via {}", authorities.join(", ")),
                 Target::Sentinel(client),
+                PubSubTarget::Sentinel(subscriptions),
             )
         }
         RedisMode::Standalone => {
-            let info = nodes[0].clone();
-            let client = match certificates {
-                Some(certs) => redis::Client::build_with_tls(info, certs),
-                None => redis::Client::open(info),
-            }
-            .map_err(|err| {
-                invalid("the Redis client cannot be built from the settings").with_source(err)
-            })?;
-            (authorities[0].clone(), Target::Standalone(client))
+            let client = node_client(nodes[0].clone(), certificates)?;
+            (
+                authorities[0].clone(),
+                Target::Standalone(client.clone()),
+                PubSubTarget::Standalone(client),
+            )
         }
     };
 
@@ -200,11 +221,26 @@ pub(crate) fn plan(settings: &RedisSettings) -> InfraResult<ClientPlan> {
         tls,
         nodes,
         target,
+        pubsub,
+        retry_base_delay: settings.retry.base_delay,
+        retry_max_delay: settings.retry.max_delay,
         connection,
         pool,
         connect_timeout: settings.connect_timeout,
         command_timeout: settings.command_timeout,
     })
+}
+
+/// The client of one server: its URL's credentials and database, with the TLS material.
+fn node_client(
+    info: ConnectionInfo,
+    certificates: Option<TlsCertificates>,
+) -> InfraResult<redis::Client> {
+    match certificates {
+        Some(certs) => redis::Client::build_with_tls(info, certs),
+        None => redis::Client::open(info),
+    }
+    .map_err(|err| invalid("the Redis client cannot be built from the settings").with_source(err))
 }
 
 /// The sentinel client: sentinels at `nodes` (no credentials, as the settings compose them),

@@ -15,7 +15,7 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
     AsyncConnectionConfig, ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
-    TlsCertificates, TlsMode,
+    ProtocolVersion, TlsCertificates, TlsMode,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -49,9 +49,15 @@ pub(crate) enum PubSubTarget {
     Standalone(redis::Client),
     /// The primary the sentinels name, looked up again on every connection.
     Sentinel(SentinelClient),
-    /// Each seed node: a plain `PUBLISH` reaches every node of a cluster, so any one
-    /// delivers the messages; a reconnection tries the next seed.
-    Cluster(Vec<redis::Client>),
+    /// A Redis Cluster.
+    Cluster {
+        /// Each seed node: a plain `PUBLISH` reaches every node of a cluster, so any one
+        /// delivers the messages; a reconnection tries the next seed.
+        seeds: Vec<redis::Client>,
+        /// A RESP3 cluster client for sharded subscriptions (`SSUBSCRIBE`), which must
+        /// reach the shard of each channel.
+        sharded: ClusterClient,
+    },
 }
 
 /// The pool's size and timeouts.
@@ -180,19 +186,19 @@ pub(crate) fn plan(settings: &RedisSettings) -> InfraResult<ClientPlan> {
                 .iter()
                 .map(|info| node_client(info.clone(), certificates.clone()))
                 .collect::<InfraResult<Vec<_>>>()?;
-            let mut builder = ClusterClientBuilder::new(nodes.clone())
-                .connection_timeout(settings.connect_timeout)
-                .response_timeout(settings.command_timeout);
-            if let Some(certs) = certificates {
-                builder = builder.certs(certs);
-            }
-            let client = builder.build().map_err(|err| {
-                invalid("the cluster client cannot be built from the settings").with_source(err)
-            })?;
+            let client = cluster_builder(settings, &nodes, certificates.clone())
+                .build()
+                .map_err(cluster_build_error)?;
+            // Sharded subscriptions need RESP3 pushes (redis-rs resubscribes them after a
+            // reconnection itself); each gets its push sender when it connects.
+            let sharded = cluster_builder(settings, &nodes, certificates)
+                .use_protocol(ProtocolVersion::RESP3)
+                .build()
+                .map_err(cluster_build_error)?;
             (
                 format!("cluster seeds {}", authorities.join(", ")),
                 Target::Cluster(client),
-                PubSubTarget::Cluster(seeds),
+                PubSubTarget::Cluster { seeds, sharded },
             )
         }
         RedisMode::Sentinel => {
@@ -229,6 +235,26 @@ pub(crate) fn plan(settings: &RedisSettings) -> InfraResult<ClientPlan> {
         connect_timeout: settings.connect_timeout,
         command_timeout: settings.command_timeout,
     })
+}
+
+/// The cluster client's builder: the seeds (with their credentials), the timeouts and the
+/// TLS material of the settings.
+fn cluster_builder(
+    settings: &RedisSettings,
+    nodes: &[ConnectionInfo],
+    certificates: Option<TlsCertificates>,
+) -> ClusterClientBuilder {
+    let builder = ClusterClientBuilder::new(nodes.to_vec())
+        .connection_timeout(settings.connect_timeout)
+        .response_timeout(settings.command_timeout);
+    match certificates {
+        Some(certs) => builder.certs(certs),
+        None => builder,
+    }
+}
+
+fn cluster_build_error(err: redis::RedisError) -> InfraError {
+    invalid("the cluster client cannot be built from the settings").with_source(err)
 }
 
 /// The client of one server: its URL's credentials and database, with the TLS material.

@@ -33,8 +33,8 @@
 //!   [`RedisSubscriber`](infra_base::RedisSubscriber) ([`Redis::subscriber`](infra_base::Built::subscriber)):
 //!   each subscription on a connection of its own, pinged, reconnected with the retry
 //!   backoff and resubscribed (a `Gap` event tells the consumer what was lost), bounded by
-//!   its buffer (`Lagged`), ended when the component closes. `docs/pubsub.md` has the
-//!   contract.
+//!   its buffer (`Lagged`), ended when the component closes; sharded channels
+//!   (`SSUBSCRIBE`) in cluster mode. `docs/pubsub.md` has the contract.
 //! - **Layers**: [`build`] wraps the adapter in infra-base's standard layers
 //!   ([`PortLayers`](infra_base::layer::PortLayers): tracing, metrics, and the settings'
 //!   retry and circuit-breaker policy from

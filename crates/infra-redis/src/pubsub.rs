@@ -7,10 +7,19 @@
 //! multiplexed connection of port calls nor the pool: a subscribed connection accepts no
 //! other command, and a slow consumer must not hold a pooled socket.
 //!
+//! A subscription with sharded channels (`SSUBSCRIBE`, cluster mode only) uses a RESP3
+//! cluster connection of its own instead (redis-rs' `ClusterConnection` with a push sender):
+//! one `SSUBSCRIBE` per channel, each routed to the shard that owns its slot, plain channels
+//! and patterns on the same connection. redis-rs reports a node's lost connection as a
+//! `Disconnection` push; the task then starts over on a fresh cluster connection, as below
+//! (redis-rs' own resubscription does not come back when the node is down for a while).
+//! Outside cluster mode, sharded channels are refused as `InvalidInput`.
+//!
 //! The task:
 //! - pings the server every [`PING_EVERY`] (bounded by the command timeout), so that a
 //!   server that hangs or a cut that sends no reset is noticed, not waited on forever;
-//! - when the connection is lost (closed, reset, ping failed), reconnects with the
+//! - when the connection is lost (closed, reset, ping failed, a cluster node lost),
+//!   reconnects with the
 //!   settings' retry backoff (`retry.base_delay` doubling up to `retry.max_delay`, with
 //!   jitter) for as long as it takes, subscribes again to everything, and queues a
 //!   [`Gap`](infra_base::redis::PubSubEvent::Gap) with the outage's length. In sentinel mode
@@ -32,8 +41,11 @@ use infra_base::redis::{
 use infra_base::resilience::RetryPolicy;
 use infra_base::{ErrorKind, InfraError, InfraResult, REDIS_BACKEND};
 use redis::aio::{PubSubSink, PubSubStream};
+use redis::cluster::{ClusterClient, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
 use redis::sentinel::SentinelClient;
-use tokio::sync::{Mutex, watch};
+use redis::{Msg, PushInfo, PushKind};
+use tokio::sync::{Mutex, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 
 use crate::config::PubSubTarget;
@@ -53,6 +65,8 @@ enum Source {
         seeds: Vec<redis::Client>,
         /// The seed the next connection tries first (round robin).
         next: AtomicUsize,
+        /// RESP3 cluster client for subscriptions with sharded channels.
+        sharded: ClusterClient,
     },
 }
 
@@ -77,10 +91,19 @@ impl fmt::Debug for PubSub {
     }
 }
 
-/// One subscribed connection: redis-rs' sink (for pings) and message stream.
-struct Connection {
-    sink: PubSubSink,
-    stream: PubSubStream,
+/// One subscribed connection.
+enum Connection {
+    /// A connection to one server: redis-rs' sink (for pings) and message stream.
+    Single {
+        sink: PubSubSink,
+        stream: PubSubStream,
+    },
+    /// A RESP3 cluster connection (sharded subscriptions): redis-rs connects to the nodes
+    /// the channels need and pushes messages (and lost node connections) to `pushes`.
+    Cluster {
+        conn: ClusterConnection,
+        pushes: mpsc::UnboundedReceiver<PushInfo>,
+    },
 }
 
 impl PubSub {
@@ -95,9 +118,10 @@ impl PubSub {
         let source = match target {
             PubSubTarget::Standalone(client) => Source::Standalone(client),
             PubSubTarget::Sentinel(client) => Source::Sentinel(Mutex::new(client)),
-            PubSubTarget::Cluster(seeds) => Source::Cluster {
+            PubSubTarget::Cluster { seeds, sharded } => Source::Cluster {
                 seeds,
                 next: AtomicUsize::new(0),
+                sharded,
             },
         };
         Self {
@@ -130,7 +154,7 @@ impl PubSub {
         match &self.source {
             Source::Standalone(client) => Ok(client.clone()),
             Source::Sentinel(sentinel) => sentinel.lock().await.async_get_client().await,
-            Source::Cluster { seeds, next } => {
+            Source::Cluster { seeds, next, .. } => {
                 let index = next.fetch_add(1, Ordering::Relaxed) % seeds.len().max(1);
                 seeds.get(index).cloned().ok_or_else(|| {
                     redis::RedisError::from((
@@ -142,20 +166,25 @@ impl PubSub {
         }
     }
 
+    /// Refuses what the deployment cannot subscribe to: sharded channels outside cluster
+    /// mode.
+    fn check(&self, topics: &Topics) -> InfraResult<()> {
+        match self.source {
+            Source::Cluster { .. } => Ok(()),
+            _ => topics.refuse_sharded(REDIS_BACKEND, "outside cluster mode"),
+        }
+    }
+
     /// Connects and subscribes to every topic, within the connect and command timeouts.
     async fn connect(&self, topics: &Topics) -> InfraResult<Connection> {
         let budget = self.connect_timeout + self.command_timeout;
         let attempt = async {
-            let client = self.client().await?;
-            let mut pubsub = client.get_async_pubsub().await?;
-            if !topics.channels().is_empty() {
-                pubsub.subscribe(topics.channels()).await?;
+            match &self.source {
+                Source::Cluster { sharded, .. } if !topics.sharded_channels().is_empty() => {
+                    self.connect_cluster(sharded, topics).await
+                }
+                _ => self.connect_single(topics).await,
             }
-            if !topics.patterns().is_empty() {
-                pubsub.psubscribe(topics.patterns()).await?;
-            }
-            let (sink, stream) = pubsub.split();
-            Ok::<_, redis::RedisError>(Connection { sink, stream })
         };
         match timeout(budget, attempt).await {
             Ok(Ok(connection)) => Ok(connection),
@@ -167,6 +196,45 @@ impl PubSub {
                 format!("no subscription confirmed within {budget:?}"),
             )),
         }
+    }
+
+    async fn connect_single(&self, topics: &Topics) -> redis::RedisResult<Connection> {
+        let client = self.client().await?;
+        let mut pubsub = client.get_async_pubsub().await?;
+        if !topics.channels().is_empty() {
+            pubsub.subscribe(topics.channels()).await?;
+        }
+        if !topics.patterns().is_empty() {
+            pubsub.psubscribe(topics.patterns()).await?;
+        }
+        let (sink, stream) = pubsub.split();
+        Ok(Connection::Single { sink, stream })
+    }
+
+    async fn connect_cluster(
+        &self,
+        client: &ClusterClient,
+        topics: &Topics,
+    ) -> redis::RedisResult<Connection> {
+        let (sender, pushes) = mpsc::unbounded_channel();
+        // The config replaces the client's timeouts: give both again.
+        let config = ClusterConfig::new()
+            .set_connection_timeout(self.connect_timeout)
+            .set_response_timeout(self.command_timeout)
+            .set_push_sender(sender);
+        let mut conn = client.get_async_connection_with_config(config).await?;
+        if !topics.channels().is_empty() {
+            conn.subscribe(topics.channels()).await?;
+        }
+        if !topics.patterns().is_empty() {
+            conn.psubscribe(topics.patterns()).await?;
+        }
+        // One SSUBSCRIBE per channel: channels of different slots in one command are a
+        // CROSSSLOT error, and each is routed to its own shard.
+        for channel in topics.sharded_channels() {
+            conn.ssubscribe(channel).await?;
+        }
+        Ok(Connection::Cluster { conn, pushes })
     }
 }
 
@@ -183,6 +251,7 @@ impl RedisSubscriber for crate::RedisAdapter {
         topics.validate(REDIS_BACKEND)?;
         options.validate(REDIS_BACKEND)?;
         let pubsub = self.pubsub();
+        pubsub.check(topics)?;
         if pubsub.is_closed() {
             return Err(closed_error());
         }
@@ -195,6 +264,7 @@ impl RedisSubscriber for crate::RedisAdapter {
             endpoint = %pubsub.endpoint,
             channels = topics.channels().len(),
             patterns = topics.patterns().len(),
+            sharded = topics.sharded_channels().len(),
             buffer = options.buffer,
             "redis subscription started"
         );
@@ -286,36 +356,99 @@ async fn listen(
 ) -> Stop {
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = feed.closed() => return Stop::Done,
-            () = closing(closed) => return Stop::Done,
-            message = next_message(&mut connection.stream) => {
-                let Some(message) = message else {
-                    return Stop::Lost("the connection closed");
-                };
-                let pattern = if message.from_pattern() {
-                    message.get_pattern::<String>().ok()
-                } else {
-                    None
-                };
-                let delivered = feed.message(Message {
-                    channel: message.get_channel_name().to_owned(),
-                    pattern,
-                    payload: message.get_payload_bytes().to_vec(),
-                });
-                if !delivered {
-                    return Stop::Done;
+    match connection {
+        Connection::Single { sink, stream } => loop {
+            tokio::select! {
+                () = feed.closed() => return Stop::Done,
+                () = closing(closed) => return Stop::Done,
+                message = next_message(stream) => {
+                    let Some(message) = message else {
+                        return Stop::Lost("the connection closed");
+                    };
+                    if !forward(feed, &message) {
+                        return Stop::Done;
+                    }
+                }
+                _ = ping.tick() => {
+                    match timeout(pubsub.command_timeout, sink.ping::<redis::Value>()).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(_)) => return Stop::Lost("a ping failed"),
+                        Err(_) => return Stop::Lost("a ping timed out"),
+                    }
                 }
             }
-            _ = ping.tick() => {
-                match timeout(pubsub.command_timeout, connection.sink.ping::<redis::Value>()).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(_)) => return Stop::Lost("a ping failed"),
-                    Err(_) => return Stop::Lost("a ping timed out"),
+        },
+        Connection::Cluster { conn, pushes } => loop {
+            tokio::select! {
+                () = feed.closed() => return Stop::Done,
+                () = closing(closed) => return Stop::Done,
+                push = pushes.recv() => {
+                    let Some(push) = push else {
+                        return Stop::Lost("the cluster connection ended");
+                    };
+                    match cluster_push(feed, push) {
+                        Push::Handled => {}
+                        Push::Done => return Stop::Done,
+                        // redis-rs would resubscribe by itself, but not reliably when the
+                        // node is down for a while: start over on a fresh connection, so
+                        // the gap is known and every channel subscribed again.
+                        Push::Lost => return Stop::Lost("a cluster node's connection was lost"),
+                    }
+                }
+                _ = ping.tick() => {
+                    // Traffic lets redis-rs notice a lost node (a `Disconnection` push).
+                    let pinged = timeout(
+                        pubsub.command_timeout,
+                        redis::cmd("PING").query_async::<redis::Value>(conn),
+                    )
+                    .await;
+                    if !matches!(pinged, Ok(Ok(_))) {
+                        tracing::debug!(
+                            backend = REDIS_BACKEND,
+                            operation = OPERATION,
+                            endpoint = %pubsub.endpoint,
+                            "a cluster subscription's ping failed"
+                        );
+                    }
                 }
             }
-        }
+        },
+    }
+}
+
+/// Queues one message; `false` when the consumer is gone.
+fn forward(feed: &SubscriptionFeed, message: &Msg) -> bool {
+    let pattern = if message.from_pattern() {
+        message.get_pattern::<String>().ok()
+    } else {
+        None
+    };
+    feed.message(Message {
+        channel: message.get_channel_name().to_owned(),
+        pattern,
+        payload: message.get_payload_bytes().to_vec(),
+    })
+}
+
+/// What one push of a cluster connection means for the subscription.
+enum Push {
+    /// Handled (a message queued, a confirmation ignored).
+    Handled,
+    /// The consumer is gone.
+    Done,
+    /// A node's connection was lost: its subscriptions with it.
+    Lost,
+}
+
+/// Handles one push of a cluster connection.
+fn cluster_push(feed: &SubscriptionFeed, push: PushInfo) -> Push {
+    if push.kind == PushKind::Disconnection {
+        return Push::Lost;
+    }
+    match Msg::from_push_info(push) {
+        Some(message) if !forward(feed, &message) => Push::Done,
+        // Subscription confirmations and other pushes carry no message.
+        _ => Push::Handled,
     }
 }
 

@@ -11,7 +11,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use common::{blocking, eventually, settings};
-use infra_base::redis::{Message, PubSubEvent, Subscription};
+use infra_base::redis::{Command, Message, PubSubEvent, Reply as PortReply, Subscription};
+use infra_base::resilience::Idempotency;
 use infra_base::{RedisPort, RedisSubscriber, SubscribeOptions, Topics};
 use infra_config::RedisSettings;
 use infra_testkit::resp::Reply;
@@ -334,15 +335,6 @@ async fn cluster_subscriptions_receive_from_every_master() {
         panic!("a message expected")
     };
     assert_eq!(message.pattern, Some(format!("{prefix}:p.*")));
-    let err = subscriber
-        .subscribe(
-            &Topics::new().sharded(&channels[0]),
-            SubscribeOptions::default(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), infra_base::ErrorKind::InvalidInput);
-    assert!(err.message().contains("SSUBSCRIBE"), "{err}");
 
     let first = channels[0].clone();
     assert_eq!(blocking_count(cluster, &first).await, 1);
@@ -361,4 +353,89 @@ async fn cluster_subscriptions_receive_from_every_master() {
 async fn blocking_count(cluster: &'static RedisCluster, channel: &str) -> i64 {
     let channel = channel.to_owned();
     blocking(move || cluster_subscribers(cluster, &channel)).await
+}
+
+/// `SPUBLISH channel payload` through the port's general path; the shard's receiver count.
+async fn spublish(port: &Arc<dyn RedisPort>, channel: &str, payload: &[u8]) -> i64 {
+    let command = Command::new("SPUBLISH").arg(channel).arg(payload);
+    match port.command(&command, Idempotency::NonIdempotent).await {
+        Ok(PortReply::Int(count)) => count,
+        other => panic!("SPUBLISH answered {other:?}"),
+    }
+}
+
+/// Sharded pub/sub in cluster mode: a subscription to sharded channels of every master
+/// receives what `SPUBLISH` sends on each shard; when a master restarts, redis-rs
+/// reconnects and subscribes again to its channels, the consumer gets a gap, and messages
+/// of that shard flow again without subscribing by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn sharded_subscriptions_span_shards_and_survive_a_master_restart() {
+    let cluster = Arc::new(blocking(|| RedisCluster::start().expect("the cluster starts")).await);
+    let nodes = cluster.nodes().join(",");
+    let (_redis, port, subscriber) = pair(&settings(&[
+        ("MODE", "cluster"),
+        ("NODES", nodes.as_str()),
+        ("RETRY__BASE_DELAY", "50ms"),
+        ("RETRY__MAX_DELAY", "500ms"),
+    ]));
+    let prefix = infra_base::testing::unique_prefix();
+    // Twenty channels without a hash tag: their slots spread over the three masters.
+    let channels: Vec<String> = (0..20).map(|i| format!("{prefix}:shard{i}")).collect();
+    let topics = channels.iter().fold(Topics::new(), Topics::sharded);
+    let mut sub = subscriber
+        .subscribe(&topics, SubscribeOptions::default())
+        .await
+        .unwrap();
+    for channel in &channels {
+        assert_eq!(spublish(&port, channel, b"before").await, 1, "{channel}");
+    }
+    let mut received = Vec::new();
+    for _ in &channels {
+        let PubSubEvent::Message(message) = next(&mut sub).await else {
+            panic!("a message expected")
+        };
+        assert_eq!(message.payload, b"before");
+        assert_eq!(message.pattern, None);
+        received.push(message.channel);
+    }
+    received.sort();
+    let mut expected = channels.clone();
+    expected.sort();
+    assert_eq!(received, expected, "one message of every shard");
+
+    let restarted = Arc::clone(&cluster);
+    blocking(move || {
+        restarted.servers()[0]
+            .restart()
+            .expect("the master restarts");
+        restarted.wait_ok(WAIT).expect("the cluster is whole again");
+    })
+    .await;
+
+    // Every shard counts the subscriber again: redis-rs resubscribed on its own.
+    for channel in &channels {
+        let (back, took) = eventually(WAIT, || {
+            let (port, channel) = (Arc::clone(&port), channel.clone());
+            async move { (spublish(&port, &channel, b"probe").await == 1).then_some(()) }
+        })
+        .await;
+        assert!(
+            back.is_some(),
+            "{channel}: not subscribed again after {took:?}"
+        );
+    }
+    for channel in &channels {
+        assert_eq!(spublish(&port, channel, b"after").await, 1);
+    }
+    let (mut gap, mut after) = (false, 0);
+    while after < channels.len() {
+        match next(&mut sub).await {
+            PubSubEvent::Gap { .. } => gap = true,
+            PubSubEvent::Message(message) if message.payload == b"after" => after += 1,
+            PubSubEvent::Message(_) => {}
+            PubSubEvent::Lagged { dropped } => panic!("{dropped} dropped: no consumer was slow"),
+        }
+    }
+    assert!(gap, "the restart of a master was not reported as a gap");
 }

@@ -51,10 +51,11 @@ pub const DEFAULT_BUFFER: usize = 1024;
 /// memory (messages are up to 512 MB each in Redis; a buffer is counted in messages).
 pub const MAX_BUFFER: usize = 1 << 20;
 
-/// The channels and patterns of one subscription.
+/// The channels, patterns and sharded channels of one subscription.
 ///
 /// Channel names are exact; patterns are Redis glob patterns (`news.*`, `h?llo`, `[ab]c`,
-/// `\` escapes), matched by the server against every published channel.
+/// `\` escapes), matched by the server against every published channel; sharded channels
+/// ([`sharded`](Self::sharded)) are a Redis Cluster feature.
 ///
 /// ```
 /// use infra_base::redis::Topics;
@@ -91,9 +92,10 @@ impl Topics {
         self
     }
 
-    /// Adds a sharded channel (`SSUBSCRIBE`, Redis 7). No implementation in this workspace
-    /// supports sharded pub/sub yet: a subscription that names one is refused as
-    /// [`InvalidInput`](ErrorKind::InvalidInput) (see [`Topics::validate`]).
+    /// Adds a sharded channel (`SSUBSCRIBE`, Redis 7): in a cluster, only the shard that
+    /// owns the channel's slot carries it (published with `SPUBLISH`). The Redis adapter
+    /// supports it in cluster mode only; elsewhere, and on `MemoryRedis`, a subscription
+    /// that names one is refused as [`InvalidInput`](ErrorKind::InvalidInput).
     #[must_use]
     pub fn sharded(mut self, name: impl Into<String>) -> Self {
         push_unique(&mut self.sharded, name.into());
@@ -120,27 +122,42 @@ impl Topics {
         self.channels.is_empty() && self.patterns.is_empty() && self.sharded.is_empty()
     }
 
-    /// The checks every [`RedisSubscriber`] makes before connecting: at least one topic, and
-    /// no sharded channel (not supported).
+    /// The check every [`RedisSubscriber`] makes before connecting: at least one topic.
     ///
     /// # Errors
     ///
-    /// [`InvalidInput`](ErrorKind::InvalidInput) naming what is wrong.
+    /// [`InvalidInput`](ErrorKind::InvalidInput) when no topic was added.
     pub fn validate(&self, backend: &'static str) -> InfraResult<()> {
-        let invalid =
-            |message: &str| InfraError::new(ErrorKind::InvalidInput, backend, "subscribe", message);
         if self.is_empty() {
-            return Err(invalid(
+            return Err(InfraError::new(
+                ErrorKind::InvalidInput,
+                backend,
+                "subscribe",
                 "a subscription needs at least one channel or pattern",
             ));
         }
-        if !self.sharded.is_empty() {
-            return Err(invalid(
-                "sharded pub/sub (SSUBSCRIBE) is not supported; subscribe to the channel with \
-                 Topics::channel (PUBLISH reaches every node of a cluster)",
-            ));
-        }
         Ok(())
+    }
+
+    /// Refuses sharded channels, for a subscriber that cannot subscribe to them; `context`
+    /// says where (`"by MemoryRedis"`, `"outside cluster mode"`).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidInput`](ErrorKind::InvalidInput) when a sharded channel was added.
+    pub fn refuse_sharded(&self, backend: &'static str, context: &str) -> InfraResult<()> {
+        if self.sharded.is_empty() {
+            return Ok(());
+        }
+        Err(InfraError::new(
+            ErrorKind::InvalidInput,
+            backend,
+            "subscribe",
+            format!(
+                "sharded pub/sub (SSUBSCRIBE) is not supported {context}; subscribe to the \
+                 channel with Topics::channel instead"
+            ),
+        ))
     }
 }
 
@@ -243,8 +260,8 @@ pub trait RedisSubscriber: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` for no topic, a sharded channel or a buffer out of bounds (before
-    /// anything connects); `Unavailable`, `Timeout` or `Auth` when the connection or the
+    /// `InvalidInput` for no topic, a buffer out of bounds, or a sharded channel where the
+    /// implementation does not support them (before anything connects); `Unavailable`, `Timeout` or `Auth` when the connection or the
     /// subscription fails; `Unavailable` after the component was closed.
     async fn subscribe(
         &self,
@@ -570,8 +587,19 @@ mod tests {
         let err = Topics::new().validate("redis").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         assert!(err.message().contains("at least one"), "{err}");
-        let err = Topics::new().sharded("s").validate("redis").unwrap_err();
-        assert!(err.message().contains("SSUBSCRIBE"), "{err}");
+        let sharded = Topics::new().sharded("s");
+        assert!(sharded.validate("redis").is_ok());
+        let err = sharded.refuse_sharded("redis", "here").unwrap_err();
+        assert!(
+            err.message().contains("SSUBSCRIBE) is not supported here"),
+            "{err}"
+        );
+        assert!(
+            Topics::new()
+                .channel("c")
+                .refuse_sharded("redis", "here")
+                .is_ok()
+        );
         let topics = Topics::new().channel("a").channel("a").pattern("p*");
         assert_eq!(topics.channels(), ["a"]);
         assert!(topics.validate("redis").is_ok());

@@ -445,7 +445,8 @@ impl RedisPort for MemoryRedis {
 /// Subscriptions receive what [`publish`](RedisPort::publish) sends, at once, through the
 /// bounded buffer of the contract ([`crate::redis::pubsub`]): a full buffer drops and
 /// counts. There is no connection to lose, so no [`Gap`](crate::redis::PubSubEvent::Gap)
-/// ever happens; [`close`](Lifecycle::close) ends every stream.
+/// ever happens; [`close`](Lifecycle::close) ends every stream. Sharded channels are
+/// refused as [`InvalidInput`](ErrorKind::InvalidInput) (there is no `SPUBLISH` here).
 #[async_trait]
 impl RedisSubscriber for MemoryRedis {
     async fn subscribe(
@@ -454,6 +455,7 @@ impl RedisSubscriber for MemoryRedis {
         options: SubscribeOptions,
     ) -> InfraResult<Subscription> {
         topics.validate(REDIS_BACKEND)?;
+        topics.refuse_sharded(REDIS_BACKEND, "by MemoryRedis")?;
         options.validate(REDIS_BACKEND)?;
         self.check("subscribe")?;
         let (feed, subscription) = Subscription::channel(REDIS_BACKEND, options.buffer);

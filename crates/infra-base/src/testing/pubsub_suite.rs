@@ -201,7 +201,8 @@ pub async fn slow_consumer_is_told_it_lagged(pair: PubSubPair, prefix: &str) {
     );
 }
 
-/// No topic, a sharded channel or a buffer out of bounds is `InvalidInput`.
+/// No topic, a buffer out of bounds, or a sharded channel on one server (sharded pub/sub
+/// is a cluster feature: the cluster adapter has cases of its own) is `InvalidInput`.
 pub async fn invalid_subscriptions_are_invalid_input(pair: PubSubPair, prefix: &str) {
     let (_, subscriber) = pair;
     let name = channel(prefix, "c");

@@ -30,7 +30,8 @@
 //!   [`eval_script`](infra_base::RedisPortExt::eval_script) falls back to `EVAL`), a
 //!   cluster's `CROSSSLOT` is `InvalidInput` naming hash tags.
 //! - **Pub/sub**: [`RedisAdapter`] is also a
-//!   [`RedisSubscriber`](infra_base::RedisSubscriber) ([`Redis::subscriber`](infra_base::Built::subscriber)):
+//!   [`RedisSubscriber`](infra_base::RedisSubscriber)
+//!   ([`Redis::subscriber`](infra_base::Built::subscriber)):
 //!   each subscription on a connection of its own, pinged, reconnected with the retry
 //!   backoff and resubscribed (a `Gap` event tells the consumer what was lost), bounded by
 //!   its buffer (`Lagged`), ended when the component closes; sharded channels
@@ -119,6 +120,7 @@ pub use adapter::{PoolStatus, RedisAdapter};
 pub use error::map_redis_error;
 pub use exclusive::{ConnectionFuture, ExclusiveConnection};
 pub use factory::{COMPONENT_NAME, Redis, build};
+pub use pubsub::SUBSCRIPTION_PING_INTERVAL;
 
 /// The redis-rs crate this adapter is built on, for code that uses
 /// [`RedisAdapter::exclusive`] (same version, so its traits match).

@@ -16,17 +16,19 @@
 //! Outside cluster mode, sharded channels are refused as `InvalidInput`.
 //!
 //! The task:
-//! - pings the server every [`PING_EVERY`] (bounded by the command timeout), so that a
-//!   server that hangs or a cut that sends no reset is noticed, not waited on forever;
+//! - pings the server every [`SUBSCRIPTION_PING_INTERVAL`] (bounded by the command
+//!   timeout), so that a server that hangs or a cut that sends no reset is noticed, not
+//!   waited on forever;
 //! - when the connection is lost (closed, reset, ping failed, a cluster node lost),
-//!   reconnects with the
-//!   settings' retry backoff (`retry.base_delay` doubling up to `retry.max_delay`, with
-//!   jitter) for as long as it takes, subscribes again to everything, and queues a
-//!   [`Gap`](infra_base::redis::PubSubEvent::Gap) with the outage's length. In sentinel mode
-//!   every connection asks the sentinels for the primary first, so it follows a failover;
-//!   in cluster mode it tries the next seed node (a plain `PUBLISH` reaches every node);
+//!   reconnects with the settings' retry backoff (`retry.base_delay` doubling up to
+//!   `retry.max_delay`, with jitter) for as long as it takes, subscribes again to
+//!   everything, and queues a [`Gap`](infra_base::redis::PubSubEvent::Gap) with the
+//!   outage's length. In sentinel mode every connection asks the sentinels for the primary
+//!   first, so it follows a failover; in cluster mode it tries the next seed node (a plain
+//!   `PUBLISH` reaches every node);
 //! - stops, closing the socket (which unsubscribes), when the [`Subscription`] is dropped,
-//!   and ends the stream when the adapter is closed ([`Lifecycle::close`](infra_base::Lifecycle::close)).
+//!   and ends the stream when the adapter is closed
+//!   ([`Lifecycle::close`](infra_base::Lifecycle::close)).
 
 use std::fmt;
 use std::future::poll_fn;
@@ -51,8 +53,10 @@ use tokio::time::{Instant, MissedTickBehavior, timeout};
 use crate::config::PubSubTarget;
 use crate::error::map_redis_error;
 
-/// How often an idle subscription checks that its server still answers.
-pub(crate) const PING_EVERY: Duration = Duration::from_secs(5);
+/// How often a subscription checks that its server still answers (`PING`, bounded by the
+/// command timeout): a server that hangs or a cut that sends no reset is noticed within
+/// this interval plus the command timeout.
+pub const SUBSCRIPTION_PING_INTERVAL: Duration = Duration::from_secs(5);
 
 const OPERATION: &str = "subscribe";
 
@@ -327,7 +331,8 @@ async fn run(
             operation = OPERATION,
             endpoint = %pubsub.endpoint,
             reason,
-            "redis subscription lost its connection; reconnecting (messages published meanwhile are lost)"
+            "redis subscription lost its connection; reconnecting (messages published \
+             meanwhile are lost)"
         );
         connection = match reconnect(&pubsub, &topics, &feed, &mut closed).await {
             Some(connection) => connection,
@@ -354,7 +359,10 @@ async fn listen(
     connection: &mut Connection,
     closed: &mut watch::Receiver<bool>,
 ) -> Stop {
-    let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    let mut ping = tokio::time::interval_at(
+        Instant::now() + SUBSCRIPTION_PING_INTERVAL,
+        SUBSCRIPTION_PING_INTERVAL,
+    );
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     match connection {
         Connection::Single { sink, stream } => loop {

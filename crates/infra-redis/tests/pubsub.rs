@@ -439,3 +439,36 @@ async fn sharded_subscriptions_span_shards_and_survive_a_master_restart() {
     }
     assert!(gap, "the restart of a master was not reported as a gap");
 }
+
+/// A server that hangs (SIGSTOP) closes nothing: the subscription's ping notices it within
+/// the command timeout, the subscription reconnects once the server answers again, and the
+/// consumer gets a gap before the next message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn a_hung_server_is_noticed_by_the_ping_then_a_gap() {
+    let server = Arc::new(blocking(|| RedisServer::start().expect("redis-server starts")).await);
+    let (_redis, port, subscriber) = pair(&settings(&[
+        ("URL", &server.url()),
+        ("COMMAND_TIMEOUT", "500ms"),
+        ("CONNECT_TIMEOUT", "500ms"),
+        ("RETRY__BASE_DELAY", "50ms"),
+        ("RETRY__MAX_DELAY", "500ms"),
+    ]));
+    let mut sub = subscriber
+        .subscribe(
+            &Topics::new().channel("hang:events"),
+            SubscribeOptions::default(),
+        )
+        .await
+        .unwrap();
+    let paused = Arc::clone(&server);
+    blocking(move || paused.pause().expect("SIGSTOP")).await;
+    // Longer than a ping period plus its timeout: the ping happens while the server hangs.
+    tokio::time::sleep(infra_redis::SUBSCRIPTION_PING_INTERVAL + Duration::from_secs(3)).await;
+    let resumed = Arc::clone(&server);
+    blocking(move || resumed.resume().expect("SIGCONT")).await;
+
+    publish_until_received(&port, "hang:events", b"probe").await;
+    port.publish("hang:events", b"after").await.unwrap();
+    gap_then(&mut sub, b"after").await;
+}

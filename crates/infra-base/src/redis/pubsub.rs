@@ -243,7 +243,8 @@ pub enum PubSubEvent {
     },
 }
 
-/// Subscribes to Redis channels and patterns: the pub/sub side of a [`RedisPort`](super::RedisPort).
+/// Subscribes to Redis channels and patterns: the pub/sub side of a
+/// [`RedisPort`](super::RedisPort).
 ///
 /// Every implementation keeps the module's delivery contract ([`crate::redis::pubsub`]):
 /// at-most-once delivery, a [`PubSubEvent::Gap`] after a reconnection, a bounded buffer
@@ -261,8 +262,9 @@ pub trait RedisSubscriber: Send + Sync + 'static {
     /// # Errors
     ///
     /// `InvalidInput` for no topic, a buffer out of bounds, or a sharded channel where the
-    /// implementation does not support them (before anything connects); `Unavailable`, `Timeout` or `Auth` when the connection or the
-    /// subscription fails; `Unavailable` after the component was closed.
+    /// implementation does not support them (before anything connects); `Unavailable`,
+    /// `Timeout` or `Auth` when the connection or the subscription fails; `Unavailable`
+    /// after the component was closed.
     async fn subscribe(
         &self,
         topics: &Topics,

@@ -247,10 +247,11 @@ macro_rules! vector_conformance_tests {
 /// mod pubsub_conformance {
 ///     use std::sync::Arc;
 ///     use infra_base::testing::MemoryRedis;
+///     use infra_base::{RedisPort, RedisSubscriber};
 ///
 ///     infra_base::pubsub_conformance_tests!(async {
 ///         let redis = Arc::new(MemoryRedis::new());
-///         (redis.clone() as Arc<dyn infra_base::RedisPort>, redis as Arc<dyn infra_base::RedisSubscriber>)
+///         (redis.clone() as Arc<dyn RedisPort>, redis as Arc<dyn RedisSubscriber>)
 ///     });
 /// }
 /// # fn main() {}
@@ -258,7 +259,10 @@ macro_rules! vector_conformance_tests {
 #[macro_export]
 macro_rules! pubsub_conformance_tests {
     ($factory:expr $(, #[$meta:meta])* $(,)?) => {
-        $crate::for_each_pubsub_case!($crate::__pubsub_conformance_tests, [$factory] [$(#[$meta])*]);
+        $crate::for_each_pubsub_case!(
+            $crate::__pubsub_conformance_tests,
+            [$factory] [$(#[$meta])*]
+        );
     };
 }
 

@@ -65,7 +65,8 @@ async fn wait_for_receivers(port: &dyn RedisPort, channel: &str, expected: u64) 
         }
         assert!(
             Instant::now() < deadline,
-            "publish on {channel} still reaches {count} receivers after {WAIT:?}, expected {expected}"
+            "publish on {channel} still reaches {count} receivers after {WAIT:?}, \
+             expected {expected}"
         );
         sleep(Duration::from_millis(20)).await;
     }

@@ -584,6 +584,33 @@ mod tests {
         assert_eq!(payload(reader.await.unwrap()), 7);
     }
 
+    #[cfg(feature = "mock")]
+    #[tokio::test]
+    async fn a_mocked_subscriber_hands_out_a_scripted_subscription() {
+        let (feed, scripted) = Subscription::channel("redis", 4);
+        let mut mock = MockRedisSubscriber::new();
+        mock.expect_subscribe()
+            .withf(|topics, options| topics.channels() == ["orders"] && options.buffer == 4)
+            .return_once(move |_, _| Ok(scripted));
+        let subscriber: Arc<dyn RedisSubscriber> = Arc::new(mock);
+        let topics = Topics::new().channel("orders");
+        let mut sub = subscriber
+            .subscribe(&topics, SubscribeOptions::with_buffer(4))
+            .await
+            .unwrap();
+        assert!(feed.message(msg(1)));
+        assert!(feed.gap(Duration::from_secs(1)));
+        drop(feed);
+        assert_eq!(payload(sub.recv().await), 1);
+        assert_eq!(
+            sub.recv().await,
+            Some(PubSubEvent::Gap {
+                outage: Duration::from_secs(1)
+            })
+        );
+        assert_eq!(sub.recv().await, None);
+    }
+
     #[test]
     fn topics_and_options_are_checked() {
         let err = Topics::new().validate("redis").unwrap_err();

@@ -1,6 +1,6 @@
 //! Tier 2: subscriptions ([`RedisSubscriber`]) against real servers (infra-testkit): the
-//! pub/sub conformance suite on a standalone server and on a cluster, and what needs an
-//! outage: a server restart and a sentinel failover mid-stream (a gap, then messages again
+//! pub/sub conformance suite on a standalone server and through sentinels, a cluster's
+//! cases (its `PUBLISH` counts are per node), and what needs an outage: a server restart and a sentinel failover mid-stream (a gap, then messages again
 //! without subscribing by hand), and the component's close ending every stream.
 //!
 //! Waits are generous and nothing asserts speed.
@@ -55,6 +55,33 @@ mod standalone_conformance {
         async {
             let server = super::shared_server().await;
             let (_, port, subscriber) = super::pair(&super::settings(&[("URL", &server.url())]));
+            (port, subscriber)
+        },
+        #[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"],
+    );
+}
+
+static SENTINEL: OnceLock<RedisSentinel> = OnceLock::new();
+
+/// Settings of a sentinel setup that is never failed over (shared by the conformance cases).
+async fn shared_sentinel_settings() -> RedisSettings {
+    let setup = blocking(|| {
+        SENTINEL.get_or_init(|| RedisSentinel::start().expect("the sentinel setup starts"))
+    })
+    .await;
+    let nodes = setup.sentinel_nodes().join(",");
+    settings(&[
+        ("MODE", "sentinel"),
+        ("NODES", nodes.as_str()),
+        ("SENTINEL_MASTER", setup.master_name()),
+    ])
+}
+
+/// The same cases through the sentinels: the subscription is on the master they name.
+mod sentinel_conformance {
+    infra_base::pubsub_conformance_tests!(
+        async {
+            let (_, port, subscriber) = super::pair(&super::shared_sentinel_settings().await);
             (port, subscriber)
         },
         #[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"],

@@ -1,7 +1,9 @@
 //! Tier 2: subscriptions ([`RedisSubscriber`]) against real servers (infra-testkit): the
 //! pub/sub conformance suite on a standalone server and through sentinels, a cluster's
-//! cases (its `PUBLISH` counts are per node), and what needs an outage: a server restart and a sentinel failover mid-stream (a gap, then messages again
-//! without subscribing by hand), and the component's close ending every stream.
+//! cases (its `PUBLISH` counts are per node), and what needs an outage: a server restart,
+//! a hung server, a sentinel failover and a cluster master restart mid-stream (a gap, then
+//! messages again without subscribing by hand), and the component's close ending every
+//! stream.
 //!
 //! Waits are generous and nothing asserts speed.
 

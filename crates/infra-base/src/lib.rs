@@ -6,7 +6,8 @@
 //!   with typed conveniences in extension traits ([`VectorPortExt`]; for Redis one per
 //!   data type, [`RedisPortExt`], [`RedisSetsExt`], [`RedisStreamsExt`], ..., all in
 //!   [`redis::prelude`]), and two Redis primitives with written contracts: [`RedisLock`]
-//!   and [`RateLimiter`];
+//!   and [`RateLimiter`]; [`RedisSubscriber`] for pub/sub, a bounded [`Subscription`]
+//!   stream with gap and lag events;
 //! - [`InfraError`] and [`ErrorKind`]: one error taxonomy for every adapter;
 //! - [`Lifecycle`], [`Component`] and the health model ([`HealthStatus`],
 //!   [`ComponentHealth`], [`aggregate`]);
@@ -68,8 +69,8 @@ pub use lifecycle::{Built, Component, Components, Lifecycle};
 pub use redis::{
     Command, LockGuard, LockOptions, Pipeline, REDIS_BACKEND, RateLimit, RateLimitDecision,
     RateLimiter, RedisHashesExt, RedisKeysExt, RedisListsExt, RedisLock, RedisPort, RedisPortExt,
-    RedisSetsExt, RedisSortedSetsExt, RedisStreamsExt, RedisStringsExt, Reply, Script,
-    SetCondition, SetOptions,
+    RedisSetsExt, RedisSortedSetsExt, RedisStreamsExt, RedisStringsExt, RedisSubscriber, Reply,
+    Script, SetCondition, SetOptions, SubscribeOptions, Subscription, Topics,
 };
 pub use service::BaseService;
 pub use vector::{
@@ -82,6 +83,8 @@ pub use vector::{
 pub use lifecycle::MockLifecycle;
 #[cfg(feature = "mock")]
 pub use redis::MockRedisPort;
+#[cfg(feature = "mock")]
+pub use redis::MockRedisSubscriber;
 #[cfg(feature = "mock")]
 pub use vector::MockVectorPort;
 

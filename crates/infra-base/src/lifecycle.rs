@@ -170,6 +170,15 @@ impl<P: ?Sized, A: ?Sized> Built<P, A> {
     }
 }
 
+impl<A: crate::redis::RedisSubscriber> Built<dyn crate::redis::RedisPort, A> {
+    /// The adapter's pub/sub side, for a Redis adapter that subscribes (the production one
+    /// does): handed to services beside [`port`](Self::port). Closing the
+    /// [`component`](Self::component) ends every subscription's stream.
+    pub fn subscriber(&self) -> Arc<dyn crate::redis::RedisSubscriber> {
+        Arc::clone(&self.adapter) as Arc<dyn crate::redis::RedisSubscriber>
+    }
+}
+
 impl<P: ?Sized, A: ?Sized> Clone for Built<P, A> {
     fn clone(&self) -> Self {
         Self {

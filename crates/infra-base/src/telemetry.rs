@@ -96,6 +96,13 @@ pub const CACHE_NOT_STORED: &str = "infra_cache_values_not_stored_total";
 /// Invalidation attempts of a `Cache`, by outcome (`done`, `failed`, `abandoned`).
 pub const CACHE_INVALIDATIONS: &str = "infra_cache_invalidations_total";
 
+/// Messages a pub/sub subscription received from the server (dropped ones included).
+pub const PUBSUB_MESSAGES_RECEIVED: &str = "infra_pubsub_messages_received_total";
+/// Messages a pub/sub subscription dropped because its consumer's buffer was full.
+pub const PUBSUB_MESSAGES_DROPPED: &str = "infra_pubsub_messages_dropped_total";
+/// Pub/sub subscriptions re-established after a lost connection (each one a gap).
+pub const PUBSUB_RECONNECTS: &str = "infra_pubsub_reconnects_total";
+
 /// Histogram buckets for every `_seconds` metric: 100 µs to 10 s.
 pub const DURATION_BUCKETS: &[f64] = &[
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -259,6 +266,24 @@ pub const CATALOG: &[MetricInfo] = &[
         kind: MetricKind::Counter,
         labels: &[labels::CACHE_NAME, labels::OUTCOME],
         help: "Cache invalidation attempts: done, failed (retried) or abandoned (given up once entries had expired)",
+    },
+    MetricInfo {
+        name: PUBSUB_MESSAGES_RECEIVED,
+        kind: MetricKind::Counter,
+        labels: &[labels::DB_SYSTEM],
+        help: "Messages pub/sub subscriptions received from the server, those dropped for a slow consumer included",
+    },
+    MetricInfo {
+        name: PUBSUB_MESSAGES_DROPPED,
+        kind: MetricKind::Counter,
+        labels: &[labels::DB_SYSTEM],
+        help: "Messages pub/sub subscriptions dropped because the consumer's buffer was full (reported to it as Lagged)",
+    },
+    MetricInfo {
+        name: PUBSUB_RECONNECTS,
+        kind: MetricKind::Counter,
+        labels: &[labels::DB_SYSTEM],
+        help: "Pub/sub subscriptions re-established after a lost connection; messages published meanwhile were lost (a Gap event)",
     },
 ];
 

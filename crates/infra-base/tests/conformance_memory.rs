@@ -23,6 +23,22 @@ mod redis {
     );
 }
 
+mod pubsub {
+    use std::sync::Arc;
+
+    use infra_base::testing::MemoryRedis;
+    use infra_base::{RedisPort, RedisSubscriber};
+
+    // Publish and subscribe on one store, as on one server.
+    infra_base::pubsub_conformance_tests!(async {
+        let redis = Arc::new(MemoryRedis::new());
+        (
+            Arc::clone(&redis) as Arc<dyn RedisPort>,
+            redis as Arc<dyn RedisSubscriber>,
+        )
+    });
+}
+
 mod vector {
     infra_base::vector_conformance_tests!(async {
         std::sync::Arc::new(infra_base::testing::MemoryVector::new())

@@ -15,7 +15,7 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
     AsyncConnectionConfig, ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
-    TlsCertificates, TlsMode,
+    ProtocolVersion, TlsCertificates, TlsMode,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -40,6 +40,24 @@ impl fmt::Debug for Target {
             Target::Sentinel(_) => "Sentinel",
         })
     }
+}
+
+/// Where subscriptions connect: a client per candidate server, built from the same URLs,
+/// credentials and TLS material as the pool's (subscriptions use connections of their own).
+pub(crate) enum PubSubTarget {
+    /// The one server.
+    Standalone(redis::Client),
+    /// The primary the sentinels name, looked up again on every connection.
+    Sentinel(SentinelClient),
+    /// A Redis Cluster.
+    Cluster {
+        /// Each seed node: a plain `PUBLISH` reaches every node of a cluster, so any one
+        /// delivers the messages; a reconnection tries the next seed.
+        seeds: Vec<redis::Client>,
+        /// A RESP3 cluster client for sharded subscriptions (`SSUBSCRIBE`), which must
+        /// reach the shard of each channel.
+        sharded: ClusterClient,
+    },
 }
 
 /// The pool's size and timeouts.
@@ -72,6 +90,11 @@ pub(crate) struct ClientPlan {
     )]
     pub(crate) nodes: Vec<ConnectionInfo>,
     pub(crate) target: Target,
+    /// Where subscriptions connect.
+    pub(crate) pubsub: PubSubTarget,
+    /// Reconnection backoff of subscriptions: the settings' retry delays.
+    pub(crate) retry_base_delay: Duration,
+    pub(crate) retry_max_delay: Duration,
     /// Connect and response timeouts of standalone and sentinel connections (a cluster
     /// client carries its own copy).
     pub(crate) connection: AsyncConnectionConfig,
@@ -157,40 +180,44 @@ pub(crate) fn plan(settings: &RedisSettings) -> InfraResult<ClientPlan> {
         .collect::<InfraResult<Vec<_>>>()?;
     let authorities: Vec<String> = nodes.iter().map(authority).collect();
 
-    let (endpoint, target) = match settings.mode {
+    let (endpoint, target, pubsub) = match settings.mode {
         RedisMode::Cluster => {
-            let mut builder = ClusterClientBuilder::new(nodes.clone())
-                .connection_timeout(settings.connect_timeout)
-                .response_timeout(settings.command_timeout);
-            if let Some(certs) = certificates {
-                builder = builder.certs(certs);
-            }
-            let client = builder.build().map_err(|err| {
-                invalid("the cluster client cannot be built from the settings").with_source(err)
-            })?;
+            let seeds = nodes
+                .iter()
+                .map(|info| node_client(info.clone(), certificates.clone()))
+                .collect::<InfraResult<Vec<_>>>()?;
+            let client = cluster_builder(settings, &nodes, certificates.clone())
+                .build()
+                .map_err(cluster_build_error)?;
+            // Sharded subscriptions need RESP3 pushes (redis-rs resubscribes them after a
+            // reconnection itself); each gets its push sender when it connects.
+            let sharded = cluster_builder(settings, &nodes, certificates)
+                .use_protocol(ProtocolVersion::RESP3)
+                .build()
+                .map_err(cluster_build_error)?;
             (
                 format!("cluster seeds {}", authorities.join(", ")),
                 Target::Cluster(client),
+                PubSubTarget::Cluster { seeds, sharded },
             )
         }
         RedisMode::Sentinel => {
             let master = settings.sentinel_master.clone().unwrap_or_default();
-            let client = sentinel_client(settings, &nodes, &master, tls, certificates)?;
+            let client = sentinel_client(settings, &nodes, &master, tls, certificates.clone())?;
+            let subscriptions = sentinel_client(settings, &nodes, &master, tls, certificates)?;
             (
                 format!("sentinel master {master:?} via {}", authorities.join(", ")),
                 Target::Sentinel(client),
+                PubSubTarget::Sentinel(subscriptions),
             )
         }
         RedisMode::Standalone => {
-            let info = nodes[0].clone();
-            let client = match certificates {
-                Some(certs) => redis::Client::build_with_tls(info, certs),
-                None => redis::Client::open(info),
-            }
-            .map_err(|err| {
-                invalid("the Redis client cannot be built from the settings").with_source(err)
-            })?;
-            (authorities[0].clone(), Target::Standalone(client))
+            let client = node_client(nodes[0].clone(), certificates)?;
+            (
+                authorities[0].clone(),
+                Target::Standalone(client.clone()),
+                PubSubTarget::Standalone(client),
+            )
         }
     };
 
@@ -200,11 +227,46 @@ pub(crate) fn plan(settings: &RedisSettings) -> InfraResult<ClientPlan> {
         tls,
         nodes,
         target,
+        pubsub,
+        retry_base_delay: settings.retry.base_delay,
+        retry_max_delay: settings.retry.max_delay,
         connection,
         pool,
         connect_timeout: settings.connect_timeout,
         command_timeout: settings.command_timeout,
     })
+}
+
+/// The cluster client's builder: the seeds (with their credentials), the timeouts and the
+/// TLS material of the settings.
+fn cluster_builder(
+    settings: &RedisSettings,
+    nodes: &[ConnectionInfo],
+    certificates: Option<TlsCertificates>,
+) -> ClusterClientBuilder {
+    let builder = ClusterClientBuilder::new(nodes.to_vec())
+        .connection_timeout(settings.connect_timeout)
+        .response_timeout(settings.command_timeout);
+    match certificates {
+        Some(certs) => builder.certs(certs),
+        None => builder,
+    }
+}
+
+fn cluster_build_error(err: redis::RedisError) -> InfraError {
+    invalid("the cluster client cannot be built from the settings").with_source(err)
+}
+
+/// The client of one server: its URL's credentials and database, with the TLS material.
+fn node_client(
+    info: ConnectionInfo,
+    certificates: Option<TlsCertificates>,
+) -> InfraResult<redis::Client> {
+    match certificates {
+        Some(certs) => redis::Client::build_with_tls(info, certs),
+        None => redis::Client::open(info),
+    }
+    .map_err(|err| invalid("the Redis client cannot be built from the settings").with_source(err))
 }
 
 /// The sentinel client: sentinels at `nodes` (no credentials, as the settings compose them),

@@ -12,9 +12,10 @@ use crate::adapter::RedisAdapter;
 /// The name under which the adapter is registered as a [`Component`].
 pub const COMPONENT_NAME: &str = "redis";
 
-/// What [`build`] returns: the layered port for services, the adapter's [`Component`]
-/// (criticality from `SOCIAL_REDIS__CRITICAL`), the resilience policy and the adapter
-/// (its exclusive-connection API).
+/// What [`build`] returns: the layered port for services, the subscriber
+/// ([`Built::subscriber`]: pub/sub on connections of its own), the adapter's [`Component`]
+/// (criticality from `SOCIAL_REDIS__CRITICAL`; closing it ends every subscription), the
+/// resilience policy and the adapter (its exclusive-connection API).
 pub type Redis = Built<dyn RedisPort, RedisAdapter>;
 
 /// Builds the Redis adapter of `settings` (one pool for the process), its port in the
@@ -26,7 +27,8 @@ pub type Redis = Built<dyn RedisPort, RedisAdapter>;
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use infra_base::{Components, RedisPortExt, SetOptions};
+/// use infra_base::redis::PubSubEvent;
+/// use infra_base::{Components, RedisPortExt, SetOptions, SubscribeOptions, Topics};
 /// use infra_config::Settings;
 ///
 /// let settings = Settings::from_env()?;
@@ -36,7 +38,17 @@ pub type Redis = Built<dyn RedisPort, RedisAdapter>;
 ///
 /// let port = redis.port();
 /// port.set_json("greeting", &"hello", SetOptions::default()).await?;
-/// components.close_all().await;
+///
+/// // Pub/sub beside the port: a bounded stream on a connection of its own.
+/// let subscriber = redis.subscriber();
+/// let mut events = subscriber
+///     .subscribe(&Topics::new().channel("greetings"), SubscribeOptions::default())
+///     .await?;
+/// port.publish("greetings", b"hello").await?;
+/// if let Some(PubSubEvent::Message(message)) = events.recv().await {
+///     assert_eq!(message.payload, b"hello");
+/// }
+/// components.close_all().await; // ends `events`
 /// # Ok(()) }
 /// ```
 ///
@@ -92,5 +104,35 @@ mod tests {
             settings.retry.max_attempts
         );
         assert_eq!(redis.adapter().endpoint(), "127.0.0.1:6379");
+    }
+
+    #[tokio::test]
+    async fn the_subscriber_checks_its_input_and_closes_with_the_component() {
+        use infra_base::{ErrorKind, SubscribeOptions, Topics};
+        // Port 1 on loopback: nothing listens; nothing is contacted before validation.
+        let settings = RedisSettings {
+            port: 1,
+            ..RedisSettings::default()
+        };
+        let redis = build(&settings).unwrap();
+        let subscriber = redis.subscriber();
+        let err = subscriber
+            .subscribe(&Topics::new(), SubscribeOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let topics = Topics::new().channel("c");
+        let err = subscriber
+            .subscribe(&topics, SubscribeOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", err.chain());
+        redis.component().lifecycle.close().await;
+        let err = subscriber
+            .subscribe(&topics, SubscribeOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert_eq!(err.message(), "the Redis client has been closed");
     }
 }

@@ -29,6 +29,13 @@
 //!   recognized by [`is_noscript`](infra_base::redis::is_noscript) (so
 //!   [`eval_script`](infra_base::RedisPortExt::eval_script) falls back to `EVAL`), a
 //!   cluster's `CROSSSLOT` is `InvalidInput` naming hash tags.
+//! - **Pub/sub**: [`RedisAdapter`] is also a
+//!   [`RedisSubscriber`](infra_base::RedisSubscriber)
+//!   ([`Redis::subscriber`](infra_base::Built::subscriber)):
+//!   each subscription on a connection of its own, pinged, reconnected with the retry
+//!   backoff and resubscribed (a `Gap` event tells the consumer what was lost), bounded by
+//!   its buffer (`Lagged`), ended when the component closes; sharded channels
+//!   (`SSUBSCRIBE`) in cluster mode. `docs/pubsub.md` has the contract.
 //! - **Layers**: [`build`] wraps the adapter in infra-base's standard layers
 //!   ([`PortLayers`](infra_base::layer::PortLayers): tracing, metrics, and the settings'
 //!   retry and circuit-breaker policy from
@@ -106,12 +113,14 @@ mod error;
 mod exclusive;
 mod factory;
 mod pool;
+mod pubsub;
 mod shared;
 
 pub use adapter::{PoolStatus, RedisAdapter};
 pub use error::map_redis_error;
 pub use exclusive::{ConnectionFuture, ExclusiveConnection};
 pub use factory::{COMPONENT_NAME, Redis, build};
+pub use pubsub::SUBSCRIPTION_PING_INTERVAL;
 
 /// The redis-rs crate this adapter is built on, for code that uses
 /// [`RedisAdapter::exclusive`] (same version, so its traits match).

@@ -24,6 +24,32 @@ fn tls_adapter(url: &str, ca_file: &std::path::Path, extra: &[(&str, &str)]) -> 
     Arc::new(RedisAdapter::from_settings(&settings(&pairs)).expect("adapter builds"))
 }
 
+/// Fresh certificates and a server that requires a client certificate and `password`.
+async fn mutual_tls_server(password: &'static str) -> (Arc<TestCerts>, RedisTls) {
+    let certs = Arc::new(blocking(|| TestCerts::generate().expect("certificates")).await);
+    let server = {
+        let certs = Arc::clone(&certs);
+        blocking(move || {
+            RedisTls::builder()
+                .certs(certs)
+                .client_auth(ClientAuth::Required)
+                .password(password)
+                .start()
+                .expect("the TLS server starts")
+        })
+        .await
+    };
+    (certs, server)
+}
+
+/// The trusted client certificate and key files of `certs`, as settings values.
+fn client_identity(certs: &TestCerts) -> (String, String) {
+    (
+        certs.client().cert_file.to_string_lossy().into_owned(),
+        certs.client().key_file.to_string_lossy().into_owned(),
+    )
+}
+
 mod conformance {
     infra_base::redis_conformance_tests!(
         async {
@@ -89,21 +115,8 @@ async fn a_certificate_for_another_host_is_refused_with_a_clear_error() {
 #[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
 async fn mutual_tls_with_a_client_certificate_and_a_password() {
     const SECRET: &str = "tls-M4RK3R";
-    let certs = Arc::new(blocking(|| TestCerts::generate().expect("certificates")).await);
-    let server = {
-        let certs = Arc::clone(&certs);
-        blocking(move || {
-            RedisTls::builder()
-                .certs(certs)
-                .client_auth(ClientAuth::Required)
-                .password(SECRET)
-                .start()
-                .expect("the TLS server starts")
-        })
-        .await
-    };
-    let cert = certs.client().cert_file.to_string_lossy().into_owned();
-    let key = certs.client().key_file.to_string_lossy().into_owned();
+    let (certs, server) = mutual_tls_server(SECRET).await;
+    let (cert, key) = client_identity(&certs);
     let with_cert = tls_adapter(
         &server.url(),
         certs.ca_file(),
@@ -149,4 +162,43 @@ async fn mutual_tls_with_a_client_certificate_and_a_password() {
         err.message().contains("refused the client certificate"),
         "{err}"
     );
+}
+
+/// Subscriptions connect with the same TLS material and credentials as port calls: a
+/// client certificate and a password; without the certificate the server refuses them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 2: needs redis-server; run by cargo xtask test-integration"]
+async fn subscriptions_use_the_same_tls_material_and_credentials() {
+    use infra_base::redis::PubSubEvent;
+    use infra_base::{RedisSubscriber, SubscribeOptions, Topics};
+
+    const SECRET: &str = "tls-pubsub-M4RK3R";
+    let (certs, server) = mutual_tls_server(SECRET).await;
+    let (cert, key) = client_identity(&certs);
+    let with_cert = tls_adapter(
+        &server.url(),
+        certs.ca_file(),
+        &[("TLS__CERT_FILE", &cert), ("TLS__KEY_FILE", &key)],
+    );
+    let topics = Topics::new().channel("tls:events");
+    let mut sub = with_cert
+        .subscribe(&topics, SubscribeOptions::default())
+        .await
+        .expect("subscribed over TLS with the certificate and the password");
+    assert_eq!(with_cert.publish("tls:events", b"sealed").await.unwrap(), 1);
+    let event = tokio::time::timeout(std::time::Duration::from_secs(30), sub.recv())
+        .await
+        .expect("the message arrives");
+    let Some(PubSubEvent::Message(message)) = event else {
+        panic!("a message expected, got {event:?}")
+    };
+    assert_eq!(message.payload, b"sealed");
+
+    let without = tls_adapter(&server.url(), certs.ca_file(), &[]);
+    let err = without
+        .subscribe(&topics, SubscribeOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{}", err.chain());
+    assert!(!err.chain().contains(SECRET));
 }

@@ -18,6 +18,10 @@
 //! Two primitives are built on scripts, each with a written contract: [`lock`]
 //! ([`RedisLock`]: a lease with a random token, fencing tokens and automatic extension) and
 //! [`rate_limit`] ([`RateLimiter`]: GCRA on the server's clock, one round trip per check).
+//!
+//! Subscriptions are a trait of their own, [`RedisSubscriber`] ([`pubsub`]): a bounded
+//! stream of messages per subscription, on connections of their own, with its delivery
+//! contract (at most once, gaps after reconnections, lag when the consumer is slow).
 
 pub mod cluster;
 mod command;
@@ -25,6 +29,7 @@ pub mod ext;
 pub mod lock;
 pub mod ops;
 pub mod prelude;
+pub mod pubsub;
 pub mod rate_limit;
 mod reply;
 mod script;
@@ -46,6 +51,11 @@ pub use ext::{
     ZAddUpdate, ZRange, busygroup_error, is_busygroup,
 };
 pub use lock::{LockGuard, LockOptions, RedisLock};
+#[cfg(feature = "mock")]
+pub use pubsub::MockRedisSubscriber;
+pub use pubsub::{
+    Message, PubSubEvent, RedisSubscriber, SubscribeOptions, Subscription, SubscriptionFeed, Topics,
+};
 pub use rate_limit::{RateLimit, RateLimitDecision, RateLimiter};
 pub use reply::Reply;
 pub use script::{NOSCRIPT_MESSAGE, Script, is_noscript, noscript_error};

@@ -89,6 +89,24 @@ macro_rules! for_each_redis_scripting_case {
     };
 }
 
+/// Calls `$callback!` with the name of every pub/sub conformance case, in the same form as
+/// [`for_each_redis_case!`](crate::for_each_redis_case): each name is a function of
+/// [`pubsub_suite`](crate::testing::pubsub_suite), run on a port and a
+/// [`RedisSubscriber`](crate::RedisSubscriber) of the same deployment.
+#[macro_export]
+macro_rules! for_each_pubsub_case {
+    ($($callback:ident)::+ $(, $($args:tt)*)?) => {
+        $($callback)::+! {
+            $($($args)*)? ;
+            channel_messages_arrive_in_order
+            pattern_messages_name_the_pattern
+            dropped_subscription_unsubscribes
+            slow_consumer_is_told_it_lagged
+            invalid_subscriptions_are_invalid_input
+        }
+    };
+}
+
 /// Calls `$callback!` with the name of every vector conformance case: the one list that the
 /// test macro, [`vector_cases`](crate::testing::vector_cases) and any runner derive from.
 ///
@@ -222,6 +240,63 @@ macro_rules! vector_conformance_tests {
             $crate::__conformance_tests,
             [(vector_suite) => VectorPort] [$factory] [$(#[$meta])*]
         );
+    };
+}
+
+/// Generates one `#[test]` per pub/sub conformance case
+/// ([`for_each_pubsub_case!`](crate::for_each_pubsub_case)), each on a fresh pair from
+/// `$factory`: an expression giving a future of
+/// [`PubSubPair`](crate::testing::pubsub_suite::PubSubPair) (a port and a subscriber of the
+/// same deployment). Attributes after it go on every test, as for
+/// [`redis_conformance_tests!`](crate::redis_conformance_tests).
+///
+/// ```
+/// mod pubsub_conformance {
+///     use std::sync::Arc;
+///     use infra_base::testing::MemoryRedis;
+///     use infra_base::{RedisPort, RedisSubscriber};
+///
+///     infra_base::pubsub_conformance_tests!(async {
+///         let redis = Arc::new(MemoryRedis::new());
+///         (redis.clone() as Arc<dyn RedisPort>, redis as Arc<dyn RedisSubscriber>)
+///     });
+/// }
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! pubsub_conformance_tests {
+    ($factory:expr $(, #[$meta:meta])* $(,)?) => {
+        $crate::for_each_pubsub_case!(
+            $crate::__pubsub_conformance_tests,
+            [$factory] [$(#[$meta])*]
+        );
+    };
+}
+
+/// Implementation detail of [`pubsub_conformance_tests!`](crate::pubsub_conformance_tests).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pubsub_conformance_tests {
+    ([$factory:expr] $attrs:tt ; $($case:ident)*) => {
+        $( $crate::__pubsub_conformance_test! { [$factory] $attrs $case } )*
+    };
+}
+
+/// Implementation detail of [`pubsub_conformance_tests!`](crate::pubsub_conformance_tests):
+/// the test of one case.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pubsub_conformance_test {
+    ([$factory:expr] [$(#[$meta:meta])*] $case:ident) => {
+        $(#[$meta])*
+        #[test]
+        fn $case() {
+            $crate::testing::block_on_case(async {
+                let pair: $crate::testing::pubsub_suite::PubSubPair = $factory.await;
+                $crate::testing::pubsub_suite::$case(pair, &$crate::testing::unique_prefix())
+                    .await;
+            });
+        }
     };
 }
 

@@ -6,14 +6,14 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::health::ComponentHealth;
 use crate::lifecycle::Lifecycle;
 use crate::redis::{
-    Command, Pipeline, REDIS_BACKEND, RedisPort, Reply, SetCondition, SetOptions, validate_command,
+    Command, Message, Pipeline, REDIS_BACKEND, RedisPort, RedisSubscriber, Reply, SetCondition,
+    SetOptions, SubscribeOptions, Subscription, SubscriptionFeed, Topics, validate_command,
 };
 use crate::resilience::Idempotency;
 
@@ -68,9 +68,10 @@ const SWEEP_EVERY: u64 = 1024;
 /// [`redis_conformance_tests!`](crate::redis_conformance_tests)). A pipeline runs under
 /// one lock, so even a plain one is atomic here.
 ///
-/// Beyond the port, [`subscribe`](Self::subscribe) receives what is published,
-/// [`ttl`](Self::ttl) reads a key's remaining time, and [`fail_with`](Self::fail_with)
-/// makes every call fail, to test how a service degrades. After
+/// It is a [`RedisSubscriber`] too: [`publish`](RedisPort::publish) delivers to its
+/// subscriptions (channels and glob patterns) and returns the receiver count Redis would.
+/// Beyond the port, [`ttl`](Self::ttl) reads a key's remaining time, and
+/// [`fail_with`](Self::fail_with) makes every call fail, to test how a service degrades. After
 /// [`close`](Lifecycle::close) every call fails as [`Unavailable`](ErrorKind::Unavailable).
 ///
 /// ```
@@ -88,9 +89,17 @@ const SWEEP_EVERY: u64 = 1024;
 #[derive(Debug, Default)]
 pub struct MemoryRedis {
     state: Mutex<State>,
-    subscribers: Mutex<HashMap<String, Vec<mpsc::UnboundedSender<Vec<u8>>>>>,
+    /// Live subscriptions, in the order they were made.
+    subscribers: Mutex<Vec<MemorySubscription>>,
     closed: AtomicBool,
     fault: Mutex<Option<ErrorKind>>,
+}
+
+/// One subscription: its topics and the feed of its stream.
+#[derive(Debug)]
+struct MemorySubscription {
+    topics: Topics,
+    feed: SubscriptionFeed,
 }
 
 #[derive(Debug, Default)]
@@ -242,17 +251,6 @@ impl MemoryRedis {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Subscribes to `channel`: every later [`publish`](RedisPort::publish) on it is received
-    /// (unbounded, in order) and counted, until the receiver is dropped.
-    pub fn subscribe(&self, channel: &str) -> mpsc::UnboundedReceiver<Vec<u8>> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        lock(&self.subscribers)
-            .entry(channel.to_owned())
-            .or_default()
-            .push(tx);
-        rx
     }
 
     /// The remaining time to live of `key` (like `PTTL`): `None` when the key does not
@@ -418,14 +416,30 @@ impl RedisPort for MemoryRedis {
     async fn publish(&self, channel: &str, message: &[u8]) -> InfraResult<u64> {
         self.check("publish")?;
         let mut subscribers = lock(&self.subscribers);
-        let Some(senders) = subscribers.get_mut(channel) else {
-            return Ok(0);
-        };
-        // Dropped receivers are unsubscribed: they neither receive nor count.
-        senders.retain(|tx| tx.send(message.to_vec()).is_ok());
-        let received = senders.len() as u64;
-        if senders.is_empty() {
-            subscribers.remove(channel);
+        // Dropped subscriptions are unsubscribed: they neither receive nor count.
+        subscribers.retain(|sub| !sub.feed.is_closed());
+        // As Redis counts: one per matching channel subscription, one per matching pattern
+        // (a subscription to both `news` and `n*` receives the message twice).
+        let mut received = 0;
+        for sub in subscribers.iter() {
+            let exact = sub.topics.channels().iter().any(|c| c == channel);
+            let patterns = sub
+                .topics
+                .patterns()
+                .iter()
+                .filter(|p| glob_match(p.as_bytes(), channel.as_bytes()));
+            let deliveries = exact
+                .then_some(None)
+                .into_iter()
+                .chain(patterns.map(|p| Some(p.clone())));
+            for pattern in deliveries {
+                sub.feed.message(Message {
+                    channel: channel.to_owned(),
+                    pattern,
+                    payload: message.to_vec(),
+                });
+                received += 1;
+            }
         }
         Ok(received)
     }
@@ -476,6 +490,83 @@ impl RedisPort for MemoryRedis {
     }
 }
 
+/// Subscriptions receive what [`publish`](RedisPort::publish) sends, at once, through the
+/// bounded buffer of the contract ([`crate::redis::pubsub`]): a full buffer drops and
+/// counts. There is no connection to lose, so no [`Gap`](crate::redis::PubSubEvent::Gap)
+/// ever happens; [`close`](Lifecycle::close) ends every stream. Sharded channels are
+/// refused as [`InvalidInput`](ErrorKind::InvalidInput) (there is no `SPUBLISH` here).
+#[async_trait]
+impl RedisSubscriber for MemoryRedis {
+    async fn subscribe(
+        &self,
+        topics: &Topics,
+        options: SubscribeOptions,
+    ) -> InfraResult<Subscription> {
+        topics.validate(REDIS_BACKEND)?;
+        topics.refuse_sharded(REDIS_BACKEND, "by MemoryRedis")?;
+        options.validate(REDIS_BACKEND)?;
+        self.check("subscribe")?;
+        let (feed, subscription) = Subscription::channel(REDIS_BACKEND, options.buffer);
+        lock(&self.subscribers).push(MemorySubscription {
+            topics: topics.clone(),
+            feed,
+        });
+        Ok(subscription)
+    }
+}
+
+/// Redis' glob matching of channels against `PSUBSCRIBE` patterns (`stringmatchlen`): `*`,
+/// `?`, `[abc]`, `[^a-z]` (ranges either way round), and `\` escaping the next byte.
+fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|skip| glob_match(rest, &text[skip..])),
+        Some((b'?', rest)) => !text.is_empty() && glob_match(rest, &text[1..]),
+        Some((b'[', rest)) => {
+            let Some((&first, tail)) = text.split_first() else {
+                return false;
+            };
+            let (negate, mut class) = match rest.split_first() {
+                Some((b'^', after)) => (true, after),
+                _ => (false, rest),
+            };
+            let mut matched = false;
+            loop {
+                match class {
+                    // An unclosed class ends at the end of the pattern, as in Redis.
+                    [] => break,
+                    [b']', after @ ..] => {
+                        class = after;
+                        break;
+                    }
+                    [b'\\', escaped, after @ ..] => {
+                        matched |= *escaped == first;
+                        class = after;
+                    }
+                    [low, b'-', high, after @ ..] if *high != b']' => {
+                        let (low, high) = if low <= high {
+                            (*low, *high)
+                        } else {
+                            (*high, *low)
+                        };
+                        matched |= (low..=high).contains(&first);
+                        class = after;
+                    }
+                    [single, after @ ..] => {
+                        matched |= *single == first;
+                        class = after;
+                    }
+                }
+            }
+            matched != negate && glob_match(class, tail)
+        }
+        Some((b'\\', [escaped, rest @ ..])) => {
+            text.first() == Some(escaped) && glob_match(rest, &text[1..])
+        }
+        Some((literal, rest)) => text.first() == Some(literal) && glob_match(rest, &text[1..]),
+    }
+}
+
 #[async_trait]
 impl Lifecycle for MemoryRedis {
     async fn init(&self) -> InfraResult<()> {
@@ -488,6 +579,7 @@ impl Lifecycle for MemoryRedis {
 
     async fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        // Dropping the feeds ends every subscription's stream.
         lock(&self.subscribers).clear();
     }
 }
@@ -560,18 +652,154 @@ mod tests {
         assert_eq!(redis.incr_by("k", -1, None).await.unwrap(), i64::MAX - 1);
     }
 
+    use crate::redis::PubSubEvent;
+
+    fn message(event: Option<PubSubEvent>) -> Message {
+        match event {
+            Some(PubSubEvent::Message(m)) => m,
+            other => panic!("a message expected, got {other:?}"),
+        }
+    }
+
     #[tokio::test]
-    async fn publish_counts_live_subscribers() {
+    async fn publish_delivers_to_channel_subscribers_and_counts_them() {
         let redis = MemoryRedis::new();
         assert_eq!(redis.publish("ch", b"nobody").await.unwrap(), 0);
-        let mut first = redis.subscribe("ch");
-        let second = redis.subscribe("ch");
+        let topics = Topics::new().channel("ch");
+        let mut first = redis
+            .subscribe(&topics, SubscribeOptions::default())
+            .await
+            .unwrap();
+        let second = redis
+            .subscribe(&topics, SubscribeOptions::default())
+            .await
+            .unwrap();
         assert_eq!(redis.publish("ch", b"one").await.unwrap(), 2);
         drop(second);
         assert_eq!(redis.publish("ch", b"two").await.unwrap(), 1);
-        assert_eq!(first.recv().await.unwrap(), b"one");
-        assert_eq!(first.recv().await.unwrap(), b"two");
+        let one = message(first.recv().await);
+        assert_eq!(
+            (one.channel.as_str(), one.pattern, one.payload),
+            ("ch", None, b"one".to_vec())
+        );
+        assert_eq!(message(first.recv().await).payload, b"two");
         assert_eq!(redis.publish("other", b"x").await.unwrap(), 0);
+        first.close();
+        assert_eq!(
+            redis.publish("ch", b"three").await.unwrap(),
+            0,
+            "close unsubscribes"
+        );
+    }
+
+    #[tokio::test]
+    async fn patterns_match_as_redis_globs_and_count_per_match() {
+        let redis = MemoryRedis::new();
+        let topics = Topics::new()
+            .channel("news.tech")
+            .pattern("news.*")
+            .pattern("n?ws.[a-t]*");
+        let mut sub = redis
+            .subscribe(&topics, SubscribeOptions::default())
+            .await
+            .unwrap();
+        // The exact channel and both patterns match: three deliveries, counted as Redis does.
+        assert_eq!(redis.publish("news.tech", b"a").await.unwrap(), 3);
+        let mut patterns = Vec::new();
+        for _ in 0..3 {
+            let m = message(sub.recv().await);
+            assert_eq!(m.channel, "news.tech");
+            patterns.push(m.pattern);
+        }
+        assert_eq!(
+            patterns,
+            [None, Some("news.*".into()), Some("n?ws.[a-t]*".into())]
+        );
+        assert_eq!(redis.publish("news.weather", b"b").await.unwrap(), 1);
+        assert_eq!(message(sub.recv().await).pattern.as_deref(), Some("news.*"));
+        assert_eq!(redis.publish("sports", b"c").await.unwrap(), 0);
+    }
+
+    #[test]
+    fn glob_matching_follows_redis() {
+        for (pattern, text, expected) in [
+            ("*", "", true),
+            ("a*", "abc", true),
+            ("a*c", "abbbc", true),
+            ("a*c", "abd", false),
+            ("h?llo", "hello", true),
+            ("h?llo", "hllo", false),
+            ("h[ae]llo", "hallo", true),
+            ("h[ae]llo", "hillo", false),
+            ("h[^e]llo", "hallo", true),
+            ("h[^e]llo", "hello", false),
+            ("h[a-c]llo", "hbllo", true),
+            ("h[c-a]llo", "hbllo", true),
+            ("h[a-c]llo", "hdllo", false),
+            ("a\\*", "a*", true),
+            ("a\\*", "ab", false),
+            ("[\\]]x", "]x", true),
+            ("abc", "abcd", false),
+        ] {
+            assert_eq!(
+                glob_match(pattern.as_bytes(), text.as_bytes()),
+                expected,
+                "{pattern:?} against {text:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_consumer_lags_with_a_count_and_publish_never_blocks() {
+        let redis = MemoryRedis::new();
+        let topics = Topics::new().channel("c");
+        let mut sub = redis
+            .subscribe(&topics, SubscribeOptions::with_buffer(2))
+            .await
+            .unwrap();
+        for i in 0..5u8 {
+            assert_eq!(
+                redis.publish("c", &[i]).await.unwrap(),
+                1,
+                "dropped ones count too"
+            );
+        }
+        assert_eq!(message(sub.recv().await).payload, [0]);
+        assert_eq!(message(sub.recv().await).payload, [1]);
+        assert_eq!(sub.recv().await, Some(PubSubEvent::Lagged { dropped: 3 }));
+        redis.publish("c", &[5]).await.unwrap();
+        assert_eq!(message(sub.recv().await).payload, [5]);
+    }
+
+    #[tokio::test]
+    async fn bad_subscriptions_are_refused_and_close_ends_streams() {
+        let redis = MemoryRedis::new();
+        let opts = SubscribeOptions::default();
+        for (topics, options) in [
+            (Topics::new(), opts),
+            (Topics::new().sharded("s"), opts),
+            (Topics::new().channel("c"), SubscribeOptions::with_buffer(0)),
+        ] {
+            let err = redis.subscribe(&topics, options).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        }
+        let mut sub = redis
+            .subscribe(&Topics::new().channel("c"), opts)
+            .await
+            .unwrap();
+        redis.publish("c", b"last").await.unwrap();
+        redis.close().await;
+        assert_eq!(
+            message(sub.recv().await).payload,
+            b"last",
+            "buffered messages are read"
+        );
+        assert_eq!(sub.recv().await, None);
+        let err = redis
+            .subscribe(&Topics::new().channel("c"), opts)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
     }
 
     #[tokio::test]

@@ -7,6 +7,9 @@
 //!
 //! - [`MemoryRedis`] and [`MemoryVector`]: faithful in-process implementations of
 //!   [`RedisPort`] and [`VectorPort`], for services' tests and to validate the suites;
+//! - [`pubsub_suite`]: the cases of [`RedisSubscriber`](crate::RedisSubscriber)'s delivery
+//!   contract, run by [`pubsub_conformance_tests!`](crate::pubsub_conformance_tests) on a
+//!   port and a subscriber of one deployment;
 //! - [`redis_suite`] and [`vector_suite`]: the cases. Each takes the port as
 //!   `Arc<dyn …Port>` (some cases spawn tasks) and a unique `prefix`; it panics with a clear
 //!   message when the port breaks its contract, and cleans up its keys or collections;
@@ -43,6 +46,7 @@ mod macros;
 mod memory_redis;
 mod memory_vector;
 pub mod metrics;
+pub mod pubsub_suite;
 pub mod redis_suite;
 pub mod vector_suite;
 

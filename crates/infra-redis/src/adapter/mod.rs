@@ -20,6 +20,7 @@ use crate::config::{self, ClientPlan};
 use crate::error::{Failure, call_failed as failed};
 use crate::exclusive::{ConnectionFuture, ExclusiveConnection};
 use crate::pool::{Manager, Pool};
+use crate::pubsub::PubSub;
 use crate::shared::SharedConnections;
 
 /// How many pooled connections port calls use without a checkout. One multiplexed
@@ -51,6 +52,14 @@ const HOT_SLOTS: usize = 1;
 ///   port calls already in flight on it (at most the command timeout); port calls then move
 ///   to another pooled connection. When every connection is held, port calls fail with
 ///   `PoolExhausted` too.
+///
+/// # Subscriptions
+///
+/// The adapter is also a [`RedisSubscriber`](infra_base::RedisSubscriber): each
+/// subscription gets a connection of its own (never a pooled one, never the shared one),
+/// and a task that reconnects and subscribes again after a loss, with the settings' retry
+/// backoff. Subscriptions do not count against `pool.max_size`. See `docs/pubsub.md` for
+/// the delivery contract, and [`crate::build`]'s `subscriber()`.
 ///
 /// # Cancellation safety
 ///
@@ -84,6 +93,8 @@ struct Shared {
     wait_timeout: Duration,
     command_timeout: Duration,
     incr_with_ttl: Script,
+    /// Subscriptions: their own connections, closed with the adapter.
+    pubsub: Arc<PubSub>,
 }
 
 impl fmt::Debug for RedisAdapter {
@@ -139,12 +150,24 @@ impl RedisAdapter {
             endpoint,
             tls,
             target,
+            pubsub,
+            retry_base_delay,
+            retry_max_delay,
             connection,
             pool,
+            connect_timeout,
             command_timeout,
             ..
         } = plan;
         let endpoint: Arc<str> = endpoint.into();
+        let pubsub = Arc::new(PubSub::new(
+            pubsub,
+            Arc::clone(&endpoint),
+            connect_timeout,
+            command_timeout,
+            retry_base_delay,
+            retry_max_delay,
+        ));
         let manager = Manager::new(target, connection, Arc::clone(&endpoint));
         let built = Pool::builder(manager)
             .max_size(pool.max_size)
@@ -180,8 +203,14 @@ impl RedisAdapter {
                 wait_timeout: pool.wait_timeout(),
                 command_timeout,
                 incr_with_ttl: Script::new(INCR_WITH_TTL),
+                pubsub,
             }),
         })
+    }
+
+    /// What the adapter's subscriptions share.
+    pub(crate) fn pubsub(&self) -> &Arc<PubSub> {
+        &self.shared.pubsub
     }
 
     /// The deployment mode.

@@ -226,15 +226,19 @@ impl Lifecycle for RedisAdapter {
     }
 
     /// Closes the pool: idle connections close now, connections in use close when their
-    /// call ends, and every later call fails as `Unavailable`. Idempotent.
+    /// call ends, and every later call fails as `Unavailable`. Every subscription's stream
+    /// ends (its connection closes) and later subscriptions fail as `Unavailable`.
+    /// Idempotent.
     async fn close(&self) {
         if !self.shared.conns.close() {
             return;
         }
+        let subscriptions = self.shared.pubsub.close();
         tracing::info!(
             backend = REDIS_BACKEND,
             operation = "close",
             endpoint = %self.shared.endpoint,
+            subscriptions,
             "redis client closed"
         );
     }

@@ -1097,6 +1097,19 @@ mod tests {
         }
     }
 
+    /// A new dot-product collection of dimension 2 named after its directory.
+    fn create_in(dir: &Path, options: &EdgeStoreOptions) -> Collection {
+        let name = dir.file_name().unwrap().to_str().unwrap();
+        let spec = CollectionSpec::new(name, 2, Distance::Dot);
+        Collection::create(
+            dir.to_path_buf(),
+            spec.collection_name().unwrap(),
+            &spec,
+            options,
+        )
+        .unwrap()
+    }
+
     fn ids(c: &Collection, wanted: &[u64]) -> Vec<PointId> {
         let wanted: Vec<PointId> = wanted.iter().copied().map(PointId::from).collect();
         c.get(&wanted, false)
@@ -1164,14 +1177,7 @@ mod tests {
         let root = scratch();
         let dir = root.join("c");
         let options = EdgeStoreOptions::default();
-        let spec = CollectionSpec::new("c", 2, Distance::Dot);
-        let c = Collection::create(
-            dir.clone(),
-            spec.collection_name().unwrap(),
-            &spec,
-            &options,
-        )
-        .unwrap();
+        let c = create_in(&dir, &options);
         let tagged = |id: u64, color: &str| {
             Point::new(id, vec![1.0, 0.0])
                 .with_payload(json!({ "color": color }).as_object().cloned().unwrap())
@@ -1218,16 +1224,7 @@ mod tests {
         // As if the crash left a later delete applied: point 5 is already gone when the
         // update of its payload replays, and the delete that follows replays it.
         let other = root.join("other");
-        let spec = CollectionSpec::new("other", 2, Distance::Dot);
-        drop(
-            Collection::create(
-                other.clone(),
-                spec.collection_name().unwrap(),
-                &spec,
-                &options,
-            )
-            .unwrap(),
-        );
+        drop(create_in(&other, &options));
         fs::write(
             other.join(JOURNAL_FILE),
             "{\"payload\":{\"ids\":[5],\"update\":\"clear\"}}\n{\"delete\":[5]}\n",
@@ -1246,15 +1243,7 @@ mod tests {
         let root = scratch();
         let dir = root.join("c");
         let options = EdgeStoreOptions::default();
-        let spec = CollectionSpec::new("c", 2, Distance::Dot);
-        let c = Collection::create(
-            dir.clone(),
-            spec.collection_name().unwrap(),
-            &spec,
-            &options,
-        )
-        .unwrap();
-        drop(c);
+        drop(create_in(&dir, &options));
         fs::write(dir.join(JOURNAL_FILE), "not json\n{\"delete\":[1]}\n").unwrap();
         let err = Collection::load(dir, &options).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Internal);

@@ -90,8 +90,9 @@ pub struct ScrollPages<'a, P: ?Sized> {
 
 impl<P: VectorPort + ?Sized> ScrollPages<'_, P> {
     /// The next page; `None` once the last page was returned. A page may be empty only
-    /// when nothing matches. After an error the walk can be resumed by calling again (the
-    /// cursor only advances on success).
+    /// when nothing matches. After a failed call the walk resumes where it was on the next
+    /// call (the cursor advances only on success); after `order_by` is refused, or the
+    /// store returns a cursor that does not advance (`Internal`), the walk has ended.
     pub async fn next_page(&mut self) -> InfraResult<Option<ScrollPage>> {
         if self.done {
             return Ok(None);
@@ -120,5 +121,71 @@ impl<P: VectorPort + ?Sized> ScrollPages<'_, P> {
             Some(next) => self.request.offset = Some(next),
         }
         Ok(Some(page))
+    }
+}
+
+#[cfg(all(test, feature = "mock"))]
+mod tests {
+    use super::*;
+    use crate::vector::{MockVectorPort, OrderBy};
+
+    fn page(ids: &[u64], next: Option<u64>) -> ScrollPage {
+        ScrollPage {
+            points: ids
+                .iter()
+                .map(|id| Record {
+                    id: PointId::Num(*id),
+                    payload: crate::vector::Payload::new(),
+                    vector: None,
+                })
+                .collect(),
+            next_page_offset: next.map(PointId::Num),
+        }
+    }
+
+    #[tokio::test]
+    async fn scroll_all_follows_the_cursor_and_stops_after_the_last_page() {
+        let mut mock = MockVectorPort::new();
+        let mut seq = mockall::Sequence::new();
+        for (offset, reply) in [(None, page(&[1, 2], Some(3))), (Some(3), page(&[3], None))] {
+            mock.expect_scroll()
+                .withf(move |c, r| c == "items" && r.offset == offset.map(PointId::Num))
+                .times(1)
+                .in_sequence(&mut seq)
+                .return_once(move |_, _| Ok(reply));
+        }
+        let mut pages = mock.scroll_all("items", ScrollRequest::new(2));
+        assert_eq!(
+            pages.next_page().await.unwrap(),
+            Some(page(&[1, 2], Some(3)))
+        );
+        assert_eq!(pages.next_page().await.unwrap(), Some(page(&[3], None)));
+        assert_eq!(pages.next_page().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_cursor_that_does_not_advance_is_an_error_not_a_loop() {
+        let mut mock = MockVectorPort::new();
+        mock.expect_scroll()
+            .times(1)
+            .returning(|_, _| Ok(page(&[5], Some(5))));
+        let request = ScrollRequest::new(1).offset(Some(PointId::Num(5)));
+        let mut pages = mock.scroll_all("items", request);
+        let err = pages.next_page().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert_eq!(pages.next_page().await.unwrap(), None, "the walk ended");
+    }
+
+    #[tokio::test]
+    async fn order_by_is_refused_before_anything_is_sent() {
+        let mock = MockVectorPort::new();
+        let request = ScrollRequest::new(3).order_by(OrderBy::asc("price"));
+        let err = mock
+            .scroll_all("items", request)
+            .next_page()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.message().contains("order_by"), "{}", err.message());
     }
 }

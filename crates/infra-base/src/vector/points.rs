@@ -173,8 +173,8 @@ pub struct ScrollPage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PointSelector {
-    /// These ids (ids that do not exist are ignored by deletions; see
-    /// [`PayloadUpdate`] for updates).
+    /// These ids: ids that do not exist are ignored by deletions and `NotFound` for
+    /// payload updates (see [`VectorPort::update_payload`](super::VectorPort::update_payload)).
     Ids(Vec<PointId>),
     /// The points whose payload matches the filter when the operation runs.
     Filter(Filter),

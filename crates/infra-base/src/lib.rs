@@ -75,8 +75,8 @@ pub use redis::{
 pub use service::BaseService;
 pub use vector::{
     CollectionInfo, CollectionName, CollectionSpec, Condition, Distance, EnsureOutcome, Filter,
-    MatchValue, Payload, Point, PointId, Range, Record, ScoredPoint, SearchQuery, VECTOR_BACKEND,
-    VectorPort, VectorPortExt,
+    MatchValue, Payload, PayloadUpdate, Point, PointId, PointSelector, Range, Record, ScoredPoint,
+    ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort, VectorPortExt,
 };
 
 #[cfg(feature = "mock")]

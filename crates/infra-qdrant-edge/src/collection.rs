@@ -43,22 +43,24 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
 
+use infra_base::vector::OrderDirection;
 use infra_base::vector::validate_vector;
 use infra_base::{
-    CollectionName, CollectionSpec, Distance, ErrorKind, Filter, Point, PointId, Record,
-    ScoredPoint, SearchQuery,
+    CollectionName, CollectionSpec, Distance, ErrorKind, Filter, PayloadUpdate, Point, PointId,
+    PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
 };
 use qdrant_edge::{
-    CountRequest, DEFAULT_VECTOR_NAME, EdgeConfig, EdgeOptimizersConfig, EdgeShard,
-    EdgeVectorParams, HnswIndexConfig, NamedQuery, PointInsertOperations, PointOperations,
-    PointStructPersisted, QueryEnum, SearchParams, SearchRequest, UpdateOperation, VectorInternal,
+    CountRequest, DEFAULT_VECTOR_NAME, DeletePayloadOp, Direction, EdgeConfig,
+    EdgeOptimizersConfig, EdgeShard, EdgeVectorParams, HnswIndexConfig, NamedQuery, OperationError,
+    OrderByInterface, PayloadOps, PointInsertOperations, PointOperations, PointStructPersisted,
+    QueryEnum, SearchParams, SearchRequest, SetPayloadOp, UpdateOperation, VectorInternal,
     VectorStructPersisted, WithPayloadInterface, WithVector,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::convert::{
-    dense_vector, edge_distance, edge_filter, edge_payload, point_id, port_distance, port_id,
-    port_payload,
+    dense_vector, edge_distance, edge_filter, edge_payload, payload_path, point_id, port_distance,
+    port_id, port_payload,
 };
 use crate::error::{engine_error, error, io_error, not_found};
 use crate::options::EdgeStoreOptions;
@@ -97,12 +99,19 @@ enum Slot {
     Closed,
 }
 
-/// One port write, as the journal records it.
+/// One port write, as the journal records it: by ids only. A write by filter is resolved
+/// to the ids it matches under the writer lock before it is applied (see
+/// [`Collection::write`]), so that replaying the journal on whatever state a crash left
+/// changes exactly the points the write changed, not the points the filter matches then.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Change {
     Upsert(Vec<Point>),
     Delete(Vec<PointId>),
+    Payload {
+        ids: Vec<PointId>,
+        update: PayloadUpdate,
+    },
 }
 
 impl Change {
@@ -110,12 +119,17 @@ impl Change {
     fn len(&self) -> u64 {
         match self {
             Change::Upsert(points) => points.len() as u64,
-            Change::Delete(ids) => ids.len() as u64,
+            Change::Delete(ids) | Change::Payload { ids, .. } => ids.len() as u64,
         }
     }
 
-    fn into_update(self) -> UpdateOperation {
-        match self {
+    /// Whether the write changes nothing (an empty id list).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn into_update(self, operation: &'static str) -> infra_base::InfraResult<UpdateOperation> {
+        Ok(match self {
             Change::Upsert(points) => {
                 let points = points
                     .into_iter()
@@ -133,6 +147,61 @@ impl Change {
                 let ids = ids.into_iter().map(point_id).collect();
                 UpdateOperation::PointOperation(PointOperations::DeletePoints { ids })
             }
+            Change::Payload { ids, update } => {
+                let points: Vec<_> = ids.into_iter().map(point_id).collect();
+                let set = |payload: infra_base::Payload, points| SetPayloadOp {
+                    payload: edge_payload(payload),
+                    points: Some(points),
+                    filter: None,
+                    key: None,
+                };
+                UpdateOperation::PayloadOperation(match update {
+                    PayloadUpdate::Set(payload) => PayloadOps::SetPayload(set(payload, points)),
+                    PayloadUpdate::Overwrite(payload) => {
+                        PayloadOps::OverwritePayload(set(payload, points))
+                    }
+                    PayloadUpdate::DeleteKeys(keys) => PayloadOps::DeletePayload(DeletePayloadOp {
+                        keys: keys
+                            .iter()
+                            .map(|key| payload_path(key, operation))
+                            .collect::<infra_base::InfraResult<_>>()?,
+                        points: Some(points),
+                        filter: None,
+                    }),
+                    PayloadUpdate::Clear => PayloadOps::ClearPayload { points },
+                })
+            }
+        })
+    }
+}
+
+/// Page size of the internal scrolls that resolve a filter to ids.
+const RESOLVE_PAGE: usize = 4096;
+
+/// The ids of the points matching `filter` now (the caller holds the writer lock).
+fn matching_ids(
+    shard: &EdgeShard,
+    filter: &Filter,
+    operation: &'static str,
+) -> infra_base::InfraResult<Vec<PointId>> {
+    let filter = edge_filter(filter, operation)?;
+    let mut ids = Vec::new();
+    let mut offset = None;
+    loop {
+        let (records, next) = shard
+            .scroll(qdrant_edge::ScrollRequest {
+                offset,
+                limit: Some(RESOLVE_PAGE),
+                filter: filter.clone(),
+                with_payload: Some(WithPayloadInterface::Bool(false)),
+                with_vector: WithVector::Bool(false),
+                order_by: None,
+            })
+            .map_err(|e| engine_error(operation, e))?;
+        ids.extend(records.into_iter().map(|r| port_id(r.id)));
+        match next {
+            Some(next) => offset = Some(next),
+            None => return Ok(ids),
         }
     }
 }
@@ -460,9 +529,14 @@ impl Collection {
                 }
                 match serde_json::from_slice::<Change>(line) {
                     Ok(change) => {
-                        shard
-                            .update(change.into_update())
-                            .map_err(|e| engine_error(OP, e))?;
+                        let by_ids = matches!(change, Change::Payload { .. });
+                        match shard.update(change.into_update(OP)?) {
+                            Ok(()) => {}
+                            // A payload update of a point that a later line deletes, and
+                            // whose deletion the crash left applied: that line replays it.
+                            Err(OperationError::PointIdError { .. }) if by_ids => {}
+                            Err(e) => return Err(engine_error(OP, e)),
+                        }
                         replayed += 1;
                     }
                     // Cut short by the crash: a write that never returned.
@@ -510,9 +584,21 @@ impl Collection {
     /// Applies a write; then, with `flush_on_write`, flushes it, or, while an optimization
     /// runs, appends it to the journal (synced with `flush_on_write`). A journal that
     /// exists receives every write until a flush removes it.
-    fn write(&self, operation: &'static str, change: Change) -> infra_base::InfraResult<()> {
+    ///
+    /// `change` builds the write under the writer lock, so a write by filter resolves to
+    /// the ids it matches with no other write in between, and is applied and journaled by
+    /// those ids. A write that resolves to no point changes nothing and is not applied.
+    fn write(
+        &self,
+        operation: &'static str,
+        change: impl FnOnce(&EdgeShard) -> infra_base::InfraResult<Change>,
+    ) -> infra_base::InfraResult<()> {
         self.with_shard(operation, |shard| {
             let mut journal = lock(&self.writer);
+            let change = change(shard)?;
+            if change.is_empty() {
+                return Ok(());
+            }
             let idle = try_lock(&self.optimizing);
             let flush = idle.is_some() && self.flush_on_write;
             let append = !flush && (idle.is_none() || journal.is_some());
@@ -527,7 +613,7 @@ impl Collection {
             };
             let points = change.len();
             shard
-                .update(change.into_update())
+                .update(change.into_update(operation)?)
                 .map_err(|e| engine_error(operation, e))?;
             self.dirty.store(true, Ordering::Release);
             self.unoptimized.fetch_add(points, Ordering::Relaxed);
@@ -579,17 +665,114 @@ impl Collection {
         if points.is_empty() {
             return Ok(());
         }
-        self.write(OP, Change::Upsert(points))
+        self.write(OP, |_| Ok(Change::Upsert(points)))
     }
 
-    /// Deletes points by id.
-    pub(crate) fn delete(&self, ids: &[PointId]) -> infra_base::InfraResult<()> {
-        const OP: &str = "delete";
-        if ids.is_empty() {
-            // Still report a deleted or closed collection.
-            return self.with_shard(OP, |_| Ok(()));
+    /// Deletes points by id or by filter.
+    pub(crate) fn delete(&self, selector: &PointSelector) -> infra_base::InfraResult<()> {
+        const OP: &str = "delete_points";
+        match selector {
+            PointSelector::Ids(ids) if ids.is_empty() => {
+                // Still report a deleted or closed collection.
+                self.with_shard(OP, |_| Ok(()))
+            }
+            PointSelector::Ids(ids) => self.write(OP, |_| Ok(Change::Delete(ids.clone()))),
+            PointSelector::Filter(filter) => self.write(OP, |shard| {
+                Ok(Change::Delete(matching_ids(shard, filter, OP)?))
+            }),
         }
-        self.write(OP, Change::Delete(ids.to_vec()))
+    }
+
+    /// Updates the payloads of the selected points. By ids, every id must exist (checked
+    /// under the writer lock, so nothing is changed when one is missing: the engine would
+    /// update the others, then fail).
+    pub(crate) fn update_payload(
+        &self,
+        selector: &PointSelector,
+        update: &PayloadUpdate,
+    ) -> infra_base::InfraResult<()> {
+        const OP: &str = "update_payload";
+        update.validate()?;
+        self.write(OP, |shard| {
+            let ids = match selector {
+                PointSelector::Ids(ids) => {
+                    let mut seen = HashSet::with_capacity(ids.len());
+                    let unique: Vec<PointId> =
+                        ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+                    let edge_ids: Vec<_> = unique.iter().copied().map(point_id).collect();
+                    let found = shard
+                        .retrieve(
+                            &edge_ids,
+                            Some(WithPayloadInterface::Bool(false)),
+                            Some(WithVector::Bool(false)),
+                        )
+                        .map_err(|e| engine_error(OP, e))?;
+                    let found: HashSet<PointId> =
+                        found.into_iter().map(|r| port_id(r.id)).collect();
+                    if let Some(missing) = unique.iter().find(|id| !found.contains(id)) {
+                        return Err(error(
+                            ErrorKind::NotFound,
+                            OP,
+                            format!("no point with id {missing} found"),
+                        ));
+                    }
+                    unique
+                }
+                PointSelector::Filter(filter) => matching_ids(shard, filter, OP)?,
+            };
+            Ok(Change::Payload {
+                ids,
+                update: update.clone(),
+            })
+        })
+    }
+
+    /// One page of a scroll; the request must be validated.
+    pub(crate) fn scroll(&self, request: &ScrollRequest) -> infra_base::InfraResult<ScrollPage> {
+        const OP: &str = "scroll";
+        let order_by = match &request.order_by {
+            Some(order_by) => Some(OrderByInterface::Struct(qdrant_edge::OrderBy {
+                key: payload_path(&order_by.key, OP)?,
+                direction: Some(match order_by.direction {
+                    OrderDirection::Asc => Direction::Asc,
+                    OrderDirection::Desc => Direction::Desc,
+                }),
+                start_from: None,
+            })),
+            None => None,
+        };
+        let edge_request = qdrant_edge::ScrollRequest {
+            offset: request.offset.map(point_id),
+            limit: Some(request.limit),
+            filter: edge_filter(&request.filter, OP)?,
+            with_payload: Some(WithPayloadInterface::Bool(request.with_payload)),
+            with_vector: WithVector::Bool(request.with_vector),
+            order_by,
+        };
+        self.with_shard(OP, |shard| {
+            let (records, next) = shard
+                .scroll(edge_request)
+                .map_err(|e| engine_error(OP, e))?;
+            Ok(ScrollPage {
+                points: records
+                    .into_iter()
+                    .map(|r| Record {
+                        id: port_id(r.id),
+                        payload: if request.with_payload {
+                            port_payload(r.payload)
+                        } else {
+                            infra_base::Payload::new()
+                        },
+                        vector: if request.with_vector {
+                            dense_vector(r.vector)
+                        } else {
+                            None
+                        },
+                    })
+                    .collect(),
+                next_page_offset: next.map(port_id),
+            })
+        })
     }
 
     /// Reads points in request order, each once, skipping missing ones.
@@ -915,6 +1098,19 @@ mod tests {
         }
     }
 
+    /// A new dot-product collection of dimension 2 named after its directory.
+    fn create_in(dir: &Path, options: &EdgeStoreOptions) -> Collection {
+        let name = dir.file_name().unwrap().to_str().unwrap();
+        let spec = CollectionSpec::new(name, 2, Distance::Dot);
+        Collection::create(
+            dir.to_path_buf(),
+            spec.collection_name().unwrap(),
+            &spec,
+            options,
+        )
+        .unwrap()
+    }
+
     fn ids(c: &Collection, wanted: &[u64]) -> Vec<PointId> {
         let wanted: Vec<PointId> = wanted.iter().copied().map(PointId::from).collect();
         c.get(&wanted, false)
@@ -944,7 +1140,8 @@ mod tests {
         {
             let _optimizing = lock(&c.optimizing);
             c.upsert(vec![Point::new(3, vec![1.0, 1.0])]).unwrap();
-            c.delete(&[PointId::from(1)]).unwrap();
+            c.delete(&PointSelector::Ids(vec![PointId::from(1)]))
+                .unwrap();
             assert!(dir.join(JOURNAL_FILE).is_file());
             copy_dir(&dir, &root.join("crashed"));
         }
@@ -970,6 +1167,76 @@ mod tests {
         let _ = fs::remove_dir_all(root);
     }
 
+    /// Writes by filter are journaled by the ids they matched, so a replay changes those
+    /// points and not the points the filter matches at replay time; payload updates are
+    /// replayed, and one on a point a later line deletes is skipped.
+    #[test]
+    fn filter_writes_are_journaled_by_ids_and_payload_updates_replay() {
+        use infra_base::{Condition, PayloadUpdate};
+        use serde_json::json;
+
+        let root = scratch();
+        let dir = root.join("c");
+        let options = EdgeStoreOptions::default();
+        let c = create_in(&dir, &options);
+        let tagged = |id: u64, color: &str| {
+            Point::new(id, vec![1.0, 0.0])
+                .with_payload(json!({ "color": color }).as_object().cloned().unwrap())
+        };
+        c.upsert(vec![tagged(1, "red"), tagged(2, "blue"), tagged(3, "red")])
+            .unwrap();
+        let red = Filter::default().must(Condition::keyword("color", "red"));
+        {
+            let _optimizing = lock(&c.optimizing);
+            let set = PayloadUpdate::Set(json!({"seen": true}).as_object().cloned().unwrap());
+            c.update_payload(&PointSelector::Filter(red.clone()), &set)
+                .unwrap();
+            c.update_payload(
+                &PointSelector::Ids(vec![PointId::from(2)]),
+                &PayloadUpdate::Clear,
+            )
+            .unwrap();
+            c.delete(&PointSelector::Filter(red)).unwrap();
+            c.delete(&PointSelector::Ids(vec![PointId::from(2)]))
+                .unwrap();
+            let journal = fs::read_to_string(dir.join(JOURNAL_FILE)).unwrap();
+            let lines: Vec<&str> = journal.lines().collect();
+            assert_eq!(
+                lines,
+                [
+                    r#"{"payload":{"ids":[1,3],"update":{"set":{"seen":true}}}}"#,
+                    r#"{"payload":{"ids":[2],"update":"clear"}}"#,
+                    r#"{"delete":[1,3]}"#,
+                    r#"{"delete":[2]}"#,
+                ],
+                "writes by filter are journaled by the ids they matched"
+            );
+            copy_dir(&dir, &root.join("crashed"));
+        }
+        let crashed = Collection::load(root.join("crashed"), &options).unwrap();
+        assert!(
+            ids(&crashed, &[1, 2, 3]).is_empty(),
+            "every delete replayed"
+        );
+        drop(crashed);
+        c.flush().unwrap();
+        drop(c);
+
+        // As if the crash left a later delete applied: point 5 is already gone when the
+        // update of its payload replays, and the delete that follows replays it.
+        let other = root.join("other");
+        drop(create_in(&other, &options));
+        fs::write(
+            other.join(JOURNAL_FILE),
+            "{\"payload\":{\"ids\":[5],\"update\":\"clear\"}}\n{\"delete\":[5]}\n",
+        )
+        .unwrap();
+        let replayed = Collection::load(other, &options).unwrap();
+        assert!(ids(&replayed, &[5]).is_empty());
+        drop(replayed);
+        let _ = fs::remove_dir_all(root);
+    }
+
     /// A journal damaged before its last line cannot be replayed safely: loading fails
     /// (and the store quarantines the collection).
     #[test]
@@ -977,15 +1244,7 @@ mod tests {
         let root = scratch();
         let dir = root.join("c");
         let options = EdgeStoreOptions::default();
-        let spec = CollectionSpec::new("c", 2, Distance::Dot);
-        let c = Collection::create(
-            dir.clone(),
-            spec.collection_name().unwrap(),
-            &spec,
-            &options,
-        )
-        .unwrap();
-        drop(c);
+        drop(create_in(&dir, &options));
         fs::write(dir.join(JOURNAL_FILE), "not json\n{\"delete\":[1]}\n").unwrap();
         let err = Collection::load(dir, &options).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Internal);

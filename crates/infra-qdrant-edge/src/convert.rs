@@ -131,7 +131,7 @@ fn edge_range(range: Range) -> qdrant_edge::Range<OrderedFloat<f64>> {
 }
 
 /// Parses a payload path with Qdrant's grammar (`a.b`, `items[].sku`, `list[0]`).
-fn payload_path(key: &str, operation: &'static str) -> InfraResult<JsonPath> {
+pub(crate) fn payload_path(key: &str, operation: &'static str) -> InfraResult<JsonPath> {
     key.parse::<JsonPath>().map_err(|()| {
         InfraError::new(
             ErrorKind::InvalidInput,

@@ -65,6 +65,13 @@
 //!   for similarities and `<=` for distances.
 //! - **Search**: exact (brute force) on segments below the indexing threshold and when
 //!   [`SearchQuery::exact`](infra_base::SearchQuery::exact) is set; HNSW otherwise.
+//! - **Scroll**: the engine's own paging by id (`next_page_offset` is the first id of the
+//!   next page); `order_by` needs a range index, which the port cannot create yet, so it is
+//!   refused as `InvalidInput`.
+//! - **Writes by filter** (`delete_points`, `update_payload`): the filter is resolved to the
+//!   ids it matches while the collection's writer lock is held, then applied and journaled
+//!   by those ids. A payload update by ids checks that every id exists first (`NotFound`,
+//!   nothing changed, otherwise).
 //! - **Errors**: unknown collection `NotFound`; invalid names (parsed as
 //!   [`CollectionName`](infra_base::CollectionName)), specs, vectors and queries
 //!   `InvalidInput` before anything is written; drift on `ensure_collection` `Conflict`;

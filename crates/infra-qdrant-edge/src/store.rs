@@ -9,8 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use infra_base::{
     CollectionInfo, CollectionName, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind,
-    Filter, HealthStatus, InfraError, InfraResult, Lifecycle, Point, PointId, Record, ScoredPoint,
-    SearchQuery, VECTOR_BACKEND, VectorPort,
+    Filter, HealthStatus, InfraError, InfraResult, Lifecycle, PayloadUpdate, Point, PointId,
+    PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND,
+    VectorPort,
 };
 use infra_config::{QdrantMode, QdrantSettings};
 use tokio::sync::Semaphore;
@@ -329,8 +330,9 @@ impl EdgeVectorStore {
         &self.inner.options
     }
 
-    /// The names of the collections, sorted.
-    pub fn list_collections(&self) -> InfraResult<Vec<String>> {
+    /// The names of the collections, sorted (what
+    /// [`VectorPort::list_collections`] answers, without the engine slot).
+    fn collection_names(&self) -> InfraResult<Vec<String>> {
         let state = read(&self.inner.state);
         let open = open_state(&state, "list_collections")?;
         let mut names: Vec<String> = open.collections.keys().map(ToString::to_string).collect();
@@ -976,12 +978,14 @@ impl VectorPort for EdgeVectorStore {
             .await
     }
 
-    async fn delete(&self, collection: &str, ids: &[PointId]) -> InfraResult<()> {
-        const OP: &str = "delete";
+    async fn delete_points(&self, collection: &str, selector: &PointSelector) -> InfraResult<()> {
+        const OP: &str = "delete_points";
         let c = self.inner.collection(collection, OP)?;
         let task = Arc::clone(&c);
-        let ids = ids.to_vec();
-        self.inner.run(OP, true, move || task.delete(&ids)).await?;
+        let selector = selector.clone();
+        self.inner
+            .run(OP, true, move || task.delete(&selector))
+            .await?;
         Self::after_write(&self.inner, &c);
         Ok(())
     }
@@ -1010,6 +1014,36 @@ impl VectorPort for EdgeVectorStore {
         let c = self.inner.collection(collection, OP)?;
         let filter = filter.clone();
         self.inner.run(OP, true, move || c.count(&filter)).await
+    }
+
+    async fn scroll(&self, collection: &str, request: &ScrollRequest) -> InfraResult<ScrollPage> {
+        const OP: &str = "scroll";
+        let c = self.inner.collection(collection, OP)?;
+        request.validate()?;
+        let request = request.clone();
+        self.inner.run(OP, true, move || c.scroll(&request)).await
+    }
+
+    async fn update_payload(
+        &self,
+        collection: &str,
+        selector: &PointSelector,
+        update: &PayloadUpdate,
+    ) -> InfraResult<()> {
+        const OP: &str = "update_payload";
+        let c = self.inner.collection(collection, OP)?;
+        update.validate()?;
+        let task = Arc::clone(&c);
+        let (selector, update) = (selector.clone(), update.clone());
+        self.inner
+            .run(OP, true, move || task.update_payload(&selector, &update))
+            .await?;
+        Self::after_write(&self.inner, &c);
+        Ok(())
+    }
+
+    async fn list_collections(&self) -> InfraResult<Vec<String>> {
+        self.collection_names()
     }
 }
 

@@ -84,7 +84,7 @@ async fn data_survives_close_and_reopen() {
 
     let store = EdgeVectorStore::open(dir.path()).await.unwrap();
     assert_eq!(
-        store.list_collections().unwrap(),
+        store.list_collections().await.unwrap(),
         ["docs.v2", "items"],
         "collections found on reopen (a deleted one stays deleted)"
     );
@@ -609,7 +609,7 @@ async fn concurrent_readers_and_writers() {
         "the optimizers indexed collection a: {stats:?}"
     );
     assert_eq!(
-        store.list_collections().unwrap(),
+        store.list_collections().await.unwrap(),
         ["a", "b"],
         "scratch collections are gone"
     );
@@ -750,7 +750,7 @@ async fn leftovers_of_interrupted_creations_are_removed() {
     std::fs::write(leftover.join("edge_config.json"), b"{}").unwrap();
 
     let store = EdgeVectorStore::open(dir.path()).await.unwrap();
-    assert!(store.list_collections().unwrap().is_empty());
+    assert!(store.list_collections().await.unwrap().is_empty());
     assert!(!leftover.exists(), "the leftover is removed");
     assert_eq!(
         store

@@ -125,7 +125,10 @@ async fn names_that_differ_only_in_case_are_refused() {
         expect_kind(store.collection_info(twin).await, ErrorKind::NotFound);
     }
     assert_eq!(store.count("items", &Filter::default()).await.unwrap(), 1);
-    assert_eq!(store.list_collections().unwrap(), vec!["items".to_owned()]);
+    assert_eq!(
+        store.list_collections().await.unwrap(),
+        vec!["items".to_owned()]
+    );
     store.close().await;
 }
 
@@ -190,7 +193,10 @@ async fn a_collection_that_fails_to_load_is_quarantined() {
     let before = contents(&broken);
 
     let store = EdgeVectorStore::open(&root).await.unwrap();
-    assert_eq!(store.list_collections().unwrap(), vec!["good".to_owned()]);
+    assert_eq!(
+        store.list_collections().await.unwrap(),
+        vec!["good".to_owned()]
+    );
     let quarantined = store.quarantined_collections().unwrap();
     assert_eq!(quarantined.len(), 1);
     assert_eq!(quarantined[0].0, "broken");

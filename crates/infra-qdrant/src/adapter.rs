@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use infra_base::vector::{validate_collection_name, validate_vector};
 use infra_base::{
     CollectionInfo, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind, Filter, InfraError,
-    InfraResult, Lifecycle, Point, PointId, Record, ScoredPoint, SearchQuery, VECTOR_BACKEND,
-    VectorPort,
+    InfraResult, Lifecycle, PayloadUpdate, Point, PointId, PointSelector, Record, ScoredPoint,
+    ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort,
 };
 use infra_config::QdrantSettings;
 use qdrant_client::qdrant as pb;
@@ -603,10 +603,10 @@ impl VectorPort for QdrantAdapter {
             .collect())
     }
 
-    async fn delete(&self, collection: &str, ids: &[PointId]) -> InfraResult<()> {
-        const OP: &str = "delete";
+    async fn delete_points(&self, collection: &str, selector: &PointSelector) -> InfraResult<()> {
+        const OP: &str = "delete_points";
         validate_collection_name(collection, OP)?;
-        if ids.is_empty() {
+        if matches!(selector, PointSelector::Ids(ids) if ids.is_empty()) {
             return self
                 .check_against_dimension(collection, OP, |_| Ok(()))
                 .await;
@@ -614,13 +614,7 @@ impl VectorPort for QdrantAdapter {
         let message = pb::DeletePoints {
             collection_name: collection.to_owned(),
             wait: Some(true),
-            points: Some(pb::PointsSelector {
-                points_selector_one_of: Some(pb::points_selector::PointsSelectorOneOf::Points(
-                    pb::PointsIdsList {
-                        ids: ids.iter().copied().map(convert::point_id).collect(),
-                    },
-                )),
-            }),
+            points: Some(convert::points_selector(selector)),
             ..pb::DeletePoints::default()
         };
         let mut client = self.points(OP)?;
@@ -687,6 +681,124 @@ impl VectorPort for QdrantAdapter {
         let result = self.rpc(OP, client.count(self.request(message))).await;
         let reply = self.on_collection(collection, result)?;
         Ok(reply.result.map_or(0, |r| r.count))
+    }
+
+    async fn scroll(&self, collection: &str, request: &ScrollRequest) -> InfraResult<ScrollPage> {
+        const OP: &str = "scroll";
+        validate_collection_name(collection, OP)?;
+        request.validate()?;
+        let message = pb::ScrollPoints {
+            collection_name: collection.to_owned(),
+            filter: convert::filter(&request.filter),
+            offset: request.offset.map(convert::point_id),
+            // Validated: at most MAX_SCROLL_LIMIT.
+            limit: Some(u32::try_from(request.limit).unwrap_or(u32::MAX)),
+            with_payload: Some(convert::with_payload(request.with_payload)),
+            with_vectors: Some(convert::with_vectors(request.with_vector)),
+            order_by: request.order_by.as_ref().map(convert::order_by),
+            ..pb::ScrollPoints::default()
+        };
+        let mut client = self.points(OP)?;
+        let result = self
+            .rpc(OP, client.scroll(self.checked_request(OP, message)?))
+            .await;
+        let reply = self.on_collection(collection, result)?;
+        let points = reply
+            .result
+            .into_iter()
+            .map(|point| {
+                Ok(Record {
+                    id: convert::from_point_id(point.id, OP)?,
+                    payload: if request.with_payload {
+                        convert::from_payload(point.payload)
+                    } else {
+                        infra_base::Payload::new()
+                    },
+                    vector: if request.with_vector {
+                        convert::from_vectors(point.vectors)
+                    } else {
+                        None
+                    },
+                })
+            })
+            .collect::<InfraResult<Vec<_>>>()?;
+        let next_page_offset = match reply.next_page_offset {
+            Some(id) => Some(convert::from_point_id(Some(id), OP)?),
+            None => None,
+        };
+        Ok(ScrollPage {
+            points,
+            next_page_offset,
+        })
+    }
+
+    async fn update_payload(
+        &self,
+        collection: &str,
+        selector: &PointSelector,
+        update: &PayloadUpdate,
+    ) -> InfraResult<()> {
+        const OP: &str = "update_payload";
+        validate_collection_name(collection, OP)?;
+        update.validate()?;
+        if matches!(selector, PointSelector::Ids(ids) if ids.is_empty()) {
+            return self
+                .check_against_dimension(collection, OP, |_| Ok(()))
+                .await;
+        }
+        let points = Some(convert::points_selector(selector));
+        let mut client = self.points(OP)?;
+        let set = |payload: &infra_base::Payload| pb::SetPayloadPoints {
+            collection_name: collection.to_owned(),
+            wait: Some(true),
+            payload: convert::payload(payload.clone()),
+            points_selector: points.clone(),
+            ..pb::SetPayloadPoints::default()
+        };
+        let result = match update {
+            PayloadUpdate::Set(payload) => {
+                let request = self.checked_request(OP, set(payload))?;
+                self.rpc(OP, client.set_payload(request)).await
+            }
+            PayloadUpdate::Overwrite(payload) => {
+                let request = self.checked_request(OP, set(payload))?;
+                self.rpc(OP, client.overwrite_payload(request)).await
+            }
+            PayloadUpdate::DeleteKeys(keys) => {
+                let message = pb::DeletePayloadPoints {
+                    collection_name: collection.to_owned(),
+                    wait: Some(true),
+                    keys: keys.clone(),
+                    points_selector: points.clone(),
+                    ..pb::DeletePayloadPoints::default()
+                };
+                let request = self.checked_request(OP, message)?;
+                self.rpc(OP, client.delete_payload(request)).await
+            }
+            PayloadUpdate::Clear => {
+                let message = pb::ClearPayloadPoints {
+                    collection_name: collection.to_owned(),
+                    wait: Some(true),
+                    points: points.clone(),
+                    ..pb::ClearPayloadPoints::default()
+                };
+                let request = self.checked_request(OP, message)?;
+                self.rpc(OP, client.clear_payload(request)).await
+            }
+        };
+        self.on_collection(collection, result).map(drop)
+    }
+
+    async fn list_collections(&self) -> InfraResult<Vec<String>> {
+        const OP: &str = "list_collections";
+        let mut client = self.collections(OP)?;
+        let reply = self
+            .rpc(OP, client.list(self.request(pb::ListCollectionsRequest {})))
+            .await?;
+        let mut names: Vec<String> = reply.collections.into_iter().map(|c| c.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        Ok(names)
     }
 }
 

@@ -5,9 +5,10 @@
 
 use std::collections::HashMap;
 
+use infra_base::vector::{OrderBy, OrderDirection};
 use infra_base::{
     Condition, Distance, ErrorKind, Filter, InfraError, InfraResult, MatchValue, Payload, PointId,
-    Range, VECTOR_BACKEND,
+    PointSelector, Range, VECTOR_BACKEND,
 };
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::{
@@ -179,6 +180,33 @@ pub(crate) fn filter(filter: &Filter) -> Option<pb::Filter> {
         must_not: conditions(&filter.must_not),
         min_should: None,
     })
+}
+
+/// The port selector as Qdrant's: an id list, or a filter (the empty filter is sent as an
+/// empty `Filter`, which selects every point, as the port documents).
+pub(crate) fn points_selector(selector: &PointSelector) -> pb::PointsSelector {
+    use pb::points_selector::PointsSelectorOneOf;
+    let one_of = match selector {
+        PointSelector::Ids(ids) => PointsSelectorOneOf::Points(pb::PointsIdsList {
+            ids: ids.iter().copied().map(point_id).collect(),
+        }),
+        PointSelector::Filter(f) => PointsSelectorOneOf::Filter(filter(f).unwrap_or_default()),
+    };
+    pb::PointsSelector {
+        points_selector_one_of: Some(one_of),
+    }
+}
+
+pub(crate) fn order_by(order_by: &OrderBy) -> pb::OrderBy {
+    let direction = match order_by.direction {
+        OrderDirection::Asc => pb::Direction::Asc,
+        OrderDirection::Desc => pb::Direction::Desc,
+    };
+    pb::OrderBy {
+        key: order_by.key.clone(),
+        direction: Some(direction.into()),
+        start_from: None,
+    }
 }
 
 fn condition(condition: &Condition) -> pb::Condition {

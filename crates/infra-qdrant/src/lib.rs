@@ -79,8 +79,9 @@
 //!   cache filled by `ensure_collection`/`collection_info`, refreshed from the server when it
 //!   refuses a vector (the collection may have been re-created elsewhere) and dropped on
 //!   `delete_collection` or a `NotFound`.
-//! - `upsert` and `delete` wait for the write (`wait: true`); `get` answers in request
-//!   order; `count` is exact; search scores are Qdrant's.
+//! - `upsert`, `delete_points` and `update_payload` wait for the write (`wait: true`);
+//!   `get` answers in request order; `count` is exact; search scores are Qdrant's; `scroll`
+//!   passes Qdrant's `next_page_offset` through; `list_collections` is sorted.
 //! - gRPC methods used: `qdrant.Qdrant/HealthCheck`, `qdrant.Collections/{Get, Create,
 //!   Delete}`, `qdrant.Points/{Upsert, Get, Delete, Query, Count}` (`Query` with a `nearest` dense
 //!   vector: `Search` is deprecated).

@@ -514,14 +514,14 @@ async fn the_resilient_port_retries_then_opens_the_breaker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_outside_the_subset_are_unimplemented() {
     use qdrant_client::qdrant::points_client::PointsClient;
-    use qdrant_client::qdrant::{ScrollPoints, SearchPoints};
+    use qdrant_client::qdrant::{FacetCounts, SearchPoints};
 
     let server = support::server().await;
     let mut client = PointsClient::connect(server.url()).await.unwrap();
     let status = client
-        .scroll(ScrollPoints {
+        .facet(FacetCounts {
             collection_name: "c".into(),
-            ..ScrollPoints::default()
+            ..FacetCounts::default()
         })
         .await
         .unwrap_err();

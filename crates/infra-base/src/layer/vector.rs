@@ -1,4 +1,7 @@
 //! [`Layered`] as a [`VectorPort`]: each method hands its descriptor and its call to the layer.
+//!
+//! `delete` is not overridden: the trait's default hands it to `delete_points`, so a
+//! deletion by ids runs through the layer once, as `delete_points`.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -7,8 +10,9 @@ use async_trait::async_trait;
 use super::{Layer, Layered};
 use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::vector::{
-    CollectionInfo, CollectionSpec, EnsureOutcome, Filter, Point, PointId, Record, ScoredPoint,
-    SearchQuery, VECTOR_BACKEND, VectorPort, ops,
+    CollectionInfo, CollectionSpec, EnsureOutcome, Filter, PayloadUpdate, Point, PointId,
+    PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND,
+    VectorPort, ops,
 };
 
 #[async_trait]
@@ -76,9 +80,11 @@ impl<P: VectorPort + ?Sized, L: Layer> VectorPort for Layered<P, L> {
             .await
     }
 
-    async fn delete(&self, collection: &str, ids: &[PointId]) -> InfraResult<()> {
-        self.call(&ops::DELETE, || self.inner.delete(collection, ids))
-            .await
+    async fn delete_points(&self, collection: &str, selector: &PointSelector) -> InfraResult<()> {
+        self.call(&ops::DELETE_POINTS, || {
+            self.inner.delete_points(collection, selector)
+        })
+        .await
     }
 
     async fn search(&self, collection: &str, query: &SearchQuery) -> InfraResult<Vec<ScoredPoint>> {
@@ -88,6 +94,28 @@ impl<P: VectorPort + ?Sized, L: Layer> VectorPort for Layered<P, L> {
 
     async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
         self.call(&ops::COUNT, || self.inner.count(collection, filter))
+            .await
+    }
+
+    async fn scroll(&self, collection: &str, request: &ScrollRequest) -> InfraResult<ScrollPage> {
+        self.call(&ops::SCROLL, || self.inner.scroll(collection, request))
+            .await
+    }
+
+    async fn update_payload(
+        &self,
+        collection: &str,
+        selector: &PointSelector,
+        update: &PayloadUpdate,
+    ) -> InfraResult<()> {
+        self.call(&ops::UPDATE_PAYLOAD, || {
+            self.inner.update_payload(collection, selector, update)
+        })
+        .await
+    }
+
+    async fn list_collections(&self) -> InfraResult<Vec<String>> {
+        self.call(&ops::LIST_COLLECTIONS, || self.inner.list_collections())
             .await
     }
 }

@@ -147,6 +147,15 @@ macro_rules! for_each_vector_case {
             search_payload_and_vector_flags
             exact_search_matches_brute_force
             concurrent_upserts
+            scroll_pages_cover_matching_points_once
+            scroll_last_page_has_no_cursor
+            scroll_refuses_invalid_requests
+            delete_points_by_filter
+            set_payload_merges_keys
+            overwrite_payload_replaces_it
+            delete_payload_keys_removes_them
+            clear_payload_empties_it
+            list_collections_follows_create_and_delete
         }
     };
 }

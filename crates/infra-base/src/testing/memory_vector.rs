@@ -1,6 +1,7 @@
 //! [`MemoryVector`]: an in-process [`VectorPort`] with exact search and Qdrant's scoring.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
@@ -10,9 +11,9 @@ use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::health::ComponentHealth;
 use crate::lifecycle::Lifecycle;
 use crate::vector::{
-    CollectionInfo, CollectionSpec, Distance, EnsureOutcome, Filter, Payload, Point, PointId,
-    Record, ScoredPoint, SearchQuery, VECTOR_BACKEND, VectorPort, validate_collection_name,
-    validate_vector,
+    CollectionInfo, CollectionSpec, Distance, EnsureOutcome, Filter, Payload, PayloadUpdate, Point,
+    PointId, PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
+    VECTOR_BACKEND, VectorPort, validate_collection_name, validate_vector,
 };
 
 /// An in-memory [`VectorPort`] (and [`Lifecycle`]) for tests: a drop-in for a Qdrant
@@ -22,8 +23,11 @@ use crate::vector::{
 /// normalized when written and the score is the dot product of unit vectors; `Dot` is the
 /// raw dot product; `Euclid` and `Manhattan` scores are the L2 and L1 distances, smallest
 /// first. Equal scores are ordered by point id, which is deterministic but not part of the
-/// port's contract. Filters use [`Filter::matches`], validation uses the port's shared
-/// validators, so it refuses exactly what every adapter refuses.
+/// port's contract. Filters use [`Filter::matches`], payload updates
+/// [`PayloadUpdate::apply`], validation uses the port's shared validators, so it refuses
+/// exactly what every adapter refuses. It has no payload indexes, so a scroll with
+/// `order_by` is refused as `InvalidInput`, as Qdrant refuses it on a field without a
+/// range index.
 ///
 /// [`fail_with`](Self::fail_with) makes every call fail; after
 /// [`close`](Lifecycle::close) every call fails as [`Unavailable`](ErrorKind::Unavailable).
@@ -296,10 +300,17 @@ impl VectorPort for MemoryVector {
         })
     }
 
-    async fn delete(&self, collection: &str, ids: &[PointId]) -> InfraResult<()> {
-        self.write(collection, "delete", |c| {
-            for id in ids {
-                c.points.remove(id);
+    async fn delete_points(&self, collection: &str, selector: &PointSelector) -> InfraResult<()> {
+        self.write(collection, "delete_points", |c| {
+            match selector {
+                PointSelector::Ids(ids) => {
+                    for id in ids {
+                        c.points.remove(id);
+                    }
+                }
+                PointSelector::Filter(filter) => {
+                    c.points.retain(|_, p| !filter.matches(&p.payload));
+                }
             }
             Ok(())
         })
@@ -319,6 +330,95 @@ impl VectorPort for MemoryVector {
                 .filter(|p| filter.matches(&p.payload))
                 .count() as u64)
         })
+    }
+
+    async fn scroll(&self, collection: &str, request: &ScrollRequest) -> InfraResult<ScrollPage> {
+        self.read(collection, "scroll", |c| {
+            request.validate()?;
+            if let Some(order_by) = &request.order_by {
+                return Err(error(
+                    ErrorKind::InvalidInput,
+                    "scroll",
+                    format!(
+                        "no range index for order_by key {}: ordering a scroll needs a range \
+                         index on the field, and the in-memory store has no payload indexes",
+                        order_by.key
+                    ),
+                ));
+            }
+            let from = request.offset.map_or(Bound::Unbounded, Bound::Included);
+            let mut matching = c
+                .points
+                .range((from, Bound::Unbounded))
+                .filter(|(_, p)| request.filter.matches(&p.payload));
+            let points = matching
+                .by_ref()
+                .take(request.limit)
+                .map(|(id, p)| Record {
+                    id: *id,
+                    payload: if request.with_payload {
+                        p.payload.clone()
+                    } else {
+                        Payload::new()
+                    },
+                    vector: request.with_vector.then(|| p.vector.clone()),
+                })
+                .collect();
+            Ok(ScrollPage {
+                points,
+                next_page_offset: matching.next().map(|(id, _)| *id),
+            })
+        })
+    }
+
+    async fn update_payload(
+        &self,
+        collection: &str,
+        selector: &PointSelector,
+        update: &PayloadUpdate,
+    ) -> InfraResult<()> {
+        const OP: &str = "update_payload";
+        self.write(collection, OP, |c| {
+            update.validate()?;
+            match selector {
+                PointSelector::Ids(ids) => {
+                    // All or nothing: a missing id fails the update before any change.
+                    if let Some(missing) = ids.iter().find(|id| !c.points.contains_key(id)) {
+                        return Err(error(
+                            ErrorKind::NotFound,
+                            OP,
+                            format!("no point with id {missing} found"),
+                        ));
+                    }
+                    for id in ids {
+                        if let Some(p) = c.points.get_mut(id) {
+                            update.apply(&mut p.payload);
+                        }
+                    }
+                }
+                PointSelector::Filter(filter) => {
+                    for p in c.points.values_mut() {
+                        if filter.matches(&p.payload) {
+                            update.apply(&mut p.payload);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn list_collections(&self) -> InfraResult<Vec<String>> {
+        self.check("list_collections")?;
+        let mut names: Vec<String> = self
+            .collections
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        names.sort_unstable();
+        Ok(names)
     }
 }
 

@@ -11,8 +11,8 @@ use super::*;
 use crate::redis::{Command, Pipeline, Reply, SetOptions};
 use crate::resilience::Idempotency;
 use crate::vector::{
-    CollectionInfo, CollectionSpec, EnsureOutcome, Filter, Point, PointId, Record, ScoredPoint,
-    SearchQuery,
+    CollectionInfo, CollectionSpec, EnsureOutcome, Filter, PayloadUpdate, Point, PointId,
+    PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
 };
 
 /// A Redis port whose `get` forgets everything, and whose `ping` can hang.
@@ -96,8 +96,8 @@ impl VectorPort for Careless {
     ) -> InfraResult<Vec<Record>> {
         self.inner.get(collection, ids, with_vector).await
     }
-    async fn delete(&self, collection: &str, ids: &[PointId]) -> InfraResult<()> {
-        self.inner.delete(collection, ids).await
+    async fn delete_points(&self, collection: &str, selector: &PointSelector) -> InfraResult<()> {
+        self.inner.delete_points(collection, selector).await
     }
     async fn search(&self, collection: &str, query: &SearchQuery) -> InfraResult<Vec<ScoredPoint>> {
         let mut hits = self.inner.search(collection, query).await?;
@@ -106,6 +106,22 @@ impl VectorPort for Careless {
     }
     async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
         self.inner.count(collection, filter).await
+    }
+    async fn scroll(&self, collection: &str, request: &ScrollRequest) -> InfraResult<ScrollPage> {
+        self.inner.scroll(collection, request).await
+    }
+    async fn update_payload(
+        &self,
+        collection: &str,
+        selector: &PointSelector,
+        update: &PayloadUpdate,
+    ) -> InfraResult<()> {
+        self.inner
+            .update_payload(collection, selector, update)
+            .await
+    }
+    async fn list_collections(&self) -> InfraResult<Vec<String>> {
+        self.inner.list_collections().await
     }
 }
 

@@ -22,8 +22,9 @@ use uuid::Uuid;
 use super::{check_prefix, expect_kind, guarded, join_all, ok};
 use crate::error::{ErrorKind, InfraResult};
 use crate::vector::{
-    CollectionSpec, Condition, Distance, EnsureOutcome, Filter, MAX_DIMENSION, MAX_SEARCH_LIMIT,
-    Payload, Point, PointId, Range, ScoredPoint, SearchQuery, VectorPort, VectorPortExt,
+    CollectionSpec, Condition, Distance, EnsureOutcome, Filter, MAX_DIMENSION, MAX_SCROLL_LIMIT,
+    MAX_SEARCH_LIMIT, OrderBy, Payload, PayloadUpdate, Point, PointId, PointSelector, Range,
+    ScoredPoint, ScrollRequest, SearchQuery, VectorPort, VectorPortExt,
 };
 
 /// The collections of one case, all deleted at the end.
@@ -466,6 +467,29 @@ pub async fn invalid_collection_names_and_specs(port: Arc<dyn VectorPort>, prefi
             kind,
             &what("count"),
         );
+        expect_kind(
+            store.scroll(bad, &ScrollRequest::new(1)).await,
+            kind,
+            &what("scroll"),
+        );
+        expect_kind(
+            store
+                .delete_points(bad, &PointSelector::Filter(Filter::default()))
+                .await,
+            kind,
+            &what("delete_points"),
+        );
+        expect_kind(
+            store
+                .update_payload(
+                    bad,
+                    &PointSelector::Ids(num_ids(&[1])),
+                    &PayloadUpdate::Clear,
+                )
+                .await,
+            kind,
+            &what("update_payload"),
+        );
     })
     .await;
 }
@@ -537,6 +561,32 @@ pub async fn unknown_collection_is_not_found(port: Arc<dyn VectorPort>, prefix: 
             kind,
             &what("count"),
         );
+        expect_kind(
+            store.scroll(&name, &ScrollRequest::new(1)).await,
+            kind,
+            &what("scroll"),
+        );
+        expect_kind(
+            store
+                .delete_points(&name, &PointSelector::Filter(Filter::default()))
+                .await,
+            kind,
+            &what("delete_points by filter"),
+        );
+        for update in [
+            PayloadUpdate::Set(payload(json!({"a": 1}))),
+            PayloadUpdate::Overwrite(payload(json!({"a": 1}))),
+            PayloadUpdate::DeleteKeys(vec!["a".into()]),
+            PayloadUpdate::Clear,
+        ] {
+            expect_kind(
+                store
+                    .update_payload(&name, &PointSelector::Filter(Filter::default()), &update)
+                    .await,
+                kind,
+                &what(update.qdrant_name()),
+            );
+        }
         assert!(
             !ok(store.delete_collection(&name).await, "delete_collection"),
             "{}",
@@ -1466,6 +1516,451 @@ pub async fn concurrent_upserts(port: Arc<dyn VectorPort>, prefix: &str) {
             let expected = payload(json!({"task": id / 1000, "i": id % 1000}));
             assert_eq!(record.payload, expected, "payload of point {id}");
         }
+    })
+    .await;
+}
+
+/// The ids of every page of a scroll of `name` with `filter` and pages of `limit`, page by
+/// page, checking each page: at most `limit` points, ids ascending, a cursor on every page
+/// but the last (a walk that does not end within `max_pages` fails).
+async fn scroll_ids(
+    store: &dyn VectorPort,
+    name: &str,
+    filter: &Filter,
+    limit: usize,
+    max_pages: usize,
+) -> Vec<Vec<PointId>> {
+    let mut pages = Vec::new();
+    let mut offset = None;
+    loop {
+        assert!(
+            pages.len() < max_pages,
+            "scroll with pages of {limit} did not end after {max_pages} pages"
+        );
+        let request = ScrollRequest::new(limit)
+            .filter(filter.clone())
+            .offset(offset);
+        let page = ok(store.scroll(name, &request).await, "scroll");
+        let ids: Vec<PointId> = page.points.iter().map(|r| r.id).collect();
+        assert!(
+            ids.len() <= limit,
+            "a scroll page has at most limit ({limit}) points, got {ids:?}"
+        );
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "a scroll page is sorted by ascending id: {ids:?}"
+        );
+        if let Some(first) = ids.first() {
+            assert!(
+                offset.is_none_or(|o| o <= *first),
+                "a page starts at its offset {offset:?} or after, got {first}"
+            );
+        }
+        pages.push(ids);
+        match page.next_page_offset {
+            Some(next) => offset = Some(next),
+            None => return pages,
+        }
+    }
+}
+
+/// Scrolling with a filter, page by page, visits every matching point exactly once (ids of
+/// both kinds), and `scroll_all` walks the same pages.
+pub async fn scroll_pages_cover_matching_points_once(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("scroll");
+        create(&*store, &name, 2, Distance::Dot).await;
+        let mut points: Vec<Point> = (1..=23u64)
+            .map(|i| {
+                let group = if i % 3 == 0 { "a" } else { "b" };
+                Point::new(i, vec![1.0, 0.0]).with_payload(payload(json!({"group": group})))
+            })
+            .collect();
+        for (i, group) in [(1u128, "b"), (2, "a"), (3, "b"), (4, "b")] {
+            let id = Uuid::from_u128(0x5f0c_0000_0000_4000_8000_0000_0000_0000 + i);
+            points.push(
+                Point::new(id, vec![0.0, 1.0]).with_payload(payload(json!({"group": group}))),
+            );
+        }
+        ok(store.upsert(&name, points.clone()).await, "upsert");
+        let b = Filter::default().must(Condition::keyword("group", "b"));
+        let expected: BTreeSet<PointId> = points
+            .iter()
+            .filter(|p| b.matches(&p.payload))
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(
+            expected.len(),
+            19,
+            "suite bug: the fixture has 19 points of b"
+        );
+
+        for limit in [1, 4, 7, 19, 100] {
+            let pages = scroll_ids(&*store, &name, &b, limit, expected.len() + 2).await;
+            let all: Vec<PointId> = pages.iter().flatten().copied().collect();
+            let unique: BTreeSet<PointId> = all.iter().copied().collect();
+            assert_eq!(
+                unique.len(),
+                all.len(),
+                "pages of {limit}: a point was returned twice: {pages:?}"
+            );
+            assert_eq!(
+                unique, expected,
+                "pages of {limit}: the points of the filter"
+            );
+            assert!(
+                all.windows(2).all(|w| w[0] < w[1]),
+                "pages of {limit}: the walk is sorted by ascending id: {pages:?}"
+            );
+        }
+
+        // The helper walks the same pages, with the request's payload and vector flags.
+        let request = ScrollRequest::new(5)
+            .filter(b.clone())
+            .with_payload(false)
+            .with_vector(true);
+        let mut pages = store.scroll_all(&name, request);
+        let mut walked = Vec::new();
+        while let Some(page) = ok(pages.next_page().await, "scroll_all") {
+            for record in page.points {
+                assert!(
+                    record.payload.is_empty(),
+                    "scroll without payloads returned {:?}",
+                    record.payload
+                );
+                assert!(
+                    record.vector.is_some(),
+                    "scroll with vectors returned none for {}",
+                    record.id
+                );
+                walked.push(record.id);
+            }
+        }
+        assert_eq!(
+            walked,
+            expected.iter().copied().collect::<Vec<_>>(),
+            "scroll_all visits every matching point once, by ascending id"
+        );
+        assert!(
+            ok(pages.next_page().await, "scroll_all after the end").is_none(),
+            "scroll_all ends after the last page"
+        );
+
+        let with_payload = ok(
+            store
+                .scroll(&name, &ScrollRequest::new(1).offset(Some(PointId::Num(3))))
+                .await,
+            "scroll",
+        );
+        assert_eq!(with_payload.points.len(), 1, "a page of one point");
+        assert_eq!(
+            with_payload.points[0].id,
+            PointId::Num(3),
+            "the page starts at its offset"
+        );
+        assert_eq!(
+            with_payload.points[0].payload,
+            payload(json!({"group": "a"})),
+            "scroll returns payloads by default"
+        );
+        assert!(
+            with_payload.points[0].vector.is_none(),
+            "scroll returns no vectors by default"
+        );
+    })
+    .await;
+}
+
+/// The last page has no cursor: when the points fit the limit exactly, when one page is
+/// full and the next has the rest, and on an empty collection or filter.
+pub async fn scroll_last_page_has_no_cursor(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("scroll");
+        create(&*store, &name, 2, Distance::Dot).await;
+        let empty = ok(store.scroll(&name, &ScrollRequest::new(10)).await, "scroll");
+        assert!(
+            empty.points.is_empty() && empty.next_page_offset.is_none(),
+            "the scroll of an empty collection: {empty:?}"
+        );
+        ok(store.upsert(&name, filter_points()).await, "upsert");
+        let all = Filter::default();
+        for (limit, expected) in [
+            (6, vec![num_ids(&[1, 2, 3, 4, 5, 6])]),
+            (10, vec![num_ids(&[1, 2, 3, 4, 5, 6])]),
+            (5, vec![num_ids(&[1, 2, 3, 4, 5]), num_ids(&[6])]),
+            (3, vec![num_ids(&[1, 2, 3]), num_ids(&[4, 5, 6])]),
+        ] {
+            let pages = scroll_ids(&*store, &name, &all, limit, 4).await;
+            assert_eq!(pages, expected, "the pages of {limit}");
+        }
+        let page = ok(store.scroll(&name, &ScrollRequest::new(5)).await, "scroll");
+        assert_eq!(
+            page.next_page_offset,
+            Some(PointId::Num(6)),
+            "the cursor of a full page is the first id of the next page"
+        );
+        let red = Filter::default().must(Condition::keyword("color", "red"));
+        let pages = scroll_ids(&*store, &name, &red, 2, 4).await;
+        assert_eq!(
+            pages,
+            vec![num_ids(&[1, 3]), num_ids(&[6])],
+            "the pages of 2 with a filter"
+        );
+        let none = Filter::default().must(Condition::keyword("color", "purple"));
+        let page = ok(
+            store
+                .scroll(&name, &ScrollRequest::new(2).filter(none))
+                .await,
+            "scroll",
+        );
+        assert!(
+            page.points.is_empty() && page.next_page_offset.is_none(),
+            "the scroll of a filter matching nothing: {page:?}"
+        );
+    })
+    .await;
+}
+
+/// Invalid scroll limits are `InvalidInput`, and so is `order_by` on a field without a
+/// range index (the port cannot create one), or with an offset.
+pub async fn scroll_refuses_invalid_requests(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("scroll");
+        create(&*store, &name, 2, Distance::Dot).await;
+        ok(store.upsert(&name, filter_points()).await, "upsert");
+        for limit in [0, MAX_SCROLL_LIMIT + 1] {
+            expect_kind(
+                store.scroll(&name, &ScrollRequest::new(limit)).await,
+                ErrorKind::InvalidInput,
+                &format!("scroll with limit {limit}"),
+            );
+        }
+        let ordered = ScrollRequest::new(3).order_by(OrderBy::asc("size"));
+        let err = store
+            .scroll(&name, &ordered)
+            .await
+            .expect_err("order_by without a range index is refused");
+        assert_eq!(
+            err.kind(),
+            ErrorKind::InvalidInput,
+            "order_by without a range index: {}",
+            err.chain()
+        );
+        assert!(
+            err.message().to_lowercase().contains("range index"),
+            "the refusal of order_by names the missing range index: {}",
+            err.message()
+        );
+        expect_kind(
+            store
+                .scroll(&name, &ordered.offset(Some(PointId::Num(2))))
+                .await,
+            ErrorKind::InvalidInput,
+            "scroll with order_by and an offset",
+        );
+        let mut pages =
+            store.scroll_all(&name, ScrollRequest::new(3).order_by(OrderBy::desc("size")));
+        expect_kind(
+            pages.next_page().await,
+            ErrorKind::InvalidInput,
+            "scroll_all with order_by",
+        );
+    })
+    .await;
+}
+
+/// `delete_points` by filter removes exactly the matching points; by ids it is `delete`.
+pub async fn delete_points_by_filter(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = filter_collection(&*store, &names).await;
+        let red = Filter::default().must(Condition::keyword("color", "red"));
+        ok(
+            store
+                .delete_points(&name, &PointSelector::Filter(red.clone()))
+                .await,
+            "delete_points by filter",
+        );
+        assert_eq!(
+            ok(store.count(&name, &Filter::default()).await, "count"),
+            3,
+            "count after deleting the three red points"
+        );
+        assert_eq!(ok(store.count(&name, &red).await, "count"), 0, "red left");
+        let records = ok(
+            store.get(&name, &num_ids(&[1, 2, 3, 4, 5, 6]), false).await,
+            "get",
+        );
+        let got: Vec<PointId> = records.iter().map(|r| r.id).collect();
+        assert_eq!(got, num_ids(&[2, 4, 5]), "the points left after the delete");
+        ok(
+            store
+                .delete_points(&name, &PointSelector::Filter(red))
+                .await,
+            "delete_points by a filter matching nothing",
+        );
+        ok(
+            store
+                .delete_points(&name, &PointSelector::Ids(num_ids(&[4, 99])))
+                .await,
+            "delete_points by ids",
+        );
+        let records = ok(store.get(&name, &num_ids(&[2, 4, 5]), false).await, "get");
+        let got: Vec<PointId> = records.iter().map(|r| r.id).collect();
+        assert_eq!(
+            got,
+            num_ids(&[2, 5]),
+            "the points left after deleting by ids"
+        );
+        ok(
+            store
+                .delete_points(&name, &PointSelector::Filter(Filter::default()))
+                .await,
+            "delete_points by the empty filter",
+        );
+        assert_eq!(
+            ok(store.count(&name, &Filter::default()).await, "count"),
+            0,
+            "the empty filter selects every point"
+        );
+    })
+    .await;
+}
+
+/// Three points with payloads for the payload update cases; `update` applies to points 1
+/// and 2, by ids or by a filter (`kind == "x"`), and point 3 must stay as it is.
+async fn check_payload_update(
+    store: &dyn VectorPort,
+    names: &Names,
+    update: PayloadUpdate,
+    expected: [Value; 2],
+) {
+    let original = [
+        json!({"kind": "x", "size": 1, "color": "red", "address": {"city": "Oslo", "zip": 100}}),
+        json!({"kind": "x", "size": 2, "tags": ["a"]}),
+        json!({"kind": "y", "size": 3, "color": "blue", "address": {"city": "Rome", "zip": 400}}),
+    ];
+    let x = Filter::default().must(Condition::keyword("kind", "x"));
+    for (what, selector) in [
+        ("ids", PointSelector::Ids(num_ids(&[1, 2]))),
+        ("filter", PointSelector::Filter(x)),
+    ] {
+        let name = names.collection(&format!("payload_{what}"));
+        create(store, &name, 2, Distance::Dot).await;
+        let points: Vec<Point> = original
+            .iter()
+            .zip(1u8..)
+            .map(|(p, id)| {
+                Point::new(u64::from(id), vec![f32::from(id), 1.0]).with_payload(payload(p.clone()))
+            })
+            .collect();
+        ok(store.upsert(&name, points.clone()).await, "upsert");
+        let label = format!("{} by {what}", update.qdrant_name());
+        ok(
+            store.update_payload(&name, &selector, &update).await,
+            &label,
+        );
+        let records = ok(store.get(&name, &num_ids(&[1, 2, 3]), true).await, "get");
+        assert_eq!(records.len(), 3, "{label}: the points are still there");
+        for (record, want) in records.iter().zip(&expected) {
+            assert_eq!(
+                Value::Object(record.payload.clone()),
+                *want,
+                "{label}: the payload of point {}",
+                record.id
+            );
+        }
+        assert_eq!(
+            Value::Object(records[2].payload.clone()),
+            original[2],
+            "{label}: a point that is not selected keeps its payload"
+        );
+        for (record, point) in records.iter().zip(&points) {
+            assert_vector(
+                record.vector.as_deref(),
+                &point.vector,
+                &format!("{label}: the vector of point {}", record.id),
+            );
+        }
+    }
+}
+
+/// `set_payload` replaces the top-level keys given (a nested object as a whole) and keeps
+/// the others, by ids and by filter.
+pub async fn set_payload_merges_keys(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let update = PayloadUpdate::Set(payload(
+            json!({"size": 9, "address": {"city": "Bergen"}, "new": true}),
+        ));
+        let expected = [
+            json!({"kind": "x", "size": 9, "color": "red", "address": {"city": "Bergen"},
+                   "new": true}),
+            json!({"kind": "x", "size": 9, "tags": ["a"], "address": {"city": "Bergen"},
+                   "new": true}),
+        ];
+        check_payload_update(&*store, &names, update, expected).await;
+    })
+    .await;
+}
+
+/// `overwrite_payload` replaces the whole payload, by ids and by filter.
+pub async fn overwrite_payload_replaces_it(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let update = PayloadUpdate::Overwrite(payload(json!({"only": "this"})));
+        let expected = [json!({"only": "this"}), json!({"only": "this"})];
+        check_payload_update(&*store, &names, update, expected).await;
+    })
+    .await;
+}
+
+/// `delete_payload` removes the keys given (top-level and nested paths), ignores absent
+/// ones and keeps the rest, by ids and by filter.
+pub async fn delete_payload_keys_removes_them(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let keys = ["color", "address.zip", "tags", "absent"];
+        let update = PayloadUpdate::DeleteKeys(keys.map(String::from).to_vec());
+        let expected = [
+            json!({"kind": "x", "size": 1, "address": {"city": "Oslo"}}),
+            json!({"kind": "x", "size": 2}),
+        ];
+        check_payload_update(&*store, &names, update, expected).await;
+    })
+    .await;
+}
+
+/// `clear_payload` empties the payload and keeps the point, by ids and by filter.
+pub async fn clear_payload_empties_it(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let expected = [json!({}), json!({})];
+        check_payload_update(&*store, &names, PayloadUpdate::Clear, expected).await;
+    })
+    .await;
+}
+
+/// `list_collections` is sorted, names a created collection and no longer a deleted one.
+pub async fn list_collections_follows_create_and_delete(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let kept = names.collection("listed_kept");
+        let gone = names.collection("listed_gone");
+        create(&*store, &kept, 2, Distance::Dot).await;
+        create(&*store, &gone, 2, Distance::Cosine).await;
+        let listed = ok(store.list_collections().await, "list_collections");
+        assert!(
+            listed.contains(&kept) && listed.contains(&gone),
+            "list_collections names both created collections: {listed:?}"
+        );
+        assert!(
+            listed.windows(2).all(|w| w[0] < w[1]),
+            "list_collections is sorted, each name once: {listed:?}"
+        );
+        assert!(ok(
+            store.delete_collection(&gone).await,
+            "delete_collection"
+        ));
+        let listed = ok(store.list_collections().await, "list_collections");
+        assert!(
+            listed.contains(&kept) && !listed.contains(&gone),
+            "list_collections after deleting {gone}: {listed:?}"
+        );
     })
     .await;
 }

@@ -8,15 +8,20 @@ mod ext;
 mod filter;
 mod name;
 pub mod ops;
+mod points;
 mod types;
 
 use async_trait::async_trait;
 
 use crate::error::InfraResult;
 
-pub use ext::VectorPortExt;
+pub use ext::{ScrollPages, VectorPortExt};
 pub use filter::{Condition, Filter, MatchValue, Range};
 pub use name::{CollectionName, InvalidCollectionName, MAX_COLLECTION_NAME_LEN};
+pub use points::{
+    MAX_SCROLL_LIMIT, OrderBy, OrderDirection, PayloadUpdate, PointSelector, ScrollPage,
+    ScrollRequest,
+};
 pub use types::{
     CollectionInfo, CollectionSpec, Distance, EnsureOutcome, MAX_DIMENSION, MAX_SEARCH_LIMIT,
     ParsePointIdError, Payload, Point, PointId, Record, ScoredPoint, SearchQuery,
@@ -34,7 +39,8 @@ pub const VECTOR_BACKEND: &str = "qdrant";
 ///   [`NotFound`](crate::ErrorKind::NotFound);
 /// - a vector of the wrong dimension, a non-finite component, a zero or too large search
 ///   limit and an invalid collection name fail with
-///   [`InvalidInput`](crate::ErrorKind::InvalidInput) before anything is written;
+///   [`InvalidInput`](crate::ErrorKind::InvalidInput) before anything is written (and so
+///   are an invalid [`ScrollRequest`] or [`PayloadUpdate`]);
 /// - writes are visible to the next read once they return;
 /// - scores and ordering follow the collection's [`Distance`].
 ///
@@ -70,11 +76,55 @@ pub trait VectorPort: Send + Sync + 'static {
     ) -> InfraResult<Vec<Record>>;
 
     /// Deletes points by id (ids that do not exist are ignored), once the write is applied.
-    async fn delete(&self, collection: &str, ids: &[PointId]) -> InfraResult<()>;
+    ///
+    /// Shorthand for [`delete_points`](Self::delete_points) with
+    /// [`PointSelector::Ids`]; implementations need not override it.
+    async fn delete(&self, collection: &str, ids: &[PointId]) -> InfraResult<()> {
+        self.delete_points(collection, &PointSelector::Ids(ids.to_vec()))
+            .await
+    }
+
+    /// Deletes the selected points, once the write is applied: by id (ids that do not exist
+    /// are ignored) or every point matching a filter (an empty filter deletes every point,
+    /// as in Qdrant).
+    async fn delete_points(&self, collection: &str, selector: &PointSelector) -> InfraResult<()>;
 
     /// The nearest points to the query vector, best first, at most `query.limit`.
     async fn search(&self, collection: &str, query: &SearchQuery) -> InfraResult<Vec<ScoredPoint>>;
 
     /// Counts the points matching `filter` exactly (an empty filter counts all).
     async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64>;
+
+    /// One page of the points matching `request.filter`, by ascending id, from
+    /// `request.offset` (inclusive).
+    ///
+    /// The page's `next_page_offset` is the first id of the next page, `None` on the last
+    /// page: walking the pages visits every point matching the filter exactly once, if the
+    /// collection is not written meanwhile. With `order_by` the page is ordered by that
+    /// payload field, has no `next_page_offset` (Qdrant has no cursor for it), and needs a
+    /// range index on the field that the port cannot create yet: every backend refuses it
+    /// as `InvalidInput` today. A request that fails
+    /// [`ScrollRequest::validate`] is `InvalidInput`.
+    async fn scroll(&self, collection: &str, request: &ScrollRequest) -> InfraResult<ScrollPage>;
+
+    /// Changes the payloads of the selected points in place, once the write is applied
+    /// (Qdrant's `set_payload`, `overwrite_payload`, `delete_payload` and `clear_payload`,
+    /// see [`PayloadUpdate`]); vectors are untouched.
+    ///
+    /// One method with a typed [`PayloadUpdate`] rather than four: the four share the
+    /// selector, the wait semantics, the errors and the layers' descriptor, so each
+    /// implementation (and each wrapper of the port) writes the collection lookup and the
+    /// selector once, and adding a payload operation adds a variant, not a required
+    /// method. By ids, an id that does not exist is `NotFound` (Qdrant's answer; whether
+    /// the other points were updated depends on the backend); by filter, points that do
+    /// not match are untouched and matching none is not an error.
+    async fn update_payload(
+        &self,
+        collection: &str,
+        selector: &PointSelector,
+        update: &PayloadUpdate,
+    ) -> InfraResult<()>;
+
+    /// The names of every collection, sorted.
+    async fn list_collections(&self) -> InfraResult<Vec<String>>;
 }

@@ -2,9 +2,11 @@
 //! list layers see (names are the `db.operation.name` of metrics and spans).
 //!
 //! Every vector operation is idempotent: collections are created if absent, points are
-//! upserted and deleted by id. A retry after an attempt that was applied reports the state
-//! that attempt left (`ensure_collection` may answer `AlreadyExists`, `delete_collection`
-//! `false`).
+//! upserted by id, deleted by id or filter, and payload updates set a state rather than
+//! change it relatively (setting, overwriting, deleting or clearing twice leaves what
+//! once did). A retry after an attempt that was applied reports the state that attempt
+//! left (`ensure_collection` may answer `AlreadyExists`, `delete_collection` `false`); a
+//! filter is evaluated again by the retry, as it would be by the caller's own retry.
 
 use crate::layer::Operation;
 
@@ -20,12 +22,18 @@ pub const DELETE_COLLECTION: Operation = Operation::idempotent_write("delete_col
 pub const UPSERT: Operation = Operation::idempotent_write("upsert");
 /// Read points by id.
 pub const GET: Operation = Operation::read("get");
-/// Delete points by id.
-pub const DELETE: Operation = Operation::idempotent_write("delete");
+/// Delete points by id or by filter (`delete` by ids is this operation too).
+pub const DELETE_POINTS: Operation = Operation::idempotent_write("delete_points");
 /// Nearest-neighbour search.
 pub const SEARCH: Operation = Operation::read("search");
 /// Count points.
 pub const COUNT: Operation = Operation::read("count");
+/// One page of a scroll.
+pub const SCROLL: Operation = Operation::read("scroll");
+/// Set, overwrite, delete keys of or clear payloads.
+pub const UPDATE_PAYLOAD: Operation = Operation::idempotent_write("update_payload");
+/// List the collections.
+pub const LIST_COLLECTIONS: Operation = Operation::read("list_collections");
 
 /// Every descriptor above, for layers that prepare per-operation state.
 pub const ALL: &[Operation] = &[
@@ -35,7 +43,10 @@ pub const ALL: &[Operation] = &[
     DELETE_COLLECTION,
     UPSERT,
     GET,
-    DELETE,
+    DELETE_POINTS,
     SEARCH,
     COUNT,
+    SCROLL,
+    UPDATE_PAYLOAD,
+    LIST_COLLECTIONS,
 ];

@@ -247,7 +247,7 @@ pub fn validate_vector(
     Ok(())
 }
 
-fn invalid(operation: &'static str, message: impl Into<String>) -> InfraError {
+pub(super) fn invalid(operation: &'static str, message: impl Into<String>) -> InfraError {
     InfraError::new(ErrorKind::InvalidInput, VECTOR_BACKEND, operation, message)
 }
 

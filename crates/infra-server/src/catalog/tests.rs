@@ -739,10 +739,17 @@ impl VectorPort for LateWrites {
     ) -> InfraResult<Vec<infra_base::Record>> {
         self.inner.get(collection, ids, with_vector).await
     }
-    async fn delete(&self, collection: &str, ids: &[PointId]) -> InfraResult<()> {
-        let (inner, collection, ids) =
-            (Arc::clone(&self.inner), collection.to_owned(), ids.to_vec());
-        self.late(async move { inner.delete(&collection, &ids).await })
+    async fn delete_points(
+        &self,
+        collection: &str,
+        selector: &infra_base::PointSelector,
+    ) -> InfraResult<()> {
+        let (inner, collection, selector) = (
+            Arc::clone(&self.inner),
+            collection.to_owned(),
+            selector.clone(),
+        );
+        self.late(async move { inner.delete_points(&collection, &selector).await })
             .await
     }
     async fn search(
@@ -754,6 +761,31 @@ impl VectorPort for LateWrites {
     }
     async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
         self.inner.count(collection, filter).await
+    }
+    async fn scroll(
+        &self,
+        collection: &str,
+        request: &infra_base::ScrollRequest,
+    ) -> InfraResult<infra_base::ScrollPage> {
+        self.inner.scroll(collection, request).await
+    }
+    async fn update_payload(
+        &self,
+        collection: &str,
+        selector: &infra_base::PointSelector,
+        update: &infra_base::PayloadUpdate,
+    ) -> InfraResult<()> {
+        let (inner, collection, selector, update) = (
+            Arc::clone(&self.inner),
+            collection.to_owned(),
+            selector.clone(),
+            update.clone(),
+        );
+        self.late(async move { inner.update_payload(&collection, &selector, &update).await })
+            .await
+    }
+    async fn list_collections(&self) -> InfraResult<Vec<String>> {
+        self.inner.list_collections().await
     }
 }
 

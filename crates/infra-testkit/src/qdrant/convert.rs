@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use infra_base::{
     CollectionInfo, CollectionSpec, Condition, Distance, ErrorKind, Filter, InfraError, MatchValue,
-    Payload, PointId, Range,
+    Payload, PointId, PointSelector, Range,
 };
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::{
@@ -22,6 +22,10 @@ pub(super) fn unsupported(what: &str) -> Status {
 /// A port error as the status a Qdrant server answers with.
 pub(super) fn status(err: &InfraError, collection: &str) -> Status {
     match err.kind() {
+        // A missing point (a payload update by ids) is not a missing collection.
+        ErrorKind::NotFound if err.message().to_lowercase().starts_with("no point") => {
+            Status::not_found(format!("Not found: {}", err.message()))
+        }
         ErrorKind::NotFound => Status::not_found(format!(
             "Not found: Collection `{collection}` doesn't exist!"
         )),
@@ -216,6 +220,23 @@ pub(super) fn filter(filter: Option<pb::Filter>) -> Result<Filter, Status> {
         should: conditions(filter.should)?,
         must_not: conditions(filter.must_not)?,
     })
+}
+
+/// Qdrant's point selector as the port's: an id list or a filter (required, as in Qdrant).
+pub(super) fn selector(selector: Option<pb::PointsSelector>) -> Result<PointSelector, Status> {
+    use pb::points_selector::PointsSelectorOneOf;
+    match selector.and_then(|s| s.points_selector_one_of) {
+        Some(PointsSelectorOneOf::Points(list)) => list
+            .ids
+            .into_iter()
+            .map(|id| point_id(Some(id)))
+            .collect::<Result<Vec<_>, Status>>()
+            .map(PointSelector::Ids),
+        Some(PointsSelectorOneOf::Filter(f)) => filter(Some(f)).map(PointSelector::Filter),
+        None => Err(Status::invalid_argument(
+            "Wrong input: a points selector (ids or a filter) is required",
+        )),
+    }
 }
 
 fn condition(condition: pb::Condition) -> Result<Condition, Status> {

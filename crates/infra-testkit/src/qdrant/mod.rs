@@ -7,8 +7,10 @@
 //! point (and keeps this crate free of qdrant-edge's build time). It implements
 //! qdrant-client's generated server traits: `qdrant.Qdrant/HealthCheck`,
 //! `qdrant.Collections/{Get, List, Create, Delete, CollectionExists}` and
-//! `qdrant.Points/{Upsert, Get, Delete, Search, Query, Count}` (one unnamed dense vector per
-//! point, field filters with keyword/integer/bool matches and ranges). Every other call, and
+//! `qdrant.Points/{Upsert, Get, Delete, Search, Query, Count, Scroll, SetPayload,
+//! OverwritePayload, DeletePayload, ClearPayload}` (one unnamed dense vector per point,
+//! field filters with keyword/integer/bool matches and ranges, point selectors by ids or
+//! by filter). Every other call, and
 //! any option beyond that subset, answers `UNIMPLEMENTED`. Port errors become the codes and
 //! texts Qdrant uses (`NOT_FOUND` "Not found: Collection `x` doesn't exist!",
 //! `INVALID_ARGUMENT` "Wrong input: …", `ALREADY_EXISTS` for creating an existing
@@ -46,7 +48,6 @@ mod convert;
 mod provision;
 mod service;
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -102,28 +103,11 @@ struct Shared {
     calls: AtomicU64,
     health_checks: AtomicU64,
     operations: AtomicU64,
-    created: Mutex<BTreeSet<String>>,
 }
 
 impl Shared {
     fn faults(&self) -> Faults {
         *self.faults.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn remember_created(&self, name: &str) {
-        self.created
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(name.to_owned());
-    }
-
-    fn created_names(&self) -> Vec<String> {
-        self.created
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .cloned()
-            .collect()
     }
 }
 
@@ -193,7 +177,6 @@ impl QdrantTestServerBuilder {
             calls: AtomicU64::new(0),
             health_checks: AtomicU64::new(0),
             operations: AtomicU64::new(1),
-            created: Mutex::default(),
         });
         let any_port = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         let (addr, running) = serve(&shared, any_port, tls.as_ref()).await?;

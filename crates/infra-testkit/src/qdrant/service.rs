@@ -1,8 +1,9 @@
 //! The three gRPC services (qdrant-client's generated server traits) over a `VectorPort`.
 //!
 //! Implemented: `qdrant.Qdrant/HealthCheck`; `qdrant.Collections/{Get, List, Create,
-//! Delete, CollectionExists}`; `qdrant.Points/{Upsert, Get, Delete, Search, Query, Count}`
-//! for one unnamed dense vector per point. Everything else answers `UNIMPLEMENTED`.
+//! Delete, CollectionExists}`; `qdrant.Points/{Upsert, Get, Delete, Search, Query, Count,
+//! Scroll, SetPayload, OverwritePayload, DeletePayload, ClearPayload}` for one unnamed dense
+//! vector per point. Everything else answers `UNIMPLEMENTED`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,7 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use infra_base::{ErrorKind, Point, SearchQuery};
+use infra_base::vector::{OrderBy, OrderDirection};
+use infra_base::{
+    ErrorKind, Payload, PayloadUpdate, Point, ScrollPage, ScrollRequest, SearchQuery,
+};
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::collections_server::Collections;
 use qdrant_client::qdrant::points_server::Points;
@@ -88,6 +92,40 @@ impl Service {
             time: elapsed(started),
             usage: None,
         }
+    }
+
+    /// Applies one payload update, as with `wait: true`.
+    async fn update_payload(
+        &self,
+        collection: &str,
+        selector: Option<pb::PointsSelector>,
+        update: PayloadUpdate,
+        started: Instant,
+    ) -> Result<Response<pb::PointsOperationResponse>, Status> {
+        let selector = convert::selector(selector)?;
+        self.shared
+            .store
+            .update_payload(collection, &selector, &update)
+            .await
+            .map_err(|err| convert::status(&err, collection))?;
+        Ok(Response::new(self.completed(started)))
+    }
+
+    /// `set_payload` and `overwrite_payload`, which share their message.
+    async fn set_payload_with(
+        &self,
+        request: Request<pb::SetPayloadPoints>,
+        update: fn(Payload) -> PayloadUpdate,
+    ) -> Result<Response<pb::PointsOperationResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let m = request.into_inner();
+        if m.key.is_some() {
+            return Err(unsupported("setting a payload under a key"));
+        }
+        let payload = update(convert::payload(m.payload));
+        self.update_payload(&m.collection_name, m.points_selector, payload, started)
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -187,23 +225,24 @@ impl Collections for Service {
         }))
     }
 
-    /// The collections created through this server that still exist (the port has no list).
+    /// The store's collections.
     async fn list(
         &self,
         request: Request<pb::ListCollectionsRequest>,
     ) -> Result<Response<pb::ListCollectionsResponse>, Status> {
         self.enter(&request).await?;
         let started = Instant::now();
-        let mut collections = Vec::new();
-        for name in self.shared.created_names() {
-            match self.shared.store.collection_info(&name).await {
-                Ok(_) => collections.push(pb::CollectionDescription { name }),
-                Err(err) if err.kind() == ErrorKind::NotFound => {}
-                Err(err) => return Err(convert::status(&err, &name)),
-            }
-        }
+        let names = self
+            .shared
+            .store
+            .list_collections()
+            .await
+            .map_err(|err| convert::status(&err, ""))?;
         Ok(Response::new(pb::ListCollectionsResponse {
-            collections,
+            collections: names
+                .into_iter()
+                .map(|name| pb::CollectionDescription { name })
+                .collect(),
             time: elapsed(started),
         }))
     }
@@ -236,7 +275,6 @@ impl Collections for Service {
                 spec.name
             )));
         }
-        self.shared.remember_created(&spec.name);
         Ok(Response::new(pb::CollectionOperationResponse {
             result: true,
             time: elapsed(started),
@@ -333,19 +371,11 @@ impl Points for Service {
         self.enter(&request).await?;
         let started = Instant::now();
         let message = request.into_inner();
-        let selector = message.points.and_then(|p| p.points_selector_one_of);
-        let Some(pb::points_selector::PointsSelectorOneOf::Points(list)) = selector else {
-            return Err(unsupported("deleting points by filter"));
-        };
-        let ids = list
-            .ids
-            .into_iter()
-            .map(|id| convert::point_id(Some(id)))
-            .collect::<Result<Vec<_>, Status>>()?;
+        let selector = convert::selector(message.points)?;
         let name = message.collection_name;
         self.shared
             .store
-            .delete(&name, &ids)
+            .delete_points(&name, &selector)
             .await
             .map_err(|err| convert::status(&err, &name))?;
         Ok(Response::new(self.completed(started)))
@@ -484,20 +514,116 @@ impl Points for Service {
         }))
     }
 
+    /// Pages by id like Qdrant: `next_page_offset` is the first id of the next page, and
+    /// an ordered scroll has none.
+    async fn scroll(
+        &self,
+        request: Request<pb::ScrollPoints>,
+    ) -> Result<Response<pb::ScrollResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let m = request.into_inner();
+        let order_by = match m.order_by {
+            None => None,
+            Some(order) if order.start_from.is_some() => {
+                return Err(unsupported("order_by start_from"));
+            }
+            Some(order) => Some(OrderBy {
+                key: order.key,
+                direction: match pb::Direction::try_from(order.direction.unwrap_or_default()) {
+                    Ok(pb::Direction::Desc) => OrderDirection::Desc,
+                    Ok(pb::Direction::Asc) => OrderDirection::Asc,
+                    Err(_) => {
+                        return Err(Status::invalid_argument(
+                            "Wrong input: unknown order_by direction",
+                        ));
+                    }
+                },
+            }),
+        };
+        let scroll = ScrollRequest {
+            filter: convert::filter(m.filter)?,
+            // Out-of-range limits become usize::MAX, which the store refuses as too large.
+            limit: usize::try_from(m.limit.map_or(DEFAULT_LIMIT, u64::from)).unwrap_or(usize::MAX),
+            offset: m.offset.map(|id| convert::point_id(Some(id))).transpose()?,
+            with_payload: convert::with_payload(m.with_payload, true)?,
+            with_vector: convert::with_vectors(m.with_vectors)?,
+            order_by,
+        };
+        let name = m.collection_name;
+        let ScrollPage {
+            points,
+            next_page_offset,
+        } = self
+            .shared
+            .store
+            .scroll(&name, &scroll)
+            .await
+            .map_err(|err| convert::status(&err, &name))?;
+        let result = points
+            .into_iter()
+            .map(|record| pb::RetrievedPoint {
+                id: Some(convert::to_point_id(record.id)),
+                payload: convert::to_payload(record.payload),
+                vectors: record.vector.map(convert::to_vectors),
+                ..pb::RetrievedPoint::default()
+            })
+            .collect();
+        Ok(Response::new(pb::ScrollResponse {
+            next_page_offset: next_page_offset.map(convert::to_point_id),
+            result,
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    async fn set_payload(
+        &self,
+        request: Request<pb::SetPayloadPoints>,
+    ) -> Result<Response<pb::PointsOperationResponse>, Status> {
+        self.set_payload_with(request, PayloadUpdate::Set).await
+    }
+
+    async fn overwrite_payload(
+        &self,
+        request: Request<pb::SetPayloadPoints>,
+    ) -> Result<Response<pb::PointsOperationResponse>, Status> {
+        self.set_payload_with(request, PayloadUpdate::Overwrite)
+            .await
+    }
+
+    async fn delete_payload(
+        &self,
+        request: Request<pb::DeletePayloadPoints>,
+    ) -> Result<Response<pb::PointsOperationResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let m = request.into_inner();
+        let update = PayloadUpdate::DeleteKeys(m.keys);
+        self.update_payload(&m.collection_name, m.points_selector, update, started)
+            .await
+    }
+
+    async fn clear_payload(
+        &self,
+        request: Request<pb::ClearPayloadPoints>,
+    ) -> Result<Response<pb::PointsOperationResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let m = request.into_inner();
+        self.update_payload(&m.collection_name, m.points, PayloadUpdate::Clear, started)
+            .await
+    }
+
     unimplemented_rpcs! { "qdrant.Points":
         update_vectors(UpdatePointVectors) -> PointsOperationResponse;
         delete_vectors(DeletePointVectors) -> PointsOperationResponse;
-        set_payload(SetPayloadPoints) -> PointsOperationResponse;
-        overwrite_payload(SetPayloadPoints) -> PointsOperationResponse;
-        delete_payload(DeletePayloadPoints) -> PointsOperationResponse;
-        clear_payload(ClearPayloadPoints) -> PointsOperationResponse;
         create_field_index(CreateFieldIndexCollection) -> PointsOperationResponse;
         delete_field_index(DeleteFieldIndexCollection) -> PointsOperationResponse;
         create_vector_name(CreateVectorNameRequest) -> PointsOperationResponse;
         delete_vector_name(DeleteVectorNameRequest) -> PointsOperationResponse;
         search_batch(SearchBatchPoints) -> SearchBatchResponse;
         search_groups(SearchPointGroups) -> SearchGroupsResponse;
-        scroll(ScrollPoints) -> ScrollResponse;
         recommend(RecommendPoints) -> RecommendResponse;
         recommend_batch(RecommendBatchPoints) -> RecommendBatchResponse;
         recommend_groups(RecommendPointGroups) -> RecommendGroupsResponse;

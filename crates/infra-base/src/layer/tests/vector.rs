@@ -8,7 +8,8 @@ use crate::error::{ErrorKind, InfraError};
 use crate::layer::Layered;
 use crate::resilience::{BreakerConfig, BreakerState, Resilience, RetryPolicy};
 use crate::vector::{
-    CollectionSpec, EnsureOutcome, Filter, Point, PointId, ScoredPoint, SearchQuery, VectorPort,
+    CollectionSpec, EnsureOutcome, Filter, PayloadUpdate, Point, PointId, PointSelector,
+    ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VectorPort,
 };
 use crate::vector::{Condition, Distance, MockVectorPort};
 
@@ -131,4 +132,90 @@ async fn not_found_is_not_retried_and_does_not_open_the_breaker() {
         assert_eq!(err.kind(), ErrorKind::NotFound);
     }
     assert_eq!(vector.layer().breaker_state(), Some(BreakerState::Closed));
+}
+
+#[tokio::test(start_paused = true)]
+async fn delete_by_ids_runs_once_through_the_layer_as_delete_points_and_is_retried() {
+    let mut mock = MockVectorPort::new();
+    let mut failures = 1;
+    mock.expect_delete_points()
+        .withf(|c, s| c == "items" && *s == PointSelector::Ids(vec![PointId::from(4)]))
+        .times(2)
+        .returning(move |_, _| {
+            if failures > 0 {
+                failures -= 1;
+                Err(unavailable("delete_points"))
+            } else {
+                Ok(())
+            }
+        });
+    let vector = Layered::new(Arc::new(mock), policy());
+    vector.delete("items", &[PointId::from(4)]).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn scroll_payload_updates_and_listing_forward_and_are_retried() {
+    let request =
+        ScrollRequest::new(2).filter(Filter::default().must(Condition::keyword("k", "v")));
+    let page = ScrollPage {
+        points: Vec::new(),
+        next_page_offset: Some(PointId::from(9)),
+    };
+    let selector = PointSelector::Filter(Filter::default());
+    let update = PayloadUpdate::DeleteKeys(vec!["a".into()]);
+    let mut mock = MockVectorPort::new();
+    let (expected_request, expected_page) = (request.clone(), page.clone());
+    let mut scroll_failures = 1;
+    mock.expect_scroll()
+        .withf(move |c, r| c == "items" && *r == expected_request)
+        .times(2)
+        .returning(move |_, _| {
+            if scroll_failures > 0 {
+                scroll_failures -= 1;
+                return Err(unavailable("scroll"));
+            }
+            Ok(expected_page.clone())
+        });
+    let (expected_selector, expected_update) = (selector.clone(), update.clone());
+    let mut update_failures = 1;
+    mock.expect_update_payload()
+        .withf(move |c, s, u| c == "items" && *s == expected_selector && *u == expected_update)
+        .times(2)
+        .returning(move |_, _, _| {
+            if update_failures > 0 {
+                update_failures -= 1;
+                return Err(unavailable("update_payload"));
+            }
+            Ok(())
+        });
+    mock.expect_list_collections()
+        .times(1)
+        .returning(|| Ok(vec!["items".to_owned()]));
+    let vector = Layered::new(Arc::new(mock), policy());
+    assert_eq!(vector.scroll("items", &request).await.unwrap(), page);
+    vector
+        .update_payload("items", &selector, &update)
+        .await
+        .unwrap();
+    assert_eq!(vector.list_collections().await.unwrap(), ["items"]);
+}
+
+#[test]
+fn every_vector_descriptor_is_listed_once_and_point_writes_are_idempotent() {
+    use crate::layer::Access;
+    use crate::resilience::Idempotency;
+    use crate::vector::ops;
+    let names: std::collections::HashSet<_> = ops::ALL.iter().map(|op| op.name).collect();
+    assert_eq!(names.len(), ops::ALL.len(), "a descriptor name is repeated");
+    for op in [ops::SCROLL, ops::LIST_COLLECTIONS] {
+        assert_eq!(op.access, Access::Read, "{op}");
+    }
+    for op in [ops::DELETE_POINTS, ops::UPDATE_PAYLOAD] {
+        assert_eq!(
+            (op.access, op.idempotency),
+            (Access::Write, Idempotency::Idempotent),
+            "{op}"
+        );
+        assert!(ops::ALL.contains(&op), "{op} is listed");
+    }
 }

@@ -74,9 +74,10 @@ pub use redis::{
 };
 pub use service::BaseService;
 pub use vector::{
-    CollectionInfo, CollectionName, CollectionSpec, Condition, Distance, EnsureOutcome, Filter,
-    MatchValue, Payload, PayloadUpdate, Point, PointId, PointSelector, Range, Record, ScoredPoint,
-    ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort, VectorPortExt,
+    CollectionInfo, CollectionName, CollectionSpec, Condition, Distance, EnsureOutcome, FieldIndex,
+    Filter, MatchValue, Payload, PayloadIndex, PayloadUpdate, Point, PointId, PointSelector, Range,
+    Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, TextTokenizer, VECTOR_BACKEND,
+    VectorPort, VectorPortExt,
 };
 
 #[cfg(feature = "mock")]

@@ -156,6 +156,12 @@ macro_rules! for_each_vector_case {
             delete_payload_keys_removes_them
             clear_payload_empties_it
             list_collections_follows_create_and_delete
+            payload_indexes_are_created_and_reported
+            payload_indexes_are_added_to_existing_collections
+            payload_index_of_another_type_is_drift
+            undeclared_extra_indexes_are_accepted
+            scroll_orders_by_an_integer_range_index
+            order_by_needs_a_range_index
         }
     };
 }

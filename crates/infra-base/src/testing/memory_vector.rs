@@ -11,9 +11,10 @@ use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::health::ComponentHealth;
 use crate::lifecycle::Lifecycle;
 use crate::vector::{
-    CollectionInfo, CollectionSpec, Distance, EnsureOutcome, Filter, Payload, PayloadUpdate, Point,
-    PointId, PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
-    VECTOR_BACKEND, VectorPort, validate_collection_name, validate_vector,
+    CollectionInfo, CollectionSpec, Distance, EnsureOutcome, FieldIndex, Filter, OrderBy,
+    OrderDirection, Payload, PayloadIndex, PayloadUpdate, Point, PointId, PointSelector, Record,
+    ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort,
+    validate_collection_name, validate_vector,
 };
 
 /// An in-memory [`VectorPort`] (and [`Lifecycle`]) for tests: a drop-in for a Qdrant
@@ -25,9 +26,11 @@ use crate::vector::{
 /// first. Equal scores are ordered by point id, which is deterministic but not part of the
 /// port's contract. Filters use [`Filter::matches`], payload updates
 /// [`PayloadUpdate::apply`], validation uses the port's shared validators, so it refuses
-/// exactly what every adapter refuses. It has no payload indexes, so a scroll with
-/// `order_by` is refused as `InvalidInput`, as Qdrant refuses it on a field without a
-/// range index.
+/// exactly what every adapter refuses. Payload indexes are recorded, not built: they are
+/// what `ensure_collection` checks for drift and `collection_info` reports, and a scroll
+/// with `order_by` needs a range index on the field (`InvalidInput` otherwise, as in
+/// Qdrant), then sorts the matching points by the field's values of the index's type
+/// (integers, numbers, or date-times in RFC 3339 UTC form, `…Z`, or without an offset).
 ///
 /// [`fail_with`](Self::fail_with) makes every call fail; after
 /// [`close`](Lifecycle::close) every call fails as [`Unavailable`](ErrorKind::Unavailable).
@@ -57,6 +60,8 @@ struct Collection {
     dimension: usize,
     distance: Distance,
     points: BTreeMap<PointId, Stored>,
+    /// Declared payload indexes, sorted by field.
+    indexes: Vec<FieldIndex>,
 }
 
 #[derive(Debug)]
@@ -165,7 +170,138 @@ impl MemoryVector {
     }
 }
 
+/// A value read from a range index, as Qdrant orders them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum OrderValue {
+    /// Integers, and date-times as microseconds since the epoch.
+    Int(i128),
+    /// Floating-point numbers.
+    Float(f64),
+}
+
+impl OrderValue {
+    fn cmp(self, other: Self) -> std::cmp::Ordering {
+        match (self, other) {
+            (OrderValue::Int(a), OrderValue::Int(b)) => a.cmp(&b),
+            (OrderValue::Float(a), OrderValue::Float(b)) => a.total_cmp(&b),
+            // One index has one value type; order integers first for totality.
+            (OrderValue::Int(_), OrderValue::Float(_)) => std::cmp::Ordering::Less,
+            (OrderValue::Float(_), OrderValue::Int(_)) => std::cmp::Ordering::Greater,
+        }
+    }
+
+    /// The value of `value` in an index of type `index`, if that index would hold it.
+    fn of(index: PayloadIndex, value: &serde_json::Value) -> Option<Self> {
+        match index {
+            PayloadIndex::Integer => value.as_i64().map(|n| OrderValue::Int(n.into())),
+            PayloadIndex::Float => value.as_f64().map(OrderValue::Float),
+            PayloadIndex::Datetime => {
+                let time = humantime::parse_rfc3339_weak(value.as_str()?).ok()?;
+                let micros = match time.duration_since(std::time::UNIX_EPOCH) {
+                    Ok(after) => i128::try_from(after.as_micros()).ok()?,
+                    Err(before) => -i128::try_from(before.duration().as_micros()).ok()?,
+                };
+                Some(OrderValue::Int(micros))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The values at a dotted payload path: through objects, and through every element of an
+/// array met on the way or at the end (`a[].b` and `a.b` alike), as Qdrant's indexes read
+/// them.
+fn path_values<'a>(payload: &'a Payload, path: &str, out: &mut Vec<&'a serde_json::Value>) {
+    let (head, rest) = match path.split_once('.') {
+        Some((head, rest)) => (head, Some(rest)),
+        None => (path, None),
+    };
+    if let Some(value) = payload.get(head.strip_suffix("[]").unwrap_or(head)) {
+        value_at(value, rest, out);
+    }
+}
+
+fn value_at<'a>(
+    value: &'a serde_json::Value,
+    rest: Option<&str>,
+    out: &mut Vec<&'a serde_json::Value>,
+) {
+    match (value, rest) {
+        (serde_json::Value::Array(items), _) => {
+            for item in items {
+                value_at(item, rest, out);
+            }
+        }
+        (serde_json::Value::Object(map), Some(rest)) => path_values(map, rest, out),
+        (_, None) => out.push(value),
+        (_, Some(_)) => {}
+    }
+}
+
 impl Collection {
+    /// A scroll ordered by a range-indexed field, like Qdrant's: one entry per distinct
+    /// value of the index's type, no cursor.
+    fn ordered_scroll(
+        &self,
+        request: &ScrollRequest,
+        order_by: &OrderBy,
+    ) -> InfraResult<ScrollPage> {
+        let index = self
+            .indexes
+            .iter()
+            .find(|i| i.field == order_by.key && i.index.supports_order_by())
+            .ok_or_else(|| {
+                error(
+                    ErrorKind::InvalidInput,
+                    "scroll",
+                    format!(
+                        "no range index for order_by key {}: ordering a scroll needs an \
+                         integer, float or datetime payload index on the field",
+                        order_by.key
+                    ),
+                )
+            })?;
+        let mut entries: Vec<(OrderValue, PointId, &Stored)> = Vec::new();
+        let mut values = Vec::new();
+        for (id, p) in &self.points {
+            if !request.filter.matches(&p.payload) {
+                continue;
+            }
+            values.clear();
+            path_values(&p.payload, &order_by.key, &mut values);
+            for value in &values {
+                if let Some(v) = OrderValue::of(index.index, value) {
+                    entries.push((v, *id, p));
+                }
+            }
+        }
+        entries.sort_by(|(a, id_a, _), (b, id_b, _)| {
+            let by_value = match order_by.direction {
+                OrderDirection::Asc => a.cmp(*b),
+                OrderDirection::Desc => b.cmp(*a),
+            };
+            by_value.then_with(|| id_a.cmp(id_b))
+        });
+        entries.dedup_by(|(a, id_a, _), (b, id_b, _)| id_a == id_b && a.cmp(*b).is_eq());
+        let points = entries
+            .into_iter()
+            .take(request.limit)
+            .map(|(_, id, p)| Record {
+                id,
+                payload: if request.with_payload {
+                    p.payload.clone()
+                } else {
+                    Payload::new()
+                },
+                vector: request.with_vector.then(|| p.vector.clone()),
+            })
+            .collect();
+        Ok(ScrollPage {
+            points,
+            next_page_offset: None,
+        })
+    }
+
     fn search(&self, query: &SearchQuery) -> Vec<ScoredPoint> {
         let distance = self.distance;
         let vector = if distance == Distance::Cosine {
@@ -217,16 +353,22 @@ impl VectorPort for MemoryVector {
             .collections
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(existing) = collections.get(&spec.name) {
+        if let Some(existing) = collections.get_mut(&spec.name) {
             spec.check_existing(existing.dimension, existing.distance)?;
+            let missing = spec.missing_indexes(&existing.indexes)?;
+            existing.indexes.extend(missing.into_iter().cloned());
+            existing.indexes.sort_by(|a, b| a.field.cmp(&b.field));
             return Ok(EnsureOutcome::AlreadyExists);
         }
+        let mut indexes = spec.indexes.clone();
+        indexes.sort_by(|a, b| a.field.cmp(&b.field));
         collections.insert(
             spec.name.clone(),
             Collection {
                 dimension: spec.dimension,
                 distance: spec.distance,
                 points: BTreeMap::new(),
+                indexes,
             },
         );
         Ok(EnsureOutcome::Created)
@@ -239,6 +381,7 @@ impl VectorPort for MemoryVector {
                 dimension: c.dimension,
                 distance: c.distance,
                 points_count: c.points.len() as u64,
+                indexes: c.indexes.clone(),
             })
         })
     }
@@ -336,15 +479,7 @@ impl VectorPort for MemoryVector {
         self.read(collection, "scroll", |c| {
             request.validate()?;
             if let Some(order_by) = &request.order_by {
-                return Err(error(
-                    ErrorKind::InvalidInput,
-                    "scroll",
-                    format!(
-                        "no range index for order_by key {}: ordering a scroll needs a range \
-                         index on the field, and the in-memory store has no payload indexes",
-                        order_by.key
-                    ),
-                ));
+                return c.ordered_scroll(request, order_by);
             }
             let from = request.offset.map_or(Bound::Unbounded, Bound::Included);
             let mut matching = c

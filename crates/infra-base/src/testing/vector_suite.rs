@@ -22,9 +22,10 @@ use uuid::Uuid;
 use super::{check_prefix, expect_kind, guarded, join_all, ok};
 use crate::error::{ErrorKind, InfraResult};
 use crate::vector::{
-    CollectionSpec, Condition, Distance, EnsureOutcome, Filter, MAX_DIMENSION, MAX_SCROLL_LIMIT,
-    MAX_SEARCH_LIMIT, OrderBy, Payload, PayloadUpdate, Point, PointId, PointSelector, Range,
-    ScoredPoint, ScrollRequest, SearchQuery, VectorPort, VectorPortExt,
+    CollectionSpec, Condition, Distance, EnsureOutcome, FieldIndex, Filter, MAX_DIMENSION,
+    MAX_SCROLL_LIMIT, MAX_SEARCH_LIMIT, OrderBy, Payload, PayloadIndex, PayloadUpdate, Point,
+    PointId, PointSelector, Range, ScoredPoint, ScrollRequest, SearchQuery, TextTokenizer,
+    VectorPort, VectorPortExt,
 };
 
 /// The collections of one case, all deleted at the end.
@@ -1721,8 +1722,8 @@ pub async fn scroll_last_page_has_no_cursor(port: Arc<dyn VectorPort>, prefix: &
     .await;
 }
 
-/// Invalid scroll limits are `InvalidInput`, and so is `order_by` on a field without a
-/// range index (the port cannot create one), or with an offset.
+/// Invalid scroll limits are `InvalidInput`, and so is `order_by` on a field without any
+/// index, or with an offset.
 pub async fn scroll_refuses_invalid_requests(port: Arc<dyn VectorPort>, prefix: &str) {
     scoped(port, prefix, |store, names| async move {
         let name = names.collection("scroll");
@@ -1961,6 +1962,305 @@ pub async fn list_collections_follows_create_and_delete(port: Arc<dyn VectorPort
             listed.contains(&kept) && !listed.contains(&gone),
             "list_collections after deleting {gone}: {listed:?}"
         );
+    })
+    .await;
+}
+
+/// The indexes `collection_info` reports, sorted by field.
+async fn reported_indexes(store: &dyn VectorPort, name: &str) -> Vec<FieldIndex> {
+    let info = ok(store.collection_info(name).await, "collection_info");
+    let mut indexes = info.indexes;
+    indexes.sort_by(|a, b| a.field.cmp(&b.field));
+    indexes
+}
+
+/// `spec`'s indexes sorted by field: what `collection_info` must report for them.
+fn sorted_indexes(spec: &CollectionSpec) -> Vec<FieldIndex> {
+    let mut indexes = spec.indexes.clone();
+    indexes.sort_by(|a, b| a.field.cmp(&b.field));
+    indexes
+}
+
+/// One index of every type the port declares, on a new collection.
+fn every_index_spec(name: &str) -> CollectionSpec {
+    CollectionSpec::new(name, 2, Distance::Dot)
+        .with_index("tag", PayloadIndex::Keyword)
+        .with_index("rank", PayloadIndex::Integer)
+        .with_index("price", PayloadIndex::Float)
+        .with_index("in_stock", PayloadIndex::Bool)
+        .with_index("created_at", PayloadIndex::Datetime)
+        .with_index("owner", PayloadIndex::Uuid)
+        .with_index("title", PayloadIndex::text(TextTokenizer::Word))
+        .with_index("body", PayloadIndex::text(TextTokenizer::Whitespace))
+        .with_index("name", PayloadIndex::text(TextTokenizer::Prefix))
+        .with_index("summary", PayloadIndex::text(TextTokenizer::Multilingual))
+}
+
+/// Declared indexes of every type are created with the collection and reported by
+/// `collection_info`; ensuring the same spec again changes nothing.
+pub async fn payload_indexes_are_created_and_reported(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("indexed");
+        let spec = every_index_spec(&name);
+        assert_eq!(
+            ok(store.ensure_collection(&spec).await, "ensure_collection"),
+            EnsureOutcome::Created,
+            "ensure_collection of a new collection with indexes"
+        );
+        let expected = sorted_indexes(&spec);
+        assert_eq!(
+            reported_indexes(&*store, &name).await,
+            expected,
+            "collection_info reports every declared index with its type"
+        );
+        for _ in 0..2 {
+            assert_eq!(
+                ok(store.ensure_collection(&spec).await, "ensure_collection"),
+                EnsureOutcome::AlreadyExists,
+                "ensure_collection again with the same indexes"
+            );
+        }
+        assert_eq!(
+            reported_indexes(&*store, &name).await,
+            expected,
+            "ensuring the same spec again changes no index"
+        );
+    })
+    .await;
+}
+
+/// Indexes declared for an existing collection that lacks them are created (the outcome
+/// stays `AlreadyExists`), once.
+pub async fn payload_indexes_are_added_to_existing_collections(
+    port: Arc<dyn VectorPort>,
+    prefix: &str,
+) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("later");
+        create(&*store, &name, 2, Distance::Dot).await;
+        ok(store.upsert(&name, filter_points()).await, "upsert");
+        assert!(
+            reported_indexes(&*store, &name).await.is_empty(),
+            "a collection created without indexes reports none"
+        );
+        let spec = CollectionSpec::new(&name, 2, Distance::Dot)
+            .with_index("size", PayloadIndex::Integer)
+            .with_index("color", PayloadIndex::Keyword);
+        for round in 0..2 {
+            assert_eq!(
+                ok(store.ensure_collection(&spec).await, "ensure_collection"),
+                EnsureOutcome::AlreadyExists,
+                "ensure_collection with new indexes on an existing collection (round {round})"
+            );
+            assert_eq!(
+                reported_indexes(&*store, &name).await,
+                sorted_indexes(&spec),
+                "the declared indexes exist after ensure (round {round})"
+            );
+        }
+        let count = ok(
+            store
+                .count(
+                    &name,
+                    &Filter::default().must(Condition::keyword("color", "red")),
+                )
+                .await,
+            "count",
+        );
+        assert_eq!(count, 3, "points stay readable through the new index");
+    })
+    .await;
+}
+
+/// An existing index of another type (or text tokenizer) on a declared field is a
+/// `Conflict` naming both types, and nothing is created or changed.
+pub async fn payload_index_of_another_type_is_drift(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("drift");
+        let spec = CollectionSpec::new(&name, 2, Distance::Dot)
+            .with_index("size", PayloadIndex::Integer)
+            .with_index("title", PayloadIndex::text(TextTokenizer::Word));
+        assert_eq!(
+            ok(store.ensure_collection(&spec).await, "ensure_collection"),
+            EnsureOutcome::Created,
+            "ensure_collection of a new collection with indexes"
+        );
+        let expected = sorted_indexes(&spec);
+        // The new index on `color` comes first: a conflict must not leave it created.
+        let retyped = CollectionSpec::new(&name, 2, Distance::Dot)
+            .with_index("color", PayloadIndex::Keyword)
+            .with_index("size", PayloadIndex::Keyword);
+        let text = conflict_text(store.ensure_collection(&retyped).await, &name);
+        assert!(
+            text.contains("size") && text.contains("integer") && text.contains("keyword"),
+            "the conflict must name the field and the existing (integer) and requested \
+             (keyword) types: {text:?}"
+        );
+        let tokenizer = CollectionSpec::new(&name, 2, Distance::Dot)
+            .with_index("title", PayloadIndex::text(TextTokenizer::Prefix));
+        let text = conflict_text(store.ensure_collection(&tokenizer).await, &name);
+        assert!(
+            text.contains("title") && text.contains("word") && text.contains("prefix"),
+            "the conflict must name the existing (word) and requested (prefix) tokenizers: \
+             {text:?}"
+        );
+        assert_eq!(
+            reported_indexes(&*store, &name).await,
+            expected,
+            "a conflicting ensure must not change or add indexes"
+        );
+    })
+    .await;
+}
+
+/// Indexes an existing collection has beyond the declared ones are accepted and kept.
+pub async fn undeclared_extra_indexes_are_accepted(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("extra");
+        let full = CollectionSpec::new(&name, 2, Distance::Dot)
+            .with_index("size", PayloadIndex::Integer)
+            .with_index("color", PayloadIndex::Keyword);
+        assert_eq!(
+            ok(store.ensure_collection(&full).await, "ensure_collection"),
+            EnsureOutcome::Created,
+            "ensure_collection of a new collection with indexes"
+        );
+        let fewer = [
+            CollectionSpec::new(&name, 2, Distance::Dot).with_index("size", PayloadIndex::Integer),
+            CollectionSpec::new(&name, 2, Distance::Dot),
+        ];
+        for spec in fewer {
+            assert_eq!(
+                ok(store.ensure_collection(&spec).await, "ensure_collection"),
+                EnsureOutcome::AlreadyExists,
+                "ensure_collection declaring fewer indexes than exist: {:?}",
+                spec.indexes
+            );
+        }
+        assert_eq!(
+            reported_indexes(&*store, &name).await,
+            sorted_indexes(&full),
+            "undeclared indexes are kept"
+        );
+    })
+    .await;
+}
+
+/// With an integer range index, `order_by` orders a scroll by the field, ascending or
+/// descending, after the filter and up to the limit, with no cursor.
+pub async fn scroll_orders_by_an_integer_range_index(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("ordered");
+        let spec =
+            CollectionSpec::new(&name, 2, Distance::Dot).with_index("rank", PayloadIndex::Integer);
+        assert_eq!(
+            ok(store.ensure_collection(&spec).await, "ensure_collection"),
+            EnsureOutcome::Created,
+            "ensure_collection with a range index"
+        );
+        // Distinct ranks in another order than the ids; even ids are "even".
+        let ranks: [(u64, i64); 6] = [(1, 40), (2, -5), (3, 12), (4, 100), (5, 0), (6, 7)];
+        let points = ranks
+            .iter()
+            .map(|&(id, rank)| {
+                let parity = if id % 2 == 0 { "even" } else { "odd" };
+                Point::new(id, vec![1.0, 0.5])
+                    .with_payload(payload(json!({"rank": rank, "parity": parity})))
+            })
+            .collect();
+        ok(store.upsert(&name, points).await, "upsert");
+        let scroll = |request: ScrollRequest| {
+            let store = Arc::clone(&store);
+            let name = name.clone();
+            async move {
+                let page = ok(store.scroll(&name, &request).await, "scroll with order_by");
+                assert_eq!(
+                    page.next_page_offset, None,
+                    "an ordered scroll has no cursor: {request:?}"
+                );
+                page.points.iter().map(|r| r.id).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            scroll(ScrollRequest::new(10).order_by(OrderBy::asc("rank"))).await,
+            num_ids(&[2, 5, 6, 3, 1, 4]),
+            "ascending by rank"
+        );
+        assert_eq!(
+            scroll(ScrollRequest::new(10).order_by(OrderBy::desc("rank"))).await,
+            num_ids(&[4, 1, 3, 6, 5, 2]),
+            "descending by rank"
+        );
+        assert_eq!(
+            scroll(ScrollRequest::new(2).order_by(OrderBy::desc("rank"))).await,
+            num_ids(&[4, 1]),
+            "the limit keeps the first points in order"
+        );
+        let even = Filter::default().must(Condition::keyword("parity", "even"));
+        assert_eq!(
+            scroll(
+                ScrollRequest::new(10)
+                    .filter(even)
+                    .order_by(OrderBy::asc("rank"))
+            )
+            .await,
+            num_ids(&[2, 6, 4]),
+            "the filter applies before ordering"
+        );
+        let page = ok(
+            store
+                .scroll(&name, &ScrollRequest::new(1).order_by(OrderBy::asc("rank")))
+                .await,
+            "scroll with order_by",
+        );
+        assert_eq!(
+            page.points[0].payload,
+            payload(json!({"rank": -5, "parity": "even"})),
+            "an ordered scroll returns payloads"
+        );
+    })
+    .await;
+}
+
+/// `order_by` on a field whose index is not a range index (keyword) is refused as
+/// `InvalidInput` naming the missing range index, like on a field without an index.
+pub async fn order_by_needs_a_range_index(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("keyword");
+        let spec = CollectionSpec::new(&name, 2, Distance::Dot)
+            .with_index("color", PayloadIndex::Keyword)
+            .with_index("price", PayloadIndex::Float);
+        ok(store.ensure_collection(&spec).await, "ensure_collection");
+        ok(store.upsert(&name, filter_points()).await, "upsert");
+        for key in ["color", "size"] {
+            let err = store
+                .scroll(&name, &ScrollRequest::new(3).order_by(OrderBy::asc(key)))
+                .await
+                .expect_err("order_by without a range index is refused");
+            assert_eq!(
+                err.kind(),
+                ErrorKind::InvalidInput,
+                "order_by {key} without a range index: {}",
+                err.chain()
+            );
+            assert!(
+                err.message().to_lowercase().contains("range index"),
+                "the refusal of order_by {key} names the missing range index: {}",
+                err.message()
+            );
+        }
+        // A float range index orders too (point 6 has no price, so it is not returned).
+        let page = ok(
+            store
+                .scroll(
+                    &name,
+                    &ScrollRequest::new(10).order_by(OrderBy::desc("price")),
+                )
+                .await,
+            "scroll ordered by a float index",
+        );
+        let ids: Vec<PointId> = page.points.iter().map(|r| r.id).collect();
+        assert_eq!(ids, num_ids(&[5, 3, 2, 1, 4]), "descending by price");
     })
     .await;
 }

@@ -6,6 +6,7 @@
 
 mod ext;
 mod filter;
+mod index;
 mod name;
 pub mod ops;
 mod points;
@@ -17,6 +18,7 @@ use crate::error::InfraResult;
 
 pub use ext::{ScrollPages, VectorPortExt};
 pub use filter::{Condition, Filter, MatchValue, Range};
+pub use index::{FieldIndex, MAX_INDEX_FIELD_LEN, PayloadIndex, TextTokenizer};
 pub use name::{CollectionName, InvalidCollectionName, MAX_COLLECTION_NAME_LEN};
 pub use points::{
     MAX_SCROLL_LIMIT, OrderBy, OrderDirection, PayloadUpdate, PointSelector, ScrollPage,
@@ -51,13 +53,17 @@ pub trait VectorPort: Send + Sync + 'static {
     /// Checks that the store answers.
     async fn ping(&self) -> InfraResult<()>;
 
-    /// Creates the collection if it does not exist (idempotent).
+    /// Creates the collection if it does not exist, and the payload indexes the spec
+    /// declares that it lacks (idempotent; the outcome says whether the collection was
+    /// created).
     ///
-    /// An existing collection with another dimension or distance is
-    /// [`Conflict`](crate::ErrorKind::Conflict) naming both, never silently reused.
+    /// An existing collection with another dimension or distance, or with an index of
+    /// another type on a declared field, is [`Conflict`](crate::ErrorKind::Conflict) naming
+    /// both, never silently reused (and nothing is created); indexes it has beyond the
+    /// declared ones are kept.
     async fn ensure_collection(&self, spec: &CollectionSpec) -> InfraResult<EnsureOutcome>;
 
-    /// Describes a collection.
+    /// Describes a collection, with its payload indexes as the store reports them.
     async fn collection_info(&self, name: &str) -> InfraResult<CollectionInfo>;
 
     /// Deletes a collection and its points; `false` when it did not exist.
@@ -102,8 +108,8 @@ pub trait VectorPort: Send + Sync + 'static {
     /// page: walking the pages visits every point matching the filter exactly once, if the
     /// collection is not written meanwhile. With `order_by` the page is ordered by that
     /// payload field, has no `next_page_offset` (Qdrant has no cursor for it), and needs a
-    /// range index on the field that the port cannot create yet: every backend refuses it
-    /// as `InvalidInput` today. A request that fails
+    /// range index on the field (an integer, float or datetime [`PayloadIndex`] declared in
+    /// the [`CollectionSpec`]): without one it is `InvalidInput`. A request that fails
     /// [`ScrollRequest::validate`] is `InvalidInput`.
     async fn scroll(&self, collection: &str, request: &ScrollRequest) -> InfraResult<ScrollPage>;
 

@@ -23,9 +23,12 @@ pub enum OrderDirection {
 
 /// Orders a scroll by a numeric payload field instead of by id.
 ///
-/// Qdrant serves it only from a *range index* on the field (integer, float or datetime
-/// payload index) and refuses it otherwise as `InvalidInput`; the port cannot create
-/// payload indexes yet, so today every backend answers that refusal. Qdrant also has no
+/// Qdrant serves it only from a *range index* on the field (an integer, float or datetime
+/// [`PayloadIndex`](super::PayloadIndex), declared with
+/// [`CollectionSpec::with_index`](super::CollectionSpec::with_index)) and refuses it
+/// otherwise as `InvalidInput`. Points are read from the index: a point without a value of
+/// the index's type in the field is not returned, and one with several distinct values is
+/// returned once per value; the order of equal values is not specified. Qdrant also has no
 /// cursor for an ordered scroll: the page has no `next_page_offset`, and an `offset` with
 /// `order_by` is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Filter, VECTOR_BACKEND};
+use super::{FieldIndex, Filter, MAX_INDEX_FIELD_LEN, PayloadIndex, VECTOR_BACKEND};
 use crate::error::{ErrorKind, InfraError, InfraResult};
 
 /// A point's JSON object payload.
@@ -150,7 +150,20 @@ impl fmt::Display for Distance {
 pub const MAX_DIMENSION: usize = 65_536;
 
 /// What a collection must look like; see [`VectorPort::ensure_collection`](super::VectorPort::ensure_collection).
+///
+/// Built with [`new`](Self::new) and [`with_index`](Self::with_index) (non-exhaustive, so
+/// later options do not break callers):
+///
+/// ```
+/// use infra_base::{CollectionSpec, Distance, PayloadIndex, TextTokenizer};
+///
+/// let spec = CollectionSpec::new("items", 384, Distance::Cosine)
+///     .with_index("price", PayloadIndex::Integer)
+///     .with_index("title", PayloadIndex::text(TextTokenizer::Word));
+/// assert!(spec.validate().is_ok());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CollectionSpec {
     /// Collection name: 1-255 characters of ASCII letters, digits, `_`, `-` and `.` (see
     /// [`CollectionName`](super::CollectionName)). A plain string, like the names the port's
@@ -162,16 +175,30 @@ pub struct CollectionSpec {
     pub dimension: usize,
     /// How vectors are compared.
     pub distance: Distance,
+    /// Payload indexes the collection must have (at most one per field). Indexes that an
+    /// existing collection has beyond these are accepted; one of another type on a declared
+    /// field is drift.
+    #[serde(default)]
+    pub indexes: Vec<FieldIndex>,
 }
 
 impl CollectionSpec {
-    /// A spec for `name` with vectors of `dimension` compared by `distance`.
+    /// A spec for `name` with vectors of `dimension` compared by `distance`, and no payload
+    /// index.
     pub fn new(name: impl Into<String>, dimension: usize, distance: Distance) -> Self {
         Self {
             name: name.into(),
             dimension,
             distance,
+            indexes: Vec::new(),
         }
+    }
+
+    /// Also declares a payload index of type `index` on `field` (a dotted payload path).
+    #[must_use]
+    pub fn with_index(mut self, field: impl Into<String>, index: PayloadIndex) -> Self {
+        self.indexes.push(FieldIndex::new(field, index));
+        self
     }
 
     /// The name, checked: the [`InvalidInput`](ErrorKind::InvalidInput) error of
@@ -180,7 +207,9 @@ impl CollectionSpec {
         super::CollectionName::parse(&self.name, "ensure_collection")
     }
 
-    /// Checks name and dimension, so every adapter refuses the same specs.
+    /// Checks name, dimension and indexes (field paths non-empty, at most
+    /// [`MAX_INDEX_FIELD_LEN`] bytes, each declared once), so every adapter refuses the same
+    /// specs.
     pub fn validate(&self) -> InfraResult<()> {
         self.collection_name()?;
         if self.dimension == 0 || self.dimension > MAX_DIMENSION {
@@ -192,7 +221,75 @@ impl CollectionSpec {
                 ),
             ));
         }
+        for (i, index) in self.indexes.iter().enumerate() {
+            let field = &index.field;
+            if field.is_empty() || field.len() > MAX_INDEX_FIELD_LEN {
+                return Err(invalid(
+                    "ensure_collection",
+                    format!(
+                        "index field {field:?} is {} bytes long: expected a payload path of \
+                         1..={MAX_INDEX_FIELD_LEN} bytes",
+                        field.len()
+                    ),
+                ));
+            }
+            if self.indexes[..i].iter().any(|other| other.field == *field) {
+                return Err(invalid(
+                    "ensure_collection",
+                    format!(
+                        "index field {field:?} is declared more than once: expected one index \
+                         per field"
+                    ),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The declared indexes that `existing` (an existing collection's indexes) lacks, to be
+    /// created; a [`Conflict`](ErrorKind::Conflict) when a declared field has an index of
+    /// another type (checked for every field before anything is created). Extra indexes in
+    /// `existing` are accepted.
+    pub fn missing_indexes<'a>(
+        &'a self,
+        existing: &[FieldIndex],
+    ) -> InfraResult<Vec<&'a FieldIndex>> {
+        let mut missing = Vec::new();
+        for declared in &self.indexes {
+            match existing.iter().find(|e| e.field == declared.field) {
+                None => missing.push(declared),
+                Some(found) if found.index == declared.index => {}
+                Some(found) => {
+                    return Err(self.index_conflict(
+                        &declared.field,
+                        &found.index.to_string(),
+                        declared.index,
+                    ));
+                }
+            }
+        }
+        Ok(missing)
+    }
+
+    /// The [`Conflict`](ErrorKind::Conflict) of index drift: `field` has an index of type
+    /// `existing` (as Qdrant names it, for types the port does not model such as `geo`),
+    /// but `requested` was declared. The same kind and style as [`check_existing`](Self::check_existing).
+    pub fn index_conflict(
+        &self,
+        field: &str,
+        existing: &str,
+        requested: PayloadIndex,
+    ) -> InfraError {
+        InfraError::new(
+            ErrorKind::Conflict,
+            VECTOR_BACKEND,
+            "ensure_collection",
+            format!(
+                "collection {} has a {existing} index on field {field}, but a {requested} \
+                 index was requested",
+                self.name
+            ),
+        )
     }
 
     /// `Ok` when an existing collection of `dimension` and `distance` satisfies this spec;
@@ -271,6 +368,10 @@ pub struct CollectionInfo {
     pub distance: Distance,
     /// Number of points stored (may lag a write briefly on some backends).
     pub points_count: u64,
+    /// The collection's payload indexes as the store reports them, sorted by field (the
+    /// remote adapter omits types the port does not model, such as `geo`).
+    #[serde(default)]
+    pub indexes: Vec<FieldIndex>,
 }
 
 /// A point to write: id, vector and payload.
@@ -441,6 +542,36 @@ mod tests {
             ] {
                 assert!(message.contains(&word), "{message}");
             }
+        }
+    }
+
+    #[test]
+    fn index_declarations_are_validated_and_compared_by_type() {
+        let spec = CollectionSpec::new("c", 2, Distance::Dot)
+            .with_index("price", PayloadIndex::Integer)
+            .with_index("tag", PayloadIndex::Keyword);
+        assert!(spec.validate().is_ok());
+        for bad in [
+            spec.clone().with_index("", PayloadIndex::Bool),
+            spec.clone()
+                .with_index("x".repeat(MAX_INDEX_FIELD_LEN + 1), PayloadIndex::Bool),
+            spec.clone().with_index("price", PayloadIndex::Float),
+        ] {
+            let err = bad.validate().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
+            assert!(err.message().contains("index field"), "{}", err.message());
+        }
+        let existing = [
+            FieldIndex::new("tag", PayloadIndex::Keyword),
+            FieldIndex::new("extra", PayloadIndex::Bool),
+        ];
+        let missing = spec.missing_indexes(&existing).unwrap();
+        assert_eq!(missing, [&FieldIndex::new("price", PayloadIndex::Integer)]);
+        let drifted = [FieldIndex::new("price", PayloadIndex::Float)];
+        let err = spec.missing_indexes(&drifted).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict);
+        for word in ["price", "float", "integer"] {
+            assert!(err.message().contains(word), "{}", err.message());
         }
     }
 

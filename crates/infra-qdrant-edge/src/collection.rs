@@ -46,8 +46,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
 use infra_base::vector::OrderDirection;
 use infra_base::vector::validate_vector;
 use infra_base::{
-    CollectionName, CollectionSpec, Distance, ErrorKind, Filter, PayloadUpdate, Point, PointId,
-    PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
+    CollectionName, CollectionSpec, Distance, ErrorKind, FieldIndex, Filter, PayloadUpdate, Point,
+    PointId, PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
 };
 use qdrant_edge::{
     CountRequest, DEFAULT_VECTOR_NAME, DeletePayloadOp, Direction, EdgeConfig,
@@ -63,11 +63,13 @@ use crate::convert::{
     port_id, port_payload,
 };
 use crate::error::{engine_error, error, io_error, not_found};
+use crate::index;
 use crate::options::EdgeStoreOptions;
 
-/// The file that marks a collection directory as complete and records its spec. It is
-/// written last when a collection is created, so a directory without it is the leftover
-/// of an interrupted creation.
+/// The file that marks a collection directory as complete and records its spec (with the
+/// payload indexes created through the port, re-created on load if a crash lost them
+/// before a flush). It is written last when a collection is created, so a directory
+/// without it is the leftover of an interrupted creation.
 pub(crate) const MARKER_FILE: &str = "infra-collection.json";
 
 /// The journal of writes made while the collection could not be flushed (see the module
@@ -85,6 +87,9 @@ struct Marker {
     dimension: usize,
     distance: Distance,
     format: u32,
+    /// Payload indexes (absent in markers written before indexes existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    indexes: Vec<FieldIndex>,
 }
 
 const MARKER_FORMAT: u32 = 1;
@@ -414,11 +419,17 @@ impl Collection {
             .map_err(|e| io_error(OP, "create the collection directory", &dir, e))?;
         let shard = EdgeShard::new(&dir, Self::edge_config(spec, options))
             .map_err(|e| engine_error(OP, e))?;
+        if !spec.indexes.is_empty() {
+            let declared: Vec<&FieldIndex> = spec.indexes.iter().collect();
+            index::create(&shard, &declared, OP)?;
+            flush_shard(&shard, OP)?;
+        }
         let marker = Marker {
             name: name.to_string(),
             dimension: spec.dimension,
             distance: spec.distance,
             format: MARKER_FORMAT,
+            indexes: index::shard_indexes(&shard).0,
         };
         write_marker(&dir, &marker)
             .map_err(|e| io_error(OP, "write", &dir.join(MARKER_FILE), e))?;
@@ -505,9 +516,57 @@ impl Collection {
                 .set_hnsw_config(hnsw)
                 .map_err(|e| engine_error(OP, e))?;
         }
+        if !marker.indexes.is_empty() {
+            // Indexes created after the last flush are lost with the engine's WAL.
+            let mut recorded = CollectionSpec::new(name.as_str(), dimension, distance);
+            recorded.indexes = marker.indexes;
+            let lost = index::missing(&recorded, &shard)?;
+            if !lost.is_empty() {
+                index::create(&shard, &lost, OP)?;
+                flush_shard(&shard, OP)?;
+                tracing::info!(collection = %name, indexes = lost.len(),
+                    "re-created payload indexes lost before a flush");
+            }
+        }
         let collection = Self::new(name, dimension, distance, dir, shard, options);
         collection.replay_journal()?;
         Ok(collection)
+    }
+
+    /// Creates the indexes `spec` declares that the collection lacks (`Conflict`, nothing
+    /// created, when one has another type), flushes them (or, while an optimization runs,
+    /// leaves the flush to it), and records them in the marker.
+    pub(crate) fn ensure_indexes(&self, spec: &CollectionSpec) -> infra_base::InfraResult<()> {
+        const OP: &str = "ensure_collection";
+        self.with_shard(OP, |shard| {
+            let mut journal = lock(&self.writer);
+            let missing = index::missing(spec, shard)?;
+            if missing.is_empty() {
+                return Ok(());
+            }
+            index::create(shard, &missing, OP)?;
+            self.dirty.store(true, Ordering::Release);
+            if try_lock(&self.optimizing).is_some() {
+                self.flush_locked(shard, &mut journal, OP)?;
+            }
+            let marker = Marker {
+                name: self.name.to_string(),
+                dimension: self.dimension,
+                distance: self.distance,
+                format: MARKER_FORMAT,
+                indexes: index::shard_indexes(shard).0,
+            };
+            write_marker(&self.dir, &marker)
+                .map_err(|e| io_error(OP, "write", &self.dir.join(MARKER_FILE), e))?;
+            tracing::debug!(collection = %self.name, created = missing.len(),
+                "embedded payload indexes created");
+            Ok(())
+        })
+    }
+
+    /// The payload indexes the engine reports (types the port models), sorted by field.
+    pub(crate) fn indexes(&self) -> infra_base::InfraResult<Vec<FieldIndex>> {
+        self.with_shard("collection_info", |shard| Ok(index::shard_indexes(shard).0))
     }
 
     /// Replays, flushes and removes the journal a crash left behind, if any.

@@ -129,6 +129,7 @@ mod collection;
 mod convert;
 mod error;
 mod factory;
+mod index;
 mod options;
 mod store;
 

@@ -713,6 +713,9 @@ impl Inner {
             let open = open_state(&state, OP)?;
             if let Some(existing) = open.collections.get(&name) {
                 spec.check_existing(existing.dimension, existing.distance)?;
+                let existing = Arc::clone(existing);
+                drop(state);
+                existing.ensure_indexes(spec)?;
                 return Ok(EnsureOutcome::AlreadyExists);
             }
             if let Some(q) = open.quarantined.get(&name) {
@@ -940,6 +943,7 @@ impl VectorPort for EdgeVectorStore {
                     dimension: c.dimension,
                     distance: c.distance,
                     points_count,
+                    indexes: c.indexes()?,
                 })
             })
             .await

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use infra_base::{
-    CollectionSpec, Condition, Distance, EnsureOutcome, ErrorKind, Filter, HealthStatus,
-    InfraResult, Lifecycle, Payload, Point, PointId, Range, SearchQuery, VectorPort, VectorPortExt,
+    CollectionSpec, Condition, Distance, EnsureOutcome, ErrorKind, FieldIndex, Filter,
+    HealthStatus, InfraResult, Lifecycle, Payload, PayloadIndex, Point, PointId, Range,
+    ScrollRequest, SearchQuery, TextTokenizer, VectorPort, VectorPortExt, vector::OrderBy,
 };
 use infra_config::{QdrantMode, QdrantSettings};
 use infra_qdrant_edge::{EdgeStoreOptions, EdgeVectorStore};
@@ -840,4 +841,91 @@ async fn write_latency_with_and_without_flush() {
         assert!(per_write < Duration::from_secs(1));
         store.close().await;
     }
+}
+
+/// The ids of a scroll of `collection` descending by `rank`.
+async fn by_rank_desc(store: &EdgeVectorStore, collection: &str, limit: usize) -> Vec<PointId> {
+    let request = ScrollRequest::new(limit).order_by(OrderBy::desc("rank"));
+    let page = store.scroll(collection, &request).await.unwrap();
+    page.points.into_iter().map(|r| r.id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payload_indexes_survive_optimization_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EdgeStoreOptions::default()
+        .indexing_threshold_kb(Some(1))
+        .flush_on_write(false);
+    let spec = spec("ranked", 4, Distance::Dot).with_index("rank", PayloadIndex::Integer);
+    let expected = vec![
+        FieldIndex::new("rank", PayloadIndex::Integer),
+        FieldIndex::new("title", PayloadIndex::text(TextTokenizer::Prefix)),
+    ];
+    let top: Vec<PointId> = [499_u64, 498, 497].map(PointId::Num).to_vec();
+    {
+        let store = EdgeVectorStore::with_options(dir.path(), options.clone());
+        store.init().await.unwrap();
+        store.ensure_collection(&spec).await.unwrap();
+        let later = spec
+            .clone()
+            .with_index("title", PayloadIndex::text(TextTokenizer::Prefix));
+        assert_eq!(
+            store.ensure_collection(&later).await.unwrap(),
+            EnsureOutcome::AlreadyExists
+        );
+        let points = (0..500_u64)
+            .map(|id| {
+                let rank = i64::try_from(id).unwrap();
+                Point::new(id, vec![1.0, 0.5, 0.25, 0.125])
+                    .with_payload(payload(json!({"rank": rank, "title": "x"})))
+            })
+            .collect();
+        store.upsert("ranked", points).await.unwrap();
+        store.optimize("ranked").await.unwrap();
+        let info = store.collection_info("ranked").await.unwrap();
+        assert_eq!(info.indexes, expected, "indexes kept by the optimizers");
+        assert_eq!(by_rank_desc(&store, "ranked", 3).await, top);
+        store.close().await;
+    }
+    let store = EdgeVectorStore::with_options(dir.path(), options);
+    store.init().await.unwrap();
+    let info = store.collection_info("ranked").await.unwrap();
+    assert_eq!(info.indexes, expected, "indexes kept across a reopen");
+    assert_eq!(by_rank_desc(&store, "ranked", 3).await, top);
+    store.close().await;
+}
+
+/// An index the marker records but the engine lost (created after the last flush, then a
+/// crash) is created again when the collection is opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexes_recorded_in_the_marker_are_recreated_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = EdgeVectorStore::open(dir.path()).await.unwrap();
+        store
+            .ensure_collection(&spec("lost", 2, Distance::Dot))
+            .await
+            .unwrap();
+        let points = vec![
+            Point::new(1, vec![1.0, 0.0]).with_payload(payload(json!({"rank": 2}))),
+            Point::new(2, vec![0.0, 1.0]).with_payload(payload(json!({"rank": 9}))),
+        ];
+        store.upsert("lost", points).await.unwrap();
+        store.close().await;
+    }
+    let marker_path = dir.path().join("collections/lost/infra-collection.json");
+    let mut marker: Value = serde_json::from_slice(&std::fs::read(&marker_path).unwrap()).unwrap();
+    marker["indexes"] = json!([{"field": "rank", "type": "integer"}]);
+    std::fs::write(&marker_path, serde_json::to_vec(&marker).unwrap()).unwrap();
+    let store = EdgeVectorStore::open(dir.path()).await.unwrap();
+    let info = store.collection_info("lost").await.unwrap();
+    assert_eq!(
+        info.indexes,
+        [FieldIndex::new("rank", PayloadIndex::Integer)]
+    );
+    assert_eq!(
+        by_rank_desc(&store, "lost", 10).await,
+        [PointId::Num(2), PointId::Num(1)]
+    );
+    store.close().await;
 }

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use async_trait::async_trait;
 use infra_base::vector::{validate_collection_name, validate_vector};
 use infra_base::{
-    CollectionInfo, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind, Filter, InfraError,
-    InfraResult, Lifecycle, PayloadUpdate, Point, PointId, PointSelector, Record, ScoredPoint,
-    ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort,
+    CollectionInfo, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind, FieldIndex, Filter,
+    InfraError, InfraResult, Lifecycle, PayloadUpdate, Point, PointId, PointSelector, Record,
+    ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort,
 };
 use infra_config::QdrantSettings;
 use qdrant_client::qdrant as pb;
@@ -24,6 +24,7 @@ use tonic::{Code, Status};
 use crate::connection::{self, API_KEY_HEADER, Connection, RequestOptions};
 use crate::convert;
 use crate::error::{self, map_status};
+use crate::index::Indexes;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -306,6 +307,18 @@ impl QdrantAdapter {
 
     /// Reads a collection's description from the server, and remembers its dimension.
     async fn describe(&self, name: &str, operation: &'static str) -> InfraResult<CollectionInfo> {
+        self.describe_indexed(name, operation)
+            .await
+            .map(|(info, _)| info)
+    }
+
+    /// [`describe`](Self::describe), with every index of the collection's `payload_schema`
+    /// (including the types the port does not model, which `CollectionInfo` omits).
+    async fn describe_indexed(
+        &self,
+        name: &str,
+        operation: &'static str,
+    ) -> InfraResult<(CollectionInfo, Indexes)> {
         let mut client = self.collections(operation)?;
         let message = pb::GetCollectionInfoRequest {
             collection_name: name.to_owned(),
@@ -313,15 +326,55 @@ impl QdrantAdapter {
         let result = self
             .rpc(operation, client.get(self.request(message)))
             .await
-            .and_then(|reply| convert::from_collection_info(name, reply.result, operation));
-        let (dimension, distance, points_count) = self.on_collection(name, result)?;
+            .and_then(|reply| {
+                let indexes = reply
+                    .result
+                    .as_ref()
+                    .map(|info| Indexes::from_schema(&info.payload_schema))
+                    .unwrap_or_default();
+                convert::from_collection_info(name, reply.result, operation)
+                    .map(|described| (described, indexes))
+            });
+        let ((dimension, distance, points_count), indexes) = self.on_collection(name, result)?;
         self.remember(name, dimension);
-        Ok(CollectionInfo {
+        let info = CollectionInfo {
             name: name.to_owned(),
             dimension,
             distance,
             points_count,
-        })
+            indexes: indexes.modelled.clone(),
+        };
+        Ok((info, indexes))
+    }
+
+    /// Checks an existing collection against `spec` (schema, then index drift), then
+    /// creates the declared indexes it lacks.
+    async fn reuse(
+        &self,
+        spec: &CollectionSpec,
+        existing: &CollectionInfo,
+        indexes: &Indexes,
+    ) -> InfraResult<EnsureOutcome> {
+        spec.check_existing(existing.dimension, existing.distance)?;
+        self.create_indexes(&spec.name, &indexes.missing(spec)?)
+            .await?;
+        Ok(EnsureOutcome::AlreadyExists)
+    }
+
+    /// Creates payload indexes one by one, each waited for (`CreateFieldIndex`,
+    /// `wait=true`). After a failure the ones before it exist; the next `ensure_collection`
+    /// creates the rest.
+    async fn create_indexes(&self, collection: &str, indexes: &[&FieldIndex]) -> InfraResult<()> {
+        const OP: &str = "ensure_collection";
+        for index in indexes {
+            let mut client = self.points(OP)?;
+            let message = crate::index::create_request(collection, index);
+            self.rpc(OP, client.create_field_index(self.request(message)))
+                .await?;
+            tracing::info!(backend = VECTOR_BACKEND, collection = %collection,
+                field = %index.field, index = %index.index, "payload index created");
+        }
+        Ok(())
     }
 
     /// Checks what is about to be sent against the collection's dimension: the cached one,
@@ -450,12 +503,8 @@ impl VectorPort for QdrantAdapter {
     async fn ensure_collection(&self, spec: &CollectionSpec) -> InfraResult<EnsureOutcome> {
         const OP: &str = "ensure_collection";
         spec.validate()?;
-        match self.describe(&spec.name, OP).await {
-            Ok(existing) => {
-                return spec
-                    .check_existing(existing.dimension, existing.distance)
-                    .map(|()| EnsureOutcome::AlreadyExists);
-            }
+        match self.describe_indexed(&spec.name, OP).await {
+            Ok((existing, indexes)) => return self.reuse(spec, &existing, &indexes).await,
             Err(err) if err.kind() == ErrorKind::NotFound => {}
             Err(err) => return Err(err),
         }
@@ -471,6 +520,8 @@ impl VectorPort for QdrantAdapter {
                 self.remember(&spec.name, spec.dimension);
                 tracing::info!(backend = VECTOR_BACKEND, collection = %spec.name,
                     dimension = spec.dimension, distance = %spec.distance, "collection created");
+                let declared: Vec<&FieldIndex> = spec.indexes.iter().collect();
+                self.create_indexes(&spec.name, &declared).await?;
                 return Ok(EnsureOutcome::Created);
             }
             Ok(_) => InfraError::new(
@@ -484,10 +535,8 @@ impl VectorPort for QdrantAdapter {
         };
         // Someone else may have created it in between (Qdrant then answers ALREADY_EXISTS):
         // what exists now decides.
-        match self.describe(&spec.name, OP).await {
-            Ok(existing) => spec
-                .check_existing(existing.dimension, existing.distance)
-                .map(|()| EnsureOutcome::AlreadyExists),
+        match self.describe_indexed(&spec.name, OP).await {
+            Ok((existing, indexes)) => self.reuse(spec, &existing, &indexes).await,
             Err(err) if err.kind() == ErrorKind::NotFound => Err(failure),
             Err(err) => Err(err),
         }

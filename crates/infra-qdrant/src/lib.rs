@@ -93,6 +93,7 @@ mod connection;
 mod convert;
 mod error;
 mod factory;
+mod index;
 
 pub use adapter::{CLIENT_VERSION, QdrantAdapter, QdrantAdapterBuilder, ServerInfo};
 pub use factory::{RemoteQdrant, build, from_adapter};

@@ -178,6 +178,7 @@ pub(super) fn info(info: &CollectionInfo) -> pb::CollectionInfo {
         }),
         points_count: Some(info.points_count),
         segments_count: 1,
+        payload_schema: super::index::schema(&info.indexes),
         ..pb::CollectionInfo::default()
     }
 }

@@ -8,9 +8,11 @@
 //! qdrant-client's generated server traits: `qdrant.Qdrant/HealthCheck`,
 //! `qdrant.Collections/{Get, List, Create, Delete, CollectionExists}` and
 //! `qdrant.Points/{Upsert, Get, Delete, Search, Query, Count, Scroll, SetPayload,
-//! OverwritePayload, DeletePayload, ClearPayload}` (one unnamed dense vector per point,
-//! field filters with keyword/integer/bool matches and ranges, point selectors by ids or
-//! by filter). Every other call, and
+//! OverwritePayload, DeletePayload, ClearPayload, CreateFieldIndex}` (one unnamed dense
+//! vector per point, field filters with keyword/integer/bool matches and ranges, point
+//! selectors by ids or by filter, payload indexes of the port's types, reported in the
+//! collection info's `payload_schema`). Every other call (`DeleteFieldIndex` too: the
+//! port cannot drop an index), and
 //! any option beyond that subset, answers `UNIMPLEMENTED`. Port errors become the codes and
 //! texts Qdrant uses (`NOT_FOUND` "Not found: Collection `x` doesn't exist!",
 //! `INVALID_ARGUMENT` "Wrong input: …", `ALREADY_EXISTS` for creating an existing
@@ -45,6 +47,7 @@
 //! ```
 
 mod convert;
+mod index;
 mod provision;
 mod service;
 

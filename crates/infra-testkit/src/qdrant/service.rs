@@ -1,9 +1,11 @@
 //! The three gRPC services (qdrant-client's generated server traits) over a `VectorPort`.
 //!
 //! Implemented: `qdrant.Qdrant/HealthCheck`; `qdrant.Collections/{Get, List, Create,
-//! Delete, CollectionExists}`; `qdrant.Points/{Upsert, Get, Delete, Search, Query, Count,
-//! Scroll, SetPayload, OverwritePayload, DeletePayload, ClearPayload}` for one unnamed dense
-//! vector per point. Everything else answers `UNIMPLEMENTED`.
+//! Delete, CollectionExists}` (collection info with its `payload_schema`);
+//! `qdrant.Points/{Upsert, Get, Delete, Search, Query, Count, Scroll, SetPayload,
+//! OverwritePayload, DeletePayload, ClearPayload, CreateFieldIndex}` for one unnamed dense
+//! vector per point. Everything else answers `UNIMPLEMENTED` (`DeleteFieldIndex` too: the
+//! port cannot drop an index).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,7 +16,8 @@ use std::time::Instant;
 
 use infra_base::vector::{OrderBy, OrderDirection};
 use infra_base::{
-    ErrorKind, Payload, PayloadUpdate, Point, ScrollPage, ScrollRequest, SearchQuery,
+    CollectionSpec, ErrorKind, Payload, PayloadUpdate, Point, ScrollPage, ScrollRequest,
+    SearchQuery,
 };
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::collections_server::Collections;
@@ -25,6 +28,7 @@ use tonic::{Request, Response, Status};
 
 use super::Shared;
 use super::convert::{self, unsupported};
+use super::index;
 
 /// The services of one run of the server (a restart makes new ones).
 pub(super) struct Service {
@@ -615,10 +619,38 @@ impl Points for Service {
             .await
     }
 
+    /// Creates the index through `ensure_collection` with the collection's own schema and
+    /// this one index (the store keeps the indexes it has, and answers `NOT_FOUND` for a
+    /// missing collection, checked first). An index of another type on the field is
+    /// refused (`FAILED_PRECONDITION`), where Qdrant would replace it: the port never
+    /// changes an index's type.
+    async fn create_field_index(
+        &self,
+        request: Request<pb::CreateFieldIndexCollection>,
+    ) -> Result<Response<pb::PointsOperationResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let index = index::requested(request.get_ref())?;
+        let name = request.into_inner().collection_name;
+        let store = &self.shared.store;
+        let info = store
+            .collection_info(&name)
+            .await
+            .map_err(|err| convert::status(&err, &name))?;
+        let spec = CollectionSpec::new(&name, info.dimension, info.distance)
+            .with_index(index.field, index.index);
+        match store.ensure_collection(&spec).await {
+            Ok(_) => Ok(Response::new(self.completed(started))),
+            Err(err) if err.kind() == ErrorKind::Conflict => Err(Status::failed_precondition(
+                format!("Wrong input: {}", err.message()),
+            )),
+            Err(err) => Err(convert::status(&err, &name)),
+        }
+    }
+
     unimplemented_rpcs! { "qdrant.Points":
         update_vectors(UpdatePointVectors) -> PointsOperationResponse;
         delete_vectors(DeletePointVectors) -> PointsOperationResponse;
-        create_field_index(CreateFieldIndexCollection) -> PointsOperationResponse;
         delete_field_index(DeleteFieldIndexCollection) -> PointsOperationResponse;
         create_vector_name(CreateVectorNameRequest) -> PointsOperationResponse;
         delete_vector_name(DeleteVectorNameRequest) -> PointsOperationResponse;

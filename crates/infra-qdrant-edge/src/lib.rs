@@ -15,7 +15,7 @@
 //! conformance suite. It also implements [`Lifecycle`](infra_base::Lifecycle): `init`
 //! creates or opens the directory, `health` is a cheap timed check, `close` flushes.
 //! Layout: `<path>/collections/<name>/` holds a collection (the engine's files and
-//! `infra-collection.json`, recording its dimension and distance, and
+//! `infra-collection.json`, recording its dimension, distance and payload indexes, and
 //! `infra-journal.jsonl` while writes made during an optimization await a flush),
 //! `<path>/trash/` deleted
 //! collections being removed, and `<path>/.lock` the lock of the store that has it open.
@@ -66,8 +66,13 @@
 //! - **Search**: exact (brute force) on segments below the indexing threshold and when
 //!   [`SearchQuery::exact`](infra_base::SearchQuery::exact) is set; HNSW otherwise.
 //! - **Scroll**: the engine's own paging by id (`next_page_offset` is the first id of the
-//!   next page); `order_by` needs a range index, which the port cannot create yet, so it is
-//!   refused as `InvalidInput`.
+//!   next page); `order_by` is the engine's, from a range index (integer, float or
+//!   datetime) on the field, and `InvalidInput` without one.
+//! - **Payload indexes**: the spec's indexes are created with the engine's create-index
+//!   operation (on a new collection before its marker is written; on an existing one
+//!   after checking every declared field for drift), flushed, and recorded in
+//!   `infra-collection.json`, from which an index lost before a flush is re-created when
+//!   the collection opens. `collection_info` reports the engine's payload schema.
 //! - **Writes by filter** (`delete_points`, `update_payload`): the filter is resolved to the
 //!   ids it matches while the collection's writer lock is held, then applied and journaled
 //!   by those ids. A payload update by ids checks that every id exists first (`NotFound`,

@@ -81,10 +81,15 @@
 //!   `delete_collection` or a `NotFound`.
 //! - `upsert`, `delete_points` and `update_payload` wait for the write (`wait: true`);
 //!   `get` answers in request order; `count` is exact; search scores are Qdrant's; `scroll`
-//!   passes Qdrant's `next_page_offset` through; `list_collections` is sorted.
+//!   passes Qdrant's `next_page_offset` through (and `order_by`, which Qdrant serves from a
+//!   range index); `list_collections` is sorted.
+//! - Payload indexes: `ensure_collection` reads the collection's `payload_schema`, refuses
+//!   drift on a declared field (`Conflict`, nothing created), then creates each missing
+//!   index with `CreateFieldIndex` (`wait: true`); `collection_info` reports the
+//!   `payload_schema` (types the port does not model, such as geo, omitted).
 //! - gRPC methods used: `qdrant.Qdrant/HealthCheck`, `qdrant.Collections/{Get, Create,
-//!   Delete}`, `qdrant.Points/{Upsert, Get, Delete, Query, Count}` (`Query` with a `nearest` dense
-//!   vector: `Search` is deprecated).
+//!   Delete}`, `qdrant.Points/{Upsert, Get, Delete, Query, Count, CreateFieldIndex}`
+//!   (`Query` with a `nearest` dense vector: `Search` is deprecated).
 //! - Errors: one mapping from `tonic::Status` (see `error.rs`), client-safe messages, the
 //!   status kept as the source.
 

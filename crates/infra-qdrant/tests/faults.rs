@@ -543,3 +543,91 @@ async fn calls_outside_the_subset_are_unimplemented() {
         "Not found: Collection `missing` doesn't exist!"
     );
 }
+
+/// The test server's `CreateFieldIndex`: what it serves answers like Qdrant, what it
+/// does not model is `UNIMPLEMENTED`, and it never re-types an index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_index_calls_of_the_test_server() {
+    use qdrant_client::qdrant::points_client::PointsClient;
+    use qdrant_client::qdrant::{
+        CreateFieldIndexCollection, DeleteFieldIndexCollection, FieldType, IntegerIndexParams,
+        PayloadIndexParams, payload_index_params::IndexParams,
+    };
+
+    let store = support::store().await;
+    let server = QdrantTestServer::start(Arc::clone(&store)).await.unwrap();
+    store
+        .ensure_collection(&infra_base::CollectionSpec::new(
+            "c",
+            2,
+            infra_base::Distance::Dot,
+        ))
+        .await
+        .unwrap();
+    let mut client = PointsClient::connect(server.url()).await.unwrap();
+    let request =
+        |collection: &str, field: &str, field_type: FieldType| CreateFieldIndexCollection {
+            collection_name: collection.into(),
+            wait: Some(true),
+            field_name: field.into(),
+            field_type: Some(field_type.into()),
+            ..CreateFieldIndexCollection::default()
+        };
+    client
+        .create_field_index(request("c", "rank", FieldType::Integer))
+        .await
+        .unwrap();
+    // Again: idempotent, as in Qdrant.
+    client
+        .create_field_index(request("c", "rank", FieldType::Integer))
+        .await
+        .unwrap();
+    let info = store.collection_info("c").await.unwrap();
+    assert_eq!(
+        info.indexes,
+        [infra_base::FieldIndex::new(
+            "rank",
+            infra_base::PayloadIndex::Integer
+        )]
+    );
+    let status = client
+        .create_field_index(request("missing", "rank", FieldType::Integer))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+    let status = client
+        .create_field_index(request("c", "rank", FieldType::Keyword))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("integer"), "{}", status.message());
+    let status = client
+        .create_field_index(request("c", "loc", FieldType::Geo))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
+    let mut flagged = request("c", "n", FieldType::Integer);
+    flagged.field_index_params = Some(PayloadIndexParams {
+        index_params: Some(IndexParams::IntegerIndexParams(IntegerIndexParams {
+            lookup: Some(true),
+            range: Some(false),
+            ..IntegerIndexParams::default()
+        })),
+    });
+    let status = client.create_field_index(flagged).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
+    let status = client
+        .delete_field_index(DeleteFieldIndexCollection {
+            collection_name: "c".into(),
+            field_name: "rank".into(),
+            ..DeleteFieldIndexCollection::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
+    assert_eq!(
+        store.collection_info("c").await.unwrap().indexes.len(),
+        1,
+        "refused calls change no index"
+    );
+}

@@ -598,6 +598,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn ordered_scrolls_read_index_values_like_qdrant() {
+        use crate::vector::{OrderBy, PayloadIndex};
+
+        let store = MemoryVector::new();
+        let spec = CollectionSpec::new("c", 1, Distance::Dot)
+            .with_index("at", PayloadIndex::Datetime)
+            .with_index("n", PayloadIndex::Integer);
+        store.ensure_collection(&spec).await.unwrap();
+        let point = |id: u64, payload: serde_json::Value| {
+            Point::new(id, vec![1.0]).with_payload(payload.as_object().cloned().unwrap())
+        };
+        let points = vec![
+            point(
+                1,
+                serde_json::json!({"n": [5, 1, 5], "at": "2024-03-01T00:00:00Z"}),
+            ),
+            point(2, serde_json::json!({"n": 3, "at": "2023-12-31T23:59:59Z"})),
+            point(3, serde_json::json!({"n": 2.5, "at": "not a date"})),
+            point(4, serde_json::json!({})),
+        ];
+        store.upsert("c", points).await.unwrap();
+        let ids = |key: &str, desc: bool| {
+            let order = if desc {
+                OrderBy::desc(key)
+            } else {
+                OrderBy::asc(key)
+            };
+            let request = ScrollRequest::new(10).order_by(order);
+            let store = &store;
+            async move {
+                let page = store.scroll("c", &request).await.unwrap();
+                assert_eq!(page.next_page_offset, None);
+                page.points.iter().map(|r| r.id).collect::<Vec<_>>()
+            }
+        };
+        // One entry per distinct integer; floats and missing values are not indexed.
+        assert_eq!(ids("n", false).await, [1.into(), 2.into(), 1.into()]);
+        assert_eq!(ids("n", true).await, [1.into(), 2.into(), 1.into()]);
+        assert_eq!(ids("at", true).await, [1.into(), 2.into()]);
+    }
+
+    #[tokio::test]
     async fn equal_scores_are_ordered_by_id_and_zero_vectors_stay_zero() {
         let store = MemoryVector::new();
         let spec = CollectionSpec::new("c", 2, Distance::Cosine);

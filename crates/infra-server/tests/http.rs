@@ -448,3 +448,45 @@ async fn answers_over_the_response_limit_are_refused_with_a_problem() {
     assert_eq!(ids.len(), 4);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collections_are_created_with_payload_indexes() {
+    let app = TestApp::spawn(&[]).await;
+    let indexes = json!([
+        { "field": "price", "type": "integer" },
+        { "field": "title", "type": "text", "tokenizer": "prefix" }
+    ]);
+    let created = app
+        .post(
+            "/collections",
+            &json!({ "name": "indexed", "dimension": 2, "distance": "dot", "indexes": indexes }),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let info: Value = app.get("/collections/indexed").await.json().await.unwrap();
+    assert_eq!(info["indexes"], indexes, "{info}");
+    let retyped = app
+        .post(
+            "/collections",
+            &json!({ "name": "indexed", "dimension": 2, "distance": "dot",
+                     "indexes": [{ "field": "price", "type": "keyword" }] }),
+        )
+        .await;
+    let body = problem(retyped, StatusCode::CONFLICT, "an index of another type").await;
+    assert!(body["detail"].as_str().unwrap().contains("price"), "{body}");
+    for bad in [
+        json!([{ "field": "", "type": "integer" }]),
+        json!([{ "field": "a", "type": "integer" }, { "field": "a", "type": "float" }]),
+        json!([{ "field": "a", "type": "geo" }]),
+    ] {
+        let refused = app
+            .post(
+                "/collections",
+                &json!({ "name": "bad", "dimension": 2, "distance": "dot", "indexes": bad }),
+            )
+            .await;
+        let body = problem(refused, StatusCode::UNPROCESSABLE_ENTITY, &bad.to_string()).await;
+        assert_eq!(body["kind"], "invalid_input", "{bad}: {body}");
+    }
+    app.stop().await;
+}

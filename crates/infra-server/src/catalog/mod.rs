@@ -25,9 +25,9 @@ use std::sync::Arc;
 
 use infra_base::vector::{MAX_DIMENSION, validate_collection_name};
 use infra_base::{
-    BaseService, CollectionInfo, CollectionSpec, Distance, EnsureOutcome, ErrorKind, Filter,
-    InfraError, InfraResult, Payload, Point, PointId, Record, ScoredPoint, SearchQuery, VectorPort,
-    VectorPortExt,
+    BaseService, CollectionInfo, CollectionSpec, Distance, EnsureOutcome, ErrorKind, FieldIndex,
+    Filter, InfraError, InfraResult, Payload, Point, PointId, Record, ScoredPoint, SearchQuery,
+    VectorPort, VectorPortExt,
 };
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +61,10 @@ pub struct NewCollection {
     pub dimension: usize,
     /// `cosine`, `dot`, `euclid` or `manhattan`.
     pub distance: Distance,
+    /// Payload indexes to create (`{"field": "price", "type": "integer"}`), one per field;
+    /// an existing collection gets the ones it lacks.
+    #[serde(default)]
+    pub indexes: Vec<FieldIndex>,
 }
 
 /// One item of an upsert: `PUT /collections/{name}/items`.
@@ -194,10 +198,13 @@ impl CatalogService {
         self.base.require_vector()
     }
 
-    /// Creates a collection, or accepts an identical existing one (idempotent). An existing
-    /// collection with another dimension or distance is a `Conflict`.
+    /// Creates a collection and its payload indexes, or accepts an identical existing one,
+    /// creating the indexes it lacks (idempotent). An existing collection with another
+    /// dimension or distance, or an index of another type on a requested field, is a
+    /// `Conflict`.
     pub async fn create_collection(&self, request: NewCollection) -> InfraResult<EnsureOutcome> {
-        let spec = CollectionSpec::new(request.name, request.dimension, request.distance);
+        let mut spec = CollectionSpec::new(request.name, request.dimension, request.distance);
+        spec.indexes = request.indexes;
         spec.validate()
             .map_err(|e| relabel(&e, "create_collection"))?;
         let vectors = self.vectors()?;

@@ -54,6 +54,7 @@ fn collection(name: &str, dimension: usize) -> NewCollection {
         name: name.to_owned(),
         dimension,
         distance: Distance::Cosine,
+        indexes: Vec::new(),
     }
 }
 

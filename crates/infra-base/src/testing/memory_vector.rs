@@ -70,6 +70,21 @@ struct Stored {
     payload: Payload,
 }
 
+impl Stored {
+    /// The record of a scroll page: the payload and vector as the request asks.
+    fn scrolled(&self, id: PointId, request: &ScrollRequest) -> Record {
+        Record {
+            id,
+            payload: if request.with_payload {
+                self.payload.clone()
+            } else {
+                Payload::new()
+            },
+            vector: request.with_vector.then(|| self.vector.clone()),
+        }
+    }
+}
+
 fn error(kind: ErrorKind, operation: &'static str, message: impl Into<String>) -> InfraError {
     InfraError::new(kind, VECTOR_BACKEND, operation, message)
 }
@@ -286,15 +301,7 @@ impl Collection {
         let points = entries
             .into_iter()
             .take(request.limit)
-            .map(|(_, id, p)| Record {
-                id,
-                payload: if request.with_payload {
-                    p.payload.clone()
-                } else {
-                    Payload::new()
-                },
-                vector: request.with_vector.then(|| p.vector.clone()),
-            })
+            .map(|(_, id, p)| p.scrolled(id, request))
             .collect();
         Ok(ScrollPage {
             points,
@@ -489,15 +496,7 @@ impl VectorPort for MemoryVector {
             let points = matching
                 .by_ref()
                 .take(request.limit)
-                .map(|(id, p)| Record {
-                    id: *id,
-                    payload: if request.with_payload {
-                        p.payload.clone()
-                    } else {
-                        Payload::new()
-                    },
-                    vector: request.with_vector.then(|| p.vector.clone()),
-                })
+                .map(|(id, p)| p.scrolled(*id, request))
                 .collect();
             Ok(ScrollPage {
                 points,

@@ -285,8 +285,8 @@ impl CollectionSpec {
             VECTOR_BACKEND,
             "ensure_collection",
             format!(
-                "collection {} has a {existing} index on field {field}, but a {requested} \
-                 index was requested",
+                "collection {} has an index of type {existing} on field {field}, but type \
+                 {requested} was requested",
                 self.name
             ),
         )

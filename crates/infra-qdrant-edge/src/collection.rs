@@ -43,8 +43,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
 
-use infra_base::vector::OrderDirection;
 use infra_base::vector::validate_vector;
+use infra_base::vector::{OrderDirection, StartFrom};
 use infra_base::{
     CollectionName, CollectionSpec, Distance, ErrorKind, FieldIndex, Filter, PayloadUpdate, Point,
     PointId, PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
@@ -796,7 +796,10 @@ impl Collection {
                     OrderDirection::Asc => Direction::Asc,
                     OrderDirection::Desc => Direction::Desc,
                 }),
-                start_from: None,
+                start_from: order_by.start_from.map(|start| match start {
+                    StartFrom::Integer(value) => qdrant_edge::StartFrom::Integer(value),
+                    StartFrom::Float(value) => qdrant_edge::StartFrom::Float(value),
+                }),
             })),
             None => None,
         };

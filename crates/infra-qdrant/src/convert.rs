@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use infra_base::vector::{OrderBy, OrderDirection};
+use infra_base::vector::{OrderBy, OrderDirection, StartFrom};
 use infra_base::{
     Condition, Distance, ErrorKind, Filter, InfraError, InfraResult, MatchValue, Payload, PointId,
     PointSelector, Range, VECTOR_BACKEND,
@@ -205,7 +205,12 @@ pub(crate) fn order_by(order_by: &OrderBy) -> pb::OrderBy {
     pb::OrderBy {
         key: order_by.key.clone(),
         direction: Some(direction.into()),
-        start_from: None,
+        start_from: order_by.start_from.map(|start| pb::StartFrom {
+            value: Some(match start {
+                StartFrom::Integer(value) => pb::start_from::Value::Integer(value),
+                StartFrom::Float(value) => pb::start_from::Value::Float(value),
+            }),
+        }),
     }
 }
 

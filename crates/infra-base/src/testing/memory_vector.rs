@@ -13,7 +13,7 @@ use crate::lifecycle::Lifecycle;
 use crate::vector::{
     CollectionInfo, CollectionSpec, Distance, EnsureOutcome, FieldIndex, Filter, OrderBy,
     OrderDirection, Payload, PayloadIndex, PayloadUpdate, Point, PointId, PointSelector, Record,
-    ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort,
+    ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, StartFrom, VECTOR_BACKEND, VectorPort,
     validate_collection_name, validate_vector,
 };
 
@@ -205,6 +205,18 @@ impl OrderValue {
         }
     }
 
+    /// How this value compares with a `start_from` value (integers exactly, otherwise as
+    /// floating-point numbers).
+    #[allow(clippy::cast_precision_loss)]
+    fn cmp_start(self, start: StartFrom) -> std::cmp::Ordering {
+        match (self, start) {
+            (OrderValue::Int(a), StartFrom::Integer(b)) => a.cmp(&i128::from(b)),
+            (OrderValue::Int(a), StartFrom::Float(b)) => (a as f64).total_cmp(&b),
+            (OrderValue::Float(a), StartFrom::Integer(b)) => a.total_cmp(&(b as f64)),
+            (OrderValue::Float(a), StartFrom::Float(b)) => a.total_cmp(&b),
+        }
+    }
+
     /// The value of `value` in an index of type `index`, if that index would hold it.
     fn of(index: PayloadIndex, value: &serde_json::Value) -> Option<Self> {
         match index {
@@ -285,7 +297,17 @@ impl Collection {
             values.clear();
             path_values(&p.payload, &order_by.key, &mut values);
             for value in &values {
-                if let Some(v) = OrderValue::of(index.index, value) {
+                let Some(v) = OrderValue::of(index.index, value) else {
+                    continue;
+                };
+                let skipped = order_by.start_from.is_some_and(|start| {
+                    let order = v.cmp_start(start);
+                    match order_by.direction {
+                        OrderDirection::Asc => order.is_lt(),
+                        OrderDirection::Desc => order.is_gt(),
+                    }
+                });
+                if !skipped {
                     entries.push((v, *id, p));
                 }
             }

@@ -24,8 +24,8 @@ use crate::error::{ErrorKind, InfraResult};
 use crate::vector::{
     CollectionSpec, Condition, Distance, EnsureOutcome, FieldIndex, Filter, MAX_DIMENSION,
     MAX_SCROLL_LIMIT, MAX_SEARCH_LIMIT, OrderBy, Payload, PayloadIndex, PayloadUpdate, Point,
-    PointId, PointSelector, Range, ScoredPoint, ScrollRequest, SearchQuery, TextTokenizer,
-    VectorPort, VectorPortExt,
+    PointId, PointSelector, Range, ScoredPoint, ScrollRequest, SearchQuery, StartFrom,
+    TextTokenizer, VectorPort, VectorPortExt,
 };
 
 /// The collections of one case, all deleted at the end.
@@ -2147,7 +2147,8 @@ pub async fn undeclared_extra_indexes_are_accepted(port: Arc<dyn VectorPort>, pr
 }
 
 /// With an integer range index, `order_by` orders a scroll by the field, ascending or
-/// descending, after the filter and up to the limit, with no cursor.
+/// descending, from a `start_from` value, after the filter and up to the limit, with no
+/// cursor.
 pub async fn scroll_orders_by_an_integer_range_index(port: Arc<dyn VectorPort>, prefix: &str) {
     scoped(port, prefix, |store, names| async move {
         let name = names.collection("ordered");
@@ -2195,6 +2196,24 @@ pub async fn scroll_orders_by_an_integer_range_index(port: Arc<dyn VectorPort>, 
             scroll(ScrollRequest::new(2).order_by(OrderBy::desc("rank"))).await,
             num_ids(&[4, 1]),
             "the limit keeps the first points in order"
+        );
+        assert_eq!(
+            scroll(
+                ScrollRequest::new(10)
+                    .order_by(OrderBy::asc("rank").start_from(StartFrom::Integer(7)))
+            )
+            .await,
+            num_ids(&[6, 3, 1, 4]),
+            "ascending from 7 (inclusive)"
+        );
+        assert_eq!(
+            scroll(
+                ScrollRequest::new(10)
+                    .order_by(OrderBy::desc("rank").start_from(StartFrom::Integer(7)))
+            )
+            .await,
+            num_ids(&[6, 5, 2]),
+            "descending from 7 (inclusive)"
         );
         let even = Filter::default().must(Condition::keyword("parity", "even"));
         assert_eq!(

@@ -22,7 +22,7 @@ pub use index::{FieldIndex, MAX_INDEX_FIELD_LEN, PayloadIndex, TextTokenizer};
 pub use name::{CollectionName, InvalidCollectionName, MAX_COLLECTION_NAME_LEN};
 pub use points::{
     MAX_SCROLL_LIMIT, OrderBy, OrderDirection, PayloadUpdate, PointSelector, ScrollPage,
-    ScrollRequest,
+    ScrollRequest, StartFrom,
 };
 pub use types::{
     CollectionInfo, CollectionSpec, Distance, EnsureOutcome, MAX_DIMENSION, MAX_SEARCH_LIMIT,

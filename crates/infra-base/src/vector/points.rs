@@ -31,13 +31,27 @@ pub enum OrderDirection {
 /// returned once per value; the order of equal values is not specified. Qdrant also has no
 /// cursor for an ordered scroll: the page has no `next_page_offset`, and an `offset` with
 /// `order_by` is refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderBy {
     /// Dotted payload path of the field.
     pub key: String,
     /// Sort direction.
     #[serde(default)]
     pub direction: OrderDirection,
+    /// The value to start from (inclusive): values below it are skipped ascending, above it
+    /// descending. `None` starts at the smallest (ascending) or largest (descending) value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_from: Option<StartFrom>,
+}
+
+/// Where an ordered scroll starts, as Qdrant's `start_from` (date-times are not modelled).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartFrom {
+    /// An integer value.
+    Integer(i64),
+    /// A floating-point value (finite).
+    Float(f64),
 }
 
 impl OrderBy {
@@ -46,6 +60,7 @@ impl OrderBy {
         Self {
             key: key.into(),
             direction: OrderDirection::Asc,
+            start_from: None,
         }
     }
 
@@ -54,7 +69,15 @@ impl OrderBy {
         Self {
             key: key.into(),
             direction: OrderDirection::Desc,
+            start_from: None,
         }
+    }
+
+    /// Starts at `value` (inclusive) instead of at the first value in the direction.
+    #[must_use]
+    pub fn start_from(mut self, value: StartFrom) -> Self {
+        self.start_from = Some(value);
+        self
     }
 }
 
@@ -130,8 +153,8 @@ impl ScrollRequest {
         self
     }
 
-    /// Checks the limit, and that `order_by` has a key and comes without `offset` (Qdrant
-    /// refuses both), so every adapter refuses the same requests.
+    /// Checks the limit, and that `order_by` has a key, a finite `start_from` and comes
+    /// without `offset` (Qdrant refuses both), so every adapter refuses the same requests.
     pub fn validate(&self) -> InfraResult<()> {
         if self.limit == 0 || self.limit > MAX_SCROLL_LIMIT {
             return Err(invalid(
@@ -147,6 +170,14 @@ impl ScrollRequest {
                 return Err(invalid(
                     "scroll",
                     "order_by needs a payload key: expected a non-empty dotted path",
+                ));
+            }
+            if let Some(StartFrom::Float(value)) = order_by.start_from
+                && !value.is_finite()
+            {
+                return Err(invalid(
+                    "scroll",
+                    "order_by start_from must be a finite number",
                 ));
             }
             if self.offset.is_some() {
@@ -320,6 +351,8 @@ mod tests {
             ScrollRequest::new(5)
                 .order_by(OrderBy::desc("price"))
                 .offset(Some(PointId::Num(3))),
+            ScrollRequest::new(5)
+                .order_by(OrderBy::asc("price").start_from(StartFrom::Float(f64::NAN))),
         ] {
             let err = bad.validate().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");

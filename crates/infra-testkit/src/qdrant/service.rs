@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use infra_base::vector::{OrderBy, OrderDirection};
+use infra_base::vector::{OrderBy, OrderDirection, StartFrom};
 use infra_base::{
     CollectionSpec, ErrorKind, Payload, PayloadUpdate, Point, ScrollPage, ScrollRequest,
     SearchQuery,
@@ -529,10 +529,13 @@ impl Points for Service {
         let m = request.into_inner();
         let order_by = match m.order_by {
             None => None,
-            Some(order) if order.start_from.is_some() => {
-                return Err(unsupported("order_by start_from"));
-            }
             Some(order) => Some(OrderBy {
+                start_from: match order.start_from.and_then(|s| s.value) {
+                    None => None,
+                    Some(pb::start_from::Value::Integer(value)) => Some(StartFrom::Integer(value)),
+                    Some(pb::start_from::Value::Float(value)) => Some(StartFrom::Float(value)),
+                    Some(_) => return Err(unsupported("a date-time order_by start_from")),
+                },
                 key: order.key,
                 direction: match pb::Direction::try_from(order.direction.unwrap_or_default()) {
                     Ok(pb::Direction::Desc) => OrderDirection::Desc,

@@ -18,6 +18,9 @@
 //! 6. The reference service's footprint as a separate process (the `infra-server` binary
 //!    of the same build): start to ready with an empty and a loaded data directory,
 //!    resident memory idle and under an HTTP search load, the binary's size.
+//! 7. Redis beyond string keys: GET through the general command path against raw redis-rs,
+//!    a 100-command pipeline against 100 calls, lock and rate-limit latency, and the cache's
+//!    single flight under 1,000 concurrent misses of one key.
 //!
 //! Servers: `--redis-url` / `--qdrant-url`, else a local `redis-server` (infra-testkit)
 //! and the in-process Qdrant gRPC test server over the embedded engine. Scenario 5 always
@@ -43,6 +46,7 @@ mod failure;
 mod footprint;
 mod health;
 mod layer;
+mod primitives;
 mod redis_bench;
 mod report;
 mod stats;
@@ -69,7 +73,7 @@ usage: infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--scenario LI
   --quick          every scenario briefly (well under a minute): a smoke run, not figures
   --redis-url URL  measure this Redis (default: a local redis-server on a free port)
   --qdrant-url URL measure this Qdrant (default: the in-process Qdrant gRPC test server)
-  --scenario LIST  run only these scenarios (1 to 6), e.g. `1,5` (2 comes with 1)
+  --scenario LIST  run only these scenarios (1 to 7), e.g. `1,5` (2 comes with 1)
   --out DIR        where report.json and report.md go (default: target/bench)
   --command TEXT   the command to record in the report (default: this one)
 ";
@@ -118,9 +122,9 @@ impl Options {
                     let list = value()?;
                     let scenarios = list
                         .split(',')
-                        .map(|n| n.trim().parse::<u8>().ok().filter(|n| (1..=6).contains(n)))
+                        .map(|n| n.trim().parse::<u8>().ok().filter(|n| (1..=7).contains(n)))
                         .collect::<Option<Vec<u8>>>()
-                        .ok_or_else(|| format!("--scenario takes numbers 1 to 6, not `{list}`"))?;
+                        .ok_or_else(|| format!("--scenario takes numbers 1 to 7, not `{list}`"))?;
                     options.scenarios = Some(scenarios);
                 }
                 other => return Err(format!("unknown argument `{other}`")),
@@ -400,6 +404,11 @@ async fn run(options: Options) -> BenchResult<bool> {
         record(&mut report, "6 footprint", result);
     }
 
+    if selected(7) {
+        println!("infra-bench: scenario 7 (redis command path, pipeline, primitives)");
+        let result = primitives::run(&redis, &plan, &mut report).await;
+        record(&mut report, "7 redis primitives", result);
+    }
     qdrant.stop().await;
     drop(redis);
 
@@ -434,7 +443,7 @@ mod tests {
         assert!(Options::parse(&strings(&["--verbose"])).is_err());
         let options = Options::parse(&strings(&["--scenario", "1,5"])).unwrap();
         assert_eq!(options.scenarios, Some(vec![1, 5]));
-        assert!(Options::parse(&strings(&["--scenario", "7"])).is_err());
+        assert!(Options::parse(&strings(&["--scenario", "8"])).is_err());
         assert!(Plan::new(true).rounds < Plan::new(false).rounds);
     }
 }

@@ -1122,14 +1122,24 @@ fn optimizers_config(options: &EdgeStoreOptions) -> EdgeOptimizersConfig {
     }
 }
 
-/// Writes the marker atomically: a temporary file, synced, renamed into place.
+/// Writes the marker atomically.
 fn write_marker(dir: &Path, marker: &Marker) -> io::Result<()> {
-    let tmp = dir.join(format!("{MARKER_FILE}.tmp"));
-    let mut file = fs::File::create(&tmp)?;
-    file.write_all(&serde_json::to_vec_pretty(marker).map_err(io::Error::other)?)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, dir.join(MARKER_FILE))?;
+    write_json_atomically(dir, MARKER_FILE, marker)
+}
+
+/// Writes `value` as `dir/file` atomically: a temporary file, synced, renamed into place,
+/// and the directory synced, so a crash leaves the old file or the new one.
+pub(crate) fn write_json_atomically(
+    dir: &Path,
+    file: &str,
+    value: &impl serde::Serialize,
+) -> io::Result<()> {
+    let tmp = dir.join(format!("{file}.tmp"));
+    let mut out = fs::File::create(&tmp)?;
+    out.write_all(&serde_json::to_vec_pretty(value).map_err(io::Error::other)?)?;
+    out.sync_all()?;
+    drop(out);
+    fs::rename(&tmp, dir.join(file))?;
     sync_dir(dir);
     Ok(())
 }

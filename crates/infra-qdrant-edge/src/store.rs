@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use infra_base::vector::{Alias, AliasChange};
 use infra_base::{
     CollectionInfo, CollectionName, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind,
     Filter, HealthStatus, InfraError, InfraResult, Lifecycle, PayloadUpdate, Point, PointId,
@@ -17,7 +18,9 @@ use infra_config::{QdrantMode, QdrantSettings};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::collection::{Collection, CollectionStats, DirGuard, MARKER_FILE};
+use crate::collection::{
+    Collection, CollectionStats, DirGuard, MARKER_FILE, write_json_atomically,
+};
 use crate::error::{closed, error, io_error, join_error, not_found, not_initialized};
 use crate::options::EdgeStoreOptions;
 
@@ -28,6 +31,8 @@ const COLLECTIONS_DIR: &str = "collections";
 const TRASH_DIR: &str = "trash";
 /// The file locked while a store has the data directory open.
 const LOCK_FILE: &str = ".lock";
+/// The aliases (alias -> collection), as JSON, in the data directory's root.
+const ALIASES_FILE: &str = "aliases.json";
 
 /// Bytes kept free, below the platform's path limit, for the paths the engine builds inside
 /// a collection's directory (`segments/<uuid>/...`, `wal/...`, `temp_segments/...`;
@@ -105,6 +110,8 @@ struct Open {
     collections: HashMap<CollectionName, Arc<Collection>>,
     /// Collections that failed to load at `init`: left on disk untouched, refused for use.
     quarantined: BTreeMap<CollectionName, Quarantined>,
+    /// Alias -> collection, as in [`ALIASES_FILE`].
+    aliases: BTreeMap<String, String>,
     /// Holds the data directory's lock; dropped after the collections.
     _lock: fs::File,
 }
@@ -557,6 +564,13 @@ impl Inner {
         if let Some(q) = open.quarantined.get(&name) {
             return Err(quarantined(&name, q, operation));
         }
+        if let Some(c) = open
+            .aliases
+            .get(name.as_str())
+            .and_then(|target| open.collections.get(target.as_str()))
+        {
+            return Ok(Arc::clone(c));
+        }
         Err(not_found(&name, operation))
     }
 
@@ -605,15 +619,77 @@ impl Inner {
         empty_trash(&trash_dir);
 
         let (collections, quarantine) = self.load_collections(&collections_dir)?;
+        let aliases = self.load_aliases()?;
         tracing::info!(path = %self.root.display(), collections = collections.len(),
             quarantined = quarantine.len(), "embedded vector store opened");
         lock(&self.flush_failures).clear();
         *self.state.write().unwrap_or_else(PoisonError::into_inner) = State::Open(Open {
             collections,
             quarantined: quarantine,
+            aliases,
             _lock: lock_file,
         });
         Ok(())
+    }
+
+    /// The aliases saved in [`ALIASES_FILE`] (none when it does not exist).
+    fn load_aliases(&self) -> InfraResult<BTreeMap<String, String>> {
+        const OP: &str = "init";
+        let path = self.root.join(ALIASES_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                error(
+                    ErrorKind::Internal,
+                    OP,
+                    format!(
+                        "{} is not a JSON object of alias -> collection ({e}): restore it \
+                         or remove it (the aliases are then lost)",
+                        path.display()
+                    ),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(io_error(OP, "read the aliases", &path, e)),
+        }
+    }
+
+    /// Applies alias changes all together, or none: the new map is saved first, then
+    /// replaces the old one.
+    fn update_aliases(&self, changes: &[AliasChange]) -> InfraResult<()> {
+        const OP: &str = "update_aliases";
+        let _admin = lock(&self.admin);
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        let open = match &mut *state {
+            State::Open(open) => open,
+            State::Idle => return Err(not_initialized(OP)),
+            State::Closed => return Err(closed(OP)),
+        };
+        let mut next = open.aliases.clone();
+        for change in changes {
+            change.apply(&mut next, |name| {
+                CollectionName::try_from(name).is_ok_and(|name| {
+                    open.collections.contains_key(&name) || open.quarantined.contains_key(&name)
+                })
+            })?;
+        }
+        self.save_aliases(&next, OP)?;
+        open.aliases = next;
+        Ok(())
+    }
+
+    fn save_aliases(
+        &self,
+        aliases: &BTreeMap<String, String>,
+        operation: &'static str,
+    ) -> InfraResult<()> {
+        write_json_atomically(&self.root, ALIASES_FILE, aliases).map_err(|e| {
+            io_error(
+                operation,
+                "save the aliases",
+                &self.root.join(ALIASES_FILE),
+                e,
+            )
+        })
     }
 
     /// Loads every collection of the collections directory; one that fails to load is
@@ -721,6 +797,13 @@ impl Inner {
             if let Some(q) = open.quarantined.get(&name) {
                 return Err(quarantined(&name, q, OP));
             }
+            if let Some(target) = open.aliases.get(name.as_str()) {
+                return Err(error(
+                    ErrorKind::Conflict,
+                    OP,
+                    format!("{name} is an alias of {target}, not a collection"),
+                ));
+            }
             if let Some(twin) = open.case_twin(&name) {
                 return Err(error(
                     ErrorKind::Conflict,
@@ -780,7 +863,20 @@ impl Inner {
                     if let Some(q) = open.quarantined.get(name) {
                         return Err(quarantined(name, q, OP));
                     }
-                    open.collections.remove(name)
+                    let removed = open.collections.remove(name);
+                    if removed.is_some() {
+                        // As Qdrant does, the collection's aliases go with it.
+                        let before = open.aliases.len();
+                        open.aliases.retain(|_, target| target != name.as_str());
+                        if open.aliases.len() != before
+                            && let Err(err) = self.save_aliases(&open.aliases, OP)
+                        {
+                            // An alias left on disk names a missing collection: NotFound.
+                            tracing::warn!(collection = %name, error = %err.chain(),
+                                "cannot save the aliases of a deleted collection");
+                        }
+                    }
+                    removed
                 }
                 State::Idle => return Err(not_initialized(OP)),
                 State::Closed => return Err(closed(OP)),
@@ -1048,6 +1144,32 @@ impl VectorPort for EdgeVectorStore {
 
     async fn list_collections(&self) -> InfraResult<Vec<String>> {
         self.collection_names()
+    }
+
+    async fn update_aliases(&self, changes: &[AliasChange]) -> InfraResult<()> {
+        const OP: &str = "update_aliases";
+        self.inner.check_open(OP)?;
+        for change in changes {
+            change.validate()?;
+        }
+        let inner = Arc::clone(&self.inner);
+        let changes = changes.to_vec();
+        self.inner
+            .run(OP, true, move || inner.update_aliases(&changes))
+            .await
+    }
+
+    async fn list_aliases(&self) -> InfraResult<Vec<Alias>> {
+        let state = read(&self.inner.state);
+        let open = open_state(&state, "list_aliases")?;
+        Ok(open
+            .aliases
+            .iter()
+            .map(|(alias, collection)| Alias {
+                alias: alias.clone(),
+                collection: collection.clone(),
+            })
+            .collect())
     }
 }
 

@@ -843,6 +843,58 @@ async fn write_latency_with_and_without_flush() {
     }
 }
 
+/// Aliases are saved in the data directory: they survive close and reopen, and deleting a
+/// collection takes its aliases with it, on disk too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliases_survive_reopen_and_go_with_their_collection() {
+    use infra_base::vector::{Alias, AliasChange};
+
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = EdgeVectorStore::open(dir.path()).await.unwrap();
+        for name in ["items_v1", "items_v2"] {
+            store
+                .ensure_collection(&spec(name, 2, Distance::Dot))
+                .await
+                .unwrap();
+        }
+        store
+            .update_aliases(&[
+                AliasChange::create("items", "items_v2"),
+                AliasChange::create("old", "items_v1"),
+            ])
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let store = EdgeVectorStore::open(dir.path()).await.unwrap();
+    let alias = |alias: &str, collection: &str| Alias {
+        alias: alias.to_owned(),
+        collection: collection.to_owned(),
+    };
+    assert_eq!(
+        store.list_aliases().await.unwrap(),
+        vec![alias("items", "items_v2"), alias("old", "items_v1")]
+    );
+    assert_eq!(store.count("items", &Filter::default()).await.unwrap(), 0);
+    let err = expect_kind(
+        store
+            .ensure_collection(&spec("items", 2, Distance::Dot))
+            .await,
+        ErrorKind::Conflict,
+    );
+    assert!(err.contains("is an alias of items_v2"), "{err}");
+
+    assert!(store.delete_collection("items_v1").await.unwrap());
+    store.close().await;
+    let store = EdgeVectorStore::open(dir.path()).await.unwrap();
+    assert_eq!(
+        store.list_aliases().await.unwrap(),
+        vec![alias("items", "items_v2")]
+    );
+    store.close().await;
+}
+
 /// The ids of a scroll of `collection` descending by `rank`.
 async fn by_rank_desc(store: &EdgeVectorStore, collection: &str, limit: usize) -> Vec<PointId> {
     let request = ScrollRequest::new(limit).order_by(OrderBy::desc("rank"));

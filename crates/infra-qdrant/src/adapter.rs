@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
-use infra_base::vector::{validate_collection_name, validate_vector};
+use infra_base::vector::{Alias, AliasChange, validate_collection_name, validate_vector};
 use infra_base::{
     CollectionInfo, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind, FieldIndex, Filter,
     InfraError, InfraResult, Lifecycle, PayloadUpdate, Point, PointId, PointSelector, Record,
@@ -848,6 +848,51 @@ impl VectorPort for QdrantAdapter {
         names.sort_unstable();
         names.dedup();
         Ok(names)
+    }
+
+    async fn update_aliases(&self, changes: &[AliasChange]) -> InfraResult<()> {
+        const OP: &str = "update_aliases";
+        for change in changes {
+            change.validate()?;
+        }
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut client = self.collections(OP)?;
+        let message = pb::ChangeAliases {
+            actions: changes.iter().map(convert::alias_operation).collect(),
+            timeout: None,
+        };
+        let result = self
+            .rpc(OP, client.update_aliases(self.request(message)))
+            .await;
+        // A name may now designate another collection: dimensions are asked again.
+        self.dimensions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        result.map(|_| ())
+    }
+
+    async fn list_aliases(&self) -> InfraResult<Vec<Alias>> {
+        const OP: &str = "list_aliases";
+        let mut client = self.collections(OP)?;
+        let reply = self
+            .rpc(
+                OP,
+                client.list_aliases(self.request(pb::ListAliasesRequest {})),
+            )
+            .await?;
+        let mut aliases: Vec<Alias> = reply
+            .aliases
+            .into_iter()
+            .map(|a| Alias {
+                alias: a.alias_name,
+                collection: a.collection_name,
+            })
+            .collect();
+        aliases.sort_unstable();
+        Ok(aliases)
     }
 }
 

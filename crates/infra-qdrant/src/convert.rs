@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use infra_base::vector::{OrderBy, OrderDirection, StartFrom};
+use infra_base::vector::{AliasChange, OrderBy, OrderDirection, StartFrom};
 use infra_base::{
     Condition, Distance, ErrorKind, Filter, InfraError, InfraResult, MatchValue, Payload, PointId,
     PointSelector, Range, VECTOR_BACKEND,
@@ -249,6 +249,27 @@ fn range(range: Range) -> pb::Range {
 
 fn unexpected(operation: &'static str, message: &str) -> InfraError {
     InfraError::new(ErrorKind::Internal, VECTOR_BACKEND, operation, message)
+}
+
+/// One alias change as a gRPC alias operation.
+pub(crate) fn alias_operation(change: &AliasChange) -> pb::AliasOperations {
+    use pb::alias_operations::Action;
+    let action = match change {
+        AliasChange::Create { alias, collection } => Action::CreateAlias(pb::CreateAlias {
+            collection_name: collection.clone(),
+            alias_name: alias.clone(),
+        }),
+        AliasChange::Delete { alias } => Action::DeleteAlias(pb::DeleteAlias {
+            alias_name: alias.clone(),
+        }),
+        AliasChange::Rename { from, to } => Action::RenameAlias(pb::RenameAlias {
+            old_alias_name: from.clone(),
+            new_alias_name: to.clone(),
+        }),
+    };
+    pb::AliasOperations {
+        action: Some(action),
+    }
 }
 
 #[cfg(test)]

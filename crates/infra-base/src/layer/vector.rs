@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use super::{Layer, Layered};
 use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::vector::{
-    CollectionInfo, CollectionSpec, EnsureOutcome, Filter, PayloadUpdate, Point, PointId,
-    PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND,
-    VectorPort, ops,
+    Alias, AliasChange, CollectionInfo, CollectionSpec, EnsureOutcome, Filter, PayloadUpdate,
+    Point, PointId, PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
+    VECTOR_BACKEND, VectorPort, ops,
 };
 
 #[async_trait]
@@ -116,6 +116,16 @@ impl<P: VectorPort + ?Sized, L: Layer> VectorPort for Layered<P, L> {
 
     async fn list_collections(&self) -> InfraResult<Vec<String>> {
         self.call(&ops::LIST_COLLECTIONS, || self.inner.list_collections())
+            .await
+    }
+
+    async fn update_aliases(&self, changes: &[AliasChange]) -> InfraResult<()> {
+        self.call(&ops::UPDATE_ALIASES, || self.inner.update_aliases(changes))
+            .await
+    }
+
+    async fn list_aliases(&self) -> InfraResult<Vec<Alias>> {
+        self.call(&ops::LIST_ALIASES, || self.inner.list_aliases())
             .await
     }
 }

@@ -156,6 +156,8 @@ macro_rules! for_each_vector_case {
             delete_payload_keys_removes_them
             clear_payload_empties_it
             list_collections_follows_create_and_delete
+            aliases_designate_and_switch_collections
+            aliases_rename_delete_and_refuse
             payload_indexes_are_created_and_reported
             payload_indexes_are_added_to_existing_collections
             payload_index_of_another_type_is_drift

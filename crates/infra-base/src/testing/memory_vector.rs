@@ -11,10 +11,10 @@ use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::health::ComponentHealth;
 use crate::lifecycle::Lifecycle;
 use crate::vector::{
-    CollectionInfo, CollectionSpec, Distance, EnsureOutcome, FieldIndex, Filter, OrderBy,
-    OrderDirection, Payload, PayloadIndex, PayloadUpdate, Point, PointId, PointSelector, Record,
-    ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, StartFrom, VECTOR_BACKEND, VectorPort,
-    validate_collection_name, validate_vector,
+    Alias, AliasChange, CollectionInfo, CollectionSpec, Distance, EnsureOutcome, FieldIndex,
+    Filter, OrderBy, OrderDirection, Payload, PayloadIndex, PayloadUpdate, Point, PointId,
+    PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, StartFrom,
+    VECTOR_BACKEND, VectorPort, validate_collection_name, validate_vector,
 };
 
 /// An in-memory [`VectorPort`] (and [`Lifecycle`]) for tests: a drop-in for a Qdrant
@@ -51,6 +51,8 @@ use crate::vector::{
 #[derive(Debug, Default)]
 pub struct MemoryVector {
     collections: RwLock<HashMap<String, Collection>>,
+    /// Alias -> collection (every operation resolves a name through it first).
+    aliases: RwLock<BTreeMap<String, String>>,
     closed: AtomicBool,
     fault: Mutex<Option<ErrorKind>>,
 }
@@ -148,6 +150,16 @@ impl MemoryVector {
         Ok(())
     }
 
+    /// The collection `name` designates: the one an alias names, else `name` itself.
+    fn resolve(&self, name: &str) -> String {
+        self.aliases
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_owned())
+    }
+
     /// Checks the store and the name, then runs `f` on the collection under a read lock.
     fn read<T>(
         &self,
@@ -157,12 +169,13 @@ impl MemoryVector {
     ) -> InfraResult<T> {
         self.check(operation)?;
         validate_collection_name(name, operation)?;
+        let target = self.resolve(name);
         let collections = self
             .collections
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         f(collections
-            .get(name)
+            .get(&target)
             .ok_or_else(|| not_found(name, operation))?)
     }
 
@@ -175,12 +188,13 @@ impl MemoryVector {
     ) -> InfraResult<T> {
         self.check(operation)?;
         validate_collection_name(name, operation)?;
+        let target = self.resolve(name);
         let mut collections = self
             .collections
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         f(collections
-            .get_mut(name)
+            .get_mut(&target)
             .ok_or_else(|| not_found(name, operation))?)
     }
 }
@@ -389,6 +403,18 @@ impl VectorPort for MemoryVector {
             existing.indexes.sort_by(|a, b| a.field.cmp(&b.field));
             return Ok(EnsureOutcome::AlreadyExists);
         }
+        if let Some(target) = self
+            .aliases
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&spec.name)
+        {
+            return Err(error(
+                ErrorKind::Conflict,
+                "ensure_collection",
+                format!("{} is an alias of {target}, not a collection", spec.name),
+            ));
+        }
         let mut indexes = spec.indexes.clone();
         indexes.sort_by(|a, b| a.field.cmp(&b.field));
         collections.insert(
@@ -418,12 +444,20 @@ impl VectorPort for MemoryVector {
     async fn delete_collection(&self, name: &str) -> InfraResult<bool> {
         self.check("delete_collection")?;
         validate_collection_name(name, "delete_collection")?;
-        Ok(self
+        let removed = self
             .collections
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(name)
-            .is_some())
+            .is_some();
+        if removed {
+            // As Qdrant does, the collection's aliases go with it.
+            self.aliases
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|_, target| target != name);
+        }
+        Ok(removed)
     }
 
     async fn upsert(&self, collection: &str, points: Vec<Point>) -> InfraResult<()> {
@@ -575,6 +609,40 @@ impl VectorPort for MemoryVector {
             .collect();
         names.sort_unstable();
         Ok(names)
+    }
+
+    async fn update_aliases(&self, changes: &[AliasChange]) -> InfraResult<()> {
+        const OP: &str = "update_aliases";
+        self.check(OP)?;
+        for change in changes {
+            change.validate()?;
+        }
+        let collections = self
+            .collections
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut aliases = self.aliases.write().unwrap_or_else(PoisonError::into_inner);
+        // All or nothing: the changes apply to a copy that replaces the map at the end.
+        let mut next = aliases.clone();
+        for change in changes {
+            change.apply(&mut next, |name| collections.contains_key(name))?;
+        }
+        *aliases = next;
+        Ok(())
+    }
+
+    async fn list_aliases(&self) -> InfraResult<Vec<Alias>> {
+        self.check("list_aliases")?;
+        Ok(self
+            .aliases
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(alias, collection)| Alias {
+                alias: alias.clone(),
+                collection: collection.clone(),
+            })
+            .collect())
     }
 }
 

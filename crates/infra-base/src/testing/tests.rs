@@ -123,6 +123,14 @@ impl VectorPort for Careless {
     async fn list_collections(&self) -> InfraResult<Vec<String>> {
         self.inner.list_collections().await
     }
+
+    async fn update_aliases(&self, changes: &[crate::vector::AliasChange]) -> InfraResult<()> {
+        self.inner.update_aliases(changes).await
+    }
+
+    async fn list_aliases(&self) -> InfraResult<Vec<crate::vector::Alias>> {
+        self.inner.list_aliases().await
+    }
 }
 
 fn only<P: ?Sized>(cases: Vec<ConformanceCase<P>>, name: &str) -> Vec<ConformanceCase<P>> {

@@ -22,10 +22,10 @@ use uuid::Uuid;
 use super::{check_prefix, expect_kind, guarded, join_all, ok};
 use crate::error::{ErrorKind, InfraResult};
 use crate::vector::{
-    CollectionSpec, Condition, Distance, EnsureOutcome, FieldIndex, Filter, MAX_DIMENSION,
-    MAX_SCROLL_LIMIT, MAX_SEARCH_LIMIT, OrderBy, Payload, PayloadIndex, PayloadUpdate, Point,
-    PointId, PointSelector, Range, ScoredPoint, ScrollRequest, SearchQuery, StartFrom,
-    TextTokenizer, VectorPort, VectorPortExt,
+    Alias, AliasChange, CollectionSpec, Condition, Distance, EnsureOutcome, FieldIndex, Filter,
+    MAX_DIMENSION, MAX_SCROLL_LIMIT, MAX_SEARCH_LIMIT, OrderBy, Payload, PayloadIndex,
+    PayloadUpdate, Point, PointId, PointSelector, Range, ScoredPoint, ScrollRequest, SearchQuery,
+    StartFrom, TextTokenizer, VectorPort, VectorPortExt,
 };
 
 /// The collections of one case, all deleted at the end.
@@ -1961,6 +1961,159 @@ pub async fn list_collections_follows_create_and_delete(port: Arc<dyn VectorPort
         assert!(
             listed.contains(&kept) && !listed.contains(&gone),
             "list_collections after deleting {gone}: {listed:?}"
+        );
+    })
+    .await;
+}
+
+/// Whether `list_aliases` shows `alias`, and for which collection.
+async fn listed_alias(store: &dyn VectorPort, alias: &str) -> Option<Alias> {
+    ok(store.list_aliases().await, "list_aliases")
+        .into_iter()
+        .find(|a| a.alias == alias)
+}
+
+/// Two collections `blue` (point 1) and `green` (point 2) of dimension 2, and an alias
+/// name that the cleanup never deletes as a collection.
+async fn alias_fixture(store: &dyn VectorPort, names: &Names) -> (String, String, String) {
+    let blue = names.collection("alias_blue");
+    let green = names.collection("alias_green");
+    create(store, &blue, 2, Distance::Dot).await;
+    create(store, &green, 2, Distance::Dot).await;
+    ok(
+        store
+            .upsert(&blue, vec![Point::new(1, vec![1.0, 0.0])])
+            .await,
+        "upsert",
+    );
+    ok(
+        store
+            .upsert(&green, vec![Point::new(2, vec![0.0, 1.0])])
+            .await,
+        "upsert",
+    );
+    (blue, green, format!("{}_items", names.prefix))
+}
+
+/// An alias designates its collection in reads and writes, and moves to another
+/// collection with one `update_aliases` call (delete + create: Qdrant's documented switch);
+/// `list_aliases` follows.
+pub async fn aliases_designate_and_switch_collections(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let (blue, green, alias) = alias_fixture(&*store, &names).await;
+        ok(
+            store
+                .update_aliases(&[AliasChange::create(&alias, &blue)])
+                .await,
+            "update_aliases (create)",
+        );
+        let read = ok(
+            store.get(&alias, &num_ids(&[1, 2]), false).await,
+            "get by alias",
+        );
+        assert_eq!(read.iter().map(|r| r.id).collect::<Vec<_>>(), num_ids(&[1]));
+        assert_eq!(
+            listed_alias(&*store, &alias).await,
+            Some(Alias {
+                alias: alias.clone(),
+                collection: blue.clone()
+            })
+        );
+
+        ok(
+            store
+                .update_aliases(&AliasChange::switch(&alias, &green))
+                .await,
+            "update_aliases (switch)",
+        );
+        let hits = ok(
+            store
+                .search(&alias, &SearchQuery::new(vec![0.0, 1.0], 5))
+                .await,
+            "search by alias",
+        );
+        assert_eq!(
+            hit_ids(&hits),
+            num_ids(&[2]),
+            "the alias names the new collection"
+        );
+        ok(
+            store
+                .upsert(&alias, vec![Point::new(3, vec![0.5, 0.5])])
+                .await,
+            "upsert by alias",
+        );
+        assert_eq!(
+            ok(store.count(&green, &Filter::default()).await, "count"),
+            2
+        );
+        assert_eq!(ok(store.count(&blue, &Filter::default()).await, "count"), 1);
+        assert_eq!(
+            listed_alias(&*store, &alias).await,
+            Some(Alias {
+                alias: alias.clone(),
+                collection: green.clone()
+            })
+        );
+        ok(
+            store.update_aliases(&[AliasChange::delete(&alias)]).await,
+            "update_aliases",
+        );
+    })
+    .await;
+}
+
+/// An alias can be renamed and deleted (then it designates nothing: `NotFound`); an
+/// alias of a missing collection is `NotFound`, an invalid name `InvalidInput`.
+pub async fn aliases_rename_delete_and_refuse(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let (blue, _green, alias) = alias_fixture(&*store, &names).await;
+        let renamed = format!("{}_things", names.prefix);
+        ok(
+            store
+                .update_aliases(&[AliasChange::create(&alias, &blue)])
+                .await,
+            "update_aliases (create)",
+        );
+        ok(
+            store
+                .update_aliases(&[AliasChange::rename(&alias, &renamed)])
+                .await,
+            "update_aliases (rename)",
+        );
+        assert_eq!(listed_alias(&*store, &alias).await, None);
+        assert_eq!(
+            listed_alias(&*store, &renamed).await,
+            Some(Alias {
+                alias: renamed.clone(),
+                collection: blue.clone()
+            })
+        );
+        ok(
+            store.update_aliases(&[AliasChange::delete(&renamed)]).await,
+            "update_aliases (delete)",
+        );
+        assert_eq!(listed_alias(&*store, &renamed).await, None);
+        expect_kind(
+            store.count(&renamed, &Filter::default()).await,
+            ErrorKind::NotFound,
+            "count by a deleted alias",
+        );
+
+        let missing = format!("{}_missing", names.prefix);
+        expect_kind(
+            store
+                .update_aliases(&[AliasChange::create(&alias, &missing)])
+                .await,
+            ErrorKind::NotFound,
+            "an alias of a collection that does not exist",
+        );
+        expect_kind(
+            store
+                .update_aliases(&[AliasChange::create("bad name", &blue)])
+                .await,
+            ErrorKind::InvalidInput,
+            "an invalid alias name",
         );
     })
     .await;

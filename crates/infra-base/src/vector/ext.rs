@@ -1,6 +1,12 @@
 //! Conveniences over [`VectorPort`], available on every port (including `dyn VectorPort`).
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use async_trait::async_trait;
+use futures_core::Stream;
 
 use super::types::invalid;
 use super::{Point, PointId, Record, ScrollPage, ScrollRequest, VECTOR_BACKEND, VectorPort};
@@ -42,9 +48,10 @@ pub trait VectorPortExt: VectorPort {
     }
 
     /// Every point matching `request.filter`, page by page from `request.offset`: the
-    /// cursor loop of [`scroll`](VectorPort::scroll) written once. Memory stays bounded by
-    /// one page (`request.limit` points); nothing is sent until the first
-    /// [`next_page`](ScrollPages::next_page).
+    /// cursor loop of [`scroll`](VectorPort::scroll) written once, as a [`Stream`] of pages
+    /// (or with [`next_page`](ScrollPages::next_page) without the `futures` crate). Memory
+    /// stays bounded by one page (`request.limit` points); nothing is sent until the first
+    /// page is asked for.
     ///
     /// A request with `order_by` is refused by the first `next_page` as `InvalidInput`:
     /// an ordered scroll has no cursor, so it cannot walk every point (use `scroll`).
@@ -73,39 +80,57 @@ pub trait VectorPortExt: VectorPort {
             collection: collection.to_owned(),
             request,
             done: false,
+            in_flight: None,
         }
     }
 }
 
 impl<P: VectorPort + ?Sized> VectorPortExt for P {}
 
-/// The pages of a scroll, fetched one at a time; see [`VectorPortExt::scroll_all`].
-#[derive(Debug)]
+/// The `scroll` call of the page being fetched.
+type PageFuture<'a> = Pin<Box<dyn Future<Output = InfraResult<ScrollPage>> + Send + 'a>>;
+
+/// The pages of a scroll, fetched one at a time, as a [`Stream`] of `InfraResult<ScrollPage>`
+/// (see [`VectorPortExt::scroll_all`]).
+///
+/// After a failed call the walk resumes where it was on the next poll (the cursor advances
+/// only on success), so a caller may retry; after `order_by` is refused, or the store
+/// returns a cursor that does not advance (`Internal`), the stream has ended.
 pub struct ScrollPages<'a, P: ?Sized> {
     port: &'a P,
     collection: String,
     request: ScrollRequest,
     done: bool,
+    in_flight: Option<PageFuture<'a>>,
+}
+
+impl<P: ?Sized> fmt::Debug for ScrollPages<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScrollPages")
+            .field("collection", &self.collection)
+            .field("request", &self.request)
+            .field("done", &self.done)
+            .field("in_flight", &self.in_flight.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<P: VectorPort + ?Sized> ScrollPages<'_, P> {
     /// The next page; `None` once the last page was returned. A page may be empty only
-    /// when nothing matches. After a failed call the walk resumes where it was on the next
-    /// call (the cursor advances only on success); after `order_by` is refused, or the
-    /// store returns a cursor that does not advance (`Internal`), the walk has ended.
+    /// when nothing matches.
+    ///
+    /// # Errors
+    ///
+    /// The `scroll` call's error; `InvalidInput` for a request with `order_by`; `Internal`
+    /// when the store returns a cursor that does not advance.
     pub async fn next_page(&mut self) -> InfraResult<Option<ScrollPage>> {
-        if self.done {
-            return Ok(None);
-        }
-        if self.request.order_by.is_some() {
-            self.done = true;
-            return Err(invalid(
-                "scroll",
-                "scroll_all walks pages by id and cannot follow order_by (an ordered scroll \
-                 has no cursor): call scroll for one ordered page",
-            ));
-        }
-        let page = self.port.scroll(&self.collection, &self.request).await?;
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx))
+            .await
+            .transpose()
+    }
+
+    /// Takes in a page: advances the cursor or ends the walk.
+    fn receive(&mut self, page: &ScrollPage) -> InfraResult<()> {
         match page.next_page_offset {
             None => self.done = true,
             Some(next) if Some(next) == self.request.offset => {
@@ -120,7 +145,41 @@ impl<P: VectorPort + ?Sized> ScrollPages<'_, P> {
             }
             Some(next) => self.request.offset = Some(next),
         }
-        Ok(Some(page))
+        Ok(())
+    }
+}
+
+impl<'a, P: VectorPort + ?Sized> Stream for ScrollPages<'a, P> {
+    type Item = InfraResult<ScrollPage>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.in_flight.is_none() {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            if this.request.order_by.is_some() {
+                this.done = true;
+                return Poll::Ready(Some(Err(invalid(
+                    "scroll",
+                    "scroll_all walks pages by id and cannot follow order_by (an ordered \
+                     scroll has no cursor): call scroll for one ordered page",
+                ))));
+            }
+            let port: &'a P = this.port;
+            let (collection, request) = (this.collection.clone(), this.request.clone());
+            this.in_flight = Some(Box::pin(
+                async move { port.scroll(&collection, &request).await },
+            ));
+        }
+        let Some(in_flight) = this.in_flight.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let result = std::task::ready!(in_flight.as_mut().poll(cx));
+        this.in_flight = None;
+        Poll::Ready(Some(
+            result.and_then(|page| this.receive(&page).map(|()| page)),
+        ))
     }
 }
 

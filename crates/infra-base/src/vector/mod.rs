@@ -4,6 +4,7 @@
 //! (qdrant-client), the embedded adapter (qdrant-edge), an in-memory fake and a mock are
 //! interchangeable. Conveniences live in [`VectorPortExt`].
 
+mod alias;
 mod ext;
 mod filter;
 mod index;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 
 use crate::error::InfraResult;
 
+pub use alias::{Alias, AliasChange};
 pub use ext::{ScrollPages, VectorPortExt};
 pub use filter::{Condition, Filter, MatchValue, Range};
 pub use index::{FieldIndex, MAX_INDEX_FIELD_LEN, PayloadIndex, TextTokenizer};
@@ -131,6 +133,18 @@ pub trait VectorPort: Send + Sync + 'static {
         update: &PayloadUpdate,
     ) -> InfraResult<()>;
 
-    /// The names of every collection, sorted.
+    /// The names of every collection, sorted (aliases are not collections: see
+    /// [`list_aliases`](Self::list_aliases)).
     async fn list_collections(&self) -> InfraResult<Vec<String>>;
+
+    /// Applies `changes` together, in order, or none of them (Qdrant's `update_aliases`):
+    /// [`AliasChange::switch`] moves an alias to another collection with no moment where
+    /// it names neither. A change naming a collection that does not exist, or renaming an
+    /// alias that does not exist, is [`NotFound`](crate::ErrorKind::NotFound); an alias
+    /// named like an existing collection is [`Conflict`](crate::ErrorKind::Conflict); an
+    /// invalid name is `InvalidInput` ([`AliasChange::validate`]).
+    async fn update_aliases(&self, changes: &[AliasChange]) -> InfraResult<()>;
+
+    /// Every alias and the collection it names, sorted by alias.
+    async fn list_aliases(&self) -> InfraResult<Vec<Alias>>;
 }

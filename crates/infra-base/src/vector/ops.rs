@@ -7,6 +7,8 @@
 //! once did). A retry after an attempt that was applied reports the state that attempt
 //! left (`ensure_collection` may answer `AlreadyExists`, `delete_collection` `false`); a
 //! filter is evaluated again by the retry, as it would be by the caller's own retry.
+//! The exception is [`UPDATE_ALIASES`]: a rename applied by an attempt whose reply was lost
+//! would fail as `NotFound` when retried, so alias changes are never retried.
 
 use crate::layer::Operation;
 
@@ -35,6 +37,11 @@ pub const UPDATE_PAYLOAD: Operation = Operation::idempotent_write("update_payloa
 /// List the collections.
 pub const LIST_COLLECTIONS: Operation = Operation::read("list_collections");
 
+/// Create, delete or rename aliases (never retried: see the module docs).
+pub const UPDATE_ALIASES: Operation = Operation::unsafe_write("update_aliases");
+/// List the aliases.
+pub const LIST_ALIASES: Operation = Operation::read("list_aliases");
+
 /// Every descriptor above, for layers that prepare per-operation state.
 pub const ALL: &[Operation] = &[
     PING,
@@ -49,4 +56,6 @@ pub const ALL: &[Operation] = &[
     SCROLL,
     UPDATE_PAYLOAD,
     LIST_COLLECTIONS,
+    UPDATE_ALIASES,
+    LIST_ALIASES,
 ];

@@ -788,6 +788,14 @@ impl VectorPort for LateWrites {
     async fn list_collections(&self) -> InfraResult<Vec<String>> {
         self.inner.list_collections().await
     }
+
+    async fn update_aliases(&self, changes: &[infra_base::vector::AliasChange]) -> InfraResult<()> {
+        self.inner.update_aliases(changes).await
+    }
+
+    async fn list_aliases(&self) -> InfraResult<Vec<infra_base::vector::Alias>> {
+        self.inner.list_aliases().await
+    }
 }
 
 /// One search a reader made: when it started, what it saw, how the cache took part.

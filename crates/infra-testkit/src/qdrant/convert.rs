@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use infra_base::vector::AliasChange;
 use infra_base::{
     CollectionInfo, CollectionSpec, Condition, Distance, ErrorKind, Filter, InfraError, MatchValue,
     Payload, PointId, PointSelector, Range,
@@ -42,6 +43,25 @@ pub(super) fn status(err: &InfraError, collection: &str) -> Status {
         | ErrorKind::CircuitOpen
         | ErrorKind::NotConfigured => Status::unavailable(err.message().to_owned()),
         _ => Status::internal(format!("Service internal error: {}", err.message())),
+    }
+}
+
+/// A gRPC alias operation as the port's change.
+pub(super) fn alias_change(operation: pb::AliasOperations) -> Result<AliasChange, Status> {
+    use pb::alias_operations::Action;
+    match operation.action {
+        Some(Action::CreateAlias(create)) => Ok(AliasChange::create(
+            create.alias_name,
+            create.collection_name,
+        )),
+        Some(Action::DeleteAlias(delete)) => Ok(AliasChange::delete(delete.alias_name)),
+        Some(Action::RenameAlias(rename)) => Ok(AliasChange::rename(
+            rename.old_alias_name,
+            rename.new_alias_name,
+        )),
+        None => Err(Status::invalid_argument(
+            "Wrong input: an alias operation without an action",
+        )),
     }
 }
 

@@ -51,6 +51,31 @@ fn unimplemented(method: &str) -> Status {
 }
 
 impl Service {
+    /// Every alias of the store, or those of `collection`.
+    async fn aliases(
+        &self,
+        collection: Option<String>,
+    ) -> Result<Response<pb::ListAliasesResponse>, Status> {
+        let started = Instant::now();
+        let aliases = self
+            .shared
+            .store
+            .list_aliases()
+            .await
+            .map_err(|err| convert::status(&err, ""))?;
+        Ok(Response::new(pb::ListAliasesResponse {
+            aliases: aliases
+                .into_iter()
+                .filter(|a| collection.as_ref().is_none_or(|c| *c == a.collection))
+                .map(|a| pb::AliasDescription {
+                    alias_name: a.alias,
+                    collection_name: a.collection,
+                })
+                .collect(),
+            time: elapsed(started),
+        }))
+    }
+
     /// What every call goes through: counting, the injected delay, the injected
     /// unavailability and the API key, in the order a network and a server would apply them.
     async fn enter<T>(&self, request: &Request<T>) -> Result<(), Status> {
@@ -322,11 +347,55 @@ impl Collections for Service {
         }))
     }
 
+    /// The store's own alias changes (all or none), in order.
+    async fn update_aliases(
+        &self,
+        request: Request<pb::ChangeAliases>,
+    ) -> Result<Response<pb::CollectionOperationResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let changes = request
+            .into_inner()
+            .actions
+            .into_iter()
+            .map(convert::alias_change)
+            .collect::<Result<Vec<_>, Status>>()?;
+        self.shared
+            .store
+            .update_aliases(&changes)
+            .await
+            .map_err(|err| match err.kind() {
+                ErrorKind::NotFound => Status::not_found(format!("Not found: {}", err.message())),
+                ErrorKind::Conflict => {
+                    Status::already_exists(format!("Wrong input: {}", err.message()))
+                }
+                _ => convert::status(&err, ""),
+            })?;
+        Ok(Response::new(pb::CollectionOperationResponse {
+            result: true,
+            time: elapsed(started),
+        }))
+    }
+
+    async fn list_aliases(
+        &self,
+        request: Request<pb::ListAliasesRequest>,
+    ) -> Result<Response<pb::ListAliasesResponse>, Status> {
+        self.enter(&request).await?;
+        self.aliases(None).await
+    }
+
+    async fn list_collection_aliases(
+        &self,
+        request: Request<pb::ListCollectionAliasesRequest>,
+    ) -> Result<Response<pb::ListAliasesResponse>, Status> {
+        self.enter(&request).await?;
+        let collection = request.into_inner().collection_name;
+        self.aliases(Some(collection)).await
+    }
+
     unimplemented_rpcs! { "qdrant.Collections":
         update(UpdateCollection) -> CollectionOperationResponse;
-        update_aliases(ChangeAliases) -> CollectionOperationResponse;
-        list_collection_aliases(ListCollectionAliasesRequest) -> ListAliasesResponse;
-        list_aliases(ListAliasesRequest) -> ListAliasesResponse;
         collection_cluster_info(CollectionClusterInfoRequest) -> CollectionClusterInfoResponse;
         update_collection_cluster_setup(UpdateCollectionClusterSetupRequest) -> UpdateCollectionClusterSetupResponse;
         create_shard_key(CreateShardKeyRequest) -> CreateShardKeyResponse;
@@ -640,7 +709,8 @@ impl Points for Service {
             .collection_info(&name)
             .await
             .map_err(|err| convert::status(&err, &name))?;
-        let spec = CollectionSpec::new(&name, info.dimension, info.distance)
+        // The collection's own name: `name` may be an alias.
+        let spec = CollectionSpec::new(&info.name, info.dimension, info.distance)
             .with_index(index.field, index.index);
         match store.ensure_collection(&spec).await {
             Ok(_) => Ok(Response::new(self.completed(started))),

@@ -1451,7 +1451,7 @@ pub async fn exact_search_matches_brute_force(port: Arc<dyn VectorPort>, prefix:
             for (n, (query_vector, limit, filter)) in queries.into_iter().enumerate() {
                 let mut reference: Vec<(PointId, f64)> = points
                     .iter()
-                    .filter(|p| filter.matches(&p.payload))
+                    .filter(|p| filter.matches(p.id, &p.payload))
                     .map(|p| (p.id, reference_score(distance, &query_vector, &p.vector)))
                     .collect();
                 reference.sort_by(|a, b| {
@@ -1586,7 +1586,7 @@ pub async fn scroll_pages_cover_matching_points_once(port: Arc<dyn VectorPort>, 
         let b = Filter::default().must(Condition::keyword("group", "b"));
         let expected: BTreeSet<PointId> = points
             .iter()
-            .filter(|p| b.matches(&p.payload))
+            .filter(|p| b.matches(p.id, &p.payload))
             .map(|p| p.id)
             .collect();
         assert_eq!(

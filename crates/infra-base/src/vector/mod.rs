@@ -16,7 +16,10 @@ use async_trait::async_trait;
 use crate::error::InfraResult;
 
 pub use ext::{ScrollPages, VectorPortExt};
-pub use filter::{Condition, Filter, MatchValue, Range};
+pub use filter::{
+    AnyValues, Condition, DatetimeMicros, DatetimeRange, Filter, GeoPoint, MAX_FILTER_CONDITIONS,
+    MAX_FILTER_DEPTH, MAX_FILTER_VALUES, MatchValue, MinShould, Range, ValuesCount,
+};
 pub use name::{CollectionName, InvalidCollectionName, MAX_COLLECTION_NAME_LEN};
 pub use points::{
     MAX_SCROLL_LIMIT, OrderBy, OrderDirection, PayloadUpdate, PointSelector, ScrollPage,

@@ -482,6 +482,91 @@ mod tests {
     }
 
     #[test]
+    fn groups_and_new_conditions_map_one_to_one() {
+        use infra_base::{DatetimeRange, ValuesCount};
+        let f = Filter::default()
+            .must(Condition::group(
+                Filter::default().should(Condition::is_empty("a")),
+            ))
+            .must(Condition::nested(
+                "items",
+                Filter::default().must(Condition::except_integers("n", [1, 2])),
+            ))
+            .must(Condition::datetime_range(
+                "at",
+                DatetimeRange {
+                    gte: Some("1970-01-01T00:00:01.5Z".into()),
+                    ..DatetimeRange::default()
+                },
+            ))
+            .must(Condition::values_count(
+                "tags",
+                ValuesCount {
+                    gt: Some(2),
+                    ..ValuesCount::default()
+                },
+            ))
+            .min_should([Condition::has_id([7u64]), Condition::is_null("b")], 1);
+        let pb = filter(&f, "count").unwrap().unwrap();
+        let Some(ConditionOneOf::Filter(group)) = &pb.must[0].condition_one_of else {
+            panic!("a group")
+        };
+        assert!(matches!(
+            &group.should[0].condition_one_of,
+            Some(ConditionOneOf::IsEmpty(c)) if c.key == "a"
+        ));
+        let Some(ConditionOneOf::Nested(nested)) = &pb.must[1].condition_one_of else {
+            panic!("a nested condition")
+        };
+        assert_eq!(nested.key, "items");
+        let Some(ConditionOneOf::Field(except)) =
+            &nested.filter.as_ref().unwrap().must[0].condition_one_of
+        else {
+            panic!("a field condition")
+        };
+        assert_eq!(
+            except.r#match.as_ref().and_then(|m| m.match_value.clone()),
+            Some(PbMatchValue::ExceptIntegers(pb::RepeatedIntegers {
+                integers: vec![1, 2]
+            }))
+        );
+        let Some(ConditionOneOf::Field(at)) = &pb.must[2].condition_one_of else {
+            panic!("a field condition")
+        };
+        let gte = at.datetime_range.as_ref().and_then(|r| r.gte);
+        assert_eq!(
+            gte,
+            Some(pb::Timestamp {
+                seconds: 1,
+                nanos: 500_000_000
+            })
+        );
+        let Some(ConditionOneOf::Field(count)) = &pb.must[3].condition_one_of else {
+            panic!("a field condition")
+        };
+        assert_eq!(count.values_count.map(|c| c.gt), Some(Some(2)));
+        let min_should = pb.min_should.unwrap();
+        assert_eq!(min_should.min_count, 1);
+        assert!(matches!(
+            &min_should.conditions[0].condition_one_of,
+            Some(ConditionOneOf::HasId(ids)) if ids.has_id == vec![point_id(PointId::Num(7))]
+        ));
+    }
+
+    #[test]
+    fn bad_filters_never_reach_the_server() {
+        let f = Filter::default().must(Condition::geo_radius(
+            "place",
+            infra_base::GeoPoint::new(0.0, 100.0),
+            1.0,
+        ));
+        let err = filter(&f, "search").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let selector = PointSelector::Filter(f);
+        assert!(points_selector(&selector, "delete_points").is_err());
+    }
+
+    #[test]
     fn collection_info_needs_one_unnamed_vector() {
         let info = |config: Option<vectors_config::Config>| pb::CollectionInfo {
             config: Some(pb::CollectionConfig {

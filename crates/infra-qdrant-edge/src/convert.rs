@@ -345,6 +345,63 @@ mod tests {
     }
 
     #[test]
+    fn groups_and_new_conditions_become_engine_conditions() {
+        let filter = Filter::default()
+            .must(Condition::group(
+                Filter::default().should(Condition::is_null("a")),
+            ))
+            .must(Condition::nested(
+                "items",
+                Filter::default().must(Condition::any_keywords("sku", ["x"])),
+            ))
+            .must(Condition::datetime_range(
+                "at",
+                infra_base::DatetimeRange {
+                    lt: Some("1970-01-01T00:00:01Z".into()),
+                    ..infra_base::DatetimeRange::default()
+                },
+            ))
+            .min_should([Condition::has_id([3u64]), Condition::is_empty("b")], 1);
+        let edge = edge_filter(&filter, "count").unwrap().unwrap();
+        let must = edge.must.unwrap();
+        assert!(matches!(&must[0], qdrant_edge::Condition::Filter(f)
+            if matches!(f.should.as_deref(), Some([qdrant_edge::Condition::IsNull(_)]))));
+        let qdrant_edge::Condition::Nested(nested) = &must[1] else {
+            panic!("not a nested condition: {must:?}");
+        };
+        assert_eq!(nested.array_key().to_string(), "items[]");
+        let qdrant_edge::Condition::Field(at) = &must[2] else {
+            panic!("not a field condition: {must:?}");
+        };
+        assert_eq!(
+            at.range,
+            Some(qdrant_edge::RangeInterface::DateTime(qdrant_edge::Range {
+                lt: DateTimeWrapper::from_timestamp(1_000_000),
+                gt: None,
+                gte: None,
+                lte: None,
+            }))
+        );
+        let min_should = edge.min_should.unwrap();
+        assert_eq!(min_should.min_count, 1);
+        assert!(matches!(
+            min_should.conditions[0],
+            qdrant_edge::Condition::HasId(_)
+        ));
+    }
+
+    #[test]
+    fn invalid_filters_are_refused_before_the_engine() {
+        let filter = Filter::default().must(Condition::nested(
+            "items",
+            Filter::default().must(Condition::has_id([1u64])),
+        ));
+        let err = edge_filter(&filter, "count").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.message().contains("has_id"), "{}", err.message());
+    }
+
+    #[test]
     fn bad_paths_are_invalid_input() {
         let filter = Filter::default().must(Condition::integer("a..b", 1));
         let err = edge_filter(&filter, "search").unwrap_err();

@@ -251,28 +251,12 @@ fn condition(condition: &Condition) -> pb::Condition {
             range: Some(self::range(*range)),
             ..field(key)
         }),
-        Condition::MatchAny { key, any } => ConditionOneOf::Field(matching(
-            key,
-            match any {
-                AnyValues::Keywords(v) => {
-                    PbMatchValue::Keywords(pb::RepeatedStrings { strings: v.clone() })
-                }
-                AnyValues::Integers(v) => PbMatchValue::Integers(pb::RepeatedIntegers {
-                    integers: v.clone(),
-                }),
-            },
-        )),
-        Condition::MatchExcept { key, except } => ConditionOneOf::Field(matching(
-            key,
-            match except {
-                AnyValues::Keywords(v) => {
-                    PbMatchValue::ExceptKeywords(pb::RepeatedStrings { strings: v.clone() })
-                }
-                AnyValues::Integers(v) => PbMatchValue::ExceptIntegers(pb::RepeatedIntegers {
-                    integers: v.clone(),
-                }),
-            },
-        )),
+        Condition::MatchAny { key, any } => {
+            ConditionOneOf::Field(matching(key, list_match(any, false)))
+        }
+        Condition::MatchExcept { key, except } => {
+            ConditionOneOf::Field(matching(key, list_match(except, true)))
+        }
         Condition::Text { key, text } => {
             ConditionOneOf::Field(matching(key, PbMatchValue::Text(text.clone())))
         }
@@ -337,6 +321,24 @@ fn condition(condition: &Condition) -> pb::Condition {
     };
     pb::Condition {
         condition_one_of: Some(one_of),
+    }
+}
+
+/// Qdrant's `any` (or `except`) match of a list of keywords or integers.
+fn list_match(values: &AnyValues, except: bool) -> PbMatchValue {
+    match (values, except) {
+        (AnyValues::Keywords(v), false) => {
+            PbMatchValue::Keywords(pb::RepeatedStrings { strings: v.clone() })
+        }
+        (AnyValues::Keywords(v), true) => {
+            PbMatchValue::ExceptKeywords(pb::RepeatedStrings { strings: v.clone() })
+        }
+        (AnyValues::Integers(v), false) => PbMatchValue::Integers(pb::RepeatedIntegers {
+            integers: v.clone(),
+        }),
+        (AnyValues::Integers(v), true) => PbMatchValue::ExceptIntegers(pb::RepeatedIntegers {
+            integers: v.clone(),
+        }),
     }
 }
 

@@ -246,6 +246,18 @@ async fn search_orders(port: Arc<dyn VectorPort>, prefix: &str, distance: Distan
     .await;
 }
 
+/// Points 1, 2, … with these payloads and vectors `[1, id / 10]` (dimension 2).
+fn numbered_points(payloads: impl IntoIterator<Item = Value>) -> Vec<Point> {
+    payloads
+        .into_iter()
+        .zip(1u64..)
+        .map(|(p, id)| {
+            let y = f32::from(u8::try_from(id).unwrap_or(0)) / 10.0;
+            Point::new(id, vec![1.0, y]).with_payload(payload(p))
+        })
+        .collect()
+}
+
 /// Six points with varied payloads for the filter cases (dot distance, dimension 2).
 fn filter_points() -> Vec<Point> {
     let payloads = [
@@ -260,14 +272,7 @@ fn filter_points() -> Vec<Point> {
         json!({"size": 5, "price": 50}),
         json!({"color": ["red", "green"], "size": [1, 7], "tags": "new"}),
     ];
-    payloads
-        .into_iter()
-        .zip(1u64..)
-        .map(|(p, id)| {
-            let y = f32::from(u8::try_from(id).unwrap_or(0)) / 10.0;
-            Point::new(id, vec![1.0, y]).with_payload(payload(p))
-        })
-        .collect()
+    numbered_points(payloads)
 }
 
 async fn filter_collection(store: &dyn VectorPort, names: &Names) -> String {
@@ -1984,14 +1989,7 @@ fn condition_points() -> Vec<Point> {
                "at": "2024-05-01T14:00:00+02:00"}),
         json!({"other": true}),
     ];
-    payloads
-        .into_iter()
-        .zip(1u64..)
-        .map(|(p, id)| {
-            let y = f32::from(u8::try_from(id).unwrap_or(0)) / 10.0;
-            Point::new(id, vec![1.0, y]).with_payload(payload(p))
-        })
-        .collect()
+    numbered_points(payloads)
 }
 
 /// Runs `cases` against a fresh collection of [`condition_points`].

@@ -43,7 +43,8 @@ pub const VECTOR_BACKEND: &str = "qdrant";
 /// - a vector of the wrong dimension, a non-finite component, a zero or too large search
 ///   limit and an invalid collection name fail with
 ///   [`InvalidInput`](crate::ErrorKind::InvalidInput) before anything is written (and so
-///   are an invalid [`ScrollRequest`] or [`PayloadUpdate`]);
+///   are an invalid [`ScrollRequest`], [`PayloadUpdate`] or [`Filter`]: see
+///   [`Filter::validate`]);
 /// - writes are visible to the next read once they return;
 /// - scores and ordering follow the collection's [`Distance`].
 ///

@@ -324,18 +324,25 @@ fn field_condition(field: pb::FieldCondition) -> Result<Condition, Status> {
         });
     }
     if let Some(r) = datetime_range {
-        let micros = |t: Option<pb::Timestamp>| {
-            t.map(|t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000)
+        let out_of_range =
+            || Status::invalid_argument("Wrong input: a datetime bound outside years 0000-9999");
+        // Microseconds, as Qdrant keeps them; a timestamp too far out is refused.
+        let micros = |t: Option<pb::Timestamp>| -> Result<Option<i64>, Status> {
+            t.map(|t| {
+                t.seconds
+                    .checked_mul(1_000_000)
+                    .and_then(|us| us.checked_add(i64::from(t.nanos) / 1_000))
+                    .ok_or_else(out_of_range)
+            })
+            .transpose()
         };
         let range = DatetimeRange::from_micros(DatetimeMicros {
-            gt: micros(r.gt),
-            gte: micros(r.gte),
-            lt: micros(r.lt),
-            lte: micros(r.lte),
+            gt: micros(r.gt)?,
+            gte: micros(r.gte)?,
+            lt: micros(r.lt)?,
+            lte: micros(r.lte)?,
         })
-        .ok_or_else(|| {
-            Status::invalid_argument("Wrong input: a datetime bound outside years 0000-9999")
-        })?;
+        .ok_or_else(out_of_range)?;
         return Ok(Condition::DatetimeRange { key, range });
     }
     if let Some(g) = geo_radius {

@@ -637,10 +637,7 @@ pub struct Range {
 impl Range {
     /// Whether `x` lies within every set bound.
     pub fn contains(&self, x: f64) -> bool {
-        self.gt.is_none_or(|b| x > b)
-            && self.gte.is_none_or(|b| x >= b)
-            && self.lt.is_none_or(|b| x < b)
-            && self.lte.is_none_or(|b| x <= b)
+        within(x, self.gt, self.gte, self.lt, self.lte)
     }
 }
 
@@ -676,10 +673,7 @@ pub struct DatetimeMicros {
 
 impl DatetimeMicros {
     fn contains(&self, t: i64) -> bool {
-        self.gt.is_none_or(|b| t > b)
-            && self.gte.is_none_or(|b| t >= b)
-            && self.lt.is_none_or(|b| t < b)
-            && self.lte.is_none_or(|b| t <= b)
+        within(t, self.gt, self.gte, self.lt, self.lte)
     }
 }
 
@@ -790,11 +784,23 @@ pub struct ValuesCount {
 impl ValuesCount {
     /// Whether `n` lies within every set bound.
     pub fn contains(&self, n: u64) -> bool {
-        self.gt.is_none_or(|b| n > b)
-            && self.gte.is_none_or(|b| n >= b)
-            && self.lt.is_none_or(|b| n < b)
-            && self.lte.is_none_or(|b| n <= b)
+        within(n, self.gt, self.gte, self.lt, self.lte)
     }
+}
+
+/// Whether `x` lies within every set bound: the one range check of numbers, datetimes
+/// and value counts.
+fn within<T: PartialOrd + Copy>(
+    x: T,
+    gt: Option<T>,
+    gte: Option<T>,
+    lt: Option<T>,
+    lte: Option<T>,
+) -> bool {
+    gt.is_none_or(|b| x > b)
+        && gte.is_none_or(|b| x >= b)
+        && lt.is_none_or(|b| x < b)
+        && lte.is_none_or(|b| x <= b)
 }
 
 /// What [`Filter::validate`] has counted so far.

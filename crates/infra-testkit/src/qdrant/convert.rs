@@ -425,3 +425,122 @@ fn geo_point(point: Option<pb::GeoPoint>) -> Result<GeoPoint, Status> {
         point.ok_or_else(|| Status::invalid_argument("Wrong input: a geo point is required"))?;
     Ok(GeoPoint::new(point.lon, point.lat))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(key: &str, build: impl FnOnce(&mut pb::FieldCondition)) -> pb::Condition {
+        let mut field = pb::FieldCondition {
+            key: key.to_owned(),
+            ..pb::FieldCondition::default()
+        };
+        build(&mut field);
+        pb::Condition {
+            condition_one_of: Some(ConditionOneOf::Field(field)),
+        }
+    }
+
+    fn matching(key: &str, value: PbMatchValue) -> pb::Condition {
+        field(key, |f| {
+            f.r#match = Some(pb::Match {
+                match_value: Some(value),
+            });
+        })
+    }
+
+    #[test]
+    fn conditions_come_back_as_the_port_sent_them() {
+        let sent = pb::Filter {
+            must: vec![
+                matching("title", PbMatchValue::Text("fox".into())),
+                field("at", |f| {
+                    f.datetime_range = Some(pb::DatetimeRange {
+                        gte: Some(pb::Timestamp {
+                            seconds: 1,
+                            nanos: 500_000_000,
+                        }),
+                        ..pb::DatetimeRange::default()
+                    });
+                }),
+            ],
+            min_should: Some(pb::MinShould {
+                conditions: vec![matching(
+                    "n",
+                    PbMatchValue::ExceptIntegers(pb::RepeatedIntegers { integers: vec![1] }),
+                )],
+                min_count: 1,
+            }),
+            ..pb::Filter::default()
+        };
+        let filter = filter(Some(sent)).unwrap();
+        assert_eq!(filter.must[0], Condition::text("title", "fox"));
+        assert_eq!(
+            filter.must[1],
+            Condition::datetime_range(
+                "at",
+                DatetimeRange {
+                    gte: Some("1970-01-01T00:00:01.5Z".into()),
+                    ..DatetimeRange::default()
+                }
+            )
+        );
+        let min_should = filter.min_should.unwrap();
+        assert_eq!(min_should.min_count, 1);
+        assert_eq!(
+            min_should.conditions,
+            vec![Condition::except_integers("n", [1])]
+        );
+    }
+
+    #[test]
+    fn what_the_port_cannot_say_is_refused() {
+        let phrase = pb::Filter {
+            must: vec![matching("t", PbMatchValue::Phrase("a b".into()))],
+            ..pb::Filter::default()
+        };
+        assert_eq!(
+            filter(Some(phrase)).unwrap_err().code(),
+            tonic::Code::Unimplemented
+        );
+        let two_checks = pb::Filter {
+            must: vec![field("n", |f| {
+                f.range = Some(pb::Range::default());
+                f.values_count = Some(pb::ValuesCount::default());
+            })],
+            ..pb::Filter::default()
+        };
+        assert_eq!(
+            filter(Some(two_checks)).unwrap_err().code(),
+            tonic::Code::Unimplemented
+        );
+        let far = pb::Filter {
+            must: vec![field("at", |f| {
+                f.datetime_range = Some(pb::DatetimeRange {
+                    lt: Some(pb::Timestamp {
+                        seconds: i64::MAX,
+                        nanos: 0,
+                    }),
+                    ..pb::DatetimeRange::default()
+                });
+            })],
+            ..pb::Filter::default()
+        };
+        assert_eq!(
+            filter(Some(far)).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+        let mut deep = pb::Filter::default();
+        for _ in 0..=MAX_FILTER_DEPTH {
+            deep = pb::Filter {
+                must: vec![pb::Condition {
+                    condition_one_of: Some(ConditionOneOf::Filter(deep)),
+                }],
+                ..pb::Filter::default()
+            };
+        }
+        let err = filter(Some(deep)).unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        assert!(err.message().contains("deeper"), "{}", err.message());
+    }
+}

@@ -74,9 +74,10 @@ pub use redis::{
 };
 pub use service::BaseService;
 pub use vector::{
-    CollectionInfo, CollectionName, CollectionSpec, Condition, Distance, EnsureOutcome, Filter,
-    MatchValue, Payload, PayloadUpdate, Point, PointId, PointSelector, Range, Record, ScoredPoint,
-    ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort, VectorPortExt,
+    AnyValues, CollectionInfo, CollectionName, CollectionSpec, Condition, DatetimeRange, Distance,
+    EnsureOutcome, Filter, GeoPoint, MatchValue, MinShould, Payload, PayloadUpdate, Point, PointId,
+    PointSelector, Range, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
+    VECTOR_BACKEND, ValuesCount, VectorPort, VectorPortExt,
 };
 
 #[cfg(feature = "mock")]

@@ -23,7 +23,8 @@ use crate::vector::{
 /// normalized when written and the score is the dot product of unit vectors; `Dot` is the
 /// raw dot product; `Euclid` and `Manhattan` scores are the L2 and L1 distances, smallest
 /// first. Equal scores are ordered by point id, which is deterministic but not part of the
-/// port's contract. Filters use [`Filter::matches`], payload updates
+/// port's contract. Filters use [`Filter::matches`] (Qdrant's semantics on fields without a
+/// payload index: a full-text `text` match is a substring match), payload updates
 /// [`PayloadUpdate::apply`], validation uses the port's shared validators, so it refuses
 /// exactly what every adapter refuses. It has no payload indexes, so a scroll with
 /// `order_by` is refused as `InvalidInput`, as Qdrant refuses it on a field without a
@@ -190,7 +191,7 @@ impl Collection {
         let mut hits: Vec<(f32, &PointId, &Stored)> = self
             .points
             .iter()
-            .filter(|(_, p)| query.filter.matches(&p.payload))
+            .filter(|(id, p)| query.filter.matches(**id, &p.payload))
             .map(|(id, p)| (score(distance, &vector, &p.vector), id, p))
             .filter(|(s, _, _)| {
                 query
@@ -336,6 +337,7 @@ impl VectorPort for MemoryVector {
 
     async fn delete_points(&self, collection: &str, selector: &PointSelector) -> InfraResult<()> {
         self.write(collection, "delete_points", |c| {
+            selector.validate("delete_points")?;
             match selector {
                 PointSelector::Ids(ids) => {
                     for id in ids {
@@ -343,7 +345,7 @@ impl VectorPort for MemoryVector {
                     }
                 }
                 PointSelector::Filter(filter) => {
-                    c.points.retain(|_, p| !filter.matches(&p.payload));
+                    c.points.retain(|id, p| !filter.matches(*id, &p.payload));
                 }
             }
             Ok(())
@@ -359,9 +361,10 @@ impl VectorPort for MemoryVector {
 
     async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
         self.read(collection, "count", |c| {
+            filter.validate("count")?;
             Ok(c.points
-                .values()
-                .filter(|p| filter.matches(&p.payload))
+                .iter()
+                .filter(|(id, p)| filter.matches(**id, &p.payload))
                 .count() as u64)
         })
     }
@@ -384,7 +387,7 @@ impl VectorPort for MemoryVector {
             let mut matching = c
                 .points
                 .range((from, Bound::Unbounded))
-                .filter(|(_, p)| request.filter.matches(&p.payload));
+                .filter(|(id, p)| request.filter.matches(**id, &p.payload));
             let points = matching
                 .by_ref()
                 .take(request.limit)
@@ -414,6 +417,7 @@ impl VectorPort for MemoryVector {
         const OP: &str = "update_payload";
         self.write(collection, OP, |c| {
             update.validate()?;
+            selector.validate(OP)?;
             match selector {
                 PointSelector::Ids(ids) => {
                     // All or nothing: a missing id fails the update before any change.
@@ -431,8 +435,8 @@ impl VectorPort for MemoryVector {
                     }
                 }
                 PointSelector::Filter(filter) => {
-                    for p in c.points.values_mut() {
-                        if filter.matches(&p.payload) {
+                    for (id, p) in &mut c.points {
+                        if filter.matches(*id, &p.payload) {
                             update.apply(&mut p.payload);
                         }
                     }

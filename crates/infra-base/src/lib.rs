@@ -74,10 +74,11 @@ pub use redis::{
 };
 pub use service::BaseService;
 pub use vector::{
-    CollectionInfo, CollectionName, CollectionSpec, Condition, Distance, EnsureOutcome, FieldIndex,
-    Filter, MatchValue, Payload, PayloadIndex, PayloadUpdate, Point, PointId, PointSelector, Range,
-    Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, TextTokenizer, VECTOR_BACKEND,
-    VectorPort, VectorPortExt,
+    AnyValues, CollectionInfo, CollectionName, CollectionSpec, Condition, DatetimeRange, Distance,
+    EnsureOutcome, FieldIndex, Filter, GeoPoint, MatchValue, MinShould, Payload, PayloadIndex,
+    PayloadUpdate, Point, PointId, PointSelector, Range, Record, ScoredPoint, ScrollPage,
+    ScrollRequest, SearchQuery, TextTokenizer, VECTOR_BACKEND, ValuesCount, VectorPort,
+    VectorPortExt,
 };
 
 #[cfg(feature = "mock")]

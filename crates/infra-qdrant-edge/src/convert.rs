@@ -5,12 +5,14 @@
 //! off this file.
 
 use infra_base::{
-    Condition, Distance, ErrorKind, Filter, InfraError, InfraResult, MatchValue, Payload, PointId,
-    Range, VECTOR_BACKEND,
+    AnyValues, Condition, DatetimeRange, Distance, ErrorKind, Filter, GeoPoint, InfraError,
+    InfraResult, MatchValue, Payload, PointId, Range, VECTOR_BACKEND,
 };
 use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::{
-    DEFAULT_VECTOR_NAME, FieldCondition, JsonPath, Match, VectorInternal, VectorStructInternal,
+    DEFAULT_VECTOR_NAME, DateTimeWrapper, FieldCondition, GeoBoundingBox, GeoRadius,
+    HasIdCondition, IsEmptyCondition, IsNullCondition, JsonPath, Match, MatchExcept, MinShould,
+    VectorInternal, VectorStructInternal,
 };
 
 /// The port's id as qdrant-edge's id (the same two shapes: u64 or UUID).
@@ -72,38 +74,58 @@ pub(crate) fn dense_vector(vector: Option<VectorStructInternal>) -> Option<Vec<f
     }
 }
 
-/// Translates the port's filter one-to-one: `must`, `should` and `must_not` lists of
-/// field conditions, each a keyword/integer/bool `match` or a float `range`, with the
-/// payload path passed through (`a.b`, `items[].sku`). An empty filter is no filter.
+/// Translates the port's filter one-to-one, after [`Filter::validate`]: `must`, `should`,
+/// `must_not` and `min_should` lists of the engine's conditions, with payload paths
+/// parsed by the engine's grammar (`a.b`, `items[].sku`). An empty filter is no filter.
+/// The engine evaluates every condition the port models, so nothing is refused here but
+/// what `validate` refuses and a path the engine cannot parse.
 pub(crate) fn edge_filter(
     filter: &Filter,
     operation: &'static str,
 ) -> InfraResult<Option<qdrant_edge::Filter>> {
+    filter.validate(operation)?;
     if filter.is_empty() {
         return Ok(None);
     }
+    edge_tree(filter, operation).map(Some)
+}
+
+/// One level of a validated filter (groups recurse at most `MAX_FILTER_DEPTH` deep).
+fn edge_tree(filter: &Filter, operation: &'static str) -> InfraResult<qdrant_edge::Filter> {
+    let all = |conditions: &[Condition]| -> InfraResult<Vec<qdrant_edge::Condition>> {
+        conditions
+            .iter()
+            .map(|c| edge_condition(c, operation))
+            .collect()
+    };
     let list = |conditions: &[Condition]| -> InfraResult<Option<Vec<qdrant_edge::Condition>>> {
         if conditions.is_empty() {
             return Ok(None);
         }
-        conditions
-            .iter()
-            .map(|c| edge_condition(c, operation))
-            .collect::<InfraResult<Vec<_>>>()
-            .map(Some)
+        all(conditions).map(Some)
     };
-    Ok(Some(qdrant_edge::Filter {
+    Ok(qdrant_edge::Filter {
         should: list(&filter.should)?,
-        min_should: None,
+        min_should: filter
+            .min_should
+            .as_ref()
+            .map(|m| -> InfraResult<MinShould> {
+                Ok(MinShould {
+                    conditions: all(&m.conditions)?,
+                    min_count: m.min_count,
+                })
+            })
+            .transpose()?,
         must: list(&filter.must)?,
         must_not: list(&filter.must_not)?,
-    }))
+    })
 }
 
 fn edge_condition(
     condition: &Condition,
     operation: &'static str,
 ) -> InfraResult<qdrant_edge::Condition> {
+    let path = |key: &str| payload_path(key, operation);
     let field = match condition {
         Condition::Match { key, value } => {
             let value = match value {
@@ -111,13 +133,128 @@ fn edge_condition(
                 MatchValue::Integer(i) => qdrant_edge::ValueVariants::Integer(*i),
                 MatchValue::Bool(b) => qdrant_edge::ValueVariants::Bool(*b),
             };
-            FieldCondition::new_match(payload_path(key, operation)?, Match::new_value(value))
+            FieldCondition::new_match(path(key)?, Match::new_value(value))
         }
         Condition::Range { key, range } => {
-            FieldCondition::new_range(payload_path(key, operation)?, edge_range(*range))
+            FieldCondition::new_range(path(key)?, edge_range(*range))
+        }
+        Condition::MatchAny { key, any } => {
+            let any = match any {
+                AnyValues::Keywords(v) => Match::from(v.clone()),
+                AnyValues::Integers(v) => Match::from(v.clone()),
+            };
+            FieldCondition::new_match(path(key)?, any)
+        }
+        Condition::MatchExcept { key, except } => {
+            let except = match except {
+                AnyValues::Keywords(v) => MatchExcept::from(v.clone()),
+                AnyValues::Integers(v) => MatchExcept::from(v.clone()),
+            };
+            FieldCondition::new_match(path(key)?, Match::Except(except))
+        }
+        Condition::Text { key, text } => {
+            FieldCondition::new_match(path(key)?, Match::new_text(text))
+        }
+        Condition::DatetimeRange { key, range } => FieldCondition::new_datetime_range(
+            path(key)?,
+            edge_datetime_range(key, range, operation)?,
+        ),
+        Condition::GeoRadius {
+            key,
+            center,
+            radius,
+        } => FieldCondition::new_geo_radius(
+            path(key)?,
+            GeoRadius {
+                center: edge_point(*center),
+                radius: OrderedFloat(f64::from(*radius)),
+            },
+        ),
+        Condition::GeoBoundingBox {
+            key,
+            top_left,
+            bottom_right,
+        } => FieldCondition::new_geo_bounding_box(
+            path(key)?,
+            GeoBoundingBox {
+                top_left: edge_point(*top_left),
+                bottom_right: edge_point(*bottom_right),
+            },
+        ),
+        Condition::ValuesCount { key, count } => {
+            let bound = |b: Option<u64>| b.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+            FieldCondition::new_values_count(
+                path(key)?,
+                qdrant_edge::ValuesCount {
+                    lt: bound(count.lt),
+                    gt: bound(count.gt),
+                    gte: bound(count.gte),
+                    lte: bound(count.lte),
+                },
+            )
+        }
+        Condition::IsEmpty { key } => {
+            return Ok(qdrant_edge::Condition::IsEmpty(IsEmptyCondition::from(
+                path(key)?,
+            )));
+        }
+        Condition::IsNull { key } => {
+            return Ok(qdrant_edge::Condition::IsNull(IsNullCondition::from(path(
+                key,
+            )?)));
+        }
+        Condition::HasId { ids } => {
+            return Ok(qdrant_edge::Condition::HasId(
+                ids.iter()
+                    .copied()
+                    .map(point_id)
+                    .collect::<HasIdCondition>(),
+            ));
+        }
+        Condition::Nested { key, filter } => {
+            return Ok(qdrant_edge::Condition::new_nested(
+                path(key)?,
+                edge_tree(filter, operation)?,
+            ));
+        }
+        Condition::Filter(filter) => {
+            return Ok(qdrant_edge::Condition::Filter(edge_tree(
+                filter, operation,
+            )?));
         }
     };
     Ok(qdrant_edge::Condition::Field(field))
+}
+
+fn edge_point(point: GeoPoint) -> qdrant_edge::GeoPoint {
+    qdrant_edge::GeoPoint::new_unchecked(point.lon, point.lat)
+}
+
+/// A validated datetime range in the engine's microseconds.
+fn edge_datetime_range(
+    key: &str,
+    range: &DatetimeRange,
+    operation: &'static str,
+) -> InfraResult<qdrant_edge::Range<DateTimeWrapper>> {
+    let out_of_range = || {
+        InfraError::new(
+            ErrorKind::InvalidInput,
+            VECTOR_BACKEND,
+            operation,
+            format!("datetime_range on {key:?}: a bound is outside the engine's datetime range"),
+        )
+    };
+    let micros = range.micros().ok_or_else(out_of_range)?;
+    let bound = |b: Option<i64>| -> InfraResult<Option<DateTimeWrapper>> {
+        b.map(|t| DateTimeWrapper::from_timestamp(t).ok_or_else(out_of_range))
+            .transpose()
+    };
+    Ok(qdrant_edge::Range {
+        lt: bound(micros.lt)?,
+        gt: bound(micros.gt)?,
+        gte: bound(micros.gte)?,
+        lte: bound(micros.lte)?,
+    })
 }
 
 fn edge_range(range: Range) -> qdrant_edge::Range<OrderedFloat<f64>> {
@@ -205,6 +342,63 @@ mod tests {
         };
         assert_eq!(field.key.to_string(), "items[].price");
         assert!(field.range.is_some());
+    }
+
+    #[test]
+    fn groups_and_new_conditions_become_engine_conditions() {
+        let filter = Filter::default()
+            .must(Condition::group(
+                Filter::default().should(Condition::is_null("a")),
+            ))
+            .must(Condition::nested(
+                "items",
+                Filter::default().must(Condition::any_keywords("sku", ["x"])),
+            ))
+            .must(Condition::datetime_range(
+                "at",
+                infra_base::DatetimeRange {
+                    lt: Some("1970-01-01T00:00:01Z".into()),
+                    ..infra_base::DatetimeRange::default()
+                },
+            ))
+            .min_should([Condition::has_id([3u64]), Condition::is_empty("b")], 1);
+        let edge = edge_filter(&filter, "count").unwrap().unwrap();
+        let must = edge.must.unwrap();
+        assert!(matches!(&must[0], qdrant_edge::Condition::Filter(f)
+            if matches!(f.should.as_deref(), Some([qdrant_edge::Condition::IsNull(_)]))));
+        let qdrant_edge::Condition::Nested(nested) = &must[1] else {
+            panic!("not a nested condition: {must:?}");
+        };
+        assert_eq!(nested.array_key().to_string(), "items[]");
+        let qdrant_edge::Condition::Field(at) = &must[2] else {
+            panic!("not a field condition: {must:?}");
+        };
+        assert_eq!(
+            at.range,
+            Some(qdrant_edge::RangeInterface::DateTime(qdrant_edge::Range {
+                lt: DateTimeWrapper::from_timestamp(1_000_000),
+                gt: None,
+                gte: None,
+                lte: None,
+            }))
+        );
+        let min_should = edge.min_should.unwrap();
+        assert_eq!(min_should.min_count, 1);
+        assert!(matches!(
+            min_should.conditions[0],
+            qdrant_edge::Condition::HasId(_)
+        ));
+    }
+
+    #[test]
+    fn invalid_filters_are_refused_before_the_engine() {
+        let filter = Filter::default().must(Condition::nested(
+            "items",
+            Filter::default().must(Condition::has_id([1u64])),
+        ));
+        let err = edge_filter(&filter, "count").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.message().contains("has_id"), "{}", err.message());
     }
 
     #[test]

@@ -56,9 +56,12 @@
 //!
 //! - **Ids**: `PointId::Num` and `PointId::Uuid` are Qdrant's numeric and UUID ids.
 //! - **Payloads**: stored as the JSON object given; an upsert replaces the whole payload.
-//! - **Filters**: `must`/`should`/`must_not` of keyword, integer and bool matches and float
-//!   ranges become the same Qdrant field conditions; payload paths (`a.b`, `items[].sku`)
-//!   are passed through with Qdrant's grammar (an unparsable path is `InvalidInput`).
+//! - **Filters**: every condition of the port's filter tree (groups, `min_should`, match
+//!   value / any / except / text, ranges, datetime ranges, geo radius and box, values
+//!   count, `is_empty`, `is_null`, `has_id`, `nested`) becomes the engine's own condition,
+//!   after `Filter::validate`; payload paths (`a.b`, `items[].sku`) are parsed with
+//!   Qdrant's grammar (an unparsable path is `InvalidInput`). Without payload indexes a
+//!   full-text `text` match is a substring match.
 //! - **Scores**: what a Qdrant server returns: cosine similarity (vectors are normalized on
 //!   write, so they read back as unit vectors), dot product, and the Euclidean and
 //!   Manhattan distances, smallest first. `score_threshold` keeps scores `>=` the threshold

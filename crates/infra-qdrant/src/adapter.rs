@@ -655,6 +655,7 @@ impl VectorPort for QdrantAdapter {
     async fn delete_points(&self, collection: &str, selector: &PointSelector) -> InfraResult<()> {
         const OP: &str = "delete_points";
         validate_collection_name(collection, OP)?;
+        selector.validate(OP)?;
         if matches!(selector, PointSelector::Ids(ids) if ids.is_empty()) {
             return self
                 .check_against_dimension(collection, OP, |_| Ok(()))
@@ -663,7 +664,7 @@ impl VectorPort for QdrantAdapter {
         let message = pb::DeletePoints {
             collection_name: collection.to_owned(),
             wait: Some(true),
-            points: Some(convert::points_selector(selector)),
+            points: Some(convert::points_selector(selector, OP)?),
             ..pb::DeletePoints::default()
         };
         let mut client = self.points(OP)?;
@@ -681,7 +682,7 @@ impl VectorPort for QdrantAdapter {
         let message = pb::QueryPoints {
             collection_name: collection.to_owned(),
             query: Some(convert::nearest(query.vector.clone())),
-            filter: convert::filter(&query.filter),
+            filter: convert::filter(&query.filter, OP)?,
             limit: Some(query.limit as u64),
             with_payload: Some(convert::with_payload(query.with_payload)),
             with_vectors: Some(convert::with_vectors(query.with_vector)),
@@ -722,7 +723,7 @@ impl VectorPort for QdrantAdapter {
         validate_collection_name(collection, OP)?;
         let message = pb::CountPoints {
             collection_name: collection.to_owned(),
-            filter: convert::filter(filter),
+            filter: convert::filter(filter, OP)?,
             exact: Some(true),
             ..pb::CountPoints::default()
         };
@@ -738,7 +739,7 @@ impl VectorPort for QdrantAdapter {
         request.validate()?;
         let message = pb::ScrollPoints {
             collection_name: collection.to_owned(),
-            filter: convert::filter(&request.filter),
+            filter: convert::filter(&request.filter, OP)?,
             offset: request.offset.map(convert::point_id),
             // Validated: at most MAX_SCROLL_LIMIT.
             limit: Some(u32::try_from(request.limit).unwrap_or(u32::MAX)),
@@ -790,12 +791,13 @@ impl VectorPort for QdrantAdapter {
         const OP: &str = "update_payload";
         validate_collection_name(collection, OP)?;
         update.validate()?;
+        selector.validate(OP)?;
         if matches!(selector, PointSelector::Ids(ids) if ids.is_empty()) {
             return self
                 .check_against_dimension(collection, OP, |_| Ok(()))
                 .await;
         }
-        let points = Some(convert::points_selector(selector));
+        let points = Some(convert::points_selector(selector, OP)?);
         let mut client = self.points(OP)?;
         let set = |payload: &infra_base::Payload| pb::SetPayloadPoints {
             collection_name: collection.to_owned(),

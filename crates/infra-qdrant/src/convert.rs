@@ -1,14 +1,17 @@
 //! Port types to Qdrant's gRPC messages and back.
 //!
-//! The port's filter maps one-to-one onto Qdrant's: `must`/`should`/`must_not` of field
-//! conditions with a keyword, integer or bool `Match`, or a numeric `Range`.
+//! The port's filter maps one-to-one onto Qdrant's: `must` / `should` / `must_not` /
+//! `min_should` of field conditions (match value / any / except / text, range, datetime
+//! range, geo radius and bounding box, values count), `is_empty`, `is_null`, `has_id`,
+//! `nested` and nested `Filter` groups. Datetime bounds travel as protobuf timestamps
+//! (microsecond precision, as Qdrant keeps them).
 
 use std::collections::HashMap;
 
 use infra_base::vector::{AliasChange, OrderBy, OrderDirection, StartFrom};
 use infra_base::{
-    Condition, Distance, ErrorKind, Filter, InfraError, InfraResult, MatchValue, Payload, PointId,
-    PointSelector, Range, VECTOR_BACKEND,
+    AnyValues, Condition, Distance, ErrorKind, Filter, GeoPoint, InfraError, InfraResult,
+    MatchValue, Payload, PointId, PointSelector, Range, VECTOR_BACKEND,
 };
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::{
@@ -168,33 +171,48 @@ pub(crate) fn with_vectors(enable: bool) -> pb::WithVectorsSelector {
     }
 }
 
-/// The port filter as Qdrant's, or `None` for the empty filter (which matches everything).
-pub(crate) fn filter(filter: &Filter) -> Option<pb::Filter> {
+/// The port filter as Qdrant's, or `None` for the empty filter (which matches everything),
+/// after [`Filter::validate`] (so a bad filter never reaches the server).
+pub(crate) fn filter(filter: &Filter, operation: &'static str) -> InfraResult<Option<pb::Filter>> {
+    filter.validate(operation)?;
     if filter.is_empty() {
-        return None;
+        return Ok(None);
     }
+    Ok(Some(tree(filter)))
+}
+
+/// One level of a validated filter (groups recurse at most `MAX_FILTER_DEPTH` deep).
+fn tree(filter: &Filter) -> pb::Filter {
     let conditions = |list: &[Condition]| list.iter().map(condition).collect();
-    Some(pb::Filter {
+    pb::Filter {
         must: conditions(&filter.must),
         should: conditions(&filter.should),
         must_not: conditions(&filter.must_not),
-        min_should: None,
-    })
+        min_should: filter.min_should.as_ref().map(|m| pb::MinShould {
+            conditions: conditions(&m.conditions),
+            min_count: m.min_count as u64,
+        }),
+    }
 }
 
 /// The port selector as Qdrant's: an id list, or a filter (the empty filter is sent as an
 /// empty `Filter`, which selects every point, as the port documents).
-pub(crate) fn points_selector(selector: &PointSelector) -> pb::PointsSelector {
+pub(crate) fn points_selector(
+    selector: &PointSelector,
+    operation: &'static str,
+) -> InfraResult<pb::PointsSelector> {
     use pb::points_selector::PointsSelectorOneOf;
     let one_of = match selector {
         PointSelector::Ids(ids) => PointsSelectorOneOf::Points(pb::PointsIdsList {
             ids: ids.iter().copied().map(point_id).collect(),
         }),
-        PointSelector::Filter(f) => PointsSelectorOneOf::Filter(filter(f).unwrap_or_default()),
+        PointSelector::Filter(f) => {
+            PointsSelectorOneOf::Filter(filter(f, operation)?.unwrap_or_default())
+        }
     };
-    pb::PointsSelector {
+    Ok(pb::PointsSelector {
         points_selector_one_of: Some(one_of),
-    }
+    })
 }
 
 pub(crate) fn order_by(order_by: &OrderBy) -> pb::OrderBy {
@@ -215,26 +233,133 @@ pub(crate) fn order_by(order_by: &OrderBy) -> pb::OrderBy {
 }
 
 fn condition(condition: &Condition) -> pb::Condition {
-    let field = match condition {
-        Condition::Match { key, value } => pb::FieldCondition {
-            key: key.clone(),
-            r#match: Some(pb::Match {
-                match_value: Some(match value {
-                    MatchValue::Keyword(s) => PbMatchValue::Keyword(s.clone()),
-                    MatchValue::Integer(i) => PbMatchValue::Integer(*i),
-                    MatchValue::Bool(b) => PbMatchValue::Boolean(*b),
-                }),
-            }),
-            ..pb::FieldCondition::default()
-        },
-        Condition::Range { key, range } => pb::FieldCondition {
-            key: key.clone(),
+    let field = |key: &str| pb::FieldCondition {
+        key: key.to_owned(),
+        ..pb::FieldCondition::default()
+    };
+    let matching = |key: &str, value: PbMatchValue| pb::FieldCondition {
+        r#match: Some(pb::Match {
+            match_value: Some(value),
+        }),
+        ..field(key)
+    };
+    let one_of = match condition {
+        Condition::Match { key, value } => ConditionOneOf::Field(matching(
+            key,
+            match value {
+                MatchValue::Keyword(s) => PbMatchValue::Keyword(s.clone()),
+                MatchValue::Integer(i) => PbMatchValue::Integer(*i),
+                MatchValue::Bool(b) => PbMatchValue::Boolean(*b),
+            },
+        )),
+        Condition::Range { key, range } => ConditionOneOf::Field(pb::FieldCondition {
             range: Some(self::range(*range)),
-            ..pb::FieldCondition::default()
-        },
+            ..field(key)
+        }),
+        Condition::MatchAny { key, any } => {
+            ConditionOneOf::Field(matching(key, list_match(any, false)))
+        }
+        Condition::MatchExcept { key, except } => {
+            ConditionOneOf::Field(matching(key, list_match(except, true)))
+        }
+        Condition::Text { key, text } => {
+            ConditionOneOf::Field(matching(key, PbMatchValue::Text(text.clone())))
+        }
+        Condition::DatetimeRange { key, range } => {
+            // Validated by `filter`: every bound parses.
+            let micros = range.micros().unwrap_or_default();
+            ConditionOneOf::Field(pb::FieldCondition {
+                datetime_range: Some(pb::DatetimeRange {
+                    lt: micros.lt.map(timestamp),
+                    gt: micros.gt.map(timestamp),
+                    gte: micros.gte.map(timestamp),
+                    lte: micros.lte.map(timestamp),
+                }),
+                ..field(key)
+            })
+        }
+        Condition::GeoRadius {
+            key,
+            center,
+            radius,
+        } => ConditionOneOf::Field(pb::FieldCondition {
+            geo_radius: Some(pb::GeoRadius {
+                center: Some(geo_point(*center)),
+                radius: *radius,
+            }),
+            ..field(key)
+        }),
+        Condition::GeoBoundingBox {
+            key,
+            top_left,
+            bottom_right,
+        } => ConditionOneOf::Field(pb::FieldCondition {
+            geo_bounding_box: Some(pb::GeoBoundingBox {
+                top_left: Some(geo_point(*top_left)),
+                bottom_right: Some(geo_point(*bottom_right)),
+            }),
+            ..field(key)
+        }),
+        Condition::ValuesCount { key, count } => ConditionOneOf::Field(pb::FieldCondition {
+            values_count: Some(pb::ValuesCount {
+                lt: count.lt,
+                gt: count.gt,
+                gte: count.gte,
+                lte: count.lte,
+            }),
+            ..field(key)
+        }),
+        Condition::IsEmpty { key } => {
+            ConditionOneOf::IsEmpty(pb::IsEmptyCondition { key: key.clone() })
+        }
+        Condition::IsNull { key } => {
+            ConditionOneOf::IsNull(pb::IsNullCondition { key: key.clone() })
+        }
+        Condition::HasId { ids } => ConditionOneOf::HasId(pb::HasIdCondition {
+            has_id: ids.iter().copied().map(point_id).collect(),
+        }),
+        Condition::Nested { key, filter } => ConditionOneOf::Nested(pb::NestedCondition {
+            key: key.clone(),
+            filter: Some(tree(filter)),
+        }),
+        Condition::Filter(filter) => ConditionOneOf::Filter(tree(filter)),
     };
     pb::Condition {
-        condition_one_of: Some(ConditionOneOf::Field(field)),
+        condition_one_of: Some(one_of),
+    }
+}
+
+/// Qdrant's `any` (or `except`) match of a list of keywords or integers.
+fn list_match(values: &AnyValues, except: bool) -> PbMatchValue {
+    match (values, except) {
+        (AnyValues::Keywords(v), false) => {
+            PbMatchValue::Keywords(pb::RepeatedStrings { strings: v.clone() })
+        }
+        (AnyValues::Keywords(v), true) => {
+            PbMatchValue::ExceptKeywords(pb::RepeatedStrings { strings: v.clone() })
+        }
+        (AnyValues::Integers(v), false) => PbMatchValue::Integers(pb::RepeatedIntegers {
+            integers: v.clone(),
+        }),
+        (AnyValues::Integers(v), true) => PbMatchValue::ExceptIntegers(pb::RepeatedIntegers {
+            integers: v.clone(),
+        }),
+    }
+}
+
+fn geo_point(point: GeoPoint) -> pb::GeoPoint {
+    pb::GeoPoint {
+        lon: point.lon,
+        lat: point.lat,
+    }
+}
+
+/// Microseconds since the epoch as a protobuf timestamp (Qdrant keeps microseconds).
+fn timestamp(micros: i64) -> pb::Timestamp {
+    pb::Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        // Below 1e9 by construction.
+        nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1_000).unwrap_or(0),
     }
 }
 
@@ -344,7 +469,7 @@ mod tests {
 
     #[test]
     fn filters_map_one_to_one() {
-        assert_eq!(filter(&Filter::default()), None);
+        assert_eq!(filter(&Filter::default(), "count").unwrap(), None);
         let f = Filter::default()
             .must(Condition::keyword("color", "red"))
             .should(Condition::integer("size", 2))
@@ -357,7 +482,7 @@ mod tests {
                     ..Range::default()
                 },
             ));
-        let pb = filter(&f).unwrap();
+        let pb = filter(&f, "count").unwrap().unwrap();
         assert_eq!(
             (pb.must.len(), pb.should.len(), pb.must_not.len()),
             (2, 1, 1)
@@ -382,6 +507,91 @@ mod tests {
             field.r#match.as_ref().and_then(|m| m.match_value.clone()),
             Some(PbMatchValue::Boolean(true))
         );
+    }
+
+    #[test]
+    fn groups_and_new_conditions_map_one_to_one() {
+        use infra_base::{DatetimeRange, ValuesCount};
+        let f = Filter::default()
+            .must(Condition::group(
+                Filter::default().should(Condition::is_empty("a")),
+            ))
+            .must(Condition::nested(
+                "items",
+                Filter::default().must(Condition::except_integers("n", [1, 2])),
+            ))
+            .must(Condition::datetime_range(
+                "at",
+                DatetimeRange {
+                    gte: Some("1970-01-01T00:00:01.5Z".into()),
+                    ..DatetimeRange::default()
+                },
+            ))
+            .must(Condition::values_count(
+                "tags",
+                ValuesCount {
+                    gt: Some(2),
+                    ..ValuesCount::default()
+                },
+            ))
+            .min_should([Condition::has_id([7u64]), Condition::is_null("b")], 1);
+        let pb = filter(&f, "count").unwrap().unwrap();
+        let Some(ConditionOneOf::Filter(group)) = &pb.must[0].condition_one_of else {
+            panic!("a group")
+        };
+        assert!(matches!(
+            &group.should[0].condition_one_of,
+            Some(ConditionOneOf::IsEmpty(c)) if c.key == "a"
+        ));
+        let Some(ConditionOneOf::Nested(nested)) = &pb.must[1].condition_one_of else {
+            panic!("a nested condition")
+        };
+        assert_eq!(nested.key, "items");
+        let Some(ConditionOneOf::Field(except)) =
+            &nested.filter.as_ref().unwrap().must[0].condition_one_of
+        else {
+            panic!("a field condition")
+        };
+        assert_eq!(
+            except.r#match.as_ref().and_then(|m| m.match_value.clone()),
+            Some(PbMatchValue::ExceptIntegers(pb::RepeatedIntegers {
+                integers: vec![1, 2]
+            }))
+        );
+        let Some(ConditionOneOf::Field(at)) = &pb.must[2].condition_one_of else {
+            panic!("a field condition")
+        };
+        let gte = at.datetime_range.as_ref().and_then(|r| r.gte);
+        assert_eq!(
+            gte,
+            Some(pb::Timestamp {
+                seconds: 1,
+                nanos: 500_000_000
+            })
+        );
+        let Some(ConditionOneOf::Field(count)) = &pb.must[3].condition_one_of else {
+            panic!("a field condition")
+        };
+        assert_eq!(count.values_count.map(|c| c.gt), Some(Some(2)));
+        let min_should = pb.min_should.unwrap();
+        assert_eq!(min_should.min_count, 1);
+        assert!(matches!(
+            &min_should.conditions[0].condition_one_of,
+            Some(ConditionOneOf::HasId(ids)) if ids.has_id == vec![point_id(PointId::Num(7))]
+        ));
+    }
+
+    #[test]
+    fn bad_filters_never_reach_the_server() {
+        let f = Filter::default().must(Condition::geo_radius(
+            "place",
+            infra_base::GeoPoint::new(0.0, 100.0),
+            1.0,
+        ));
+        let err = filter(&f, "search").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let selector = PointSelector::Filter(f);
+        assert!(points_selector(&selector, "delete_points").is_err());
     }
 
     #[test]

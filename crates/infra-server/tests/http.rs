@@ -176,6 +176,46 @@ async fn items_round_trip() {
         )
         .await;
     assert_eq!(ids, [json!(1)]);
+    // A nested group and Qdrant's other conditions, in their JSON form.
+    let (_, ids) = app
+        .search(
+            "products",
+            &json!({
+                "vector": [1.0, 0.0, 0.0],
+                "filter": {
+                    "must": [{ "filter": { "should": [
+                        { "match_any": { "key": "color", "any": ["blue", "green"] } },
+                        { "range": { "key": "price", "range": { "gt": 100 } } }
+                    ] } }],
+                    "must_not": [{ "has_id": { "ids": [2] } }]
+                }
+            }),
+        )
+        .await;
+    assert_eq!(ids, [json!(uuid)]);
+    let bad_datetime = app
+        .post(
+            "/collections/products/search",
+            &json!({
+                "vector": [1.0, 0.0, 0.0],
+                "filter": { "must": [{ "datetime_range":
+                    { "key": "created", "range": { "gte": "soon" } } }] }
+            }),
+        )
+        .await;
+    let body = problem(
+        bad_datetime,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a datetime bound that is not RFC 3339",
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("\"created\""),
+        "the problem names the field: {body}"
+    );
     let (_, ids) = app
         .search(
             "products",

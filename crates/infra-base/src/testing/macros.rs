@@ -143,6 +143,15 @@ macro_rules! for_each_vector_case {
             filter_ranges
             filter_combinations
             filter_nested_paths_and_arrays
+            filter_groups_and_min_should
+            filter_match_any_and_except
+            filter_is_empty_and_is_null
+            filter_has_id
+            filter_values_count
+            filter_datetime_range
+            filter_geo_radius_and_bounding_box
+            filter_nested_objects
+            invalid_filters_are_invalid_input
             count_with_and_without_filter
             search_payload_and_vector_flags
             exact_search_matches_brute_force

@@ -14,7 +14,8 @@ use crate::vector::{
     Alias, AliasChange, CollectionInfo, CollectionSpec, Distance, EnsureOutcome, FieldIndex,
     Filter, OrderBy, OrderDirection, Payload, PayloadIndex, PayloadUpdate, Point, PointId,
     PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, StartFrom,
-    VECTOR_BACKEND, VectorPort, validate_collection_name, validate_vector,
+    VECTOR_BACKEND, VectorPort, parse_payload_datetime, validate_collection_name, validate_vector,
+    values_at,
 };
 
 /// An in-memory [`VectorPort`] (and [`Lifecycle`]) for tests: a drop-in for a Qdrant
@@ -24,13 +25,14 @@ use crate::vector::{
 /// normalized when written and the score is the dot product of unit vectors; `Dot` is the
 /// raw dot product; `Euclid` and `Manhattan` scores are the L2 and L1 distances, smallest
 /// first. Equal scores are ordered by point id, which is deterministic but not part of the
-/// port's contract. Filters use [`Filter::matches`], payload updates
+/// port's contract. Filters use [`Filter::matches`] (Qdrant's semantics on fields without a
+/// payload index: a full-text `text` match is a substring match), payload updates
 /// [`PayloadUpdate::apply`], validation uses the port's shared validators, so it refuses
 /// exactly what every adapter refuses. Payload indexes are recorded, not built: they are
 /// what `ensure_collection` checks for drift and `collection_info` reports, and a scroll
 /// with `order_by` needs a range index on the field (`InvalidInput` otherwise, as in
 /// Qdrant), then sorts the matching points by the field's values of the index's type
-/// (integers, numbers, or date-times in RFC 3339 UTC form, `…Z`, or without an offset).
+/// (integers, numbers, or date-times read as the filters read them).
 ///
 /// [`fail_with`](Self::fail_with) makes every call fail; after
 /// [`close`](Lifecycle::close) every call fails as [`Unavailable`](ErrorKind::Unavailable).
@@ -237,45 +239,10 @@ impl OrderValue {
             PayloadIndex::Integer => value.as_i64().map(|n| OrderValue::Int(n.into())),
             PayloadIndex::Float => value.as_f64().map(OrderValue::Float),
             PayloadIndex::Datetime => {
-                let time = humantime::parse_rfc3339_weak(value.as_str()?).ok()?;
-                let micros = match time.duration_since(std::time::UNIX_EPOCH) {
-                    Ok(after) => i128::try_from(after.as_micros()).ok()?,
-                    Err(before) => -i128::try_from(before.duration().as_micros()).ok()?,
-                };
-                Some(OrderValue::Int(micros))
+                parse_payload_datetime(value.as_str()?).map(|micros| OrderValue::Int(micros.into()))
             }
             _ => None,
         }
-    }
-}
-
-/// The values at a dotted payload path: through objects, and through every element of an
-/// array met on the way or at the end (`a[].b` and `a.b` alike), as Qdrant's indexes read
-/// them.
-fn path_values<'a>(payload: &'a Payload, path: &str, out: &mut Vec<&'a serde_json::Value>) {
-    let (head, rest) = match path.split_once('.') {
-        Some((head, rest)) => (head, Some(rest)),
-        None => (path, None),
-    };
-    if let Some(value) = payload.get(head.strip_suffix("[]").unwrap_or(head)) {
-        value_at(value, rest, out);
-    }
-}
-
-fn value_at<'a>(
-    value: &'a serde_json::Value,
-    rest: Option<&str>,
-    out: &mut Vec<&'a serde_json::Value>,
-) {
-    match (value, rest) {
-        (serde_json::Value::Array(items), _) => {
-            for item in items {
-                value_at(item, rest, out);
-            }
-        }
-        (serde_json::Value::Object(map), Some(rest)) => path_values(map, rest, out),
-        (_, None) => out.push(value),
-        (_, Some(_)) => {}
     }
 }
 
@@ -305,12 +272,17 @@ impl Collection {
         let mut entries: Vec<(OrderValue, PointId, &Stored)> = Vec::new();
         let mut values = Vec::new();
         for (id, p) in &self.points {
-            if !request.filter.matches(&p.payload) {
+            if !request.filter.matches(*id, &p.payload) {
                 continue;
             }
             values.clear();
-            path_values(&p.payload, &order_by.key, &mut values);
-            for value in &values {
+            values_at(&p.payload, &order_by.key, &mut values);
+            // An index holds each element of an array at the end of the path.
+            let flattened = values.iter().flat_map(|value| match value {
+                serde_json::Value::Array(items) => items.iter().collect::<Vec<_>>(),
+                other => vec![&**other],
+            });
+            for value in flattened {
                 let Some(v) = OrderValue::of(index.index, value) else {
                     continue;
                 };
@@ -355,7 +327,7 @@ impl Collection {
         let mut hits: Vec<(f32, &PointId, &Stored)> = self
             .points
             .iter()
-            .filter(|(_, p)| query.filter.matches(&p.payload))
+            .filter(|(id, p)| query.filter.matches(**id, &p.payload))
             .map(|(id, p)| (score(distance, &vector, &p.vector), id, p))
             .filter(|(s, _, _)| {
                 query
@@ -508,6 +480,7 @@ impl VectorPort for MemoryVector {
 
     async fn delete_points(&self, collection: &str, selector: &PointSelector) -> InfraResult<()> {
         self.write(collection, "delete_points", |c| {
+            selector.validate("delete_points")?;
             match selector {
                 PointSelector::Ids(ids) => {
                     for id in ids {
@@ -515,7 +488,7 @@ impl VectorPort for MemoryVector {
                     }
                 }
                 PointSelector::Filter(filter) => {
-                    c.points.retain(|_, p| !filter.matches(&p.payload));
+                    c.points.retain(|id, p| !filter.matches(*id, &p.payload));
                 }
             }
             Ok(())
@@ -531,9 +504,10 @@ impl VectorPort for MemoryVector {
 
     async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
         self.read(collection, "count", |c| {
+            filter.validate("count")?;
             Ok(c.points
-                .values()
-                .filter(|p| filter.matches(&p.payload))
+                .iter()
+                .filter(|(id, p)| filter.matches(**id, &p.payload))
                 .count() as u64)
         })
     }
@@ -548,7 +522,7 @@ impl VectorPort for MemoryVector {
             let mut matching = c
                 .points
                 .range((from, Bound::Unbounded))
-                .filter(|(_, p)| request.filter.matches(&p.payload));
+                .filter(|(id, p)| request.filter.matches(**id, &p.payload));
             let points = matching
                 .by_ref()
                 .take(request.limit)
@@ -570,6 +544,7 @@ impl VectorPort for MemoryVector {
         const OP: &str = "update_payload";
         self.write(collection, OP, |c| {
             update.validate()?;
+            selector.validate(OP)?;
             match selector {
                 PointSelector::Ids(ids) => {
                     // All or nothing: a missing id fails the update before any change.
@@ -587,8 +562,8 @@ impl VectorPort for MemoryVector {
                     }
                 }
                 PointSelector::Filter(filter) => {
-                    for p in c.points.values_mut() {
-                        if filter.matches(&p.payload) {
+                    for (id, p) in &mut c.points {
+                        if filter.matches(*id, &p.payload) {
                             update.apply(&mut p.payload);
                         }
                     }

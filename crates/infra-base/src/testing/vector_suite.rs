@@ -247,6 +247,18 @@ async fn search_orders(port: Arc<dyn VectorPort>, prefix: &str, distance: Distan
     .await;
 }
 
+/// Points 1, 2, … with these payloads and vectors `[1, id / 10]` (dimension 2).
+fn numbered_points(payloads: impl IntoIterator<Item = Value>) -> Vec<Point> {
+    payloads
+        .into_iter()
+        .zip(1u64..)
+        .map(|(p, id)| {
+            let y = f32::from(u8::try_from(id).unwrap_or(0)) / 10.0;
+            Point::new(id, vec![1.0, y]).with_payload(payload(p))
+        })
+        .collect()
+}
+
 /// Six points with varied payloads for the filter cases (dot distance, dimension 2).
 fn filter_points() -> Vec<Point> {
     let payloads = [
@@ -261,14 +273,7 @@ fn filter_points() -> Vec<Point> {
         json!({"size": 5, "price": 50}),
         json!({"color": ["red", "green"], "size": [1, 7], "tags": "new"}),
     ];
-    payloads
-        .into_iter()
-        .zip(1u64..)
-        .map(|(p, id)| {
-            let y = f32::from(u8::try_from(id).unwrap_or(0)) / 10.0;
-            Point::new(id, vec![1.0, y]).with_payload(payload(p))
-        })
-        .collect()
+    numbered_points(payloads)
 }
 
 async fn filter_collection(store: &dyn VectorPort, names: &Names) -> String {
@@ -1452,7 +1457,7 @@ pub async fn exact_search_matches_brute_force(port: Arc<dyn VectorPort>, prefix:
             for (n, (query_vector, limit, filter)) in queries.into_iter().enumerate() {
                 let mut reference: Vec<(PointId, f64)> = points
                     .iter()
-                    .filter(|p| filter.matches(&p.payload))
+                    .filter(|p| filter.matches(p.id, &p.payload))
                     .map(|p| (p.id, reference_score(distance, &query_vector, &p.vector)))
                     .collect();
                 reference.sort_by(|a, b| {
@@ -1587,7 +1592,7 @@ pub async fn scroll_pages_cover_matching_points_once(port: Arc<dyn VectorPort>, 
         let b = Filter::default().must(Condition::keyword("group", "b"));
         let expected: BTreeSet<PointId> = points
             .iter()
-            .filter(|p| b.matches(&p.payload))
+            .filter(|p| b.matches(p.id, &p.payload))
             .map(|p| p.id)
             .collect();
         assert_eq!(
@@ -1961,6 +1966,446 @@ pub async fn list_collections_follows_create_and_delete(port: Arc<dyn VectorPort
         assert!(
             listed.contains(&kept) && !listed.contains(&gone),
             "list_collections after deleting {gone}: {listed:?}"
+        );
+    })
+    .await;
+}
+
+/// Five points for the condition cases (dot distance, dimension 2): colors and numbers
+/// as scalars and arrays, an optional field that is `null`, missing, a value or `[]`, a
+/// datetime with and without an offset, geo points (Berlin, Paris, New York) and an
+/// array of objects.
+fn condition_points() -> Vec<Point> {
+    let payloads = [
+        json!({"color": "red", "n": 1, "tags": ["a", "b"], "opt": null,
+               "at": "2024-05-01T12:00:00Z", "place": {"lon": 13.405, "lat": 52.52},
+               "diet": [{"food": "meat", "likes": false}, {"food": "veggies", "likes": true}]}),
+        json!({"color": "blue", "n": 2, "tags": [],
+               "at": "2024-05-02T00:00:00Z", "place": {"lon": 2.3522, "lat": 48.8566},
+               "diet": [{"food": "meat", "likes": true}]}),
+        json!({"color": "green", "n": 3, "tags": ["a"], "opt": "x",
+               "at": "2024-04-30T23:59:59Z", "place": {"lon": -74.006, "lat": 40.7128},
+               "diet": []}),
+        json!({"color": ["red", "green"], "n": [1, 5], "opt": [],
+               "at": "2024-05-01T14:00:00+02:00"}),
+        json!({"other": true}),
+    ];
+    numbered_points(payloads)
+}
+
+/// Runs `cases` against a fresh collection of [`condition_points`].
+async fn check_conditions(
+    port: Arc<dyn VectorPort>,
+    prefix: &str,
+    cases: Vec<(Filter, Vec<u64>, &'static str)>,
+) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("conditions");
+        create(&*store, &name, 2, Distance::Dot).await;
+        ok(store.upsert(&name, condition_points()).await, "upsert");
+        for (filter, expected, what) in cases {
+            check_filter(&*store, &name, filter, &expected, what).await;
+        }
+    })
+    .await;
+}
+
+/// A `Filter` is a condition (a nested group), and `min_should` requires a number of its
+/// conditions, alongside `should`.
+pub async fn filter_groups_and_min_should(port: Arc<dyn VectorPort>, prefix: &str) {
+    let color = |c: &str| Condition::keyword("color", c);
+    let n = |v| Condition::integer("n", v);
+    let cases = vec![
+        (
+            Filter::default().must(Condition::group(
+                Filter::default().should(color("red")).should(color("blue")),
+            )),
+            vec![1, 2, 4],
+            "must of a should group",
+        ),
+        (
+            Filter::default().must_not(Condition::group(
+                Filter::default().must(n(1)).must(color("red")),
+            )),
+            vec![2, 3, 5],
+            "must_not of a must group",
+        ),
+        (
+            Filter::default().min_should([color("red"), n(1), Condition::keyword("tags", "a")], 2),
+            vec![1, 4],
+            "min_should 2 of 3",
+        ),
+        (
+            Filter::default()
+                .should(color("green"))
+                .min_should([n(3), Condition::keyword("tags", "a")], 2),
+            vec![3],
+            "should and min_should both hold",
+        ),
+        (
+            Filter::default().should(Condition::group(
+                Filter::default().must(Condition::group(Filter::default().must(color("blue")))),
+            )),
+            vec![2],
+            "groups nested three deep",
+        ),
+    ];
+    check_conditions(port, prefix, cases).await;
+}
+
+/// `match any` holds when the value (or an element) is listed; `match except` when the
+/// field has a value (or an element) that is not. The except cases also require the field
+/// to exist, since Qdrant documents except only for points that have it.
+pub async fn filter_match_any_and_except(port: Arc<dyn VectorPort>, prefix: &str) {
+    let missing_or_empty = |key: &str| Condition::is_empty(key);
+    let cases = vec![
+        (
+            Filter::default().must(Condition::any_keywords("color", ["red", "blue"])),
+            vec![1, 2, 4],
+            "any of keywords, scalar or in an array",
+        ),
+        (
+            Filter::default().must(Condition::any_integers("n", [2, 5])),
+            vec![2, 4],
+            "any of integers",
+        ),
+        (
+            Filter::default().must(Condition::any_keywords("color", ["purple"])),
+            vec![],
+            "any matching nothing",
+        ),
+        (
+            Filter::default()
+                .must(Condition::except_keywords("color", ["red"]))
+                .must_not(missing_or_empty("color")),
+            vec![2, 3, 4],
+            "except a keyword: an array with another element matches",
+        ),
+        (
+            Filter::default()
+                .must(Condition::except_keywords("color", ["red", "green"]))
+                .must_not(missing_or_empty("color")),
+            vec![2],
+            "except keywords: an array of listed values does not match",
+        ),
+        (
+            Filter::default()
+                .must(Condition::except_integers("n", [1]))
+                .must_not(missing_or_empty("n")),
+            vec![2, 3, 4],
+            "except an integer",
+        ),
+    ];
+    check_conditions(port, prefix, cases).await;
+}
+
+/// `is_empty` holds for a missing field, `null` and `[]`; `is_null` only for `null`.
+pub async fn filter_is_empty_and_is_null(port: Arc<dyn VectorPort>, prefix: &str) {
+    let cases = vec![
+        (
+            Filter::default().must(Condition::is_empty("opt")),
+            vec![1, 2, 4, 5],
+            "is_empty: null, missing or []",
+        ),
+        (
+            Filter::default().must(Condition::is_null("opt")),
+            vec![1],
+            "is_null: only null",
+        ),
+        (
+            Filter::default().must_not(Condition::is_empty("opt")),
+            vec![3],
+            "not is_empty: a value",
+        ),
+        (
+            Filter::default().must_not(Condition::is_null("opt")),
+            vec![2, 3, 4, 5],
+            "not is_null: missing, a value or []",
+        ),
+        (
+            Filter::default().must(Condition::is_empty("tags")),
+            vec![2, 4, 5],
+            "is_empty on an array field",
+        ),
+    ];
+    check_conditions(port, prefix, cases).await;
+}
+
+/// `has_id` selects points by id, alone, negated and combined with payload conditions.
+pub async fn filter_has_id(port: Arc<dyn VectorPort>, prefix: &str) {
+    let cases = vec![
+        (
+            Filter::default().must(Condition::has_id([2u64, 4, 99])),
+            vec![2, 4],
+            "has_id with an unknown id",
+        ),
+        (
+            Filter::default().must_not(Condition::has_id([1u64])),
+            vec![2, 3, 4, 5],
+            "must_not has_id",
+        ),
+        (
+            Filter::default()
+                .must(Condition::has_id([1u64, 2]))
+                .must(Condition::keyword("color", "blue")),
+            vec![2],
+            "has_id and a match",
+        ),
+    ];
+    check_conditions(port, prefix, cases).await;
+}
+
+/// `values_count` counts an array's elements and a scalar as one value.
+pub async fn filter_values_count(port: Arc<dyn VectorPort>, prefix: &str) {
+    let count = |gt, gte, lt| crate::vector::ValuesCount {
+        gt,
+        gte,
+        lt,
+        lte: None,
+    };
+    let cases = vec![
+        (
+            Filter::default().must(Condition::values_count("tags", count(None, Some(2), None))),
+            vec![1],
+            "at least two tags",
+        ),
+        (
+            Filter::default().must(Condition::values_count("tags", count(Some(0), None, None))),
+            vec![1, 3],
+            "more than zero tags",
+        ),
+        (
+            Filter::default().must(Condition::values_count(
+                "tags",
+                count(None, Some(1), Some(2)),
+            )),
+            vec![3],
+            "exactly one tag",
+        ),
+        (
+            Filter::default().must(Condition::values_count("color", count(None, Some(2), None))),
+            vec![4],
+            "a scalar counts one",
+        ),
+    ];
+    check_conditions(port, prefix, cases).await;
+}
+
+/// `datetime_range` compares instants: an offset in the payload or in a bound is
+/// applied, bounds are inclusive or exclusive as asked.
+pub async fn filter_datetime_range(port: Arc<dyn VectorPort>, prefix: &str) {
+    let range = |gt: Option<&str>, gte: Option<&str>, lt: Option<&str>, lte: Option<&str>| {
+        crate::vector::DatetimeRange {
+            gt: gt.map(Into::into),
+            gte: gte.map(Into::into),
+            lt: lt.map(Into::into),
+            lte: lte.map(Into::into),
+        }
+    };
+    let at = |r| Filter::default().must(Condition::datetime_range("at", r));
+    let cases = vec![
+        (
+            at(range(
+                None,
+                Some("2024-05-01T00:00:00Z"),
+                Some("2024-05-02T00:00:00Z"),
+                None,
+            )),
+            vec![1, 4],
+            "within May 1st (UTC), one with an offset",
+        ),
+        (
+            at(range(Some("2024-05-01T12:00:00Z"), None, None, None)),
+            vec![2],
+            "gt is exclusive",
+        ),
+        (
+            at(range(None, None, None, Some("2024-05-01T12:00:00Z"))),
+            vec![1, 3, 4],
+            "lte is inclusive",
+        ),
+        (
+            at(range(None, None, Some("2024-05-01T01:00:00+01:00"), None)),
+            vec![3],
+            "a bound with an offset",
+        ),
+    ];
+    check_conditions(port, prefix, cases).await;
+}
+
+/// `geo_radius` (metres, great-circle) and `geo_bounding_box` select geo points.
+pub async fn filter_geo_radius_and_bounding_box(port: Arc<dyn VectorPort>, prefix: &str) {
+    use crate::vector::GeoPoint;
+    let cases = vec![
+        (
+            Filter::default().must(Condition::geo_radius(
+                "place",
+                GeoPoint::new(13.4, 52.52),
+                10_000.0,
+            )),
+            vec![1],
+            "10 km around Berlin",
+        ),
+        (
+            Filter::default().must(Condition::geo_radius(
+                "place",
+                GeoPoint::new(2.35, 48.85),
+                1_000_000.0,
+            )),
+            vec![1, 2],
+            "1000 km around Paris reaches Berlin",
+        ),
+        (
+            Filter::default().must(Condition::geo_bounding_box(
+                "place",
+                GeoPoint::new(-10.0, 60.0),
+                GeoPoint::new(30.0, 35.0),
+            )),
+            vec![1, 2],
+            "a box around Europe",
+        ),
+        (
+            Filter::default().must(Condition::geo_bounding_box(
+                "place",
+                GeoPoint::new(-130.0, 50.0),
+                GeoPoint::new(-60.0, 25.0),
+            )),
+            vec![3],
+            "a box around the United States",
+        ),
+    ];
+    check_conditions(port, prefix, cases).await;
+}
+
+/// A `nested` condition holds when one object of the array matches the whole filter,
+/// unlike conditions on `key[].field` paths, which may hold on different objects.
+pub async fn filter_nested_objects(port: Arc<dyn VectorPort>, prefix: &str) {
+    let meat_liked = || {
+        Filter::default()
+            .must(Condition::keyword("food", "meat"))
+            .must(Condition::boolean("likes", true))
+    };
+    let cases = vec![
+        (
+            Filter::default().must(Condition::nested("diet", meat_liked())),
+            vec![2],
+            "nested: both on one object",
+        ),
+        (
+            Filter::default()
+                .must(Condition::keyword("diet[].food", "meat"))
+                .must(Condition::boolean("diet[].likes", true)),
+            vec![1, 2],
+            "flat [] paths: on any objects",
+        ),
+        (
+            Filter::default().must(Condition::nested(
+                "diet",
+                Filter::default().must(Condition::keyword("food", "veggies")),
+            )),
+            vec![1],
+            "nested with one condition",
+        ),
+        (
+            Filter::default().must_not(Condition::nested(
+                "diet",
+                Filter::default().must(Condition::boolean("likes", true)),
+            )),
+            vec![3, 4, 5],
+            "must_not nested",
+        ),
+    ];
+    check_conditions(port, prefix, cases).await;
+}
+
+/// Bad filters are `InvalidInput` naming what is wrong, on every operation that takes one,
+/// before anything is written: an unparsable datetime, an impossible coordinate, `has_id`
+/// inside a nested filter, a tree deeper than [`MAX_FILTER_DEPTH`](crate::vector::MAX_FILTER_DEPTH).
+pub async fn invalid_filters_are_invalid_input(port: Arc<dyn VectorPort>, prefix: &str) {
+    use crate::vector::{DatetimeRange, GeoPoint, MAX_FILTER_DEPTH};
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("conditions");
+        create(&*store, &name, 2, Distance::Dot).await;
+        ok(store.upsert(&name, condition_points()).await, "upsert");
+        let mut deep = Filter::default().must(Condition::integer("n", 1));
+        for _ in 0..MAX_FILTER_DEPTH {
+            deep = Filter::default().must(Condition::group(deep));
+        }
+        let bad = [
+            (
+                Filter::default().must(Condition::datetime_range(
+                    "at",
+                    DatetimeRange {
+                        gte: Some("yesterday".into()),
+                        ..DatetimeRange::default()
+                    },
+                )),
+                "\"at\"",
+            ),
+            (
+                Filter::default().must(Condition::geo_radius(
+                    "place",
+                    GeoPoint::new(200.0, 0.0),
+                    10.0,
+                )),
+                "\"place\"",
+            ),
+            (
+                Filter::default().must(Condition::nested(
+                    "diet",
+                    Filter::default().must(Condition::has_id([1u64])),
+                )),
+                "has_id",
+            ),
+            (deep, "deeper"),
+        ];
+        for (filter, named) in bad {
+            let err = store
+                .count(&name, &filter)
+                .await
+                .expect_err("count with a bad filter");
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}", err.chain());
+            assert!(
+                err.message().contains(named),
+                "the error names {named}: {}",
+                err.message()
+            );
+            let query = SearchQuery::new(vec![1.0, 0.0], 10).filter(filter.clone());
+            expect_kind(
+                store.search(&name, &query).await,
+                ErrorKind::InvalidInput,
+                "search",
+            );
+            let scroll = ScrollRequest::new(10).filter(filter.clone());
+            expect_kind(
+                store.scroll(&name, &scroll).await,
+                ErrorKind::InvalidInput,
+                "scroll",
+            );
+            let selector = PointSelector::Filter(filter);
+            expect_kind(
+                store.delete_points(&name, &selector).await,
+                ErrorKind::InvalidInput,
+                "delete_points",
+            );
+            expect_kind(
+                store
+                    .update_payload(&name, &selector, &PayloadUpdate::Clear)
+                    .await,
+                ErrorKind::InvalidInput,
+                "update_payload",
+            );
+        }
+        assert_eq!(
+            ok(store.count(&name, &Filter::default()).await, "count"),
+            5,
+            "a refused delete deleted nothing"
+        );
+        let first = ok(store.get(&name, &num_ids(&[1]), false).await, "get");
+        assert_eq!(
+            first[0].payload.get("color"),
+            Some(&json!("red")),
+            "a refused update changed nothing"
         );
     })
     .await;

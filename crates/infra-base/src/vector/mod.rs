@@ -19,7 +19,13 @@ use crate::error::InfraResult;
 
 pub use alias::{Alias, AliasChange};
 pub use ext::{ScrollPages, VectorPortExt};
-pub use filter::{Condition, Filter, MatchValue, Range};
+pub use filter::{
+    AnyValues, Condition, DatetimeMicros, DatetimeRange, Filter, GeoPoint, MAX_FILTER_CONDITIONS,
+    MAX_FILTER_DEPTH, MAX_FILTER_VALUES, MatchValue, MinShould, Range, ValuesCount,
+};
+/// Payload paths and datetimes read as the filters read them, for in-process stores.
+#[cfg(feature = "testing")]
+pub(crate) use filter::{datetime::parse_payload as parse_payload_datetime, values_at};
 pub use index::{FieldIndex, MAX_INDEX_FIELD_LEN, PayloadIndex, TextTokenizer};
 pub use name::{CollectionName, InvalidCollectionName, MAX_COLLECTION_NAME_LEN};
 pub use points::{
@@ -44,7 +50,8 @@ pub const VECTOR_BACKEND: &str = "qdrant";
 /// - a vector of the wrong dimension, a non-finite component, a zero or too large search
 ///   limit and an invalid collection name fail with
 ///   [`InvalidInput`](crate::ErrorKind::InvalidInput) before anything is written (and so
-///   are an invalid [`ScrollRequest`] or [`PayloadUpdate`]);
+///   are an invalid [`ScrollRequest`], [`PayloadUpdate`] or [`Filter`]: see
+///   [`Filter::validate`]);
 /// - writes are visible to the next read once they return;
 /// - scores and ordering follow the collection's [`Distance`].
 ///

@@ -153,9 +153,11 @@ impl ScrollRequest {
         self
     }
 
-    /// Checks the limit, and that `order_by` has a key, a finite `start_from` and comes
-    /// without `offset` (Qdrant refuses both), so every adapter refuses the same requests.
+    /// Checks the limit, the filter ([`Filter::validate`]), and that `order_by` has a key,
+    /// a finite `start_from` and comes without `offset` (Qdrant refuses both), so every
+    /// adapter refuses the same requests.
     pub fn validate(&self) -> InfraResult<()> {
+        self.filter.validate("scroll")?;
         if self.limit == 0 || self.limit > MAX_SCROLL_LIMIT {
             return Err(invalid(
                 "scroll",
@@ -212,6 +214,16 @@ pub enum PointSelector {
     Ids(Vec<PointId>),
     /// The points whose payload matches the filter when the operation runs.
     Filter(Filter),
+}
+
+impl PointSelector {
+    /// Checks a filter selector ([`Filter::validate`]) for `operation`; ids need no check.
+    pub fn validate(&self, operation: &'static str) -> InfraResult<()> {
+        match self {
+            PointSelector::Ids(_) => Ok(()),
+            PointSelector::Filter(filter) => filter.validate(operation),
+        }
+    }
 }
 
 impl From<Vec<PointId>> for PointSelector {

@@ -486,8 +486,8 @@ impl SearchQuery {
         self
     }
 
-    /// Checks the limit and the vector against `dimension`, so every adapter refuses the
-    /// same queries.
+    /// Checks the limit, the filter ([`Filter::validate`](super::Filter::validate)) and the
+    /// vector against `dimension`, so every adapter refuses the same queries.
     pub fn validate(&self, dimension: usize) -> InfraResult<()> {
         if self.limit == 0 || self.limit > MAX_SEARCH_LIMIT {
             return Err(invalid(
@@ -501,6 +501,7 @@ impl SearchQuery {
         if self.score_threshold.is_some_and(|t| !t.is_finite()) {
             return Err(invalid("search", "score_threshold must be a finite number"));
         }
+        self.filter.validate("search")?;
         validate_vector(&self.vector, dimension, "search")
     }
 }

@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 
-use infra_base::vector::AliasChange;
+use infra_base::vector::{AliasChange, DatetimeMicros, MAX_FILTER_DEPTH};
 use infra_base::{
-    CollectionInfo, CollectionSpec, Condition, Distance, ErrorKind, Filter, InfraError, MatchValue,
-    Payload, PointId, PointSelector, Range,
+    AnyValues, CollectionInfo, CollectionSpec, Condition, DatetimeRange, Distance, ErrorKind,
+    Filter, GeoPoint, InfraError, MatchValue, MinShould, Payload, PointId, PointSelector, Range,
+    ValuesCount,
 };
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::{
@@ -224,22 +225,39 @@ pub(super) fn with_vectors(selector: Option<pb::WithVectorsSelector>) -> Result<
     }
 }
 
-/// Qdrant's filter as the port's: field conditions with a keyword, integer or bool match,
-/// or a numeric range, combined by must / should / must_not.
+/// Qdrant's filter as the port's: every condition the port models (see
+/// `infra_base::Condition`); geo polygons, `has_vector`, slices and the match kinds the
+/// port lacks (phrase, text_any, prefix, substring) are `UNIMPLEMENTED`.
 pub(super) fn filter(filter: Option<pb::Filter>) -> Result<Filter, Status> {
     let Some(filter) = filter else {
         return Ok(Filter::default());
     };
-    if filter.min_should.is_some() {
-        return Err(unsupported("min_should"));
+    tree(filter, 1)
+}
+
+/// One level of a filter; deeper than the port's limit is refused before recursing.
+fn tree(filter: pb::Filter, depth: usize) -> Result<Filter, Status> {
+    if depth > MAX_FILTER_DEPTH {
+        return Err(Status::invalid_argument(format!(
+            "Wrong input: the filter nests deeper than {MAX_FILTER_DEPTH} levels"
+        )));
     }
     let conditions = |list: Vec<pb::Condition>| -> Result<Vec<Condition>, Status> {
-        list.into_iter().map(condition).collect()
+        list.into_iter().map(|c| condition(c, depth)).collect()
     };
     Ok(Filter {
         must: conditions(filter.must)?,
         should: conditions(filter.should)?,
         must_not: conditions(filter.must_not)?,
+        min_should: filter
+            .min_should
+            .map(|m| -> Result<MinShould, Status> {
+                Ok(MinShould {
+                    conditions: conditions(m.conditions)?,
+                    min_count: usize::try_from(m.min_count).unwrap_or(usize::MAX),
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -260,34 +278,289 @@ pub(super) fn selector(selector: Option<pb::PointsSelector>) -> Result<PointSele
     }
 }
 
-fn condition(condition: pb::Condition) -> Result<Condition, Status> {
-    let Some(ConditionOneOf::Field(field)) = condition.condition_one_of else {
-        return Err(unsupported("conditions other than field conditions"));
-    };
-    match (field.r#match, field.range) {
-        (Some(m), None) => {
-            let value = match m.match_value {
-                Some(PbMatchValue::Keyword(s)) => MatchValue::Keyword(s),
-                Some(PbMatchValue::Integer(i)) => MatchValue::Integer(i),
-                Some(PbMatchValue::Boolean(b)) => MatchValue::Bool(b),
-                _ => return Err(unsupported("matches other than keyword, integer or bool")),
-            };
-            Ok(Condition::Match {
-                key: field.key,
-                value,
-            })
-        }
-        (None, Some(r)) => Ok(Condition::Range {
-            key: field.key,
+fn condition(condition: pb::Condition, depth: usize) -> Result<Condition, Status> {
+    match condition.condition_one_of {
+        Some(ConditionOneOf::Field(field)) => field_condition(field),
+        Some(ConditionOneOf::IsEmpty(c)) => Ok(Condition::IsEmpty { key: c.key }),
+        Some(ConditionOneOf::IsNull(c)) => Ok(Condition::IsNull { key: c.key }),
+        Some(ConditionOneOf::HasId(c)) => Ok(Condition::HasId {
+            ids: c
+                .has_id
+                .into_iter()
+                .map(|id| point_id(Some(id)))
+                .collect::<Result<_, _>>()?,
+        }),
+        Some(ConditionOneOf::Nested(c)) => Ok(Condition::Nested {
+            key: c.key,
+            filter: tree(c.filter.unwrap_or_default(), depth + 1)?,
+        }),
+        Some(ConditionOneOf::Filter(f)) => Ok(Condition::Filter(tree(f, depth + 1)?)),
+        Some(ConditionOneOf::HasVector(_)) => Err(unsupported("has_vector conditions")),
+        Some(ConditionOneOf::Slice(_)) => Err(unsupported("slice conditions")),
+        None => Err(Status::invalid_argument("Wrong input: an empty condition")),
+    }
+}
+
+/// A field condition with exactly one check, as the port models them.
+fn field_condition(field: pb::FieldCondition) -> Result<Condition, Status> {
+    let pb::FieldCondition {
+        key,
+        r#match,
+        range,
+        geo_bounding_box,
+        geo_radius,
+        values_count,
+        geo_polygon,
+        datetime_range,
+        is_empty,
+        is_null,
+    } = field;
+    let checks = [
+        r#match.is_some(),
+        range.is_some(),
+        geo_bounding_box.is_some(),
+        geo_radius.is_some(),
+        values_count.is_some(),
+        geo_polygon.is_some(),
+        datetime_range.is_some(),
+        is_empty.is_some(),
+        is_null.is_some(),
+    ];
+    if checks.iter().filter(|set| **set).count() != 1 {
+        return Err(unsupported("field conditions without exactly one check"));
+    }
+    if let Some(m) = r#match {
+        return match_condition(key, m.match_value);
+    }
+    if let Some(r) = range {
+        return Ok(Condition::Range {
+            key,
             range: Range {
                 gt: r.gt,
                 gte: r.gte,
                 lt: r.lt,
                 lte: r.lte,
             },
-        }),
+        });
+    }
+    if let Some(r) = datetime_range {
+        let out_of_range =
+            || Status::invalid_argument("Wrong input: a datetime bound outside years 0000-9999");
+        // Microseconds, as Qdrant keeps them; a timestamp too far out is refused.
+        let micros = |t: Option<pb::Timestamp>| -> Result<Option<i64>, Status> {
+            t.map(|t| {
+                t.seconds
+                    .checked_mul(1_000_000)
+                    .and_then(|us| us.checked_add(i64::from(t.nanos) / 1_000))
+                    .ok_or_else(out_of_range)
+            })
+            .transpose()
+        };
+        let range = DatetimeRange::from_micros(DatetimeMicros {
+            gt: micros(r.gt)?,
+            gte: micros(r.gte)?,
+            lt: micros(r.lt)?,
+            lte: micros(r.lte)?,
+        })
+        .ok_or_else(out_of_range)?;
+        return Ok(Condition::DatetimeRange { key, range });
+    }
+    if let Some(g) = geo_radius {
+        return Ok(Condition::GeoRadius {
+            key,
+            center: geo_point(g.center)?,
+            radius: g.radius,
+        });
+    }
+    if let Some(g) = geo_bounding_box {
+        return Ok(Condition::GeoBoundingBox {
+            key,
+            top_left: geo_point(g.top_left)?,
+            bottom_right: geo_point(g.bottom_right)?,
+        });
+    }
+    if let Some(c) = values_count {
+        return Ok(Condition::ValuesCount {
+            key,
+            count: ValuesCount {
+                gt: c.gt,
+                gte: c.gte,
+                lt: c.lt,
+                lte: c.lte,
+            },
+        });
+    }
+    match (is_empty, is_null) {
+        (Some(true), _) => Ok(Condition::IsEmpty { key }),
+        (_, Some(true)) => Ok(Condition::IsNull { key }),
         _ => Err(unsupported(
-            "field conditions other than one match or one range",
+            "geo polygons and is_empty / is_null set to false",
         )),
+    }
+}
+
+fn match_condition(key: String, value: Option<PbMatchValue>) -> Result<Condition, Status> {
+    let keywords = |r: pb::RepeatedStrings| AnyValues::Keywords(r.strings);
+    let integers = |r: pb::RepeatedIntegers| AnyValues::Integers(r.integers);
+    let value = match value {
+        Some(PbMatchValue::Keyword(s)) => MatchValue::Keyword(s),
+        Some(PbMatchValue::Integer(i)) => MatchValue::Integer(i),
+        Some(PbMatchValue::Boolean(b)) => MatchValue::Bool(b),
+        Some(PbMatchValue::Text(text)) => return Ok(Condition::Text { key, text }),
+        Some(PbMatchValue::Keywords(r)) => {
+            return Ok(Condition::MatchAny {
+                key,
+                any: keywords(r),
+            });
+        }
+        Some(PbMatchValue::Integers(r)) => {
+            return Ok(Condition::MatchAny {
+                key,
+                any: integers(r),
+            });
+        }
+        Some(PbMatchValue::ExceptKeywords(r)) => {
+            return Ok(Condition::MatchExcept {
+                key,
+                except: keywords(r),
+            });
+        }
+        Some(PbMatchValue::ExceptIntegers(r)) => {
+            return Ok(Condition::MatchExcept {
+                key,
+                except: integers(r),
+            });
+        }
+        _ => {
+            return Err(unsupported(
+                "phrase, text_any, prefix and substring matches",
+            ));
+        }
+    };
+    Ok(Condition::Match { key, value })
+}
+
+fn geo_point(point: Option<pb::GeoPoint>) -> Result<GeoPoint, Status> {
+    let point =
+        point.ok_or_else(|| Status::invalid_argument("Wrong input: a geo point is required"))?;
+    Ok(GeoPoint::new(point.lon, point.lat))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(key: &str, build: impl FnOnce(&mut pb::FieldCondition)) -> pb::Condition {
+        let mut field = pb::FieldCondition {
+            key: key.to_owned(),
+            ..pb::FieldCondition::default()
+        };
+        build(&mut field);
+        pb::Condition {
+            condition_one_of: Some(ConditionOneOf::Field(field)),
+        }
+    }
+
+    fn matching(key: &str, value: PbMatchValue) -> pb::Condition {
+        field(key, |f| {
+            f.r#match = Some(pb::Match {
+                match_value: Some(value),
+            });
+        })
+    }
+
+    #[test]
+    fn conditions_come_back_as_the_port_sent_them() {
+        let sent = pb::Filter {
+            must: vec![
+                matching("title", PbMatchValue::Text("fox".into())),
+                field("at", |f| {
+                    f.datetime_range = Some(pb::DatetimeRange {
+                        gte: Some(pb::Timestamp {
+                            seconds: 1,
+                            nanos: 500_000_000,
+                        }),
+                        ..pb::DatetimeRange::default()
+                    });
+                }),
+            ],
+            min_should: Some(pb::MinShould {
+                conditions: vec![matching(
+                    "n",
+                    PbMatchValue::ExceptIntegers(pb::RepeatedIntegers { integers: vec![1] }),
+                )],
+                min_count: 1,
+            }),
+            ..pb::Filter::default()
+        };
+        let filter = filter(Some(sent)).unwrap();
+        assert_eq!(filter.must[0], Condition::text("title", "fox"));
+        assert_eq!(
+            filter.must[1],
+            Condition::datetime_range(
+                "at",
+                DatetimeRange {
+                    gte: Some("1970-01-01T00:00:01.5Z".into()),
+                    ..DatetimeRange::default()
+                }
+            )
+        );
+        let min_should = filter.min_should.unwrap();
+        assert_eq!(min_should.min_count, 1);
+        assert_eq!(
+            min_should.conditions,
+            vec![Condition::except_integers("n", [1])]
+        );
+    }
+
+    #[test]
+    fn what_the_port_cannot_say_is_refused() {
+        let phrase = pb::Filter {
+            must: vec![matching("t", PbMatchValue::Phrase("a b".into()))],
+            ..pb::Filter::default()
+        };
+        assert_eq!(
+            filter(Some(phrase)).unwrap_err().code(),
+            tonic::Code::Unimplemented
+        );
+        let two_checks = pb::Filter {
+            must: vec![field("n", |f| {
+                f.range = Some(pb::Range::default());
+                f.values_count = Some(pb::ValuesCount::default());
+            })],
+            ..pb::Filter::default()
+        };
+        assert_eq!(
+            filter(Some(two_checks)).unwrap_err().code(),
+            tonic::Code::Unimplemented
+        );
+        let far = pb::Filter {
+            must: vec![field("at", |f| {
+                f.datetime_range = Some(pb::DatetimeRange {
+                    lt: Some(pb::Timestamp {
+                        seconds: i64::MAX,
+                        nanos: 0,
+                    }),
+                    ..pb::DatetimeRange::default()
+                });
+            })],
+            ..pb::Filter::default()
+        };
+        assert_eq!(
+            filter(Some(far)).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+        let mut deep = pb::Filter::default();
+        for _ in 0..=MAX_FILTER_DEPTH {
+            deep = pb::Filter {
+                must: vec![pb::Condition {
+                    condition_one_of: Some(ConditionOneOf::Filter(deep)),
+                }],
+                ..pb::Filter::default()
+            };
+        }
+        let err = filter(Some(deep)).unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        assert!(err.message().contains("deeper"), "{}", err.message());
     }
 }

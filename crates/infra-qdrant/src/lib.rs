@@ -93,6 +93,8 @@ mod connection;
 mod convert;
 mod error;
 mod factory;
+mod raw;
 
 pub use adapter::{CLIENT_VERSION, QdrantAdapter, QdrantAdapterBuilder, ServerInfo};
 pub use factory::{RemoteQdrant, build, from_adapter};
+pub use raw::RawClients;

@@ -21,10 +21,11 @@ use qdrant_client::qdrant::qdrant_client::QdrantClient as ServiceClient;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
-use crate::connection::{self, API_KEY_HEADER, Connection, RequestOptions};
+use crate::connection::{self, Connection, RequestOptions};
 use crate::convert;
 use crate::error::{self, map_status};
 use crate::index::Indexes;
+use crate::raw::RawClients;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -173,26 +174,27 @@ impl QdrantAdapter {
         })
     }
 
+    /// The escape hatch: qdrant-client's generated clients on this adapter's channel, for
+    /// calls the port does not cover, outside its guarantees (see [`RawClients`]).
+    ///
+    /// # Errors
+    ///
+    /// `Unavailable` once the adapter is closed.
+    pub fn raw_clients(&self) -> InfraResult<RawClients> {
+        Ok(RawClients::new(
+            self.channel("raw_clients")?,
+            self.options.clone(),
+        ))
+    }
+
     /// Every client bounds the messages it sends and receives by `max_message_size`, so a
     /// huge answer is refused (`InvalidInput`, see `map_status`) instead of buffered.
     fn points(&self, operation: &'static str) -> InfraResult<PointsClient<Channel>> {
-        let mut client = PointsClient::new(self.channel(operation)?)
-            .max_decoding_message_size(self.options.max_message_size)
-            .max_encoding_message_size(self.options.max_message_size);
-        if let Some(encoding) = self.options.compression {
-            client = client.send_compressed(encoding).accept_compressed(encoding);
-        }
-        Ok(client)
+        Ok(RawClients::new(self.channel(operation)?, self.options.clone()).points())
     }
 
     fn collections(&self, operation: &'static str) -> InfraResult<CollectionsClient<Channel>> {
-        let mut client = CollectionsClient::new(self.channel(operation)?)
-            .max_decoding_message_size(self.options.max_message_size)
-            .max_encoding_message_size(self.options.max_message_size);
-        if let Some(encoding) = self.options.compression {
-            client = client.send_compressed(encoding).accept_compressed(encoding);
-        }
-        Ok(client)
+        Ok(RawClients::new(self.channel(operation)?, self.options.clone()).collections())
     }
 
     fn service(&self, operation: &'static str) -> InfraResult<ServiceClient<Channel>> {
@@ -203,12 +205,7 @@ impl QdrantAdapter {
 
     /// A request with the API key and the deadline.
     fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        request.set_timeout(self.options.timeout);
-        if let Some(key) = &self.options.api_key {
-            request.metadata_mut().insert(API_KEY_HEADER, key.clone());
-        }
-        request
+        RawClients::request_with(&self.options, message)
     }
 
     /// [`request`](Self::request) for a message that carries data (points, ids, a

@@ -32,6 +32,7 @@ impl Connection {
 }
 
 /// The parts of the settings that shape requests, resolved once.
+#[derive(Clone)]
 pub(crate) struct RequestOptions {
     pub(crate) endpoint: String,
     pub(crate) timeout: Duration,

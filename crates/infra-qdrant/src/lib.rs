@@ -99,6 +99,8 @@ mod convert;
 mod error;
 mod factory;
 mod index;
+mod raw;
 
 pub use adapter::{CLIENT_VERSION, QdrantAdapter, QdrantAdapterBuilder, ServerInfo};
 pub use factory::{RemoteQdrant, build, from_adapter};
+pub use raw::RawClients;

@@ -195,6 +195,40 @@ async fn missing_or_wrong_api_key_is_auth() {
     assert!(!debug.contains(KEY), "{debug}");
 }
 
+/// The escape hatch's clients carry the adapter's API key through `request`, keep it out
+/// of `Debug`, and reach calls the port does not offer; a closed adapter gives none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_clients_use_the_adapters_channel_and_key() {
+    const KEY: &str = "raw-key-marker-51";
+    let server = QdrantTestServer::builder(support::store().await)
+        .api_key(KEY)
+        .start()
+        .await
+        .unwrap();
+    let adapter = adapter(&server.url(), Some(KEY));
+    adapter.init().await.unwrap();
+    items(&adapter, "raw_c", 2).await;
+    let raw = adapter.raw_clients().unwrap();
+    assert!(!format!("{raw:?}").contains(KEY));
+    let listed = raw
+        .collections()
+        .list(raw.request(qdrant_client::qdrant::ListCollectionsRequest {}))
+        .await
+        .expect("the key is on the request")
+        .into_inner();
+    assert!(listed.collections.iter().any(|c| c.name == "raw_c"));
+    let refused = raw
+        .collections()
+        .list(tonic::Request::new(
+            qdrant_client::qdrant::ListCollectionsRequest {},
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    adapter.close().await;
+    expect_kind(adapter.raw_clients(), ErrorKind::Unavailable, "closed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_dimension_is_invalid_input_before_sending() {
     let server = support::server().await;

@@ -92,13 +92,76 @@ impl fmt::Display for PayloadIndex {
 }
 
 /// A payload index on one field: `{"field": "price", "type": "integer"}` in JSON.
+///
+/// Read strictly: an unknown key, or a `tokenizer` on an index other than `text`, is an
+/// error rather than silently ignored (a client that sends one meant something else).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "StrictFieldIndex")]
 pub struct FieldIndex {
     /// Payload path of the field (dotted, Qdrant's grammar: `a.b`, `items[].sku`).
     pub field: String,
     /// The index type.
     #[serde(flatten)]
     pub index: PayloadIndex,
+}
+
+/// The JSON form of a [`FieldIndex`], flat, with every key known.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictFieldIndex {
+    field: String,
+    #[serde(rename = "type")]
+    kind: IndexKind,
+    /// Absent or a tokenizer; `null` is refused like any other wrong type.
+    #[serde(default, deserialize_with = "some_tokenizer")]
+    tokenizer: Option<TextTokenizer>,
+}
+
+fn some_tokenizer<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<TextTokenizer>, D::Error> {
+    TextTokenizer::deserialize(deserializer).map(Some)
+}
+
+/// The `type` key of a [`FieldIndex`].
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum IndexKind {
+    Keyword,
+    Integer,
+    Float,
+    Bool,
+    Datetime,
+    Uuid,
+    Text,
+}
+
+impl TryFrom<StrictFieldIndex> for FieldIndex {
+    type Error = String;
+
+    fn try_from(raw: StrictFieldIndex) -> Result<Self, Self::Error> {
+        let index = match (raw.kind, raw.tokenizer) {
+            (IndexKind::Text, tokenizer) => PayloadIndex::Text {
+                tokenizer: tokenizer.unwrap_or_default(),
+            },
+            (_, Some(_)) => {
+                return Err(format!(
+                    "index on {}: a tokenizer is for text indexes only",
+                    raw.field
+                ));
+            }
+            (IndexKind::Keyword, None) => PayloadIndex::Keyword,
+            (IndexKind::Integer, None) => PayloadIndex::Integer,
+            (IndexKind::Float, None) => PayloadIndex::Float,
+            (IndexKind::Bool, None) => PayloadIndex::Bool,
+            (IndexKind::Datetime, None) => PayloadIndex::Datetime,
+            (IndexKind::Uuid, None) => PayloadIndex::Uuid,
+        };
+        Ok(Self {
+            field: raw.field,
+            index,
+        })
+    }
 }
 
 impl FieldIndex {
@@ -135,6 +198,25 @@ mod tests {
         assert!(
             serde_json::from_value::<FieldIndex>(json!({"field": "g", "type": "geo"})).is_err()
         );
+    }
+
+    #[test]
+    fn a_tokenizer_off_a_text_index_or_an_unknown_key_is_refused() {
+        for bad in [
+            json!({"field": "k", "type": "keyword", "tokenizer": "word"}),
+            json!({"field": "k", "type": "keyword", "tokenizer": "nonsense"}),
+            json!({"field": "t", "type": "text", "tokenizer": "nonsense"}),
+            json!({"field": "k", "type": "keyword", "extra": 1}),
+            json!({"field": "t", "type": "text", "tokenizer": null}),
+        ] {
+            let err = serde_json::from_value::<FieldIndex>(bad.clone());
+            assert!(err.is_err(), "{bad} was accepted");
+        }
+        let err = serde_json::from_value::<FieldIndex>(
+            json!({"field": "k", "type": "keyword", "tokenizer": "word"}),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("for text indexes only"), "{err}");
     }
 
     #[test]

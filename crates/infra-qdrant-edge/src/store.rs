@@ -664,14 +664,11 @@ impl Inner {
             State::Idle => return Err(not_initialized(OP)),
             State::Closed => return Err(closed(OP)),
         };
-        let mut next = open.aliases.clone();
-        for change in changes {
-            change.apply(&mut next, |name| {
-                CollectionName::try_from(name).is_ok_and(|name| {
-                    open.collections.contains_key(&name) || open.quarantined.contains_key(&name)
-                })
-            })?;
-        }
+        let next = AliasChange::apply_all(changes, &open.aliases, |name| {
+            CollectionName::try_from(name).is_ok_and(|name| {
+                open.collections.contains_key(&name) || open.quarantined.contains_key(&name)
+            })
+        })?;
         self.save_aliases(&next, OP)?;
         open.aliases = next;
         Ok(())
@@ -1149,9 +1146,6 @@ impl VectorPort for EdgeVectorStore {
     async fn update_aliases(&self, changes: &[AliasChange]) -> InfraResult<()> {
         const OP: &str = "update_aliases";
         self.inner.check_open(OP)?;
-        for change in changes {
-            change.validate()?;
-        }
         let inner = Arc::clone(&self.inner);
         let changes = changes.to_vec();
         self.inner

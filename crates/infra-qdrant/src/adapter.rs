@@ -851,9 +851,7 @@ impl VectorPort for QdrantAdapter {
 
     async fn update_aliases(&self, changes: &[AliasChange]) -> InfraResult<()> {
         const OP: &str = "update_aliases";
-        for change in changes {
-            change.validate()?;
-        }
+        AliasChange::validate_all(changes)?;
         if changes.is_empty() {
             return Ok(());
         }

@@ -589,20 +589,13 @@ impl VectorPort for MemoryVector {
     async fn update_aliases(&self, changes: &[AliasChange]) -> InfraResult<()> {
         const OP: &str = "update_aliases";
         self.check(OP)?;
-        for change in changes {
-            change.validate()?;
-        }
         let collections = self
             .collections
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         let mut aliases = self.aliases.write().unwrap_or_else(PoisonError::into_inner);
-        // All or nothing: the changes apply to a copy that replaces the map at the end.
-        let mut next = aliases.clone();
-        for change in changes {
-            change.apply(&mut next, |name| collections.contains_key(name))?;
-        }
-        *aliases = next;
+        *aliases =
+            AliasChange::apply_all(changes, &aliases, |name| collections.contains_key(name))?;
         Ok(())
     }
 

@@ -92,6 +92,35 @@ impl AliasChange {
 }
 
 impl AliasChange {
+    /// Checks every change of a call ([`validate`](Self::validate)).
+    ///
+    /// # Errors
+    ///
+    /// The first change's `InvalidInput`.
+    pub fn validate_all(changes: &[Self]) -> InfraResult<()> {
+        changes.iter().try_for_each(Self::validate)
+    }
+
+    /// The aliases after a whole call's `changes`, all applied in order to a copy of
+    /// `aliases` or none: what a store that keeps aliases itself swaps in on success.
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](Self::validate) and [`apply`](Self::apply), for the first change that
+    /// fails; `aliases` is untouched.
+    pub fn apply_all(
+        changes: &[Self],
+        aliases: &BTreeMap<String, String>,
+        exists: impl Fn(&str) -> bool,
+    ) -> InfraResult<BTreeMap<String, String>> {
+        Self::validate_all(changes)?;
+        let mut next = aliases.clone();
+        for change in changes {
+            change.apply(&mut next, &exists)?;
+        }
+        Ok(next)
+    }
+
     /// Applies this change to `aliases` (alias -> collection) with Qdrant's rules, for
     /// stores that keep aliases themselves (the embedded store, the in-memory fake);
     /// `exists` says whether a collection of that name exists. On error `aliases` may be
@@ -209,6 +238,20 @@ mod tests {
             ErrorKind::Conflict
         );
         assert_eq!(aliases.len(), 1, "failed changes leave the map as it was");
+
+        let before = aliases.clone();
+        let all = [
+            AliasChange::create("z", "v1"),
+            AliasChange::create("y", "v9"),
+        ];
+        let err = AliasChange::apply_all(&all, &aliases, exists).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert_eq!(
+            aliases, before,
+            "apply_all changes nothing when one change fails"
+        );
+        let next = AliasChange::apply_all(&all[..1], &aliases, exists).unwrap();
+        assert_eq!(next.get("z").map(String::as_str), Some("v1"));
     }
 
     #[test]

@@ -308,6 +308,7 @@ pub(crate) fn write_outcome<T>(result: &InfraResult<T>) -> WriteOutcome {
             ErrorKind::InvalidInput
             | ErrorKind::NotFound
             | ErrorKind::Conflict
+            | ErrorKind::Unsupported
             | ErrorKind::NotConfigured
             | ErrorKind::Auth => WriteOutcome::Known,
             // A timeout, a transport error, an open circuit after an earlier attempt, a
@@ -393,6 +394,7 @@ mod tests {
                 ErrorKind::InvalidInput
                     | ErrorKind::NotFound
                     | ErrorKind::Conflict
+                    | ErrorKind::Unsupported
                     | ErrorKind::NotConfigured
                     | ErrorKind::Auth
             ) {

@@ -178,7 +178,11 @@ pub struct SearchCache {
 /// answer, in a fixed order.
 #[derive(Serialize)]
 struct Fingerprint<'a> {
-    vector: &'a [f32],
+    /// Untagged: a dense vector is the list of numbers keys were always made of.
+    vector: &'a infra_base::Vector,
+    /// Absent for the unnamed vector, so those keys are unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    using: Option<&'a str>,
     limit: usize,
     score_threshold: Option<f32>,
     filter: &'a infra_base::Filter,
@@ -209,6 +213,7 @@ impl SearchCache {
     pub fn fingerprint(query: &SearchQuery) -> String {
         let fingerprint = Fingerprint {
             vector: &query.vector,
+            using: query.using.as_deref(),
             limit: query.limit,
             score_threshold: query.score_threshold,
             filter: &query.filter,

@@ -801,11 +801,11 @@ mod tests {
             image
                 .quantization_config
                 .as_ref()
-                .and_then(|q| q.quantization.clone()),
+                .and_then(|q| q.quantization),
             Some(pb::quantization_config::Quantization::Binary(_))
         ));
         assert!(matches!(
-            create.quantization_config.as_ref().and_then(|q| q.quantization.clone()),
+            create.quantization_config.as_ref().and_then(|q| q.quantization),
             Some(pb::quantization_config::Quantization::Scalar(s))
                 if s.r#type == i32::from(pb::QuantizationType::Int8)
         ));

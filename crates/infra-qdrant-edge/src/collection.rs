@@ -656,11 +656,13 @@ impl Collection {
                 }
                 match serde_json::from_slice::<Change>(line) {
                     Ok(change) => {
-                        let by_ids = matches!(change, Change::Payload { .. });
+                        let by_ids =
+                            matches!(change, Change::Payload { .. } | Change::Vectors(_));
                         match shard.update(change.into_update(OP)?) {
                             Ok(()) => {}
-                            // A payload update of a point that a later line deletes, and
-                            // whose deletion the crash left applied: that line replays it.
+                            // A payload or vector update of a point that a later line
+                            // deletes, and whose deletion the crash left applied: that line
+                            // replays it (the engine updated the batch's other points).
                             Err(OperationError::PointIdError { .. }) if by_ids => {}
                             Err(e) => return Err(engine_error(OP, e)),
                         }
@@ -1369,6 +1371,57 @@ mod tests {
         .unwrap();
         let replayed = Collection::load(other, &options).unwrap();
         assert!(ids(&replayed, &[5]).is_empty());
+        drop(replayed);
+        let _ = fs::remove_dir_all(root);
+    }
+
+    /// Vector updates are journaled by ids and replayed (one of a point that a later line
+    /// deletes is skipped), and a journal line written before named vectors existed
+    /// (`"vector"`: the unnamed one) still replays.
+    #[test]
+    fn vector_updates_and_older_journal_lines_replay() {
+        use infra_base::Vectors;
+
+        let root = scratch();
+        let dir = root.join("c");
+        let options = EdgeStoreOptions::default();
+        let c = create_in(&dir, &options);
+        c.upsert(vec![Point::new(1, vec![1.0, 0.0])]).unwrap();
+        {
+            let _optimizing = lock(&c.optimizing);
+            let update = PointVectors::new(1, Vectors::unnamed(vec![0.0, 3.0]));
+            c.update_vectors(&[update]).unwrap();
+            let journal = fs::read_to_string(dir.join(JOURNAL_FILE)).unwrap();
+            assert_eq!(
+                journal.lines().collect::<Vec<_>>(),
+                [r#"{"vectors":[{"id":1,"vectors":{"":[0.0,3.0]}}]}"#]
+            );
+            copy_dir(&dir, &root.join("crashed"));
+        }
+        let crashed = Collection::load(root.join("crashed"), &options).unwrap();
+        let records = crashed.get(&[PointId::from(1)], true).unwrap();
+        assert_eq!(records[0].vector(), Some(&[0.0, 3.0][..]));
+        drop(crashed);
+        c.flush().unwrap();
+        drop(c);
+
+        let other = root.join("other");
+        drop(create_in(&other, &options));
+        fs::write(
+            other.join(JOURNAL_FILE),
+            concat!(
+                "{\"upsert\":[{\"id\":7,\"vector\":[2.0,0.0],\"payload\":{}}]}\n",
+                "{\"vectors\":[{\"id\":5,\"vectors\":{\"\":[1.0,1.0]}}]}\n",
+                "{\"delete\":[5]}\n",
+            ),
+        )
+        .unwrap();
+        let replayed = Collection::load(other, &options).unwrap();
+        let records = replayed
+            .get(&[PointId::from(5), PointId::from(7)], true)
+            .unwrap();
+        assert_eq!(records.len(), 1, "point 5 stays deleted");
+        assert_eq!(records[0].vector(), Some(&[2.0, 0.0][..]));
         drop(replayed);
         let _ = fs::remove_dir_all(root);
     }

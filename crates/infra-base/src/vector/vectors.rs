@@ -28,7 +28,7 @@ pub const MAX_SPARSE_ELEMENTS: usize = 65_536;
 /// How a name is shown in messages: the unnamed vector has no name to show.
 pub(crate) fn display_name(name: &str) -> String {
     if name == UNNAMED_VECTOR {
-        "the unnamed vector".to_owned()
+        "unnamed vector".to_owned()
     } else {
         format!("vector {name:?}")
     }
@@ -565,21 +565,21 @@ impl VectorSchema {
         for (name, declared) in &self.dense {
             let Some(found) = existing.dense.get(name) else {
                 return Err(conflict(format!(
-                    "has no dense {} ({}), but {} of dimension {} and distance {} was requested",
+                    "has no dense {} ({}), but one of dimension {} and distance {} was \
+                     requested",
                     display_name(name),
                     existing.describe(),
-                    display_name(name),
                     declared.dimension,
                     declared.distance
                 )));
             };
             if (found.dimension, found.distance) != (declared.dimension, declared.distance) {
                 return Err(conflict(format!(
-                    "exists with dimension {} and distance {} for {}, but dimension {} and \
-                     distance {} were requested",
+                    "has {} of dimension {} and distance {}, but dimension {} and distance {} \
+                     were requested",
+                    display_name(name),
                     found.dimension,
                     found.distance,
-                    display_name(name),
                     declared.dimension,
                     declared.distance
                 )));

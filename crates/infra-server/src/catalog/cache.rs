@@ -369,6 +369,12 @@ mod tests {
             base.clone().with_payload(false),
             base.clone().with_vector(true),
             base.clone().exact(true),
+            base.clone().using("image"),
+            SearchQuery::sparse(
+                "words",
+                infra_base::SparseVector::new(vec![0], vec![1.0]),
+                3,
+            ),
         ];
         let mut keys: Vec<String> = variants.iter().map(key).collect();
         keys.push(key(&base));

@@ -38,13 +38,16 @@ pub enum ErrorKind {
     /// The resource exists in a state that conflicts with the request (for example a
     /// collection with another dimension or distance).
     Conflict,
+    /// The backend does not offer what the request asks for, whatever its state (for
+    /// example sharding on the embedded vector store). Not transient.
+    Unsupported,
     /// Anything else: a bug, an unexpected reply, a protocol error.
     Internal,
 }
 
 impl ErrorKind {
     /// Every kind, for exhaustive tables in tests and documentation.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::Unavailable,
         ErrorKind::Timeout,
         ErrorKind::PoolExhausted,
@@ -54,6 +57,7 @@ impl ErrorKind {
         ErrorKind::InvalidInput,
         ErrorKind::NotFound,
         ErrorKind::Conflict,
+        ErrorKind::Unsupported,
         ErrorKind::Internal,
     ];
 
@@ -93,6 +97,7 @@ impl ErrorKind {
             ErrorKind::InvalidInput => "invalid_input",
             ErrorKind::NotFound => "not_found",
             ErrorKind::Conflict => "conflict",
+            ErrorKind::Unsupported => "unsupported",
             ErrorKind::Internal => "internal",
         }
     }
@@ -279,6 +284,7 @@ mod tests {
                 ErrorKind::InvalidInput
                     | ErrorKind::NotFound
                     | ErrorKind::Conflict
+                    | ErrorKind::Unsupported
                     | ErrorKind::Internal
             );
             assert_eq!(kind.is_dependency_failure(), expected, "{kind}");

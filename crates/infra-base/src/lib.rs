@@ -75,10 +75,11 @@ pub use redis::{
 pub use service::BaseService;
 pub use vector::{
     AnyValues, CollectionInfo, CollectionName, CollectionSpec, Condition, DatetimeRange, Distance,
-    EnsureOutcome, FieldIndex, Filter, GeoPoint, MatchValue, MinShould, Payload, PayloadIndex,
-    PayloadUpdate, Point, PointId, PointSelector, Range, Record, ScoredPoint, ScrollPage,
-    ScrollRequest, SearchQuery, TextTokenizer, VECTOR_BACKEND, ValuesCount, VectorPort,
-    VectorPortExt,
+    EnsureOutcome, FieldIndex, Filter, GeoPoint, HnswParams, MatchValue, MinShould, Payload,
+    PayloadIndex, PayloadUpdate, Point, PointId, PointSelector, PointVectors, Quantization, Range,
+    Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, SparseParams, SparseVector,
+    TextTokenizer, UNNAMED_VECTOR, VECTOR_BACKEND, ValuesCount, Vector, VectorParams, VectorPort,
+    VectorPortExt, VectorSchema, Vectors,
 };
 
 #[cfg(feature = "mock")]

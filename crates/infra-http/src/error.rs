@@ -8,10 +8,16 @@
 //! | `invalid_input` | 422 | - |
 //! | `not_found` | 404 | - |
 //! | `conflict` | 409 | - |
+//! | `unsupported` | 501 | - |
 //! | `internal` and any future kind | 500 | - |
 //!
 //! An error's own [`InfraError::retry_after`] (the circuit breaker sets the time left open)
 //! wins over the default, rounded up to whole seconds, at least 1.
+//!
+//! `unsupported` is 501 Not Implemented: the backend behind the service cannot do what was
+//! asked whatever the request's form (for example sharding on the embedded vector store), a
+//! deployment matter rather than a client error, so it is a 5xx and logged as an error, but
+//! not 503: waiting does not help, so no `Retry-After`.
 //!
 //! `invalid_input` is 422 rather than 400 so that it agrees with axum's own split: a body that
 //! is not JSON at all is 400 (`bad_request`), JSON that does not fit the expected type is 422.
@@ -66,6 +72,7 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
         ErrorKind::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -104,6 +111,7 @@ fn title_for(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidInput => "Invalid input",
         ErrorKind::NotFound => "Not found",
         ErrorKind::Conflict => "Conflict",
+        ErrorKind::Unsupported => "Not supported by this backend",
         _ => "Internal error",
     }
 }

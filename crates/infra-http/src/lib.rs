@@ -9,7 +9,7 @@
 //! - [`ApiError`] / [`Problem`]: every [`InfraError`](infra_base::InfraError) becomes an
 //!   RFC 9457 `application/problem+json` response in one place ([`error`] has the table:
 //!   dependency failures are 503 with `Retry-After`, `invalid_input` 422, `not_found` 404,
-//!   `conflict` 409, `internal` 500), logged once with its source chain; axum's rejections,
+//!   `conflict` 409, `unsupported` 501, `internal` 500), logged once with its source chain; axum's rejections,
 //!   unknown routes, the body limit and the request timeout answer in the same shape.
 //! - [`HealthCache`] and [`health_router`]: `/health/live`, `/health/ready` and
 //!   `/health/infra` (`application/health+json`), over checks that run in parallel, each

@@ -43,24 +43,25 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
 
-use infra_base::vector::validate_vector;
 use infra_base::vector::{OrderDirection, StartFrom};
 use infra_base::{
-    CollectionName, CollectionSpec, Distance, ErrorKind, FieldIndex, Filter, PayloadUpdate, Point,
-    PointId, PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
+    CollectionName, CollectionSpec, Distance, ErrorKind, FieldIndex, Filter, HnswParams,
+    PayloadUpdate, Point, PointId, PointSelector, PointVectors, Record, ScoredPoint, ScrollPage,
+    ScrollRequest, SearchQuery, UNNAMED_VECTOR, Vector, VectorSchema,
 };
 use qdrant_edge::{
     CountRequest, DEFAULT_VECTOR_NAME, DeletePayloadOp, Direction, EdgeConfig,
-    EdgeOptimizersConfig, EdgeShard, EdgeVectorParams, HnswIndexConfig, NamedQuery, OperationError,
-    OrderByInterface, PayloadOps, PointInsertOperations, PointOperations, PointStructPersisted,
-    QueryEnum, SearchParams, SearchRequest, SetPayloadOp, UpdateOperation, VectorInternal,
-    VectorStructPersisted, WithPayloadInterface, WithVector,
+    EdgeOptimizersConfig, EdgeShard, EdgeSparseVectorParams, EdgeVectorParams, HnswIndexConfig,
+    Modifier, NamedQuery, OperationError, OrderByInterface, PayloadOps, PointInsertOperations,
+    PointOperations, PointStructPersisted, PointVectorsPersisted, QueryEnum, SearchParams,
+    SearchRequest, SetPayloadOp, UpdateOperation, UpdateVectorsOp, VectorInternal,
+    VectorOperations, WithPayloadInterface, WithVector,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::convert::{
-    dense_vector, edge_distance, edge_filter, edge_payload, payload_path, point_id, port_distance,
-    port_id, port_payload,
+    edge_distance, edge_filter, edge_hnsw, edge_payload, edge_quantization, edge_sparse,
+    edge_vectors, payload_path, point_id, port_id, port_payload, port_schema, port_vectors,
 };
 use crate::error::{engine_error, error, io_error, not_found};
 use crate::index;
@@ -84,9 +85,16 @@ pub(crate) type DirGuard = Arc<dyn std::any::Any + Send + Sync>;
 #[derive(Debug, Serialize, Deserialize)]
 struct Marker {
     name: String,
-    dimension: usize,
-    distance: Distance,
+    /// The unnamed vector's dimension and distance (absent for named vectors only; the
+    /// engine's configuration has every vector).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dimension: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    distance: Option<Distance>,
     format: u32,
+    /// The spec's HNSW parameters, over the store's options (absent before they existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hnsw: Option<HnswParams>,
     /// Payload indexes (absent in markers written before indexes existed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     indexes: Vec<FieldIndex>,
@@ -112,6 +120,7 @@ enum Slot {
 #[serde(rename_all = "snake_case")]
 enum Change {
     Upsert(Vec<Point>),
+    Vectors(Vec<PointVectors>),
     Delete(Vec<PointId>),
     Payload {
         ids: Vec<PointId>,
@@ -124,6 +133,7 @@ impl Change {
     fn len(&self) -> u64 {
         match self {
             Change::Upsert(points) => points.len() as u64,
+            Change::Vectors(points) => points.len() as u64,
             Change::Delete(ids) | Change::Payload { ids, .. } => ids.len() as u64,
         }
     }
@@ -140,13 +150,26 @@ impl Change {
                     .into_iter()
                     .map(|p| PointStructPersisted {
                         id: point_id(p.id),
-                        vector: VectorStructPersisted::Single(p.vector),
+                        vector: edge_vectors(p.vectors),
                         payload: Some(edge_payload(p.payload)),
                     })
                     .collect();
                 UpdateOperation::PointOperation(PointOperations::UpsertPoints(
                     PointInsertOperations::PointsList(points),
                 ))
+            }
+            Change::Vectors(points) => {
+                let points = points
+                    .into_iter()
+                    .map(|p| PointVectorsPersisted {
+                        id: point_id(p.id),
+                        vector: edge_vectors(p.vectors),
+                    })
+                    .collect();
+                UpdateOperation::VectorOperation(VectorOperations::UpdateVectors(UpdateVectorsOp {
+                    points,
+                    update_filter: None,
+                }))
             }
             Change::Delete(ids) => {
                 let ids = ids.into_iter().map(point_id).collect();
@@ -178,6 +201,33 @@ impl Change {
             }
         })
     }
+}
+
+/// The ids, each once, if every one exists; `NotFound` naming the first missing one.
+fn check_ids_exist(
+    shard: &EdgeShard,
+    ids: &[PointId],
+    operation: &'static str,
+) -> infra_base::InfraResult<Vec<PointId>> {
+    let mut seen = HashSet::with_capacity(ids.len());
+    let unique: Vec<PointId> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+    let edge_ids: Vec<_> = unique.iter().copied().map(point_id).collect();
+    let found = shard
+        .retrieve(
+            &edge_ids,
+            Some(WithPayloadInterface::Bool(false)),
+            Some(WithVector::Bool(false)),
+        )
+        .map_err(|e| engine_error(operation, e))?;
+    let found: HashSet<PointId> = found.into_iter().map(|r| port_id(r.id)).collect();
+    if let Some(missing) = unique.iter().find(|id| !found.contains(id)) {
+        return Err(error(
+            ErrorKind::NotFound,
+            operation,
+            format!("no point with id {missing} found"),
+        ));
+    }
+    Ok(unique)
 }
 
 /// Page size of the internal scrolls that resolve a filter to ids.
@@ -289,8 +339,10 @@ fn sync_dir(dir: &Path) {
 /// A collection and its shard.
 pub(crate) struct Collection {
     pub(crate) name: CollectionName,
-    pub(crate) dimension: usize,
-    pub(crate) distance: Distance,
+    /// The collection's vectors, as the engine's configuration has them.
+    pub(crate) vectors: VectorSchema,
+    /// The spec's HNSW parameters, kept for the marker.
+    hnsw: Option<HnswParams>,
     dir: PathBuf,
     slot: RwLock<Slot>,
     /// Serializes writes and flushes; holds the journal while there is one.
@@ -314,8 +366,7 @@ impl std::fmt::Debug for Collection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Collection")
             .field("name", &self.name)
-            .field("dimension", &self.dimension)
-            .field("distance", &self.distance)
+            .field("vectors", &self.vectors)
             .field("dir", &self.dir)
             .field("temporary", &self.dir_guard.is_some())
             .finish_non_exhaustive()
@@ -360,8 +411,8 @@ fn flush_shard(shard: &EdgeShard, operation: &'static str) -> infra_base::InfraR
 impl Collection {
     fn new(
         name: CollectionName,
-        dimension: usize,
-        distance: Distance,
+        vectors: VectorSchema,
+        hnsw: Option<HnswParams>,
         dir: PathBuf,
         shard: EdgeShard,
         options: &EdgeStoreOptions,
@@ -370,12 +421,16 @@ impl Collection {
         let threshold_kb = options
             .indexing_threshold_kb
             .unwrap_or(DEFAULT_INDEXING_THRESHOLD_KB);
-        let optimize_after = (options.auto_optimize && threshold_kb > 0)
-            .then(|| (threshold_kb as u64 * 1024 / (dimension as u64 * COMPONENT_BYTES)).max(1));
+        // The dense components a point holds at most (sparse vectors count as one).
+        let components: usize =
+            vectors.dense.values().map(|v| v.dimension).sum::<usize>() + vectors.sparse.len();
+        let optimize_after = (options.auto_optimize && threshold_kb > 0).then(|| {
+            (threshold_kb as u64 * 1024 / (components.max(1) as u64 * COMPONENT_BYTES)).max(1)
+        });
         Self {
             name,
-            dimension,
-            distance,
+            vectors,
+            hnsw,
             dir,
             slot: RwLock::new(Slot::Open(Box::new(shard))),
             writer: Mutex::new(None),
@@ -394,17 +449,59 @@ impl Collection {
         self
     }
 
-    /// The engine configuration of a new collection.
+    /// The engine configuration of a new collection: the spec's vectors and tuning over
+    /// the store's options.
     fn edge_config(spec: &CollectionSpec, options: &EdgeStoreOptions) -> EdgeConfig {
-        let vector = EdgeVectorParams::builder(spec.dimension, edge_distance(spec.distance))
-            .on_disk(options.vectors_on_disk)
-            .build();
-        EdgeConfig::builder()
-            .vector(DEFAULT_VECTOR_NAME, vector)
-            .on_disk_payload(options.payload_on_disk)
-            .hnsw_config(hnsw_config(options))
-            .optimizers(optimizers_config(options))
-            .build()
+        let hnsw = edge_hnsw(hnsw_config(options), spec.hnsw.as_ref());
+        let mut config = EdgeConfig::builder()
+            .on_disk_payload(spec.on_disk_payload.unwrap_or(options.payload_on_disk))
+            .hnsw_config(hnsw)
+            .optimizers(optimizers_config(options));
+        if let Some(quantization) = spec.quantization {
+            config = config.quantization_config(edge_quantization(quantization));
+        }
+        for (name, params) in &spec.vectors.dense {
+            let mut vector =
+                EdgeVectorParams::builder(params.dimension, edge_distance(params.distance))
+                    .on_disk(params.on_disk.unwrap_or(options.vectors_on_disk));
+            if let Some(own) = &params.hnsw {
+                vector = vector.hnsw_config(edge_hnsw(hnsw, Some(own)));
+            }
+            if let Some(quantization) = params.quantization {
+                vector = vector.quantization_config(edge_quantization(quantization));
+            }
+            // The unnamed vector is the engine's `""` too.
+            let name = if name == UNNAMED_VECTOR {
+                DEFAULT_VECTOR_NAME
+            } else {
+                name
+            };
+            config = config.vector(name, vector.build());
+        }
+        for (name, params) in &spec.vectors.sparse {
+            let mut sparse = EdgeSparseVectorParams::builder();
+            if params.idf {
+                sparse = sparse.modifier(Modifier::Idf);
+            }
+            if let Some(on_disk) = params.on_disk {
+                sparse = sparse.on_disk(on_disk);
+            }
+            config = config.sparse_vector(name.as_str(), sparse.build());
+        }
+        config.build()
+    }
+
+    /// The marker of this collection, with the engine's `indexes`.
+    fn marker(&self, indexes: Vec<FieldIndex>) -> Marker {
+        let unnamed = self.vectors.unnamed();
+        Marker {
+            name: self.name.to_string(),
+            dimension: unnamed.map(|v| v.dimension),
+            distance: unnamed.map(|v| v.distance),
+            format: MARKER_FORMAT,
+            hnsw: self.hnsw,
+            indexes,
+        }
     }
 
     /// Creates the collection `name` (the spec's, parsed) in `dir`, which must not exist.
@@ -424,23 +521,12 @@ impl Collection {
             index::create(&shard, &declared, OP)?;
             flush_shard(&shard, OP)?;
         }
-        let marker = Marker {
-            name: name.to_string(),
-            dimension: spec.dimension,
-            distance: spec.distance,
-            format: MARKER_FORMAT,
-            indexes: index::shard_indexes(&shard).0,
-        };
-        write_marker(&dir, &marker)
-            .map_err(|e| io_error(OP, "write", &dir.join(MARKER_FILE), e))?;
-        Ok(Self::new(
-            name,
-            spec.dimension,
-            spec.distance,
-            dir,
-            shard,
-            options,
-        ))
+        let vectors = port_schema(&shard.config());
+        let indexes = index::shard_indexes(&shard).0;
+        let collection = Self::new(name, vectors, spec.hnsw, dir, shard, options);
+        write_marker(&collection.dir, &collection.marker(indexes))
+            .map_err(|e| io_error(OP, "write", &collection.dir.join(MARKER_FILE), e))?;
+        Ok(collection)
     }
 
     /// Opens the complete collection in `dir` (see [`MARKER_FILE`]).
@@ -474,43 +560,31 @@ impl Collection {
             );
             error(err.kind(), OP, message).with_source(err)
         })?;
-        let (dimension, distance) = {
-            let config = shard.config();
-            let vector = config.vectors.get(DEFAULT_VECTOR_NAME).ok_or_else(|| {
-                error(
+        let vectors = port_schema(&shard.config());
+        if let (Some(dimension), Some(distance)) = (marker.dimension, marker.distance) {
+            let engine = vectors.unnamed().map(|v| (v.dimension, v.distance));
+            if engine != Some((dimension, distance)) {
+                return Err(error(
                     ErrorKind::Internal,
                     OP,
                     format!(
-                        "collection {} in {} has no unnamed dense vector",
+                        "collection {} in {}: {MARKER_FILE} records an unnamed vector of \
+                         dimension {dimension} and distance {distance}, the engine has {vectors}",
                         marker.name,
-                        dir.display()
+                        dir.display(),
                     ),
-                )
-            })?;
-            (vector.size, port_distance(vector.distance))
-        };
-        if (dimension, distance) != (marker.dimension, marker.distance) {
-            return Err(error(
-                ErrorKind::Internal,
-                OP,
-                format!(
-                    "collection {} in {}: the engine has dimension {dimension} and distance \
-                     {distance}, {MARKER_FILE} records dimension {} and distance {}",
-                    marker.name,
-                    dir.display(),
-                    marker.dimension,
-                    marker.distance
-                ),
-            ));
+                ));
+            }
         }
-        // The store's options are the truth for tunables: apply them to existing shards.
+        // The store's options, then the spec's HNSW parameters, are the truth for tunables:
+        // apply them to existing shards.
         let optimizers = optimizers_config(options);
         if shard.config().optimizers != optimizers {
             shard
                 .set_optimizers_config(optimizers)
                 .map_err(|e| engine_error(OP, e))?;
         }
-        let hnsw = hnsw_config(options);
+        let hnsw = edge_hnsw(hnsw_config(options), marker.hnsw.as_ref());
         if shard.config().hnsw_config != hnsw {
             shard
                 .set_hnsw_config(hnsw)
@@ -518,7 +592,7 @@ impl Collection {
         }
         if !marker.indexes.is_empty() {
             // Indexes created after the last flush are lost with the engine's WAL.
-            let mut recorded = CollectionSpec::new(name.as_str(), dimension, distance);
+            let mut recorded = CollectionSpec::named(name.as_str());
             recorded.indexes = marker.indexes;
             let lost = index::missing(&recorded, &shard)?;
             if !lost.is_empty() {
@@ -528,7 +602,7 @@ impl Collection {
                     "re-created payload indexes lost before a flush");
             }
         }
-        let collection = Self::new(name, dimension, distance, dir, shard, options);
+        let collection = Self::new(name, vectors, marker.hnsw, dir, shard, options);
         collection.replay_journal()?;
         Ok(collection)
     }
@@ -549,13 +623,7 @@ impl Collection {
             if try_lock(&self.optimizing).is_some() {
                 self.flush_locked(shard, &mut journal, OP)?;
             }
-            let marker = Marker {
-                name: self.name.to_string(),
-                dimension: self.dimension,
-                distance: self.distance,
-                format: MARKER_FORMAT,
-                indexes: index::shard_indexes(shard).0,
-            };
+            let marker = self.marker(index::shard_indexes(shard).0);
             write_marker(&self.dir, &marker)
                 .map_err(|e| io_error(OP, "write", &self.dir.join(MARKER_FILE), e))?;
             tracing::debug!(collection = %self.name, created = missing.len(),
@@ -588,11 +656,13 @@ impl Collection {
                 }
                 match serde_json::from_slice::<Change>(line) {
                     Ok(change) => {
-                        let by_ids = matches!(change, Change::Payload { .. });
+                        let by_ids =
+                            matches!(change, Change::Payload { .. } | Change::Vectors(_));
                         match shard.update(change.into_update(OP)?) {
                             Ok(()) => {}
-                            // A payload update of a point that a later line deletes, and
-                            // whose deletion the crash left applied: that line replays it.
+                            // A payload or vector update of a point that a later line
+                            // deletes, and whose deletion the crash left applied: that line
+                            // replays it (the engine updated the batch's other points).
                             Err(OperationError::PointIdError { .. }) if by_ids => {}
                             Err(e) => return Err(engine_error(OP, e)),
                         }
@@ -719,12 +789,27 @@ impl Collection {
     pub(crate) fn upsert(&self, points: Vec<Point>) -> infra_base::InfraResult<()> {
         const OP: &str = "upsert";
         for point in &points {
-            validate_vector(&point.vector, self.dimension, OP)?;
+            self.vectors.check_vectors(&point.vectors, OP)?;
         }
         if points.is_empty() {
             return Ok(());
         }
         self.write(OP, |_| Ok(Change::Upsert(points)))
+    }
+
+    /// Replaces some vectors of existing points; every entry is validated and every id
+    /// must exist (checked under the writer lock, so nothing is changed when one is
+    /// missing).
+    pub(crate) fn update_vectors(&self, points: &[PointVectors]) -> infra_base::InfraResult<()> {
+        const OP: &str = "update_vectors";
+        for point in points {
+            point.validate(&self.vectors, OP)?;
+        }
+        self.write(OP, |shard| {
+            let ids: Vec<PointId> = points.iter().map(|p| p.id).collect();
+            check_ids_exist(shard, &ids, OP)?;
+            Ok(Change::Vectors(points.to_vec()))
+        })
     }
 
     /// Deletes points by id or by filter.
@@ -754,29 +839,7 @@ impl Collection {
         update.validate()?;
         self.write(OP, |shard| {
             let ids = match selector {
-                PointSelector::Ids(ids) => {
-                    let mut seen = HashSet::with_capacity(ids.len());
-                    let unique: Vec<PointId> =
-                        ids.iter().copied().filter(|id| seen.insert(*id)).collect();
-                    let edge_ids: Vec<_> = unique.iter().copied().map(point_id).collect();
-                    let found = shard
-                        .retrieve(
-                            &edge_ids,
-                            Some(WithPayloadInterface::Bool(false)),
-                            Some(WithVector::Bool(false)),
-                        )
-                        .map_err(|e| engine_error(OP, e))?;
-                    let found: HashSet<PointId> =
-                        found.into_iter().map(|r| port_id(r.id)).collect();
-                    if let Some(missing) = unique.iter().find(|id| !found.contains(id)) {
-                        return Err(error(
-                            ErrorKind::NotFound,
-                            OP,
-                            format!("no point with id {missing} found"),
-                        ));
-                    }
-                    unique
-                }
+                PointSelector::Ids(ids) => check_ids_exist(shard, ids, OP)?,
                 PointSelector::Filter(filter) => matching_ids(shard, filter, OP)?,
             };
             Ok(Change::Payload {
@@ -825,8 +888,8 @@ impl Collection {
                         } else {
                             infra_base::Payload::new()
                         },
-                        vector: if request.with_vector {
-                            dense_vector(r.vector)
+                        vectors: if request.with_vector {
+                            port_vectors(r.vector)
                         } else {
                             None
                         },
@@ -867,8 +930,8 @@ impl Collection {
                 .map(|r| Record {
                     id: port_id(r.id),
                     payload: port_payload(r.payload),
-                    vector: if with_vector {
-                        dense_vector(r.vector)
+                    vectors: if with_vector {
+                        port_vectors(r.vector)
                     } else {
                         None
                     },
@@ -895,8 +958,11 @@ impl Collection {
         let filter = edge_filter(&query.filter, OP)?;
         let request = SearchRequest {
             query: QueryEnum::Nearest(NamedQuery {
-                query: VectorInternal::Dense(query.vector.clone()),
-                using: None,
+                query: match &query.vector {
+                    Vector::Dense(v) => VectorInternal::Dense(v.clone()),
+                    Vector::Sparse(v) => VectorInternal::Sparse(edge_sparse(v)),
+                },
+                using: Some(query.vector_name().to_owned()).filter(|n| n != UNNAMED_VECTOR),
             }),
             filter,
             params: Some(SearchParams {
@@ -909,7 +975,7 @@ impl Collection {
             with_vector: Some(WithVector::Bool(query.with_vector)),
             score_threshold: None,
         };
-        let distance = self.distance;
+        let distance = query.distance(&self.vectors).unwrap_or(Distance::Dot);
         self.with_shard(OP, |shard| {
             if query.exact {
                 let points = shard.info().points_count as u64;
@@ -939,8 +1005,8 @@ impl Collection {
                     id: port_id(hit.id),
                     score: hit.score,
                     payload: query.with_payload.then(|| port_payload(hit.payload)),
-                    vector: if query.with_vector {
-                        dense_vector(hit.vector)
+                    vectors: if query.with_vector {
+                        port_vectors(hit.vector)
                     } else {
                         None
                     },
@@ -1305,6 +1371,57 @@ mod tests {
         .unwrap();
         let replayed = Collection::load(other, &options).unwrap();
         assert!(ids(&replayed, &[5]).is_empty());
+        drop(replayed);
+        let _ = fs::remove_dir_all(root);
+    }
+
+    /// Vector updates are journaled by ids and replayed (one of a point that a later line
+    /// deletes is skipped), and a journal line written before named vectors existed
+    /// (`"vector"`: the unnamed one) still replays.
+    #[test]
+    fn vector_updates_and_older_journal_lines_replay() {
+        use infra_base::Vectors;
+
+        let root = scratch();
+        let dir = root.join("c");
+        let options = EdgeStoreOptions::default();
+        let c = create_in(&dir, &options);
+        c.upsert(vec![Point::new(1, vec![1.0, 0.0])]).unwrap();
+        {
+            let _optimizing = lock(&c.optimizing);
+            let update = PointVectors::new(1, Vectors::unnamed(vec![0.0, 3.0]));
+            c.update_vectors(&[update]).unwrap();
+            let journal = fs::read_to_string(dir.join(JOURNAL_FILE)).unwrap();
+            assert_eq!(
+                journal.lines().collect::<Vec<_>>(),
+                [r#"{"vectors":[{"id":1,"vectors":{"":[0.0,3.0]}}]}"#]
+            );
+            copy_dir(&dir, &root.join("crashed"));
+        }
+        let crashed = Collection::load(root.join("crashed"), &options).unwrap();
+        let records = crashed.get(&[PointId::from(1)], true).unwrap();
+        assert_eq!(records[0].vector(), Some(&[0.0, 3.0][..]));
+        drop(crashed);
+        c.flush().unwrap();
+        drop(c);
+
+        let other = root.join("other");
+        drop(create_in(&other, &options));
+        fs::write(
+            other.join(JOURNAL_FILE),
+            concat!(
+                "{\"upsert\":[{\"id\":7,\"vector\":[2.0,0.0],\"payload\":{}}]}\n",
+                "{\"vectors\":[{\"id\":5,\"vectors\":{\"\":[1.0,1.0]}}]}\n",
+                "{\"delete\":[5]}\n",
+            ),
+        )
+        .unwrap();
+        let replayed = Collection::load(other, &options).unwrap();
+        let records = replayed
+            .get(&[PointId::from(5), PointId::from(7)], true)
+            .unwrap();
+        assert_eq!(records.len(), 1, "point 5 stays deleted");
+        assert_eq!(records[0].vector(), Some(&[2.0, 0.0][..]));
         drop(replayed);
         let _ = fs::remove_dir_all(root);
     }

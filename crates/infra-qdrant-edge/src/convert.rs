@@ -4,15 +4,19 @@
 //! (ids, payloads, distances, filters, vectors), so the adapter's semantics can be read
 //! off this file.
 
+use std::collections::HashMap;
+
 use infra_base::{
-    AnyValues, Condition, DatetimeRange, Distance, ErrorKind, Filter, GeoPoint, InfraError,
-    InfraResult, MatchValue, Payload, PointId, Range, VECTOR_BACKEND,
+    AnyValues, Condition, DatetimeRange, Distance, ErrorKind, Filter, GeoPoint, HnswParams,
+    InfraError, InfraResult, MatchValue, Payload, PointId, Quantization, Range, SparseParams,
+    SparseVector, VECTOR_BACKEND, Vector, VectorParams, VectorSchema, Vectors,
 };
 use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::{
-    DEFAULT_VECTOR_NAME, DateTimeWrapper, FieldCondition, GeoBoundingBox, GeoRadius,
-    HasIdCondition, IsEmptyCondition, IsNullCondition, JsonPath, Match, MatchExcept, MinShould,
-    VectorInternal, VectorStructInternal,
+    BinaryQuantizationConfig, DateTimeWrapper, EdgeConfig, FieldCondition, GeoBoundingBox,
+    GeoRadius, HasIdCondition, HnswIndexConfig, IsEmptyCondition, IsNullCondition, JsonPath, Match,
+    MatchExcept, MinShould, Modifier, QuantizationConfig, ScalarQuantizationConfig, ScalarType,
+    VectorInternal, VectorPersisted, VectorStructInternal, VectorStructPersisted,
 };
 
 /// The port's id as qdrant-edge's id (the same two shapes: u64 or UUID).
@@ -61,16 +65,109 @@ pub(crate) fn port_payload(payload: Option<qdrant_edge::Payload>) -> Payload {
     payload.map(|p| p.0).unwrap_or_default()
 }
 
-/// The dense vector of the single unnamed vector a collection holds, if the engine
-/// returned it.
-pub(crate) fn dense_vector(vector: Option<VectorStructInternal>) -> Option<Vec<f32>> {
-    match vector? {
-        VectorStructInternal::Single(v) => Some(v),
-        VectorStructInternal::Named(mut named) => match named.remove(DEFAULT_VECTOR_NAME)? {
-            VectorInternal::Dense(v) => Some(v),
-            VectorInternal::Sparse(_) | VectorInternal::MultiDense(_) => None,
-        },
-        VectorStructInternal::MultiDense(_) => None,
+/// A point's vectors as the engine stores them: always by name (the unnamed vector is
+/// named `""` in the engine too), sparse ones sorted by index.
+pub(crate) fn edge_vectors(vectors: Vectors) -> VectorStructPersisted {
+    VectorStructPersisted::Named(
+        vectors
+            .into_iter()
+            .map(|(name, vector)| {
+                let vector = match vector {
+                    Vector::Dense(v) => VectorPersisted::Dense(v),
+                    Vector::Sparse(v) => VectorPersisted::Sparse(edge_sparse(&v)),
+                };
+                (name, vector)
+            })
+            .collect::<HashMap<_, _>>(),
+    )
+}
+
+/// A validated sparse vector as the engine's (sorted by index, as the engine keeps them).
+pub(crate) fn edge_sparse(vector: &SparseVector) -> qdrant_edge::SparseVector {
+    let sorted = vector.sorted();
+    qdrant_edge::SparseVector {
+        indices: sorted.indices,
+        values: sorted.values,
+    }
+}
+
+/// The vectors the engine returned, by name; `None` when it returned none.
+pub(crate) fn port_vectors(vector: Option<VectorStructInternal>) -> Option<Vectors> {
+    let named = match vector? {
+        VectorStructInternal::Single(v) => return Some(Vectors::unnamed(v)),
+        VectorStructInternal::Named(named) => named,
+        VectorStructInternal::MultiDense(_) => return Some(Vectors::new()),
+    };
+    Some(
+        named
+            .into_iter()
+            .filter_map(|(name, vector)| match vector {
+                VectorInternal::Dense(v) => Some((name, Vector::Dense(v))),
+                VectorInternal::Sparse(v) => Some((
+                    name,
+                    Vector::Sparse(SparseVector::new(v.indices, v.values).sorted()),
+                )),
+                VectorInternal::MultiDense(_) => None,
+            })
+            .collect(),
+    )
+}
+
+/// The engine's HNSW configuration: `base` with what `params` sets.
+pub(crate) fn edge_hnsw(base: HnswIndexConfig, params: Option<&HnswParams>) -> HnswIndexConfig {
+    let Some(params) = params else {
+        return base;
+    };
+    let size = |value: Option<u64>, default: usize| {
+        value.map_or(default, |v| usize::try_from(v).unwrap_or(usize::MAX))
+    };
+    HnswIndexConfig {
+        m: size(params.m, base.m),
+        ef_construct: size(params.ef_construct, base.ef_construct),
+        ..base
+    }
+}
+
+/// The engine's quantization for the port's (Qdrant's default quantile, `int8`).
+pub(crate) fn edge_quantization(quantization: Quantization) -> QuantizationConfig {
+    match quantization {
+        Quantization::ScalarInt8 { always_ram } => ScalarQuantizationConfig {
+            r#type: ScalarType::Int8,
+            quantile: None,
+            always_ram,
+        }
+        .into(),
+        Quantization::Binary { always_ram } => BinaryQuantizationConfig {
+            always_ram,
+            encoding: None,
+            query_encoding: None,
+        }
+        .into(),
+    }
+}
+
+/// The vectors of a shard's configuration, as `collection_info` reports them.
+pub(crate) fn port_schema(config: &EdgeConfig) -> VectorSchema {
+    VectorSchema {
+        dense: config
+            .vectors
+            .iter()
+            .map(|(name, v)| {
+                (
+                    name.clone(),
+                    VectorParams::dense(v.size, port_distance(v.distance)),
+                )
+            })
+            .collect(),
+        sparse: config
+            .sparse_vectors
+            .iter()
+            .map(|(name, v)| {
+                let params = SparseParams::default();
+                let idf = v.modifier == Some(Modifier::Idf);
+                (name.clone(), if idf { params.idf() } else { params })
+            })
+            .collect(),
     }
 }
 

@@ -15,7 +15,8 @@
 //! conformance suite. It also implements [`Lifecycle`](infra_base::Lifecycle): `init`
 //! creates or opens the directory, `health` is a cheap timed check, `close` flushes.
 //! Layout: `<path>/collections/<name>/` holds a collection (the engine's files and
-//! `infra-collection.json`, recording its dimension, distance and payload indexes, and
+//! `infra-collection.json`, recording its unnamed vector's dimension and distance, the
+//! spec's HNSW parameters and the payload indexes, and
 //! `infra-journal.jsonl` while writes made during an optimization await a flush),
 //! `<path>/trash/` deleted
 //! collections being removed, and `<path>/.lock` the lock of the store that has it open.
@@ -66,6 +67,15 @@
 //!   write, so they read back as unit vectors), dot product, and the Euclidean and
 //!   Manhattan distances, smallest first. `score_threshold` keeps scores `>=` the threshold
 //!   for similarities and `<=` for distances.
+//! - **Vectors**: the spec's dense vectors (the unnamed one is the engine's `""`) and
+//!   sparse vectors (IDF modifier when declared) are the shard's; an upsert replaces all
+//!   of a point's vectors, `update_vectors` replaces the ones given (every id checked
+//!   first: `NotFound`, nothing changed); sparse vectors read back sorted by index.
+//! - **Tuning**: the spec's HNSW parameters, quantization and on-disk flags apply over
+//!   the store's options (HNSW, vectors and payload on disk), per vector over per
+//!   collection; the spec's HNSW parameters are kept in the marker and applied again when
+//!   the collection opens. One shard on one node: a `shard_number`, `replication_factor`
+//!   or `write_consistency_factor` above 1 is `Unsupported`, naming the parameter.
 //! - **Search**: exact (brute force) on segments below the indexing threshold and when
 //!   [`SearchQuery::exact`](infra_base::SearchQuery::exact) is set; HNSW otherwise.
 //! - **Scroll**: the engine's own paging by id (`next_page_offset` is the first id of the

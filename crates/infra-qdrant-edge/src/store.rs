@@ -11,8 +11,8 @@ use infra_base::vector::{Alias, AliasChange};
 use infra_base::{
     CollectionInfo, CollectionName, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind,
     Filter, HealthStatus, InfraError, InfraResult, Lifecycle, PayloadUpdate, Point, PointId,
-    PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND,
-    VectorPort,
+    PointSelector, PointVectors, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
+    VECTOR_BACKEND, VectorPort,
 };
 use infra_config::{QdrantMode, QdrantSettings};
 use tokio::sync::Semaphore;
@@ -785,7 +785,7 @@ impl Inner {
             let state = read(&self.state);
             let open = open_state(&state, OP)?;
             if let Some(existing) = open.collections.get(&name) {
-                spec.check_existing(existing.dimension, existing.distance)?;
+                spec.check_existing(&existing.vectors)?;
                 let existing = Arc::clone(existing);
                 drop(state);
                 existing.ensure_indexes(spec)?;
@@ -845,8 +845,8 @@ impl Inner {
             return Err(closed(OP));
         };
         open.collections.insert(name.clone(), Arc::new(collection));
-        tracing::debug!(collection = %name, dimension = spec.dimension,
-            distance = %spec.distance, "embedded vector collection created");
+        tracing::debug!(collection = %name, vectors = %spec.vectors,
+            "embedded vector collection created");
         Ok(EnsureOutcome::Created)
     }
 
@@ -1002,6 +1002,24 @@ fn empty_trash(trash: &Path) {
     }
 }
 
+/// The embedded store is one shard on one node: more shards, replicas or a write
+/// consistency above 1 are [`Unsupported`](ErrorKind::Unsupported), naming the parameter.
+fn refuse_sharding(spec: &CollectionSpec) -> InfraResult<()> {
+    for (parameter, value) in spec.sharding() {
+        if let Some(n) = value.filter(|n| *n > 1) {
+            return Err(error(
+                ErrorKind::Unsupported,
+                "ensure_collection",
+                format!(
+                    "{parameter} {n} is not supported by the embedded vector store, which keeps \
+                     one shard on one node: expected 1 or none"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn info_error(err: InfraError) -> InfraError {
     err.with_operation("collection_info")
 }
@@ -1020,6 +1038,7 @@ impl VectorPort for EdgeVectorStore {
         const OP: &str = "ensure_collection";
         self.inner.check_open(OP)?;
         spec.validate()?;
+        refuse_sharding(spec)?;
         let inner = Arc::clone(&self.inner);
         let spec = spec.clone();
         self.inner.run(OP, true, move || inner.ensure(&spec)).await
@@ -1031,13 +1050,12 @@ impl VectorPort for EdgeVectorStore {
         self.inner
             .run(OP, true, move || {
                 let points_count = c.count(&Filter::default()).map_err(info_error)?;
-                Ok(CollectionInfo {
-                    name: c.name.to_string(),
-                    dimension: c.dimension,
-                    distance: c.distance,
+                Ok(CollectionInfo::new(
+                    c.name.as_str(),
+                    c.vectors.clone(),
                     points_count,
-                    indexes: c.indexes()?,
-                })
+                    c.indexes()?,
+                ))
             })
             .await
     }
@@ -1087,10 +1105,22 @@ impl VectorPort for EdgeVectorStore {
         Ok(())
     }
 
+    async fn update_vectors(&self, collection: &str, points: &[PointVectors]) -> InfraResult<()> {
+        const OP: &str = "update_vectors";
+        let c = self.inner.collection(collection, OP)?;
+        let task = Arc::clone(&c);
+        let points = points.to_vec();
+        self.inner
+            .run(OP, true, move || task.update_vectors(&points))
+            .await?;
+        Self::after_write(&self.inner, &c);
+        Ok(())
+    }
+
     async fn search(&self, collection: &str, query: &SearchQuery) -> InfraResult<Vec<ScoredPoint>> {
         const OP: &str = "search";
         let c = self.inner.collection(collection, OP)?;
-        query.validate(c.dimension)?;
+        query.validate(&c.vectors)?;
         if query.exact && !self.inner.options.exact_search {
             return Err(error(
                 ErrorKind::InvalidInput,

@@ -198,7 +198,7 @@ fn check(root: &Path, live: &BTreeSet<u64>, deleted: &BTreeSet<u64>, round: u64)
             .await
             .unwrap()
             .into_iter()
-            .map(|r| (r.id, r.vector))
+            .map(|r| (r.id, r.vector().map(<[f32]>::to_vec)))
             .collect();
         let missing: Vec<&PointId> = ids.iter().filter(|id| !found.contains_key(id)).collect();
         assert!(

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use infra_base::{
     CollectionSpec, Condition, Distance, EnsureOutcome, ErrorKind, FieldIndex, Filter,
-    HealthStatus, InfraResult, Lifecycle, Payload, PayloadIndex, Point, PointId, Range,
-    ScrollRequest, SearchQuery, TextTokenizer, VectorPort, VectorPortExt, vector::OrderBy,
+    HealthStatus, HnswParams, InfraResult, Lifecycle, Payload, PayloadIndex, Point, PointId,
+    PointVectors, Quantization, Range, ScrollRequest, SearchQuery, SparseParams, SparseVector,
+    TextTokenizer, Vector, VectorParams, VectorPort, VectorPortExt, Vectors, vector::OrderBy,
 };
 use infra_config::{QdrantMode, QdrantSettings};
 use infra_qdrant_edge::{EdgeStoreOptions, EdgeVectorStore};
@@ -118,7 +119,7 @@ async fn data_survives_close_and_reopen() {
     let got: Vec<PointId> = records.iter().map(|r| r.id).collect();
     assert_eq!(got, [PointId::Num(1), PointId::Uuid(uuid)]);
     assert_eq!(records[0].payload, payload(json!({"color": "red"})));
-    assert_eq!(records[0].vector.as_deref(), Some(&[0.6, 0.8, 0.0][..]));
+    assert_eq!(records[0].vector(), Some(&[0.6, 0.8, 0.0][..]));
     assert_eq!(
         records[1].payload,
         payload(json!({"color": "red", "nested": {"n": 7}}))
@@ -188,7 +189,7 @@ async fn flushed_writes_survive_without_close() {
             "the flushed point is in the copy (flush_on_write {flush_on_write})"
         );
         assert_eq!(records[0].payload, payload(json!({"k": "v"})));
-        assert_eq!(records[0].vector.as_deref(), Some(&[1.0, 2.0][..]));
+        assert_eq!(records[0].vector(), Some(&[1.0, 2.0][..]));
         reopened.close().await;
         store.close().await;
     }
@@ -978,6 +979,115 @@ async fn indexes_recorded_in_the_marker_are_recreated_on_open() {
     assert_eq!(
         by_rank_desc(&store, "lost", 10).await,
         [PointId::Num(2), PointId::Num(1)]
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_sparse_and_tuned_collections_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = CollectionSpec::named("hybrid")
+        .with_vector(
+            "image",
+            VectorParams::dense(2, Distance::Cosine)
+                .on_disk(true)
+                .with_quantization(Quantization::binary()),
+        )
+        .with_vector("title", VectorParams::dense(3, Distance::Dot))
+        .with_sparse("words", SparseParams::default().idf())
+        .with_hnsw(HnswParams::new(8, 64))
+        .with_quantization(Quantization::scalar_int8())
+        .on_disk_payload(false);
+    let words = SparseVector::new(vec![9, 2], vec![0.5, 1.0]);
+    {
+        let store = EdgeVectorStore::open(dir.path()).await.unwrap();
+        store.ensure_collection(&spec).await.unwrap();
+        let points = vec![
+            Point::with_vectors(
+                1,
+                Vectors::new()
+                    .with("image", vec![3.0, 4.0])
+                    .with("title", vec![1.0, 0.0, 0.0])
+                    .with("words", words.clone()),
+            ),
+            Point::with_vectors(2, Vectors::new().with("image", vec![0.0, 1.0])),
+        ];
+        store.upsert("hybrid", points).await.unwrap();
+        let update = [PointVectors::new(
+            2,
+            Vectors::new().with("title", vec![0.0, 2.0, 0.0]),
+        )];
+        store.update_vectors("hybrid", &update).await.unwrap();
+        store.close().await;
+    }
+    let marker_path = dir.path().join("collections/hybrid/infra-collection.json");
+    let marker: Value = serde_json::from_slice(&std::fs::read(&marker_path).unwrap()).unwrap();
+    assert_eq!(
+        marker["hnsw"],
+        json!({"m": 8, "ef_construct": 64}),
+        "{marker}"
+    );
+    assert!(
+        marker.get("dimension").is_none(),
+        "no unnamed vector: {marker}"
+    );
+
+    let store = EdgeVectorStore::open(dir.path()).await.unwrap();
+    let info = store.collection_info("hybrid").await.unwrap();
+    assert_eq!(info.vectors, spec.vectors.reported());
+    assert_eq!((info.dimension, info.points_count), (0, 2));
+    assert_eq!(
+        store.ensure_collection(&spec).await.unwrap(),
+        EnsureOutcome::AlreadyExists
+    );
+    let records = store
+        .get("hybrid", &[PointId::Num(1), PointId::Num(2)], true)
+        .await
+        .unwrap();
+    let one = records[0].vectors.clone().unwrap();
+    assert_eq!(one.get("image"), Some(&Vector::Dense(vec![0.6, 0.8])));
+    assert_eq!(one.get("words"), Some(&Vector::Sparse(words.sorted())));
+    let two = records[1].vectors.clone().unwrap();
+    assert_eq!(two.get("title"), Some(&Vector::Dense(vec![0.0, 2.0, 0.0])));
+    assert_eq!(two.get("words"), None);
+    let hits = store
+        .search(
+            "hybrid",
+            &SearchQuery::new(vec![0.0, 1.0, 0.0], 2).using("title"),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<PointId> = hits.iter().map(|h| h.id).collect();
+    assert_eq!(ids, [PointId::Num(2), PointId::Num(1)]);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharding_beyond_one_node_is_unsupported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EdgeVectorStore::open(dir.path()).await.unwrap();
+    let base = spec("sharded", 2, Distance::Dot);
+    for (sharding, parameter) in [
+        ((2, 1, 1), "shard_number 2"),
+        ((1, 3, 1), "replication_factor 3"),
+        ((1, 1, 2), "write_consistency_factor 2"),
+    ] {
+        let (shards, replicas, consistency) = sharding;
+        let message = expect_kind(
+            store
+                .ensure_collection(&base.clone().with_sharding(shards, replicas, consistency))
+                .await,
+            ErrorKind::Unsupported,
+        );
+        assert!(message.contains(parameter), "{message}");
+    }
+    assert!(store.list_collections().await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .ensure_collection(&base.with_sharding(1, 1, 1))
+            .await
+            .unwrap(),
+        EnsureOutcome::Created
     );
     store.close().await;
 }

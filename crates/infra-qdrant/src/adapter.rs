@@ -7,11 +7,12 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
-use infra_base::vector::{Alias, AliasChange, validate_collection_name, validate_vector};
+use infra_base::vector::{Alias, AliasChange, validate_collection_name};
 use infra_base::{
     CollectionInfo, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind, FieldIndex, Filter,
-    InfraError, InfraResult, Lifecycle, PayloadUpdate, Point, PointId, PointSelector, Record,
-    ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort,
+    InfraError, InfraResult, Lifecycle, PayloadUpdate, Point, PointId, PointSelector, PointVectors,
+    Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort,
+    VectorSchema,
 };
 use infra_config::QdrantSettings;
 use qdrant_client::qdrant as pb;
@@ -54,8 +55,8 @@ pub struct ServerInfo {
 pub struct QdrantAdapter {
     options: RequestOptions,
     connection: RwLock<Option<Arc<Connection>>>,
-    /// Dimension of each collection seen, for the client-side vector checks.
-    dimensions: Mutex<HashMap<String, usize>>,
+    /// The vectors of each collection seen, for the client-side vector checks.
+    schemas: Mutex<HashMap<String, Arc<VectorSchema>>>,
     server: Mutex<Option<ServerInfo>>,
 }
 
@@ -101,7 +102,7 @@ impl QdrantAdapterBuilder {
         Ok(QdrantAdapter {
             options,
             connection: RwLock::new(Some(Arc::new(connection))),
-            dimensions: Mutex::default(),
+            schemas: Mutex::default(),
             server: Mutex::default(),
         })
     }
@@ -260,7 +261,7 @@ impl QdrantAdapter {
         })
     }
 
-    /// Forgets a collection's dimension when the server says it does not exist.
+    /// Forgets a collection's vectors when the server says it does not exist.
     fn on_collection<T>(&self, collection: &str, result: InfraResult<T>) -> InfraResult<T> {
         if result
             .as_ref()
@@ -271,23 +272,23 @@ impl QdrantAdapter {
         result
     }
 
-    fn cached_dimension(&self, collection: &str) -> Option<usize> {
-        self.dimensions
+    fn cached_schema(&self, collection: &str) -> Option<Arc<VectorSchema>> {
+        self.schemas
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(collection)
-            .copied()
+            .cloned()
     }
 
-    fn remember(&self, collection: &str, dimension: usize) {
-        self.dimensions
+    fn remember(&self, collection: &str, schema: VectorSchema) {
+        self.schemas
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(collection.to_owned(), dimension);
+            .insert(collection.to_owned(), Arc::new(schema));
     }
 
     fn forget(&self, collection: &str) {
-        self.dimensions
+        self.schemas
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(collection);
@@ -302,7 +303,7 @@ impl QdrantAdapter {
         .await
     }
 
-    /// Reads a collection's description from the server, and remembers its dimension.
+    /// Reads a collection's description from the server, and remembers its vectors.
     async fn describe(&self, name: &str, operation: &'static str) -> InfraResult<CollectionInfo> {
         self.describe_indexed(name, operation)
             .await
@@ -329,18 +330,12 @@ impl QdrantAdapter {
                     .as_ref()
                     .map(|info| Indexes::from_schema(&info.payload_schema))
                     .unwrap_or_default();
-                convert::from_collection_info(name, reply.result, operation)
+                convert::from_collection_info(reply.result, operation)
                     .map(|described| (described, indexes))
             });
-        let ((dimension, distance, points_count), indexes) = self.on_collection(name, result)?;
-        self.remember(name, dimension);
-        let info = CollectionInfo {
-            name: name.to_owned(),
-            dimension,
-            distance,
-            points_count,
-            indexes: indexes.modelled.clone(),
-        };
+        let ((vectors, points_count), indexes) = self.on_collection(name, result)?;
+        self.remember(name, vectors.clone());
+        let info = CollectionInfo::new(name, vectors, points_count, indexes.modelled.clone());
         Ok((info, indexes))
     }
 
@@ -352,7 +347,7 @@ impl QdrantAdapter {
         existing: &CollectionInfo,
         indexes: &Indexes,
     ) -> InfraResult<EnsureOutcome> {
-        spec.check_existing(existing.dimension, existing.distance)?;
+        spec.check_existing(&existing.vectors)?;
         self.create_indexes(&spec.name, &indexes.missing(spec)?)
             .await?;
         Ok(EnsureOutcome::AlreadyExists)
@@ -374,22 +369,22 @@ impl QdrantAdapter {
         Ok(())
     }
 
-    /// Checks what is about to be sent against the collection's dimension: the cached one,
-    /// else (or when the cached one refuses it, since the collection may have been
+    /// Checks what is about to be sent against the collection's vectors: the cached ones,
+    /// else (or when the cached ones refuse it, since the collection may have been
     /// re-created elsewhere) the server's. A missing collection is `NotFound`.
-    async fn check_against_dimension(
+    async fn check_against_schema(
         &self,
         collection: &str,
         operation: &'static str,
-        check: impl Fn(usize) -> InfraResult<()> + Send,
+        check: impl Fn(&VectorSchema) -> InfraResult<()> + Send,
     ) -> InfraResult<()> {
-        if let Some(dimension) = self.cached_dimension(collection)
-            && check(dimension).is_ok()
+        if let Some(schema) = self.cached_schema(collection)
+            && check(&schema).is_ok()
         {
             return Ok(());
         }
         let info = self.describe(collection, operation).await?;
-        check(info.dimension)
+        check(&info.vectors)
     }
 
     /// Verifies the server: answers, is Qdrant, and its version (logged; a version the
@@ -505,18 +500,14 @@ impl VectorPort for QdrantAdapter {
             Err(err) if err.kind() == ErrorKind::NotFound => {}
             Err(err) => return Err(err),
         }
-        let message = pb::CreateCollection {
-            collection_name: spec.name.clone(),
-            vectors_config: Some(convert::vectors_config(spec.dimension, spec.distance)),
-            ..pb::CreateCollection::default()
-        };
+        let message = convert::create_collection(spec);
         let mut client = self.collections(OP)?;
         let created = self.rpc(OP, client.create(self.request(message))).await;
         let failure = match created {
             Ok(reply) if reply.result => {
-                self.remember(&spec.name, spec.dimension);
+                self.remember(&spec.name, spec.vectors.reported());
                 tracing::info!(backend = VECTOR_BACKEND, collection = %spec.name,
-                    dimension = spec.dimension, distance = %spec.distance, "collection created");
+                    vectors = %spec.vectors, "collection created");
                 let declared: Vec<&FieldIndex> = spec.indexes.iter().collect();
                 self.create_indexes(&spec.name, &declared).await?;
                 return Ok(EnsureOutcome::Created);
@@ -569,10 +560,10 @@ impl VectorPort for QdrantAdapter {
     async fn upsert(&self, collection: &str, points: Vec<Point>) -> InfraResult<()> {
         const OP: &str = "upsert";
         validate_collection_name(collection, OP)?;
-        self.check_against_dimension(collection, OP, |dimension| {
+        self.check_against_schema(collection, OP, |schema| {
             points
                 .iter()
-                .try_for_each(|p| validate_vector(&p.vector, dimension, OP))
+                .try_for_each(|p| schema.check_vectors(&p.vectors, OP))
         })
         .await?;
         if points.is_empty() {
@@ -586,7 +577,7 @@ impl VectorPort for QdrantAdapter {
                 .map(|p| pb::PointStruct {
                     id: Some(convert::point_id(p.id)),
                     payload: convert::payload(p.payload),
-                    vectors: Some(convert::vectors(p.vector)),
+                    vectors: Some(convert::vectors(p.vectors)),
                 })
                 .collect(),
             ..pb::UpsertPoints::default()
@@ -609,7 +600,7 @@ impl VectorPort for QdrantAdapter {
         let mut seen = HashSet::with_capacity(ids.len());
         let unique: Vec<PointId> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
         if unique.is_empty() {
-            self.check_against_dimension(collection, OP, |_| Ok(()))
+            self.check_against_schema(collection, OP, |_| Ok(()))
                 .await?;
             return Ok(Vec::new());
         }
@@ -628,7 +619,7 @@ impl VectorPort for QdrantAdapter {
         let mut found = HashMap::with_capacity(reply.result.len());
         for point in reply.result {
             let id = convert::from_point_id(point.id, OP)?;
-            let vector = if with_vector {
+            let vectors = if with_vector {
                 convert::from_vectors(point.vectors)
             } else {
                 None
@@ -639,7 +630,7 @@ impl VectorPort for QdrantAdapter {
                 Record {
                     id,
                     payload,
-                    vector,
+                    vectors,
                 },
             );
         }
@@ -654,9 +645,7 @@ impl VectorPort for QdrantAdapter {
         validate_collection_name(collection, OP)?;
         selector.validate(OP)?;
         if matches!(selector, PointSelector::Ids(ids) if ids.is_empty()) {
-            return self
-                .check_against_dimension(collection, OP, |_| Ok(()))
-                .await;
+            return self.check_against_schema(collection, OP, |_| Ok(())).await;
         }
         let message = pb::DeletePoints {
             collection_name: collection.to_owned(),
@@ -671,14 +660,41 @@ impl VectorPort for QdrantAdapter {
         self.on_collection(collection, result).map(drop)
     }
 
+    async fn update_vectors(&self, collection: &str, points: &[PointVectors]) -> InfraResult<()> {
+        const OP: &str = "update_vectors";
+        validate_collection_name(collection, OP)?;
+        self.check_against_schema(collection, OP, |schema| {
+            points.iter().try_for_each(|p| p.validate(schema, OP))
+        })
+        .await?;
+        if points.is_empty() {
+            return Ok(());
+        }
+        let message = pb::UpdatePointVectors {
+            collection_name: collection.to_owned(),
+            wait: Some(true),
+            points: convert::point_vectors(points),
+            ..pb::UpdatePointVectors::default()
+        };
+        let mut client = self.points(OP)?;
+        let result = self
+            .rpc(
+                OP,
+                client.update_vectors(self.checked_request(OP, message)?),
+            )
+            .await;
+        self.on_collection(collection, result).map(drop)
+    }
+
     async fn search(&self, collection: &str, query: &SearchQuery) -> InfraResult<Vec<ScoredPoint>> {
         const OP: &str = "search";
         validate_collection_name(collection, OP)?;
-        self.check_against_dimension(collection, OP, |dimension| query.validate(dimension))
+        self.check_against_schema(collection, OP, |schema| query.validate(schema))
             .await?;
         let message = pb::QueryPoints {
             collection_name: collection.to_owned(),
-            query: Some(convert::nearest(query.vector.clone())),
+            query: Some(convert::nearest(query)),
+            using: convert::using(query),
             filter: convert::filter(&query.filter, OP)?,
             limit: Some(query.limit as u64),
             with_payload: Some(convert::with_payload(query.with_payload)),
@@ -705,7 +721,7 @@ impl VectorPort for QdrantAdapter {
                     payload: query
                         .with_payload
                         .then(|| convert::from_payload(hit.payload)),
-                    vector: if query.with_vector {
+                    vectors: if query.with_vector {
                         convert::from_vectors(hit.vectors)
                     } else {
                         None
@@ -761,7 +777,7 @@ impl VectorPort for QdrantAdapter {
                     } else {
                         infra_base::Payload::new()
                     },
-                    vector: if request.with_vector {
+                    vectors: if request.with_vector {
                         convert::from_vectors(point.vectors)
                     } else {
                         None
@@ -790,9 +806,7 @@ impl VectorPort for QdrantAdapter {
         update.validate()?;
         selector.validate(OP)?;
         if matches!(selector, PointSelector::Ids(ids) if ids.is_empty()) {
-            return self
-                .check_against_dimension(collection, OP, |_| Ok(()))
-                .await;
+            return self.check_against_schema(collection, OP, |_| Ok(())).await;
         }
         let points = Some(convert::points_selector(selector, OP)?);
         let mut client = self.points(OP)?;
@@ -863,8 +877,8 @@ impl VectorPort for QdrantAdapter {
         let result = self
             .rpc(OP, client.update_aliases(self.request(message)))
             .await;
-        // A name may now designate another collection: dimensions are asked again.
-        self.dimensions
+        // A name may now designate another collection: vectors are asked again.
+        self.schemas
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
@@ -912,7 +926,7 @@ impl Lifecycle for QdrantAdapter {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        self.dimensions
+        self.schemas
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();

@@ -10,13 +10,15 @@ use std::collections::HashMap;
 
 use infra_base::vector::{AliasChange, OrderBy, OrderDirection, StartFrom};
 use infra_base::{
-    AnyValues, Condition, Distance, ErrorKind, Filter, GeoPoint, InfraError, InfraResult,
-    MatchValue, Payload, PointId, PointSelector, Range, VECTOR_BACKEND,
+    AnyValues, CollectionSpec, Condition, Distance, ErrorKind, Filter, GeoPoint, HnswParams,
+    InfraError, InfraResult, MatchValue, Payload, PointId, PointSelector, Quantization, Range,
+    SearchQuery, SparseParams, SparseVector, UNNAMED_VECTOR, VECTOR_BACKEND, Vector, VectorParams,
+    VectorSchema, Vectors,
 };
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::{
     condition::ConditionOneOf, r#match::MatchValue as PbMatchValue, point_id::PointIdOptions,
-    vector_output, vectors_config, with_payload_selector, with_vectors_selector,
+    vector_output, vectors_config, vectors_output, with_payload_selector, with_vectors_selector,
 };
 
 pub(crate) fn point_id(id: PointId) -> pb::PointId {
@@ -66,26 +68,173 @@ pub(crate) fn from_payload(payload: HashMap<String, pb::Value>) -> Payload {
 }
 
 /// A dense vector in the form qdrant-client 1.20 itself sends.
-pub(crate) fn vectors(vector: Vec<f32>) -> pb::Vectors {
-    pb::Vectors::from(vector)
+/// A point's vectors: the unnamed dense vector alone travels as a single vector, as
+/// before named vectors existed; anything else as named vectors (the unnamed one named
+/// `""`, as Qdrant names it).
+pub(crate) fn vectors(vectors: Vectors) -> pb::Vectors {
+    if vectors.len() == 1
+        && let Some(Vector::Dense(_)) = vectors.get(UNNAMED_VECTOR)
+        && let Some(dense) = vectors.clone().into_unnamed_dense()
+    {
+        return pb::Vectors::from(dense);
+    }
+    pb::Vectors::from(pb::NamedVectors {
+        vectors: vectors
+            .into_iter()
+            .map(|(name, vector)| (name, vector_message(vector)))
+            .collect(),
+    })
 }
 
-/// A nearest-neighbour query on the unnamed dense vector.
-pub(crate) fn nearest(vector: Vec<f32>) -> pb::Query {
+fn vector_message(vector: Vector) -> pb::Vector {
+    match vector {
+        Vector::Dense(v) => pb::Vector::new_dense(v),
+        Vector::Sparse(v) => pb::Vector::new_sparse(v.indices, v.values),
+    }
+}
+
+/// A nearest-neighbour query on the vector `query` names (dense or sparse).
+pub(crate) fn nearest(query: &SearchQuery) -> pb::Query {
+    let variant = match &query.vector {
+        Vector::Dense(v) => pb::vector_input::Variant::Dense(pb::DenseVector { data: v.clone() }),
+        Vector::Sparse(v) => pb::vector_input::Variant::Sparse(pb::SparseVector {
+            values: v.values.clone(),
+            indices: v.indices.clone(),
+        }),
+    };
     pb::Query {
         variant: Some(pb::query::Variant::Nearest(pb::VectorInput {
-            variant: Some(pb::vector_input::Variant::Dense(pb::DenseVector {
-                data: vector,
-            })),
+            variant: Some(variant),
         })),
     }
 }
 
-/// The unnamed dense vector of a returned point, if the server sent one.
-pub(crate) fn from_vectors(vectors: Option<pb::VectorsOutput>) -> Option<Vec<f32>> {
-    match vectors?.get_vector()? {
-        vector_output::Vector::Dense(dense) => Some(dense.data),
-        _ => None,
+/// The vector `using` names, for Qdrant (`None` for the unnamed one).
+pub(crate) fn using(query: &SearchQuery) -> Option<String> {
+    Some(query.vector_name().to_owned()).filter(|name| name != UNNAMED_VECTOR)
+}
+
+/// The vectors of a returned point, if the server sent them (sparse ones sorted by
+/// index; multi-vectors, which the port does not model, left out).
+pub(crate) fn from_vectors(vectors: Option<pb::VectorsOutput>) -> Option<Vectors> {
+    let port = |vector: pb::VectorOutput| match vector.into_vector() {
+        vector_output::Vector::Dense(dense) => Some(Vector::Dense(dense.data)),
+        vector_output::Vector::Sparse(sparse) => Some(Vector::Sparse(
+            SparseVector::new(sparse.indices, sparse.values).sorted(),
+        )),
+        vector_output::Vector::MultiDense(_) => None,
+    };
+    Some(match vectors?.vectors_options? {
+        vectors_output::VectorsOptions::Vector(vector) => port(vector)
+            .map(|v| Vectors::new().with(UNNAMED_VECTOR, v))
+            .unwrap_or_default(),
+        vectors_output::VectorsOptions::Vectors(named) => named
+            .vectors
+            .into_iter()
+            .filter_map(|(name, vector)| Some((name, port(vector)?)))
+            .collect(),
+    })
+}
+
+/// Each entry of `update_vectors` as Qdrant's.
+pub(crate) fn point_vectors(points: &[infra_base::PointVectors]) -> Vec<pb::PointVectors> {
+    points
+        .iter()
+        .map(|p| pb::PointVectors {
+            id: Some(point_id(p.id)),
+            vectors: Some(vectors(p.vectors.clone())),
+        })
+        .collect()
+}
+
+fn hnsw(params: &HnswParams) -> pb::HnswConfigDiff {
+    pb::HnswConfigDiff {
+        m: params.m,
+        ef_construct: params.ef_construct,
+        ..pb::HnswConfigDiff::default()
+    }
+}
+
+// `always_ram`, `on_disk` and `on_disk_payload` are what Qdrant 1.18 reads; the `memory`
+// fields that deprecate them are newer, and an older server would ignore them.
+#[allow(deprecated)]
+fn quantization(quantization: Quantization) -> pb::QuantizationConfig {
+    use pb::quantization_config::Quantization as Pq;
+    let quantization = match quantization {
+        Quantization::ScalarInt8 { always_ram } => Pq::Scalar(pb::ScalarQuantization {
+            r#type: pb::QuantizationType::Int8.into(),
+            always_ram,
+            ..pb::ScalarQuantization::default()
+        }),
+        Quantization::Binary { always_ram } => Pq::Binary(pb::BinaryQuantization {
+            always_ram,
+            ..pb::BinaryQuantization::default()
+        }),
+    };
+    pb::QuantizationConfig {
+        quantization: Some(quantization),
+    }
+}
+
+// `always_ram`, `on_disk` and `on_disk_payload` are what Qdrant 1.18 reads; the `memory`
+// fields that deprecate them are newer, and an older server would ignore them.
+#[allow(deprecated)]
+fn vector_params(params: &VectorParams) -> pb::VectorParams {
+    pb::VectorParams {
+        size: params.dimension as u64,
+        distance: distance(params.distance).into(),
+        hnsw_config: params.hnsw.as_ref().map(hnsw),
+        quantization_config: params.quantization.map(quantization),
+        on_disk: params.on_disk,
+        ..pb::VectorParams::default()
+    }
+}
+
+/// The `CreateCollection` message of a validated spec: its vectors (the unnamed one as
+/// `Params`, named ones as `ParamsMap`), sparse vectors, tuning and sharding.
+// `always_ram`, `on_disk` and `on_disk_payload` are what Qdrant 1.18 reads; the `memory`
+// fields that deprecate them are newer, and an older server would ignore them.
+#[allow(deprecated)]
+pub(crate) fn create_collection(spec: &CollectionSpec) -> pb::CreateCollection {
+    let dense = &spec.vectors.dense;
+    let config = match spec.vectors.unnamed() {
+        Some(unnamed) => Some(vectors_config::Config::Params(vector_params(unnamed))),
+        None if dense.is_empty() => None,
+        None => Some(vectors_config::Config::ParamsMap(pb::VectorParamsMap {
+            map: dense
+                .iter()
+                .map(|(name, params)| (name.clone(), vector_params(params)))
+                .collect(),
+        })),
+    };
+    let sparse = &spec.vectors.sparse;
+    pb::CreateCollection {
+        collection_name: spec.name.clone(),
+        vectors_config: config.map(|config| pb::VectorsConfig {
+            config: Some(config),
+        }),
+        sparse_vectors_config: (!sparse.is_empty()).then(|| pb::SparseVectorConfig {
+            map: sparse
+                .iter()
+                .map(|(name, params)| {
+                    let params = pb::SparseVectorParams {
+                        index: params.on_disk.map(|on_disk| pb::SparseIndexConfig {
+                            on_disk: Some(on_disk),
+                            ..pb::SparseIndexConfig::default()
+                        }),
+                        modifier: params.idf.then(|| pb::Modifier::Idf.into()),
+                    };
+                    (name.clone(), params)
+                })
+                .collect(),
+        }),
+        hnsw_config: spec.hnsw.as_ref().map(hnsw),
+        quantization_config: spec.quantization.map(quantization),
+        on_disk_payload: spec.on_disk_payload,
+        shard_number: spec.shard_number,
+        replication_factor: spec.replication_factor,
+        write_consistency_factor: spec.write_consistency_factor,
+        ..pb::CreateCollection::default()
     }
 }
 
@@ -108,55 +257,57 @@ pub(crate) fn from_distance(value: i32) -> Option<Distance> {
     }
 }
 
-pub(crate) fn vectors_config(dimension: usize, distance: Distance) -> pb::VectorsConfig {
-    pb::VectorsConfig {
-        config: Some(vectors_config::Config::Params(pb::VectorParams {
-            size: dimension as u64,
-            distance: self::distance(distance).into(),
-            ..pb::VectorParams::default()
-        })),
-    }
-}
-
-/// Dimension and distance of a collection with one unnamed dense vector.
-///
-/// A collection with named vectors (created by someone else) has no single dimension: it is
-/// a [`Conflict`](ErrorKind::Conflict), since this adapter cannot use it.
+/// The vectors (dense with dimension and distance, sparse with modifier) and the point
+/// count of a collection the server described.
 pub(crate) fn from_collection_info(
-    name: &str,
     info: Option<pb::CollectionInfo>,
     operation: &'static str,
-) -> InfraResult<(usize, Distance, u64)> {
+) -> InfraResult<(VectorSchema, u64)> {
     let info =
         info.ok_or_else(|| unexpected(operation, "the server returned no collection info"))?;
-    let config = info
-        .config
-        .and_then(|c| c.params)
-        .and_then(|p| p.vectors_config)
-        .and_then(|v| v.config);
-    match config {
+    let params = info.config.and_then(|c| c.params);
+    let port = |params: &pb::VectorParams| -> InfraResult<VectorParams> {
+        let dimension = usize::try_from(params.size)
+            .map_err(|_| unexpected(operation, "a vector's dimension is out of range"))?;
+        let distance = from_distance(params.distance).ok_or_else(|| {
+            unexpected(
+                operation,
+                "the collection uses a distance this adapter does not know",
+            )
+        })?;
+        Ok(VectorParams::dense(dimension, distance))
+    };
+    let mut schema = VectorSchema::default();
+    match params
+        .as_ref()
+        .and_then(|p| p.vectors_config.as_ref())
+        .and_then(|v| v.config.as_ref())
+    {
         Some(vectors_config::Config::Params(params)) => {
-            let dimension = usize::try_from(params.size)
-                .map_err(|_| unexpected(operation, "the collection's dimension is out of range"))?;
-            let distance = from_distance(params.distance).ok_or_else(|| {
-                unexpected(
-                    operation,
-                    "the collection uses a distance this adapter does not know",
-                )
-            })?;
-            Ok((dimension, distance, info.points_count.unwrap_or(0)))
+            schema
+                .dense
+                .insert(UNNAMED_VECTOR.to_owned(), port(params)?);
         }
-        Some(vectors_config::Config::ParamsMap(_)) => Err(InfraError::new(
-            ErrorKind::Conflict,
-            VECTOR_BACKEND,
-            operation,
-            format!("collection {name} uses named vectors, which this adapter does not support"),
-        )),
-        None => Err(unexpected(
-            operation,
-            "the server returned no vector parameters",
-        )),
+        Some(vectors_config::Config::ParamsMap(map)) => {
+            for (name, params) in &map.map {
+                schema.dense.insert(name.clone(), port(params)?);
+            }
+        }
+        None => {}
     }
+    if let Some(sparse) = params
+        .as_ref()
+        .and_then(|p| p.sparse_vectors_config.as_ref())
+    {
+        for (name, params) in &sparse.map {
+            let idf = params.modifier == Some(pb::Modifier::Idf.into());
+            let port = SparseParams::default();
+            schema
+                .sparse
+                .insert(name.clone(), if idf { port.idf() } else { port });
+        }
+    }
+    Ok((schema, info.points_count.unwrap_or(0)))
 }
 
 pub(crate) fn with_payload(enable: bool) -> pb::WithPayloadSelector {
@@ -434,7 +585,7 @@ mod tests {
 
     #[test]
     fn dense_vectors_round_trip() {
-        let sent = vectors(vec![1.0, 2.0]);
+        let sent = vectors(Vectors::unnamed(vec![1.0, 2.0]));
         let Some(pb::vectors::VectorsOptions::Vector(vector)) = sent.vectors_options else {
             panic!("an unnamed vector")
         };
@@ -449,7 +600,10 @@ mod tests {
                 },
             )),
         };
-        assert_eq!(from_vectors(Some(output)), Some(vec![1.0, 2.0]));
+        assert_eq!(
+            from_vectors(Some(output)),
+            Some(Vectors::unnamed(vec![1.0, 2.0]))
+        );
         assert_eq!(from_vectors(None), None);
     }
 
@@ -595,11 +749,13 @@ mod tests {
     }
 
     #[test]
-    fn collection_info_needs_one_unnamed_vector() {
-        let info = |config: Option<vectors_config::Config>| pb::CollectionInfo {
+    #[allow(deprecated)] // the fields Qdrant 1.18 reads
+    fn created_collections_describe_back_to_their_declared_vectors() {
+        let info = |create: pb::CreateCollection| pb::CollectionInfo {
             config: Some(pb::CollectionConfig {
                 params: Some(pb::CollectionParams {
-                    vectors_config: Some(pb::VectorsConfig { config }),
+                    vectors_config: create.vectors_config,
+                    sparse_vectors_config: create.sparse_vectors_config,
                     ..pb::CollectionParams::default()
                 }),
                 ..pb::CollectionConfig::default()
@@ -607,16 +763,116 @@ mod tests {
             points_count: Some(7),
             ..pb::CollectionInfo::default()
         };
-        let params = vectors_config(12, Distance::Euclid).config;
-        assert_eq!(
-            from_collection_info("c", Some(info(params)), "collection_info").unwrap(),
-            (12, Distance::Euclid, 7)
-        );
-        let named = Some(vectors_config::Config::ParamsMap(
-            pb::VectorParamsMap::default(),
+        let simple = CollectionSpec::new("c", 12, Distance::Euclid);
+        let create = create_collection(&simple);
+        assert!(matches!(
+            create.vectors_config.as_ref().and_then(|v| v.config.as_ref()),
+            Some(vectors_config::Config::Params(p)) if p.size == 12
         ));
-        let err = from_collection_info("c", Some(info(named)), "collection_info").unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Conflict);
-        assert!(from_collection_info("c", None, "collection_info").is_err());
+        assert_eq!(
+            from_collection_info(Some(info(create)), "collection_info").unwrap(),
+            (simple.vectors.reported(), 7)
+        );
+        let named = CollectionSpec::named("c")
+            .with_vector(
+                "image",
+                VectorParams::dense(4, Distance::Cosine)
+                    .with_hnsw(HnswParams::new(8, 64))
+                    .with_quantization(Quantization::binary())
+                    .on_disk(true),
+            )
+            .with_sparse("words", SparseParams::default().idf().on_disk(true))
+            .with_quantization(Quantization::scalar_int8())
+            .with_hnsw(HnswParams::new(32, 100))
+            .on_disk_payload(true)
+            .with_sharding(3, 2, 1);
+        let create = create_collection(&named);
+        let Some(vectors_config::Config::ParamsMap(map)) = create
+            .vectors_config
+            .as_ref()
+            .and_then(|v| v.config.clone())
+        else {
+            panic!("named vectors travel as a map: {create:?}");
+        };
+        let image = &map.map["image"];
+        assert_eq!((image.size, image.on_disk), (4, Some(true)));
+        assert_eq!(image.hnsw_config.as_ref().and_then(|h| h.m), Some(8));
+        assert!(matches!(
+            image
+                .quantization_config
+                .as_ref()
+                .and_then(|q| q.quantization),
+            Some(pb::quantization_config::Quantization::Binary(_))
+        ));
+        assert!(matches!(
+            create.quantization_config.as_ref().and_then(|q| q.quantization),
+            Some(pb::quantization_config::Quantization::Scalar(s))
+                if s.r#type == i32::from(pb::QuantizationType::Int8)
+        ));
+        assert_eq!(
+            create.hnsw_config.as_ref().and_then(|h| h.ef_construct),
+            Some(100)
+        );
+        assert_eq!(
+            (
+                create.on_disk_payload,
+                create.shard_number,
+                create.replication_factor,
+                create.write_consistency_factor
+            ),
+            (Some(true), Some(3), Some(2), Some(1))
+        );
+        let words = &create.sparse_vectors_config.as_ref().unwrap().map["words"];
+        assert_eq!(words.modifier, Some(pb::Modifier::Idf.into()));
+        assert_eq!(words.index.as_ref().and_then(|i| i.on_disk), Some(true));
+        assert_eq!(
+            from_collection_info(Some(info(create)), "collection_info").unwrap(),
+            (named.vectors.reported(), 7)
+        );
+        assert!(from_collection_info(None, "collection_info").is_err());
+    }
+
+    #[test]
+    fn vectors_travel_single_when_only_unnamed_and_named_otherwise() {
+        let single = vectors(Vectors::unnamed(vec![1.0, 2.0]));
+        assert!(matches!(
+            single.vectors_options,
+            Some(pb::vectors::VectorsOptions::Vector(_))
+        ));
+        let mixed = Vectors::unnamed(vec![1.0])
+            .with("words", SparseVector::new(vec![9, 1], vec![0.5, 2.0]));
+        let Some(pb::vectors::VectorsOptions::Vectors(named)) = vectors(mixed).vectors_options
+        else {
+            panic!("a point with a sparse vector travels as named vectors");
+        };
+        assert_eq!(
+            named
+                .vectors
+                .keys()
+                .map(String::as_str)
+                .collect::<std::collections::BTreeSet<_>>(),
+            ["", "words"].into()
+        );
+        let output = pb::VectorsOutput {
+            vectors_options: Some(vectors_output::VectorsOptions::Vectors(
+                pb::NamedVectorsOutput {
+                    vectors: [(
+                        "words".to_owned(),
+                        pb::VectorOutput {
+                            vector: Some(vector_output::Vector::Sparse(pb::SparseVector {
+                                values: vec![0.5, 2.0],
+                                indices: vec![9, 1],
+                            })),
+                            ..pb::VectorOutput::default()
+                        },
+                    )]
+                    .into(),
+                },
+            )),
+        };
+        assert_eq!(
+            from_vectors(Some(output)),
+            Some(Vectors::new().with("words", SparseVector::new(vec![1, 9], vec![2.0, 0.5])))
+        );
     }
 }

@@ -74,12 +74,22 @@
 //!
 //! # Behaviour
 //!
-//! - Names, vectors (dimension and finiteness), limits and thresholds are checked before
-//!   anything is sent, with infra-base's validators. The dimension comes from a per-collection
-//!   cache filled by `ensure_collection`/`collection_info`, refreshed from the server when it
-//!   refuses a vector (the collection may have been re-created elsewhere) and dropped on
+//! - Names, vectors (names, kinds, dimension and finiteness, sparse vectors' indices),
+//!   limits and thresholds are checked before anything is sent, with infra-base's
+//!   validators. The collection's vectors come from a per-collection cache filled by
+//!   `ensure_collection`/`collection_info`, refreshed from the server when it refuses a
+//!   vector (the collection may have been re-created elsewhere) and dropped on
 //!   `delete_collection` or a `NotFound`.
-//! - `upsert`, `delete_points` and `update_payload` wait for the write (`wait: true`);
+//! - Vectors map one-to-one onto Qdrant's: the unnamed vector is `VectorsConfig::Params`
+//!   and a point's single vector, named dense vectors `ParamsMap` and named vectors (the
+//!   unnamed one named `""` beside sparse ones), sparse vectors `sparse_vectors_config`
+//!   (modifier `Idf` when declared). A spec's HNSW parameters, quantization (scalar int8,
+//!   binary), on-disk flags and sharding go into `CreateCollection` through the fields
+//!   Qdrant 1.18 reads (`always_ram`, `on_disk`, `on_disk_payload`, deprecated in
+//!   qdrant-client 1.20 for `memory` fields an older server would ignore). Drift compares
+//!   the declared vectors only (see `CollectionSpec`); `collection_info` reports every
+//!   dense vector's dimension and distance and every sparse vector's modifier.
+//! - `upsert`, `update_vectors`, `delete_points` and `update_payload` wait for the write (`wait: true`);
 //!   `get` answers in request order; `count` is exact; search scores are Qdrant's; `scroll`
 //!   passes Qdrant's `next_page_offset` through (and `order_by`, which Qdrant serves from a
 //!   range index); `list_collections` is sorted.
@@ -88,8 +98,9 @@
 //!   index with `CreateFieldIndex` (`wait: true`); `collection_info` reports the
 //!   `payload_schema` (types the port does not model, such as geo, omitted).
 //! - gRPC methods used: `qdrant.Qdrant/HealthCheck`, `qdrant.Collections/{Get, Create,
-//!   Delete}`, `qdrant.Points/{Upsert, Get, Delete, Query, Count, CreateFieldIndex}`
-//!   (`Query` with a `nearest` dense vector: `Search` is deprecated).
+//!   Delete}`, `qdrant.Points/{Upsert, UpdateVectors, Get, Delete, Query, Count,
+//!   CreateFieldIndex}` (`Query` with a `nearest` dense or sparse vector and `using`:
+//!   `Search` is deprecated).
 //! - Errors: one mapping from `tonic::Status` (see `error.rs`), client-safe messages, the
 //!   status kept as the source.
 

@@ -247,7 +247,9 @@ impl From<Record> for ItemView {
         Self {
             id: record.id,
             payload: record.payload,
-            vector: record.vector,
+            vector: record
+                .vectors
+                .and_then(infra_base::Vectors::into_unnamed_dense),
         }
     }
 }
@@ -273,7 +275,9 @@ impl From<ScoredPoint> for HitView {
             id: hit.id,
             score: hit.score,
             payload: hit.payload,
-            vector: hit.vector,
+            vector: hit
+                .vectors
+                .and_then(infra_base::Vectors::into_unnamed_dense),
         }
     }
 }

@@ -24,7 +24,7 @@ fn hit(id: u64, score: f32) -> ScoredPoint {
         id: PointId::Num(id),
         score,
         payload: None,
-        vector: None,
+        vectors: None,
     }
 }
 

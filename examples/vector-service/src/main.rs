@@ -109,7 +109,8 @@ async fn search_probe(port: &dyn VectorPort, probe: &Point) -> Result<Vec<PointI
         .and_then(|t| t.as_str())
         .unwrap_or_default()
         .to_owned();
-    let query = SearchQuery::new(probe.vector.clone(), 5)
+    let vector = probe.vectors.unnamed_dense().unwrap_or_default().to_vec();
+    let query = SearchQuery::new(vector, 5)
         .filter(Filter::default().must(Condition::keyword("topic", topic.clone())));
     let hits = port
         .search(COLLECTION, &query)

@@ -11,8 +11,8 @@ use super::{Layer, Layered};
 use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::vector::{
     Alias, AliasChange, CollectionInfo, CollectionSpec, EnsureOutcome, Filter, PayloadUpdate,
-    Point, PointId, PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
-    VECTOR_BACKEND, VectorPort, ops,
+    Point, PointId, PointSelector, PointVectors, Record, ScoredPoint, ScrollPage, ScrollRequest,
+    SearchQuery, VECTOR_BACKEND, VectorPort, ops,
 };
 
 #[async_trait]
@@ -83,6 +83,13 @@ impl<P: VectorPort + ?Sized, L: Layer> VectorPort for Layered<P, L> {
     async fn delete_points(&self, collection: &str, selector: &PointSelector) -> InfraResult<()> {
         self.call(&ops::DELETE_POINTS, || {
             self.inner.delete_points(collection, selector)
+        })
+        .await
+    }
+
+    async fn update_vectors(&self, collection: &str, points: &[PointVectors]) -> InfraResult<()> {
+        self.call(&ops::UPDATE_VECTORS, || {
+            self.inner.update_vectors(collection, points)
         })
         .await
     }

@@ -173,6 +173,16 @@ macro_rules! for_each_vector_case {
             undeclared_extra_indexes_are_accepted
             scroll_orders_by_an_integer_range_index
             order_by_needs_a_range_index
+            named_vectors_are_searched_by_name
+            sparse_vectors_score_by_shared_indices
+            sparse_idf_weighs_rare_indices
+            upsert_replaces_every_named_vector
+            update_vectors_replaces_only_the_given_ones
+            unknown_vector_names_and_kinds_are_invalid_input
+            named_vector_drift_is_conflict_and_extras_are_accepted
+            collection_info_describes_named_and_sparse_vectors
+            unnamed_and_sparse_vectors_together
+            tuning_parameters_are_accepted_at_creation
         }
     };
 }

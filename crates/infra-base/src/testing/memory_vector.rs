@@ -13,9 +13,9 @@ use crate::lifecycle::Lifecycle;
 use crate::vector::{
     Alias, AliasChange, CollectionInfo, CollectionSpec, Distance, EnsureOutcome, FieldIndex,
     Filter, OrderBy, OrderDirection, Payload, PayloadIndex, PayloadUpdate, Point, PointId,
-    PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, StartFrom,
-    VECTOR_BACKEND, VectorPort, parse_payload_datetime, validate_collection_name, validate_vector,
-    values_at,
+    PointSelector, PointVectors, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
+    SparseVector, StartFrom, VECTOR_BACKEND, Vector, VectorPort, VectorSchema, Vectors,
+    parse_payload_datetime, validate_collection_name, values_at,
 };
 
 /// An in-memory [`VectorPort`] (and [`Lifecycle`]) for tests: a drop-in for a Qdrant
@@ -24,7 +24,10 @@ use crate::vector::{
 /// Search is always exact (brute force) and scores follow Qdrant: cosine vectors are
 /// normalized when written and the score is the dot product of unit vectors; `Dot` is the
 /// raw dot product; `Euclid` and `Manhattan` scores are the L2 and L1 distances, smallest
-/// first. Equal scores are ordered by point id, which is deterministic but not part of the
+/// first; a sparse vector scores by the dot product over shared indices, each query value
+/// weighed by `ln((N - n + 0.5) / (n + 0.5) + 1)` with the IDF modifier (N points with
+/// that sparse vector, n of them with the index), and only points sharing an index are
+/// found. Equal scores are ordered by point id, which is deterministic but not part of the
 /// port's contract. Filters use [`Filter::matches`] (Qdrant's semantics on fields without a
 /// payload index: a full-text `text` match is a substring match), payload updates
 /// [`PayloadUpdate::apply`], validation uses the port's shared validators, so it refuses
@@ -61,8 +64,7 @@ pub struct MemoryVector {
 
 #[derive(Debug)]
 struct Collection {
-    dimension: usize,
-    distance: Distance,
+    vectors: VectorSchema,
     points: BTreeMap<PointId, Stored>,
     /// Declared payload indexes, sorted by field.
     indexes: Vec<FieldIndex>,
@@ -70,7 +72,7 @@ struct Collection {
 
 #[derive(Debug)]
 struct Stored {
-    vector: Vec<f32>,
+    vectors: Vectors,
     payload: Payload,
 }
 
@@ -84,7 +86,7 @@ impl Stored {
             } else {
                 Payload::new()
             },
-            vector: request.with_vector.then(|| self.vector.clone()),
+            vectors: request.with_vector.then(|| self.vectors.clone()),
         }
     }
 }
@@ -317,18 +319,85 @@ impl Collection {
         })
     }
 
+    /// Stores `vectors` as Qdrant does: cosine vectors normalized, sparse ones sorted.
+    fn stored(&self, mut vectors: Vectors) -> Vectors {
+        for (name, vector) in vectors.iter_mut() {
+            match vector {
+                Vector::Dense(v) => {
+                    if self.vectors.dense.get(name).map(|p| p.distance) == Some(Distance::Cosine) {
+                        *v = normalized(std::mem::take(v));
+                    }
+                }
+                Vector::Sparse(v) => *v = v.sorted(),
+            }
+        }
+        vectors
+    }
+
+    /// The IDF weight of each index of `query` in the sparse vector `name`.
+    fn idf(&self, name: &str, query: &SparseVector) -> HashMap<u32, f32> {
+        let with_vector: Vec<&SparseVector> = self
+            .points
+            .values()
+            .filter_map(|p| p.vectors.get(name).and_then(Vector::as_sparse))
+            .collect();
+        #[allow(clippy::cast_precision_loss)]
+        let total = with_vector.len() as f32;
+        query
+            .indices
+            .iter()
+            .map(|index| {
+                #[allow(clippy::cast_precision_loss)]
+                let n = with_vector
+                    .iter()
+                    .filter(|v| v.indices.contains(index))
+                    .count() as f32;
+                (*index, ((total - n + 0.5) / (n + 0.5) + 1.0).ln())
+            })
+            .collect()
+    }
+
+    /// The score of a stored point for a validated query, `None` when the point lacks
+    /// the vector (or, sparse, shares no index with the query).
+    fn score(
+        &self,
+        query: &SearchQuery,
+        query_vector: &Vector,
+        idf: &HashMap<u32, f32>,
+        p: &Stored,
+    ) -> Option<f32> {
+        match (query_vector, p.vectors.get(query.vector_name())?) {
+            (Vector::Dense(q), Vector::Dense(v)) => {
+                let distance = query.distance(&self.vectors)?;
+                Some(score(distance, q, v))
+            }
+            (Vector::Sparse(q), Vector::Sparse(v)) => q
+                .overlaps(v)
+                .then(|| q.weighted_dot(v, |i| idf.get(&i).copied().unwrap_or(1.0))),
+            _ => None,
+        }
+    }
+
     fn search(&self, query: &SearchQuery) -> Vec<ScoredPoint> {
-        let distance = self.distance;
-        let vector = if distance == Distance::Cosine {
-            normalized(query.vector.clone())
-        } else {
-            query.vector.clone()
+        let distance = query.distance(&self.vectors).unwrap_or(Distance::Dot);
+        let name = query.vector_name();
+        let query_vector = match &query.vector {
+            Vector::Dense(v) if distance == Distance::Cosine => {
+                Vector::Dense(normalized(v.clone()))
+            }
+            other => other.clone(),
+        };
+        let idf = match &query.vector {
+            Vector::Sparse(q) if self.vectors.sparse.get(name).is_some_and(|p| p.idf) => {
+                self.idf(name, q)
+            }
+            _ => HashMap::new(),
         };
         let mut hits: Vec<(f32, &PointId, &Stored)> = self
             .points
             .iter()
             .filter(|(id, p)| query.filter.matches(**id, &p.payload))
-            .map(|(id, p)| (score(distance, &vector, &p.vector), id, p))
+            .filter_map(|(id, p)| Some((self.score(query, &query_vector, &idf, p)?, id, p)))
             .filter(|(s, _, _)| {
                 query
                     .score_threshold
@@ -349,7 +418,7 @@ impl Collection {
                 id: *id,
                 score,
                 payload: query.with_payload.then(|| p.payload.clone()),
-                vector: query.with_vector.then(|| p.vector.clone()),
+                vectors: query.with_vector.then(|| p.vectors.clone()),
             })
             .collect()
     }
@@ -369,7 +438,7 @@ impl VectorPort for MemoryVector {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(existing) = collections.get_mut(&spec.name) {
-            spec.check_existing(existing.dimension, existing.distance)?;
+            spec.check_existing(&existing.vectors)?;
             let missing = spec.missing_indexes(&existing.indexes)?;
             existing.indexes.extend(missing.into_iter().cloned());
             existing.indexes.sort_by(|a, b| a.field.cmp(&b.field));
@@ -392,8 +461,7 @@ impl VectorPort for MemoryVector {
         collections.insert(
             spec.name.clone(),
             Collection {
-                dimension: spec.dimension,
-                distance: spec.distance,
+                vectors: spec.vectors.reported(),
                 points: BTreeMap::new(),
                 indexes,
             },
@@ -403,13 +471,12 @@ impl VectorPort for MemoryVector {
 
     async fn collection_info(&self, name: &str) -> InfraResult<CollectionInfo> {
         self.read(name, "collection_info", |c| {
-            Ok(CollectionInfo {
-                name: name.to_owned(),
-                dimension: c.dimension,
-                distance: c.distance,
-                points_count: c.points.len() as u64,
-                indexes: c.indexes.clone(),
-            })
+            Ok(CollectionInfo::new(
+                name,
+                c.vectors.clone(),
+                c.points.len() as u64,
+                c.indexes.clone(),
+            ))
         })
     }
 
@@ -436,18 +503,14 @@ impl VectorPort for MemoryVector {
         self.write(collection, "upsert", |c| {
             // Validate the whole batch first: nothing is written when one point is wrong.
             for point in &points {
-                validate_vector(&point.vector, c.dimension, "upsert")?;
+                c.vectors.check_vectors(&point.vectors, "upsert")?;
             }
             for point in points {
-                let vector = if c.distance == Distance::Cosine {
-                    normalized(point.vector)
-                } else {
-                    point.vector
-                };
+                let vectors = c.stored(point.vectors);
                 c.points.insert(
                     point.id,
                     Stored {
-                        vector,
+                        vectors,
                         payload: point.payload,
                     },
                 );
@@ -471,7 +534,7 @@ impl VectorPort for MemoryVector {
                     c.points.get(id).map(|p| Record {
                         id: *id,
                         payload: p.payload.clone(),
-                        vector: with_vector.then(|| p.vector.clone()),
+                        vectors: with_vector.then(|| p.vectors.clone()),
                     })
                 })
                 .collect())
@@ -495,9 +558,33 @@ impl VectorPort for MemoryVector {
         })
     }
 
+    async fn update_vectors(&self, collection: &str, points: &[PointVectors]) -> InfraResult<()> {
+        const OP: &str = "update_vectors";
+        self.write(collection, OP, |c| {
+            // All or nothing: every entry is checked before any change.
+            for point in points {
+                point.validate(&c.vectors, OP)?;
+                if !c.points.contains_key(&point.id) {
+                    return Err(error(
+                        ErrorKind::NotFound,
+                        OP,
+                        format!("no point with id {} found", point.id),
+                    ));
+                }
+            }
+            for point in points {
+                let vectors = c.stored(point.vectors.clone());
+                if let Some(stored) = c.points.get_mut(&point.id) {
+                    stored.vectors.merge(vectors);
+                }
+            }
+            Ok(())
+        })
+    }
+
     async fn search(&self, collection: &str, query: &SearchQuery) -> InfraResult<Vec<ScoredPoint>> {
         self.read(collection, "search", |c| {
-            query.validate(c.dimension)?;
+            query.validate(&c.vectors)?;
             Ok(c.search(query))
         })
     }
@@ -713,6 +800,6 @@ mod tests {
             .unwrap();
         let ids: Vec<_> = hits.iter().map(|h| h.id).collect();
         assert_eq!(ids, [1.into(), 3.into(), 2.into()]);
-        assert_eq!(hits[2].vector.as_deref(), Some(&[0.0, 0.0][..]));
+        assert_eq!(hits[2].vector(), Some(&[0.0, 0.0][..]));
     }
 }

@@ -99,6 +99,13 @@ impl VectorPort for Careless {
     async fn delete_points(&self, collection: &str, selector: &PointSelector) -> InfraResult<()> {
         self.inner.delete_points(collection, selector).await
     }
+    async fn update_vectors(
+        &self,
+        collection: &str,
+        points: &[crate::vector::PointVectors],
+    ) -> InfraResult<()> {
+        self.inner.update_vectors(collection, points).await
+    }
     async fn search(&self, collection: &str, query: &SearchQuery) -> InfraResult<Vec<ScoredPoint>> {
         let mut hits = self.inner.search(collection, query).await?;
         hits.reverse();

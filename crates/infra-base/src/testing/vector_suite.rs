@@ -23,9 +23,10 @@ use super::{check_prefix, expect_kind, guarded, join_all, ok};
 use crate::error::{ErrorKind, InfraResult};
 use crate::vector::{
     Alias, AliasChange, CollectionSpec, Condition, Distance, EnsureOutcome, FieldIndex, Filter,
-    MAX_DIMENSION, MAX_SCROLL_LIMIT, MAX_SEARCH_LIMIT, OrderBy, Payload, PayloadIndex,
-    PayloadUpdate, Point, PointId, PointSelector, Range, ScoredPoint, ScrollRequest, SearchQuery,
-    StartFrom, TextTokenizer, VectorPort, VectorPortExt,
+    HnswParams, MAX_DIMENSION, MAX_SCROLL_LIMIT, MAX_SEARCH_LIMIT, OrderBy, Payload, PayloadIndex,
+    PayloadUpdate, Point, PointId, PointSelector, PointVectors, Quantization, Range, ScoredPoint,
+    ScrollRequest, SearchQuery, SparseParams, SparseVector, StartFrom, TextTokenizer, Vector,
+    VectorParams, VectorPort, VectorPortExt, Vectors,
 };
 
 /// The collections of one case, all deleted at the end.
@@ -192,15 +193,6 @@ impl OrderFixture {
 }
 
 /// Checks ids (exactly, in order) and scores (with tolerance) against `expected`.
-#[track_caller]
-fn assert_hits(hits: &[ScoredPoint], expected: &[(u64, f64)], what: &str) {
-    let want: Vec<PointId> = expected.iter().map(|(id, _)| PointId::Num(*id)).collect();
-    assert_eq!(hit_ids(hits), want, "{what}: ids best first");
-    for (hit, (id, score)) in hits.iter().zip(expected) {
-        assert_close(hit.score, *score, &format!("{what}: score of point {id}"));
-    }
-}
-
 async fn search_orders(port: Arc<dyn VectorPort>, prefix: &str, distance: Distance) {
     scoped(port, prefix, move |store, names| async move {
         let fixture = order_fixture(distance);
@@ -225,7 +217,7 @@ async fn search_orders(port: Arc<dyn VectorPort>, prefix: &str, distance: Distan
                 "{what}: payloads are returned by default"
             );
             assert_eq!(
-                hit.vector, None,
+                hit.vectors, None,
                 "{what}: vectors are not returned by default"
             );
         }
@@ -669,20 +661,20 @@ pub async fn upsert_then_get(port: Arc<dyn VectorPort>, prefix: &str) {
             "an empty payload read back by get"
         );
         assert!(
-            records.iter().all(|r| r.vector.is_none()),
+            records.iter().all(|r| r.vectors.is_none()),
             "get without vectors must not return them"
         );
 
         let records = ok(store.get(&name, &num_ids(&[2, 1]), true).await, "get");
         assert_eq!(records.len(), 2, "get of two existing points");
         assert_vector(
-            records[0].vector.as_deref(),
-            &points[1].vector,
+            records[0].vector(),
+            points[1].vectors.unnamed_dense().unwrap_or_default(),
             "vector of point 2",
         );
         assert_vector(
-            records[1].vector.as_deref(),
-            &points[0].vector,
+            records[1].vector(),
+            points[0].vectors.unnamed_dense().unwrap_or_default(),
             "vector of point 1",
         );
         assert!(
@@ -711,11 +703,7 @@ pub async fn upsert_replaces_existing_point(port: Arc<dyn VectorPort>, prefix: &
             payload(json!({"c": 3})),
             "an upsert must replace the payload, not merge it"
         );
-        assert_vector(
-            records[0].vector.as_deref(),
-            &[0.0, 3.0],
-            "the replaced vector",
-        );
+        assert_vector(records[0].vector(), &[0.0, 3.0], "the replaced vector");
         assert_eq!(ok(store.count(&name, &Filter::default()).await, "count"), 1);
         let hits = ok(
             store
@@ -747,12 +735,12 @@ pub async fn cosine_vectors_are_normalized(port: Arc<dyn VectorPort>, prefix: &s
         let records = ok(store.get(&name, &num_ids(&[1, 2]), true).await, "get");
         assert_eq!(records.len(), 2, "get of two points");
         assert_vector(
-            records[0].vector.as_deref(),
+            records[0].vector(),
             &[0.6, 0.8],
             "cosine vector read by get",
         );
         assert_vector(
-            records[1].vector.as_deref(),
+            records[1].vector(),
             &[0.0, -1.0],
             "cosine vector read by get",
         );
@@ -765,7 +753,7 @@ pub async fn cosine_vectors_are_normalized(port: Arc<dyn VectorPort>, prefix: &s
             "cosine search with a non-unit query",
         );
         assert_vector(
-            hits[0].vector.as_deref(),
+            hits[0].vector(),
             &[0.6, 0.8],
             "cosine vector read by search",
         );
@@ -924,11 +912,7 @@ pub async fn wrong_vectors_are_invalid_input(port: Arc<dyn VectorPort>, prefix: 
             "get",
         );
         assert_eq!(records.len(), 1, "refused upserts must write no point");
-        assert_vector(
-            records[0].vector.as_deref(),
-            &[1.0, 0.0, 0.0],
-            "the untouched point",
-        );
+        assert_vector(records[0].vector(), &[1.0, 0.0, 0.0], "the untouched point");
 
         for (what, vector) in [
             ("dimension 2", vec![1.0, 0.0]),
@@ -1318,7 +1302,7 @@ pub async fn search_payload_and_vector_flags(port: Arc<dyn VectorPort>, prefix: 
         assert_eq!(hits.len(), 4, "search of every point");
         assert!(
             hits.iter()
-                .all(|h| h.payload.is_none() && h.vector.is_none()),
+                .all(|h| h.payload.is_none() && h.vectors.is_none()),
             "search without payload or vector must return neither: {hits:?}"
         );
 
@@ -1340,7 +1324,7 @@ pub async fn search_payload_and_vector_flags(port: Arc<dyn VectorPort>, prefix: 
                 "payload of point {n}"
             );
             assert_vector(
-                hit.vector.as_deref(),
+                hit.vector(),
                 &vectors[&hit.id],
                 &format!("vector of point {n}"),
             );
@@ -1458,7 +1442,16 @@ pub async fn exact_search_matches_brute_force(port: Arc<dyn VectorPort>, prefix:
                 let mut reference: Vec<(PointId, f64)> = points
                     .iter()
                     .filter(|p| filter.matches(p.id, &p.payload))
-                    .map(|p| (p.id, reference_score(distance, &query_vector, &p.vector)))
+                    .map(|p| {
+                        (
+                            p.id,
+                            reference_score(
+                                distance,
+                                &query_vector,
+                                p.vectors.unnamed_dense().unwrap_or_default(),
+                            ),
+                        )
+                    })
                     .collect();
                 reference.sort_by(|a, b| {
                     if distance.higher_is_better() {
@@ -1635,7 +1628,7 @@ pub async fn scroll_pages_cover_matching_points_once(port: Arc<dyn VectorPort>, 
                     record.payload
                 );
                 assert!(
-                    record.vector.is_some(),
+                    record.vectors.is_some(),
                     "scroll with vectors returned none for {}",
                     record.id
                 );
@@ -1670,7 +1663,7 @@ pub async fn scroll_pages_cover_matching_points_once(port: Arc<dyn VectorPort>, 
             "scroll returns payloads by default"
         );
         assert!(
-            with_payload.points[0].vector.is_none(),
+            with_payload.points[0].vectors.is_none(),
             "scroll returns no vectors by default"
         );
     })
@@ -1882,8 +1875,8 @@ async fn check_payload_update(
         );
         for (record, point) in records.iter().zip(&points) {
             assert_vector(
-                record.vector.as_deref(),
-                &point.vector,
+                record.vector(),
+                point.vectors.unnamed_dense().unwrap_or_default(),
                 &format!("{label}: the vector of point {}", record.id),
             );
         }
@@ -2878,6 +2871,573 @@ pub async fn order_by_needs_a_range_index(port: Arc<dyn VectorPort>, prefix: &st
         );
         let ids: Vec<PointId> = page.points.iter().map(|r| r.id).collect();
         assert_eq!(ids, num_ids(&[5, 3, 2, 1, 4]), "descending by price");
+    })
+    .await;
+}
+
+/// A collection of two named dense vectors (`image`: 2, dot; `title`: 3, Euclid) and a
+/// sparse one (`words`), with four points: 3 has no `title`, 4 no `words`.
+fn hybrid_spec(name: &str) -> CollectionSpec {
+    CollectionSpec::named(name)
+        .with_vector("image", VectorParams::dense(2, Distance::Dot))
+        .with_vector("title", VectorParams::dense(3, Distance::Euclid))
+        .with_sparse("words", SparseParams::default())
+}
+
+fn hybrid_points() -> Vec<Point> {
+    let sparse =
+        |indices: &[u32], values: &[f32]| SparseVector::new(indices.to_vec(), values.to_vec());
+    vec![
+        Point::with_vectors(
+            1,
+            Vectors::new()
+                .with("image", vec![1.0, 0.0])
+                .with("title", vec![0.0, 0.0, 0.0])
+                .with("words", sparse(&[1, 3], &[1.0, 2.0])),
+        )
+        .with_payload(payload(json!({"n": 1}))),
+        Point::with_vectors(
+            2,
+            Vectors::new()
+                .with("image", vec![0.5, 0.5])
+                .with("title", vec![1.0, 1.0, 1.0])
+                .with("words", sparse(&[7, 3], &[4.0, 0.5])),
+        ),
+        Point::with_vectors(
+            3,
+            Vectors::new()
+                .with("image", vec![0.0, 1.0])
+                .with("words", sparse(&[7], &[1.5])),
+        ),
+        Point::with_vectors(
+            4,
+            Vectors::new()
+                .with("image", vec![-1.0, 0.0])
+                .with("title", vec![3.0, 0.0, 0.0]),
+        ),
+    ]
+}
+
+/// Creates the [`hybrid_spec`] collection with [`hybrid_points`].
+async fn create_hybrid(store: &dyn VectorPort, name: &str) {
+    let outcome = ok(
+        store.ensure_collection(&hybrid_spec(name)).await,
+        "ensure_collection of named and sparse vectors",
+    );
+    assert_eq!(outcome, EnsureOutcome::Created);
+    ok(
+        store.upsert(name, hybrid_points()).await,
+        "upsert of named vectors",
+    );
+}
+
+#[track_caller]
+fn assert_hits(hits: &[ScoredPoint], expected: &[(u64, f64)], what: &str) {
+    let ids: Vec<u64> = expected.iter().map(|(id, _)| *id).collect();
+    assert_eq!(hit_ids(hits), num_ids(&ids), "{what}: ids best first");
+    for (hit, (id, score)) in hits.iter().zip(expected) {
+        assert_close(hit.score, *score, &format!("{what}: score of point {id}"));
+    }
+}
+
+/// Each named dense vector is searched by its own distance; a point without the vector
+/// searched is not found.
+pub async fn named_vectors_are_searched_by_name(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("named");
+        create_hybrid(&*store, &name).await;
+        let query = SearchQuery::new(vec![2.0, 1.0], 10).using("image");
+        let hits = ok(store.search(&name, &query).await, "search using image");
+        assert_hits(
+            &hits,
+            &[(1, 2.0), (2, 1.5), (3, 1.0), (4, -2.0)],
+            "dot product on image",
+        );
+        let query = SearchQuery::new(vec![1.0, 0.0, 0.0], 10).using("title");
+        let hits = ok(store.search(&name, &query).await, "search using title");
+        assert_hits(
+            &hits,
+            &[(1, 1.0), (2, 2.0_f64.sqrt()), (4, 2.0)],
+            "Euclidean distance on title (point 3 has no title)",
+        );
+        let filtered = SearchQuery::new(vec![2.0, 1.0], 10)
+            .using("image")
+            .filter(Filter::default().must(Condition::integer("n", 1)));
+        let hits = ok(store.search(&name, &filtered).await, "filtered search");
+        assert_eq!(
+            hit_ids(&hits),
+            num_ids(&[1]),
+            "a filter applies to a named search"
+        );
+    })
+    .await;
+}
+
+/// A sparse query scores by the dot product over shared indices; sparse vectors read
+/// back sorted by index, and a point keeps exactly the named vectors it was given.
+pub async fn sparse_vectors_score_by_shared_indices(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("sparse");
+        create_hybrid(&*store, &name).await;
+        let query = SearchQuery::sparse("words", SparseVector::new(vec![7, 3], vec![2.0, 1.0]), 3)
+            .with_vector(true);
+        let hits = ok(store.search(&name, &query).await, "sparse search");
+        assert_hits(
+            &hits,
+            &[(2, 8.5), (3, 3.0), (1, 2.0)],
+            "sparse dot product over shared indices",
+        );
+        let words = hits[0]
+            .vectors
+            .as_ref()
+            .and_then(|v| v.get("words"))
+            .cloned();
+        assert_eq!(
+            words,
+            Some(Vector::Sparse(SparseVector::new(
+                vec![3, 7],
+                vec![0.5, 4.0]
+            ))),
+            "a sparse vector reads back sorted by index"
+        );
+        let records = ok(store.get(&name, &num_ids(&[3, 2]), true).await, "get");
+        let vectors: Vec<Vectors> = records
+            .iter()
+            .map(|r| r.vectors.clone().expect("vectors were requested"))
+            .collect();
+        assert_eq!(
+            vectors[0].iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            ["image", "words"],
+            "point 3 has no title"
+        );
+        assert_vector(
+            vectors[1].get("title").and_then(Vector::as_dense),
+            &[1.0, 1.0, 1.0],
+            "title of point 2",
+        );
+        assert_vector(
+            vectors[1].get("image").and_then(Vector::as_dense),
+            &[0.5, 0.5],
+            "image of point 2",
+        );
+        assert_eq!(
+            records[0].vector(),
+            None,
+            "no unnamed vector in this collection"
+        );
+    })
+    .await;
+}
+
+/// With the IDF modifier, a query element counts by how rare its index is:
+/// `ln((N - n + 0.5) / (n + 0.5) + 1)`, N points with the vector, n with the index.
+pub async fn sparse_idf_weighs_rare_indices(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("idf");
+        let spec = CollectionSpec::named(&name).with_sparse("words", SparseParams::default().idf());
+        ok(
+            store.ensure_collection(&spec).await,
+            "ensure_collection with idf",
+        );
+        let point = |id: u64, indices: Vec<u32>, values: Vec<f32>| {
+            Point::with_vectors(
+                id,
+                Vectors::new().with("words", SparseVector::new(indices, values)),
+            )
+        };
+        let points = vec![
+            point(1, vec![1], vec![1.5]),
+            point(2, vec![2], vec![1.0]),
+            point(3, vec![1], vec![1.0]),
+        ];
+        ok(store.upsert(&name, points).await, "upsert");
+        // Index 1 is in 2 of 3 points, index 2 in 1: without IDF point 1 (1.5) would win.
+        let idf = |n: f64| ((3.0 - n + 0.5) / (n + 0.5) + 1.0).ln();
+        let query = SearchQuery::sparse("words", SparseVector::new(vec![1, 2], vec![1.0, 1.0]), 3);
+        let hits = ok(store.search(&name, &query).await, "idf search");
+        assert_hits(
+            &hits,
+            &[(2, idf(1.0)), (1, 1.5 * idf(2.0)), (3, idf(2.0))],
+            "IDF-weighted sparse scores",
+        );
+    })
+    .await;
+}
+
+/// Upserting a point replaces all its vectors: a named vector the new point omits is gone.
+pub async fn upsert_replaces_every_named_vector(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("replace");
+        create_hybrid(&*store, &name).await;
+        let point = Point::with_vectors(1, Vectors::new().with("image", vec![0.0, 2.0]));
+        ok(
+            store.upsert(&name, vec![point]).await,
+            "upsert of one named vector",
+        );
+        let record = ok(store.get(&name, &num_ids(&[1]), true).await, "get")
+            .pop()
+            .expect("point 1 exists");
+        let vectors = record.vectors.expect("vectors were requested");
+        assert_eq!(
+            vectors.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            ["image"],
+            "the upsert replaced title and words too"
+        );
+        let query = SearchQuery::new(vec![1.0, 0.0, 0.0], 10).using("title");
+        let hits = ok(store.search(&name, &query).await, "search using title");
+        assert_eq!(
+            hit_ids(&hits),
+            num_ids(&[2, 4]),
+            "point 1 has no title any more"
+        );
+    })
+    .await;
+}
+
+/// `update_vectors` replaces the named vectors given and keeps the others and the payload;
+/// a missing point is `NotFound`, an entry without vectors or with a wrong one
+/// `InvalidInput`.
+pub async fn update_vectors_replaces_only_the_given_ones(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("update");
+        create_hybrid(&*store, &name).await;
+        let update = [
+            PointVectors::new(1, Vectors::new().with("image", vec![-3.0, 0.0])),
+            PointVectors::new(3, Vectors::new().with("title", vec![1.0, 0.0, 0.0])),
+        ];
+        ok(store.update_vectors(&name, &update).await, "update_vectors");
+        let records = ok(store.get(&name, &num_ids(&[1, 3]), true).await, "get");
+        let one = records[0].vectors.clone().expect("vectors were requested");
+        assert_vector(
+            one.get("image").and_then(Vector::as_dense),
+            &[-3.0, 0.0],
+            "new image",
+        );
+        assert_vector(
+            one.get("title").and_then(Vector::as_dense),
+            &[0.0, 0.0, 0.0],
+            "kept title",
+        );
+        assert_eq!(
+            one.get("words"),
+            Some(&Vector::Sparse(SparseVector::new(
+                vec![1, 3],
+                vec![1.0, 2.0]
+            ))),
+            "kept words"
+        );
+        assert_eq!(records[0].payload, payload(json!({"n": 1})), "kept payload");
+        let three = records[1].vectors.clone().expect("vectors were requested");
+        assert_vector(
+            three.get("title").and_then(Vector::as_dense),
+            &[1.0, 0.0, 0.0],
+            "added title",
+        );
+        let hits = ok(
+            store
+                .search(&name, &SearchQuery::new(vec![2.0, 1.0], 1).using("image"))
+                .await,
+            "search",
+        );
+        assert_hits(&hits, &[(2, 1.5)], "point 1 moved away");
+
+        let missing = [PointVectors::new(
+            99,
+            Vectors::new().with("image", vec![1.0, 1.0]),
+        )];
+        expect_kind(
+            store.update_vectors(&name, &missing).await,
+            ErrorKind::NotFound,
+            "update_vectors of a missing point",
+        );
+        for (bad, what) in [
+            (PointVectors::new(1, Vectors::new()), "no vector"),
+            (
+                PointVectors::new(1, Vectors::new().with("image", vec![1.0])),
+                "a wrong dimension",
+            ),
+            (
+                PointVectors::new(1, Vectors::new().with("audio", vec![1.0, 1.0])),
+                "an unknown name",
+            ),
+        ] {
+            expect_kind(
+                store.update_vectors(&name, &[bad]).await,
+                ErrorKind::InvalidInput,
+                &format!("update_vectors with {what}"),
+            );
+        }
+        expect_kind(
+            store
+                .update_vectors(&names.collection("absent"), &update)
+                .await,
+            ErrorKind::NotFound,
+            "update_vectors on a missing collection",
+        );
+    })
+    .await;
+}
+
+/// A vector name the collection does not have, a vector of the other kind and an invalid
+/// sparse vector are `InvalidInput` on upsert and search, and nothing is written.
+pub async fn unknown_vector_names_and_kinds_are_invalid_input(
+    port: Arc<dyn VectorPort>,
+    prefix: &str,
+) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("kinds");
+        create_hybrid(&*store, &name).await;
+        let sparse = SparseVector::new(vec![1], vec![1.0]);
+        for (vectors, what) in [
+            (
+                Vectors::new().with("audio", vec![1.0, 0.0]),
+                "an unknown name",
+            ),
+            (Vectors::unnamed(vec![1.0, 0.0]), "the unnamed vector"),
+            (
+                Vectors::new().with("image", sparse.clone()),
+                "a sparse image",
+            ),
+            (Vectors::new().with("words", vec![1.0]), "dense words"),
+            (
+                Vectors::new().with("words", SparseVector::new(vec![1, 1], vec![1.0, 2.0])),
+                "repeated sparse indices",
+            ),
+            (
+                Vectors::new().with("words", SparseVector::new(vec![1, 2], vec![1.0])),
+                "unpaired sparse indices",
+            ),
+        ] {
+            let point = Point::with_vectors(9, vectors);
+            expect_kind(
+                store.upsert(&name, vec![point]).await,
+                ErrorKind::InvalidInput,
+                &format!("upsert with {what}"),
+            );
+        }
+        for (query, what) in [
+            (SearchQuery::new(vec![1.0, 0.0], 1), "the unnamed vector"),
+            (
+                SearchQuery::new(vec![1.0, 0.0], 1).using("audio"),
+                "an unknown name",
+            ),
+            (
+                SearchQuery::new(vec![1.0], 1).using("words"),
+                "a dense query on words",
+            ),
+            (
+                SearchQuery::sparse("image", sparse.clone(), 1),
+                "a sparse query on image",
+            ),
+            (
+                SearchQuery::sparse("nope", sparse.clone(), 1),
+                "an unknown sparse name",
+            ),
+        ] {
+            expect_kind(
+                store.search(&name, &query).await,
+                ErrorKind::InvalidInput,
+                &format!("search with {what}"),
+            );
+        }
+        assert_eq!(
+            ok(store.count(&name, &Filter::default()).await, "count"),
+            4,
+            "refused upserts write nothing"
+        );
+    })
+    .await;
+}
+
+/// Drift covers the declared vectors: a missing one, another dimension or distance, a
+/// missing sparse vector or another modifier is a `Conflict` naming both sides; undeclared
+/// extra vectors are accepted.
+pub async fn named_vector_drift_is_conflict_and_extras_are_accepted(
+    port: Arc<dyn VectorPort>,
+    prefix: &str,
+) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("named_drift");
+        create_hybrid(&*store, &name).await;
+        let subset = CollectionSpec::named(&name)
+            .with_vector("image", VectorParams::dense(2, Distance::Dot))
+            .with_hnsw(HnswParams::new(8, 50));
+        assert_eq!(
+            ok(store.ensure_collection(&subset).await, "ensure of a subset"),
+            EnsureOutcome::AlreadyExists,
+            "undeclared vectors and other tuning are accepted"
+        );
+        assert_eq!(
+            ok(
+                store.ensure_collection(&hybrid_spec(&name)).await,
+                "ensure again"
+            ),
+            EnsureOutcome::AlreadyExists
+        );
+        let cases = [
+            (
+                CollectionSpec::named(&name)
+                    .with_vector("image", VectorParams::dense(3, Distance::Dot)),
+                &["image", "2", "3"][..],
+            ),
+            (
+                CollectionSpec::named(&name)
+                    .with_vector("title", VectorParams::dense(3, Distance::Cosine)),
+                &["title", "euclid", "cosine"][..],
+            ),
+            (
+                CollectionSpec::named(&name)
+                    .with_vector("audio", VectorParams::dense(3, Distance::Dot)),
+                &["audio"][..],
+            ),
+            (
+                CollectionSpec::named(&name).with_sparse("tags", SparseParams::default()),
+                &["tags"][..],
+            ),
+            (
+                CollectionSpec::named(&name).with_sparse("words", SparseParams::default().idf()),
+                &["words", "idf"][..],
+            ),
+            (
+                CollectionSpec::new(&name, 2, Distance::Dot),
+                &["unnamed"][..],
+            ),
+        ];
+        for (spec, words) in cases {
+            let text = conflict_text(store.ensure_collection(&spec).await, &name);
+            for word in words {
+                assert!(
+                    text.contains(word),
+                    "the conflict must name {word}: {text:?}"
+                );
+            }
+        }
+    })
+    .await;
+}
+
+/// `collection_info` lists every dense vector (dimension, distance) and sparse vector
+/// (modifier); `dimension` is 0 without an unnamed vector.
+pub async fn collection_info_describes_named_and_sparse_vectors(
+    port: Arc<dyn VectorPort>,
+    prefix: &str,
+) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("named_info");
+        let spec = hybrid_spec(&name)
+            .with_sparse("tags", SparseParams::default().idf())
+            .with_vector("image", VectorParams::dense(2, Distance::Dot).on_disk(true));
+        ok(store.ensure_collection(&spec).await, "ensure_collection");
+        let info = ok(store.collection_info(&name).await, "collection_info");
+        assert_eq!(
+            info.vectors,
+            spec.vectors.reported(),
+            "the declared vectors"
+        );
+        assert_eq!(info.dimension, 0, "no unnamed vector");
+        assert_eq!(info.vectors.sparse.get("tags").map(|p| p.idf), Some(true));
+
+        let mixed = names.collection("mixed_info");
+        let spec = CollectionSpec::new(&mixed, 3, Distance::Manhattan)
+            .with_sparse("words", SparseParams::default());
+        ok(store.ensure_collection(&spec).await, "ensure_collection");
+        let info = ok(store.collection_info(&mixed).await, "collection_info");
+        assert_eq!((info.dimension, info.distance), (3, Distance::Manhattan));
+        assert_eq!(info.vectors, spec.vectors.reported());
+    })
+    .await;
+}
+
+/// A collection may have the unnamed dense vector and sparse vectors together; a point
+/// gives both, and each is searched on its own.
+pub async fn unnamed_and_sparse_vectors_together(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("mixed");
+        let spec = CollectionSpec::new(&name, 2, Distance::Dot)
+            .with_sparse("words", SparseParams::default());
+        ok(store.ensure_collection(&spec).await, "ensure_collection");
+        let points = vec![
+            Point::with_vectors(
+                1,
+                Vectors::unnamed(vec![1.0, 0.0])
+                    .with("words", SparseVector::new(vec![5], vec![1.0])),
+            ),
+            Point::with_vectors(
+                2,
+                Vectors::unnamed(vec![0.0, 1.0])
+                    .with("words", SparseVector::new(vec![5], vec![3.0])),
+            ),
+            Point::new(3, vec![2.0, 2.0]),
+        ];
+        ok(store.upsert(&name, points).await, "upsert");
+        let hits = ok(
+            store
+                .search(&name, &SearchQuery::new(vec![1.0, 0.0], 10))
+                .await,
+            "dense",
+        );
+        assert_hits(&hits, &[(3, 2.0), (1, 1.0), (2, 0.0)], "the unnamed vector");
+        let query = SearchQuery::sparse("words", SparseVector::new(vec![5], vec![2.0]), 2);
+        let hits = ok(store.search(&name, &query).await, "sparse");
+        assert_hits(&hits, &[(2, 6.0), (1, 2.0)], "the sparse vector");
+        let records = ok(store.get(&name, &num_ids(&[1]), true).await, "get");
+        assert_vector(
+            records[0].vector(),
+            &[1.0, 0.0],
+            "the unnamed vector of point 1",
+        );
+    })
+    .await;
+}
+
+/// Tuning (HNSW, scalar and binary quantization, on-disk vectors, payload and sparse
+/// index, one shard and replica) is accepted at creation, and search is unchanged.
+pub async fn tuning_parameters_are_accepted_at_creation(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("tuned");
+        let spec = CollectionSpec::named(&name)
+            .with_vector(
+                "image",
+                VectorParams::dense(2, Distance::Dot)
+                    .with_hnsw(HnswParams::new(8, 64))
+                    .with_quantization(Quantization::binary())
+                    .on_disk(true),
+            )
+            .with_vector("title", VectorParams::dense(3, Distance::Euclid))
+            .with_sparse("words", SparseParams::default().on_disk(true))
+            .with_hnsw(HnswParams::new(32, 128))
+            .with_quantization(Quantization::ScalarInt8 {
+                always_ram: Some(true),
+            })
+            .on_disk_payload(true)
+            .with_sharding(1, 1, 1);
+        assert_eq!(
+            ok(
+                store.ensure_collection(&spec).await,
+                "ensure of a tuned collection"
+            ),
+            EnsureOutcome::Created
+        );
+        ok(store.upsert(&name, hybrid_points()).await, "upsert");
+        let query = SearchQuery::new(vec![2.0, 1.0], 2)
+            .using("image")
+            .exact(true);
+        let hits = ok(store.search(&name, &query).await, "exact search");
+        assert_hits(
+            &hits,
+            &[(1, 2.0), (2, 1.5)],
+            "exact search on a tuned vector",
+        );
+        let info = ok(store.collection_info(&name).await, "collection_info");
+        assert_eq!(info.vectors, spec.vectors.reported());
+        let bad = CollectionSpec::named(names.collection("bad_tuning"))
+            .with_vector("v", VectorParams::dense(2, Distance::Dot))
+            .with_hnsw(HnswParams::new(16, 1));
+        expect_kind(
+            store.ensure_collection(&bad).await,
+            ErrorKind::InvalidInput,
+            "ef_construct below 4",
+        );
     })
     .await;
 }

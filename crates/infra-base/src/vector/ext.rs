@@ -195,7 +195,7 @@ mod tests {
                 .map(|id| Record {
                     id: PointId::Num(*id),
                     payload: crate::vector::Payload::new(),
-                    vector: None,
+                    vectors: None,
                 })
                 .collect(),
             next_page_offset: next.map(PointId::Num),

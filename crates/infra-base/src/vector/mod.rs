@@ -12,6 +12,7 @@ mod name;
 pub mod ops;
 mod points;
 mod types;
+mod vectors;
 
 use async_trait::async_trait;
 
@@ -37,6 +38,10 @@ pub use types::{
     ParsePointIdError, Payload, Point, PointId, Record, ScoredPoint, SearchQuery,
     validate_collection_name, validate_vector,
 };
+pub use vectors::{
+    HnswParams, MAX_SPARSE_ELEMENTS, MAX_VECTOR_NAME_LEN, PointVectors, Quantization, SparseParams,
+    SparseVector, UNNAMED_VECTOR, Vector, VectorParams, VectorSchema, Vectors,
+};
 
 /// The backend name used in errors raised by vector adapters.
 pub const VECTOR_BACKEND: &str = "qdrant";
@@ -47,8 +52,9 @@ pub const VECTOR_BACKEND: &str = "qdrant";
 /// `infra_base::testing`, feature `testing`):
 /// - an operation on a collection that does not exist fails with
 ///   [`NotFound`](crate::ErrorKind::NotFound);
-/// - a vector of the wrong dimension, a non-finite component, a zero or too large search
-///   limit and an invalid collection name fail with
+/// - a vector of the wrong dimension, a non-finite component, a vector name the collection
+///   does not declare (or of the other kind, dense or sparse), an invalid sparse vector, a
+///   zero or too large search limit and an invalid collection name fail with
 ///   [`InvalidInput`](crate::ErrorKind::InvalidInput) before anything is written (and so
 ///   are an invalid [`ScrollRequest`], [`PayloadUpdate`] or [`Filter`]: see
 ///   [`Filter::validate`]);
@@ -62,14 +68,17 @@ pub trait VectorPort: Send + Sync + 'static {
     /// Checks that the store answers.
     async fn ping(&self) -> InfraResult<()>;
 
-    /// Creates the collection if it does not exist, and the payload indexes the spec
-    /// declares that it lacks (idempotent; the outcome says whether the collection was
-    /// created).
+    /// Creates the collection if it does not exist (with the spec's vectors and tuning),
+    /// and the payload indexes the spec declares that it lacks (idempotent; the outcome
+    /// says whether the collection was created).
     ///
-    /// An existing collection with another dimension or distance, or with an index of
-    /// another type on a declared field, is [`Conflict`](crate::ErrorKind::Conflict) naming
-    /// both, never silently reused (and nothing is created); indexes it has beyond the
-    /// declared ones are kept.
+    /// An existing collection that lacks a declared vector, has one of another dimension,
+    /// distance or IDF modifier, or has an index of another type on a declared field, is
+    /// [`Conflict`](crate::ErrorKind::Conflict) naming both, never silently reused (and
+    /// nothing is created); vectors and indexes it has beyond the declared ones are
+    /// accepted, and tuning is not compared (see [`CollectionSpec`]). A backend that cannot
+    /// honour a parameter (the embedded store and sharding) refuses it as
+    /// [`Unsupported`](crate::ErrorKind::Unsupported).
     async fn ensure_collection(&self, spec: &CollectionSpec) -> InfraResult<EnsureOutcome>;
 
     /// Describes a collection, with its payload indexes as the store reports them.
@@ -78,7 +87,8 @@ pub trait VectorPort: Send + Sync + 'static {
     /// Deletes a collection and its points; `false` when it did not exist.
     async fn delete_collection(&self, name: &str) -> InfraResult<bool>;
 
-    /// Inserts or replaces points, and returns once the write is applied.
+    /// Inserts or replaces points, and returns once the write is applied. A replaced point
+    /// keeps none of its former vectors: a named vector the new point omits is gone.
     async fn upsert(&self, collection: &str, points: Vec<Point>) -> InfraResult<()>;
 
     /// Reads points by id, in the order of `ids`; ids that do not exist are skipped, and a
@@ -104,7 +114,17 @@ pub trait VectorPort: Send + Sync + 'static {
     /// as in Qdrant).
     async fn delete_points(&self, collection: &str, selector: &PointSelector) -> InfraResult<()>;
 
-    /// The nearest points to the query vector, best first, at most `query.limit`.
+    /// Replaces the given vectors of existing points, once the write is applied; their
+    /// other vectors and payloads are kept (Qdrant's `update_vectors`).
+    ///
+    /// Every vector is checked as for [`upsert`](Self::upsert), and each entry must name
+    /// at least one (`InvalidInput`). An id that does not exist is
+    /// [`NotFound`](crate::ErrorKind::NotFound), as in Qdrant (whether the other points
+    /// were updated depends on the backend).
+    async fn update_vectors(&self, collection: &str, points: &[PointVectors]) -> InfraResult<()>;
+
+    /// The nearest points to the query vector, best first, at most `query.limit`: by the
+    /// dense or sparse vector the query names (see [`SearchQuery`]).
     async fn search(&self, collection: &str, query: &SearchQuery) -> InfraResult<Vec<ScoredPoint>>;
 
     /// Counts the points matching `filter` exactly (an empty filter counts all).

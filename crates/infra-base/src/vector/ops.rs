@@ -2,7 +2,7 @@
 //! list layers see (names are the `db.operation.name` of metrics and spans).
 //!
 //! Every vector operation is idempotent: collections are created if absent, points are
-//! upserted by id, deleted by id or filter, and payload updates set a state rather than
+//! upserted by id, deleted by id or filter, and vector and payload updates set a state rather than
 //! change it relatively (setting, overwriting, deleting or clearing twice leaves what
 //! once did). A retry after an attempt that was applied reports the state that attempt
 //! left (`ensure_collection` may answer `AlreadyExists`, `delete_collection` `false`); a
@@ -26,6 +26,8 @@ pub const UPSERT: Operation = Operation::idempotent_write("upsert");
 pub const GET: Operation = Operation::read("get");
 /// Delete points by id or by filter (`delete` by ids is this operation too).
 pub const DELETE_POINTS: Operation = Operation::idempotent_write("delete_points");
+/// Replace some vectors of existing points.
+pub const UPDATE_VECTORS: Operation = Operation::idempotent_write("update_vectors");
 /// Nearest-neighbour search.
 pub const SEARCH: Operation = Operation::read("search");
 /// Count points.
@@ -51,6 +53,7 @@ pub const ALL: &[Operation] = &[
     UPSERT,
     GET,
     DELETE_POINTS,
+    UPDATE_VECTORS,
     SEARCH,
     COUNT,
     SCROLL,

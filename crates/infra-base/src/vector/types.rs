@@ -6,7 +6,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{FieldIndex, Filter, MAX_INDEX_FIELD_LEN, PayloadIndex, VECTOR_BACKEND};
+use super::{
+    FieldIndex, Filter, HnswParams, MAX_INDEX_FIELD_LEN, PayloadIndex, Quantization, SparseParams,
+    SparseVector, UNNAMED_VECTOR, VECTOR_BACKEND, Vector, VectorParams, VectorSchema, Vectors,
+};
 use crate::error::{ErrorKind, InfraError, InfraResult};
 
 /// A point's JSON object payload.
@@ -151,17 +154,37 @@ pub const MAX_DIMENSION: usize = 65_536;
 
 /// What a collection must look like; see [`VectorPort::ensure_collection`](super::VectorPort::ensure_collection).
 ///
-/// Built with [`new`](Self::new) and [`with_index`](Self::with_index) (non-exhaustive, so
-/// later options do not break callers):
+/// Built with [`new`](Self::new) (one unnamed dense vector) or [`named`](Self::named)
+/// (named dense and sparse vectors), then the `with_*` builders (non-exhaustive, so later
+/// options do not break callers):
 ///
 /// ```
-/// use infra_base::{CollectionSpec, Distance, PayloadIndex, TextTokenizer};
+/// use infra_base::{
+///     CollectionSpec, Distance, HnswParams, PayloadIndex, Quantization, SparseParams,
+///     TextTokenizer, VectorParams,
+/// };
 ///
-/// let spec = CollectionSpec::new("items", 384, Distance::Cosine)
+/// let simple = CollectionSpec::new("items", 384, Distance::Cosine)
 ///     .with_index("price", PayloadIndex::Integer)
 ///     .with_index("title", PayloadIndex::text(TextTokenizer::Word));
-/// assert!(spec.validate().is_ok());
+/// assert!(simple.validate().is_ok());
+///
+/// let hybrid = CollectionSpec::named("products")
+///     .with_vector("image", VectorParams::dense(512, Distance::Cosine).on_disk(true))
+///     .with_vector("title", VectorParams::dense(384, Distance::Dot))
+///     .with_sparse("keywords", SparseParams::default().idf())
+///     .with_hnsw(HnswParams::new(32, 200))
+///     .with_quantization(Quantization::scalar_int8())
+///     .on_disk_payload(true);
+/// assert!(hybrid.validate().is_ok());
 /// ```
+///
+/// Drift: [`ensure_collection`](super::VectorPort::ensure_collection) on an existing
+/// collection compares the declared vectors (see [`VectorSchema::check_existing`]) and
+/// indexes. The tuning parameters ([`HnswParams`], [`Quantization`], on-disk storage,
+/// sharding) apply when the collection is created and are not compared afterwards:
+/// Qdrant lets most of them change on a live collection, and they change performance,
+/// not results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct CollectionSpec {
@@ -171,27 +194,119 @@ pub struct CollectionSpec {
     /// as `InvalidInput`; [`validate`](Self::validate) and
     /// [`collection_name`](Self::collection_name) check it with the one rule.
     pub name: String,
-    /// Vector dimension, 1..=[`MAX_DIMENSION`].
-    pub dimension: usize,
-    /// How vectors are compared.
-    pub distance: Distance,
+    /// The dense and sparse vectors the collection must have.
+    pub vectors: VectorSchema,
     /// Payload indexes the collection must have (at most one per field). Indexes that an
     /// existing collection has beyond these are accepted; one of another type on a declared
     /// field is drift.
     #[serde(default)]
     pub indexes: Vec<FieldIndex>,
+    /// HNSW parameters of every dense vector without its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw: Option<HnswParams>,
+    /// Quantization of every dense vector without its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<Quantization>,
+    /// Keep payloads on disk rather than in RAM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk_payload: Option<bool>,
+    /// Shards of a distributed collection, at least 1 (the embedded store has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_number: Option<u32>,
+    /// Copies of each shard, at least 1 (the embedded store keeps one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_factor: Option<u32>,
+    /// Replicas that must apply a write before it succeeds, at least 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_consistency_factor: Option<u32>,
 }
 
 impl CollectionSpec {
-    /// A spec for `name` with vectors of `dimension` compared by `distance`, and no payload
-    /// index.
+    /// A spec for `name` with one unnamed dense vector of `dimension` compared by
+    /// `distance`, and no payload index.
     pub fn new(name: impl Into<String>, dimension: usize, distance: Distance) -> Self {
+        Self::named(name).with_vector(UNNAMED_VECTOR, VectorParams::dense(dimension, distance))
+    }
+
+    /// A spec for `name` with no vector yet: declare named ones with
+    /// [`with_vector`](Self::with_vector) and [`with_sparse`](Self::with_sparse).
+    pub fn named(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            dimension,
-            distance,
+            vectors: VectorSchema::default(),
             indexes: Vec::new(),
+            hnsw: None,
+            quantization: None,
+            on_disk_payload: None,
+            shard_number: None,
+            replication_factor: None,
+            write_consistency_factor: None,
         }
+    }
+
+    /// Also declares the dense vector `name` ([`UNNAMED_VECTOR`] for the unnamed one).
+    #[must_use]
+    pub fn with_vector(mut self, name: impl Into<String>, params: VectorParams) -> Self {
+        self.vectors.dense.insert(name.into(), params);
+        self
+    }
+
+    /// Also declares the sparse vector `name`.
+    #[must_use]
+    pub fn with_sparse(mut self, name: impl Into<String>, params: SparseParams) -> Self {
+        self.vectors.sparse.insert(name.into(), params);
+        self
+    }
+
+    /// Sets the HNSW parameters of every dense vector without its own.
+    #[must_use]
+    pub const fn with_hnsw(mut self, hnsw: HnswParams) -> Self {
+        self.hnsw = Some(hnsw);
+        self
+    }
+
+    /// Sets the quantization of every dense vector without its own.
+    #[must_use]
+    pub const fn with_quantization(mut self, quantization: Quantization) -> Self {
+        self.quantization = Some(quantization);
+        self
+    }
+
+    /// Keeps payloads on disk or in RAM.
+    #[must_use]
+    pub const fn on_disk_payload(mut self, yes: bool) -> Self {
+        self.on_disk_payload = Some(yes);
+        self
+    }
+
+    /// Sets the sharding of a distributed collection: shards, copies of each, and the
+    /// copies that must apply a write (each at least 1).
+    #[must_use]
+    pub const fn with_sharding(
+        mut self,
+        shard_number: u32,
+        replication_factor: u32,
+        write_consistency_factor: u32,
+    ) -> Self {
+        self.shard_number = Some(shard_number);
+        self.replication_factor = Some(replication_factor);
+        self.write_consistency_factor = Some(write_consistency_factor);
+        self
+    }
+
+    /// The dimension and distance of the unnamed dense vector, if declared.
+    pub fn unnamed(&self) -> Option<&VectorParams> {
+        self.vectors.unnamed()
+    }
+
+    /// The sharding parameters that are set, by Qdrant's names, for adapters that refuse
+    /// more than one.
+    pub fn sharding(&self) -> [(&'static str, Option<u32>); 3] {
+        [
+            ("shard_number", self.shard_number),
+            ("replication_factor", self.replication_factor),
+            ("write_consistency_factor", self.write_consistency_factor),
+        ]
     }
 
     /// Also declares a payload index of type `index` on `field` (a dotted payload path).
@@ -207,19 +322,23 @@ impl CollectionSpec {
         super::CollectionName::parse(&self.name, "ensure_collection")
     }
 
-    /// Checks name, dimension and indexes (field paths non-empty, at most
-    /// [`MAX_INDEX_FIELD_LEN`] bytes, each declared once), so every adapter refuses the same
-    /// specs.
+    /// Checks name, vectors ([`VectorSchema::validate`]), tuning (HNSW `ef_construct` at
+    /// least 4, sharding parameters at least 1) and indexes (field paths non-empty, at
+    /// most [`MAX_INDEX_FIELD_LEN`] bytes, each declared once), so every adapter refuses
+    /// the same specs.
     pub fn validate(&self) -> InfraResult<()> {
         self.collection_name()?;
-        if self.dimension == 0 || self.dimension > MAX_DIMENSION {
-            return Err(invalid(
-                "ensure_collection",
-                format!(
-                    "dimension {} is out of range: expected 1..={MAX_DIMENSION}",
-                    self.dimension
-                ),
-            ));
+        self.vectors.validate(&self.name)?;
+        if let Some(hnsw) = &self.hnsw {
+            hnsw.validate(&format!("collection {}", self.name))?;
+        }
+        for (parameter, value) in self.sharding() {
+            if value == Some(0) {
+                return Err(invalid(
+                    "ensure_collection",
+                    format!("{parameter} is 0: expected at least 1"),
+                ));
+            }
         }
         for (i, index) in self.indexes.iter().enumerate() {
             let field = &index.field;
@@ -292,23 +411,11 @@ impl CollectionSpec {
         )
     }
 
-    /// `Ok` when an existing collection of `dimension` and `distance` satisfies this spec;
+    /// `Ok` when an existing collection with `existing` vectors satisfies this spec;
     /// otherwise the [`Conflict`](ErrorKind::Conflict) every adapter's `ensure_collection`
-    /// returns on schema drift, naming both schemas.
-    pub fn check_existing(&self, dimension: usize, distance: Distance) -> InfraResult<()> {
-        if dimension == self.dimension && distance == self.distance {
-            return Ok(());
-        }
-        Err(InfraError::new(
-            ErrorKind::Conflict,
-            VECTOR_BACKEND,
-            "ensure_collection",
-            format!(
-                "collection {} exists with dimension {dimension} and distance {distance}, but \
-                 dimension {} and distance {} were requested",
-                self.name, self.dimension, self.distance
-            ),
-        ))
+    /// returns on schema drift, naming both schemas (see [`VectorSchema::check_existing`]).
+    pub fn check_existing(&self, existing: &VectorSchema) -> InfraResult<()> {
+        self.vectors.check_existing(&self.name, existing)
     }
 }
 
@@ -362,10 +469,15 @@ pub enum EnsureOutcome {
 pub struct CollectionInfo {
     /// Collection name.
     pub name: String,
-    /// Vector dimension.
+    /// The unnamed vector's dimension; 0 when the collection has named vectors only.
     pub dimension: usize,
-    /// How vectors are compared.
+    /// The unnamed vector's distance; for a collection of named vectors only, the first
+    /// named dense vector's (by name), or `Cosine` when it has sparse vectors only.
     pub distance: Distance,
+    /// Every dense and sparse vector, with dimension, distance and IDF modifier as the
+    /// store reports them (tuning fields are not reported: `None`).
+    #[serde(default)]
+    pub vectors: VectorSchema,
     /// Number of points stored (may lag a write briefly on some backends).
     pub points_count: u64,
     /// The collection's payload indexes as the store reports them, sorted by field (the
@@ -374,24 +486,68 @@ pub struct CollectionInfo {
     pub indexes: Vec<FieldIndex>,
 }
 
-/// A point to write: id, vector and payload.
+impl CollectionInfo {
+    /// The info of collection `name` with `vectors`, `points_count` points and `indexes`:
+    /// fills [`dimension`](Self::dimension) and [`distance`](Self::distance) from the
+    /// vectors as documented there.
+    pub fn new(
+        name: impl Into<String>,
+        vectors: VectorSchema,
+        points_count: u64,
+        indexes: Vec<FieldIndex>,
+    ) -> Self {
+        let (dimension, distance) = match vectors.unnamed() {
+            Some(unnamed) => (unnamed.dimension, unnamed.distance),
+            None => (
+                0,
+                vectors
+                    .dense
+                    .values()
+                    .next()
+                    .map_or(Distance::Cosine, |v| v.distance),
+            ),
+        };
+        Self {
+            name: name.into(),
+            dimension,
+            distance,
+            vectors,
+            points_count,
+            indexes,
+        }
+    }
+}
+
+/// A point to write: id, vectors and payload.
+///
+/// `Point::new(id, vec)` gives the unnamed vector; [`with_vectors`](Self::with_vectors)
+/// named dense and sparse ones. Upserting a point replaces all its vectors (a named vector
+/// the point omits is absent afterwards), as in Qdrant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     /// Point id; writing an existing id replaces that point.
     pub id: PointId,
-    /// The vector; its length must equal the collection's dimension.
-    pub vector: Vec<f32>,
+    /// The vectors by name (see [`Vectors`]); each must be one the collection declares,
+    /// of its kind and dimension. Read from `vector` too (a plain list is the unnamed
+    /// vector).
+    #[serde(alias = "vector")]
+    pub vectors: Vectors,
     /// JSON object payload (may be empty).
     #[serde(default)]
     pub payload: Payload,
 }
 
 impl Point {
-    /// A point with an empty payload.
+    /// A point with the unnamed dense vector and an empty payload.
     pub fn new(id: impl Into<PointId>, vector: Vec<f32>) -> Self {
+        Self::with_vectors(id, Vectors::unnamed(vector))
+    }
+
+    /// A point with named (dense or sparse) vectors and an empty payload.
+    pub fn with_vectors(id: impl Into<PointId>, vectors: Vectors) -> Self {
         Self {
             id: id.into(),
-            vector,
+            vectors,
             payload: Payload::new(),
         }
     }
@@ -411,21 +567,39 @@ pub struct Record {
     pub id: PointId,
     /// Its payload.
     pub payload: Payload,
-    /// Its vector, when requested (normalized for cosine collections).
-    pub vector: Option<Vec<f32>>,
+    /// Its vectors, when requested (cosine vectors normalized, sparse ones sorted by
+    /// index).
+    pub vectors: Option<Vectors>,
+}
+
+impl Record {
+    /// The unnamed dense vector, when vectors were requested and the point has one.
+    pub fn vector(&self) -> Option<&[f32]> {
+        self.vectors.as_ref().and_then(Vectors::unnamed_dense)
+    }
 }
 
 /// Largest `limit` of a search.
 pub const MAX_SEARCH_LIMIT: usize = 10_000;
 
 /// A nearest-neighbour query; see [`VectorPort::search`](super::VectorPort::search).
+///
+/// [`new`](Self::new) searches the unnamed vector; [`using`](Self::using) names a dense
+/// vector, and [`sparse`](Self::sparse) searches a sparse vector (scored by the dot
+/// product over shared indices, IDF-weighted when the vector declares it; a point that
+/// shares no index with the query scores 0, and Qdrant's inverted index does not find it,
+/// so whether it is returned is not specified).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchQuery {
-    /// The query vector.
-    pub vector: Vec<f32>,
+    /// The query vector: dense, or sparse for a sparse vector.
+    pub vector: Vector,
+    /// The collection's vector to search; `None` (or [`UNNAMED_VECTOR`]) is the unnamed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub using: Option<String>,
     /// How many results at most, 1..=[`MAX_SEARCH_LIMIT`].
     pub limit: usize,
-    /// Only results that pass this score (see [`Distance::passes_threshold`]).
+    /// Only results that pass this score (see [`Distance::passes_threshold`]; sparse
+    /// scores are similarities).
     pub score_threshold: Option<f32>,
     /// Only points whose payload matches (an empty filter matches every point).
     pub filter: Filter,
@@ -438,10 +612,12 @@ pub struct SearchQuery {
 }
 
 impl SearchQuery {
-    /// The `limit` nearest points to `vector`, with payloads, approximate search.
+    /// The `limit` nearest points to `vector` by the unnamed vector, with payloads,
+    /// approximate search.
     pub fn new(vector: Vec<f32>, limit: usize) -> Self {
         Self {
-            vector,
+            vector: Vector::Dense(vector),
+            using: None,
             limit,
             score_threshold: None,
             filter: Filter::default(),
@@ -449,6 +625,26 @@ impl SearchQuery {
             with_vector: false,
             exact: false,
         }
+    }
+
+    /// The `limit` best points for the sparse `vector` by the sparse vector `using`.
+    pub fn sparse(using: impl Into<String>, vector: SparseVector, limit: usize) -> Self {
+        Self {
+            vector: Vector::Sparse(vector),
+            ..Self::new(Vec::new(), limit).using(using)
+        }
+    }
+
+    /// Searches the collection's vector `name`.
+    #[must_use]
+    pub fn using(mut self, name: impl Into<String>) -> Self {
+        self.using = Some(name.into());
+        self
+    }
+
+    /// The name of the vector searched ([`UNNAMED_VECTOR`] for the unnamed one).
+    pub fn vector_name(&self) -> &str {
+        self.using.as_deref().unwrap_or(UNNAMED_VECTOR)
     }
 
     /// Restricts results to points matching `filter`.
@@ -487,8 +683,9 @@ impl SearchQuery {
     }
 
     /// Checks the limit, the filter ([`Filter::validate`](super::Filter::validate)) and the
-    /// vector against `dimension`, so every adapter refuses the same queries.
-    pub fn validate(&self, dimension: usize) -> InfraResult<()> {
+    /// vector against the collection's `vectors` (it must name one of them, of the same
+    /// kind; see [`VectorSchema::check_vector`]), so every adapter refuses the same queries.
+    pub fn validate(&self, vectors: &VectorSchema) -> InfraResult<()> {
         if self.limit == 0 || self.limit > MAX_SEARCH_LIMIT {
             return Err(invalid(
                 "search",
@@ -502,7 +699,16 @@ impl SearchQuery {
             return Err(invalid("search", "score_threshold must be a finite number"));
         }
         self.filter.validate("search")?;
-        validate_vector(&self.vector, dimension, "search")
+        vectors.check_vector(self.vector_name(), &self.vector, "search")
+    }
+
+    /// The distance the scores of this query follow: the searched dense vector's, or
+    /// `Dot` for a sparse vector; `None` when the collection has no such vector.
+    pub fn distance(&self, vectors: &VectorSchema) -> Option<Distance> {
+        match &self.vector {
+            Vector::Dense(_) => vectors.dense.get(self.vector_name()).map(|p| p.distance),
+            Vector::Sparse(_) => Some(Distance::Dot),
+        }
     }
 }
 
@@ -515,8 +721,15 @@ pub struct ScoredPoint {
     pub score: f32,
     /// Payload, when requested.
     pub payload: Option<Payload>,
-    /// Vector, when requested.
-    pub vector: Option<Vec<f32>>,
+    /// Its vectors, when requested (as [`Record::vectors`]).
+    pub vectors: Option<Vectors>,
+}
+
+impl ScoredPoint {
+    /// The unnamed dense vector, when vectors were requested and the point has one.
+    pub fn vector(&self) -> Option<&[f32]> {
+        self.vectors.as_ref().and_then(Vectors::unnamed_dense)
+    }
 }
 
 #[cfg(test)]
@@ -526,13 +739,16 @@ mod tests {
     #[test]
     fn drift_conflicts_name_both_schemas() {
         let spec = CollectionSpec::new("c", 17, Distance::Dot);
-        assert!(spec.check_existing(17, Distance::Dot).is_ok());
+        let existing = |dimension, distance| CollectionSpec::new("c", dimension, distance).vectors;
+        assert!(spec.check_existing(&existing(17, Distance::Dot)).is_ok());
         for (dimension, distance) in [
             (12, Distance::Cosine),
             (17, Distance::Cosine),
             (12, Distance::Dot),
         ] {
-            let err = spec.check_existing(dimension, distance).unwrap_err();
+            let err = spec
+                .check_existing(&existing(dimension, distance))
+                .unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Conflict);
             let message = err.message();
             for word in [
@@ -544,6 +760,40 @@ mod tests {
                 assert!(message.contains(&word), "{message}");
             }
         }
+    }
+
+    #[test]
+    fn info_dimension_and_distance_describe_the_unnamed_vector() {
+        let simple = CollectionSpec::new("c", 3, Distance::Euclid).vectors;
+        let info = CollectionInfo::new("c", simple, 0, Vec::new());
+        assert_eq!((info.dimension, info.distance), (3, Distance::Euclid));
+        let named = CollectionSpec::named("c")
+            .with_vector("b", VectorParams::dense(4, Distance::Manhattan))
+            .with_vector("a", VectorParams::dense(2, Distance::Dot))
+            .vectors;
+        let info = CollectionInfo::new("c", named, 0, Vec::new());
+        assert_eq!((info.dimension, info.distance), (0, Distance::Dot));
+    }
+
+    #[test]
+    fn points_read_the_old_vector_field_as_the_unnamed_vector() {
+        let point: Point = serde_json::from_str(r#"{"id": 1, "vector": [1.0, 2.0]}"#).unwrap();
+        assert_eq!(point, Point::new(1, vec![1.0, 2.0]));
+        let json = serde_json::to_string(&point).unwrap();
+        assert_eq!(serde_json::from_str::<Point>(&json).unwrap(), point);
+    }
+
+    #[test]
+    fn sharding_parameters_must_be_positive() {
+        let spec = CollectionSpec::new("c", 2, Distance::Dot);
+        assert!(spec.clone().with_sharding(2, 3, 2).validate().is_ok());
+        let err = spec.with_sharding(1, 0, 1).validate().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(
+            err.message().contains("replication_factor"),
+            "{}",
+            err.message()
+        );
     }
 
     #[test]
@@ -652,23 +902,37 @@ mod tests {
 
     #[test]
     fn query_validation_checks_limit_dimension_and_finiteness() {
+        let two = CollectionSpec::new("c", 2, Distance::Dot).vectors;
+        let one = CollectionSpec::new("c", 1, Distance::Dot).vectors;
         let q = SearchQuery::new(vec![1.0, 2.0], 10);
-        assert!(q.validate(2).is_ok());
-        let err = q.validate(3).unwrap_err();
+        assert!(q.validate(&two).is_ok());
+        let err = q
+            .validate(&CollectionSpec::new("c", 3, Distance::Dot).vectors)
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         assert!(err.message().contains("dimension 2"), "{}", err.message());
-        assert!(SearchQuery::new(vec![1.0], 0).validate(1).is_err());
+        assert!(SearchQuery::new(vec![1.0], 0).validate(&one).is_err());
         assert!(
             SearchQuery::new(vec![1.0], MAX_SEARCH_LIMIT + 1)
-                .validate(1)
+                .validate(&one)
                 .is_err()
         );
-        assert!(SearchQuery::new(vec![f32::NAN], 1).validate(1).is_err());
+        assert!(SearchQuery::new(vec![f32::NAN], 1).validate(&one).is_err());
         assert!(
             SearchQuery::new(vec![1.0], 1)
                 .score_threshold(f32::INFINITY)
-                .validate(1)
+                .validate(&one)
                 .is_err()
+        );
+        let err = SearchQuery::new(vec![1.0], 1)
+            .using("image")
+            .validate(&one)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(
+            err.message().contains("no vector \"image\""),
+            "{}",
+            err.message()
         );
     }
 }

@@ -178,7 +178,11 @@ pub struct SearchCache {
 /// answer, in a fixed order.
 #[derive(Serialize)]
 struct Fingerprint<'a> {
-    vector: &'a [f32],
+    /// Untagged: a dense vector is the list of numbers keys were always made of.
+    vector: &'a infra_base::Vector,
+    /// Absent for the unnamed vector, so those keys are unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    using: Option<&'a str>,
     limit: usize,
     score_threshold: Option<f32>,
     filter: &'a infra_base::Filter,
@@ -209,6 +213,7 @@ impl SearchCache {
     pub fn fingerprint(query: &SearchQuery) -> String {
         let fingerprint = Fingerprint {
             vector: &query.vector,
+            using: query.using.as_deref(),
             limit: query.limit,
             score_threshold: query.score_threshold,
             filter: &query.filter,
@@ -308,6 +313,7 @@ pub(crate) fn write_outcome<T>(result: &InfraResult<T>) -> WriteOutcome {
             ErrorKind::InvalidInput
             | ErrorKind::NotFound
             | ErrorKind::Conflict
+            | ErrorKind::Unsupported
             | ErrorKind::NotConfigured
             | ErrorKind::Auth => WriteOutcome::Known,
             // A timeout, a transport error, an open circuit after an earlier attempt, a
@@ -363,6 +369,12 @@ mod tests {
             base.clone().with_payload(false),
             base.clone().with_vector(true),
             base.clone().exact(true),
+            base.clone().using("image"),
+            SearchQuery::sparse(
+                "words",
+                infra_base::SparseVector::new(vec![0], vec![1.0]),
+                3,
+            ),
         ];
         let mut keys: Vec<String> = variants.iter().map(key).collect();
         keys.push(key(&base));
@@ -393,6 +405,7 @@ mod tests {
                 ErrorKind::InvalidInput
                     | ErrorKind::NotFound
                     | ErrorKind::Conflict
+                    | ErrorKind::Unsupported
                     | ErrorKind::NotConfigured
                     | ErrorKind::Auth
             ) {

@@ -131,7 +131,8 @@ impl SearchRequest {
     /// The port's query for this request.
     pub fn to_query(&self) -> SearchQuery {
         SearchQuery {
-            vector: self.vector.clone(),
+            vector: infra_base::Vector::Dense(self.vector.clone()),
+            using: None,
             limit: self.limit,
             score_threshold: self.score_threshold,
             filter: self.filter.clone(),

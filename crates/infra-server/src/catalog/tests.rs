@@ -193,7 +193,7 @@ async fn a_hit_never_reaches_the_vector_store() {
         id: PointId::Num(5),
         score: 0.9,
         payload: Some(payload(json!({ "k": "v" }))),
-        vector: None,
+        vectors: None,
     }];
     let returned = answer.clone();
     vectors
@@ -620,13 +620,13 @@ async fn items_round_trip_and_collections_are_idempotent_or_conflict() {
         .await
         .unwrap();
     assert_eq!(record.payload, payload(json!({ "color": "blue" })));
-    assert_eq!(record.vector.as_deref(), Some(&[0.0, 1.0][..]));
+    assert_eq!(record.vector(), Some(&[0.0, 1.0][..]));
     assert!(
         f.catalog
             .get_item("items", PointId::Num(2), false)
             .await
             .unwrap()
-            .vector
+            .vectors
             .is_none()
     );
     assert_eq!(
@@ -751,6 +751,19 @@ impl VectorPort for LateWrites {
             selector.clone(),
         );
         self.late(async move { inner.delete_points(&collection, &selector).await })
+            .await
+    }
+    async fn update_vectors(
+        &self,
+        collection: &str,
+        points: &[infra_base::PointVectors],
+    ) -> InfraResult<()> {
+        let (inner, collection, points) = (
+            Arc::clone(&self.inner),
+            collection.to_owned(),
+            points.to_vec(),
+        );
+        self.late(async move { inner.update_vectors(&collection, &points).await })
             .await
     }
     async fn search(

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use infra_base::vector::{AliasChange, DatetimeMicros, MAX_FILTER_DEPTH};
 use infra_base::{
     AnyValues, CollectionInfo, CollectionSpec, Condition, DatetimeRange, Distance, ErrorKind,
-    Filter, GeoPoint, InfraError, MatchValue, MinShould, Payload, PointId, PointSelector, Range,
-    ValuesCount,
+    Filter, GeoPoint, HnswParams, InfraError, MatchValue, MinShould, Payload, PointId,
+    PointSelector, Quantization, Range, SparseParams, SparseVector, UNNAMED_VECTOR, ValuesCount,
+    Vector, VectorParams, Vectors,
 };
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::{
@@ -38,6 +39,8 @@ pub(super) fn status(err: &InfraError, collection: &str) -> Status {
             "Wrong input: Collection `{collection}` already exists!"
         )),
         ErrorKind::Timeout => Status::deadline_exceeded(format!("Timeout: {}", err.message())),
+        // What the store behind the server cannot do (sharding on the embedded store).
+        ErrorKind::Unsupported => Status::unimplemented(err.message().to_owned()),
         ErrorKind::Auth => Status::unauthenticated(err.message().to_owned()),
         ErrorKind::Unavailable
         | ErrorKind::PoolExhausted
@@ -104,43 +107,86 @@ pub(super) fn to_payload(payload: Payload) -> HashMap<String, pb::Value> {
         .collect()
 }
 
-/// The unnamed dense vector of a written point.
-#[allow(deprecated)] // older clients send the vector in the deprecated `data` field
-pub(super) fn dense(vectors: Option<pb::Vectors>) -> Result<Vec<f32>, Status> {
+/// One written vector: dense or sparse (in the `vector` oneof, or in the deprecated
+/// `data` and `indices` fields older clients send).
+#[allow(deprecated)]
+fn vector(vector: pb::Vector) -> Result<Vector, Status> {
+    match vector.vector {
+        Some(pb::vector::Vector::Dense(dense)) => Ok(Vector::Dense(dense.data)),
+        Some(pb::vector::Vector::Sparse(sparse)) => Ok(Vector::Sparse(SparseVector::new(
+            sparse.indices,
+            sparse.values,
+        ))),
+        None if vector.vectors_count.is_none() => Ok(match vector.indices {
+            Some(indices) => Vector::Sparse(SparseVector::new(indices.data, vector.data)),
+            None => Vector::Dense(vector.data),
+        }),
+        _ => Err(unsupported("multi-dense or inference vectors")),
+    }
+}
+
+/// The vectors of a written point: a single vector is the unnamed one, named vectors are
+/// taken by name (`""` being the unnamed one, as in Qdrant).
+pub(super) fn vectors(vectors: Option<pb::Vectors>) -> Result<Vectors, Status> {
     match vectors.and_then(|v| v.vectors_options) {
-        Some(pb::vectors::VectorsOptions::Vector(vector)) => match vector.vector {
-            Some(pb::vector::Vector::Dense(dense)) => Ok(dense.data),
-            None if vector.indices.is_none() && vector.vectors_count.is_none() => Ok(vector.data),
-            _ => Err(unsupported("sparse, multi-dense or inference vectors")),
+        Some(pb::vectors::VectorsOptions::Vector(single)) => match vector(single)? {
+            Vector::Dense(dense) => Ok(Vectors::unnamed(dense)),
+            Vector::Sparse(_) => Err(Status::invalid_argument(
+                "Wrong input: a sparse vector must be named",
+            )),
         },
-        Some(pb::vectors::VectorsOptions::Vectors(_)) => Err(unsupported("named vectors")),
+        Some(pb::vectors::VectorsOptions::Vectors(named)) => named
+            .vectors
+            .into_iter()
+            .map(|(name, v)| Ok((name, vector(v)?)))
+            .collect(),
         None => Err(Status::invalid_argument(
             "Wrong input: a point needs a vector",
         )),
     }
 }
 
-pub(super) fn to_vectors(vector: Vec<f32>) -> pb::VectorsOutput {
+/// The vectors of a point read back: the unnamed dense vector alone as a single vector,
+/// anything else by name, as a Qdrant server answers.
+pub(super) fn to_vectors(vectors: Vectors) -> pb::VectorsOutput {
+    let output = |vector: Vector| pb::VectorOutput {
+        vector: Some(match vector {
+            Vector::Dense(data) => pb::vector_output::Vector::Dense(pb::DenseVector { data }),
+            Vector::Sparse(v) => pb::vector_output::Vector::Sparse(pb::SparseVector {
+                values: v.values,
+                indices: v.indices,
+            }),
+        }),
+        ..pb::VectorOutput::default()
+    };
+    let options = if vectors.len() == 1 && vectors.unnamed_dense().is_some() {
+        let dense = vectors.into_unnamed_dense().unwrap_or_default();
+        pb::vectors_output::VectorsOptions::Vector(output(Vector::Dense(dense)))
+    } else {
+        pb::vectors_output::VectorsOptions::Vectors(pb::NamedVectorsOutput {
+            vectors: vectors
+                .into_iter()
+                .map(|(name, v)| (name, output(v)))
+                .collect(),
+        })
+    };
     pb::VectorsOutput {
-        vectors_options: Some(pb::vectors_output::VectorsOptions::Vector(
-            pb::VectorOutput {
-                vector: Some(pb::vector_output::Vector::Dense(pb::DenseVector {
-                    data: vector,
-                })),
-                ..pb::VectorOutput::default()
-            },
-        )),
+        vectors_options: Some(options),
     }
 }
 
-/// The query vector of a `Query` request: only `nearest` with a dense vector.
-pub(super) fn nearest(query: Option<pb::Query>) -> Result<Vec<f32>, Status> {
+/// The query vector of a `Query` request: only `nearest` with a dense or sparse vector.
+pub(super) fn nearest(query: Option<pb::Query>) -> Result<Vector, Status> {
     let Some(pb::query::Variant::Nearest(input)) = query.and_then(|q| q.variant) else {
         return Err(unsupported("queries other than `nearest`"));
     };
     match input.variant {
-        Some(pb::vector_input::Variant::Dense(dense)) => Ok(dense.data),
-        _ => Err(unsupported("query vectors other than dense ones")),
+        Some(pb::vector_input::Variant::Dense(dense)) => Ok(Vector::Dense(dense.data)),
+        Some(pb::vector_input::Variant::Sparse(sparse)) => Ok(Vector::Sparse(SparseVector::new(
+            sparse.indices,
+            sparse.values,
+        ))),
+        _ => Err(unsupported("query vectors other than dense or sparse ones")),
     }
 }
 
@@ -163,35 +209,125 @@ fn to_distance(distance: Distance) -> pb::Distance {
     }
 }
 
-pub(super) fn spec(request: &pb::CreateCollection) -> Result<CollectionSpec, Status> {
-    let config = request
-        .vectors_config
-        .as_ref()
-        .and_then(|c| c.config.as_ref());
-    match config {
-        Some(vectors_config::Config::Params(params)) => Ok(CollectionSpec::new(
-            &request.collection_name,
-            usize::try_from(params.size)
-                .map_err(|_| Status::invalid_argument("Wrong input: vector size out of range"))?,
-            distance(params.distance)?,
-        )),
-        Some(vectors_config::Config::ParamsMap(_)) => Err(unsupported("named vectors")),
-        None => Err(unsupported("collections without a dense vector")),
+fn hnsw(diff: &pb::HnswConfigDiff) -> HnswParams {
+    let mut params = HnswParams::default();
+    params.m = diff.m;
+    params.ef_construct = diff.ef_construct;
+    params
+}
+
+#[allow(deprecated)] // `always_ram` is what the port sends (Qdrant 1.18's field)
+fn quantization(config: &pb::QuantizationConfig) -> Result<Quantization, Status> {
+    match &config.quantization {
+        Some(pb::quantization_config::Quantization::Scalar(scalar))
+            if scalar.r#type == i32::from(pb::QuantizationType::Int8) =>
+        {
+            Ok(Quantization::ScalarInt8 {
+                always_ram: scalar.always_ram,
+            })
+        }
+        Some(pb::quantization_config::Quantization::Binary(binary)) => Ok(Quantization::Binary {
+            always_ram: binary.always_ram,
+        }),
+        _ => Err(unsupported("quantization other than scalar int8 or binary")),
     }
 }
 
+#[allow(deprecated)] // `on_disk` is what the port sends (Qdrant 1.18's field)
+fn vector_params(params: &pb::VectorParams) -> Result<VectorParams, Status> {
+    let dimension = usize::try_from(params.size)
+        .map_err(|_| Status::invalid_argument("Wrong input: vector size out of range"))?;
+    let mut port = VectorParams::dense(dimension, distance(params.distance)?);
+    if let Some(diff) = &params.hnsw_config {
+        port = port.with_hnsw(hnsw(diff));
+    }
+    if let Some(config) = &params.quantization_config {
+        port = port.with_quantization(quantization(config)?);
+    }
+    if let Some(on_disk) = params.on_disk {
+        port = port.on_disk(on_disk);
+    }
+    Ok(port)
+}
+
+/// The spec of a `CreateCollection` request: dense and sparse vectors, tuning, sharding.
+#[allow(deprecated)] // `on_disk_payload` and the sparse `on_disk` are Qdrant 1.18's fields
+pub(super) fn spec(request: &pb::CreateCollection) -> Result<CollectionSpec, Status> {
+    let mut spec = CollectionSpec::named(&request.collection_name);
+    match request
+        .vectors_config
+        .as_ref()
+        .and_then(|c| c.config.as_ref())
+    {
+        Some(vectors_config::Config::Params(params)) => {
+            spec = spec.with_vector(UNNAMED_VECTOR, vector_params(params)?);
+        }
+        Some(vectors_config::Config::ParamsMap(map)) => {
+            for (name, params) in &map.map {
+                spec = spec.with_vector(name.clone(), vector_params(params)?);
+            }
+        }
+        None => {}
+    }
+    for (name, params) in request.sparse_vectors_config.iter().flat_map(|c| &c.map) {
+        let mut sparse = SparseParams::default();
+        if params.modifier == Some(pb::Modifier::Idf.into()) {
+            sparse = sparse.idf();
+        }
+        if let Some(on_disk) = params.index.as_ref().and_then(|i| i.on_disk) {
+            sparse = sparse.on_disk(on_disk);
+        }
+        spec = spec.with_sparse(name.clone(), sparse);
+    }
+    if let Some(diff) = &request.hnsw_config {
+        spec = spec.with_hnsw(hnsw(diff));
+    }
+    if let Some(config) = &request.quantization_config {
+        spec = spec.with_quantization(quantization(config)?);
+    }
+    spec.on_disk_payload = request.on_disk_payload;
+    spec.shard_number = request.shard_number;
+    spec.replication_factor = request.replication_factor;
+    spec.write_consistency_factor = request.write_consistency_factor;
+    Ok(spec)
+}
+
+/// A collection's description: its vectors as Qdrant describes them (the unnamed one as
+/// `Params`, named ones as `ParamsMap`, sparse ones with their modifier).
 pub(super) fn info(info: &CollectionInfo) -> pb::CollectionInfo {
+    let params = |p: &VectorParams| pb::VectorParams {
+        size: p.dimension as u64,
+        distance: to_distance(p.distance).into(),
+        ..pb::VectorParams::default()
+    };
+    let dense = &info.vectors.dense;
+    let config = match info.vectors.unnamed() {
+        Some(unnamed) => Some(vectors_config::Config::Params(params(unnamed))),
+        None if dense.is_empty() => None,
+        None => Some(vectors_config::Config::ParamsMap(pb::VectorParamsMap {
+            map: dense.iter().map(|(n, p)| (n.clone(), params(p))).collect(),
+        })),
+    };
+    let sparse = &info.vectors.sparse;
     pb::CollectionInfo {
         status: pb::CollectionStatus::Green.into(),
         config: Some(pb::CollectionConfig {
             params: Some(pb::CollectionParams {
                 shard_number: 1,
-                vectors_config: Some(pb::VectorsConfig {
-                    config: Some(vectors_config::Config::Params(pb::VectorParams {
-                        size: info.dimension as u64,
-                        distance: to_distance(info.distance).into(),
-                        ..pb::VectorParams::default()
-                    })),
+                vectors_config: config.map(|config| pb::VectorsConfig {
+                    config: Some(config),
+                }),
+                sparse_vectors_config: (!sparse.is_empty()).then(|| pb::SparseVectorConfig {
+                    map: sparse
+                        .iter()
+                        .map(|(name, p)| {
+                            let params = pb::SparseVectorParams {
+                                index: None,
+                                modifier: p.idf.then(|| pb::Modifier::Idf.into()),
+                            };
+                            (name.clone(), params)
+                        })
+                        .collect(),
                 }),
                 ..pb::CollectionParams::default()
             }),

@@ -8,8 +8,9 @@
 //! qdrant-client's generated server traits: `qdrant.Qdrant/HealthCheck`,
 //! `qdrant.Collections/{Get, List, Create, Delete, CollectionExists}` and
 //! `qdrant.Points/{Upsert, Get, Delete, Search, Query, Count, Scroll, SetPayload,
-//! OverwritePayload, DeletePayload, ClearPayload, CreateFieldIndex}` (one unnamed dense
-//! vector per point, field filters with keyword/integer/bool matches and ranges, point
+//! OverwritePayload, DeletePayload, ClearPayload, CreateFieldIndex, UpdateVectors}` (the
+//! unnamed, named dense and named sparse vectors, `nearest` queries by `using`, the
+//! tuning and sharding of `Create` passed to the store, field filters with keyword/integer/bool matches and ranges, point
 //! selectors by ids or by filter, payload indexes of the port's types, reported in the
 //! collection info's `payload_schema`). Every other call (`DeleteFieldIndex` too: the
 //! port cannot drop an index), and

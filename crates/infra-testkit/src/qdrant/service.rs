@@ -3,8 +3,10 @@
 //! Implemented: `qdrant.Qdrant/HealthCheck`; `qdrant.Collections/{Get, List, Create,
 //! Delete, CollectionExists}` (collection info with its `payload_schema`);
 //! `qdrant.Points/{Upsert, Get, Delete, Search, Query, Count, Scroll, SetPayload,
-//! OverwritePayload, DeletePayload, ClearPayload, CreateFieldIndex}` for one unnamed dense
-//! vector per point. Everything else answers `UNIMPLEMENTED` (`DeleteFieldIndex` too: the
+//! OverwritePayload, DeletePayload, ClearPayload, CreateFieldIndex, UpdateVectors}` with
+//! the unnamed, named dense and named sparse vectors (a `nearest` query by `using`), and
+//! the tuning and sharding of `Create` passed to the store (which refuses sharding, as
+//! `UNIMPLEMENTED`). Everything else answers `UNIMPLEMENTED` (`DeleteFieldIndex` too: the
 //! port cannot drop an index).
 
 use std::collections::HashMap;
@@ -16,8 +18,8 @@ use std::time::Instant;
 
 use infra_base::vector::{OrderBy, OrderDirection, StartFrom};
 use infra_base::{
-    CollectionSpec, ErrorKind, Payload, PayloadUpdate, Point, ScrollPage, ScrollRequest,
-    SearchQuery,
+    ErrorKind, Payload, PayloadUpdate, Point, PointVectors, ScrollPage, ScrollRequest, SearchQuery,
+    SparseVector, Vector,
 };
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::collections_server::Collections;
@@ -161,7 +163,8 @@ impl Service {
     async fn nearest(
         &self,
         collection: &str,
-        vector: Vec<f32>,
+        vector: Vector,
+        using: Option<String>,
         limit: u64,
         filter: Option<pb::Filter>,
         score_threshold: Option<f32>,
@@ -171,6 +174,7 @@ impl Service {
     ) -> Result<Vec<pb::ScoredPoint>, Status> {
         let query = SearchQuery {
             vector,
+            using: using.filter(|name| !name.is_empty()),
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
             score_threshold,
             filter: convert::filter(filter)?,
@@ -190,7 +194,7 @@ impl Service {
                 id: Some(convert::to_point_id(hit.id)),
                 payload: hit.payload.map(convert::to_payload).unwrap_or_default(),
                 score: hit.score,
-                vectors: hit.vector.map(convert::to_vectors),
+                vectors: hit.vectors.map(convert::to_vectors),
                 ..pb::ScoredPoint::default()
             })
             .collect())
@@ -421,11 +425,10 @@ impl Points for Service {
             .points
             .into_iter()
             .map(|p| {
-                Ok(Point {
-                    id: convert::point_id(p.id)?,
-                    vector: convert::dense(p.vectors)?,
-                    payload: convert::payload(p.payload),
-                })
+                Ok(
+                    Point::with_vectors(convert::point_id(p.id)?, convert::vectors(p.vectors)?)
+                        .with_payload(convert::payload(p.payload)),
+                )
             })
             .collect::<Result<Vec<_>, Status>>()?;
         let name = message.collection_name;
@@ -484,7 +487,7 @@ impl Points for Service {
                 } else {
                     HashMap::new()
                 },
-                vectors: record.vector.map(convert::to_vectors),
+                vectors: record.vectors.map(convert::to_vectors),
                 ..pb::RetrievedPoint::default()
             })
             .collect();
@@ -503,16 +506,18 @@ impl Points for Service {
         self.enter(&request).await?;
         let started = Instant::now();
         let m = request.into_inner();
-        if m.vector_name.as_deref().is_some_and(|n| !n.is_empty()) || m.sparse_indices.is_some() {
-            return Err(unsupported("named or sparse vectors"));
-        }
         if m.offset.unwrap_or(0) > 0 {
             return Err(unsupported("offsets"));
         }
+        let vector = match m.sparse_indices {
+            Some(indices) => Vector::Sparse(SparseVector::new(indices.data, m.vector)),
+            None => Vector::Dense(m.vector),
+        };
         let result = self
             .nearest(
                 &m.collection_name,
-                m.vector,
+                vector,
+                m.vector_name,
                 m.limit,
                 m.filter,
                 m.score_threshold,
@@ -561,9 +566,6 @@ impl Points for Service {
         if !m.prefetch.is_empty() || m.lookup_from.is_some() {
             return Err(unsupported("prefetch and lookup_from"));
         }
-        if m.using.as_deref().is_some_and(|n| !n.is_empty()) {
-            return Err(unsupported("named vectors"));
-        }
         if m.offset.unwrap_or(0) > 0 {
             return Err(unsupported("offsets"));
         }
@@ -572,6 +574,7 @@ impl Points for Service {
             .nearest(
                 &m.collection_name,
                 vector,
+                m.using,
                 m.limit.unwrap_or(DEFAULT_LIMIT),
                 m.filter,
                 m.score_threshold,
@@ -641,7 +644,7 @@ impl Points for Service {
             .map(|record| pb::RetrievedPoint {
                 id: Some(convert::to_point_id(record.id)),
                 payload: convert::to_payload(record.payload),
-                vectors: record.vector.map(convert::to_vectors),
+                vectors: record.vectors.map(convert::to_vectors),
                 ..pb::RetrievedPoint::default()
             })
             .collect();
@@ -691,6 +694,36 @@ impl Points for Service {
             .await
     }
 
+    /// Always applied before answering, as with `wait: true`.
+    async fn update_vectors(
+        &self,
+        request: Request<pb::UpdatePointVectors>,
+    ) -> Result<Response<pb::PointsOperationResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let message = request.into_inner();
+        if message.update_filter.is_some() {
+            return Err(unsupported("conditional vector updates (update_filter)"));
+        }
+        let points = message
+            .points
+            .into_iter()
+            .map(|p| {
+                Ok(PointVectors::new(
+                    convert::point_id(p.id)?,
+                    convert::vectors(p.vectors)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        let name = message.collection_name;
+        self.shared
+            .store
+            .update_vectors(&name, &points)
+            .await
+            .map_err(|err| convert::status(&err, &name))?;
+        Ok(Response::new(self.completed(started)))
+    }
+
     /// Creates the index through `ensure_collection` with the collection's own schema and
     /// this one index (the store keeps the indexes it has, and answers `NOT_FOUND` for a
     /// missing collection, checked first). An index of another type on the field is
@@ -709,9 +742,10 @@ impl Points for Service {
             .collection_info(&name)
             .await
             .map_err(|err| convert::status(&err, &name))?;
-        // The collection's own name: `name` may be an alias.
-        let spec = CollectionSpec::new(&info.name, info.dimension, info.distance)
-            .with_index(index.field, index.index);
+        // The collection's own name (`name` may be an alias) and its own vectors.
+        let mut spec = infra_base::CollectionSpec::named(&info.name);
+        spec.vectors = info.vectors;
+        let spec = spec.with_index(index.field, index.index);
         match store.ensure_collection(&spec).await {
             Ok(_) => Ok(Response::new(self.completed(started))),
             Err(err) if err.kind() == ErrorKind::Conflict => Err(Status::failed_precondition(
@@ -722,7 +756,6 @@ impl Points for Service {
     }
 
     unimplemented_rpcs! { "qdrant.Points":
-        update_vectors(UpdatePointVectors) -> PointsOperationResponse;
         delete_vectors(DeletePointVectors) -> PointsOperationResponse;
         delete_field_index(DeleteFieldIndexCollection) -> PointsOperationResponse;
         create_vector_name(CreateVectorNameRequest) -> PointsOperationResponse;

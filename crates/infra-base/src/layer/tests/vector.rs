@@ -42,7 +42,7 @@ async fn search_forwards_arguments_and_results_unchanged() {
         id: PointId::from(7),
         score: 0.9,
         payload: None,
-        vector: Some(vec![0.5, 0.5]),
+        vectors: Some(vec![0.5, 0.5].into()),
     }];
     let mut mock = MockVectorPort::new();
     let (expected_query, expected_hits) = (query.clone(), hits.clone());

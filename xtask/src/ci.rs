@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::process::{cargo, run_with_env};
 use crate::servers::{ALLOW_SKIP_ENV, allow_skip, local_redis_version};
-use crate::{Result, bench, examples, fuzz_api, layering, package, test_integration};
+use crate::{Result, bench, dockerfile, examples, fuzz_api, layering, package, test_integration};
 
 /// fmt (the workspace's, then the examples' source checks: lock files, profiles, fmt,
 /// cache-service's dependency ban), clippy (warnings denied), the layering check, the
@@ -13,7 +13,7 @@ use crate::{Result, bench, examples, fuzz_api, layering, package, test_integrati
 /// (warnings denied), `package` (every publishable crate packaged and checked from its
 /// archive), tier 1 (`cargo test --workspace --all-features`, which also covers crates
 /// outside `default-members`, such as infra-bench), the examples (clippy, then each built
-/// and run, or tested), tier 2, the API contract fuzzer (`fuzz-api`) and `bench --quick`.
+/// and run, or tested), the Dockerfile's release build command (`dockerfile`), tier 2, the API contract fuzzer (`fuzz-api`) and `bench --quick`.
 pub(crate) fn run(root: &Path) -> Result {
     let started = Instant::now();
     let mut timings: Vec<(&str, f64)> = Vec::new();
@@ -58,6 +58,8 @@ pub(crate) fn run(root: &Path) -> Result {
         examples::build_and_run(root, None),
         since,
     )?;
+    let since = Instant::now();
+    step("Dockerfile build command", dockerfile::run(root), since)?;
     test_integration::run(root, &[])?;
     let since = Instant::now();
     step("fuzz-api", fuzz_api::run(root, &[]), since)?;

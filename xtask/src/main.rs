@@ -24,6 +24,7 @@ mod bench;
 mod ci;
 mod codegen;
 mod compose;
+mod dockerfile;
 mod examples;
 mod fuzz_api;
 mod json;
@@ -44,7 +45,9 @@ commands:
                      see `examples`), clippy (warnings denied), layering check,
                      deployment lint (deploy/lint.sh), docs, `package`, tier-1 tests
                      (cargo test --workspace --all-features), the examples' clippy
-                     and runs, tier-2 integration tests, `fuzz-api` and `bench
+                     and runs, the Dockerfile's build command (cargo build
+                     --release --locked -p infra-server, read from the file),
+                     tier-2 integration tests, `fuzz-api` and `bench
                      --quick` (a smoke run of the performance harness); the one
                      command CI and contributors run
   test-integration   tier 2: every #[ignore = \"tier 2: ...\"] test of the workspace,

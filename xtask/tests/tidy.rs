@@ -8,7 +8,12 @@ use std::process::Command;
 fn layering_rules_hold() {
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("layering")
-        .env("CARGO_MANIFEST_DIR", env!("CARGO_MANIFEST_DIR"))
+        // Read at run time: a test binary reused from a shared target directory may have
+        // been built in another checkout, whose path `env!` would have baked in.
+        .env(
+            "CARGO_MANIFEST_DIR",
+            std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+        )
         .output()
         .expect("run xtask layering");
     let stdout = String::from_utf8_lossy(&output.stdout);

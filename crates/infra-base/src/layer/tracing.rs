@@ -44,6 +44,11 @@ impl Layer for TracingLayer {
         F: Fn() -> Fut + Send + Sync + 'a,
         Fut: Future<Output = InfraResult<T>> + Send + 'a,
     {
+        // Asked before the span is built: a disabled `debug_span!` still costs a span
+        // value, its drop and (with tracing's `log` feature) a log-record check per call.
+        if !tracing::enabled!(target: PORT_SPAN_TARGET, tracing::Level::DEBUG) {
+            return call().await;
+        }
         let span = tracing::debug_span!(
             target: PORT_SPAN_TARGET,
             "db",

@@ -203,12 +203,38 @@ impl Resilience {
         F: FnMut() -> Fut,
         Fut: Future<Output = InfraResult<T>>,
     {
+        // The first attempt runs inline; the retry loop, with its backoff timer, only after
+        // a failure and out of line (boxed), so that the future of every successful call
+        // stays small: each layer around it moves it once.
+        let err = match self.attempt_once(operation, &mut attempt).await {
+            Ok(value) => return Ok(value),
+            Err(err) => err,
+        };
+        Box::pin(self.retry_after(operation, idempotency, attempt, err)).await
+    }
+
+    /// The retry loop after a first attempt failed with `err`.
+    async fn retry_after<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        idempotency: Idempotency,
+        mut attempt: F,
+        first_error: InfraError,
+    ) -> InfraResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = InfraResult<T>>,
+    {
         let max_attempts = self.max_attempts(idempotency);
         let mut attempt_no = 1;
+        let mut failure = Some(first_error);
         loop {
-            let err = match self.attempt_once(operation, &mut attempt).await {
-                Ok(value) => return Ok(value),
-                Err(err) => err,
+            let err = match failure.take() {
+                Some(err) => err,
+                None => match self.attempt_once(operation, &mut attempt).await {
+                    Ok(value) => return Ok(value),
+                    Err(err) => err,
+                },
             };
             if !err.is_transient() {
                 return Err(err);

@@ -31,7 +31,7 @@ fn build_command(dockerfile: &str) -> Result<Vec<String>> {
         let start = line.find("cargo build")?;
         let command = &line[start + "cargo ".len()..];
         let end = command
-            .find(|c| matches!(c, '\\' | '&' | ';' | '|'))
+            .find(['\\', '&', ';', '|'])
             .unwrap_or(command.len());
         Some(
             command[..end]

@@ -30,9 +30,7 @@ fn build_command(dockerfile: &str) -> Result<Vec<String>> {
     let mut found = dockerfile.lines().filter_map(|line| {
         let start = line.find("cargo build")?;
         let command = &line[start + "cargo ".len()..];
-        let end = command
-            .find(['\\', '&', ';', '|'])
-            .unwrap_or(command.len());
+        let end = command.find(['\\', '&', ';', '|']).unwrap_or(command.len());
         Some(
             command[..end]
                 .split_whitespace()

@@ -210,10 +210,15 @@ impl Resilience {
             Ok(value) => return Ok(value),
             Err(err) => err,
         };
+        // An error that will not be retried returns here, without the retry loop's box.
+        if !err.is_transient() || self.max_attempts(idempotency) <= 1 {
+            return Err(err);
+        }
         Box::pin(self.retry_after(operation, idempotency, attempt, err)).await
     }
 
-    /// The retry loop after a first attempt failed with `err`.
+    /// The retry loop after a first attempt failed with `first_error`, a transient error
+    /// of an operation that may be attempted again.
     async fn retry_after<T, F, Fut>(
         &self,
         operation: &'static str,
@@ -227,15 +232,8 @@ impl Resilience {
     {
         let max_attempts = self.max_attempts(idempotency);
         let mut attempt_no = 1;
-        let mut failure = Some(first_error);
+        let mut err = first_error;
         loop {
-            let err = match failure.take() {
-                Some(err) => err,
-                None => match self.attempt_once(operation, &mut attempt).await {
-                    Ok(value) => return Ok(value),
-                    Err(err) => err,
-                },
-            };
             if !err.is_transient() {
                 return Err(err);
             }
@@ -268,6 +266,10 @@ impl Resilience {
             );
             tokio::time::sleep(delay).await;
             attempt_no += 1;
+            err = match self.attempt_once(operation, &mut attempt).await {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
         }
     }
 

@@ -75,11 +75,12 @@ pub use redis::{
 pub use service::BaseService;
 pub use vector::{
     AnyValues, CollectionInfo, CollectionName, CollectionSpec, Condition, DatetimeRange, Distance,
-    EnsureOutcome, FieldIndex, Filter, GeoPoint, HnswParams, MatchValue, MinShould, Payload,
-    PayloadIndex, PayloadUpdate, Point, PointId, PointSelector, PointVectors, Quantization, Range,
+    EnsureOutcome, FieldIndex, Filter, Fusion, GeoPoint, HnswParams, MatchValue, MinShould,
+    Payload, PayloadIndex, PayloadSelector, PayloadUpdate, Point, PointId, PointSelector,
+    PointVectors, Prefetch, Quantization, Query, QueryRequest, Range, Recommend, RecommendStrategy,
     Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, SparseParams, SparseVector,
-    TextTokenizer, UNNAMED_VECTOR, VECTOR_BACKEND, ValuesCount, Vector, VectorParams, VectorPort,
-    VectorPortExt, VectorSchema, Vectors,
+    TextTokenizer, UNNAMED_VECTOR, VECTOR_BACKEND, ValuesCount, Vector, VectorInput, VectorParams,
+    VectorPort, VectorPortExt, VectorSchema, Vectors,
 };
 
 #[cfg(feature = "mock")]

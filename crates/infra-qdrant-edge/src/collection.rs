@@ -697,7 +697,7 @@ impl Collection {
     }
 
     /// Runs `f` on the open shard, holding the slot shared.
-    fn with_shard<T>(
+    pub(crate) fn with_shard<T>(
         &self,
         operation: &'static str,
         f: impl FnOnce(&EdgeShard) -> infra_base::InfraResult<T>,

@@ -149,6 +149,7 @@ mod error;
 mod factory;
 mod index;
 mod options;
+mod query;
 mod store;
 
 pub use collection::CollectionStats;

@@ -11,8 +11,8 @@ use infra_base::vector::{Alias, AliasChange};
 use infra_base::{
     CollectionInfo, CollectionName, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind,
     Filter, HealthStatus, InfraError, InfraResult, Lifecycle, PayloadUpdate, Point, PointId,
-    PointSelector, PointVectors, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
-    VECTOR_BACKEND, VectorPort,
+    PointSelector, PointVectors, QueryRequest, Record, ScoredPoint, ScrollPage, ScrollRequest,
+    SearchQuery, VECTOR_BACKEND, VectorPort,
 };
 use infra_config::{QdrantMode, QdrantSettings};
 use tokio::sync::Semaphore;
@@ -1133,6 +1133,24 @@ impl VectorPort for EdgeVectorStore {
         let max = self.inner.options.exact_search_max_points;
         self.inner
             .run(OP, true, move || c.search(&query, max))
+            .await
+    }
+
+    async fn query(
+        &self,
+        collection: &str,
+        request: &QueryRequest,
+    ) -> InfraResult<Vec<ScoredPoint>> {
+        const OP: &str = "query";
+        let c = self.inner.collection(collection, OP)?;
+        request.validate(&c.vectors)?;
+        let request = request.clone();
+        let (exact, max) = (
+            self.inner.options.exact_search,
+            self.inner.options.exact_search_max_points,
+        );
+        self.inner
+            .run(OP, true, move || c.query(&request, exact, max))
             .await
     }
 

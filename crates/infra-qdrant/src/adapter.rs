@@ -11,8 +11,8 @@ use infra_base::vector::{Alias, AliasChange, validate_collection_name};
 use infra_base::{
     CollectionInfo, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind, FieldIndex, Filter,
     InfraError, InfraResult, Lifecycle, PayloadUpdate, Point, PointId, PointSelector, PointVectors,
-    Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort,
-    VectorSchema,
+    QueryRequest, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND,
+    VectorPort, VectorSchema,
 };
 use infra_config::QdrantSettings;
 use qdrant_client::qdrant as pb;
@@ -722,6 +722,40 @@ impl VectorPort for QdrantAdapter {
                         .with_payload
                         .then(|| convert::from_payload(hit.payload)),
                     vectors: if query.with_vector {
+                        convert::from_vectors(hit.vectors)
+                    } else {
+                        None
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn query(
+        &self,
+        collection: &str,
+        request: &QueryRequest,
+    ) -> InfraResult<Vec<ScoredPoint>> {
+        const OP: &str = "query";
+        validate_collection_name(collection, OP)?;
+        self.check_against_schema(collection, OP, |schema| request.validate(schema))
+            .await?;
+        let message = crate::query::query_points(collection, request)?;
+        let mut client = self.points(OP)?;
+        let result = self
+            .rpc(OP, client.query(self.checked_request(OP, message)?))
+            .await;
+        let reply = self.on_collection(collection, result)?;
+        let wants_payload = request.with_payload.wants_payload();
+        reply
+            .result
+            .into_iter()
+            .map(|hit| {
+                Ok(ScoredPoint {
+                    id: convert::from_point_id(hit.id, OP)?,
+                    score: hit.score,
+                    payload: wants_payload.then(|| convert::from_payload(hit.payload)),
+                    vectors: if request.with_vector {
                         convert::from_vectors(hit.vectors)
                     } else {
                         None

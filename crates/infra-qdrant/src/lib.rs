@@ -110,6 +110,7 @@ mod convert;
 mod error;
 mod factory;
 mod index;
+mod query;
 mod raw;
 
 pub use adapter::{CLIENT_VERSION, QdrantAdapter, QdrantAdapterBuilder, ServerInfo};

@@ -11,8 +11,8 @@ use super::{Layer, Layered};
 use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::vector::{
     Alias, AliasChange, CollectionInfo, CollectionSpec, EnsureOutcome, Filter, PayloadUpdate,
-    Point, PointId, PointSelector, PointVectors, Record, ScoredPoint, ScrollPage, ScrollRequest,
-    SearchQuery, VECTOR_BACKEND, VectorPort, ops,
+    Point, PointId, PointSelector, PointVectors, QueryRequest, Record, ScoredPoint, ScrollPage,
+    ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort, ops,
 };
 
 #[async_trait]
@@ -96,6 +96,15 @@ impl<P: VectorPort + ?Sized, L: Layer> VectorPort for Layered<P, L> {
 
     async fn search(&self, collection: &str, query: &SearchQuery) -> InfraResult<Vec<ScoredPoint>> {
         self.call(&ops::SEARCH, || self.inner.search(collection, query))
+            .await
+    }
+
+    async fn query(
+        &self,
+        collection: &str,
+        request: &QueryRequest,
+    ) -> InfraResult<Vec<ScoredPoint>> {
+        self.call(&ops::QUERY, || self.inner.query(collection, request))
             .await
     }
 

@@ -183,6 +183,12 @@ macro_rules! for_each_vector_case {
             collection_info_describes_named_and_sparse_vectors
             unnamed_and_sparse_vectors_together
             tuning_parameters_are_accepted_at_creation
+            query_nearest_pages_with_offset_and_selects_payload
+            query_by_point_id_leaves_the_point_out
+            hybrid_fusion_finds_what_dense_search_misses
+            prefetch_limits_what_the_query_scores
+            recommend_scores_by_examples
+            invalid_queries_are_invalid_input
         }
     };
 }

@@ -7,15 +7,18 @@ use std::sync::{Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 
+#[path = "memory_query.rs"]
+mod query;
+
 use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::health::ComponentHealth;
 use crate::lifecycle::Lifecycle;
 use crate::vector::{
     Alias, AliasChange, CollectionInfo, CollectionSpec, Distance, EnsureOutcome, FieldIndex,
     Filter, OrderBy, OrderDirection, Payload, PayloadIndex, PayloadUpdate, Point, PointId,
-    PointSelector, PointVectors, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
-    SparseVector, StartFrom, VECTOR_BACKEND, Vector, VectorPort, VectorSchema, Vectors,
-    parse_payload_datetime, validate_collection_name, values_at,
+    PointSelector, PointVectors, QueryRequest, Record, ScoredPoint, ScrollPage, ScrollRequest,
+    SearchQuery, SparseVector, StartFrom, VECTOR_BACKEND, Vector, VectorPort, VectorSchema,
+    Vectors, parse_payload_datetime, validate_collection_name, values_at,
 };
 
 /// An in-memory [`VectorPort`] (and [`Lifecycle`]) for tests: a drop-in for a Qdrant
@@ -586,6 +589,17 @@ impl VectorPort for MemoryVector {
         self.read(collection, "search", |c| {
             query.validate(&c.vectors)?;
             Ok(c.search(query))
+        })
+    }
+
+    async fn query(
+        &self,
+        collection: &str,
+        request: &QueryRequest,
+    ) -> InfraResult<Vec<ScoredPoint>> {
+        self.read(collection, "query", |c| {
+            request.validate(&c.vectors)?;
+            c.query(request)
         })
     }
 

@@ -111,6 +111,15 @@ impl VectorPort for Careless {
         hits.reverse();
         Ok(hits)
     }
+    async fn query(
+        &self,
+        collection: &str,
+        request: &crate::vector::QueryRequest,
+    ) -> InfraResult<Vec<ScoredPoint>> {
+        let mut hits = self.inner.query(collection, request).await?;
+        hits.reverse();
+        Ok(hits)
+    }
     async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
         self.inner.count(collection, filter).await
     }

@@ -19,6 +19,10 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+#[path = "vector_query_suite.rs"]
+mod query;
+pub use query::*;
+
 use super::{check_prefix, expect_kind, guarded, join_all, ok};
 use crate::error::{ErrorKind, InfraResult};
 use crate::vector::{

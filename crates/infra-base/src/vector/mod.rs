@@ -11,6 +11,7 @@ mod index;
 mod name;
 pub mod ops;
 mod points;
+mod query;
 mod types;
 mod vectors;
 
@@ -32,6 +33,11 @@ pub use name::{CollectionName, InvalidCollectionName, MAX_COLLECTION_NAME_LEN};
 pub use points::{
     MAX_SCROLL_LIMIT, OrderBy, OrderDirection, PayloadUpdate, PointSelector, ScrollPage,
     ScrollRequest, StartFrom,
+};
+pub use query::{
+    DEFAULT_RRF_K, Fusion, MAX_EXAMPLES, MAX_PREFETCH_DEPTH, MAX_PREFETCHES, MAX_QUERY_WINDOW,
+    PayloadSelector, Prefetch, Query, QueryParams, QueryRequest, Recommend, RecommendStrategy,
+    VectorInput, average_vector, scaled_fast_sigmoid,
 };
 pub use types::{
     CollectionInfo, CollectionSpec, Distance, EnsureOutcome, MAX_DIMENSION, MAX_SEARCH_LIMIT,
@@ -126,6 +132,20 @@ pub trait VectorPort: Send + Sync + 'static {
     /// The nearest points to the query vector, best first, at most `query.limit`: by the
     /// dense or sparse vector the query names (see [`SearchQuery`]).
     async fn search(&self, collection: &str, query: &SearchQuery) -> InfraResult<Vec<ScoredPoint>>;
+
+    /// Qdrant's universal query (see [`QueryRequest`]): nearest by a vector or by a stored
+    /// point, recommendation from examples, prefetch stages merged by fusion (hybrid
+    /// dense + sparse search); best first, at most `request.limit` after `request.offset`.
+    ///
+    /// A request that fails [`QueryRequest::validate`] is `InvalidInput`; a point referred
+    /// to by id that does not exist, or lacks the vector its stage uses, is
+    /// [`NotFound`](crate::ErrorKind::NotFound). Points referred to by id are not in the
+    /// results. Ties in score are ordered as the backend finds them.
+    async fn query(
+        &self,
+        collection: &str,
+        request: &QueryRequest,
+    ) -> InfraResult<Vec<ScoredPoint>>;
 
     /// Counts the points matching `filter` exactly (an empty filter counts all).
     async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64>;

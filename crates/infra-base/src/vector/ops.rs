@@ -30,6 +30,8 @@ pub const DELETE_POINTS: Operation = Operation::idempotent_write("delete_points"
 pub const UPDATE_VECTORS: Operation = Operation::idempotent_write("update_vectors");
 /// Nearest-neighbour search.
 pub const SEARCH: Operation = Operation::read("search");
+/// Universal query: nearest, recommend, fusion of prefetch stages.
+pub const QUERY: Operation = Operation::read("query");
 /// Count points.
 pub const COUNT: Operation = Operation::read("count");
 /// One page of a scroll.
@@ -55,6 +57,7 @@ pub const ALL: &[Operation] = &[
     DELETE_POINTS,
     UPDATE_VECTORS,
     SEARCH,
+    QUERY,
     COUNT,
     SCROLL,
     UPDATE_PAYLOAD,

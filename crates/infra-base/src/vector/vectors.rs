@@ -653,6 +653,22 @@ impl VectorSchema {
         Ok(())
     }
 
+    /// Checks that the collection has a vector named `name`, dense or sparse (for a query
+    /// that reads the vector from a stored point).
+    pub fn check_name(&self, name: &str, operation: &'static str) -> InfraResult<()> {
+        if self.dense.contains_key(name) || self.sparse.contains_key(name) {
+            return Ok(());
+        }
+        Err(invalid(
+            operation,
+            format!(
+                "the collection has no {} ({})",
+                display_name(name),
+                self.describe()
+            ),
+        ))
+    }
+
     /// Checks one vector named `name` against the collection (see
     /// [`check_vectors`](Self::check_vectors)).
     pub fn check_vector(

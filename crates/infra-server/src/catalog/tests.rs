@@ -773,6 +773,13 @@ impl VectorPort for LateWrites {
     ) -> InfraResult<Vec<ScoredPoint>> {
         self.inner.search(collection, query).await
     }
+    async fn query(
+        &self,
+        collection: &str,
+        request: &infra_base::QueryRequest,
+    ) -> InfraResult<Vec<ScoredPoint>> {
+        self.inner.query(collection, request).await
+    }
     async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
         self.inner.count(collection, filter).await
     }

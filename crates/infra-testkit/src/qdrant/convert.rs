@@ -175,21 +175,6 @@ pub(super) fn to_vectors(vectors: Vectors) -> pb::VectorsOutput {
     }
 }
 
-/// The query vector of a `Query` request: only `nearest` with a dense or sparse vector.
-pub(super) fn nearest(query: Option<pb::Query>) -> Result<Vector, Status> {
-    let Some(pb::query::Variant::Nearest(input)) = query.and_then(|q| q.variant) else {
-        return Err(unsupported("queries other than `nearest`"));
-    };
-    match input.variant {
-        Some(pb::vector_input::Variant::Dense(dense)) => Ok(Vector::Dense(dense.data)),
-        Some(pb::vector_input::Variant::Sparse(sparse)) => Ok(Vector::Sparse(SparseVector::new(
-            sparse.indices,
-            sparse.values,
-        ))),
-        _ => Err(unsupported("query vectors other than dense or sparse ones")),
-    }
-}
-
 fn distance(value: i32) -> Result<Distance, Status> {
     match pb::Distance::try_from(value) {
         Ok(pb::Distance::Cosine) => Ok(Distance::Cosine),

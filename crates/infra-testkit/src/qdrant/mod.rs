@@ -50,6 +50,7 @@
 mod convert;
 mod index;
 mod provision;
+mod query;
 mod service;
 
 use std::fmt;

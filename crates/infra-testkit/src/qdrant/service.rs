@@ -188,16 +188,18 @@ impl Service {
             .search(collection, &query)
             .await
             .map_err(|err| convert::status(&err, collection))?;
-        Ok(hits
-            .into_iter()
-            .map(|hit| pb::ScoredPoint {
-                id: Some(convert::to_point_id(hit.id)),
-                payload: hit.payload.map(convert::to_payload).unwrap_or_default(),
-                score: hit.score,
-                vectors: hit.vectors.map(convert::to_vectors),
-                ..pb::ScoredPoint::default()
-            })
-            .collect())
+        Ok(hits.into_iter().map(scored_point).collect())
+    }
+}
+
+/// A port hit as Qdrant's.
+fn scored_point(hit: infra_base::ScoredPoint) -> pb::ScoredPoint {
+    pb::ScoredPoint {
+        id: Some(convert::to_point_id(hit.id)),
+        payload: hit.payload.map(convert::to_payload).unwrap_or_default(),
+        score: hit.score,
+        vectors: hit.vectors.map(convert::to_vectors),
+        ..pb::ScoredPoint::default()
     }
 }
 
@@ -555,7 +557,7 @@ impl Points for Service {
         }))
     }
 
-    /// Only `nearest` on the dense vector, without prefetch, offset or lookup.
+    /// The universal query, as far as the port models it (see `query.rs`).
     async fn query(
         &self,
         request: Request<pb::QueryPoints>,
@@ -563,28 +565,16 @@ impl Points for Service {
         self.enter(&request).await?;
         let started = Instant::now();
         let m = request.into_inner();
-        if !m.prefetch.is_empty() || m.lookup_from.is_some() {
-            return Err(unsupported("prefetch and lookup_from"));
-        }
-        if m.offset.unwrap_or(0) > 0 {
-            return Err(unsupported("offsets"));
-        }
-        let vector = convert::nearest(m.query)?;
-        let result = self
-            .nearest(
-                &m.collection_name,
-                vector,
-                m.using,
-                m.limit.unwrap_or(DEFAULT_LIMIT),
-                m.filter,
-                m.score_threshold,
-                m.params,
-                m.with_payload,
-                m.with_vectors,
-            )
-            .await?;
+        let name = m.collection_name.clone();
+        let query = super::query::request(m)?;
+        let hits = self
+            .shared
+            .store
+            .query(&name, &query)
+            .await
+            .map_err(|err| convert::status(&err, &name))?;
         Ok(Response::new(pb::QueryResponse {
-            result,
+            result: hits.into_iter().map(scored_point).collect(),
             time: elapsed(started),
             usage: None,
         }))

@@ -55,6 +55,34 @@ async fn search_forwards_arguments_and_results_unchanged() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn query_forwards_the_request_unchanged_and_is_retried_as_a_read() {
+    use crate::vector::{Fusion, Prefetch, Query, QueryRequest};
+    let stage = Prefetch::new(Query::Nearest(vec![0.5, 0.5].into()), Some("dense"), 5);
+    let request = QueryRequest::fusion(Fusion::Dbsf, vec![stage], 3).offset(1);
+    let hits = vec![ScoredPoint {
+        id: PointId::from(7),
+        score: 0.5,
+        payload: None,
+        vectors: None,
+    }];
+    let mut mock = MockVectorPort::new();
+    let (expected_request, expected_hits) = (request.clone(), hits.clone());
+    let mut failures = 1;
+    mock.expect_query()
+        .withf(move |collection, r| collection == "items" && *r == expected_request)
+        .times(2)
+        .returning(move |_, _| {
+            if failures > 0 {
+                failures -= 1;
+                return Err(unavailable("query"));
+            }
+            Ok(expected_hits.clone())
+        });
+    let vector = Layered::new(Arc::new(mock), policy());
+    assert_eq!(vector.query("items", &request).await.unwrap(), hits);
+}
+
+#[tokio::test(start_paused = true)]
 async fn upsert_sends_the_same_points_on_every_attempt() {
     let mut mock = MockVectorPort::new();
     let mut failures = 2;
@@ -207,7 +235,7 @@ fn every_vector_descriptor_is_listed_once_and_point_writes_are_idempotent() {
     use crate::vector::ops;
     let names: std::collections::HashSet<_> = ops::ALL.iter().map(|op| op.name).collect();
     assert_eq!(names.len(), ops::ALL.len(), "a descriptor name is repeated");
-    for op in [ops::SCROLL, ops::LIST_COLLECTIONS] {
+    for op in [ops::SCROLL, ops::LIST_COLLECTIONS, ops::QUERY] {
         assert_eq!(op.access, Access::Read, "{op}");
     }
     for op in [ops::DELETE_POINTS, ops::UPDATE_PAYLOAD] {

@@ -1,0 +1,131 @@
+//! The port's [`QueryRequest`] as Qdrant's `QueryPoints`: one-to-one, the server does the
+//! rest (id lookup, average vectors, exclusion of referenced points, offset).
+
+use infra_base::vector::{
+    DEFAULT_RRF_K, Fusion, Prefetch, Query, QueryParams, Recommend, RecommendStrategy, VectorInput,
+};
+use infra_base::{InfraResult, PayloadSelector, QueryRequest, UNNAMED_VECTOR, Vector};
+use qdrant_client::qdrant as pb;
+use qdrant_client::qdrant::{vector_input, with_payload_selector};
+
+use crate::convert;
+
+const OP: &str = "query";
+
+/// The `QueryPoints` message of a validated request on `collection`.
+pub(crate) fn query_points(
+    collection: &str,
+    request: &QueryRequest,
+) -> InfraResult<pb::QueryPoints> {
+    Ok(pb::QueryPoints {
+        collection_name: collection.to_owned(),
+        prefetch: prefetches(&request.prefetch)?,
+        query: Some(query(&request.query)),
+        using: using(request.using.as_deref()),
+        filter: convert::filter(&request.filter, OP)?,
+        params: params(request.params),
+        score_threshold: request.score_threshold,
+        limit: Some(request.limit as u64),
+        offset: Some(request.offset as u64).filter(|o| *o > 0),
+        with_payload: Some(with_payload(&request.with_payload)),
+        with_vectors: Some(convert::with_vectors(request.with_vector)),
+        ..pb::QueryPoints::default()
+    })
+}
+
+fn prefetches(stages: &[Prefetch]) -> InfraResult<Vec<pb::PrefetchQuery>> {
+    stages
+        .iter()
+        .map(|stage| {
+            Ok(pb::PrefetchQuery {
+                prefetch: prefetches(&stage.prefetch)?,
+                query: Some(query(&stage.query)),
+                using: using(stage.using.as_deref()),
+                filter: convert::filter(&stage.filter, OP)?,
+                params: params(stage.params),
+                score_threshold: stage.score_threshold,
+                limit: Some(stage.limit as u64),
+                lookup_from: None,
+            })
+        })
+        .collect()
+}
+
+/// `None` for the unnamed vector, as Qdrant expects.
+fn using(name: Option<&str>) -> Option<String> {
+    name.filter(|n| *n != UNNAMED_VECTOR).map(str::to_owned)
+}
+
+fn query(query: &Query) -> pb::Query {
+    let variant = match query {
+        Query::Nearest(input) => pb::query::Variant::Nearest(vector_input(input)),
+        Query::Recommend(Recommend {
+            positive,
+            negative,
+            strategy,
+        }) => pb::query::Variant::Recommend(pb::RecommendInput {
+            positive: positive.iter().map(vector_input).collect(),
+            negative: negative.iter().map(vector_input).collect(),
+            strategy: Some(match strategy {
+                RecommendStrategy::AverageVector => pb::RecommendStrategy::AverageVector,
+                RecommendStrategy::BestScore => pb::RecommendStrategy::BestScore,
+            } as i32),
+        }),
+        // The plain enum where it says the same: servers before the `Rrf` message know it.
+        Query::Fusion(Fusion::Rrf { k }) if *k == DEFAULT_RRF_K => {
+            pb::query::Variant::Fusion(pb::Fusion::Rrf as i32)
+        }
+        Query::Fusion(Fusion::Rrf { k }) => pb::query::Variant::Rrf(pb::Rrf {
+            k: Some(*k),
+            weights: Vec::new(),
+        }),
+        Query::Fusion(Fusion::Dbsf) => pb::query::Variant::Fusion(pb::Fusion::Dbsf as i32),
+    };
+    pb::Query {
+        variant: Some(variant),
+    }
+}
+
+fn vector_input(input: &VectorInput) -> pb::VectorInput {
+    let variant = match input {
+        VectorInput::Point(id) => vector_input::Variant::Id(convert::point_id(*id)),
+        VectorInput::Vector(Vector::Dense(v)) => {
+            vector_input::Variant::Dense(pb::DenseVector { data: v.clone() })
+        }
+        VectorInput::Vector(Vector::Sparse(v)) => vector_input::Variant::Sparse(pb::SparseVector {
+            values: v.values.clone(),
+            indices: v.indices.clone(),
+        }),
+    };
+    pb::VectorInput {
+        variant: Some(variant),
+    }
+}
+
+fn params(params: QueryParams) -> Option<pb::SearchParams> {
+    (params != QueryParams::default()).then(|| pb::SearchParams {
+        hnsw_ef: params.hnsw_ef.map(u64::from),
+        exact: params.exact.then_some(true),
+        ..pb::SearchParams::default()
+    })
+}
+
+fn with_payload(selector: &PayloadSelector) -> pb::WithPayloadSelector {
+    let options = match selector {
+        PayloadSelector::None => with_payload_selector::SelectorOptions::Enable(false),
+        PayloadSelector::All => with_payload_selector::SelectorOptions::Enable(true),
+        PayloadSelector::Include(fields) => {
+            with_payload_selector::SelectorOptions::Include(pb::PayloadIncludeSelector {
+                fields: fields.clone(),
+            })
+        }
+        PayloadSelector::Exclude(fields) => {
+            with_payload_selector::SelectorOptions::Exclude(pb::PayloadExcludeSelector {
+                fields: fields.clone(),
+            })
+        }
+    };
+    pb::WithPayloadSelector {
+        selector_options: Some(options),
+    }
+}

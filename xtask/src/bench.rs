@@ -13,15 +13,28 @@ use crate::test_integration::{IntegrationOptions, URL_OPTIONS};
 #[derive(Debug, Default, PartialEq, Eq)]
 struct BenchOptions {
     quick: bool,
+    /// `--scenario LIST`, passed to the harness as given (it checks the numbers).
+    scenarios: Option<String>,
     urls: IntegrationOptions,
 }
+
+/// `--scenario LIST`: only these scenarios of the harness (`1,8`).
+const SCENARIO: Opt = Opt::Value {
+    name: "--scenario",
+    placeholder: "LIST",
+};
 
 impl BenchOptions {
     fn parse(args: &[String]) -> Result<Self> {
         let [redis, qdrant] = URL_OPTIONS;
-        let parsed = args::parse("bench", &[Opt::Flag("--quick"), redis, qdrant], args)?;
+        let parsed = args::parse(
+            "bench",
+            &[Opt::Flag("--quick"), SCENARIO, redis, qdrant],
+            args,
+        )?;
         Ok(Self {
             quick: parsed.flag("--quick"),
+            scenarios: parsed.value("--scenario"),
             urls: IntegrationOptions::from_parsed(&parsed),
         })
     }
@@ -31,6 +44,9 @@ impl BenchOptions {
         let mut words = vec!["cargo xtask bench".to_owned()];
         if self.quick {
             words.push("--quick".to_owned());
+        }
+        if let Some(list) = &self.scenarios {
+            words.push(format!("--scenario {list}"));
         }
         if let Some(url) = &self.urls.redis_url {
             words.push(format!("--redis-url {}", redact_url(url)));
@@ -43,8 +59,9 @@ impl BenchOptions {
 }
 
 /// The performance harness: builds `infra-bench` and runs it from the project root, which
-/// writes `target/bench/report.json` and `target/bench/report.md` (see
-/// `docs/benchmarks.md`).
+/// writes `target/bench/report.json`, `target/bench/report.md` and the charts of scenario 8
+/// (`target/bench/*.svg`, see `docs/benchmarks.md`). A full run (not `--quick`) also has
+/// the harness copy the charts into `docs/bench/`, where `docs/benchmarks.md` embeds them.
 ///
 /// Full mode builds it with `--release` (every figure in release code). `--quick` builds it
 /// in the dev profile with `--all-targets`, which resolves features exactly as the test step
@@ -93,6 +110,14 @@ pub(crate) fn run(root: &Path, args: &[String], caller: Option<&str>) -> Result 
     ];
     if options.quick {
         bench_args.push("--quick".to_owned());
+    } else {
+        bench_args.extend([
+            "--copy-svg".to_owned(),
+            root.join("docs").join("bench").display().to_string(),
+        ]);
+    }
+    if let Some(list) = &options.scenarios {
+        bench_args.extend(["--scenario".to_owned(), list.clone()]);
     }
     if let Some(url) = &options.urls.redis_url {
         bench_args.extend(["--redis-url".to_owned(), url.clone()]);
@@ -132,11 +157,14 @@ mod tests {
             BenchOptions::parse(&[]).unwrap().command(),
             "cargo xtask bench"
         );
+        let options = BenchOptions::parse(&strings(&["--scenario", "1,8"])).unwrap();
+        assert_eq!(options.scenarios.as_deref(), Some("1,8"));
+        assert_eq!(options.command(), "cargo xtask bench --scenario 1,8");
         let err = BenchOptions::parse(&strings(&["--fast"])).unwrap_err();
         assert_eq!(
             err,
-            "bench: unknown argument `--fast` (accepted: --quick, --redis-url URL, \
-             --qdrant-url URL)"
+            "bench: unknown argument `--fast` (accepted: --quick, --scenario LIST, \
+             --redis-url URL, --qdrant-url URL)"
         );
     }
 }

@@ -74,10 +74,13 @@ commands:
                      archives compile on their own (cargo check --all-features of
                      the unpacked crates in target/package/verify, patched together)
   bench              the performance harness (docs/benchmarks.md): builds and runs
-                     infra-bench, which writes target/bench/report.{json,md}
-                     [--quick] [--redis-url URL] [--qdrant-url URL]; --quick runs
-                     every scenario briefly in the dev profile (a smoke run, its
-                     figures are not asserted); without it, a release build
+                     infra-bench, which writes target/bench/report.{json,md} and
+                     the Redis grid's charts (target/bench/*.svg)
+                     [--quick] [--scenario LIST] [--redis-url URL] [--qdrant-url URL];
+                     --quick runs every scenario briefly in the dev profile (a smoke
+                     run, its figures are not asserted); without it, a release build,
+                     and the charts are copied to docs/bench/; --scenario 1,8 runs
+                     only those scenarios (1 to 8, see docs/benchmarks.md)
   fuzz-api           the API contract fuzzer (schemathesis, `st` on PATH) against
                      the reference service's /openapi.json, authentication on
                      [--max-time SECONDS] (default 60); INFRA_TEST_ALLOW_SKIP=1

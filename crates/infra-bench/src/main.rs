@@ -21,6 +21,10 @@
 //! 7. Redis beyond string keys: GET through the general command path against raw redis-rs,
 //!    a 100-command pipeline against 100 calls, lock and rate-limit latency, and the cache's
 //!    single flight under 1,000 concurrent misses of one key.
+//! 8. The Redis scaling grid: GET and SET at 1, 8, 64 and 256 tasks with 64 B, 4 KiB and
+//!    64 KiB values, `RedisPort`, the bare adapter, raw redis-rs and `fred` side by side,
+//!    `redis-benchmark` at each point, MGET of 100 keys; its targets, and SVG charts
+//!    (throughput against concurrency, a latency CDF) beside the report.
 //!
 //! Servers: `--redis-url` / `--qdrant-url`, else a local `redis-server` (infra-testkit)
 //! and the in-process Qdrant gRPC test server over the embedded engine. Scenario 5 always
@@ -28,11 +32,12 @@
 //!
 //! ```text
 //! infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--scenario LIST]
-//!             [--out DIR] [--command TEXT]
+//!             [--out DIR] [--command TEXT] [--copy-svg DIR]
 //! ```
 //!
 //! Writes `report.json` and `report.md` into `--out` (default `target/bench`) and prints
-//! the table. Figures are never asserted; the exit code is non-zero only when a scenario
+//! the table; scenario 8 also writes its charts (`*.svg`) there, and `--copy-svg` copies
+//! them into another directory (`cargo xtask bench` passes `docs/bench` in full mode). Figures are never asserted; the exit code is non-zero only when a scenario
 //! could not run.
 
 // Measurement code: counts and durations become f64 for rates and milliseconds.
@@ -44,12 +49,15 @@
 
 mod failure;
 mod footprint;
+mod grid;
 mod health;
 mod layer;
+mod plot;
 mod primitives;
 mod redis_bench;
 mod report;
 mod stats;
+mod targets;
 mod vector;
 
 use std::path::PathBuf;
@@ -68,14 +76,16 @@ pub(crate) type BenchResult<T = ()> = Result<T, BenchError>;
 
 const USAGE: &str = "\
 usage: infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--scenario LIST]
-                   [--out DIR] [--command TEXT]
+                   [--out DIR] [--command TEXT] [--copy-svg DIR]
 
-  --quick          every scenario briefly (well under a minute): a smoke run, not figures
+  --quick          every scenario briefly (about a minute): a smoke run, not figures
   --redis-url URL  measure this Redis (default: a local redis-server on a free port)
   --qdrant-url URL measure this Qdrant (default: the in-process Qdrant gRPC test server)
-  --scenario LIST  run only these scenarios (1 to 7), e.g. `1,5` (2 comes with 1)
-  --out DIR        where report.json and report.md go (default: target/bench)
+  --scenario LIST  run only these scenarios (1 to 8), e.g. `1,5` (2 comes with 1;
+                   8 is the Redis scaling grid)
+  --out DIR        where report.json, report.md and the charts go (default: target/bench)
   --command TEXT   the command to record in the report (default: this one)
+  --copy-svg DIR   also copy the charts written into DIR (e.g. docs/bench)
 ";
 
 /// The command line.
@@ -88,6 +98,8 @@ struct Options {
     qdrant_url: Option<String>,
     out: Option<PathBuf>,
     command: Option<String>,
+    /// Where to copy the charts, besides `out`.
+    copy_svg: Option<PathBuf>,
 }
 
 impl Options {
@@ -118,13 +130,14 @@ impl Options {
                 "--qdrant-url" => options.qdrant_url = Some(value()?),
                 "--out" => options.out = Some(PathBuf::from(value()?)),
                 "--command" => options.command = Some(value()?),
+                "--copy-svg" => options.copy_svg = Some(PathBuf::from(value()?)),
                 "--scenario" => {
                     let list = value()?;
                     let scenarios = list
                         .split(',')
-                        .map(|n| n.trim().parse::<u8>().ok().filter(|n| (1..=7).contains(n)))
+                        .map(|n| n.trim().parse::<u8>().ok().filter(|n| (1..=8).contains(n)))
                         .collect::<Option<Vec<u8>>>()
-                        .ok_or_else(|| format!("--scenario takes numbers 1 to 7, not `{list}`"))?;
+                        .ok_or_else(|| format!("--scenario takes numbers 1 to 8, not `{list}`"))?;
                     options.scenarios = Some(scenarios);
                 }
                 other => return Err(format!("unknown argument `{other}`")),
@@ -177,6 +190,18 @@ pub(crate) struct Plan {
     pub(crate) footprint_points: usize,
     /// How long the HTTP search load runs while memory is sampled.
     pub(crate) footprint_load: Duration,
+    /// Measured rounds at each point of the Redis grid (scenario 8).
+    pub(crate) grid_rounds: usize,
+    /// Warm-up per client before each grid point's rounds.
+    pub(crate) grid_warmup: Duration,
+    /// One client's share of a round at a grid point.
+    pub(crate) grid_segment: Duration,
+    /// The grid's concurrencies (tasks).
+    pub(crate) grid_concurrency: &'static [usize],
+    /// The grid's value sizes, bytes.
+    pub(crate) grid_sizes: &'static [usize],
+    /// About how long `redis-benchmark` runs per test at a grid point, seconds.
+    pub(crate) grid_benchmark_seconds: f64,
 }
 
 impl Plan {
@@ -203,11 +228,23 @@ impl Plan {
             footprint_starts: if quick { 1 } else { 5 },
             footprint_points: if quick { 1_000 } else { 10_000 },
             footprint_load: if quick { ms(1000) } else { ms(5000) },
+            grid_rounds: if quick { 2 } else { 5 },
+            grid_warmup: if quick { ms(100) } else { ms(300) },
+            grid_segment: if quick { ms(200) } else { ms(400) },
+            grid_concurrency: if quick { &[8] } else { &[1, 8, 64, 256] },
+            grid_sizes: if quick { &[64] } else { &[64, 4096, 65_536] },
+            grid_benchmark_seconds: if quick { 0.2 } else { 1.0 },
         }
     }
 
     fn parameters(&self) -> Vec<(String, String)> {
         let d = |d: Duration| format!("{}ms", d.as_millis());
+        let list = |v: &[usize]| {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("/")
+        };
         [
             ("rounds", self.rounds.to_string()),
             ("warmup", d(self.warmup)),
@@ -227,6 +264,16 @@ impl Plan {
             ("footprint_starts", self.footprint_starts.to_string()),
             ("footprint_points", self.footprint_points.to_string()),
             ("footprint_load", d(self.footprint_load)),
+            ("grid_rounds", self.grid_rounds.to_string()),
+            ("grid_warmup", d(self.grid_warmup)),
+            ("grid_segment", d(self.grid_segment)),
+            ("grid_concurrency", list(self.grid_concurrency)),
+            ("grid_value_bytes", list(self.grid_sizes)),
+            (
+                "grid_redis_benchmark_seconds",
+                self.grid_benchmark_seconds.to_string(),
+            ),
+            ("fred_pool", grid::FRED_POOL.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -332,7 +379,7 @@ async fn run(options: Options) -> BenchResult<bool> {
             .collect::<Vec<_>>()
             .join(" ")
     });
-    let mut meta = Meta::collect(&root, command, plan.quick);
+    let mut meta = Meta::collect(&root, command.clone(), plan.quick);
     meta.parameters = plan.parameters();
 
     let redis = RedisTarget::provision(options.redis_url.as_deref()).await?;
@@ -345,6 +392,7 @@ async fn run(options: Options) -> BenchResult<bool> {
         meta,
         rows: Vec::new(),
         skipped: Vec::new(),
+        grid: None,
     };
     let mut complete = true;
     let mut record = |report: &mut Report, name: &str, result: BenchResult| {
@@ -409,14 +457,56 @@ async fn run(options: Options) -> BenchResult<bool> {
         let result = primitives::run(&redis, &plan, &mut report).await;
         record(&mut report, "7 redis primitives", result);
     }
+
+    if selected(8) {
+        println!("infra-bench: scenario 8 (redis scaling grid)");
+        let result = grid::run(&redis, &plan, &out, &command, &mut report).await;
+        record(&mut report, "8 redis grid", result);
+    }
     qdrant.stop().await;
     drop(redis);
 
     report.sort();
-    let (json, md) = report.write(&out)?;
+    write_report(&report, &out, options.copy_svg.as_deref())?;
+    Ok(complete)
+}
+
+/// Writes the report into `out`, prints it, and copies the charts into `copy_svg`.
+fn write_report(
+    report: &Report,
+    out: &std::path::Path,
+    copy_svg: Option<&std::path::Path>,
+) -> BenchResult {
+    let (json, md) = report.write(out)?;
     println!("\n{}", report.markdown());
     println!("infra-bench: wrote {} and {}", json.display(), md.display());
-    Ok(complete)
+    if let Some(dir) = copy_svg {
+        copy_charts(report, out, dir)?;
+    }
+    Ok(())
+}
+
+/// Copies the charts of scenario 8 (when it ran) from `out` into `dir`.
+fn copy_charts(report: &Report, out: &std::path::Path, dir: &std::path::Path) -> BenchResult {
+    let charts = report
+        .grid
+        .as_ref()
+        .map(|g| g.svgs.as_slice())
+        .unwrap_or_default();
+    if charts.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    for name in charts {
+        std::fs::copy(out.join(name), dir.join(name))
+            .map_err(|e| format!("cannot copy {name} to {}: {e}", dir.display()))?;
+    }
+    println!(
+        "infra-bench: copied {} to {}",
+        charts.join(", "),
+        dir.display()
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -443,7 +533,12 @@ mod tests {
         assert!(Options::parse(&strings(&["--verbose"])).is_err());
         let options = Options::parse(&strings(&["--scenario", "1,5"])).unwrap();
         assert_eq!(options.scenarios, Some(vec![1, 5]));
-        assert!(Options::parse(&strings(&["--scenario", "8"])).is_err());
+        let options = Options::parse(&strings(&["--scenario=8", "--copy-svg", "docs/bench"]));
+        let options = options.unwrap();
+        assert_eq!(options.scenarios, Some(vec![8]));
+        assert_eq!(options.copy_svg, Some(PathBuf::from("docs/bench")));
+        assert!(Options::parse(&strings(&["--scenario", "9"])).is_err());
+        assert!(Options::parse(&strings(&["--scenario", "1,x"])).is_err());
         assert!(Plan::new(true).rounds < Plan::new(false).rounds);
     }
 }

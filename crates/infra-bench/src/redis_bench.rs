@@ -343,18 +343,31 @@ async fn redis_benchmark(url: &str, plan: &Plan, report: &mut Report) {
             }
         };
         let text = String::from_utf8_lossy(&output.stdout);
-        for (test, rps, p50, p99) in parse_benchmark_csv(&text) {
+        let lines = match parse_benchmark_csv(&text) {
+            Ok(lines) => lines,
+            Err(why) => {
+                report.rows.push(
+                    Row::new("1 redis-benchmark", "throughput", "ops/s", &shown)
+                        .note(format!("unreadable output: {why}")),
+                );
+                continue;
+            }
+        };
+        let ms = |v: Option<f64>| v.map_or_else(|| "?".to_owned(), |v| format!("{v:.3}"));
+        for line in lines {
             report.rows.push(
                 Row::new(
-                    &format!("1 redis-benchmark {test}"),
+                    &format!("1 redis-benchmark {}", line.test),
                     "throughput",
                     "ops/s",
                     &shown,
                 )
-                .subject(&[rps])
+                .subject(&[line.rps])
                 .note(format!(
-                    "the server's ceiling (context, no target); p50 {p50} ms, p99 {p99} ms; \
+                    "the server's ceiling (context, no target); p50 {} ms, p99 {} ms; \
                      {version}; took {:.1}s",
+                    ms(line.p50_ms),
+                    ms(line.p99_ms),
                     started.elapsed().as_secs_f64()
                 )),
             );
@@ -362,41 +375,86 @@ async fn redis_benchmark(url: &str, plan: &Plan, report: &mut Report) {
     }
 }
 
-/// (test, rps, p50 ms, p99 ms) from `redis-benchmark --csv`: a header line
-/// `"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms",
-/// "p99_latency_ms","max_latency_ms"`, then one line per test.
-fn parse_benchmark_csv(text: &str) -> Vec<(String, f64, String, String)> {
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let Some(header) = lines.next() else {
-        return Vec::new();
+/// One test's line of `redis-benchmark --csv`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(crate) struct BenchmarkLine {
+    /// The test, as redis-benchmark names it (`GET`, `SET`).
+    pub(crate) test: String,
+    /// Requests per second.
+    pub(crate) rps: f64,
+    /// Median latency in milliseconds, when the output has the column.
+    pub(crate) p50_ms: Option<f64>,
+    /// 99th percentile latency in milliseconds, when the output has the column.
+    pub(crate) p99_ms: Option<f64>,
+}
+
+/// Reads `redis-benchmark --csv`: a header line `"test","rps","avg_latency_ms",
+/// "min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"`
+/// (only `test` and `rps` are required, in any order), then one line per test.
+///
+/// Anything else is an error that says what was wrong and where (never a panic): empty
+/// output, a header without `test` or `rps`, a line with fewer fields than the header, a
+/// figure that is not a finite non-negative number, or a header with no test line.
+pub(crate) fn parse_benchmark_csv(text: &str) -> Result<Vec<BenchmarkLine>, String> {
+    let split = |line: &str| -> Vec<String> {
+        line.split(',')
+            .map(|f| f.trim().trim_matches('"').to_owned())
+            .collect()
     };
-    let columns: Vec<String> = header
-        .split(',')
-        .map(|c| c.trim_matches('"').to_owned())
-        .collect();
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        return Err("redis-benchmark printed no CSV (empty output)".to_owned());
+    };
+    let columns = split(header);
     let index = |name: &str| columns.iter().position(|c| c == name);
-    let (Some(rps), p50, p99) = (
-        index("rps"),
-        index("p50_latency_ms"),
-        index("p99_latency_ms"),
-    ) else {
-        return Vec::new();
+    let (Some(name_at), Some(rps_at)) = (index("test"), index("rps")) else {
+        return Err(format!(
+            "the CSV header has no `test` and `rps` columns: `{}`",
+            header.trim()
+        ));
     };
-    lines
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(',').map(|f| f.trim_matches('"')).collect();
-            let field = |i: Option<usize>| {
-                i.and_then(|i| fields.get(i))
-                    .map_or_else(|| "?".to_owned(), |f| (*f).to_owned())
-            };
-            Some((
-                (*fields.first()?).to_owned(),
-                fields.get(rps)?.parse().ok()?,
-                field(p50),
-                field(p99),
-            ))
-        })
-        .collect()
+    let (p50_at, p99_at) = (index("p50_latency_ms"), index("p99_latency_ms"));
+    let mut parsed = Vec::new();
+    for (number, line) in lines {
+        let number = number + 1;
+        let fields = split(line);
+        if fields.len() < columns.len() {
+            return Err(format!(
+                "line {number} has {} fields, the header {}: `{}`",
+                fields.len(),
+                columns.len(),
+                line.trim()
+            ));
+        }
+        let figure = |i: usize, what: &str| -> Result<f64, String> {
+            fields[i]
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| {
+                    format!(
+                        "line {number}: {what} `{}` is not a non-negative number",
+                        fields[i]
+                    )
+                })
+        };
+        parsed.push(BenchmarkLine {
+            test: fields[name_at].clone(),
+            rps: figure(rps_at, "rps")?,
+            p50_ms: p50_at.map(|i| figure(i, "p50_latency_ms")).transpose()?,
+            p99_ms: p99_at.map(|i| figure(i, "p99_latency_ms")).transpose()?,
+        });
+    }
+    if parsed.is_empty() {
+        return Err(format!(
+            "the CSV has a header but no test line: `{}`",
+            header.trim()
+        ));
+    }
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -409,11 +467,43 @@ mod tests {
                    \"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"\n\
                    \"SET\",\"125000.00\",\"0.300\",\"0.100\",\"0.287\",\"0.400\",\"0.511\",\"1.2\"\n\
                    \"GET\",\"130000.00\",\"0.280\",\"0.100\",\"0.271\",\"0.380\",\"0.479\",\"0.9\"\n";
-        let rows = parse_benchmark_csv(csv);
+        let rows = parse_benchmark_csv(csv).unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].0, "SET");
-        assert!((rows[1].1 - 130_000.0).abs() < 1e-6);
-        assert_eq!((rows[1].2.as_str(), rows[1].3.as_str()), ("0.271", "0.479"));
-        assert!(parse_benchmark_csv("").is_empty());
+        assert_eq!(rows[0].test, "SET");
+        assert!((rows[1].rps - 130_000.0).abs() < 1e-6);
+        assert_eq!((rows[1].p50_ms, rows[1].p99_ms), (Some(0.271), Some(0.479)));
+        // Only test and rps are required, in any order.
+        let short = parse_benchmark_csv("rps,test\n1000,GET\n").unwrap();
+        assert_eq!(short[0].test, "GET");
+        assert_eq!(short[0].p50_ms, None);
+    }
+
+    #[test]
+    fn bad_benchmark_csv_is_a_clear_error() {
+        let header = "\"test\",\"rps\",\"p50_latency_ms\"\n";
+        let cases = [
+            ("", "empty output"),
+            ("\n  \n", "empty output"),
+            (
+                "GET: 1000.00 requests per second\n",
+                "no `test` and `rps` columns",
+            ),
+            (header, "no test line"),
+            (
+                "\"test\",\"rps\",\"p50_latency_ms\"\n\"GET\",\"12\"\n",
+                "line 2 has 2 fields",
+            ),
+            ("\"test\",\"rps\"\n\"GET\",\"fast\"\n", "rps `fast`"),
+            ("\"test\",\"rps\"\n\"GET\",\"-3\"\n", "rps `-3`"),
+            ("\"test\",\"rps\"\n\"GET\",\"NaN\"\n", "rps `NaN`"),
+            (
+                "\"test\",\"rps\",\"p50_latency_ms\"\n\"GET\",\"1\",\"\"\n",
+                "p50_latency_ms ``",
+            ),
+        ];
+        for (input, expected) in cases {
+            let err = parse_benchmark_csv(input).unwrap_err();
+            assert!(err.contains(expected), "{input:?}: {err}");
+        }
     }
 }

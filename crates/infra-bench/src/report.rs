@@ -180,6 +180,7 @@ pub(crate) struct Meta {
 const CRATES: &[&str] = &[
     "infra-redis",
     "redis",
+    "fred",
     "deadpool",
     "qdrant-client",
     "qdrant-edge",
@@ -226,6 +227,9 @@ pub(crate) struct Report {
     pub(crate) rows: Vec<Row>,
     /// Scenarios that could not run, with the reason.
     pub(crate) skipped: Vec<(String, String)>,
+    /// Scenario 8's grid: every point's figures, the targets' verdicts, the CDF, the charts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) grid: Option<crate::grid::GridReport>,
 }
 
 impl Report {
@@ -310,6 +314,9 @@ impl Report {
                 row.status.as_str(),
                 row.note.as_deref().unwrap_or("").replace('|', "/"),
             );
+        }
+        if let Some(grid) = &self.grid {
+            out.push_str(&grid.markdown());
         }
         for (scenario, why) in &self.skipped {
             let _ = writeln!(out, "\nSkipped: {scenario}: {why}");
@@ -464,6 +471,7 @@ mod tests {
             meta: Meta::collect(Path::new("/nonexistent"), "cmd".into(), true),
             rows: vec![row],
             skipped: vec![],
+            grid: None,
         };
         let md = report.markdown();
         assert!(

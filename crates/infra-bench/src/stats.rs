@@ -220,6 +220,43 @@ impl Paired {
     }
 }
 
+/// All the latencies of `runs`, sorted: one distribution for a variant across its rounds.
+pub(crate) fn merged_latencies(runs: &[Run]) -> Vec<u64> {
+    let mut all: Vec<u64> = runs
+        .iter()
+        .flat_map(|r| r.latencies_ns.iter().copied())
+        .collect();
+    all.sort_unstable();
+    all
+}
+
+/// The empirical CDF of `sorted` latencies (nanoseconds) at about `points` + 1 evenly
+/// spaced ranks: `(latency in microseconds, fraction of calls at or below it)`.
+///
+/// The fractions are exact (every call at or below the value counts, ties included), so
+/// the curve never decreases and ends at `(max, 1.0)`; ranks that land on the same value
+/// give one point. Empty input (or `points == 0` with input) gives what it can: nothing
+/// for no calls, the maximum alone for no points.
+pub(crate) fn cdf(sorted: &[u64], points: usize) -> Vec<(f64, f64)> {
+    let n = sorted.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let steps = points.max(1);
+    let mut out: Vec<(f64, f64)> = Vec::with_capacity(steps + 1);
+    let first = usize::from(points == 0) * steps;
+    for i in first..=steps {
+        let rank = ((i as f64 / steps as f64) * (n - 1) as f64).round() as usize;
+        let value = sorted[rank.min(n - 1)];
+        let at_or_below = sorted.partition_point(|&x| x <= value);
+        let point = (value as f64 / 1e3, at_or_below as f64 / n as f64);
+        if out.last().is_none_or(|last| last.0 < point.0) {
+            out.push(point);
+        }
+    }
+    out
+}
+
 /// CPU time (user + system) of this process so far, from `/proc/self/stat` (clock ticks,
 /// 10 ms on Linux: over a segment of seconds, well under 1 %). `None` elsewhere.
 pub(crate) fn process_cpu() -> Option<Duration> {
@@ -265,6 +302,39 @@ mod tests {
         };
         assert!((run.cpu_us_per_call() - 500.0).abs() < 1e-9);
         assert!(Run::default().cpu_us_per_call().abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn cdf_is_monotone_exact_and_ends_at_one() {
+        assert!(cdf(&[], 10).is_empty());
+        // 1..=100 µs in ns.
+        let sorted: Vec<u64> = (1..=100).map(|v| v * 1_000).collect();
+        let curve = cdf(&sorted, 4);
+        assert_eq!(curve.len(), 5);
+        assert_eq!(curve[0], (1.0, 0.01));
+        assert_eq!(curve[4], (100.0, 1.0));
+        assert!(
+            curve
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1)
+        );
+        // Ties: every call at or below the value counts, and equal values give one point.
+        let ties = [5_000, 5_000, 5_000, 9_000];
+        assert_eq!(cdf(&ties, 8), vec![(5.0, 0.75), (9.0, 1.0)]);
+        assert_eq!(cdf(&ties, 0), vec![(9.0, 1.0)]);
+        // More points than calls: one point per distinct value.
+        assert_eq!(cdf(&[2_000], 100), vec![(2.0, 1.0)]);
+        let runs = [
+            Run {
+                latencies_ns: vec![3, 9],
+                ..Run::default()
+            },
+            Run {
+                latencies_ns: vec![1, 5],
+                ..Run::default()
+            },
+        ];
+        assert_eq!(merged_latencies(&runs), vec![1, 3, 5, 9]);
     }
 
     #[test]

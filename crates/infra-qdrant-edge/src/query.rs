@@ -12,11 +12,9 @@
 
 use infra_base::vector::{
     Fusion, Prefetch, Query, QueryParams, QueryRequest, Recommend, RecommendStrategy, VectorInput,
-    average_vector,
+    average_vector, missing_example,
 };
-use infra_base::{
-    Condition, ErrorKind, PayloadSelector, PointId, ScoredPoint, UNNAMED_VECTOR, Vector,
-};
+use infra_base::{Condition, ErrorKind, PayloadSelector, ScoredPoint, UNNAMED_VECTOR, Vector};
 use ordered_float::OrderedFloat;
 use qdrant_edge::{
     NamedQuery, PayloadSelectorExclude, PayloadSelectorInclude, QueryEnum, RecommendQuery,
@@ -199,21 +197,8 @@ impl Collection {
             .next()
             .and_then(|r| r.vectors)
             .and_then(|v| v.get(name).cloned())
-            .ok_or_else(|| missing_point(id, name))
+            .ok_or_else(|| missing_example(id, name))
     }
-}
-
-fn missing_point(id: PointId, name: &str) -> infra_base::InfraError {
-    let what = if name == UNNAMED_VECTOR {
-        "the unnamed vector".to_owned()
-    } else {
-        format!("vector {name:?}")
-    };
-    error(
-        ErrorKind::NotFound,
-        OP,
-        format!("no point with id {id} and {what} found"),
-    )
 }
 
 fn engine_vector(vector: &Vector) -> VectorInternal {

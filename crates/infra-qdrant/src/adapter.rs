@@ -714,20 +714,7 @@ impl VectorPort for QdrantAdapter {
         reply
             .result
             .into_iter()
-            .map(|hit| {
-                Ok(ScoredPoint {
-                    id: convert::from_point_id(hit.id, OP)?,
-                    score: hit.score,
-                    payload: query
-                        .with_payload
-                        .then(|| convert::from_payload(hit.payload)),
-                    vectors: if query.with_vector {
-                        convert::from_vectors(hit.vectors)
-                    } else {
-                        None
-                    },
-                })
-            })
+            .map(|hit| convert::from_scored_point(hit, query.with_payload, query.with_vector, OP))
             .collect()
     }
 
@@ -750,18 +737,7 @@ impl VectorPort for QdrantAdapter {
         reply
             .result
             .into_iter()
-            .map(|hit| {
-                Ok(ScoredPoint {
-                    id: convert::from_point_id(hit.id, OP)?,
-                    score: hit.score,
-                    payload: wants_payload.then(|| convert::from_payload(hit.payload)),
-                    vectors: if request.with_vector {
-                        convert::from_vectors(hit.vectors)
-                    } else {
-                        None
-                    },
-                })
-            })
+            .map(|hit| convert::from_scored_point(hit, wants_payload, request.with_vector, OP))
             .collect()
     }
 

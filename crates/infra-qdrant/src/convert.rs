@@ -12,8 +12,8 @@ use infra_base::vector::{AliasChange, OrderBy, OrderDirection, StartFrom};
 use infra_base::{
     AnyValues, CollectionSpec, Condition, Distance, ErrorKind, Filter, GeoPoint, HnswParams,
     InfraError, InfraResult, MatchValue, Payload, PointId, PointSelector, Quantization, Range,
-    SearchQuery, SparseParams, SparseVector, UNNAMED_VECTOR, VECTOR_BACKEND, Vector, VectorParams,
-    VectorSchema, Vectors,
+    ScoredPoint, SearchQuery, SparseParams, SparseVector, UNNAMED_VECTOR, VECTOR_BACKEND, Vector,
+    VectorParams, VectorSchema, Vectors,
 };
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::{
@@ -32,6 +32,26 @@ pub(crate) fn point_id(id: PointId) -> pb::PointId {
 }
 
 /// The port id of a point the server returned.
+/// The port's scored point of a server's, with the payload and vectors the request asked
+/// for.
+pub(crate) fn from_scored_point(
+    hit: pb::ScoredPoint,
+    with_payload: bool,
+    with_vector: bool,
+    operation: &'static str,
+) -> InfraResult<ScoredPoint> {
+    Ok(ScoredPoint {
+        id: from_point_id(hit.id, operation)?,
+        score: hit.score,
+        payload: with_payload.then(|| from_payload(hit.payload)),
+        vectors: if with_vector {
+            from_vectors(hit.vectors)
+        } else {
+            None
+        },
+    })
+}
+
 pub(crate) fn from_point_id(
     id: Option<pb::PointId>,
     operation: &'static str,

@@ -12,7 +12,7 @@ use super::{Collection, error, normalized, score};
 use crate::error::{ErrorKind, InfraResult};
 use crate::vector::{
     Condition, Distance, Filter, Fusion, PointId, Prefetch, Query, QueryRequest, RecommendStrategy,
-    ScoredPoint, UNNAMED_VECTOR, Vector, VectorInput, average_vector, scaled_fast_sigmoid,
+    ScoredPoint, Vector, VectorInput, average_vector, missing_example, scaled_fast_sigmoid,
 };
 
 const OP: &str = "query";
@@ -150,18 +150,7 @@ impl Collection {
                 .get(id)
                 .and_then(|p| p.vectors.get(name))
                 .cloned()
-                .ok_or_else(|| {
-                    let what = if name == UNNAMED_VECTOR {
-                        "the unnamed vector".to_owned()
-                    } else {
-                        format!("vector {name:?}")
-                    };
-                    error(
-                        ErrorKind::NotFound,
-                        OP,
-                        format!("no point with id {id} and {what} found"),
-                    )
-                }),
+                .ok_or_else(|| missing_example(*id, name)),
         }
     }
 

@@ -37,7 +37,7 @@ pub use points::{
 pub use query::{
     DEFAULT_RRF_K, Fusion, MAX_EXAMPLES, MAX_PREFETCH_DEPTH, MAX_PREFETCHES, MAX_QUERY_WINDOW,
     PayloadSelector, Prefetch, Query, QueryParams, QueryRequest, Recommend, RecommendStrategy,
-    VectorInput, average_vector, scaled_fast_sigmoid,
+    VectorInput, average_vector, missing_example, scaled_fast_sigmoid,
 };
 pub use types::{
     CollectionInfo, CollectionSpec, Distance, EnsureOutcome, MAX_DIMENSION, MAX_SEARCH_LIMIT,

@@ -19,10 +19,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::VECTOR_BACKEND;
 use super::filter::Filter;
 use super::types::{Distance, MAX_SEARCH_LIMIT, PointId, invalid};
 use super::vectors::{SparseVector, UNNAMED_VECTOR, Vector, VectorSchema};
-use crate::error::InfraResult;
+use crate::error::{ErrorKind, InfraError, InfraResult};
 
 /// How deep prefetch stages may nest (Qdrant allows deeper trees; a service rarely needs
 /// more than a hybrid stage over a re-ranking stage, and every level costs a search).
@@ -627,6 +628,22 @@ fn sparse_sum(vectors: &[SparseVector], scale: f32) -> SparseVector {
     }
     let (indices, values) = sum.into_iter().map(|(i, x)| (i, x * scale)).unzip();
     SparseVector::new(indices, values)
+}
+
+/// The `NotFound` error of a query naming a point (`VectorInput::Point`) that does not
+/// exist or lacks the vector its stage uses: one message for every backend.
+pub fn missing_example(id: PointId, vector: &str) -> InfraError {
+    let what = if vector == UNNAMED_VECTOR {
+        "the unnamed vector".to_owned()
+    } else {
+        format!("vector {vector:?}")
+    };
+    InfraError::new(
+        ErrorKind::NotFound,
+        VECTOR_BACKEND,
+        "query",
+        format!("no point with id {id} and {what} found"),
+    )
 }
 
 #[cfg(test)]

@@ -286,8 +286,8 @@ impl Prefetch {
     }
 }
 
-/// One universal query ([`VectorPort::query`](super::VectorPort::query)); see the
-/// [module docs](self).
+/// One universal query ([`VectorPort::query`](super::VectorPort::query)): prefetch
+/// stages, then one [`Query`] that scores or fuses their candidates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueryRequest {
     /// Stages whose candidates `query` scores or fuses; none scores every point.

@@ -75,12 +75,13 @@ pub use redis::{
 pub use service::BaseService;
 pub use vector::{
     AnyValues, CollectionInfo, CollectionName, CollectionSpec, Condition, DatetimeRange, Distance,
-    EnsureOutcome, FieldIndex, Filter, Fusion, GeoPoint, HnswParams, MatchValue, MinShould,
-    Payload, PayloadIndex, PayloadSelector, PayloadUpdate, Point, PointId, PointSelector,
-    PointVectors, Prefetch, Quantization, Query, QueryRequest, Range, Recommend, RecommendStrategy,
-    Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, SparseParams, SparseVector,
-    TextTokenizer, UNNAMED_VECTOR, VECTOR_BACKEND, ValuesCount, Vector, VectorInput, VectorParams,
-    VectorPort, VectorPortExt, VectorSchema, Vectors,
+    EnsureOutcome, FacetHit, FacetRequest, FacetValue, FieldIndex, Filter, Fusion, GeoPoint,
+    HnswParams, MatchValue, MinShould, Payload, PayloadIndex, PayloadSelector, PayloadUpdate,
+    Point, PointId, PointSelector, PointVectors, Prefetch, Quantization, Query, QueryRequest,
+    Range, Recommend, RecommendStrategy, Record, ScoredPoint, ScrollPage, ScrollRequest,
+    SearchQuery, SparseParams, SparseVector, TextTokenizer, UNNAMED_VECTOR, VECTOR_BACKEND,
+    ValuesCount, Vector, VectorInput, VectorParams, VectorPort, VectorPortExt, VectorSchema,
+    Vectors,
 };
 
 #[cfg(feature = "mock")]

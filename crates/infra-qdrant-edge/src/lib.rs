@@ -146,6 +146,7 @@
 mod collection;
 mod convert;
 mod error;
+mod facet;
 mod factory;
 mod index;
 mod options;

@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use infra_base::vector::{Alias, AliasChange};
 use infra_base::{
     CollectionInfo, CollectionName, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind,
-    Filter, HealthStatus, InfraError, InfraResult, Lifecycle, PayloadUpdate, Point, PointId,
-    PointSelector, PointVectors, QueryRequest, Record, ScoredPoint, ScrollPage, ScrollRequest,
-    SearchQuery, VECTOR_BACKEND, VectorPort,
+    FacetHit, FacetRequest, Filter, HealthStatus, InfraError, InfraResult, Lifecycle,
+    PayloadUpdate, Point, PointId, PointSelector, PointVectors, QueryRequest, Record, ScoredPoint,
+    ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort,
 };
 use infra_config::{QdrantMode, QdrantSettings};
 use tokio::sync::Semaphore;
@@ -1159,6 +1159,14 @@ impl VectorPort for EdgeVectorStore {
         let c = self.inner.collection(collection, OP)?;
         let filter = filter.clone();
         self.inner.run(OP, true, move || c.count(&filter)).await
+    }
+
+    async fn facet(&self, collection: &str, request: &FacetRequest) -> InfraResult<Vec<FacetHit>> {
+        const OP: &str = "facet";
+        let c = self.inner.collection(collection, OP)?;
+        request.validate()?;
+        let request = request.clone();
+        self.inner.run(OP, true, move || c.facet(&request)).await
     }
 
     async fn scroll(&self, collection: &str, request: &ScrollRequest) -> InfraResult<ScrollPage> {

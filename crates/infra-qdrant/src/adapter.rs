@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use async_trait::async_trait;
 use infra_base::vector::{Alias, AliasChange, validate_collection_name};
 use infra_base::{
-    CollectionInfo, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind, FieldIndex, Filter,
-    InfraError, InfraResult, Lifecycle, PayloadUpdate, Point, PointId, PointSelector, PointVectors,
-    QueryRequest, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND,
-    VectorPort, VectorSchema,
+    CollectionInfo, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind, FacetHit,
+    FacetRequest, FieldIndex, Filter, InfraError, InfraResult, Lifecycle, PayloadUpdate, Point,
+    PointId, PointSelector, PointVectors, QueryRequest, Record, ScoredPoint, ScrollPage,
+    ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort, VectorSchema,
 };
 use infra_config::QdrantSettings;
 use qdrant_client::qdrant as pb;
@@ -754,6 +754,29 @@ impl VectorPort for QdrantAdapter {
         let result = self.rpc(OP, client.count(self.request(message))).await;
         let reply = self.on_collection(collection, result)?;
         Ok(reply.result.map_or(0, |r| r.count))
+    }
+
+    async fn facet(&self, collection: &str, request: &FacetRequest) -> InfraResult<Vec<FacetHit>> {
+        const OP: &str = "facet";
+        validate_collection_name(collection, OP)?;
+        request.validate()?;
+        let message = pb::FacetCounts {
+            collection_name: collection.to_owned(),
+            key: request.key.clone(),
+            filter: convert::filter(&request.filter, OP)?,
+            // Validated: at most MAX_FACET_LIMIT.
+            limit: Some(request.limit as u64),
+            exact: Some(request.exact),
+            ..pb::FacetCounts::default()
+        };
+        let mut client = self.points(OP)?;
+        let result = self.rpc(OP, client.facet(self.request(message))).await;
+        let reply = self.on_collection(collection, result)?;
+        reply
+            .hits
+            .into_iter()
+            .map(|hit| convert::from_facet_hit(hit, OP))
+            .collect()
     }
 
     async fn scroll(&self, collection: &str, request: &ScrollRequest) -> InfraResult<ScrollPage> {

@@ -10,10 +10,10 @@ use std::collections::HashMap;
 
 use infra_base::vector::{AliasChange, OrderBy, OrderDirection, StartFrom};
 use infra_base::{
-    AnyValues, CollectionSpec, Condition, Distance, ErrorKind, Filter, GeoPoint, HnswParams,
-    InfraError, InfraResult, MatchValue, Payload, PointId, PointSelector, Quantization, Range,
-    ScoredPoint, SearchQuery, SparseParams, SparseVector, UNNAMED_VECTOR, VECTOR_BACKEND, Vector,
-    VectorParams, VectorSchema, Vectors,
+    AnyValues, CollectionSpec, Condition, Distance, ErrorKind, FacetHit, FacetValue, Filter,
+    GeoPoint, HnswParams, InfraError, InfraResult, MatchValue, Payload, PointId, PointSelector,
+    Quantization, Range, ScoredPoint, SearchQuery, SparseParams, SparseVector, UNNAMED_VECTOR,
+    VECTOR_BACKEND, Vector, VectorParams, VectorSchema, Vectors,
 };
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::{
@@ -49,6 +49,26 @@ pub(crate) fn from_scored_point(
         } else {
             None
         },
+    })
+}
+
+/// The port's facet hit of a server's hit.
+pub(crate) fn from_facet_hit(hit: pb::FacetHit, operation: &'static str) -> InfraResult<FacetHit> {
+    use pb::facet_value::Variant;
+    let value = match hit.value.and_then(|v| v.variant) {
+        Some(Variant::StringValue(s)) => FacetValue::Keyword(s),
+        Some(Variant::IntegerValue(n)) => FacetValue::Integer(n),
+        Some(Variant::BoolValue(b)) => FacetValue::Bool(b),
+        None => {
+            return Err(unexpected(
+                operation,
+                "the server returned a facet hit without a value",
+            ));
+        }
+    };
+    Ok(FacetHit {
+        value,
+        count: hit.count,
     })
 }
 

@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use super::{Layer, Layered};
 use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::vector::{
-    Alias, AliasChange, CollectionInfo, CollectionSpec, EnsureOutcome, Filter, PayloadUpdate,
-    Point, PointId, PointSelector, PointVectors, QueryRequest, Record, ScoredPoint, ScrollPage,
-    ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort, ops,
+    Alias, AliasChange, CollectionInfo, CollectionSpec, EnsureOutcome, FacetHit, FacetRequest,
+    Filter, PayloadUpdate, Point, PointId, PointSelector, PointVectors, QueryRequest, Record,
+    ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort, ops,
 };
 
 #[async_trait]
@@ -110,6 +110,11 @@ impl<P: VectorPort + ?Sized, L: Layer> VectorPort for Layered<P, L> {
 
     async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
         self.call(&ops::COUNT, || self.inner.count(collection, filter))
+            .await
+    }
+
+    async fn facet(&self, collection: &str, request: &FacetRequest) -> InfraResult<Vec<FacetHit>> {
+        self.call(&ops::FACET, || self.inner.facet(collection, request))
             .await
     }
 

@@ -189,6 +189,8 @@ macro_rules! for_each_vector_case {
             prefetch_limits_what_the_query_scores
             recommend_scores_by_examples
             invalid_queries_are_invalid_input
+            facet_counts_points_per_value
+            facet_needs_an_exact_value_index
         }
     };
 }

@@ -1,6 +1,6 @@
 //! [`MemoryVector`]: an in-process [`VectorPort`] with exact search and Qdrant's scoring.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
@@ -14,11 +14,11 @@ use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::health::ComponentHealth;
 use crate::lifecycle::Lifecycle;
 use crate::vector::{
-    Alias, AliasChange, CollectionInfo, CollectionSpec, Distance, EnsureOutcome, FieldIndex,
-    Filter, OrderBy, OrderDirection, Payload, PayloadIndex, PayloadUpdate, Point, PointId,
-    PointSelector, PointVectors, QueryRequest, Record, ScoredPoint, ScrollPage, ScrollRequest,
-    SearchQuery, SparseVector, StartFrom, VECTOR_BACKEND, Vector, VectorPort, VectorSchema,
-    Vectors, parse_payload_datetime, validate_collection_name, values_at,
+    Alias, AliasChange, CollectionInfo, CollectionSpec, Distance, EnsureOutcome, FacetHit,
+    FacetRequest, FacetValue, FieldIndex, Filter, OrderBy, OrderDirection, Payload, PayloadIndex,
+    PayloadUpdate, Point, PointId, PointSelector, PointVectors, QueryRequest, Record, ScoredPoint,
+    ScrollPage, ScrollRequest, SearchQuery, SparseVector, StartFrom, VECTOR_BACKEND, Vector,
+    VectorPort, VectorSchema, Vectors, parse_payload_datetime, validate_collection_name, values_at,
 };
 
 /// An in-memory [`VectorPort`] (and [`Lifecycle`]) for tests: a drop-in for a Qdrant
@@ -38,7 +38,9 @@ use crate::vector::{
 /// what `ensure_collection` checks for drift and `collection_info` reports, and a scroll
 /// with `order_by` needs a range index on the field (`InvalidInput` otherwise, as in
 /// Qdrant), then sorts the matching points by the field's values of the index's type
-/// (integers, numbers, or date-times read as the filters read them).
+/// (integers, numbers, or date-times read as the filters read them); a facet needs a
+/// keyword, integer, bool or uuid index on its key and counts exactly (uuid values as
+/// the strings stored).
 ///
 /// [`fail_with`](Self::fail_with) makes every call fail; after
 /// [`close`](Lifecycle::close) every call fails as [`Unavailable`](ErrorKind::Unavailable).
@@ -320,6 +322,68 @@ impl Collection {
             points,
             next_page_offset: None,
         })
+    }
+
+    /// Exact facet counts over the declared index on `request.key`, as Qdrant's: each
+    /// point counts once per distinct value of the index's type it holds.
+    fn facet(&self, request: &FacetRequest) -> InfraResult<Vec<FacetHit>> {
+        request.validate()?;
+        let index = self
+            .indexes
+            .iter()
+            .find(|i| {
+                i.field == request.key
+                    && matches!(
+                        i.index,
+                        PayloadIndex::Keyword
+                            | PayloadIndex::Integer
+                            | PayloadIndex::Bool
+                            | PayloadIndex::Uuid
+                    )
+            })
+            .ok_or_else(|| {
+                error(
+                    ErrorKind::InvalidInput,
+                    "facet",
+                    format!(
+                        "no index to facet on {}: a facet needs a keyword, integer, bool or \
+                         uuid payload index on the field",
+                        request.key
+                    ),
+                )
+            })?;
+        let mut counts: BTreeMap<FacetValue, u64> = BTreeMap::new();
+        let mut values = Vec::new();
+        let mut distinct = BTreeSet::new();
+        for (id, p) in &self.points {
+            if !request.filter.matches(*id, &p.payload) {
+                continue;
+            }
+            values.clear();
+            values_at(&p.payload, &request.key, &mut values);
+            distinct.clear();
+            let flattened = values.iter().flat_map(|value| match value {
+                serde_json::Value::Array(items) => items.iter().collect::<Vec<_>>(),
+                other => vec![&**other],
+            });
+            distinct.extend(flattened.filter_map(|value| match (index.index, value) {
+                (PayloadIndex::Keyword | PayloadIndex::Uuid, serde_json::Value::String(s)) => {
+                    Some(FacetValue::Keyword(s.clone()))
+                }
+                (PayloadIndex::Integer, v) => v.as_i64().map(FacetValue::Integer),
+                (PayloadIndex::Bool, serde_json::Value::Bool(b)) => Some(FacetValue::Bool(*b)),
+                _ => None,
+            }));
+            for value in distinct.iter().cloned() {
+                *counts.entry(value).or_default() += 1;
+            }
+        }
+        let mut hits: Vec<FacetHit> = counts
+            .into_iter()
+            .map(|(value, count)| FacetHit { value, count })
+            .collect();
+        FacetHit::rank(&mut hits, request.limit);
+        Ok(hits)
     }
 
     /// Stores `vectors` as Qdrant does: cosine vectors normalized, sparse ones sorted.
@@ -611,6 +675,10 @@ impl VectorPort for MemoryVector {
                 .filter(|(id, p)| filter.matches(**id, &p.payload))
                 .count() as u64)
         })
+    }
+
+    async fn facet(&self, collection: &str, request: &FacetRequest) -> InfraResult<Vec<FacetHit>> {
+        self.read(collection, "facet", |c| c.facet(request))
     }
 
     async fn scroll(&self, collection: &str, request: &ScrollRequest) -> InfraResult<ScrollPage> {

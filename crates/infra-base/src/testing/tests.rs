@@ -123,6 +123,13 @@ impl VectorPort for Careless {
     async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
         self.inner.count(collection, filter).await
     }
+    async fn facet(
+        &self,
+        collection: &str,
+        request: &crate::vector::FacetRequest,
+    ) -> InfraResult<Vec<crate::vector::FacetHit>> {
+        self.inner.facet(collection, request).await
+    }
     async fn scroll(&self, collection: &str, request: &ScrollRequest) -> InfraResult<ScrollPage> {
         self.inner.scroll(collection, request).await
     }

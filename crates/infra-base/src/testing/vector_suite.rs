@@ -19,8 +19,11 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+#[path = "vector_facet_suite.rs"]
+mod facet;
 #[path = "vector_query_suite.rs"]
 mod query;
+pub use facet::*;
 pub use query::*;
 
 use super::{check_prefix, expect_kind, guarded, join_all, ok};

@@ -6,6 +6,7 @@
 
 mod alias;
 mod ext;
+mod facet;
 mod filter;
 mod index;
 mod name;
@@ -21,6 +22,7 @@ use crate::error::InfraResult;
 
 pub use alias::{Alias, AliasChange};
 pub use ext::{ScrollPages, VectorPortExt};
+pub use facet::{FacetHit, FacetRequest, FacetValue, MAX_FACET_LIMIT};
 pub use filter::{
     AnyValues, Condition, DatetimeMicros, DatetimeRange, Filter, GeoPoint, MAX_FILTER_CONDITIONS,
     MAX_FILTER_DEPTH, MAX_FILTER_VALUES, MatchValue, MinShould, Range, ValuesCount,
@@ -149,6 +151,14 @@ pub trait VectorPort: Send + Sync + 'static {
 
     /// Counts the points matching `filter` exactly (an empty filter counts all).
     async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64>;
+
+    /// How many points matching `request.filter` hold each distinct value of the payload
+    /// field `request.key`: the most frequent first, ties by ascending value, at most
+    /// `request.limit` (see [`FacetRequest`]).
+    ///
+    /// Needs a keyword, integer, bool or uuid [`PayloadIndex`] on the field (Qdrant counts
+    /// from it): without one, or with an invalid request, `InvalidInput`.
+    async fn facet(&self, collection: &str, request: &FacetRequest) -> InfraResult<Vec<FacetHit>>;
 
     /// One page of the points matching `request.filter`, by ascending id, from
     /// `request.offset` (inclusive).

@@ -34,6 +34,8 @@ pub const SEARCH: Operation = Operation::read("search");
 pub const QUERY: Operation = Operation::read("query");
 /// Count points.
 pub const COUNT: Operation = Operation::read("count");
+/// Count points per distinct value of a payload field.
+pub const FACET: Operation = Operation::read("facet");
 /// One page of a scroll.
 pub const SCROLL: Operation = Operation::read("scroll");
 /// Set, overwrite, delete keys of or clear payloads.
@@ -59,6 +61,7 @@ pub const ALL: &[Operation] = &[
     SEARCH,
     QUERY,
     COUNT,
+    FACET,
     SCROLL,
     UPDATE_PAYLOAD,
     LIST_COLLECTIONS,

@@ -783,6 +783,13 @@ impl VectorPort for LateWrites {
     async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
         self.inner.count(collection, filter).await
     }
+    async fn facet(
+        &self,
+        collection: &str,
+        request: &infra_base::FacetRequest,
+    ) -> InfraResult<Vec<infra_base::FacetHit>> {
+        self.inner.facet(collection, request).await
+    }
     async fn scroll(
         &self,
         collection: &str,

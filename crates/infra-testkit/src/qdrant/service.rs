@@ -18,8 +18,8 @@ use std::time::Instant;
 
 use infra_base::vector::{OrderBy, OrderDirection, StartFrom};
 use infra_base::{
-    ErrorKind, Payload, PayloadUpdate, Point, PointVectors, ScrollPage, ScrollRequest, SearchQuery,
-    SparseVector, Vector,
+    ErrorKind, FacetRequest, FacetValue, Payload, PayloadUpdate, Point, PointVectors, ScrollPage,
+    ScrollRequest, SearchQuery, SparseVector, Vector,
 };
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::collections_server::Collections;
@@ -557,6 +557,51 @@ impl Points for Service {
         }))
     }
 
+    /// Facet counts through the store's `facet`, with Qdrant's defaults (10 values,
+    /// approximate).
+    async fn facet(
+        &self,
+        request: Request<pb::FacetCounts>,
+    ) -> Result<Response<pb::FacetResponse>, Status> {
+        use pb::facet_value::Variant;
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let message = request.into_inner();
+        let limit = message.limit.map_or(Ok(FacetRequest::DEFAULT_LIMIT), |n| {
+            usize::try_from(n)
+                .map_err(|_| Status::invalid_argument(format!("facet limit {n} is too large")))
+        })?;
+        let facet = FacetRequest::new(message.key)
+            .filter(convert::filter(message.filter)?)
+            .limit(limit)
+            .exact(message.exact.unwrap_or(false));
+        let name = message.collection_name;
+        let hits = self
+            .shared
+            .store
+            .facet(&name, &facet)
+            .await
+            .map_err(|err| convert::status(&err, &name))?;
+        let hits = hits
+            .into_iter()
+            .map(|hit| pb::FacetHit {
+                value: Some(pb::FacetValue {
+                    variant: Some(match hit.value {
+                        FacetValue::Keyword(s) => Variant::StringValue(s),
+                        FacetValue::Integer(n) => Variant::IntegerValue(n),
+                        FacetValue::Bool(b) => Variant::BoolValue(b),
+                    }),
+                }),
+                count: hit.count,
+            })
+            .collect();
+        Ok(Response::new(pb::FacetResponse {
+            hits,
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
     /// The universal query, as far as the port models it (see `query.rs`).
     async fn query(
         &self,
@@ -760,7 +805,6 @@ impl Points for Service {
         update_batch(UpdateBatchPoints) -> UpdateBatchResponse;
         query_batch(QueryBatchPoints) -> QueryBatchResponse;
         query_groups(QueryPointGroups) -> QueryGroupsResponse;
-        facet(FacetCounts) -> FacetResponse;
         search_matrix_pairs(SearchMatrixPoints) -> SearchMatrixPairsResponse;
         search_matrix_offsets(SearchMatrixPoints) -> SearchMatrixOffsetsResponse;
     }

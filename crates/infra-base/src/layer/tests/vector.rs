@@ -83,6 +83,34 @@ async fn query_forwards_the_request_unchanged_and_is_retried_as_a_read() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn facet_forwards_the_request_unchanged_and_is_retried_as_a_read() {
+    use crate::vector::{FacetHit, FacetRequest, FacetValue};
+    let request = FacetRequest::new("color")
+        .filter(Filter::default().must(Condition::integer("size", 3)))
+        .limit(2)
+        .exact(true);
+    let hits = vec![FacetHit {
+        value: FacetValue::from("red"),
+        count: 2,
+    }];
+    let mut mock = MockVectorPort::new();
+    let (expected_request, expected_hits) = (request.clone(), hits.clone());
+    let mut failures = 1;
+    mock.expect_facet()
+        .withf(move |collection, r| collection == "items" && *r == expected_request)
+        .times(2)
+        .returning(move |_, _| {
+            if failures > 0 {
+                failures -= 1;
+                return Err(unavailable("facet"));
+            }
+            Ok(expected_hits.clone())
+        });
+    let vector = Layered::new(Arc::new(mock), policy());
+    assert_eq!(vector.facet("items", &request).await.unwrap(), hits);
+}
+
+#[tokio::test(start_paused = true)]
 async fn upsert_sends_the_same_points_on_every_attempt() {
     let mut mock = MockVectorPort::new();
     let mut failures = 2;
@@ -235,7 +263,7 @@ fn every_vector_descriptor_is_listed_once_and_point_writes_are_idempotent() {
     use crate::vector::ops;
     let names: std::collections::HashSet<_> = ops::ALL.iter().map(|op| op.name).collect();
     assert_eq!(names.len(), ops::ALL.len(), "a descriptor name is repeated");
-    for op in [ops::SCROLL, ops::LIST_COLLECTIONS, ops::QUERY] {
+    for op in [ops::SCROLL, ops::LIST_COLLECTIONS, ops::QUERY, ops::FACET] {
         assert_eq!(op.access, Access::Read, "{op}");
     }
     for op in [ops::DELETE_POINTS, ops::UPDATE_PAYLOAD] {

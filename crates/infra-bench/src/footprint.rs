@@ -11,7 +11,9 @@
 //!   loading `footprint_points` points of dimension `vector_dimension` through the HTTP API,
 //!   and its peak (`VmHWM`, and `VmRSS` sampled every 50 ms) while `http_clients` clients in
 //!   this process search over HTTP with random vectors (mostly cache misses);
-//! - **size**: the binary's size on disk.
+//! - **size**: the binary's size on disk;
+//! - **RSS over time**: the resident set sampled every 50 ms from ready through loading,
+//!   idle and the search load, drawn as `footprint-rss.svg` (one line per store).
 //!
 //! The load comes from this process, not from the server's: a separate process on the same
 //! two cores, as `wrk` would be; its requests are the service's real search route.
@@ -25,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::plot::{self, Axes, Panel, Series, XScale};
 use crate::report::{Report, Row, Status};
 use crate::vector::QdrantTarget;
 use crate::{BenchResult, Plan, RedisTarget};
@@ -50,6 +53,81 @@ fn server_binary() -> BenchResult<PathBuf> {
     }
 }
 
+/// `VmRSS` and `VmHWM` of process `pid`, in bytes, from `/proc/PID/status`.
+fn memory_of(pid: u32) -> BenchResult<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .map(|kib| kib * 1024)
+            .ok_or_else(|| format!("no {name} in /proc status"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// How often the resident set is sampled (peak and timeline).
+const SAMPLE_EVERY: Duration = Duration::from_millis(50);
+
+/// The resident set of a process over time, sampled every [`SAMPLE_EVERY`] by a task of
+/// its own from [`start`](Self::start) to [`finish`](Self::finish).
+struct RssTimeline {
+    started: Instant,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<(f64, f64)>>,
+}
+
+impl RssTimeline {
+    fn start(pid: u32) -> Self {
+        let started = Instant::now();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let task = tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut tick = tokio::time::interval(SAMPLE_EVERY);
+            while !flag.load(Ordering::Relaxed) {
+                tick.tick().await;
+                if let Ok((rss, _)) = memory_of(pid) {
+                    samples.push((started.elapsed().as_secs_f64(), rss as f64 / MIB));
+                }
+            }
+            samples
+        });
+        Self {
+            started,
+            stop,
+            task,
+        }
+    }
+
+    /// Seconds since the sampling started: where a phase begins on the chart.
+    fn now(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Stops sampling; the `(seconds, MiB)` samples.
+    async fn finish(self) -> BenchResult<Vec<(f64, f64)>> {
+        self.stop.store(true, Ordering::Relaxed);
+        Ok(self.task.await?)
+    }
+}
+
+/// One store's resident set from ready to the end of the search load, and when each phase
+/// began (seconds since ready).
+struct Timeline {
+    store: Store,
+    samples: Vec<(f64, f64)>,
+    idle_from: f64,
+    load_from: f64,
+}
+
 /// Where the vector store of a run lives.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Store {
@@ -62,6 +140,13 @@ impl Store {
         match self {
             Self::Embedded => "embedded Qdrant",
             Self::Remote => "remote Qdrant",
+        }
+    }
+
+    fn short(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::Remote => "remote",
         }
     }
 }
@@ -126,22 +211,7 @@ impl Served {
 
     /// `VmRSS` and `VmHWM` of the process, in bytes.
     fn memory(&self) -> BenchResult<(u64, u64)> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(name))
-                .and_then(|rest| {
-                    rest.trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-                .map(|kib| kib * 1024)
-                .ok_or_else(|| format!("no {name} in /proc status"))
-        };
-        Ok((field("VmRSS:")?, field("VmHWM:")?))
+        memory_of(self.child.id())
     }
 
     /// SIGTERM, then waits for the exit (a kill after 30 s).
@@ -251,7 +321,7 @@ async fn search_load(
     let until = Instant::now() + plan.footprint_load;
     while Instant::now() < until {
         peak = peak.max(served.memory()?.0);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(SAMPLE_EVERY).await;
     }
     stop.store(true, Ordering::Relaxed);
     while let Some(joined) = tasks.join_next().await {
@@ -294,20 +364,25 @@ async fn time_starts(
     Ok(times)
 }
 
-/// Loads the points into `served`, then reads its memory idle and under search load.
+/// Loads the points into `served`, then reads its memory idle and under search load; the
+/// resident set over the three phases.
 async fn memory_rows(
     client: &reqwest::Client,
     served: &Served,
     store: Store,
     plan: &Plan,
     report: &mut Report,
-) -> BenchResult {
+) -> BenchResult<Timeline> {
+    let timeline = RssTimeline::start(served.child.id());
     load_points(client, &served.base, plan).await?;
+    let idle_from = timeline.now();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (idle, _) = served.memory()?;
+    let load_from = timeline.now();
     let started = Instant::now();
     let (searches, peak) = search_load(client, served, plan).await?;
     let rate = searches as f64 / started.elapsed().as_secs_f64();
+    let samples = timeline.finish().await?;
     if store == Store::Remote {
         let _ = client
             .delete(format!("{}/collections/{COLLECTION}", served.base))
@@ -344,8 +419,12 @@ async fn memory_rows(
             plan.footprint_load.as_secs_f64()
         )),
     );
-
-    Ok(())
+    Ok(Timeline {
+        store,
+        samples,
+        idle_from,
+        load_from,
+    })
 }
 
 /// Runs scenario 6 with the vector store `store`.
@@ -356,7 +435,7 @@ async fn run_store(
     qdrant: &QdrantTarget,
     plan: &Plan,
     report: &mut Report,
-) -> BenchResult {
+) -> BenchResult<Timeline> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -402,7 +481,7 @@ async fn run_store(
     let dir = tempfile::tempdir()?;
     let served = Served::spawn(binary, dir.path(), &env(dir.path()))?;
     served.ready(&client).await?;
-    memory_rows(&client, &served, store, plan, report).await?;
+    let timeline = memory_rows(&client, &served, store, plan, report).await?;
     served.stop()?;
     let points = plan.footprint_points;
     if store == Store::Embedded {
@@ -428,7 +507,53 @@ async fn run_store(
             )),
         );
     }
-    Ok(())
+    Ok(timeline)
+}
+
+/// The file name of the chart of resident memory over time.
+pub(crate) const RSS_CHART: &str = "footprint-rss.svg";
+
+/// Draws the timelines into `out`/[`RSS_CHART`]: one line per store, the phases in the
+/// caption.
+fn draw_timelines(timelines: &[Timeline], plan: &Plan, out: &Path, footer: &str) -> BenchResult {
+    std::fs::create_dir_all(out)?;
+    let phases = timelines
+        .iter()
+        .map(|t| {
+            format!(
+                "{}: idle from {:.1} s, search load from {:.1} s",
+                t.store.short(),
+                t.idle_from,
+                t.load_from
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let series = timelines
+        .iter()
+        .map(|t| Series {
+            name: t.store.label().to_owned(),
+            points: t.samples.clone(),
+        })
+        .collect();
+    plot::line_charts(
+        &out.join(RSS_CHART),
+        (1000, 460),
+        &[Panel {
+            title: format!(
+                "infra-server RSS: loading {} points over HTTP, idle, {} HTTP search clients ({phases})",
+                plan.footprint_points, plan.http_clients
+            ),
+            series,
+        }],
+        Axes {
+            x: "seconds since ready",
+            x_scale: XScale::Linear,
+            y: "resident set, MiB",
+            y_max: None,
+        },
+        footer,
+    )
 }
 
 /// Scenario 6: binary size, then start-up and memory with each vector store.
@@ -436,6 +561,8 @@ pub(crate) async fn run(
     redis: &RedisTarget,
     qdrant: &QdrantTarget,
     plan: &Plan,
+    out: &Path,
+    command: &str,
     report: &mut Report,
 ) -> BenchResult {
     let binary = server_binary()?;
@@ -448,6 +575,13 @@ pub(crate) async fn run(
                 if plan.quick { "dev" } else { "release" }
             )),
     );
-    run_store(&binary, Store::Embedded, redis, qdrant, plan, report).await?;
-    run_store(&binary, Store::Remote, redis, qdrant, plan, report).await
+    let embedded = run_store(&binary, Store::Embedded, redis, qdrant, plan, report).await?;
+    let remote = run_store(&binary, Store::Remote, redis, qdrant, plan, report).await?;
+    let footer = format!(
+        "{command} ({}); report.json has the machine and versions",
+        report.meta.date
+    );
+    draw_timelines(&[embedded, remote], plan, out, &footer)?;
+    report.charts.push(RSS_CHART.to_owned());
+    Ok(())
 }

@@ -28,7 +28,7 @@ use infra_base::{RedisPort, SetOptions};
 use infra_redis::redis::{self, aio::MultiplexedConnection};
 use serde::Serialize;
 
-use crate::plot::{self, Axes, Panel, Series};
+use crate::plot::{self, Axes, Panel, Series, XScale};
 use crate::redis_bench::{BenchmarkLine, parse_benchmark_csv, raw_connection, redis_settings};
 use crate::report::{Report, Row, Status, first_line};
 use crate::stats::{Paired, Run, Spread, alternate, cdf, drive, merged_latencies, quantile};
@@ -471,6 +471,7 @@ pub(crate) async fn run(
     let drawn = draw(&grid, out, command, &report.meta.date);
     if let Ok(files) = &drawn {
         grid.svgs.clone_from(files);
+        report.charts.extend(files.iter().cloned());
     }
     report.grid = Some(grid);
     drawn.map(|_| ())
@@ -767,6 +768,7 @@ fn draw(grid: &GridReport, out: &Path, command: &str, date: &str) -> BenchResult
             &panels,
             Axes {
                 x: "concurrent tasks (log)",
+                x_scale: XScale::Log,
                 y: "ops/s (median of rounds)",
                 y_max: None,
             },
@@ -794,6 +796,7 @@ fn draw(grid: &GridReport, out: &Path, command: &str, date: &str) -> BenchResult
             }],
             Axes {
                 x: "latency, us (log)",
+                x_scale: XScale::Log,
                 y: "fraction of calls at or below",
                 y_max: Some(1.0),
             },

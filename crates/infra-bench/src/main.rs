@@ -36,8 +36,8 @@
 //! ```
 //!
 //! Writes `report.json` and `report.md` into `--out` (default `target/bench`) and prints
-//! the table; scenario 8 also writes its charts (`*.svg`) there, and `--copy-svg` copies
-//! them into another directory (`cargo xtask bench` passes `docs/bench` in full mode). Figures are never asserted; the exit code is non-zero only when a scenario
+//! the table; scenarios 6 and 8 also write their charts (`*.svg`) there, and `--copy-svg`
+//! copies them into another directory (`cargo xtask bench` passes `docs/bench` in full mode). Figures are never asserted; the exit code is non-zero only when a scenario
 //! could not run.
 
 // Measurement code: counts and durations become f64 for rates and milliseconds.
@@ -393,6 +393,7 @@ async fn run(options: Options) -> BenchResult<bool> {
         rows: Vec::new(),
         skipped: Vec::new(),
         grid: None,
+        charts: Vec::new(),
     };
     let mut complete = true;
     let mut record = |report: &mut Report, name: &str, result: BenchResult| {
@@ -448,7 +449,7 @@ async fn run(options: Options) -> BenchResult<bool> {
 
     if selected(6) {
         println!("infra-bench: scenario 6 (footprint of the reference service)");
-        let result = footprint::run(&redis, &qdrant, &plan, &mut report).await;
+        let result = footprint::run(&redis, &qdrant, &plan, &out, &command, &mut report).await;
         record(&mut report, "6 footprint", result);
     }
 
@@ -486,13 +487,9 @@ fn write_report(
     Ok(())
 }
 
-/// Copies the charts of scenario 8 (when it ran) from `out` into `dir`.
+/// Copies the charts the run drew (scenarios 6 and 8) from `out` into `dir`.
 fn copy_charts(report: &Report, out: &std::path::Path, dir: &std::path::Path) -> BenchResult {
-    let charts = report
-        .grid
-        .as_ref()
-        .map(|g| g.svgs.as_slice())
-        .unwrap_or_default();
+    let charts = &report.charts;
     if charts.is_empty() {
         return Ok(());
     }

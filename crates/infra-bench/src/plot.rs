@@ -1,12 +1,15 @@
 //! SVG line charts of the report, drawn with `plotters` (its SVG backend only: text is
 //! left to the viewer's sans-serif font, so no font files are read or embedded).
 //!
-//! Two shapes: throughput against concurrency (one panel per operation, one line per
-//! client) and a latency CDF (one line per client). Both use a logarithmic x axis.
+//! Three shapes: throughput against concurrency (one panel per operation, one line per
+//! client) and a latency CDF (one line per client), both on a logarithmic x axis, and the
+//! reference service's resident memory over time (one line per vector store), linear.
 
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::BenchResult;
@@ -16,7 +19,8 @@ use crate::BenchResult;
 pub(crate) struct Series {
     /// The legend entry.
     pub(crate) name: String,
-    /// The points, in x order; non-finite or non-positive x (log axis) are left out.
+    /// The points, in x order; non-finite x or y, and non-positive x on a log axis, are
+    /// left out.
     pub(crate) points: Vec<(f64, f64)>,
 }
 
@@ -29,11 +33,22 @@ pub(crate) struct Panel {
     pub(crate) series: Vec<Series>,
 }
 
+/// How the x axis maps values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum XScale {
+    /// Logarithmic over the data's range (concurrency, latency).
+    Log,
+    /// Linear from 0 (time).
+    Linear,
+}
+
 /// The axes of a chart.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Axes<'a> {
-    /// The x axis's description (logarithmic).
+    /// The x axis's description.
     pub(crate) x: &'a str,
+    /// The x axis's scale.
+    pub(crate) x_scale: XScale,
     /// The y axis's description (linear, from 0).
     pub(crate) y: &'a str,
     /// A fixed top of the y axis (`None`: the data's maximum plus 10 %).
@@ -96,6 +111,31 @@ fn x_range(series: &[Series]) -> (f64, f64) {
     }
 }
 
+/// Where the x axis is labelled: at the data's own x values when there are few of them
+/// (the concurrencies 1, 8, 64, 256 of a throughput chart, rather than the decades a log
+/// axis picks), else at 1, 2 and 5 of every decade within `x0..=x1`.
+fn x_ticks(series: &[Series], (x0, x1): (f64, f64)) -> Vec<f64> {
+    const FEW: usize = 8;
+    let mut xs: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    if !xs.is_empty() && xs.len() <= FEW {
+        return xs;
+    }
+    // Decades as integer powers of ten: no drift from repeated multiplication. The
+    // exponents of a finite positive f64 lie within ±400, so the casts cannot overflow.
+    #[allow(clippy::cast_possible_truncation)]
+    let (first, last) = (x0.log10().floor() as i32, x1.log10().ceil() as i32);
+    (first..=last)
+        .flat_map(|k| [1.0, 2.0, 5.0].map(|step| step * 10f64.powi(k)))
+        .filter(|tick| (x0..=x1).contains(tick))
+        .collect()
+}
+
 /// The top of a linear y axis from 0: the data's maximum plus 10 % (1 without data).
 fn y_top(series: &[Series]) -> f64 {
     let max = series
@@ -111,14 +151,48 @@ fn draw_panel<DB: DrawingBackend>(
     panel: &Panel,
     axes: Axes<'_>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let (x0, x1) = x_range(&panel.series);
     let y1 = axes.y_max.unwrap_or_else(|| y_top(&panel.series));
-    let mut chart = ChartBuilder::on(area)
+    let mut builder = ChartBuilder::on(area);
+    builder
         .caption(&panel.title, ("sans-serif", 16))
         .margin(12)
         .x_label_area_size(36)
-        .y_label_area_size(64)
-        .build_cartesian_2d((x0..x1).log_scale(), 0.0..y1)?;
+        .y_label_area_size(64);
+    match axes.x_scale {
+        XScale::Log => {
+            let (x0, x1) = x_range(&panel.series);
+            let x = (x0..x1)
+                .log_scale()
+                .with_key_points(x_ticks(&panel.series, (x0, x1)));
+            draw_lines(&mut builder.build_cartesian_2d(x, 0.0..y1)?, panel, axes)
+        }
+        XScale::Linear => {
+            let x1 = panel
+                .series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.0))
+                .filter(|x| x.is_finite())
+                .fold(0.0_f64, f64::max);
+            let x1 = if x1 > 0.0 { x1 * 1.02 } else { 1.0 };
+            draw_lines(
+                &mut builder.build_cartesian_2d(0.0..x1, 0.0..y1)?,
+                panel,
+                axes,
+            )
+        }
+    }
+}
+
+/// The mesh, the panel's lines and their legend on a chart whose y axis is linear.
+fn draw_lines<'a, DB, X>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, RangedCoordf64>>,
+    panel: &Panel,
+    axes: Axes<'_>,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
     chart
         .configure_mesh()
         .x_desc(axes.x)
@@ -126,16 +200,19 @@ fn draw_panel<DB: DrawingBackend>(
         .x_label_formatter(&|x| format_tick(*x))
         .y_label_formatter(&|y| format_tick(*y))
         .draw()?;
+    let log = axes.x_scale == XScale::Log;
     for (i, series) in panel.series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let points: Vec<(f64, f64)> = series
             .points
             .iter()
             .copied()
-            .filter(|(x, y)| x.is_finite() && *x > 0.0 && y.is_finite())
+            .filter(|(x, y)| x.is_finite() && (!log || *x > 0.0) && y.is_finite())
             .collect();
+        // Markers only where a line has few points (a grid's); a time series is a line.
+        let marker = if points.len() <= 32 { 3 } else { 0 };
         chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)).point_size(3))?
+            .draw_series(LineSeries::new(points, color.stroke_width(2)).point_size(marker))?
             .label(series.name.clone())
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
@@ -178,6 +255,12 @@ mod tests {
         }
     }
 
+    /// Whether the SVG has a text element reading exactly `text` (plotters writes each
+    /// on a line of its own).
+    fn has_label(svg: &str, text: &str) -> bool {
+        svg.contains(&format!(">\n{text}\n</text>"))
+    }
+
     #[test]
     fn ranges_and_ticks() {
         let s = [series("a", &[(8.0, 10.0), (64.0, 30.0)])];
@@ -192,6 +275,58 @@ mod tests {
         assert_eq!(format_tick(1_500_000.0), "1.5M");
         assert_eq!(format_tick(64.0), "64");
         assert_eq!(format_tick(0.25), "0.25");
+    }
+
+    #[test]
+    fn a_time_series_is_drawn_on_a_linear_axis_from_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rss.svg");
+        let rss: Vec<(f64, f64)> = (0..200)
+            .map(|i| (f64::from(i) * 0.05, 40.0 + f64::from(i % 7)))
+            .collect();
+        let panels = [Panel {
+            title: "RSS".to_owned(),
+            series: vec![series("embedded", &rss)],
+        }];
+        let axes = Axes {
+            x: "seconds since ready",
+            x_scale: XScale::Linear,
+            y: "MiB",
+            y_max: None,
+        };
+        line_charts(&path, (800, 400), &panels, axes, "cargo xtask bench").unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        // The sample at t = 0 is drawn (a log axis would drop it), and the axis starts at 0.
+        assert!(has_label(&svg, "0"), "the x axis is labelled from 0");
+        assert!(svg.contains("embedded") && svg.contains("seconds since ready"));
+        assert!(
+            !svg.contains("<circle"),
+            "no markers on a line of 200 samples"
+        );
+    }
+
+    #[test]
+    fn few_x_values_are_the_ticks_and_many_get_decades() {
+        let grid = [
+            series("port", &[(1.0, 1.0), (8.0, 1.0), (64.0, 1.0), (256.0, 1.0)]),
+            series("raw", &[(8.0, 2.0), (1.0, 2.0)]),
+        ];
+        assert_eq!(
+            x_ticks(&grid, x_range(&grid)),
+            [1.0, 8.0, 64.0, 256.0],
+            "the concurrencies of a throughput chart label its axis"
+        );
+        let cdf: Vec<(f64, f64)> = (1..=40).map(|i| (f64::from(i) * 0.1, 0.5)).collect();
+        let cdf = [series("latency", &cdf)];
+        let ticks = x_ticks(&cdf, (0.08, 5.0));
+        let want = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
+        assert_eq!(ticks.len(), want.len(), "{ticks:?}");
+        for (tick, want) in ticks.iter().zip(want) {
+            assert!(
+                (tick - want).abs() < 1e-12,
+                "{ticks:?}: 1, 2 and 5 of every decade"
+            );
+        }
     }
 
     #[test]
@@ -214,6 +349,7 @@ mod tests {
         ];
         let axes = Axes {
             x: "tasks",
+            x_scale: XScale::Log,
             y: "ops/s",
             y_max: None,
         };
@@ -223,5 +359,10 @@ mod tests {
         for text in ["GET", "SET", "port", "raw", "cargo xtask bench"] {
             assert!(svg.contains(text), "{text} missing");
         }
+        for tick in ["1", "8", "64"] {
+            // A log axis labels only decades by itself: 8 and 64 are the data's ticks.
+            assert!(has_label(&svg, tick), "the x axis has no tick {tick}");
+        }
+
     }
 }

@@ -230,6 +230,9 @@ pub(crate) struct Report {
     /// Scenario 8's grid: every point's figures, the targets' verdicts, the CDF, the charts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) grid: Option<crate::grid::GridReport>,
+    /// Every chart the run drew, as file names in the output directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) charts: Vec<String>,
 }
 
 impl Report {
@@ -472,6 +475,7 @@ mod tests {
             rows: vec![row],
             skipped: vec![],
             grid: None,
+            charts: Vec::new(),
         };
         let md = report.markdown();
         assert!(

@@ -8,9 +8,15 @@ use redis::{Cmd, RedisError, Value};
 use crate::error::map_redis_error;
 
 /// The redis-rs command of `command`: its name, then its arguments, as bytes.
+///
+/// Sized up front from the command's own lengths, so that copying the arguments in never
+/// grows (reallocates and copies again) the buffers `redis::cmd(name)` starts with.
 pub(crate) fn to_cmd(command: &Command) -> Cmd {
-    let mut cmd = redis::cmd(command.name());
-    for arg in command.args() {
+    let args = command.args();
+    let bytes = command.name().len() + args.iter().map(Vec::len).sum::<usize>();
+    let mut cmd = Cmd::with_capacity(args.len() + 1, bytes);
+    cmd.arg(command.name());
+    for arg in args {
         cmd.arg(arg.as_slice());
     }
     cmd

@@ -102,16 +102,26 @@ impl SharedConnections {
         operation: &'static str,
         started: Instant,
     ) -> InfraResult<Lease> {
+        match self.hot_lease() {
+            Ok(lease) => Ok(lease),
+            // Boxed: deadpool's checkout future is ~10 KiB; inlined, it would make every
+            // port call's future that large, and moving it (into async_trait's box) would
+            // cost more than the command itself.
+            Err(slot) => Box::pin(self.cold_lease(operation, started, slot)).await,
+        }
+    }
+
+    /// The fast path of [`lease`](Self::lease), without a future: a lease on the hot
+    /// connection of the slot this call picked, or that slot (to fill by a checkout) when
+    /// it holds no usable connection or the connections are closed.
+    fn hot_lease(&self) -> Result<Lease, usize> {
         let slot = self.hot.pick();
         if !self.closed.load(Ordering::Relaxed)
             && let Some((conn, share)) = self.hot.lease(slot)
         {
             return Ok(Lease::new(conn, share));
         }
-        // Boxed: deadpool's checkout future is ~10 KiB; inlined, it would make every port
-        // call's future that large, and moving it (into async_trait's box) would cost more
-        // than the command itself.
-        Box::pin(self.cold_lease(operation, started, slot)).await
+        Err(slot)
     }
 
     async fn cold_lease(
@@ -155,7 +165,11 @@ impl SharedConnections {
         cmd: &Cmd,
     ) -> InfraResult<T> {
         let started = Instant::now();
-        let mut lease = self.lease(operation, started).await?;
+        // The hot path inline: awaiting `lease` would add a state machine to every call.
+        let mut lease = match self.hot_lease() {
+            Ok(lease) => lease,
+            Err(slot) => Box::pin(self.cold_lease(operation, started, slot)).await?,
+        };
         lease.in_flight = true;
         let result = cmd.query_async(&mut lease.conn).await;
         lease.in_flight = false;

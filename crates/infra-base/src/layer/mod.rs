@@ -224,13 +224,21 @@ impl<P: ?Sized, L: Layer> Layered<P, L> {
 
     /// Runs one call of `op` through the layer: the single path every port method of
     /// `Layered` takes.
-    async fn call<'a, T, F, Fut>(&'a self, op: &'static Operation, call: F) -> InfraResult<T>
+    ///
+    /// It returns the layer's future itself rather than awaiting it in an `async fn` of its
+    /// own, which would wrap every call in one more state machine (moved when built, walked
+    /// on every poll) that adds nothing.
+    fn call<'a, T, F, Fut>(
+        &'a self,
+        op: &'static Operation,
+        call: F,
+    ) -> impl Future<Output = InfraResult<T>> + Send + 'a
     where
         T: Send + 'a,
         F: Fn() -> Fut + Send + Sync + 'a,
         Fut: Future<Output = InfraResult<T>> + Send + 'a,
     {
-        self.layer.around(op, call).await
+        self.layer.around(op, call)
     }
 }
 

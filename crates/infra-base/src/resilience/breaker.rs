@@ -266,8 +266,9 @@ impl CircuitBreaker {
         result
     }
 
-    /// Admits a call, or explains why not.
-    fn try_acquire(&self, operation: &'static str) -> InfraResult<Permit<'_>> {
+    /// Admits a call, or explains why not. [`Resilience`](super::Resilience) admits its
+    /// attempts through it directly, exactly as [`call`](Self::call) does.
+    pub(super) fn try_acquire(&self, operation: &'static str) -> InfraResult<Permit<'_>> {
         let steady = self.steady.load(Ordering::Acquire);
         if steady != NOT_STEADY {
             // Closed: admitted, exactly as the locked path would admit it.
@@ -487,7 +488,7 @@ impl CircuitBreaker {
 
 /// An admitted call. Its outcome is recorded with [`Permit::record`]; dropped unrecorded
 /// (a cancelled call), it releases a probe slot and records nothing.
-struct Permit<'a> {
+pub(super) struct Permit<'a> {
     breaker: &'a CircuitBreaker,
     generation: u64,
     probe: bool,
@@ -495,7 +496,8 @@ struct Permit<'a> {
 }
 
 impl Permit<'_> {
-    fn record<T>(mut self, result: &InfraResult<T>) {
+    /// Records the admitted call's outcome.
+    pub(super) fn record<T>(mut self, result: &InfraResult<T>) {
         self.armed = false;
         self.breaker.complete(self.generation, Outcome::of(result));
     }

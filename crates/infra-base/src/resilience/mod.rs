@@ -273,7 +273,15 @@ impl Resilience {
         }
     }
 
-    /// One attempt: breaker admission, then the call under the timeout.
+    /// One attempt: breaker admission, then the call under the timeout, then the outcome
+    /// recorded in the breaker.
+    ///
+    /// This is [`CircuitBreaker::call`] around a timed call, written out in one `async fn`:
+    /// every port call runs it, and each nested `async fn` would add a state machine that
+    /// is moved when built and walked on every poll (the breaker's and the timeout's were
+    /// two more levels for nothing on the healthy path). The breaker's rules stay its own
+    /// (its `try_acquire` and `Permit`): a refusal spends cooperative budget like `call`'s,
+    /// and a dropped attempt releases its probe slot unrecorded.
     async fn attempt_once<T, F, Fut>(
         &self,
         operation: &'static str,
@@ -283,31 +291,39 @@ impl Resilience {
         F: FnMut() -> Fut,
         Fut: Future<Output = InfraResult<T>>,
     {
-        let mut timed = || self.timed(operation, attempt());
-        match &self.breaker {
-            Some(breaker) => breaker.call(operation, timed).await,
-            None => timed().await,
+        let permit = match &self.breaker {
+            None => None,
+            Some(breaker) => match breaker.try_acquire(operation) {
+                Ok(permit) => Some(permit),
+                Err(refused) => {
+                    // As in `CircuitBreaker::call`: a refusal never waits, so it spends budget.
+                    tokio::task::consume_budget().await;
+                    return Err(refused);
+                }
+            },
+        };
+        let result = match self.timeout {
+            // No timer at all without a timeout (Redis's default: the adapter bounds its
+            // calls itself).
+            None => attempt().await,
+            Some(limit) => tokio::time::timeout(limit, attempt())
+                .await
+                .unwrap_or_else(|_elapsed| Err(self.timed_out(operation, limit))),
+        };
+        if let Some(permit) = permit {
+            permit.record(&result);
         }
+        result
     }
 
-    async fn timed<T>(
-        &self,
-        operation: &'static str,
-        call: impl Future<Output = InfraResult<T>>,
-    ) -> InfraResult<T> {
-        let Some(limit) = self.timeout else {
-            return call.await;
-        };
-        tokio::time::timeout(limit, call)
-            .await
-            .unwrap_or_else(|_elapsed| {
-                Err(InfraError::new(
-                    ErrorKind::Timeout,
-                    self.backend,
-                    operation,
-                    format!("no reply within {}", humantime::format_duration(limit)),
-                ))
-            })
+    /// The error of an attempt cancelled after `limit`.
+    fn timed_out(&self, operation: &'static str, limit: Duration) -> InfraError {
+        InfraError::new(
+            ErrorKind::Timeout,
+            self.backend,
+            operation,
+            format!("no reply within {}", humantime::format_duration(limit)),
+        )
     }
 }
 

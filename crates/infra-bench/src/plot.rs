@@ -363,6 +363,5 @@ mod tests {
             // A log axis labels only decades by itself: 8 and 64 are the data's ticks.
             assert!(has_label(&svg, tick), "the x axis has no tick {tick}");
         }
-
     }
 }

@@ -548,14 +548,14 @@ async fn the_resilient_port_retries_then_opens_the_breaker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_outside_the_subset_are_unimplemented() {
     use qdrant_client::qdrant::points_client::PointsClient;
-    use qdrant_client::qdrant::{FacetCounts, SearchPoints};
+    use qdrant_client::qdrant::{QueryPointGroups, SearchPoints};
 
     let server = support::server().await;
     let mut client = PointsClient::connect(server.url()).await.unwrap();
     let status = client
-        .facet(FacetCounts {
+        .query_groups(QueryPointGroups {
             collection_name: "c".into(),
-            ..FacetCounts::default()
+            ..QueryPointGroups::default()
         })
         .await
         .unwrap_err();

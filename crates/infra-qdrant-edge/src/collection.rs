@@ -1015,16 +1015,14 @@ impl Collection {
         })
     }
 
-    /// Counts the points matching `filter`, exactly.
-    pub(crate) fn count(&self, filter: &Filter) -> infra_base::InfraResult<u64> {
+    /// Counts the points matching `filter`, exactly or from the engine's cardinality
+    /// estimate.
+    pub(crate) fn count(&self, filter: &Filter, exact: bool) -> infra_base::InfraResult<u64> {
         const OP: &str = "count";
         let filter = edge_filter(filter, OP)?;
         self.with_shard(OP, |shard| {
             let count = shard
-                .count(CountRequest {
-                    filter,
-                    exact: true,
-                })
+                .count(CountRequest { filter, exact })
                 .map_err(|e| engine_error(OP, e))?;
             Ok(count as u64)
         })
@@ -1034,7 +1032,7 @@ impl Collection {
     pub(crate) fn stats(&self) -> infra_base::InfraResult<CollectionStats> {
         const OP: &str = "collection_stats";
         let points = self
-            .count(&Filter::default())
+            .count(&Filter::default(), true)
             .map_err(|e| e.with_operation(OP))?;
         self.with_shard(OP, |shard| {
             let info = shard.info();

@@ -49,7 +49,7 @@ impl Collection {
                     .filter
                     .clone()
                     .must(matching(&request.key, &hit.value));
-                hit.count = self.count(&only).map_err(|e| e.with_operation(OP))?;
+                hit.count = self.count(&only, true).map_err(|e| e.with_operation(OP))?;
             }
             hits.retain(|hit| hit.count > 0);
         }

@@ -45,7 +45,7 @@ impl Collection {
                      without exact",
                 ));
             }
-            let points = self.count(&infra_base::Filter::default())?;
+            let points = self.count(&infra_base::Filter::default(), true)?;
             if points > exact_max_points {
                 return Err(error(
                     ErrorKind::InvalidInput,

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use infra_base::vector::{Alias, AliasChange};
 use infra_base::{
-    CollectionInfo, CollectionName, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind,
-    FacetHit, FacetRequest, Filter, HealthStatus, InfraError, InfraResult, Lifecycle,
+    CollectionInfo, CollectionName, CollectionSpec, ComponentHealth, CountRequest, EnsureOutcome,
+    ErrorKind, FacetHit, FacetRequest, Filter, HealthStatus, InfraError, InfraResult, Lifecycle,
     PayloadUpdate, Point, PointId, PointSelector, PointVectors, QueryRequest, Record, ScoredPoint,
     ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort,
 };
@@ -1049,7 +1049,7 @@ impl VectorPort for EdgeVectorStore {
         let c = self.inner.collection(name, OP)?;
         self.inner
             .run(OP, true, move || {
-                let points_count = c.count(&Filter::default()).map_err(info_error)?;
+                let points_count = c.count(&Filter::default(), true).map_err(info_error)?;
                 Ok(CollectionInfo::new(
                     c.name.as_str(),
                     c.vectors.clone(),
@@ -1154,11 +1154,14 @@ impl VectorPort for EdgeVectorStore {
             .await
     }
 
-    async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
+    async fn count_points(&self, collection: &str, request: &CountRequest) -> InfraResult<u64> {
         const OP: &str = "count";
         let c = self.inner.collection(collection, OP)?;
-        let filter = filter.clone();
-        self.inner.run(OP, true, move || c.count(&filter)).await
+        request.validate()?;
+        let request = request.clone();
+        self.inner
+            .run(OP, true, move || c.count(&request.filter, request.exact))
+            .await
     }
 
     async fn facet(&self, collection: &str, request: &FacetRequest) -> InfraResult<Vec<FacetHit>> {

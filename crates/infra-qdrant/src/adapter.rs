@@ -7,12 +7,12 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
-use infra_base::vector::{Alias, AliasChange, validate_collection_name};
+use infra_base::vector::{Alias, AliasChange, check_batch, validate_collection_name};
 use infra_base::{
-    CollectionInfo, CollectionSpec, ComponentHealth, EnsureOutcome, ErrorKind, FacetHit,
-    FacetRequest, FieldIndex, Filter, InfraError, InfraResult, Lifecycle, PayloadUpdate, Point,
-    PointId, PointSelector, PointVectors, QueryRequest, Record, ScoredPoint, ScrollPage,
-    ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort, VectorSchema,
+    CollectionInfo, CollectionSpec, ComponentHealth, CountRequest, EnsureOutcome, ErrorKind,
+    FacetHit, FacetRequest, FieldIndex, GroupsRequest, InfraError, InfraResult, Lifecycle,
+    PayloadUpdate, Point, PointGroup, PointId, PointSelector, PointVectors, QueryRequest, Record,
+    ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort, VectorSchema,
 };
 use infra_config::QdrantSettings;
 use qdrant_client::qdrant as pb;
@@ -741,13 +741,109 @@ impl VectorPort for QdrantAdapter {
             .collect()
     }
 
-    async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
+    async fn query_batch(
+        &self,
+        collection: &str,
+        requests: &[QueryRequest],
+    ) -> InfraResult<Vec<Vec<ScoredPoint>>> {
+        const OP: &str = "query_batch";
+        validate_collection_name(collection, OP)?;
+        check_batch(requests.len())?;
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.check_against_schema(collection, OP, |schema| {
+            requests.iter().try_for_each(|r| r.validate(schema))
+        })
+        .await?;
+        let message = pb::QueryBatchPoints {
+            collection_name: collection.to_owned(),
+            query_points: requests
+                .iter()
+                .map(|r| crate::query::query_points(collection, r))
+                .collect::<InfraResult<_>>()?,
+            ..pb::QueryBatchPoints::default()
+        };
+        let mut client = self.points(OP)?;
+        let result = self
+            .rpc(OP, client.query_batch(self.checked_request(OP, message)?))
+            .await;
+        let reply = self.on_collection(collection, result)?;
+        if reply.result.len() != requests.len() {
+            return Err(InfraError::new(
+                ErrorKind::Internal,
+                VECTOR_BACKEND,
+                OP,
+                format!(
+                    "Qdrant answered {} of {} queries",
+                    reply.result.len(),
+                    requests.len()
+                ),
+            ));
+        }
+        reply
+            .result
+            .into_iter()
+            .zip(requests)
+            .map(|(answer, request)| {
+                let wants_payload = request.with_payload.wants_payload();
+                answer
+                    .result
+                    .into_iter()
+                    .map(|hit| {
+                        convert::from_scored_point(hit, wants_payload, request.with_vector, OP)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    async fn query_groups(
+        &self,
+        collection: &str,
+        request: &GroupsRequest,
+    ) -> InfraResult<Vec<PointGroup>> {
+        const OP: &str = "query_groups";
+        validate_collection_name(collection, OP)?;
+        request.validate_grouping()?;
+        self.check_against_schema(collection, OP, |schema| request.query.validate(schema))
+            .await?;
+        let message = crate::query::query_point_groups(collection, request)?;
+        let mut client = self.points(OP)?;
+        let result = self
+            .rpc(OP, client.query_groups(self.checked_request(OP, message)?))
+            .await;
+        let reply = self.on_collection(collection, result)?;
+        let (wants_payload, with_vector) = (
+            request.query.with_payload.wants_payload(),
+            request.query.with_vector,
+        );
+        reply
+            .result
+            .map(|r| r.groups)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|group| {
+                Ok(PointGroup {
+                    id: crate::query::from_group_id(group.id)?,
+                    hits: group
+                        .hits
+                        .into_iter()
+                        .map(|hit| convert::from_scored_point(hit, wants_payload, with_vector, OP))
+                        .collect::<InfraResult<_>>()?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count_points(&self, collection: &str, request: &CountRequest) -> InfraResult<u64> {
         const OP: &str = "count";
         validate_collection_name(collection, OP)?;
+        request.validate()?;
         let message = pb::CountPoints {
             collection_name: collection.to_owned(),
-            filter: convert::filter(filter, OP)?,
-            exact: Some(true),
+            filter: convert::filter(&request.filter, OP)?,
+            exact: Some(request.exact),
             ..pb::CountPoints::default()
         };
         let mut client = self.points(OP)?;

@@ -4,7 +4,10 @@
 use infra_base::vector::{
     DEFAULT_RRF_K, Fusion, Prefetch, Query, QueryParams, Recommend, RecommendStrategy, VectorInput,
 };
-use infra_base::{InfraResult, PayloadSelector, QueryRequest, UNNAMED_VECTOR, Vector};
+use infra_base::{
+    ErrorKind, GroupId, GroupsRequest, InfraError, InfraResult, PayloadSelector, QueryRequest,
+    UNNAMED_VECTOR, VECTOR_BACKEND, Vector,
+};
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::{vector_input, with_payload_selector};
 
@@ -31,6 +34,46 @@ pub(crate) fn query_points(
         with_vectors: Some(convert::with_vectors(request.with_vector)),
         ..pb::QueryPoints::default()
     })
+}
+
+/// The `QueryPointGroups` message of a validated grouped request on `collection`: the
+/// query's own fields, with its limit as the number of groups.
+pub(crate) fn query_point_groups(
+    collection: &str,
+    request: &GroupsRequest,
+) -> InfraResult<pb::QueryPointGroups> {
+    let query = query_points(collection, &request.query)?;
+    Ok(pb::QueryPointGroups {
+        collection_name: query.collection_name,
+        prefetch: query.prefetch,
+        query: query.query,
+        using: query.using,
+        filter: query.filter,
+        params: query.params,
+        score_threshold: query.score_threshold,
+        with_payload: query.with_payload,
+        with_vectors: query.with_vectors,
+        limit: query.limit,
+        // Validated: at most MAX_GROUP_SIZE.
+        group_size: Some(request.group_size as u64),
+        group_by: request.group_by.clone(),
+        ..pb::QueryPointGroups::default()
+    })
+}
+
+/// The port's [`GroupId`] of a group Qdrant returned.
+pub(crate) fn from_group_id(id: Option<pb::GroupId>) -> InfraResult<GroupId> {
+    use pb::group_id::Kind;
+    let malformed =
+        |what: String| InfraError::new(ErrorKind::Internal, VECTOR_BACKEND, "query_groups", what);
+    match id.and_then(|id| id.kind) {
+        Some(Kind::StringValue(s)) => Ok(GroupId::Keyword(s)),
+        Some(Kind::IntegerValue(i)) => Ok(GroupId::Integer(i)),
+        Some(Kind::UnsignedValue(u)) => i64::try_from(u)
+            .map(GroupId::Integer)
+            .map_err(|_| malformed(format!("group id {u} is beyond the integers payloads hold"))),
+        None => Err(malformed("a group without an id".to_owned())),
+    }
 }
 
 fn prefetches(stages: &[Prefetch]) -> InfraResult<Vec<pb::PrefetchQuery>> {

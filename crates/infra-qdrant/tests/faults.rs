@@ -548,14 +548,14 @@ async fn the_resilient_port_retries_then_opens_the_breaker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_outside_the_subset_are_unimplemented() {
     use qdrant_client::qdrant::points_client::PointsClient;
-    use qdrant_client::qdrant::{QueryPointGroups, SearchPoints};
+    use qdrant_client::qdrant::{SearchMatrixPoints, SearchPoints};
 
     let server = support::server().await;
     let mut client = PointsClient::connect(server.url()).await.unwrap();
     let status = client
-        .query_groups(QueryPointGroups {
+        .search_matrix_pairs(SearchMatrixPoints {
             collection_name: "c".into(),
-            ..QueryPointGroups::default()
+            ..SearchMatrixPoints::default()
         })
         .await
         .unwrap_err();

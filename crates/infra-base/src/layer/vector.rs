@@ -1,7 +1,7 @@
 //! [`Layered`] as a [`VectorPort`]: each method hands its descriptor and its call to the layer.
 //!
-//! `delete` is not overridden: the trait's default hands it to `delete_points`, so a
-//! deletion by ids runs through the layer once, as `delete_points`.
+//! `delete` and `count` are not overridden: the trait's defaults hand them to
+//! `delete_points` and `count_points`, so each runs through the layer once, as those.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -10,9 +10,10 @@ use async_trait::async_trait;
 use super::{Layer, Layered};
 use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::vector::{
-    Alias, AliasChange, CollectionInfo, CollectionSpec, EnsureOutcome, FacetHit, FacetRequest,
-    Filter, PayloadUpdate, Point, PointId, PointSelector, PointVectors, QueryRequest, Record,
-    ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort, ops,
+    Alias, AliasChange, CollectionInfo, CollectionSpec, CountRequest, EnsureOutcome, FacetHit,
+    FacetRequest, GroupsRequest, PayloadUpdate, Point, PointGroup, PointId, PointSelector,
+    PointVectors, QueryRequest, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
+    VECTOR_BACKEND, VectorPort, ops,
 };
 
 #[async_trait]
@@ -108,8 +109,30 @@ impl<P: VectorPort + ?Sized, L: Layer> VectorPort for Layered<P, L> {
             .await
     }
 
-    async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
-        self.call(&ops::COUNT, || self.inner.count(collection, filter))
+    async fn query_batch(
+        &self,
+        collection: &str,
+        requests: &[QueryRequest],
+    ) -> InfraResult<Vec<Vec<ScoredPoint>>> {
+        self.call(&ops::QUERY_BATCH, || {
+            self.inner.query_batch(collection, requests)
+        })
+        .await
+    }
+
+    async fn query_groups(
+        &self,
+        collection: &str,
+        request: &GroupsRequest,
+    ) -> InfraResult<Vec<PointGroup>> {
+        self.call(&ops::QUERY_GROUPS, || {
+            self.inner.query_groups(collection, request)
+        })
+        .await
+    }
+
+    async fn count_points(&self, collection: &str, request: &CountRequest) -> InfraResult<u64> {
+        self.call(&ops::COUNT, || self.inner.count_points(collection, request))
             .await
     }
 

@@ -153,6 +153,7 @@ macro_rules! for_each_vector_case {
             filter_nested_objects
             invalid_filters_are_invalid_input
             count_with_and_without_filter
+            approximate_count_is_an_estimate
             search_payload_and_vector_flags
             exact_search_matches_brute_force
             concurrent_upserts
@@ -191,6 +192,9 @@ macro_rules! for_each_vector_case {
             invalid_queries_are_invalid_input
             facet_counts_points_per_value
             facet_needs_an_exact_value_index
+            query_batch_answers_each_query_in_order
+            query_groups_keeps_the_best_points_per_value
+            invalid_groups_and_batches_are_refused
         }
     };
 }

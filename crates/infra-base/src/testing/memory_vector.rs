@@ -14,8 +14,8 @@ use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::health::ComponentHealth;
 use crate::lifecycle::Lifecycle;
 use crate::vector::{
-    Alias, AliasChange, CollectionInfo, CollectionSpec, Distance, EnsureOutcome, FacetHit,
-    FacetRequest, FacetValue, FieldIndex, Filter, OrderBy, OrderDirection, Payload, PayloadIndex,
+    Alias, AliasChange, CollectionInfo, CollectionSpec, CountRequest, Distance, EnsureOutcome,
+    FacetHit, FacetRequest, FacetValue, FieldIndex, OrderBy, OrderDirection, Payload, PayloadIndex,
     PayloadUpdate, Point, PointId, PointSelector, PointVectors, QueryRequest, Record, ScoredPoint,
     ScrollPage, ScrollRequest, SearchQuery, SparseVector, StartFrom, VECTOR_BACKEND, Vector,
     VectorPort, VectorSchema, Vectors, parse_payload_datetime, validate_collection_name, values_at,
@@ -667,12 +667,13 @@ impl VectorPort for MemoryVector {
         })
     }
 
-    async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
+    /// Exact either way: an estimate may be exact.
+    async fn count_points(&self, collection: &str, request: &CountRequest) -> InfraResult<u64> {
         self.read(collection, "count", |c| {
-            filter.validate("count")?;
+            request.validate()?;
             Ok(c.points
                 .iter()
-                .filter(|(id, p)| filter.matches(**id, &p.payload))
+                .filter(|(id, p)| request.filter.matches(**id, &p.payload))
                 .count() as u64)
         })
     }

@@ -11,8 +11,8 @@ use super::*;
 use crate::redis::{Command, Pipeline, Reply, SetOptions};
 use crate::resilience::Idempotency;
 use crate::vector::{
-    CollectionInfo, CollectionSpec, EnsureOutcome, Filter, PayloadUpdate, Point, PointId,
-    PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
+    CollectionInfo, CollectionSpec, EnsureOutcome, PayloadUpdate, Point, PointId, PointSelector,
+    Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
 };
 
 /// A Redis port whose `get` forgets everything, and whose `ping` can hang.
@@ -120,8 +120,12 @@ impl VectorPort for Careless {
         hits.reverse();
         Ok(hits)
     }
-    async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
-        self.inner.count(collection, filter).await
+    async fn count_points(
+        &self,
+        collection: &str,
+        request: &crate::vector::CountRequest,
+    ) -> InfraResult<u64> {
+        self.inner.count_points(collection, request).await
     }
     async fn facet(
         &self,

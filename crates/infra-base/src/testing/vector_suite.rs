@@ -21,19 +21,23 @@ use uuid::Uuid;
 
 #[path = "vector_facet_suite.rs"]
 mod facet;
+#[path = "vector_groups_suite.rs"]
+mod groups;
 #[path = "vector_query_suite.rs"]
 mod query;
 pub use facet::*;
+pub use groups::*;
 pub use query::*;
 
 use super::{check_prefix, expect_kind, guarded, join_all, ok};
 use crate::error::{ErrorKind, InfraResult};
 use crate::vector::{
-    Alias, AliasChange, CollectionSpec, Condition, Distance, EnsureOutcome, FieldIndex, Filter,
-    HnswParams, MAX_DIMENSION, MAX_SCROLL_LIMIT, MAX_SEARCH_LIMIT, OrderBy, Payload, PayloadIndex,
-    PayloadUpdate, Point, PointId, PointSelector, PointVectors, Quantization, Range, ScoredPoint,
-    ScrollRequest, SearchQuery, SparseParams, SparseVector, StartFrom, TextTokenizer, Vector,
-    VectorParams, VectorPort, VectorPortExt, Vectors,
+    Alias, AliasChange, CollectionSpec, Condition, CountRequest, Distance, EnsureOutcome,
+    FieldIndex, Filter, HnswParams, MAX_DIMENSION, MAX_FILTER_DEPTH, MAX_SCROLL_LIMIT,
+    MAX_SEARCH_LIMIT, OrderBy, Payload, PayloadIndex, PayloadUpdate, Point, PointId, PointSelector,
+    PointVectors, Quantization, Range, ScoredPoint, ScrollRequest, SearchQuery, SparseParams,
+    SparseVector, StartFrom, TextTokenizer, Vector, VectorParams, VectorPort, VectorPortExt,
+    Vectors,
 };
 
 /// The collections of one case, all deleted at the end.
@@ -1293,6 +1297,56 @@ pub async fn count_with_and_without_filter(port: Arc<dyn VectorPort>, prefix: &s
     .await;
 }
 
+/// An approximate count (Qdrant's cardinality estimate) is exact without a filter and never
+/// more than the collection holds with one; it refuses what an exact count refuses.
+pub async fn approximate_count_is_an_estimate(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = filter_collection(&*store, &names).await;
+        let all = CountRequest::approximate(Filter::default());
+        assert_eq!(
+            ok(store.count_points(&name, &all).await, "count"),
+            6,
+            "an approximate count without a filter counts every point"
+        );
+        let red = Filter::default().must(Condition::keyword("color", "red"));
+        let estimate = ok(
+            store
+                .count_points(&name, &CountRequest::approximate(red.clone()))
+                .await,
+            "count",
+        );
+        assert!(
+            estimate <= 6,
+            "an estimate never exceeds the collection's 6 points, got {estimate}"
+        );
+        assert_eq!(
+            ok(
+                store.count_points(&name, &CountRequest::exact(red)).await,
+                "count"
+            ),
+            3,
+            "an exact count through count_points"
+        );
+        let too_deep = (0..MAX_FILTER_DEPTH).fold(
+            Filter::default().must(Condition::keyword("color", "red")),
+            |inner, _| Filter::default().must(Condition::group(inner)),
+        );
+        expect_kind(
+            store
+                .count_points(&name, &CountRequest::approximate(too_deep))
+                .await,
+            ErrorKind::InvalidInput,
+            "an approximate count with a filter nested too deep",
+        );
+        expect_kind(
+            store.count_points(&names.collection("absent"), &all).await,
+            ErrorKind::NotFound,
+            "an approximate count of a missing collection",
+        );
+    })
+    .await;
+}
+
 /// `with_payload(false)` gives `payload: None`, `with_vector(true)` gives the vectors.
 pub async fn search_payload_and_vector_flags(port: Arc<dyn VectorPort>, prefix: &str) {
     scoped(port, prefix, |store, names| async move {
@@ -2322,7 +2376,7 @@ pub async fn filter_nested_objects(port: Arc<dyn VectorPort>, prefix: &str) {
 /// before anything is written: an unparsable datetime, an impossible coordinate, `has_id`
 /// inside a nested filter, a tree deeper than [`MAX_FILTER_DEPTH`](crate::vector::MAX_FILTER_DEPTH).
 pub async fn invalid_filters_are_invalid_input(port: Arc<dyn VectorPort>, prefix: &str) {
-    use crate::vector::{DatetimeRange, GeoPoint, MAX_FILTER_DEPTH};
+    use crate::vector::{DatetimeRange, GeoPoint};
     scoped(port, prefix, |store, names| async move {
         let name = names.collection("conditions");
         create(&*store, &name, 2, Distance::Dot).await;

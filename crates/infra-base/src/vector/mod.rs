@@ -5,9 +5,11 @@
 //! interchangeable. Conveniences live in [`VectorPortExt`].
 
 mod alias;
+mod count;
 mod ext;
 mod facet;
 mod filter;
+mod groups;
 mod index;
 mod name;
 pub mod ops;
@@ -21,6 +23,7 @@ use async_trait::async_trait;
 use crate::error::InfraResult;
 
 pub use alias::{Alias, AliasChange};
+pub use count::CountRequest;
 pub use ext::{ScrollPages, VectorPortExt};
 pub use facet::{FacetHit, FacetRequest, FacetValue, MAX_FACET_LIMIT};
 pub use filter::{
@@ -30,6 +33,9 @@ pub use filter::{
 /// Payload paths and datetimes read as the filters read them, for in-process stores.
 #[cfg(feature = "testing")]
 pub(crate) use filter::{datetime::parse_payload as parse_payload_datetime, values_at};
+pub use groups::{
+    GroupId, GroupsRequest, MAX_GROUP_SIZE, MAX_QUERY_BATCH, PointGroup, check_batch,
+};
 pub use index::{FieldIndex, MAX_INDEX_FIELD_LEN, PayloadIndex, TextTokenizer};
 pub use name::{CollectionName, InvalidCollectionName, MAX_COLLECTION_NAME_LEN};
 pub use points::{
@@ -149,8 +155,48 @@ pub trait VectorPort: Send + Sync + 'static {
         request: &QueryRequest,
     ) -> InfraResult<Vec<ScoredPoint>>;
 
+    /// Several universal queries on one collection in one call (Qdrant's `query_batch`):
+    /// one answer per request, in order, each as [`query`](Self::query) gives it. More
+    /// than [`MAX_QUERY_BATCH`] requests, or any invalid one, fails the whole batch; an
+    /// empty batch answers nothing.
+    ///
+    /// The default runs the queries one after the other; a remote store sends them in one
+    /// round trip.
+    async fn query_batch(
+        &self,
+        collection: &str,
+        requests: &[QueryRequest],
+    ) -> InfraResult<Vec<Vec<ScoredPoint>>> {
+        groups::query_batch_in_turn(self, collection, requests).await
+    }
+
+    /// The best points per value of a payload field (Qdrant's `query_groups`, see
+    /// [`GroupsRequest`]): at most `request.query.limit` groups, ordered by their best
+    /// point, each with at most `request.group_size` points, best first.
+    ///
+    /// An invalid query is `InvalidInput` as for [`query`](Self::query), and so is
+    /// invalid grouping ([`GroupsRequest::validate_grouping`]). The default pages through
+    /// [`query`](Self::query) until the groups are full; a remote store asks Qdrant.
+    async fn query_groups(
+        &self,
+        collection: &str,
+        request: &GroupsRequest,
+    ) -> InfraResult<Vec<PointGroup>> {
+        groups::query_groups_by_pages(self, collection, request).await
+    }
+
     /// Counts the points matching `filter` exactly (an empty filter counts all).
-    async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64>;
+    ///
+    /// Shorthand for [`count_points`](Self::count_points) with
+    /// [`CountRequest::exact`]; implementations need not override it.
+    async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
+        self.count_points(collection, &CountRequest::exact(filter.clone()))
+            .await
+    }
+
+    /// Counts the points matching `request.filter`, exactly or as an estimate (see
+    /// [`CountRequest`]); an invalid filter is `InvalidInput`.
+    async fn count_points(&self, collection: &str, request: &CountRequest) -> InfraResult<u64>;
 
     /// How many points matching `request.filter` hold each distinct value of the payload
     /// field `request.key`: the most frequent first, ties by ascending value, at most

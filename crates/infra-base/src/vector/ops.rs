@@ -32,6 +32,10 @@ pub const UPDATE_VECTORS: Operation = Operation::idempotent_write("update_vector
 pub const SEARCH: Operation = Operation::read("search");
 /// Universal query: nearest, recommend, fusion of prefetch stages.
 pub const QUERY: Operation = Operation::read("query");
+/// Several universal queries in one call.
+pub const QUERY_BATCH: Operation = Operation::read("query_batch");
+/// Universal query grouped by a payload field.
+pub const QUERY_GROUPS: Operation = Operation::read("query_groups");
 /// Count points.
 pub const COUNT: Operation = Operation::read("count");
 /// Count points per distinct value of a payload field.
@@ -60,6 +64,8 @@ pub const ALL: &[Operation] = &[
     UPDATE_VECTORS,
     SEARCH,
     QUERY,
+    QUERY_BATCH,
+    QUERY_GROUPS,
     COUNT,
     FACET,
     SCROLL,

@@ -780,8 +780,12 @@ impl VectorPort for LateWrites {
     ) -> InfraResult<Vec<ScoredPoint>> {
         self.inner.query(collection, request).await
     }
-    async fn count(&self, collection: &str, filter: &Filter) -> InfraResult<u64> {
-        self.inner.count(collection, filter).await
+    async fn count_points(
+        &self,
+        collection: &str,
+        request: &infra_base::CountRequest,
+    ) -> InfraResult<u64> {
+        self.inner.count_points(collection, request).await
     }
     async fn facet(
         &self,

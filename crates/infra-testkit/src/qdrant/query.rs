@@ -5,7 +5,7 @@ use infra_base::vector::{
     Fusion, PayloadSelector, Prefetch, Query, QueryParams, Recommend, RecommendStrategy,
     VectorInput,
 };
-use infra_base::{QueryRequest, SparseVector, Vector};
+use infra_base::{GroupId, GroupsRequest, QueryRequest, SparseVector, Vector};
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::{vector_input, with_payload_selector};
 use tonic::Status;
@@ -32,6 +32,42 @@ pub(super) fn request(m: pb::QueryPoints) -> Result<QueryRequest, Status> {
         with_payload: with_payload(m.with_payload),
         with_vector: convert::with_vectors(m.with_vectors)?,
     })
+}
+
+/// A grouped query as the port's [`GroupsRequest`], with Qdrant's defaults (3 groups of
+/// 10 points).
+pub(super) fn groups_request(m: pb::QueryPointGroups) -> Result<GroupsRequest, Status> {
+    if m.with_lookup.is_some() {
+        return Err(unsupported("with_lookup"));
+    }
+    let query = request(pb::QueryPoints {
+        collection_name: m.collection_name,
+        prefetch: m.prefetch,
+        query: m.query,
+        using: m.using,
+        filter: m.filter,
+        params: m.params,
+        score_threshold: m.score_threshold,
+        limit: Some(m.limit.unwrap_or(3)),
+        with_payload: m.with_payload,
+        with_vectors: m.with_vectors,
+        lookup_from: m.lookup_from,
+        ..pb::QueryPoints::default()
+    })?;
+    Ok(GroupsRequest {
+        query,
+        group_by: m.group_by,
+        group_size: size(m.group_size.unwrap_or(10)),
+    })
+}
+
+/// A group's value as Qdrant's `GroupId`.
+pub(super) fn group_id(id: GroupId) -> pb::GroupId {
+    let kind = match id {
+        GroupId::Keyword(s) => pb::group_id::Kind::StringValue(s),
+        GroupId::Integer(i) => pb::group_id::Kind::IntegerValue(i),
+    };
+    pb::GroupId { kind: Some(kind) }
 }
 
 /// Out-of-range sizes become `usize::MAX`, which validation refuses as too large.

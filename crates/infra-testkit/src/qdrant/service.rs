@@ -18,8 +18,8 @@ use std::time::Instant;
 
 use infra_base::vector::{OrderBy, OrderDirection, StartFrom};
 use infra_base::{
-    ErrorKind, FacetRequest, FacetValue, Payload, PayloadUpdate, Point, PointVectors, ScrollPage,
-    ScrollRequest, SearchQuery, SparseVector, Vector,
+    CountRequest, ErrorKind, FacetRequest, FacetValue, Payload, PayloadUpdate, Point, PointVectors,
+    ScrollPage, ScrollRequest, SearchQuery, SparseVector, Vector,
 };
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::collections_server::Collections;
@@ -544,10 +544,15 @@ impl Points for Service {
         let message = request.into_inner();
         let filter = convert::filter(message.filter)?;
         let name = message.collection_name;
+        let request = CountRequest {
+            filter,
+            // Qdrant's default: exact.
+            exact: message.exact.unwrap_or(true),
+        };
         let count = self
             .shared
             .store
-            .count(&name, &filter)
+            .count_points(&name, &request)
             .await
             .map_err(|err| convert::status(&err, &name))?;
         Ok(Response::new(pb::CountResponse {
@@ -620,6 +625,70 @@ impl Points for Service {
             .map_err(|err| convert::status(&err, &name))?;
         Ok(Response::new(pb::QueryResponse {
             result: hits.into_iter().map(scored_point).collect(),
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    /// Each query through the store's `query_batch`.
+    async fn query_batch(
+        &self,
+        request: Request<pb::QueryBatchPoints>,
+    ) -> Result<Response<pb::QueryBatchResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let m = request.into_inner();
+        let name = m.collection_name;
+        let requests = m
+            .query_points
+            .into_iter()
+            .map(super::query::request)
+            .collect::<Result<Vec<_>, _>>()?;
+        let answers = self
+            .shared
+            .store
+            .query_batch(&name, &requests)
+            .await
+            .map_err(|err| convert::status(&err, &name))?;
+        Ok(Response::new(pb::QueryBatchResponse {
+            result: answers
+                .into_iter()
+                .map(|hits| pb::BatchResult {
+                    result: hits.into_iter().map(scored_point).collect(),
+                })
+                .collect(),
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    /// Groups through the store's `query_groups`.
+    async fn query_groups(
+        &self,
+        request: Request<pb::QueryPointGroups>,
+    ) -> Result<Response<pb::QueryGroupsResponse>, Status> {
+        self.enter(&request).await?;
+        let started = Instant::now();
+        let m = request.into_inner();
+        let name = m.collection_name.clone();
+        let request = super::query::groups_request(m)?;
+        let groups = self
+            .shared
+            .store
+            .query_groups(&name, &request)
+            .await
+            .map_err(|err| convert::status(&err, &name))?;
+        Ok(Response::new(pb::QueryGroupsResponse {
+            result: Some(pb::GroupsResult {
+                groups: groups
+                    .into_iter()
+                    .map(|group| pb::PointGroup {
+                        id: Some(super::query::group_id(group.id)),
+                        hits: group.hits.into_iter().map(scored_point).collect(),
+                        lookup: None,
+                    })
+                    .collect(),
+            }),
             time: elapsed(started),
             usage: None,
         }))
@@ -803,8 +872,6 @@ impl Points for Service {
         discover(DiscoverPoints) -> DiscoverResponse;
         discover_batch(DiscoverBatchPoints) -> DiscoverBatchResponse;
         update_batch(UpdateBatchPoints) -> UpdateBatchResponse;
-        query_batch(QueryBatchPoints) -> QueryBatchResponse;
-        query_groups(QueryPointGroups) -> QueryGroupsResponse;
         search_matrix_pairs(SearchMatrixPoints) -> SearchMatrixPairsResponse;
         search_matrix_offsets(SearchMatrixPoints) -> SearchMatrixOffsetsResponse;
     }

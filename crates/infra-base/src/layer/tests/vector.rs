@@ -111,6 +111,52 @@ async fn facet_forwards_the_request_unchanged_and_is_retried_as_a_read() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn batches_and_groups_go_to_the_inner_port_once_each_and_are_retried_as_reads() {
+    use crate::vector::{GroupId, GroupsRequest, PointGroup, QueryRequest};
+    let requests = vec![
+        QueryRequest::nearest(vec![1.0, 0.0], 2),
+        QueryRequest::nearest(vec![0.0, 1.0], 1),
+    ];
+    let groups = GroupsRequest::new(QueryRequest::nearest(vec![1.0, 0.0], 3), "doc", 2);
+    let answer = vec![PointGroup {
+        id: GroupId::Keyword("a".into()),
+        hits: Vec::new(),
+    }];
+    let mut mock = MockVectorPort::new();
+    let expected_requests = requests.clone();
+    let mut batch_failures = 1;
+    mock.expect_query_batch()
+        .withf(move |collection, r| collection == "items" && r == expected_requests.as_slice())
+        .times(2)
+        .returning(move |_, r| {
+            if batch_failures > 0 {
+                batch_failures -= 1;
+                return Err(unavailable("query_batch"));
+            }
+            Ok(vec![Vec::new(); r.len()])
+        });
+    let (expected_groups, expected_answer) = (groups.clone(), answer.clone());
+    let mut group_failures = 1;
+    mock.expect_query_groups()
+        .withf(move |collection, r| collection == "items" && *r == expected_groups)
+        .times(2)
+        .returning(move |_, _| {
+            if group_failures > 0 {
+                group_failures -= 1;
+                return Err(unavailable("query_groups"));
+            }
+            Ok(expected_answer.clone())
+        });
+    // No `expect_query`: the layer must not fall back to the trait's defaults.
+    let vector = Layered::new(Arc::new(mock), policy());
+    assert_eq!(
+        vector.query_batch("items", &requests).await.unwrap().len(),
+        2
+    );
+    assert_eq!(vector.query_groups("items", &groups).await.unwrap(), answer);
+}
+
+#[tokio::test(start_paused = true)]
 async fn upsert_sends_the_same_points_on_every_attempt() {
     let mut mock = MockVectorPort::new();
     let mut failures = 2;
@@ -155,8 +201,8 @@ async fn ensure_collection_and_count_forward_their_arguments() {
         .times(1)
         .returning(|_| Ok(EnsureOutcome::AlreadyExists));
     let expected_filter = filter.clone();
-    mock.expect_count()
-        .withf(move |c, f| c == "items" && *f == expected_filter)
+    mock.expect_count_points()
+        .withf(move |c, r| c == "items" && r.filter == expected_filter && r.exact)
         .times(1)
         .returning(|_, _| Ok(12));
     let vector = Layered::new(Arc::new(mock), policy());

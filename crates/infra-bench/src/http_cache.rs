@@ -423,64 +423,70 @@ async fn measure(
     let mut figures: [Vec<Figures>; 5] = Default::default();
     let mut cache_counts = [[0u64; 4]; 3];
     let mut faults: Vec<String> = Vec::new();
-    let rounds = plan.wrk_rounds;
-    for round in 0..rounds {
-        for i in 0..VARIANTS.len() {
-            let variant = (i + round) % VARIANTS.len();
-            let figure = match variant {
-                HIT | MISS | BYPASS => {
-                    seed = seed.wrapping_add(1);
-                    let (base, script) = match variant {
-                        HIT => (&cached.base, &hit_path),
-                        MISS => (&cached.base, &random_path),
-                        _ => (&uncached.base, &random_path),
-                    };
-                    let out = wrk(
-                        &search_url(base),
-                        script,
-                        plan.http_clients,
-                        seconds,
-                        &[seed.to_string()],
-                    )
-                    .await?;
-                    for (total, count) in cache_counts[variant].iter_mut().zip(out.cache) {
-                        *total += count;
-                    }
-                    if out.non_200 > 0 {
-                        faults.push(format!("{}: {} non-200", EXPECTED[variant], out.non_200));
-                    }
-                    if let Some(errors) = out.socket_errors {
-                        faults.push(format!("{}: {errors}", EXPECTED[variant]));
-                    }
-                    out.figures
-                }
-                _ => {
-                    let tasks = if variant == COST {
-                        1
-                    } else {
-                        plan.http_clients
-                    };
-                    let (port, queries) = (Arc::clone(&port), Arc::clone(&queries));
-                    let run = drive(tasks, Duration::from_secs(seconds), move |_| {
-                        let port = Arc::clone(&port);
-                        let vector = queries[fastrand::usize(..queries.len())].clone();
-                        async move {
-                            port.search(COLLECTION, &SearchQuery::new(vector, LIMIT))
-                                .await
-                                .is_ok_and(|hits| hits.len() == LIMIT)
+    // The rounds in a block of their own, so that the port is closed whatever happens.
+    let measured = async {
+        let rounds = plan.wrk_rounds;
+        for round in 0..rounds {
+            for i in 0..VARIANTS.len() {
+                let variant = (i + round) % VARIANTS.len();
+                let figure = match variant {
+                    HIT | MISS | BYPASS => {
+                        seed = seed.wrapping_add(1);
+                        let (base, script) = match variant {
+                            HIT => (&cached.base, &hit_path),
+                            MISS => (&cached.base, &random_path),
+                            _ => (&uncached.base, &random_path),
+                        };
+                        let out = wrk(
+                            &search_url(base),
+                            script,
+                            plan.http_clients,
+                            seconds,
+                            &[seed.to_string()],
+                        )
+                        .await?;
+                        for (total, count) in cache_counts[variant].iter_mut().zip(out.cache) {
+                            *total += count;
                         }
-                    })
-                    .await;
-                    if run.errors > 0 {
-                        faults.push(format!("in-process: {} failed searches", run.errors));
+                        if out.non_200 > 0 {
+                            faults.push(format!("{}: {} non-200", EXPECTED[variant], out.non_200));
+                        }
+                        if let Some(errors) = out.socket_errors {
+                            faults.push(format!("{}: {errors}", EXPECTED[variant]));
+                        }
+                        out.figures
                     }
-                    figures_of(&run)
-                }
-            };
-            figures[variant].push(figure);
+                    _ => {
+                        let tasks = if variant == COST {
+                            1
+                        } else {
+                            plan.http_clients
+                        };
+                        let (port, queries) = (Arc::clone(&port), Arc::clone(&queries));
+                        let run = drive(tasks, Duration::from_secs(seconds), move |_| {
+                            let port = Arc::clone(&port);
+                            let vector = queries[fastrand::usize(..queries.len())].clone();
+                            async move {
+                                port.search(COLLECTION, &SearchQuery::new(vector, LIMIT))
+                                    .await
+                                    .is_ok_and(|hits| hits.len() == LIMIT)
+                            }
+                        })
+                        .await;
+                        if run.errors > 0 {
+                            faults.push(format!("in-process: {} failed searches", run.errors));
+                        }
+                        figures_of(&run)
+                    }
+                };
+                figures[variant].push(figure);
+            }
         }
+        Ok::<_, crate::BenchError>(())
     }
+    .await;
     components.close_all().await;
+    measured?;
     add_rows(report, plan, version, &figures, &cache_counts, &faults);
     Ok(())
 }

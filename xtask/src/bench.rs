@@ -59,8 +59,8 @@ impl BenchOptions {
 }
 
 /// The performance harness: builds `infra-bench` and runs it from the project root, which
-/// writes `target/bench/report.json`, `target/bench/report.md` and the charts of scenario 8
-/// (`target/bench/*.svg`, see `docs/benchmarks.md`). A full run (not `--quick`) also has
+/// writes `target/bench/report.json`, `target/bench/report.md` and the charts of scenarios
+/// 4, 6 and 8 (`target/bench/*.svg`, see `docs/benchmarks.md`). A full run (not `--quick`) also has
 /// the harness copy the charts into `docs/bench/`, where `docs/benchmarks.md` embeds them.
 ///
 /// Full mode builds it with `--release` (every figure in release code). `--quick` builds it

@@ -39,7 +39,7 @@ const COLLECTION: &str = "bench_footprint";
 const READY_WITHIN_MS: f64 = 1000.0;
 
 /// The `infra-server` binary built with this harness (same directory, same profile).
-fn server_binary() -> BenchResult<PathBuf> {
+pub(crate) fn server_binary() -> BenchResult<PathBuf> {
     let binary = std::env::current_exe()?.with_file_name("infra-server");
     if binary.is_file() {
         Ok(binary)
@@ -151,16 +151,21 @@ impl Store {
     }
 }
 
-/// A running `infra-server serve`.
-struct Served {
+/// A running `infra-server serve` (killed on drop if still running).
+pub(crate) struct Served {
     child: Child,
-    base: String,
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) base: String,
     started: Instant,
 }
 
 impl Served {
     /// Starts the binary in `dir` and waits until it printed its address.
-    fn spawn(binary: &Path, dir: &Path, env: &[(&'static str, String)]) -> BenchResult<Self> {
+    pub(crate) fn spawn(
+        binary: &Path,
+        dir: &Path,
+        env: &[(&'static str, String)],
+    ) -> BenchResult<Self> {
         let started = Instant::now();
         let mut command = Command::new(binary);
         command
@@ -193,7 +198,7 @@ impl Served {
     }
 
     /// Waits for `/health/ready` 200; the time since `spawn`.
-    async fn ready(&self, client: &reqwest::Client) -> BenchResult<Duration> {
+    pub(crate) async fn ready(&self, client: &reqwest::Client) -> BenchResult<Duration> {
         let deadline = Instant::now() + Duration::from_secs(30);
         let url = format!("{}/health/ready", self.base);
         loop {
@@ -215,7 +220,7 @@ impl Served {
     }
 
     /// SIGTERM, then waits for the exit (a kill after 30 s).
-    fn stop(mut self) -> BenchResult {
+    pub(crate) fn stop(mut self) -> BenchResult {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -12,8 +12,9 @@
 //! 2. Connections the Redis server accepted during the bench, against the pool size.
 //! 3. `/health/ready` of the reference service under load against `/health/live` of the
 //!    same server, and the dependency pings it caused against `duration / cache TTL + 1`.
-//! 4. Remote `VectorPort` search (dimension 128, 10,000 points, limit 10) against raw
-//!    qdrant-client calls on the same server, with the embedded store beside them.
+//! 4. Remote `VectorPort` search (limit 10) against raw qdrant-client calls on the same
+//!    server, with the embedded store beside them, at 10,000 and 100,000 points x dimension
+//!    128 and 768; the upsert throughput in batches of 1,000; SVG charts against the points.
 //! 5. Failure behaviour: Redis hung (SIGSTOP), the breaker open, Redis resumed.
 //! 6. The reference service's footprint as a separate process (the `infra-server` binary
 //!    of the same build): start to ready with an empty and a loaded data directory,
@@ -25,6 +26,9 @@
 //!    64 KiB values, `RedisPort`, the bare adapter, raw redis-rs and `fred` side by side,
 //!    `redis-benchmark` at each point, MGET of 100 keys; its targets, and SVG charts
 //!    (throughput against concurrency, a latency CDF) beside the report.
+//! 9. The reference service's search route under `wrk` (a separate process): cache hit,
+//!    miss and bypass (Redis disabled), beside the same search in-process through the
+//!    `RemoteQdrant` port; target: a hit's p50 below the uncached p50 by the search cost.
 //!
 //! Servers: `--redis-url` / `--qdrant-url`, else a local `redis-server` (infra-testkit)
 //! and the in-process Qdrant gRPC test server over the embedded engine. Scenario 5 always
@@ -36,7 +40,7 @@
 //! ```
 //!
 //! Writes `report.json` and `report.md` into `--out` (default `target/bench`) and prints
-//! the table; scenarios 6 and 8 also write their charts (`*.svg`) there, and `--copy-svg`
+//! the table; scenarios 4, 6 and 8 also write their charts (`*.svg`) there, and `--copy-svg`
 //! copies them into another directory (`cargo xtask bench` passes `docs/bench` in full mode). Figures are never asserted; the exit code is non-zero only when a scenario
 //! could not run.
 
@@ -51,6 +55,7 @@ mod failure;
 mod footprint;
 mod grid;
 mod health;
+mod http_cache;
 mod layer;
 mod plot;
 mod primitives;
@@ -81,8 +86,8 @@ usage: infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--scenario LI
   --quick          every scenario briefly (about a minute): a smoke run, not figures
   --redis-url URL  measure this Redis (default: a local redis-server on a free port)
   --qdrant-url URL measure this Qdrant (default: the in-process Qdrant gRPC test server)
-  --scenario LIST  run only these scenarios (1 to 8), e.g. `1,5` (2 comes with 1;
-                   8 is the Redis scaling grid)
+  --scenario LIST  run only these scenarios (1 to 9), e.g. `1,5` (2 comes with 1;
+                   8 is the Redis scaling grid, 9 the service's cache under wrk)
   --out DIR        where report.json, report.md and the charts go (default: target/bench)
   --command TEXT   the command to record in the report (default: this one)
   --copy-svg DIR   also copy the charts written into DIR (e.g. docs/bench)
@@ -135,9 +140,9 @@ impl Options {
                     let list = value()?;
                     let scenarios = list
                         .split(',')
-                        .map(|n| n.trim().parse::<u8>().ok().filter(|n| (1..=8).contains(n)))
+                        .map(|n| n.trim().parse::<u8>().ok().filter(|n| (1..=9).contains(n)))
                         .collect::<Option<Vec<u8>>>()
-                        .ok_or_else(|| format!("--scenario takes numbers 1 to 8, not `{list}`"))?;
+                        .ok_or_else(|| format!("--scenario takes numbers 1 to 9, not `{list}`"))?;
                     options.scenarios = Some(scenarios);
                 }
                 other => return Err(format!("unknown argument `{other}`")),
@@ -146,6 +151,9 @@ impl Options {
         Ok(options)
     }
 }
+
+/// From this many points on, a vector grid point runs [`Plan::vector_large_rounds`].
+pub(crate) const LARGE_COLLECTION: usize = 100_000;
 
 /// How long and how hard each scenario runs.
 #[derive(Debug, Clone, Copy)]
@@ -172,9 +180,14 @@ pub(crate) struct Plan {
     pub(crate) vector_segment: Duration,
     /// Concurrent searching tasks.
     pub(crate) vector_tasks: usize,
-    /// Points in the collection.
-    pub(crate) vector_points: usize,
-    /// Vector dimension.
+    /// Points in the collection at each point of the vector grid (scenario 4).
+    pub(crate) vector_points: &'static [usize],
+    /// Vector dimensions of the vector grid (scenario 4).
+    pub(crate) vector_dimensions: &'static [usize],
+    /// Measured rounds at grid points of [`LARGE_COLLECTION`] points or more (fewer than
+    /// `rounds`, to keep a full run under 30 minutes on a small machine).
+    pub(crate) vector_large_rounds: usize,
+    /// Vector dimension of the reference service's collections (scenarios 6 and 9).
     pub(crate) vector_dimension: usize,
     /// Search limit.
     pub(crate) vector_limit: usize,
@@ -202,6 +215,11 @@ pub(crate) struct Plan {
     pub(crate) grid_sizes: &'static [usize],
     /// About how long `redis-benchmark` runs per test at a grid point, seconds.
     pub(crate) grid_benchmark_seconds: f64,
+    /// How long each `wrk` run (and each in-process run beside them) lasts in scenario 9,
+    /// whole seconds.
+    pub(crate) wrk_seconds: u64,
+    /// Rounds of scenario 9 (each variant once per round).
+    pub(crate) wrk_rounds: usize,
 }
 
 impl Plan {
@@ -219,7 +237,9 @@ impl Plan {
             http_clients: 32,
             vector_segment: if quick { ms(400) } else { ms(1000) },
             vector_tasks: 8,
-            vector_points: 10_000,
+            vector_points: if quick { &[1_000] } else { &[10_000, 100_000] },
+            vector_dimensions: if quick { &[128] } else { &[128, 768] },
+            vector_large_rounds: if quick { 3 } else { 8 },
             vector_dimension: 128,
             vector_limit: 10,
             failure_timeout: ms(500),
@@ -234,6 +254,17 @@ impl Plan {
             grid_concurrency: if quick { &[8] } else { &[1, 8, 64, 256] },
             grid_sizes: if quick { &[64] } else { &[64, 4096, 65_536] },
             grid_benchmark_seconds: if quick { 0.2 } else { 1.0 },
+            wrk_seconds: if quick { 1 } else { 5 },
+            wrk_rounds: if quick { 1 } else { 5 },
+        }
+    }
+
+    /// The measured rounds at a vector grid point of `points` points.
+    pub(crate) fn vector_rounds(&self, points: usize) -> usize {
+        if points >= LARGE_COLLECTION {
+            self.vector_large_rounds.min(self.rounds)
+        } else {
+            self.rounds
         }
     }
 
@@ -255,8 +286,13 @@ impl Plan {
             ("http_clients", self.http_clients.to_string()),
             ("vector_segment", d(self.vector_segment)),
             ("vector_tasks", self.vector_tasks.to_string()),
-            ("vector_points", self.vector_points.to_string()),
-            ("vector_dimension", self.vector_dimension.to_string()),
+            ("vector_points", list(self.vector_points)),
+            ("vector_dimensions", list(self.vector_dimensions)),
+            ("vector_large_rounds", self.vector_large_rounds.to_string()),
+            (
+                "service_vector_dimension",
+                self.vector_dimension.to_string(),
+            ),
             ("vector_limit", self.vector_limit.to_string()),
             ("failure_command_timeout", d(self.failure_timeout)),
             ("hang", d(self.hang)),
@@ -274,6 +310,8 @@ impl Plan {
                 self.grid_benchmark_seconds.to_string(),
             ),
             ("fred_pool", grid::FRED_POOL.to_string()),
+            ("wrk_seconds", self.wrk_seconds.to_string()),
+            ("wrk_rounds", self.wrk_rounds.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -388,13 +426,7 @@ async fn run(options: Options) -> BenchResult<bool> {
     meta.providers
         .push(("qdrant".to_owned(), qdrant.describe()));
 
-    let mut report = Report {
-        meta,
-        rows: Vec::new(),
-        skipped: Vec::new(),
-        grid: None,
-        charts: Vec::new(),
-    };
+    let mut report = Report::new(meta);
     let mut complete = true;
     let mut record = |report: &mut Report, name: &str, result: BenchResult| {
         if let Err(err) = result {
@@ -438,7 +470,7 @@ async fn run(options: Options) -> BenchResult<bool> {
     }
     if selected(4) {
         println!("infra-bench: scenario 4 (vector search)");
-        let result = vector::run(&qdrant, &plan, &mut report).await;
+        let result = vector::run(&qdrant, &plan, &out, &command, &mut report).await;
         record(&mut report, "4 vector search", result);
     }
     if selected(5) {
@@ -464,6 +496,11 @@ async fn run(options: Options) -> BenchResult<bool> {
         let result = grid::run(&redis, &plan, &out, &command, &mut report).await;
         record(&mut report, "8 redis grid", result);
     }
+    if selected(9) {
+        println!("infra-bench: scenario 9 (service search cache under wrk)");
+        let result = http_cache::run(&redis, &qdrant, &plan, &mut report).await;
+        record(&mut report, "9 service search cache", result);
+    }
     qdrant.stop().await;
     drop(redis);
 
@@ -487,7 +524,7 @@ fn write_report(
     Ok(())
 }
 
-/// Copies the charts the run drew (scenarios 6 and 8) from `out` into `dir`.
+/// Copies the charts the run drew (scenarios 4, 6 and 8) from `out` into `dir`.
 fn copy_charts(report: &Report, out: &std::path::Path, dir: &std::path::Path) -> BenchResult {
     let charts = &report.charts;
     if charts.is_empty() {
@@ -534,7 +571,13 @@ mod tests {
         let options = options.unwrap();
         assert_eq!(options.scenarios, Some(vec![8]));
         assert_eq!(options.copy_svg, Some(PathBuf::from("docs/bench")));
-        assert!(Options::parse(&strings(&["--scenario", "9"])).is_err());
+        assert!(Options::parse(&strings(&["--scenario", "10"])).is_err());
+        assert_eq!(
+            Options::parse(&strings(&["--scenario", "9"]))
+                .unwrap()
+                .scenarios,
+            Some(vec![9])
+        );
         assert!(Options::parse(&strings(&["--scenario", "1,x"])).is_err());
         assert!(Plan::new(true).rounds < Plan::new(false).rounds);
     }

@@ -236,6 +236,17 @@ pub(crate) struct Report {
 }
 
 impl Report {
+    /// An empty report of a run described by `meta`.
+    pub(crate) fn new(meta: Meta) -> Self {
+        Self {
+            meta,
+            rows: Vec::new(),
+            skipped: Vec::new(),
+            grid: None,
+            charts: Vec::new(),
+        }
+    }
+
     /// Orders the rows by scenario number (stable: each scenario keeps its own order).
     pub(crate) fn sort(&mut self) {
         self.rows

@@ -1,7 +1,18 @@
 //! Scenario 4: remote `VectorPort` search against raw qdrant-client gRPC calls on the same
-//! server, with the embedded store's search beside them.
+//! server, with the embedded store's search beside them, over a grid of collection sizes
+//! and vector dimensions (issue 17).
+//!
+//! At each point of the grid (`Plan::vector_points` x `Plan::vector_dimensions`: 10,000 and
+//! 100,000 points x dimension 128 and 768 in full mode, 1,000 x 128 in quick mode) the
+//! scenario creates a collection of random vectors (cosine distance) through the port,
+//! upserts them in batches of [`UPSERT_BATCH`] (timed: the upsert throughput is a context
+//! row), then runs the three variants side by side in rotating rounds
+//! ([`alternate`]). The charts `qdrant-throughput.svg` and `qdrant-latency-p50.svg` show
+//! each variant against the number of points, one panel per dimension.
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use infra_base::{CollectionSpec, Components, Distance, Filter, Point, SearchQuery, VectorPort};
 use infra_config::SettingsLoader;
@@ -14,8 +25,9 @@ use tonic::Request;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
+use crate::plot::{self, Axes, Panel, Series, XScale};
 use crate::report::{Report, Row, Status, latency_rows};
-use crate::stats::{Paired, Run, alternate, drive};
+use crate::stats::{Paired, Run, Spread, alternate, drive};
 use crate::{BenchResult, Plan};
 
 /// The throughput target of scenario 4 (`docs/benchmarks.md`): remote port / raw
@@ -28,12 +40,24 @@ const COLLECTION: &str = "infra_bench_search";
 /// How many distinct query vectors the searches cycle through.
 const QUERIES: usize = 256;
 
+/// Points per upsert call when the collection is filled.
+pub(crate) const UPSERT_BATCH: usize = 1000;
+
 /// The variants, baseline first.
 const VARIANTS: [&str; 3] = [
     "raw qdrant-client gRPC (1 channel)",
     "RemoteQdrant port",
     "EdgeVectorStore (embedded, in-process)",
 ];
+
+/// Short names of the variants for the charts, by variant.
+const SHORT: [&str; 3] = ["raw qdrant-client", "RemoteQdrant port", "EdgeVectorStore"];
+
+/// The file name of the throughput chart.
+pub(crate) const THROUGHPUT_CHART: &str = "qdrant-throughput.svg";
+
+/// The file name of the p50 latency chart.
+pub(crate) const LATENCY_CHART: &str = "qdrant-latency-p50.svg";
 
 /// The Qdrant the scenarios measure, provided as `cargo xtask test-integration` provides
 /// it: `--qdrant-url`, else infra-testkit's [`QdrantProvision`] (`INFRA_TEST_QDRANT_URL`, a
@@ -123,21 +147,67 @@ impl QdrantTarget {
     }
 }
 
-/// Fills a collection through the remote port and searches it three ways, in turn.
-pub(crate) async fn run(qdrant: &QdrantTarget, plan: &Plan, report: &mut Report) -> BenchResult {
+/// One point of the grid: its size and each variant's medians across rounds.
+struct GridPoint {
+    /// Points in the collection.
+    points: usize,
+    /// Vector dimension.
+    dimension: usize,
+    /// Median searches/s, by variant.
+    rate: [f64; 3],
+    /// Median p50 latency in ms, by variant.
+    p50: [f64; 3],
+}
+
+/// Scenario 4: every point of the grid, then the charts (into `out`).
+pub(crate) async fn run(
+    qdrant: &QdrantTarget,
+    plan: &Plan,
+    out: &Path,
+    command: &str,
+    report: &mut Report,
+) -> BenchResult {
     let settings = SettingsLoader::from_pairs(qdrant.settings_pairs()).load()?;
     let remote = infra_qdrant::build(&settings.qdrant)?;
     let components = Components::new().with(remote.component());
     components.init_all().await?;
-    let result = search(qdrant, &remote, plan, report).await;
+    let mut grid = Vec::new();
+    let mut result = Ok(());
+    'grid: for &dimension in plan.vector_dimensions {
+        for &points in plan.vector_points {
+            println!("infra-bench: scenario 4 at {points} points, dimension {dimension}");
+            let point = search(qdrant, &remote, plan, (points, dimension), report).await;
+            drop_collection(qdrant, &remote).await;
+            match point {
+                Ok(point) => grid.push(point),
+                Err(err) => {
+                    result = Err(err);
+                    break 'grid;
+                }
+            }
+        }
+    }
+    components.close_all().await;
+    result?;
+    let footer = format!(
+        "{command} ({}); report.json has the machine and versions",
+        report.meta.date
+    );
+    draw(&grid, plan, out, &footer)?;
+    report.charts.push(THROUGHPUT_CHART.to_owned());
+    report.charts.push(LATENCY_CHART.to_owned());
+    Ok(())
+}
+
+/// Deletes the scenario's collection from the server (and the embedded store when it is a
+/// separate engine).
+async fn drop_collection(qdrant: &QdrantTarget, remote: &RemoteQdrant) {
     let port = remote.port();
     let _ = port.delete_collection(COLLECTION).await;
     if !qdrant.store_backs_server() {
         let store: &dyn VectorPort = &qdrant.store;
         let _ = store.delete_collection(COLLECTION).await;
     }
-    components.close_all().await;
-    result
 }
 
 fn random_vector(dimension: usize) -> Vec<f32> {
@@ -146,18 +216,20 @@ fn random_vector(dimension: usize) -> Vec<f32> {
         .collect()
 }
 
+/// Fills the collection with `points` points of `dimension`, then searches it three ways,
+/// in turn; adds the point's rows.
 async fn search(
     qdrant: &QdrantTarget,
     remote: &RemoteQdrant,
     plan: &Plan,
+    (points, dimension): (usize, usize),
     report: &mut Report,
-) -> BenchResult {
+) -> BenchResult<GridPoint> {
     let port = remote.port();
     let embedded: Arc<dyn VectorPort> = Arc::new(qdrant.store.clone());
-    let count = fill(&port, &embedded, !qdrant.store_backs_server(), plan).await?;
-    let queries: Arc<[Vec<f32>]> = (0..QUERIES)
-        .map(|_| random_vector(plan.vector_dimension))
-        .collect();
+    let separate = !qdrant.store_backs_server();
+    let filled = fill(&port, &embedded, separate, (points, dimension)).await?;
+    let queries: Arc<[Vec<f32>]> = (0..QUERIES).map(|_| random_vector(dimension)).collect();
     let channel = Channel::from_shared(qdrant.url().to_owned())?
         .connect()
         .await?;
@@ -214,43 +286,95 @@ async fn search(
             }
         }
     };
+    let rounds = plan.vector_rounds(points);
     let runs: [Vec<Run>; 3] =
-        alternate(plan.rounds, plan.warmup, plan.vector_segment, run_variant).await;
+        alternate(rounds, plan.warmup, plan.vector_segment, run_variant).await;
 
     let scenario = format!(
-        "4 vector search (dim {}, {count} points, limit {limit})",
-        plan.vector_dimension
+        "4 vector search (dim {dimension}, {} points, limit {limit})",
+        filled.count
     );
+    report
+        .rows
+        .push(filled.row(&scenario, "RemoteQdrant port", filled.port));
+    if let Some(embedded) = &filled.embedded {
+        report
+            .rows
+            .push(filled.row(&scenario, "EdgeVectorStore (embedded)", *embedded));
+    }
     add_rows(report, &scenario, limit, &runs);
-    Ok(())
+    let median = |f: &dyn Fn(&Run) -> f64, runs: &[Run]| {
+        Spread::of(&runs.iter().map(f).collect::<Vec<_>>()).map_or(f64::NAN, |s| s.median)
+    };
+    Ok(GridPoint {
+        points,
+        dimension,
+        rate: std::array::from_fn(|v| median(&Run::rate, &runs[v])),
+        p50: std::array::from_fn(|v| median(&|r: &Run| r.quantile_ms(0.5), &runs[v])),
+    })
 }
 
-/// Creates the collection through `port` and upserts the points in batches; `embedded`
-/// gets them too when it is a `separate` engine. Returns the count the server reports.
+/// How the collection was filled.
+struct Filled {
+    /// The count the server reports afterwards.
+    count: u64,
+    /// Points upserted.
+    points: usize,
+    /// Seconds spent in the port's upserts.
+    port: f64,
+    /// Seconds spent in the embedded store's upserts, when it is a separate engine.
+    embedded: Option<f64>,
+}
+
+impl Filled {
+    /// The upsert throughput row of `subject`, which took `seconds`.
+    fn row(&self, scenario: &str, subject: &str, seconds: f64) -> Row {
+        Row::new(scenario, "upsert throughput", "points/s", subject)
+            .subject(&[self.points as f64 / seconds.max(f64::MIN_POSITIVE)])
+            .note(format!(
+                "context: {} points in batches of {UPSERT_BATCH}, one call at a time, once \
+                 (not in rounds); random vectors generated outside the timing",
+                self.points
+            ))
+    }
+}
+
+/// Creates the collection through `port` and upserts the points in batches of
+/// [`UPSERT_BATCH`], timing the calls; `embedded` gets them too when it is a `separate`
+/// engine.
 async fn fill(
     port: &Arc<dyn VectorPort>,
     embedded: &Arc<dyn VectorPort>,
     separate: bool,
-    plan: &Plan,
-) -> BenchResult<u64> {
-    let spec = CollectionSpec::new(COLLECTION, plan.vector_dimension, Distance::Cosine);
+    (count, dimension): (usize, usize),
+) -> BenchResult<Filled> {
+    let spec = CollectionSpec::new(COLLECTION, dimension, Distance::Cosine);
     let _ = port.delete_collection(COLLECTION).await;
     port.ensure_collection(&spec).await?;
     if separate {
         let _ = embedded.delete_collection(COLLECTION).await;
         embedded.ensure_collection(&spec).await?;
     }
-    let batch = 1000;
-    for start in (0..plan.vector_points).step_by(batch) {
-        let points: Vec<Point> = (start..(start + batch).min(plan.vector_points))
-            .map(|id| Point::new(id as u64, random_vector(plan.vector_dimension)))
+    let (mut port_seconds, mut embedded_seconds) = (0.0, 0.0);
+    for start in (0..count).step_by(UPSERT_BATCH) {
+        let points: Vec<Point> = (start..(start + UPSERT_BATCH).min(count))
+            .map(|id| Point::new(id as u64, random_vector(dimension)))
             .collect();
         if separate {
+            let begun = Instant::now();
             embedded.upsert(COLLECTION, points.clone()).await?;
+            embedded_seconds += begun.elapsed().as_secs_f64();
         }
+        let begun = Instant::now();
         port.upsert(COLLECTION, points).await?;
+        port_seconds += begun.elapsed().as_secs_f64();
     }
-    Ok(port.count(COLLECTION, &Filter::default()).await?)
+    Ok(Filled {
+        count: port.count(COLLECTION, &Filter::default()).await?,
+        points: count,
+        port: port_seconds,
+        embedded: separate.then_some(embedded_seconds),
+    })
 }
 
 /// Scenario 4's rows: throughput and latency of the remote port and the embedded store
@@ -281,4 +405,57 @@ fn add_rows(report: &mut Report, scenario: &str, limit: usize, runs: &[Vec<Run>;
             (VARIANTS[subject], &runs[subject]),
         ));
     }
+}
+
+/// The charts: throughput and p50 latency against the number of points, one panel per
+/// dimension, one line per variant.
+fn draw(grid: &[GridPoint], plan: &Plan, out: &Path, footer: &str) -> BenchResult {
+    std::fs::create_dir_all(out)?;
+    let panels = |figure: &dyn Fn(&GridPoint) -> [f64; 3]| -> Vec<Panel> {
+        plan.vector_dimensions
+            .iter()
+            .map(|&dimension| Panel {
+                title: format!(
+                    "dimension {dimension}, limit {}, {} tasks",
+                    plan.vector_limit, plan.vector_tasks
+                ),
+                series: [1, 0, 2]
+                    .iter()
+                    .map(|&v| Series {
+                        name: SHORT[v].to_owned(),
+                        points: grid
+                            .iter()
+                            .filter(|p| p.dimension == dimension)
+                            .map(|p| (p.points as f64, figure(p)[v]))
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    };
+    let size = (1000, 440);
+    plot::line_charts(
+        &out.join(THROUGHPUT_CHART),
+        size,
+        &panels(&|p: &GridPoint| p.rate),
+        Axes {
+            x: "points in the collection (log)",
+            x_scale: XScale::Log,
+            y: "searches/s (median of rounds)",
+            y_max: None,
+        },
+        footer,
+    )?;
+    plot::line_charts(
+        &out.join(LATENCY_CHART),
+        size,
+        &panels(&|p: &GridPoint| p.p50),
+        Axes {
+            x: "points in the collection (log)",
+            x_scale: XScale::Log,
+            y: "p50 latency, ms (median of rounds)",
+            y_max: None,
+        },
+        footer,
+    )
 }

@@ -6,7 +6,10 @@
 //! | `GET` | `/collections/{name}` | 200 | [`CollectionInfo`] |
 //! | `DELETE` | `/collections/{name}` | 204 | - |
 //! | `PUT` | `/collections/{name}/items` | 200 | `{"items": [ItemInput]}` -> [`UpsertView`] |
+//! | `GET` | `/collections/{name}/items?filter=&limit=&cursor=&with_vector=` | 200 + `Link: <next>; rel="next"` | [`ItemPageView`] |
+//! | `POST` | `/collections/{name}/items/delete` | 204 | [`DeleteItemsRequest`] |
 //! | `GET` | `/collections/{name}/items/{id}?with_vector=` | 200 | [`ItemView`] |
+//! | `PATCH` | `/collections/{name}/items/{id}` | 204 | a JSON object merged into the payload |
 //! | `DELETE` | `/collections/{name}/items/{id}` | 204 (also when the item did not exist) | - |
 //! | `POST` | `/collections/{name}/search` | 200 + `x-cache: hit\|miss\|bypass` | [`SearchRequest`] -> [`SearchView`] |
 //! | `GET` | `/openapi.json` | 200 | the OpenAPI 3.1 document ([`crate::openapi`]) |
@@ -35,14 +38,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, get, on};
 use axum::{Extension, Json, Router};
 use infra_base::{
-    CollectionInfo, Distance, EnsureOutcome, ErrorKind, InfraError, Payload, PointId, Record,
-    ScoredPoint,
+    CollectionInfo, Distance, EnsureOutcome, ErrorKind, Filter, InfraError, Payload, PointId,
+    Record, ScoredPoint,
 };
 use infra_http::health::{INFRA_PATH, LIVE_PATH, READY_PATH};
 use infra_http::{ApiError, AppState, Problem, RoutePolicy, Scope};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{CATALOG_BACKEND, CatalogService, ItemInput, NewCollection, SearchRequest};
+use crate::catalog::{
+    CATALOG_BACKEND, CatalogService, DEFAULT_PAGE_SIZE, ItemInput, NewCollection, PageRequest,
+    SearchRequest,
+};
 use crate::openapi;
 use crate::response::ResponseLimit;
 
@@ -140,9 +146,27 @@ pub fn api(catalog: Arc<CatalogService>, app: &AppState, limit: ResponseLimit) -
         )
         .add(
             &Method::GET,
+            "/collections/{name}/items",
+            Scope::Read,
+            list_items,
+        )
+        .add(
+            &Method::POST,
+            "/collections/{name}/items/delete",
+            Scope::Write,
+            delete_items,
+        )
+        .add(
+            &Method::GET,
             "/collections/{name}/items/{id}",
             Scope::Read,
             get_item,
+        )
+        .add(
+            &Method::PATCH,
+            "/collections/{name}/items/{id}",
+            Scope::Write,
+            merge_item_payload,
         )
         .add(
             &Method::DELETE,
@@ -254,6 +278,24 @@ impl From<Record> for ItemView {
     }
 }
 
+/// A page of items: the answer of `GET /collections/{name}/items`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemPageView {
+    /// The items of the page, by ascending id.
+    pub items: Vec<ItemView>,
+    /// The URL (path and query) of the next page, `None` on the last page; also sent as a
+    /// `Link: <...>; rel="next"` header.
+    pub next: Option<String>,
+}
+
+/// The body of `POST /collections/{name}/items/delete`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteItemsRequest {
+    /// The items to delete: those matching it, at least one condition.
+    pub filter: Filter,
+}
+
 /// One search hit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HitView {
@@ -295,6 +337,25 @@ pub struct SearchView {
 struct ItemQuery {
     #[serde(default)]
     with_vector: bool,
+}
+
+/// Query string of `GET /collections/{name}/items`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    /// A [`Filter`] as JSON text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    filter: Option<String>,
+    #[serde(default = "default_page_size")]
+    limit: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    with_vector: bool,
+}
+
+fn default_page_size() -> usize {
+    DEFAULT_PAGE_SIZE
 }
 
 type Catalog = State<Arc<CatalogService>>;
@@ -373,6 +434,97 @@ async fn get_item(
     let id = parse_id(&id, "get_item")?;
     let record = catalog.get_item(&name, id, query.with_vector).await?;
     Ok(limit.json("get_item", &ItemView::from(record))?)
+}
+
+async fn list_items(
+    State(catalog): Catalog,
+    Path(name): Path<String>,
+    Extension(limit): Extension<ResponseLimit>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    const OP: &str = "list_items";
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(rejection) => return Ok(Problem::from(rejection).into_response()),
+    };
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|text| parse_id(text, OP))
+        .transpose()?;
+    let filter = match query.filter.as_deref() {
+        None => Filter::default(),
+        Some(text) => serde_json::from_str(text).map_err(|err| {
+            ApiError(InfraError::new(
+                ErrorKind::InvalidInput,
+                CATALOG_BACKEND,
+                OP,
+                format!("the filter parameter is not a filter ({err}): expected JSON as in a search's filter"),
+            ))
+        })?,
+    };
+    let request = PageRequest {
+        filter,
+        limit: query.limit,
+        cursor,
+        with_vector: query.with_vector,
+    };
+    let page = catalog.list_items(&name, &request).await?;
+    let next = page
+        .next_page_offset
+        .map(|id| next_page(&name, &query, id))
+        .transpose()?;
+    let view = ItemPageView {
+        items: page.points.into_iter().map(ItemView::from).collect(),
+        next,
+    };
+    let mut response = limit.json(OP, &view)?;
+    if let Some(next) = &view.next
+        && let Ok(value) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
+    {
+        response.headers_mut().insert(header::LINK, value);
+    }
+    Ok(response)
+}
+
+/// The URL of the page after the one `query` asked for, starting at `cursor`: the same
+/// parameters, percent-encoded.
+fn next_page(collection: &str, query: &PageQuery, cursor: PointId) -> Result<String, ApiError> {
+    let next = PageQuery {
+        cursor: Some(cursor.to_string()),
+        ..query.clone()
+    };
+    let encoded = serde_urlencoded::to_string(&next).map_err(|err| {
+        ApiError(
+            InfraError::new(
+                ErrorKind::Internal,
+                CATALOG_BACKEND,
+                "list_items",
+                "the next page's link cannot be encoded",
+            )
+            .with_source(err),
+        )
+    })?;
+    Ok(format!("/collections/{collection}/items?{encoded}"))
+}
+
+async fn delete_items(
+    State(catalog): Catalog,
+    Path(name): Path<String>,
+    ApiJson(request): ApiJson<DeleteItemsRequest>,
+) -> Result<StatusCode, ApiError> {
+    catalog.delete_items_matching(&name, request.filter).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn merge_item_payload(
+    State(catalog): Catalog,
+    Path((name, id)): Path<(String, String)>,
+    ApiJson(payload): ApiJson<Payload>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id, "merge_item_payload")?;
+    catalog.merge_item_payload(&name, id, payload).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete_item(

@@ -530,3 +530,116 @@ async fn collections_are_created_with_payload_indexes() {
     }
     app.stop().await;
 }
+
+/// `GET /collections/{name}/items` pages by cursor with a `next` link (and `Link` header)
+/// that keeps the filter; `PATCH` merges a payload; `POST .../items/delete` deletes by
+/// filter and refuses an empty one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_are_paged_patched_and_deleted_by_filter() {
+    let app = TestApp::spawn(&[]).await;
+    app.create("pages", 2, "dot").await;
+    let items: Vec<Value> = (1..=5)
+        .map(|id| {
+            let color = if id % 2 == 1 { "red" } else { "blue" };
+            json!({ "id": id, "vector": [1.0, f64::from(id)], "payload": { "color": color } })
+        })
+        .collect();
+    app.upsert("pages", Value::Array(items)).await;
+
+    let filter = r#"{"must":[{"match":{"key":"color","value":"red"}}]}"#;
+    let mut url = format!(
+        "/collections/pages/items?limit=2&filter={}",
+        filter
+            .replace('{', "%7B")
+            .replace('}', "%7D")
+            .replace('"', "%22")
+    );
+    let mut pages = Vec::new();
+    loop {
+        let response = app.get(&url).await;
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        let link = response
+            .headers()
+            .get("link")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = response.json().await.unwrap();
+        let ids: Vec<u64> = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].as_u64().unwrap())
+            .collect();
+        pages.push(ids);
+        let Some(next) = body["next"].as_str() else {
+            assert_eq!(link, None, "the last page has no Link");
+            break;
+        };
+        assert_eq!(link, Some(format!("<{next}>; rel=\"next\"")));
+        url = next.to_owned();
+    }
+    assert_eq!(pages, vec![vec![1, 3], vec![5]], "red items, two per page");
+
+    let bad = app.get("/collections/pages/items?filter=nope").await;
+    let body = problem(bad, StatusCode::UNPROCESSABLE_ENTITY, "not a filter").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("not a filter"),
+        "{body}"
+    );
+    let bad = app.get("/collections/pages/items?cursor=x").await;
+    let body = problem(bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid item id").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("invalid item id"),
+        "{body}"
+    );
+
+    let patched = app
+        .send_json(
+            Method::PATCH,
+            "/collections/pages/items/2",
+            &json!({ "size": 40 }),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::NO_CONTENT);
+    let item: Value = app
+        .get("/collections/pages/items/2")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(item["payload"], json!({ "color": "blue", "size": 40 }));
+    let missing = app
+        .send_json(
+            Method::PATCH,
+            "/collections/pages/items/9",
+            &json!({ "a": 1 }),
+        )
+        .await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let empty = app
+        .send_json(Method::PATCH, "/collections/pages/items/2", &json!({}))
+        .await;
+    let body = problem(empty, StatusCode::UNPROCESSABLE_ENTITY, "empty payload").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("empty payload"),
+        "{body}"
+    );
+
+    let everything = app
+        .post("/collections/pages/items/delete", &json!({ "filter": {} }))
+        .await;
+    let body = problem(everything, StatusCode::UNPROCESSABLE_ENTITY, "empty filter").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("empty filter"),
+        "{body}"
+    );
+    assert_eq!(app.count("pages").await, 5, "nothing was deleted");
+    let deleted = app
+        .post(
+            "/collections/pages/items/delete",
+            &json!({ "filter": { "must": [{ "match": { "key": "color", "value": "red" } }] } }),
+        )
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.count("pages").await, 2, "the three red items are gone");
+    app.stop().await;
+}

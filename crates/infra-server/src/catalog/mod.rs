@@ -26,8 +26,8 @@ use std::sync::Arc;
 use infra_base::vector::{MAX_DIMENSION, validate_collection_name};
 use infra_base::{
     BaseService, CollectionInfo, CollectionSpec, Distance, EnsureOutcome, ErrorKind, FieldIndex,
-    Filter, InfraError, InfraResult, Payload, Point, PointId, Record, ScoredPoint, SearchQuery,
-    VectorPort, VectorPortExt,
+    Filter, InfraError, InfraResult, Payload, PayloadUpdate, Point, PointId, PointSelector, Record,
+    ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VectorPort, VectorPortExt,
 };
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,25 @@ pub const MAX_SEARCH_LIMIT: usize = 1_000;
 
 /// The `limit` of a search that gives none.
 pub const DEFAULT_SEARCH_LIMIT: usize = 10;
+
+/// The page size of `GET /collections/{name}/items` that gives none.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+
+/// Largest page of `GET /collections/{name}/items`.
+pub const MAX_PAGE_SIZE: usize = 1_000;
+
+/// One page of items: `GET /collections/{name}/items`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRequest {
+    /// Only items matching it (empty: every item).
+    pub filter: Filter,
+    /// How many items at most, 1..=[`MAX_PAGE_SIZE`].
+    pub limit: usize,
+    /// The first id of the page: the previous page's `next` cursor (`None`: the first page).
+    pub cursor: Option<PointId>,
+    /// Return vectors.
+    pub with_vector: bool,
+}
 
 /// A collection to create: `POST /collections`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,6 +309,87 @@ impl CatalogService {
         let vectors = self.vectors()?;
         self.write(collection, vectors.delete(collection, &[id]), |()| true)
             .await
+    }
+
+    /// One page of the items matching `request.filter`, by ascending id, from
+    /// `request.cursor`; the page's `next_page_offset` is the next page's cursor (`None` on
+    /// the last page). Walking the pages visits every matching item once if the collection
+    /// is not written meanwhile.
+    pub async fn list_items(
+        &self,
+        collection: &str,
+        request: &PageRequest,
+    ) -> InfraResult<ScrollPage> {
+        const OP: &str = "list_items";
+        check_name(collection, OP)?;
+        if request.limit == 0 || request.limit > MAX_PAGE_SIZE {
+            return Err(invalid(
+                OP,
+                format!(
+                    "limit {} is out of range: expected 1..={MAX_PAGE_SIZE}",
+                    request.limit
+                ),
+            ));
+        }
+        request.filter.validate(OP).map_err(|e| relabel(&e, OP))?;
+        let scroll = ScrollRequest {
+            filter: request.filter.clone(),
+            offset: request.cursor,
+            with_vector: request.with_vector,
+            ..ScrollRequest::new(request.limit)
+        };
+        self.vectors()?.scroll(collection, &scroll).await
+    }
+
+    /// Merges `payload` into an item's payload: its keys are set, the item's other keys
+    /// kept (`NotFound` when the collection or the item does not exist). An empty
+    /// `payload` changes nothing and is refused.
+    pub async fn merge_item_payload(
+        &self,
+        collection: &str,
+        id: PointId,
+        payload: Payload,
+    ) -> InfraResult<()> {
+        const OP: &str = "merge_item_payload";
+        check_name(collection, OP)?;
+        if payload.is_empty() {
+            return Err(invalid(
+                OP,
+                "an empty payload changes nothing: expected an object with at least one key",
+            ));
+        }
+        let vectors = self.vectors()?;
+        let selector = PointSelector::Ids(vec![id]);
+        let update = PayloadUpdate::Set(payload);
+        self.write(
+            collection,
+            vectors.update_payload(collection, &selector, &update),
+            |()| true,
+        )
+        .await
+    }
+
+    /// Deletes every item matching `filter`. An empty filter would delete every item and is
+    /// refused: delete the collection instead.
+    pub async fn delete_items_matching(&self, collection: &str, filter: Filter) -> InfraResult<()> {
+        const OP: &str = "delete_items";
+        check_name(collection, OP)?;
+        if filter.is_empty() {
+            return Err(invalid(
+                OP,
+                "an empty filter would delete every item: give at least one condition, or \
+                 delete the collection",
+            ));
+        }
+        filter.validate(OP).map_err(|e| relabel(&e, OP))?;
+        let vectors = self.vectors()?;
+        let selector = PointSelector::Filter(filter);
+        self.write(
+            collection,
+            vectors.delete_points(collection, &selector),
+            |()| true,
+        )
+        .await
     }
 
     /// The items nearest to the request's vector, through the search cache.

@@ -143,6 +143,71 @@ async fn search_misses_then_hits_then_a_write_invalidates() {
 }
 
 #[tokio::test]
+async fn merging_a_payload_and_deleting_by_filter_invalidate_cached_searches() {
+    let f = fixture();
+    seeded(&f.catalog).await;
+    let request = SearchRequest::new(vec![1.0, 0.1]);
+    assert_eq!(
+        f.catalog.search("items", &request).await.unwrap().cache,
+        CacheStatus::Miss
+    );
+
+    f.catalog
+        .merge_item_payload("items", PointId::Num(1), payload(json!({ "price": 5 })))
+        .await
+        .unwrap();
+    let merged = f.catalog.search("items", &request).await.unwrap();
+    assert_eq!(merged.cache, CacheStatus::Miss, "the merge invalidated");
+    let top = merged.hits[0].payload.clone().unwrap();
+    assert_eq!(top.get("price"), Some(&json!(5)), "the new key is set");
+    assert_eq!(
+        top.get("color"),
+        Some(&json!("red")),
+        "the other keys are kept"
+    );
+
+    let missing = f
+        .catalog
+        .merge_item_payload("items", PointId::Num(99), payload(json!({ "price": 1 })))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound, "{missing}");
+
+    let red = Filter::default().must(Condition::keyword("color", "red"));
+    f.catalog.delete_items_matching("items", red).await.unwrap();
+    let after = f.catalog.search("items", &request).await.unwrap();
+    assert_eq!(after.cache, CacheStatus::Miss, "the deletion invalidated");
+    assert_eq!(
+        ids(&after.hits),
+        vec![PointId::Num(2)],
+        "only the blue item is left"
+    );
+}
+
+#[tokio::test]
+async fn pages_of_items_walk_the_matching_items_once() {
+    let f = fixture();
+    seeded(&f.catalog).await;
+    let mut request = PageRequest {
+        filter: Filter::default().must(Condition::keyword("color", "red")),
+        limit: 1,
+        cursor: None,
+        with_vector: false,
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = f.catalog.list_items("items", &request).await.unwrap();
+        assert!(page.points.len() <= 1, "a page holds at most the limit");
+        seen.extend(page.points.iter().map(|r| r.id));
+        match page.next_page_offset {
+            Some(next) => request.cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec![PointId::Num(1), PointId::Num(3)]);
+}
+
+#[tokio::test]
 async fn other_collections_and_other_queries_are_cached_apart() {
     let f = fixture();
     seeded(&f.catalog).await;
@@ -473,6 +538,38 @@ async fn invalid_collections_are_refused_before_any_port_call() {
     }
     assert_invalid(catalog.collection_info("a b").await, "collection name");
     assert_invalid(catalog.delete_collection("a:b").await, "collection name");
+}
+
+#[tokio::test]
+async fn invalid_pages_payload_merges_and_filter_deletions_are_refused_before_any_port_call() {
+    let catalog = untouchable();
+    for limit in [0, MAX_PAGE_SIZE + 1] {
+        let request = PageRequest {
+            filter: Filter::default(),
+            limit,
+            cursor: None,
+            with_vector: false,
+        };
+        assert_invalid(catalog.list_items("items", &request).await, "limit");
+    }
+    assert_invalid(
+        catalog
+            .merge_item_payload("items", PointId::Num(1), Payload::new())
+            .await,
+        "empty payload",
+    );
+    assert_invalid(
+        catalog
+            .delete_items_matching("items", Filter::default())
+            .await,
+        "empty filter",
+    );
+    assert_invalid(
+        catalog
+            .delete_items_matching("bad name!", Filter::default())
+            .await,
+        "invalid collection name",
+    );
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@
 //! | `PATCH` | `/collections/{name}/items/{id}` | 204 | a JSON object merged into the payload |
 //! | `DELETE` | `/collections/{name}/items/{id}` | 204 (also when the item did not exist) | - |
 //! | `POST` | `/collections/{name}/search` | 200 + `x-cache: hit\|miss\|bypass` | [`SearchRequest`] -> [`SearchView`] |
+//! | `POST` | `/collections/{name}/query` | 200 + `x-cache: hit\|miss\|bypass` | [`QueryRequest`] -> [`SearchView`] |
 //! | `GET` | `/openapi.json` | 200 | the OpenAPI 3.1 document ([`crate::openapi`]) |
 //! | `GET` | `/health/live`, `/health/ready`, `/health/infra` | 200 / 503 | `application/health+json` (infra-http) |
 //!
@@ -39,7 +40,7 @@ use axum::routing::{MethodFilter, get, on};
 use axum::{Extension, Json, Router};
 use infra_base::{
     CollectionInfo, Distance, EnsureOutcome, ErrorKind, Filter, InfraError, Payload, PointId,
-    Record, ScoredPoint,
+    QueryRequest, Record, ScoredPoint,
 };
 use infra_http::health::{INFRA_PATH, LIVE_PATH, READY_PATH};
 use infra_http::{ApiError, AppState, Problem, RoutePolicy, Scope};
@@ -47,7 +48,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{
     CATALOG_BACKEND, CatalogService, DEFAULT_PAGE_SIZE, ItemInput, NewCollection, PageRequest,
-    SearchRequest,
+    SearchOutcome, SearchRequest,
 };
 use crate::openapi;
 use crate::response::ResponseLimit;
@@ -179,6 +180,12 @@ pub fn api(catalog: Arc<CatalogService>, app: &AppState, limit: ResponseLimit) -
             "/collections/{name}/search",
             Scope::Read,
             search,
+        )
+        .add(
+            &Method::POST,
+            "/collections/{name}/query",
+            Scope::Read,
+            query,
         );
     let Routes {
         router,
@@ -544,10 +551,29 @@ async fn search(
 ) -> Result<Response, ApiError> {
     limit.check_search(&request)?;
     let outcome = catalog.search(&name, &request).await?;
+    hits_response(limit, "search", outcome)
+}
+
+async fn query(
+    State(catalog): Catalog,
+    Path(name): Path<String>,
+    Extension(limit): Extension<ResponseLimit>,
+    ApiJson(request): ApiJson<QueryRequest>,
+) -> Result<Response, ApiError> {
+    let outcome = catalog.query(&name, &request).await?;
+    hits_response(limit, "query", outcome)
+}
+
+/// The hits as a [`SearchView`], with the cache status header.
+fn hits_response(
+    limit: ResponseLimit,
+    operation: &'static str,
+    outcome: SearchOutcome,
+) -> Result<Response, ApiError> {
     let view = SearchView {
         hits: outcome.hits.into_iter().map(HitView::from).collect(),
     };
-    let mut response = limit.json("search", &view)?;
+    let mut response = limit.json(operation, &view)?;
     response.headers_mut().insert(
         CACHE_HEADER,
         HeaderValue::from_static(outcome.cache.as_str()),

@@ -643,3 +643,76 @@ async fn items_are_paged_patched_and_deleted_by_filter() {
     assert_eq!(app.count("pages").await, 2, "the three red items are gone");
     app.stop().await;
 }
+
+/// `POST /collections/{name}/query`: more like a stored item (left out of the hits), and
+/// a fusion of two filtered stages; errors are problems.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_universal_query_finds_similar_items_and_fuses_stages() {
+    let app = TestApp::spawn(&[]).await;
+    app.create("q", 2, "dot").await;
+    app.upsert(
+        "q",
+        json!([
+            { "id": 1, "vector": [1.0, 0.0], "payload": { "color": "red" } },
+            { "id": 2, "vector": [0.9, 0.1], "payload": { "color": "blue" } },
+            { "id": 3, "vector": [0.0, 1.0], "payload": { "color": "red" } },
+        ]),
+    )
+    .await;
+    let ids = |body: &Value| -> Vec<u64> {
+        body["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_u64().unwrap())
+            .collect()
+    };
+    let like = app
+        .post(
+            "/collections/q/query",
+            &json!({ "query": { "nearest": { "point": 1 } }, "limit": 2 }),
+        )
+        .await;
+    assert_eq!(like.status(), StatusCode::OK);
+    assert_eq!(header(&like, "x-cache"), "bypass", "no Redis in this test");
+    assert_eq!(ids(&like.json().await.unwrap()), vec![2, 3]);
+
+    let red = json!({ "must": [{ "match": { "key": "color", "value": "red" } }] });
+    let fused = app
+        .post(
+            "/collections/q/query",
+            &json!({
+                "prefetch": [
+                    { "query": { "nearest": { "vector": [0.0, 1.0] } }, "filter": red, "limit": 1 },
+                    { "query": { "nearest": { "vector": [1.0, 0.0] } }, "limit": 1 },
+                ],
+                "query": { "fusion": { "rrf": { "k": 2 } } },
+                "limit": 5,
+            }),
+        )
+        .await;
+    assert_eq!(fused.status(), StatusCode::OK);
+    let mut got = ids(&fused.json().await.unwrap());
+    got.sort_unstable();
+    assert_eq!(got, vec![1, 3], "each stage's best, merged");
+
+    let wrong = app
+        .post(
+            "/collections/q/query",
+            &json!({ "query": { "nearest": { "vector": [1.0, 0.0, 0.0] } }, "limit": 2 }),
+        )
+        .await;
+    let body = problem(wrong, StatusCode::UNPROCESSABLE_ENTITY, "a wrong dimension").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("dimension"),
+        "{body}"
+    );
+    let missing = app
+        .post(
+            "/collections/absent/query",
+            &json!({ "query": { "nearest": { "point": 1 } }, "limit": 2 }),
+        )
+        .await;
+    problem(missing, StatusCode::NOT_FOUND, "a missing collection").await;
+    app.stop().await;
+}

@@ -360,5 +360,23 @@ async fn the_documented_examples_work() {
         [json!(1)],
         "the red item under 100 passes the example's filter"
     );
+    let query = app
+        .post(
+            &format!("/collections/{name}/query"),
+            &example("/collections/{name}/query", "post"),
+        )
+        .await;
+    assert_eq!(query.status(), StatusCode::OK, "the query example");
+    let deleted = app
+        .post(
+            &format!("/collections/{name}/items/delete"),
+            &example("/collections/{name}/items/delete", "post"),
+        )
+        .await;
+    assert_eq!(
+        deleted.status(),
+        StatusCode::NO_CONTENT,
+        "the delete example"
+    );
     app.stop().await;
 }

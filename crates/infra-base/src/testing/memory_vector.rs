@@ -31,7 +31,7 @@ use crate::vector::{
 /// weighed by `ln((N - n + 0.5) / (n + 0.5) + 1)` with the IDF modifier (N points with
 /// that sparse vector, n of them with the index), and only points sharing an index are
 /// found. Equal scores are ordered by point id, which is deterministic but not part of the
-/// port's contract. Filters use [`Filter::matches`] (Qdrant's semantics on fields without a
+/// port's contract. Filters use [`Filter::matches`](crate::vector::Filter::matches) (Qdrant's semantics on fields without a
 /// payload index: a full-text `text` match is a substring match), payload updates
 /// [`PayloadUpdate::apply`], validation uses the port's shared validators, so it refuses
 /// exactly what every adapter refuses. Payload indexes are recorded, not built: they are

@@ -2374,7 +2374,7 @@ pub async fn filter_nested_objects(port: Arc<dyn VectorPort>, prefix: &str) {
 
 /// Bad filters are `InvalidInput` naming what is wrong, on every operation that takes one,
 /// before anything is written: an unparsable datetime, an impossible coordinate, `has_id`
-/// inside a nested filter, a tree deeper than [`MAX_FILTER_DEPTH`](crate::vector::MAX_FILTER_DEPTH).
+/// inside a nested filter, a tree deeper than [`MAX_FILTER_DEPTH`].
 pub async fn invalid_filters_are_invalid_input(port: Arc<dyn VectorPort>, prefix: &str) {
     use crate::vector::{DatetimeRange, GeoPoint};
     scoped(port, prefix, |store, names| async move {

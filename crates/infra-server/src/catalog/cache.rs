@@ -4,8 +4,9 @@
 //! # Keys
 //!
 //! One cache namespace per collection; the key of an answer is the SHA-256 of the
-//! canonical JSON of the whole query (vector, limit, threshold, filter, payload/vector
-//! flags, exact). With the prefix [`CacheConfig::namespace`]:
+//! canonical JSON of the whole search (vector, limit, threshold, filter, payload/vector
+//! flags, exact), or of `query:` and the whole universal query, so the two never share an
+//! entry. With the prefix [`CacheConfig::namespace`]:
 //!
 //! ```text
 //! {namespace}:{collection}:gen                        the collection's generation, no TTL
@@ -43,7 +44,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use infra_base::cache::{Cache, CacheStats, LeaseConfig, Outcome, WriteOutcome};
-use infra_base::{ErrorKind, InfraResult, RedisPort, ScoredPoint, SearchQuery};
+use infra_base::{ErrorKind, InfraResult, QueryRequest, RedisPort, ScoredPoint, SearchQuery};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -222,14 +223,16 @@ impl SearchCache {
             exact: query.exact,
         };
         // Serializing plain numbers, strings and the filter cannot fail.
-        let canonical = serde_json::to_vec(&fingerprint).unwrap_or_default();
-        let digest = Sha256::digest(&canonical);
-        let mut hex = String::with_capacity(64);
-        for byte in &digest {
-            use std::fmt::Write as _;
-            let _ = write!(hex, "{byte:02x}");
-        }
-        hex
+        digest_hex(&serde_json::to_vec(&fingerprint).unwrap_or_default())
+    }
+
+    /// The key of a universal `query` within its collection: the SHA-256 of `query:` and
+    /// its canonical JSON, in hex (apart from every search's key).
+    pub fn query_fingerprint(request: &QueryRequest) -> String {
+        let mut canonical = b"query:".to_vec();
+        // A request is plain data (numbers, strings, vectors, filters): it serializes.
+        canonical.extend(serde_json::to_vec(request).unwrap_or_default());
+        digest_hex(&canonical)
     }
 
     /// The Redis key of `query`'s answer in `collection` now (`None` without Redis or
@@ -244,12 +247,13 @@ impl SearchCache {
             .flatten()
     }
 
-    /// The answer to `query`: cached, or computed by `search` (once for concurrent
-    /// identical searches in this process) and cached.
+    /// The answer whose key is `fingerprint` ([`fingerprint`](Self::fingerprint) or
+    /// [`query_fingerprint`](Self::query_fingerprint)): cached, or computed by `search`
+    /// (once for concurrent identical searches in this process) and cached.
     pub(crate) async fn search<F, Fut>(
         &self,
         collection: &str,
-        query: &SearchQuery,
+        fingerprint: &str,
         search: F,
     ) -> InfraResult<(Vec<ScoredPoint>, CacheStatus)>
     where
@@ -261,7 +265,7 @@ impl SearchCache {
         };
         let fetched = cache
             .namespace(collection)
-            .get_or_compute(&Self::fingerprint(query), self.config.ttl, search)
+            .get_or_compute(fingerprint, self.config.ttl, search)
             .await?;
         Ok((fetched.value, fetched.outcome.into()))
     }
@@ -301,6 +305,17 @@ impl SearchCache {
             armed: true,
         }
     }
+}
+
+/// SHA-256 of `bytes`, in lower-case hex.
+fn digest_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let digest = Sha256::digest(bytes);
+    let mut hex = String::with_capacity(64);
+    for byte in &digest {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
 }
 
 /// What the catalog knows about a write from its result: applied or refused (a known

@@ -26,8 +26,9 @@ use std::sync::Arc;
 use infra_base::vector::{MAX_DIMENSION, validate_collection_name};
 use infra_base::{
     BaseService, CollectionInfo, CollectionSpec, Distance, EnsureOutcome, ErrorKind, FieldIndex,
-    Filter, InfraError, InfraResult, Payload, PayloadUpdate, Point, PointId, PointSelector, Record,
-    ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VectorPort, VectorPortExt,
+    Filter, InfraError, InfraResult, Payload, PayloadUpdate, Point, PointId, PointSelector,
+    QueryRequest, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VectorPort,
+    VectorPortExt,
 };
 use serde::{Deserialize, Serialize};
 
@@ -409,7 +410,38 @@ impl CatalogService {
         let query = request.to_query();
         let (hits, status) = self
             .cache
-            .search(collection, &query, || vectors.search(collection, &query))
+            .search(collection, &SearchCache::fingerprint(&query), || {
+                vectors.search(collection, &query)
+            })
+            .await?;
+        Ok(SearchOutcome::counted(hits, status))
+    }
+
+    /// Qdrant's universal query on `collection` (nearest by a vector or a stored item,
+    /// recommendation from examples, prefetch stages merged by fusion), through the search
+    /// cache as [`search`](Self::search) is. At most [`MAX_SEARCH_LIMIT`] results per call.
+    pub async fn query(
+        &self,
+        collection: &str,
+        request: &QueryRequest,
+    ) -> InfraResult<SearchOutcome> {
+        const OP: &str = "query";
+        check_name(collection, OP)?;
+        if request.limit == 0 || request.limit > MAX_SEARCH_LIMIT {
+            return Err(invalid(
+                OP,
+                format!(
+                    "limit {} is out of range: expected 1..={MAX_SEARCH_LIMIT}",
+                    request.limit
+                ),
+            ));
+        }
+        let vectors = self.vectors()?;
+        let (hits, status) = self
+            .cache
+            .search(collection, &SearchCache::query_fingerprint(request), || {
+                vectors.query(collection, request)
+            })
             .await?;
         Ok(SearchOutcome::counted(hits, status))
     }

@@ -185,6 +185,42 @@ async fn merging_a_payload_and_deleting_by_filter_invalidate_cached_searches() {
 }
 
 #[tokio::test]
+async fn queries_are_cached_apart_from_searches_and_invalidated_by_writes() {
+    use infra_base::{QueryRequest, VectorInput};
+    let f = fixture();
+    seeded(&f.catalog).await;
+    let like_one = QueryRequest::nearest(VectorInput::Point(PointId::Num(1)), 2);
+    let first = f.catalog.query("items", &like_one).await.unwrap();
+    assert_eq!(first.cache, CacheStatus::Miss);
+    assert_eq!(
+        ids(&first.hits),
+        vec![PointId::Num(3), PointId::Num(2)],
+        "more like item 1, without item 1"
+    );
+    let second = f.catalog.query("items", &like_one).await.unwrap();
+    assert_eq!(second.cache, CacheStatus::Hit);
+    assert_eq!(second.hits, first.hits);
+    // The same vector as a search is another entry.
+    let search = f
+        .catalog
+        .search("items", &SearchRequest::new(vec![1.0, 0.0]))
+        .await
+        .unwrap();
+    assert_eq!(search.cache, CacheStatus::Miss);
+
+    f.catalog
+        .upsert_items("items", vec![item(4, &[0.9, 0.1], "green")])
+        .await
+        .unwrap();
+    let after = f.catalog.query("items", &like_one).await.unwrap();
+    assert_eq!(after.cache, CacheStatus::Miss, "the write invalidated");
+    assert_eq!(ids(&after.hits)[0], PointId::Num(4));
+
+    let too_many = QueryRequest::nearest(vec![1.0, 0.0], MAX_SEARCH_LIMIT + 1);
+    assert_invalid(f.catalog.query("items", &too_many).await, "limit");
+}
+
+#[tokio::test]
 async fn pages_of_items_walk_the_matching_items_once() {
     let f = fixture();
     seeded(&f.catalog).await;

@@ -215,21 +215,69 @@ pub fn api(catalog: Arc<CatalogService>, app: &AppState, limit: ResponseLimit) -
 
 /// `Json<T>` whose rejection is a problem (400 not JSON, 415 wrong content type, 422 wrong
 /// shape, 413 too large).
+///
+/// Stricter than `Json<T>` in one way: serde's derived `Deserialize` also reads a struct
+/// from an array of its fields (`"hnsw": [16, 100]`), which the OpenAPI document does not
+/// allow; a body with an array where the value read is an object is refused (422), so
+/// what the service accepts is what its document says.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
 where
-    Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    T: serde::de::DeserializeOwned + Serialize,
     S: Send + Sync,
 {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Json::<T>::from_request(req, state)
+        let Json(raw) = Json::<serde_json::Value>::from_request(req, state)
             .await
-            .map(|Json(value)| ApiJson(value))
-            .map_err(Problem::from)
+            .map_err(Problem::from)?;
+        // Read again from bytes for axum's own data errors (with the path of the field).
+        let bytes = serde_json::to_vec(&raw).unwrap_or_default();
+        let Json(value) = Json::<T>::from_bytes(&bytes).map_err(Problem::from)?;
+        let read = serde_json::to_value(&value).unwrap_or(serde_json::Value::Null);
+        if let Some(path) = array_read_as_object(&raw, &read, String::new()) {
+            return Err(
+                Problem::from_status(StatusCode::UNPROCESSABLE_ENTITY).with_detail(format!(
+                    "Failed to deserialize the JSON body into the target type: {}: expected \
+                     a JSON object, got an array",
+                    if path.is_empty() { "." } else { &path }
+                )),
+            );
+        }
+        Ok(ApiJson(value))
+    }
+}
+
+/// The path of the first member of `raw` that is an array where the value read from it
+/// (`read`, serialized back) is an object. Members `read` drops or renames are not compared.
+fn array_read_as_object(
+    raw: &serde_json::Value,
+    read: &serde_json::Value,
+    path: String,
+) -> Option<String> {
+    use serde_json::Value;
+    match (raw, read) {
+        (Value::Array(_), Value::Object(_)) => Some(path),
+        (Value::Object(raw), Value::Object(read)) => raw.iter().find_map(|(key, inner)| {
+            let seen = read.get(key)?;
+            let path = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            array_read_as_object(inner, seen, path)
+        }),
+        (Value::Array(raw), Value::Array(read)) if raw.len() == read.len() => raw
+            .iter()
+            .zip(read)
+            .enumerate()
+            .find_map(|(i, (inner, seen))| {
+                array_read_as_object(inner, seen, format!("{path}[{i}]"))
+            }),
+        _ => None,
     }
 }
 

@@ -72,9 +72,9 @@ async fn bad_requests_are_4xx_problems_and_write_nothing() {
     .unwrap();
     problem(response, StatusCode::PAYLOAD_TOO_LARGE, "huge search body").await;
     // Malformed, empty, truncated or absurdly nested JSON on every route: 400, never a
-    // crash (the nesting is far beyond serde_json's recursion limit). An item list whose
-    // first element is an array is refused as soon as that element is read: 422, the
-    // wrong shape, before the nesting goes deep.
+    // crash (the nesting is far beyond serde_json's recursion limit). Bodies are read as
+    // JSON of any shape first (`ApiJson`), so an item list nested that deep stops at the
+    // recursion limit too: 400, before any field is read.
     let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
     let response = raw(
         Method::PUT,
@@ -84,7 +84,7 @@ async fn bad_requests_are_4xx_problems_and_write_nothing() {
     )
     .await
     .unwrap();
-    problem(response, StatusCode::UNPROCESSABLE_ENTITY, "deep items").await;
+    problem(response, StatusCode::BAD_REQUEST, "deep items").await;
     for (path, method, body) in [
         (search, Method::POST, b"{\"vector\": [1.0,".to_vec()),
         ("/collections", Method::POST, b"{name: items}".to_vec()),
@@ -379,5 +379,47 @@ async fn bad_requests_are_4xx_problems_and_write_nothing() {
         )
         .await;
     }
+    app.stop().await;
+}
+
+/// serde's derived readers also take a struct as an array of its fields; the service
+/// refuses that shape wherever its document says object, at any depth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arrays_where_objects_belong_are_refused() {
+    let app = TestApp::spawn(&[]).await;
+    let hnsw = app
+        .post(
+            "/collections",
+            &json!({ "name": "c", "dimension": 2, "distance": "dot", "hnsw": [16, 100] }),
+        )
+        .await;
+    let body = problem(hnsw, StatusCode::UNPROCESSABLE_ENTITY, "hnsw as an array").await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("hnsw: expected a JSON object, got an array"),
+        "{body}"
+    );
+    app.create("c", 2, "dot").await;
+    let sparse = app
+        .post(
+            "/collections/c/query",
+            &json!({ "query": { "nearest": { "vector": [[1], [1.0]] } }, "limit": 1 }),
+        )
+        .await;
+    let body = problem(
+        sparse,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a sparse vector as an array",
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("query.nearest.vector: expected a JSON object"),
+        "{body}"
+    );
     app.stop().await;
 }

@@ -716,3 +716,95 @@ async fn the_universal_query_finds_similar_items_and_fuses_stages() {
     problem(missing, StatusCode::NOT_FOUND, "a missing collection").await;
     app.stop().await;
 }
+
+/// A collection with a sparse vector beside the dense one, tuned at creation: a hybrid
+/// query (dense and sparse stages, RRF) finds the item only the keywords match, which the
+/// dense stage alone misses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hybrid_queries_find_what_dense_search_misses() {
+    let app = TestApp::spawn(&[]).await;
+    let created = app
+        .post(
+            "/collections",
+            &json!({
+                "name": "hybrid", "dimension": 2, "distance": "dot",
+                "sparse_vectors": { "words": { "idf": true } },
+                "hnsw": { "m": 8, "ef_construct": 64 },
+                "on_disk_payload": false,
+            }),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    app.upsert(
+        "hybrid",
+        json!([
+            { "id": 1, "vector": [1.0, 0.0], "sparse": { "words": { "indices": [1], "values": [1.0] } } },
+            { "id": 2, "vector": [0.9, 0.1], "sparse": { "words": { "indices": [2], "values": [1.0] } } },
+            { "id": 3, "vector": [-1.0, 0.0], "sparse": { "words": { "indices": [7], "values": [1.0] } } },
+        ]),
+    )
+    .await;
+    let hit_ids = |body: Value| -> Vec<u64> {
+        body["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_u64().unwrap())
+            .collect()
+    };
+    let dense = json!({ "query": { "nearest": { "vector": [1.0, 0.0] } }, "limit": 2 });
+    let response = app.post("/collections/hybrid/query", &dense).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(hit_ids(response.json().await.unwrap()), vec![1, 2]);
+    let hybrid = json!({
+        "prefetch": [
+            { "query": { "nearest": { "vector": [1.0, 0.0] } }, "limit": 2 },
+            {
+                "query": { "nearest": { "vector": { "indices": [7], "values": [1.0] } } },
+                "using": "words",
+                "limit": 2,
+            },
+        ],
+        "query": { "fusion": { "rrf": { "k": 2 } } },
+        "limit": 3,
+    });
+    let response = app.post("/collections/hybrid/query", &hybrid).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let ids = hit_ids(response.json().await.unwrap());
+    assert!(ids.contains(&3), "the keyword-only match is found: {ids:?}");
+
+    // The same declaration is accepted again; another sparse modifier conflicts; a sparse
+    // name the service does not take is refused.
+    let again = app
+        .post(
+            "/collections",
+            &json!({ "name": "hybrid", "dimension": 2, "distance": "dot",
+                     "sparse_vectors": { "words": { "idf": true } } }),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let conflict = app
+        .post(
+            "/collections",
+            &json!({ "name": "hybrid", "dimension": 2, "distance": "dot",
+                     "sparse_vectors": { "words": { "idf": false } } }),
+        )
+        .await;
+    problem(conflict, StatusCode::CONFLICT, "another IDF modifier").await;
+    let bad = app
+        .post(
+            "/collections",
+            &json!({ "name": "other", "dimension": 2, "distance": "dot",
+                     "sparse_vectors": { "no spaces": {} } }),
+        )
+        .await;
+    let body = problem(bad, StatusCode::UNPROCESSABLE_ENTITY, "a bad sparse name").await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("sparse vector name"),
+        "{body}"
+    );
+    app.stop().await;
+}

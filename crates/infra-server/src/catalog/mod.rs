@@ -19,16 +19,16 @@
 
 pub mod cache;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
 use infra_base::vector::{MAX_DIMENSION, validate_collection_name};
 use infra_base::{
     BaseService, CollectionInfo, CollectionSpec, Distance, EnsureOutcome, ErrorKind, FieldIndex,
-    Filter, InfraError, InfraResult, Payload, PayloadUpdate, Point, PointId, PointSelector,
-    QueryRequest, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VectorPort,
-    VectorPortExt,
+    Filter, HnswParams, InfraError, InfraResult, Payload, PayloadUpdate, Point, PointId,
+    PointSelector, Quantization, QueryRequest, Record, ScoredPoint, ScrollPage, ScrollRequest,
+    SearchQuery, SparseParams, SparseVector, VectorPort, VectorPortExt, Vectors,
 };
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +85,49 @@ pub struct NewCollection {
     /// an existing collection gets the ones it lacks.
     #[serde(default)]
     pub indexes: Vec<FieldIndex>,
+    /// Named sparse vectors beside the dense one (`{"words": {"idf": true}}`), for keyword
+    /// and hybrid search; an existing collection without one of them is a conflict.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sparse_vectors: BTreeMap<String, SparseParams>,
+    /// HNSW graph parameters of the dense vector (the store's defaults when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw: Option<HnswParams>,
+    /// Quantization of the dense vector (none when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<Quantization>,
+    /// Keep payloads on disk rather than in RAM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk_payload: Option<bool>,
+}
+
+impl NewCollection {
+    /// A collection of one dense vector of `dimension` compared by `distance`, without
+    /// indexes, sparse vectors or tuning.
+    pub fn new(name: impl Into<String>, dimension: usize, distance: Distance) -> Self {
+        Self {
+            name: name.into(),
+            dimension,
+            distance,
+            indexes: Vec::new(),
+            sparse_vectors: BTreeMap::new(),
+            hnsw: None,
+            quantization: None,
+            on_disk_payload: None,
+        }
+    }
+
+    /// The port's spec of this collection.
+    pub fn to_spec(&self) -> CollectionSpec {
+        let mut spec = CollectionSpec::new(self.name.clone(), self.dimension, self.distance);
+        for (name, params) in &self.sparse_vectors {
+            spec = spec.with_sparse(name.clone(), *params);
+        }
+        spec.indexes.clone_from(&self.indexes);
+        spec.hnsw = self.hnsw;
+        spec.quantization = self.quantization;
+        spec.on_disk_payload = self.on_disk_payload;
+        spec
+    }
 }
 
 /// One item of an upsert: `PUT /collections/{name}/items`.
@@ -98,6 +141,10 @@ pub struct ItemInput {
     /// A JSON object (default `{}`).
     #[serde(default)]
     pub payload: Payload,
+    /// Sparse vectors by name (`{"words": {"indices": [7], "values": [1.0]}}`): each one the
+    /// collection declares (default none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sparse: BTreeMap<String, SparseVector>,
 }
 
 /// A search: `POST /collections/{name}/search`.
@@ -224,8 +271,8 @@ impl CatalogService {
     /// dimension or distance, or an index of another type on a requested field, is a
     /// `Conflict`.
     pub async fn create_collection(&self, request: NewCollection) -> InfraResult<EnsureOutcome> {
-        let mut spec = CollectionSpec::new(request.name, request.dimension, request.distance);
-        spec.indexes = request.indexes;
+        validate_tuning(&request)?;
+        let spec = request.to_spec();
         spec.validate()
             .map_err(|e| relabel(&e, "create_collection"))?;
         let vectors = self.vectors()?;
@@ -273,7 +320,15 @@ impl CatalogService {
         let count = items.len();
         let points: Vec<Point> = items
             .into_iter()
-            .map(|item| Point::new(item.id, item.vector).with_payload(item.payload))
+            .map(|item| {
+                let vectors = item
+                    .sparse
+                    .into_iter()
+                    .fold(Vectors::unnamed(item.vector), |vectors, (name, sparse)| {
+                        vectors.with(name, sparse)
+                    });
+                Point::with_vectors(item.id, vectors).with_payload(item.payload)
+            })
             .collect();
         let vectors = self.vectors()?;
         self.write(collection, vectors.upsert(collection, points), |()| true)
@@ -507,6 +562,55 @@ fn check_vector(vector: &[f32], operation: &'static str, what: &str) -> InfraRes
             operation,
             format!("{what} has a component that is not a finite number"),
         ));
+    }
+    Ok(())
+}
+
+/// Longest sparse vector name the service accepts (the port takes 255 bytes; the service
+/// keeps names short and ASCII, like collection names, so its OpenAPI document can state
+/// the rule exactly).
+pub const MAX_SPARSE_NAME_LEN: usize = 64;
+
+/// Largest HNSW `m` the service accepts (Qdrant's default is 16).
+pub const MAX_HNSW_M: u64 = 256;
+
+/// Largest HNSW `ef_construct` the service accepts (Qdrant's default is 100).
+pub const MAX_HNSW_EF_CONSTRUCT: u64 = 4_096;
+
+/// Checks what the service bounds beyond the port: sparse vector names and HNSW
+/// parameters.
+fn validate_tuning(request: &NewCollection) -> InfraResult<()> {
+    const OP: &str = "create_collection";
+    for name in request.sparse_vectors.keys() {
+        let ascii = name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        if name.is_empty() || name.len() > MAX_SPARSE_NAME_LEN || !ascii {
+            return Err(invalid(
+                OP,
+                format!(
+                    "sparse vector name {name:?}: expected 1-{MAX_SPARSE_NAME_LEN} ASCII \
+                     letters, digits, '_', '-' or '.'"
+                ),
+            ));
+        }
+    }
+    if let Some(hnsw) = &request.hnsw {
+        if hnsw.m.is_some_and(|m| m > MAX_HNSW_M) {
+            return Err(invalid(
+                OP,
+                format!("hnsw m is out of range: expected 0..={MAX_HNSW_M}"),
+            ));
+        }
+        if hnsw
+            .ef_construct
+            .is_some_and(|ef| !(4..=MAX_HNSW_EF_CONSTRUCT).contains(&ef))
+        {
+            return Err(invalid(
+                OP,
+                format!("hnsw ef_construct is out of range: expected 4..={MAX_HNSW_EF_CONSTRUCT}"),
+            ));
+        }
     }
     Ok(())
 }

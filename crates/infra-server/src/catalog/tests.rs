@@ -27,6 +27,7 @@ fn item(id: u64, vector: &[f32], color: &str) -> ItemInput {
         id: PointId::Num(id),
         vector: vector.to_vec(),
         payload: payload(json!({ "color": color })),
+        sparse: std::collections::BTreeMap::new(),
     }
 }
 
@@ -50,12 +51,7 @@ fn fixture() -> Fixture {
 }
 
 fn collection(name: &str, dimension: usize) -> NewCollection {
-    NewCollection {
-        name: name.to_owned(),
-        dimension,
-        distance: Distance::Cosine,
-        indexes: Vec::new(),
-    }
+    NewCollection::new(name, dimension, Distance::Cosine)
 }
 
 async fn seeded(catalog: &CatalogService) {
@@ -520,6 +516,7 @@ async fn large_answers_are_not_cached() {
             id: PointId::Num(id),
             vector: vec![0.25; 4096],
             payload: Payload::new(),
+            sparse: std::collections::BTreeMap::new(),
         })
         .collect();
     f.catalog.upsert_items("wide", items).await.unwrap();
@@ -574,6 +571,29 @@ async fn invalid_collections_are_refused_before_any_port_call() {
     }
     assert_invalid(catalog.collection_info("a b").await, "collection name");
     assert_invalid(catalog.delete_collection("a:b").await, "collection name");
+
+    let mut sparse = collection("ok", 3);
+    sparse
+        .sparse_vectors
+        .insert("x".repeat(MAX_SPARSE_NAME_LEN + 1), SparseParams::default());
+    assert_invalid(
+        catalog.create_collection(sparse).await,
+        "sparse vector name",
+    );
+    for (hnsw, mentions) in [
+        (HnswParams::new(MAX_HNSW_M + 1, 100), "hnsw m"),
+        (HnswParams::new(16, 3), "ef_construct"),
+        (
+            HnswParams::new(16, MAX_HNSW_EF_CONSTRUCT + 1),
+            "ef_construct",
+        ),
+    ] {
+        let tuned = NewCollection {
+            hnsw: Some(hnsw),
+            ..collection("ok", 3)
+        };
+        assert_invalid(catalog.create_collection(tuned).await, mentions);
+    }
 }
 
 #[tokio::test]

@@ -64,6 +64,7 @@ mod report;
 mod stats;
 mod targets;
 mod vector;
+mod vector_filter;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -187,6 +187,15 @@ pub(crate) async fn run(
             }
         }
     }
+    if result.is_ok() {
+        // The filtered search at the grid's first point (the smallest collection).
+        let first = (plan.vector_points[0], plan.vector_dimensions[0]);
+        println!(
+            "infra-bench: scenario 4, filtered search at {} points, dimension {}",
+            first.0, first.1
+        );
+        result = crate::vector_filter::run(&remote.port(), plan, first, report).await;
+    }
     components.close_all().await;
     result?;
     let footer = format!(
@@ -210,7 +219,7 @@ async fn drop_collection(qdrant: &QdrantTarget, remote: &RemoteQdrant) {
     }
 }
 
-fn random_vector(dimension: usize) -> Vec<f32> {
+pub(crate) fn random_vector(dimension: usize) -> Vec<f32> {
     (0..dimension)
         .map(|_| fastrand::f32() * 2.0 - 1.0)
         .collect()

@@ -378,15 +378,7 @@ impl CatalogService {
     ) -> InfraResult<ScrollPage> {
         const OP: &str = "list_items";
         check_name(collection, OP)?;
-        if request.limit == 0 || request.limit > MAX_PAGE_SIZE {
-            return Err(invalid(
-                OP,
-                format!(
-                    "limit {} is out of range: expected 1..={MAX_PAGE_SIZE}",
-                    request.limit
-                ),
-            ));
-        }
+        check_limit(request.limit, MAX_PAGE_SIZE, OP)?;
         request.filter.validate(OP).map_err(|e| relabel(&e, OP))?;
         let scroll = ScrollRequest {
             filter: request.filter.clone(),
@@ -482,15 +474,7 @@ impl CatalogService {
     ) -> InfraResult<SearchOutcome> {
         const OP: &str = "query";
         check_name(collection, OP)?;
-        if request.limit == 0 || request.limit > MAX_SEARCH_LIMIT {
-            return Err(invalid(
-                OP,
-                format!(
-                    "limit {} is out of range: expected 1..={MAX_SEARCH_LIMIT}",
-                    request.limit
-                ),
-            ));
-        }
+        check_limit(request.limit, MAX_SEARCH_LIMIT, OP)?;
         let vectors = self.vectors()?;
         let (hits, status) = self
             .cache
@@ -647,18 +631,21 @@ fn validate_batch(items: &[ItemInput]) -> InfraResult<()> {
     Ok(())
 }
 
+/// Refuses a `limit` outside `1..=max`.
+fn check_limit(limit: usize, max: usize, operation: &'static str) -> InfraResult<()> {
+    if limit == 0 || limit > max {
+        return Err(invalid(
+            operation,
+            format!("limit {limit} is out of range: expected 1..={max}"),
+        ));
+    }
+    Ok(())
+}
+
 fn validate_search(collection: &str, request: &SearchRequest) -> InfraResult<()> {
     const OP: &str = "search";
     check_name(collection, OP)?;
-    if request.limit == 0 || request.limit > MAX_SEARCH_LIMIT {
-        return Err(invalid(
-            OP,
-            format!(
-                "limit {} is out of range: expected 1..={MAX_SEARCH_LIMIT}",
-                request.limit
-            ),
-        ));
-    }
+    check_limit(request.limit, MAX_SEARCH_LIMIT, OP)?;
     if request.score_threshold.is_some_and(|t| !t.is_finite()) {
         return Err(invalid(OP, "score_threshold must be a finite number"));
     }

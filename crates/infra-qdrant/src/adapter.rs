@@ -277,10 +277,8 @@ impl QdrantAdapter {
 
     /// Forgets a collection's vectors when the server says it does not exist.
     /// The ordering a write sends: the call's, else the configured one.
-    fn ordering(&self, ordering: Option<WriteOrdering>) -> Option<pb::WriteOrdering> {
-        Some(convert::write_ordering(
-            ordering.unwrap_or(self.write_ordering),
-        ))
+    fn ordering(&self, ordering: Option<WriteOrdering>) -> pb::WriteOrdering {
+        convert::write_ordering(ordering.unwrap_or(self.write_ordering))
     }
 
     fn on_collection<T>(&self, collection: &str, result: InfraResult<T>) -> InfraResult<T> {
@@ -603,7 +601,7 @@ impl VectorPort for QdrantAdapter {
         let message = pb::UpsertPoints {
             collection_name: collection.to_owned(),
             wait: Some(options.wait),
-            ordering: self.ordering(options.ordering),
+            ordering: Some(self.ordering(options.ordering)),
             points: points
                 .into_iter()
                 .map(|p| pb::PointStruct {
@@ -683,7 +681,7 @@ impl VectorPort for QdrantAdapter {
         let message = pb::DeletePoints {
             collection_name: collection.to_owned(),
             wait: Some(true),
-            ordering: self.ordering(None),
+            ordering: Some(self.ordering(None)),
             points: Some(convert::points_selector(selector, OP)?),
             ..pb::DeletePoints::default()
         };
@@ -707,7 +705,7 @@ impl VectorPort for QdrantAdapter {
         let message = pb::UpdatePointVectors {
             collection_name: collection.to_owned(),
             wait: Some(true),
-            ordering: self.ordering(None),
+            ordering: Some(self.ordering(None)),
             points: convert::point_vectors(points),
             ..pb::UpdatePointVectors::default()
         };
@@ -980,7 +978,7 @@ impl VectorPort for QdrantAdapter {
             return self.check_against_schema(collection, OP, |_| Ok(())).await;
         }
         let points = Some(convert::points_selector(selector, OP)?);
-        let ordering = self.ordering(None);
+        let ordering = Some(self.ordering(None));
         let mut client = self.points(OP)?;
         let set = |payload: &infra_base::Payload| pb::SetPayloadPoints {
             collection_name: collection.to_owned(),
@@ -1136,7 +1134,7 @@ mod tests {
             ..QdrantSettings::default()
         };
         let adapter = QdrantAdapter::new(&settings).unwrap();
-        let weak = Some(convert::write_ordering(WriteOrdering::Weak));
+        let weak = convert::write_ordering(WriteOrdering::Weak);
         assert_eq!(adapter.ordering(None), weak, "Qdrant's default ordering");
         assert_eq!(
             adapter.read_consistency, None,
@@ -1146,9 +1144,9 @@ mod tests {
         settings.write_ordering = infra_config::WriteOrdering::Strong;
         settings.read_consistency = Some(ReadConsistency::Majority);
         let adapter = QdrantAdapter::new(&settings).unwrap();
-        let ordering = adapter.ordering(None).unwrap();
+        let ordering = adapter.ordering(None);
         assert_eq!(ordering.r#type, i32::from(pb::WriteOrderingType::Strong));
-        let ordering = adapter.ordering(Some(WriteOrdering::Medium)).unwrap();
+        let ordering = adapter.ordering(Some(WriteOrdering::Medium));
         assert_eq!(
             ordering.r#type,
             i32::from(pb::WriteOrderingType::Medium),

@@ -81,7 +81,7 @@ pub use vector::{
     PointVectors, Prefetch, Quantization, Query, QueryRequest, Range, Recommend, RecommendStrategy,
     Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, SparseParams, SparseVector,
     TextTokenizer, UNNAMED_VECTOR, VECTOR_BACKEND, ValuesCount, Vector, VectorInput, VectorParams,
-    VectorPort, VectorPortExt, VectorSchema, Vectors,
+    VectorPort, VectorPortExt, VectorSchema, Vectors, WriteOptions, WriteOrdering,
 };
 
 #[cfg(feature = "mock")]

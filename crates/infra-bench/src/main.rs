@@ -29,6 +29,8 @@
 //! 9. The reference service's search route under `wrk` (a separate process): cache hit,
 //!    miss and bypass (Redis disabled), beside the same search in-process through the
 //!    `RemoteQdrant` port; target: a hit's p50 below the uncached p50 by the search cost.
+//! 10. The universal query by kind (dense, sparse, hybrid dense + sparse with RRF) through
+//!     the remote `VectorPort` against raw qdrant-client sending the same `QueryPoints`.
 //!
 //! Servers: `--redis-url` / `--qdrant-url`, else a local `redis-server` (infra-testkit)
 //! and the in-process Qdrant gRPC test server over the embedded engine. Scenario 5 always
@@ -65,6 +67,7 @@ mod stats;
 mod targets;
 mod vector;
 mod vector_filter;
+mod vector_query;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,8 +90,9 @@ usage: infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--scenario LI
   --quick          every scenario briefly (about a minute): a smoke run, not figures
   --redis-url URL  measure this Redis (default: a local redis-server on a free port)
   --qdrant-url URL measure this Qdrant (default: the in-process Qdrant gRPC test server)
-  --scenario LIST  run only these scenarios (1 to 9), e.g. `1,5` (2 comes with 1;
-                   8 is the Redis scaling grid, 9 the service's cache under wrk)
+  --scenario LIST  run only these scenarios (1 to 10), e.g. `1,5` (2 comes with 1;
+                   8 is the Redis scaling grid, 9 the service's cache under wrk,
+                   10 the vector query kinds)
   --out DIR        where report.json, report.md and the charts go (default: target/bench)
   --command TEXT   the command to record in the report (default: this one)
   --copy-svg DIR   also copy the charts written into DIR (e.g. docs/bench)
@@ -141,9 +145,9 @@ impl Options {
                     let list = value()?;
                     let scenarios = list
                         .split(',')
-                        .map(|n| n.trim().parse::<u8>().ok().filter(|n| (1..=9).contains(n)))
+                        .map(|n| n.trim().parse::<u8>().ok().filter(|n| (1..=10).contains(n)))
                         .collect::<Option<Vec<u8>>>()
-                        .ok_or_else(|| format!("--scenario takes numbers 1 to 9, not `{list}`"))?;
+                        .ok_or_else(|| format!("--scenario takes numbers 1 to 10, not `{list}`"))?;
                     options.scenarios = Some(scenarios);
                 }
                 other => return Err(format!("unknown argument `{other}`")),
@@ -502,6 +506,11 @@ async fn run(options: Options) -> BenchResult<bool> {
         let result = http_cache::run(&redis, &qdrant, &plan, &mut report).await;
         record(&mut report, "9 service search cache", result);
     }
+    if selected(10) {
+        println!("infra-bench: scenario 10 (vector query kinds: dense, sparse, hybrid)");
+        let result = vector_query::run(&qdrant, &plan, &mut report).await;
+        record(&mut report, "10 vector query kinds", result);
+    }
     qdrant.stop().await;
     drop(redis);
 
@@ -572,7 +581,7 @@ mod tests {
         let options = options.unwrap();
         assert_eq!(options.scenarios, Some(vec![8]));
         assert_eq!(options.copy_svg, Some(PathBuf::from("docs/bench")));
-        assert!(Options::parse(&strings(&["--scenario", "10"])).is_err());
+        assert!(Options::parse(&strings(&["--scenario", "11"])).is_err());
         assert_eq!(
             Options::parse(&strings(&["--scenario", "9"]))
                 .unwrap()

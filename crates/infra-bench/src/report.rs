@@ -249,8 +249,12 @@ impl Report {
 
     /// Orders the rows by scenario number (stable: each scenario keeps its own order).
     pub(crate) fn sort(&mut self) {
-        self.rows
-            .sort_by_key(|row| row.scenario.split_whitespace().next().map(str::to_owned));
+        // By the scenario's number (10 after 9), then its first word as text.
+        self.rows.sort_by_key(|row| {
+            let first = row.scenario.split_whitespace().next().unwrap_or_default();
+            let digits: String = first.chars().take_while(char::is_ascii_digit).collect();
+            (digits.parse::<u32>().unwrap_or(u32::MAX), first.to_owned())
+        });
     }
 
     /// Writes `report.json` and `report.md` into `dir`; returns their paths.

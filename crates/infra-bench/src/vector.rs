@@ -23,6 +23,8 @@ use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::points_client::PointsClient;
 use tonic::Request;
 use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::plot::{self, Axes, Panel, Series, XScale};
@@ -32,7 +34,7 @@ use crate::{BenchResult, Plan};
 
 /// The throughput target of scenario 4 (`docs/benchmarks.md`): remote port / raw
 /// qdrant-client.
-const VECTOR_RATIO_TARGET: f64 = 0.95;
+pub(crate) const VECTOR_RATIO_TARGET: f64 = 0.95;
 
 /// The collection the scenario creates (and deletes at the end).
 const COLLECTION: &str = "infra_bench_search";
@@ -131,6 +133,31 @@ impl QdrantTarget {
         pairs
     }
 
+    /// The baseline of the vector scenarios: qdrant-client's generated `PointsClient` on one
+    /// tonic channel of its own, sending the same API key as the port, if any (a real
+    /// server that requires one). Clone it per task: clones share the channel.
+    pub(crate) async fn raw_points(
+        &self,
+    ) -> BenchResult<PointsClient<InterceptedService<Channel, impl Interceptor + Clone + use<>>>>
+    {
+        let channel = Channel::from_shared(self.url.clone())?.connect().await?;
+        let api_key = self
+            .api_key
+            .as_deref()
+            .map(MetadataValue::try_from)
+            .transpose()
+            .map_err(|_| "the Qdrant API key is not a valid gRPC header value")?;
+        Ok(PointsClient::with_interceptor(
+            channel,
+            move |mut request: Request<()>| {
+                if let Some(key) = &api_key {
+                    request.metadata_mut().insert("api-key", key.clone());
+                }
+                Ok(request)
+            },
+        ))
+    }
+
     /// How the server was provided (never the API key).
     pub(crate) fn describe(&self) -> String {
         match &self.provision {
@@ -195,7 +222,7 @@ pub(crate) async fn run(
         for &points in plan.vector_points {
             println!("infra-bench: scenario 4 at {points} points, dimension {dimension}");
             let point = search(qdrant, &remote, plan, (points, dimension), report).await;
-            drop_collection(qdrant, &remote).await;
+            drop_collection(qdrant, &remote.port(), COLLECTION).await;
             match point {
                 Ok(point) => grid.push(point),
                 Err(err) => {
@@ -217,17 +244,17 @@ pub(crate) async fn run(
     Ok(())
 }
 
-/// Deletes the scenario's collection from the server (and the embedded store when it is a
+/// Deletes collection `name` from the server (and the embedded store when it is a
 /// separate engine), and waits for the deletion: through the engine itself when it backs
 /// the test server, since deleting a large collection waits for the engine's background
 /// indexing, and the next scenario must find an idle engine.
-async fn drop_collection(qdrant: &QdrantTarget, remote: &RemoteQdrant) {
+pub(crate) async fn drop_collection(qdrant: &QdrantTarget, port: &Arc<dyn VectorPort>, name: &str) {
     let store: &dyn VectorPort = &qdrant.store;
     if qdrant.store_backs_server() {
-        let _ = store.delete_collection(COLLECTION).await;
+        let _ = store.delete_collection(name).await;
     } else {
-        let _ = remote.port().delete_collection(COLLECTION).await;
-        let _ = store.delete_collection(COLLECTION).await;
+        let _ = port.delete_collection(name).await;
+        let _ = store.delete_collection(name).await;
     }
 }
 
@@ -251,22 +278,7 @@ async fn search(
     let separate = !qdrant.store_backs_server();
     let filled = fill(&port, &embedded, separate, (points, dimension)).await?;
     let queries: Arc<[Vec<f32>]> = (0..QUERIES).map(|_| random_vector(dimension)).collect();
-    let channel = Channel::from_shared(qdrant.url().to_owned())?
-        .connect()
-        .await?;
-    // The same API key as the port sends, if any (a real server that requires one).
-    let api_key = qdrant
-        .api_key
-        .as_deref()
-        .map(MetadataValue::try_from)
-        .transpose()
-        .map_err(|_| "the Qdrant API key is not a valid gRPC header value")?;
-    let raw = PointsClient::with_interceptor(channel, move |mut request: Request<()>| {
-        if let Some(key) = &api_key {
-            request.metadata_mut().insert("api-key", key.clone());
-        }
-        Ok(request)
-    });
+    let raw = qdrant.raw_points().await?;
     let limit = plan.vector_limit;
 
     let run_variant = |variant: usize, duration| {

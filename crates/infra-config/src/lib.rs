@@ -108,7 +108,9 @@ pub use log::{LogFormat, LogSettings};
 pub use metrics::MetricsSettings;
 pub use net::NodeAddr;
 pub use otel::OtelSettings;
-pub use qdrant::{Compression, QdrantMode, QdrantSettings, QdrantTlsSettings};
+pub use qdrant::{
+    Compression, QdrantMode, QdrantSettings, QdrantTlsSettings, ReadConsistency, WriteOrdering,
+};
 pub use redis::{PoolSettings, RedisMode, RedisSettings, RedisTlsSettings};
 pub use resilience::{CircuitSettings, RetrySettings};
 pub use route_timeout::RouteTimeouts;

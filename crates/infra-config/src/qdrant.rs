@@ -1,10 +1,12 @@
 //! The `qdrant` section: embedded store or remote server over gRPC, API key,
 //! TLS, timeouts and resilience, plus the endpoint adapters connect to.
 
+use std::fmt;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 use crate::choice::choice;
 use crate::error::render_text;
@@ -39,6 +41,130 @@ choice! {
         Gzip => "gzip",
     }
     default = None;
+}
+
+choice! {
+    /// How a remote Qdrant orders the writes to one point across a collection's replicas
+    /// (Qdrant's `ordering`). It only matters with a replication factor above 1.
+    pub enum WriteOrdering {
+        /// Writes may be applied in different orders on different replicas; the fastest,
+        /// Qdrant's default.
+        Weak => "weak",
+        /// Writes go through a leader chosen dynamically: consistent except for a short
+        /// time after the leader changes.
+        Medium => "medium",
+        /// Writes go through the permanent leader: consistent, unavailable while it is down.
+        Strong => "strong",
+    }
+    default = Weak;
+}
+
+/// How many replicas of a remote collection each read asks, and which points it keeps
+/// (Qdrant's `read_consistency`). It only matters with a replication factor above 1;
+/// unset, Qdrant asks one replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReadConsistency {
+    /// Every replica; points present on all of them.
+    All,
+    /// A majority of the replicas (N/2 + 1); points present on all of those asked.
+    Majority,
+    /// Every replica; points present on a majority of them.
+    Quorum,
+    /// This many replicas, chosen at random; points present on all of them.
+    Replicas(NonZeroU32),
+}
+
+impl ReadConsistency {
+    /// The largest number of replicas [`ReadConsistency::Replicas`] accepts.
+    pub const MAX_REPLICAS: u32 = 100;
+
+    /// Reads `all`, `majority`, `quorum` (ignoring ASCII case) or a number of replicas
+    /// from 1 to [`MAX_REPLICAS`](Self::MAX_REPLICAS); the error says what is accepted.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        for (word, value) in [
+            ("all", Self::All),
+            ("majority", Self::Majority),
+            ("quorum", Self::Quorum),
+        ] {
+            if text.eq_ignore_ascii_case(word) {
+                return Ok(value);
+            }
+        }
+        match text.parse::<u32>() {
+            Ok(n) if (1..=Self::MAX_REPLICAS).contains(&n) => NonZeroU32::new(n)
+                .map(Self::Replicas)
+                .ok_or_else(|| Self::accepted().to_owned()),
+            _ => Err(Self::accepted().to_owned()),
+        }
+    }
+
+    /// What [`parse`](Self::parse) accepts.
+    const fn accepted() -> &'static str {
+        "expected all, majority, quorum, or a number of replicas 1-100"
+    }
+}
+
+impl fmt::Display for ReadConsistency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::All => f.write_str("all"),
+            Self::Majority => f.write_str("majority"),
+            Self::Quorum => f.write_str("quorum"),
+            Self::Replicas(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Serialize for ReadConsistency {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Reads an optional [`ReadConsistency`]: a word or a number, as text (the environment)
+/// or as a TOML integer; an empty string is unset.
+fn optional_read_consistency<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<ReadConsistency>, D::Error> {
+    struct Visitor;
+
+    impl<'de> de::Visitor<'de> for Visitor {
+        type Value = Option<ReadConsistency>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("all, majority, quorum, or a number of replicas 1-100")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            ReadConsistency::parse(text).map(Some).map_err(E::custom)
+        }
+
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+            self.visit_str(&n.to_string())
+        }
+
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+            self.visit_str(&n.to_string())
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(Visitor)
+        }
+    }
+
+    deserializer.deserialize_any(Visitor)
 }
 
 /// Settings of the vector store (`SOCIAL_QDRANT__*`).
@@ -88,6 +214,12 @@ pub struct QdrantSettings {
     /// multiplexes many concurrent requests; raise it
     /// only when measurements show one connection is the bottleneck.
     pub pool_size: usize,
+    /// Remote: the ordering of every write (upserts, deletes, payload and vector
+    /// updates) unless a call asks for another.
+    pub write_ordering: WriteOrdering,
+    /// Remote: how many replicas every read asks; unset, Qdrant's default (one).
+    #[serde(deserialize_with = "optional_read_consistency")]
+    pub read_consistency: Option<ReadConsistency>,
     /// Data directory of the embedded store.
     pub path: PathBuf,
     /// Remote: the largest gRPC message sent or received, in bytes.
@@ -127,6 +259,8 @@ impl Default for QdrantSettings {
             keep_alive: const { keys::QDRANT_KEEP_ALIVE.default.duration() },
             compression: Compression::default(),
             pool_size: const { keys::QDRANT_POOL_SIZE.default.usize() },
+            write_ordering: WriteOrdering::default(),
+            read_consistency: None,
             path: PathBuf::from(keys::QDRANT_PATH.default.text()),
             max_message_size: const { keys::QDRANT_MAX_MESSAGE_SIZE.default.usize() },
             flush_on_write: const { keys::QDRANT_FLUSH_ON_WRITE.default.flag() },
@@ -210,6 +344,11 @@ impl QdrantSettings {
             ("qdrant.host", cx.is_explicit("qdrant.host")),
             ("qdrant.port", cx.is_explicit("qdrant.port")),
             ("qdrant.tls.enabled", self.tls.enabled),
+            (
+                "qdrant.write_ordering",
+                cx.is_explicit("qdrant.write_ordering"),
+            ),
+            ("qdrant.read_consistency", self.read_consistency.is_some()),
         ];
         for (path, set) in remote_only {
             if set {
@@ -356,5 +495,27 @@ mod tests {
         // A written port is kept, even the scheme's default.
         qdrant.url = Some(SecretUrl::parse("https://q.example:443").unwrap());
         assert_eq!(qdrant.endpoint(), "https://q.example:443");
+    }
+
+    #[test]
+    fn read_consistency_reads_words_and_replica_counts() {
+        for (text, expected) in [
+            ("all", ReadConsistency::All),
+            ("Majority", ReadConsistency::Majority),
+            (" quorum ", ReadConsistency::Quorum),
+            ("1", ReadConsistency::Replicas(NonZeroU32::MIN)),
+            (
+                "100",
+                ReadConsistency::Replicas(NonZeroU32::new(100).unwrap()),
+            ),
+        ] {
+            let parsed = ReadConsistency::parse(text).unwrap();
+            assert_eq!(parsed, expected, "{text}");
+            assert_eq!(ReadConsistency::parse(&parsed.to_string()), Ok(parsed));
+        }
+        for bad in ["", "0", "101", "-1", "most", "2.5"] {
+            let error = ReadConsistency::parse(bad).unwrap_err();
+            assert!(error.contains("all, majority, quorum"), "{bad}: {error}");
+        }
     }
 }

@@ -13,6 +13,7 @@ use infra_base::{
     FacetHit, FacetRequest, FieldIndex, GroupsRequest, InfraError, InfraResult, Lifecycle,
     PayloadUpdate, Point, PointGroup, PointId, PointSelector, PointVectors, QueryRequest, Record,
     ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VECTOR_BACKEND, VectorPort, VectorSchema,
+    WriteOptions, WriteOrdering,
 };
 use infra_config::QdrantSettings;
 use qdrant_client::qdrant as pb;
@@ -52,8 +53,16 @@ pub struct ServerInfo {
 /// it (`Arc`); creating it sends nothing, [`init`](Lifecycle::init) checks the server.
 /// Every request carries the API key, the settings' timeout (enforced here and sent as the
 /// gRPC deadline) and compression; vectors and names are checked before anything is sent.
+/// Writes carry the configured write ordering (`SOCIAL_QDRANT__WRITE_ORDERING`) unless the
+/// call asks for another ([`VectorPort::upsert_with`]); reads carry the configured read
+/// consistency (`SOCIAL_QDRANT__READ_CONSISTENCY`), or none, which Qdrant reads as one
+/// replica.
 pub struct QdrantAdapter {
     options: RequestOptions,
+    /// The ordering of writes that do not ask for one.
+    write_ordering: WriteOrdering,
+    /// The read consistency of every read; `None` leaves Qdrant's default.
+    read_consistency: Option<pb::ReadConsistency>,
     connection: RwLock<Option<Arc<Connection>>>,
     /// The vectors of each collection seen, for the client-side vector checks.
     schemas: Mutex<HashMap<String, Arc<VectorSchema>>>,
@@ -101,6 +110,11 @@ impl QdrantAdapterBuilder {
         );
         Ok(QdrantAdapter {
             options,
+            write_ordering: convert::configured_ordering(self.settings.write_ordering),
+            read_consistency: self
+                .settings
+                .read_consistency
+                .map(convert::read_consistency),
             connection: RwLock::new(Some(Arc::new(connection))),
             schemas: Mutex::default(),
             server: Mutex::default(),
@@ -262,6 +276,11 @@ impl QdrantAdapter {
     }
 
     /// Forgets a collection's vectors when the server says it does not exist.
+    /// The ordering a write sends: the call's, else the configured one.
+    fn ordering(&self, ordering: Option<WriteOrdering>) -> pb::WriteOrdering {
+        convert::write_ordering(ordering.unwrap_or(self.write_ordering))
+    }
+
     fn on_collection<T>(&self, collection: &str, result: InfraResult<T>) -> InfraResult<T> {
         if result
             .as_ref()
@@ -558,6 +577,16 @@ impl VectorPort for QdrantAdapter {
     }
 
     async fn upsert(&self, collection: &str, points: Vec<Point>) -> InfraResult<()> {
+        self.upsert_with(collection, points, &WriteOptions::default())
+            .await
+    }
+
+    async fn upsert_with(
+        &self,
+        collection: &str,
+        points: Vec<Point>,
+        options: &WriteOptions,
+    ) -> InfraResult<()> {
         const OP: &str = "upsert";
         validate_collection_name(collection, OP)?;
         self.check_against_schema(collection, OP, |schema| {
@@ -571,7 +600,8 @@ impl VectorPort for QdrantAdapter {
         }
         let message = pb::UpsertPoints {
             collection_name: collection.to_owned(),
-            wait: Some(true),
+            wait: Some(options.wait),
+            ordering: Some(self.ordering(options.ordering)),
             points: points
                 .into_iter()
                 .map(|p| pb::PointStruct {
@@ -609,6 +639,7 @@ impl VectorPort for QdrantAdapter {
             ids: unique.iter().copied().map(convert::point_id).collect(),
             with_payload: Some(convert::with_payload(true)),
             with_vectors: Some(convert::with_vectors(with_vector)),
+            read_consistency: self.read_consistency,
             ..pb::GetPoints::default()
         };
         let mut client = self.points(OP)?;
@@ -650,6 +681,7 @@ impl VectorPort for QdrantAdapter {
         let message = pb::DeletePoints {
             collection_name: collection.to_owned(),
             wait: Some(true),
+            ordering: Some(self.ordering(None)),
             points: Some(convert::points_selector(selector, OP)?),
             ..pb::DeletePoints::default()
         };
@@ -673,6 +705,7 @@ impl VectorPort for QdrantAdapter {
         let message = pb::UpdatePointVectors {
             collection_name: collection.to_owned(),
             wait: Some(true),
+            ordering: Some(self.ordering(None)),
             points: convert::point_vectors(points),
             ..pb::UpdatePointVectors::default()
         };
@@ -704,6 +737,7 @@ impl VectorPort for QdrantAdapter {
                 ..pb::SearchParams::default()
             }),
             score_threshold: query.score_threshold,
+            read_consistency: self.read_consistency,
             ..pb::QueryPoints::default()
         };
         let mut client = self.points(OP)?;
@@ -727,7 +761,8 @@ impl VectorPort for QdrantAdapter {
         validate_collection_name(collection, OP)?;
         self.check_against_schema(collection, OP, |schema| request.validate(schema))
             .await?;
-        let message = crate::query::query_points(collection, request)?;
+        let mut message = crate::query::query_points(collection, request)?;
+        message.read_consistency = self.read_consistency;
         let mut client = self.points(OP)?;
         let result = self
             .rpc(OP, client.query(self.checked_request(OP, message)?))
@@ -762,6 +797,7 @@ impl VectorPort for QdrantAdapter {
                 .iter()
                 .map(|r| crate::query::query_points(collection, r))
                 .collect::<InfraResult<_>>()?,
+            read_consistency: self.read_consistency,
             ..pb::QueryBatchPoints::default()
         };
         let mut client = self.points(OP)?;
@@ -808,7 +844,8 @@ impl VectorPort for QdrantAdapter {
         request.validate_grouping()?;
         self.check_against_schema(collection, OP, |schema| request.query.validate(schema))
             .await?;
-        let message = crate::query::query_point_groups(collection, request)?;
+        let mut message = crate::query::query_point_groups(collection, request)?;
+        message.read_consistency = self.read_consistency;
         let mut client = self.points(OP)?;
         let result = self
             .rpc(OP, client.query_groups(self.checked_request(OP, message)?))
@@ -844,6 +881,7 @@ impl VectorPort for QdrantAdapter {
             collection_name: collection.to_owned(),
             filter: convert::filter(&request.filter, OP)?,
             exact: Some(request.exact),
+            read_consistency: self.read_consistency,
             ..pb::CountPoints::default()
         };
         let mut client = self.points(OP)?;
@@ -863,6 +901,7 @@ impl VectorPort for QdrantAdapter {
             // Validated: at most MAX_FACET_LIMIT.
             limit: Some(request.limit as u64),
             exact: Some(request.exact),
+            read_consistency: self.read_consistency,
             ..pb::FacetCounts::default()
         };
         let mut client = self.points(OP)?;
@@ -888,6 +927,7 @@ impl VectorPort for QdrantAdapter {
             with_payload: Some(convert::with_payload(request.with_payload)),
             with_vectors: Some(convert::with_vectors(request.with_vector)),
             order_by: request.order_by.as_ref().map(convert::order_by),
+            read_consistency: self.read_consistency,
             ..pb::ScrollPoints::default()
         };
         let mut client = self.points(OP)?;
@@ -938,10 +978,12 @@ impl VectorPort for QdrantAdapter {
             return self.check_against_schema(collection, OP, |_| Ok(())).await;
         }
         let points = Some(convert::points_selector(selector, OP)?);
+        let ordering = Some(self.ordering(None));
         let mut client = self.points(OP)?;
         let set = |payload: &infra_base::Payload| pb::SetPayloadPoints {
             collection_name: collection.to_owned(),
             wait: Some(true),
+            ordering,
             payload: convert::payload(payload.clone()),
             points_selector: points.clone(),
             ..pb::SetPayloadPoints::default()
@@ -959,6 +1001,7 @@ impl VectorPort for QdrantAdapter {
                 let message = pb::DeletePayloadPoints {
                     collection_name: collection.to_owned(),
                     wait: Some(true),
+                    ordering,
                     keys: keys.clone(),
                     points_selector: points.clone(),
                     ..pb::DeletePayloadPoints::default()
@@ -970,6 +1013,7 @@ impl VectorPort for QdrantAdapter {
                 let message = pb::ClearPayloadPoints {
                     collection_name: collection.to_owned(),
                     wait: Some(true),
+                    ordering,
                     points: points.clone(),
                     ..pb::ClearPayloadPoints::default()
                 };
@@ -1078,6 +1122,48 @@ mod tests {
         assert_eq!(parse_version("dev"), None);
         assert!(is_supported((1, 19)) && is_supported((1, 20)) && is_supported((1, 21)));
         assert!(!is_supported((1, 18)) && !is_supported((2, 20)));
+    }
+
+    #[tokio::test]
+    async fn writes_and_reads_carry_the_configured_consistency() {
+        use infra_config::{QdrantMode, ReadConsistency};
+        use pb::read_consistency::Value;
+
+        let mut settings = QdrantSettings {
+            mode: QdrantMode::Remote,
+            ..QdrantSettings::default()
+        };
+        let adapter = QdrantAdapter::new(&settings).unwrap();
+        let weak = convert::write_ordering(WriteOrdering::Weak);
+        assert_eq!(adapter.ordering(None), weak, "Qdrant's default ordering");
+        assert_eq!(
+            adapter.read_consistency, None,
+            "Qdrant's default: one replica"
+        );
+
+        settings.write_ordering = infra_config::WriteOrdering::Strong;
+        settings.read_consistency = Some(ReadConsistency::Majority);
+        let adapter = QdrantAdapter::new(&settings).unwrap();
+        let ordering = adapter.ordering(None);
+        assert_eq!(ordering.r#type, i32::from(pb::WriteOrderingType::Strong));
+        let ordering = adapter.ordering(Some(WriteOrdering::Medium));
+        assert_eq!(
+            ordering.r#type,
+            i32::from(pb::WriteOrderingType::Medium),
+            "a call's ordering wins over the configured one"
+        );
+        let majority = i32::from(pb::ReadConsistencyType::Majority);
+        assert_eq!(
+            adapter.read_consistency.and_then(|r| r.value),
+            Some(Value::Type(majority))
+        );
+
+        settings.read_consistency = ReadConsistency::parse("3").ok();
+        let adapter = QdrantAdapter::new(&settings).unwrap();
+        assert_eq!(
+            adapter.read_consistency.and_then(|r| r.value),
+            Some(Value::Factor(3))
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use infra_base::vector::{AliasChange, OrderBy, OrderDirection, StartFrom};
+use infra_base::vector::{AliasChange, OrderBy, OrderDirection, StartFrom, WriteOrdering};
 use infra_base::{
     AnyValues, CollectionSpec, Condition, Distance, ErrorKind, FacetHit, FacetValue, Filter,
     GeoPoint, HnswParams, InfraError, InfraResult, MatchValue, Payload, PointId, PointSelector,
@@ -20,6 +20,38 @@ use qdrant_client::qdrant::{
     condition::ConditionOneOf, r#match::MatchValue as PbMatchValue, point_id::PointIdOptions,
     vector_output, vectors_config, vectors_output, with_payload_selector, with_vectors_selector,
 };
+
+/// The port's ordering of the configured one (the two crates do not depend on each other).
+pub(crate) fn configured_ordering(ordering: infra_config::WriteOrdering) -> WriteOrdering {
+    match ordering {
+        infra_config::WriteOrdering::Weak => WriteOrdering::Weak,
+        infra_config::WriteOrdering::Medium => WriteOrdering::Medium,
+        infra_config::WriteOrdering::Strong => WriteOrdering::Strong,
+    }
+}
+
+pub(crate) fn write_ordering(ordering: WriteOrdering) -> pb::WriteOrdering {
+    let r#type = match ordering {
+        WriteOrdering::Weak => pb::WriteOrderingType::Weak,
+        WriteOrdering::Medium => pb::WriteOrderingType::Medium,
+        WriteOrdering::Strong => pb::WriteOrderingType::Strong,
+    };
+    pb::WriteOrdering {
+        r#type: r#type.into(),
+    }
+}
+
+pub(crate) fn read_consistency(consistency: infra_config::ReadConsistency) -> pb::ReadConsistency {
+    use infra_config::ReadConsistency as Read;
+    use pb::read_consistency::Value;
+    let value = match consistency {
+        Read::All => Value::Type(pb::ReadConsistencyType::All.into()),
+        Read::Majority => Value::Type(pb::ReadConsistencyType::Majority.into()),
+        Read::Quorum => Value::Type(pb::ReadConsistencyType::Quorum.into()),
+        Read::Replicas(n) => Value::Factor(u64::from(n.get())),
+    };
+    pb::ReadConsistency { value: Some(value) }
+}
 
 pub(crate) fn point_id(id: PointId) -> pb::PointId {
     let options = match id {

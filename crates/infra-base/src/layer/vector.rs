@@ -3,6 +3,7 @@
 //! `delete` and `count` are not overridden: the trait's defaults hand them to
 //! `delete_points` and `count_points`, so each runs through the layer once, as those.
 
+use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
@@ -13,8 +14,51 @@ use crate::vector::{
     Alias, AliasChange, CollectionInfo, CollectionSpec, CountRequest, EnsureOutcome, FacetHit,
     FacetRequest, GroupsRequest, PayloadUpdate, Point, PointGroup, PointId, PointSelector,
     PointVectors, QueryRequest, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery,
-    VECTOR_BACKEND, VectorPort, ops,
+    VECTOR_BACKEND, VectorPort, WriteOptions, ops,
 };
+
+impl<P: VectorPort + ?Sized, L: Layer> Layered<P, L> {
+    /// Runs an upsert of `points` through the layer, `send` making one attempt.
+    ///
+    /// Each attempt needs its own batch: every attempt but the last the layers declared
+    /// sends a clone, the last one takes the points. A layer that calls more often than
+    /// it declared gets an error, never an empty batch.
+    async fn upsert_through_layer<'a, F, Fut>(
+        &'a self,
+        points: Vec<Point>,
+        send: F,
+    ) -> InfraResult<()>
+    where
+        F: Fn(Vec<Point>) -> Fut + Send + Sync + 'a,
+        Fut: Future<Output = InfraResult<()>> + Send + 'a,
+    {
+        let batch = Mutex::new((self.layer.max_attempts(&ops::UPSERT), Some(points)));
+        let send = &send;
+        self.call(&ops::UPSERT, || {
+            let mut guard = batch.lock().unwrap_or_else(PoisonError::into_inner);
+            let (attempts_left, points) = &mut *guard;
+            *attempts_left = attempts_left.saturating_sub(1);
+            let points = if *attempts_left == 0 {
+                points.take()
+            } else {
+                points.clone()
+            };
+            drop(guard);
+            async move {
+                let Some(points) = points else {
+                    return Err(InfraError::new(
+                        ErrorKind::Internal,
+                        VECTOR_BACKEND,
+                        ops::UPSERT.name,
+                        "a layer attempted the upsert more often than its max_attempts",
+                    ));
+                };
+                send(points).await
+            }
+        })
+        .await
+    }
+}
 
 #[async_trait]
 impl<P: VectorPort + ?Sized, L: Layer> VectorPort for Layered<P, L> {
@@ -42,31 +86,18 @@ impl<P: VectorPort + ?Sized, L: Layer> VectorPort for Layered<P, L> {
     }
 
     async fn upsert(&self, collection: &str, points: Vec<Point>) -> InfraResult<()> {
-        // Each attempt needs its own batch: every attempt but the last the layers declared
-        // sends a clone, the last one takes the points. A layer that calls more often than
-        // it declared gets an error, never an empty batch.
-        let batch = Mutex::new((self.layer.max_attempts(&ops::UPSERT), Some(points)));
-        self.call(&ops::UPSERT, || {
-            let mut guard = batch.lock().unwrap_or_else(PoisonError::into_inner);
-            let (attempts_left, points) = &mut *guard;
-            *attempts_left = attempts_left.saturating_sub(1);
-            let points = if *attempts_left == 0 {
-                points.take()
-            } else {
-                points.clone()
-            };
-            drop(guard);
-            async move {
-                let Some(points) = points else {
-                    return Err(InfraError::new(
-                        ErrorKind::Internal,
-                        VECTOR_BACKEND,
-                        ops::UPSERT.name,
-                        "a layer attempted the upsert more often than its max_attempts",
-                    ));
-                };
-                self.inner.upsert(collection, points).await
-            }
+        self.upsert_through_layer(points, |points| self.inner.upsert(collection, points))
+            .await
+    }
+
+    async fn upsert_with(
+        &self,
+        collection: &str,
+        points: Vec<Point>,
+        options: &WriteOptions,
+    ) -> InfraResult<()> {
+        self.upsert_through_layer(points, |points| {
+            self.inner.upsert_with(collection, points, options)
         })
         .await
     }

@@ -157,6 +157,7 @@ macro_rules! for_each_vector_case {
             search_payload_and_vector_flags
             exact_search_matches_brute_force
             concurrent_upserts
+            upsert_with_options_is_applied
             scroll_pages_cover_matching_points_once
             scroll_last_page_has_no_cursor
             scroll_refuses_invalid_requests

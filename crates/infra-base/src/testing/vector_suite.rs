@@ -14,6 +14,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
@@ -37,7 +38,7 @@ use crate::vector::{
     MAX_SEARCH_LIMIT, OrderBy, Payload, PayloadIndex, PayloadUpdate, Point, PointId, PointSelector,
     PointVectors, Quantization, Range, ScoredPoint, ScrollRequest, SearchQuery, SparseParams,
     SparseVector, StartFrom, TextTokenizer, Vector, VectorParams, VectorPort, VectorPortExt,
-    Vectors,
+    Vectors, WriteOptions, WriteOrdering,
 };
 
 /// The collections of one case, all deleted at the end.
@@ -1529,6 +1530,71 @@ pub async fn exact_search_matches_brute_force(port: Arc<dyn VectorPort>, prefix:
                 assert_matches_reference(&hits, &reference, limit, &what);
             }
         }
+    })
+    .await;
+}
+
+/// `upsert_with` without waiting returns once the server accepted the write, which is then
+/// applied (read back within seconds); a waited write with another ordering is visible at
+/// once; invalid points are refused whatever the options. Qdrant documents `wait=false`
+/// as acknowledging before the write is applied and ordering as a replica-level choice,
+/// so this case polls rather than expecting the first read to see the unwaited write.
+pub async fn upsert_with_options_is_applied(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("bulk");
+        create(&*store, &name, 2, Distance::Dot).await;
+        let bulk: Vec<Point> = (1..=50)
+            .map(|i: u16| {
+                Point::new(u64::from(i), vec![1.0, f32::from(i)])
+                    .with_payload(payload(json!({"i": i})))
+            })
+            .collect();
+        let unwaited = WriteOptions::no_wait().with_ordering(WriteOrdering::Strong);
+        ok(
+            store.upsert_with(&name, bulk, &unwaited).await,
+            "upsert_with(wait = false, strong)",
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let count = ok(store.count(&name, &Filter::default()).await, "count");
+            if count == 50 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "an unwaited upsert of 50 points left {count} after 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let records = ok(store.get(&name, &num_ids(&[7]), true).await, "get");
+        assert_eq!(records.len(), 1, "a point of the unwaited batch");
+        assert_eq!(records[0].payload, payload(json!({"i": 7})));
+        assert_vector(records[0].vector(), &[1.0, 7.0], "its vector");
+
+        let waited = WriteOptions::default().with_ordering(WriteOrdering::Medium);
+        let point = Point::new(51, vec![0.0, 1.0]);
+        ok(
+            store.upsert_with(&name, vec![point], &waited).await,
+            "upsert_with(wait = true, medium)",
+        );
+        let records = ok(store.get(&name, &num_ids(&[51]), false).await, "get");
+        assert_eq!(
+            records.len(),
+            1,
+            "a waited upsert is visible to the next read"
+        );
+
+        for options in [unwaited, waited] {
+            expect_kind(
+                store
+                    .upsert_with(&name, vec![Point::new(52, vec![1.0, 0.0, 0.0])], &options)
+                    .await,
+                ErrorKind::InvalidInput,
+                "upsert_with of a vector of dimension 3 in a collection of dimension 2",
+            );
+        }
+        let count = ok(store.count(&name, &Filter::default()).await, "count");
+        assert_eq!(count, 51, "a refused batch writes nothing");
     })
     .await;
 }

@@ -17,6 +17,7 @@ mod points;
 mod query;
 mod types;
 mod vectors;
+mod write;
 
 use async_trait::async_trait;
 
@@ -56,6 +57,7 @@ pub use vectors::{
     HnswParams, MAX_SPARSE_ELEMENTS, MAX_VECTOR_NAME_LEN, PointVectors, Quantization, SparseParams,
     SparseVector, UNNAMED_VECTOR, Vector, VectorParams, VectorSchema, Vectors,
 };
+pub use write::{WriteOptions, WriteOrdering};
 
 /// The backend name used in errors raised by vector adapters.
 pub const VECTOR_BACKEND: &str = "qdrant";
@@ -104,6 +106,25 @@ pub trait VectorPort: Send + Sync + 'static {
     /// Inserts or replaces points, and returns once the write is applied. A replaced point
     /// keeps none of its former vectors: a named vector the new point omits is gone.
     async fn upsert(&self, collection: &str, points: Vec<Point>) -> InfraResult<()>;
+
+    /// Inserts or replaces points as [`upsert`](Self::upsert) does, acknowledged as
+    /// `options` asks (see [`WriteOptions`]): without waiting, for bulk loads, or with
+    /// another write ordering, for replicated collections. Points are checked as for
+    /// `upsert` before anything is sent, whatever `options` says.
+    ///
+    /// The default calls `upsert`: a store that applies each write before it answers, on
+    /// one replica (in memory, embedded), meets every option, since waiting is the stronger
+    /// acknowledgement and one replica has one order. The remote adapter sends the options
+    /// to Qdrant.
+    async fn upsert_with(
+        &self,
+        collection: &str,
+        points: Vec<Point>,
+        options: &WriteOptions,
+    ) -> InfraResult<()> {
+        let _ = options;
+        self.upsert(collection, points).await
+    }
 
     /// Reads points by id, in the order of `ids`; ids that do not exist are skipped, and a
     /// repeated id is returned once.

@@ -43,7 +43,7 @@ use crate::auth::AuthMode;
 use crate::duration;
 use crate::http::RateLimitFailure;
 use crate::log::LogFormat;
-use crate::qdrant::{Compression, QdrantMode};
+use crate::qdrant::{Compression, QdrantMode, WriteOrdering};
 use crate::redis::RedisMode;
 
 pub use render::{render_env_example, render_markdown};
@@ -666,6 +666,31 @@ keys! {
         "a number of gRPC channels {range}",
         "Number of gRPC channels; one HTTP/2 channel multiplexes many requests.",
     );
+    QDRANT_WRITE_ORDERING = choice(
+        "qdrant.write_ordering",
+        WriteOrdering::NAMES,
+        WriteOrdering::DEFAULT_NAME,
+        "Remote: ordering of every write across a collection's replicas, unless a call asks for another.",
+    )
+    .note(
+        "Matters only with a replication factor above 1. weak: replicas may apply writes \
+         to one point in different orders (fastest); medium: through a dynamically chosen \
+         leader; strong: through the permanent leader (consistent, unavailable while it \
+         is down). Refused in embedded mode.",
+    );
+    QDRANT_READ_CONSISTENCY = text(
+        "qdrant.read_consistency",
+        Value::Unset,
+        "all, majority, quorum, or a number of replicas 1-100",
+        "Remote: how many replicas every read asks; unset, one (Qdrant's default).",
+    )
+    .note(
+        "Matters only with a replication factor above 1. A number N: N replicas, points \
+         present on all of them; majority: N/2+1 replicas; quorum: all replicas, points \
+         present on a majority; all: all replicas, points present on all. Stronger reads \
+         cost latency and fail while replicas are down. Refused in embedded mode.",
+    )
+    .example("majority");
     QDRANT_PATH = Key::new(
         "qdrant.path",
         Kind::Path,

@@ -276,6 +276,31 @@ fn each_bad_input_gives_one_line_naming_its_key() {
             "plain http:// only to localhost",
         ),
         case(
+            &[REMOTE, ("SOCIAL_QDRANT__WRITE_ORDERING", "eventual")],
+            "SOCIAL_QDRANT__WRITE_ORDERING",
+            "weak, medium, strong",
+        ),
+        case(
+            &[REMOTE, ("SOCIAL_QDRANT__READ_CONSISTENCY", "0")],
+            "SOCIAL_QDRANT__READ_CONSISTENCY",
+            "a number of replicas 1-100",
+        ),
+        case(
+            &[REMOTE, ("SOCIAL_QDRANT__READ_CONSISTENCY", "most")],
+            "SOCIAL_QDRANT__READ_CONSISTENCY",
+            "all, majority, quorum",
+        ),
+        case(
+            &[("SOCIAL_QDRANT__READ_CONSISTENCY", "majority")],
+            "SOCIAL_QDRANT__READ_CONSISTENCY",
+            "SOCIAL_QDRANT__MODE=remote",
+        ),
+        case(
+            &[("SOCIAL_QDRANT__WRITE_ORDERING", "strong")],
+            "SOCIAL_QDRANT__WRITE_ORDERING",
+            "SOCIAL_QDRANT__MODE=remote",
+        ),
+        case(
             &[("SOCIAL_QDRANT__POOL_SIZE", "0")],
             "SOCIAL_QDRANT__POOL_SIZE",
             "1-64",

@@ -93,8 +93,8 @@ fn the_docker_compose_block_loads() {
 
 #[test]
 fn suggested_scalar_values_are_valid_one_by_one() {
-    // Keys whose example is a placeholder that needs companions (a URL in
-    // embedded mode, TLS files, nodes in standalone mode, ...) are skipped.
+    // Keys whose example is a placeholder that needs companions (a URL or a
+    // remote-only key in embedded mode, TLS files, nodes in standalone mode, ...) are skipped.
     let needs_companions = [
         "SOCIAL_CONFIG_FILE",
         "SOCIAL_REDIS__URL",
@@ -108,6 +108,8 @@ fn suggested_scalar_values_are_valid_one_by_one() {
         "SOCIAL_QDRANT__PORT",
         "SOCIAL_QDRANT__API_KEY",
         "SOCIAL_QDRANT__MODE",
+        "SOCIAL_QDRANT__WRITE_ORDERING",
+        "SOCIAL_QDRANT__READ_CONSISTENCY",
         "SOCIAL_HTTP__AUTH__JWT__PUBLIC_KEY_FILE",
         "SOCIAL_HTTP__AUTH__JWT__JWKS_FILE",
     ];

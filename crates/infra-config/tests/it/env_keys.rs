@@ -1,12 +1,13 @@
 //! Every `SOCIAL_*` key of the contract (the keys `.env.example` lists) is read from the
 //! environment into the right field.
 
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::time::Duration;
 
 use infra_config::{
     ApiKeyCredential, AuthMode, Compression, ExposeSecret, LogFormat, NodeAddr, QdrantMode,
-    RedisMode, Scope, Secret,
+    ReadConsistency, RedisMode, Scope, Secret, WriteOrdering,
 };
 
 use crate::{load_ok, write_file};
@@ -173,6 +174,8 @@ fn qdrant_remote_host_form_keys() {
         ("SOCIAL_QDRANT__KEEP_ALIVE", "45s"),
         ("SOCIAL_QDRANT__COMPRESSION", "gzip"),
         ("SOCIAL_QDRANT__POOL_SIZE", "4"),
+        ("SOCIAL_QDRANT__WRITE_ORDERING", "Strong"),
+        ("SOCIAL_QDRANT__READ_CONSISTENCY", "2"),
         ("SOCIAL_QDRANT__RETRY__MAX_ATTEMPTS", "2"),
         ("SOCIAL_QDRANT__RETRY__BASE_DELAY", "10ms"),
         ("SOCIAL_QDRANT__RETRY__MAX_DELAY", "100ms"),
@@ -191,6 +194,11 @@ fn qdrant_remote_host_form_keys() {
     assert_eq!(q.keep_alive, Duration::from_secs(45));
     assert_eq!(q.compression, Compression::Gzip);
     assert_eq!(q.pool_size, 4);
+    assert_eq!(q.write_ordering, WriteOrdering::Strong);
+    assert_eq!(
+        q.read_consistency,
+        Some(ReadConsistency::Replicas(NonZeroU32::new(2).unwrap()))
+    );
     assert_eq!(q.retry.max_attempts, 2);
     assert_eq!(q.retry.base_delay, Duration::from_millis(10));
     assert_eq!(q.retry.max_delay, Duration::from_millis(100));

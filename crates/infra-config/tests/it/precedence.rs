@@ -79,6 +79,24 @@ fn toml_values_keep_their_types() {
 }
 
 #[test]
+fn toml_read_consistency_is_a_word_or_an_integer() {
+    let dir = tempfile::tempdir().unwrap();
+    for (value, expected) in [("3", "3"), ("\"quorum\"", "quorum"), ("\"\"", "")] {
+        let toml = write_file(
+            &dir,
+            "qdrant.toml",
+            &format!("[qdrant]\nmode = \"remote\"\nread_consistency = {value}\n"),
+        );
+        let s = SettingsLoader::from_pairs(Vec::<(String, String)>::new())
+            .toml_file(&toml)
+            .load()
+            .unwrap();
+        let read = s.qdrant.read_consistency.map(|r| r.to_string());
+        assert_eq!(read.as_deref().unwrap_or(""), expected, "{value}");
+    }
+}
+
+#[test]
 fn config_file_key_names_the_toml_file() {
     let dir = tempfile::tempdir().unwrap();
     let toml = write_file(&dir, "named.toml", "[http]\nport = 4242\n");

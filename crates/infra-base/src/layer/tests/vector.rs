@@ -9,7 +9,7 @@ use crate::layer::Layered;
 use crate::resilience::{BreakerConfig, BreakerState, Resilience, RetryPolicy};
 use crate::vector::{
     CollectionSpec, EnsureOutcome, Filter, PayloadUpdate, Point, PointId, PointSelector,
-    ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VectorPort,
+    ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, VectorPort, WriteOptions, WriteOrdering,
 };
 use crate::vector::{Condition, Distance, MockVectorPort};
 
@@ -173,6 +173,32 @@ async fn upsert_sends_the_same_points_on_every_attempt() {
         });
     let vector: Arc<dyn VectorPort> = Arc::new(Layered::new(Arc::new(mock), policy()));
     vector.upsert("items", points()).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn upsert_with_options_forwards_them_with_the_same_points_on_every_attempt() {
+    let options = WriteOptions::no_wait().with_ordering(WriteOrdering::Strong);
+    let mut mock = MockVectorPort::new();
+    let mut failures = 1;
+    mock.expect_upsert_with()
+        .withf(move |collection, batch, sent| {
+            collection == "items" && *batch == points() && *sent == options
+        })
+        .times(2)
+        .returning(move |_, _, _| {
+            if failures > 0 {
+                failures -= 1;
+                Err(unavailable("upsert"))
+            } else {
+                Ok(())
+            }
+        });
+    mock.expect_upsert().never();
+    let vector: Arc<dyn VectorPort> = Arc::new(Layered::new(Arc::new(mock), policy()));
+    vector
+        .upsert_with("items", points(), &options)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(start_paused = true)]

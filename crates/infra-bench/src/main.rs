@@ -416,12 +416,7 @@ async fn run(options: Options) -> BenchResult<bool> {
         .out
         .clone()
         .unwrap_or_else(|| root.join("target").join("bench"));
-    let command = options.command.clone().unwrap_or_else(|| {
-        std::iter::once("infra-bench".to_owned())
-            .chain(std::env::args().skip(1))
-            .collect::<Vec<_>>()
-            .join(" ")
-    });
+    let command = options.command.clone().unwrap_or_else(this_command);
     let mut meta = Meta::collect(&root, command.clone(), plan.quick);
     meta.parameters = plan.parameters();
 
@@ -517,6 +512,14 @@ async fn run(options: Options) -> BenchResult<bool> {
     report.sort();
     write_report(&report, &out, options.copy_svg.as_deref())?;
     Ok(complete)
+}
+
+/// This process's command line, for the report when `--command` does not give one.
+fn this_command() -> String {
+    std::iter::once("infra-bench".to_owned())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Writes the report into `out`, prints it, and copies the charts into `copy_svg`.

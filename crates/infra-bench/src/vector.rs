@@ -102,11 +102,6 @@ impl QdrantTarget {
         })
     }
 
-    /// The gRPC URL.
-    pub(crate) fn url(&self) -> &str {
-        &self.url
-    }
-
     /// The in-process test server, when that is the provider.
     fn server(&self) -> Option<&QdrantTestServer> {
         self.provision.as_ref().and_then(QdrantProvision::server)

@@ -119,7 +119,7 @@ async fn measure(
         let (raw, port, queries) = (raw.clone(), Arc::clone(port), Arc::clone(&queries));
         async move {
             let kind = variant / 2;
-            if variant % 2 == 0 {
+            if variant.is_multiple_of(2) {
                 drive(plan.vector_tasks, duration, move |_| {
                     let mut raw = raw.clone();
                     let message = queries[kind].raw[fastrand::usize(..QUERIES)].clone();
@@ -234,7 +234,10 @@ fn query_of_kind(kind: usize, dimension: usize, limit: usize) -> (QueryRequest, 
                 Prefetch::new(sparse, Some(SPARSE), PREFETCH_LIMIT),
             ];
             let request = QueryRequest::fusion(Fusion::RRF, stages, limit);
-            let prefetch = vec![raw_stage((raw_dense, DENSE)), raw_stage((raw_sparse, SPARSE))];
+            let prefetch = vec![
+                raw_stage((raw_dense, DENSE)),
+                raw_stage((raw_sparse, SPARSE)),
+            ];
             let fusion = pb::Query::new_fusion(pb::Fusion::Rrf);
             (request, prefetch, fusion, None)
         }

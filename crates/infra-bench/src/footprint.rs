@@ -29,7 +29,7 @@ use serde_json::json;
 
 use crate::plot::{self, Axes, Panel, Series, XScale};
 use crate::report::{Report, Row, Status};
-use crate::vector::QdrantTarget;
+use crate::vector::{QdrantTarget, random_vector};
 use crate::{BenchResult, Plan, RedisTarget};
 
 const SCENARIO: &str = "6 footprint";
@@ -245,20 +245,24 @@ impl Drop for Served {
     }
 }
 
-fn random_vector(dimension: usize) -> Vec<f32> {
-    (0..dimension).map(|_| fastrand::f32() - 0.5).collect()
-}
-
-/// Creates the collection and loads `points` points through the HTTP API.
-async fn load_points(client: &reqwest::Client, base: &str, plan: &Plan) -> BenchResult {
+/// Creates `collection` (dimension `Plan::vector_dimension`, cosine) and loads
+/// `Plan::footprint_points` points through the HTTP API of `base`, with a small payload
+/// (`group`) when `with_payload`.
+pub(crate) async fn load_points(
+    client: &reqwest::Client,
+    base: &str,
+    collection: &str,
+    plan: &Plan,
+    with_payload: bool,
+) -> BenchResult {
     // A remote server may keep the collection of an interrupted run.
     let _ = client
-        .delete(format!("{base}/collections/{COLLECTION}"))
+        .delete(format!("{base}/collections/{collection}"))
         .send()
         .await?;
     let created = client
         .post(format!("{base}/collections"))
-        .json(&json!({ "name": COLLECTION, "dimension": plan.vector_dimension, "distance": "cosine" }))
+        .json(&json!({ "name": collection, "dimension": plan.vector_dimension, "distance": "cosine" }))
         .send()
         .await?;
     if !created.status().is_success() {
@@ -269,12 +273,15 @@ async fn load_points(client: &reqwest::Client, base: &str, plan: &Plan) -> Bench
         let items: Vec<_> = batch
             .iter()
             .map(|&id| {
-                json!({ "id": id, "vector": random_vector(plan.vector_dimension),
-                        "payload": { "group": id % 10 } })
+                let mut item = json!({ "id": id, "vector": random_vector(plan.vector_dimension) });
+                if with_payload {
+                    item["payload"] = json!({ "group": id % 10 });
+                }
+                item
             })
             .collect();
         let response = client
-            .put(format!("{base}/collections/{COLLECTION}/items"))
+            .put(format!("{base}/collections/{collection}/items"))
             .json(&json!({ "items": items }))
             .send()
             .await?;
@@ -379,7 +386,7 @@ async fn memory_rows(
     report: &mut Report,
 ) -> BenchResult<Timeline> {
     let timeline = RssTimeline::start(served.child.id());
-    load_points(client, &served.base, plan).await?;
+    load_points(client, &served.base, COLLECTION, plan, true).await?;
     let idle_from = timeline.now();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (idle, _) = served.memory()?;

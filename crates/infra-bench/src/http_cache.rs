@@ -31,10 +31,10 @@ use infra_base::{Components, SearchQuery, VectorPort};
 use infra_config::SettingsLoader;
 use serde_json::json;
 
-use crate::footprint::{Served, server_binary};
+use crate::footprint::{Served, load_points, server_binary};
 use crate::report::{Report, Row, Status};
 use crate::stats::{Paired, Run, drive};
-use crate::vector::QdrantTarget;
+use crate::vector::{QdrantTarget, random_vector};
 use crate::{BenchResult, Plan, RedisTarget};
 
 const SCENARIO: &str = "9 service search cache (wrk)";
@@ -256,42 +256,6 @@ async fn wrk(
     Ok(parse_wrk(&text)?)
 }
 
-fn random_vector(dimension: usize) -> Vec<f32> {
-    (0..dimension).map(|_| fastrand::f32() - 0.5).collect()
-}
-
-/// Creates the collection and loads `points` points through the HTTP API of `base`.
-async fn load_points(client: &reqwest::Client, base: &str, plan: &Plan) -> BenchResult {
-    let _ = client
-        .delete(format!("{base}/collections/{COLLECTION}"))
-        .send()
-        .await?;
-    let created = client
-        .post(format!("{base}/collections"))
-        .json(&json!({ "name": COLLECTION, "dimension": plan.vector_dimension, "distance": "cosine" }))
-        .send()
-        .await?;
-    if !created.status().is_success() {
-        return Err(format!("creating the collection: {}", created.status()).into());
-    }
-    let ids: Vec<usize> = (0..plan.footprint_points).collect();
-    for batch in ids.chunks(500) {
-        let items: Vec<_> = batch
-            .iter()
-            .map(|&id| json!({ "id": id, "vector": random_vector(plan.vector_dimension) }))
-            .collect();
-        let response = client
-            .put(format!("{base}/collections/{COLLECTION}/items"))
-            .json(&json!({ "items": items }))
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            return Err(format!("loading points: {}", response.status()).into());
-        }
-    }
-    Ok(())
-}
-
 /// Posts `body` to the search route of `base`; the `x-cache` header of the answer.
 async fn search_once(client: &reqwest::Client, base: &str, body: &str) -> BenchResult<String> {
     let response = client
@@ -363,7 +327,7 @@ pub(crate) async fn run(
     let uncached = Served::spawn(&binary, dir.path(), &env(false))?;
     cached.ready(&client).await?;
     uncached.ready(&client).await?;
-    load_points(&client, &cached.base, plan).await?;
+    load_points(&client, &cached.base, COLLECTION, plan, false).await?;
     let servers = (&cached, &uncached);
     let result = measure(
         &client,

@@ -59,6 +59,10 @@ choice! {
     default = Weak;
 }
 
+/// What [`ReadConsistency::parse`] accepts (also the key's accepted values in the schema).
+pub(crate) const READ_CONSISTENCY_ACCEPTED: &str =
+    "all, majority, quorum, or a number of replicas 1-100";
+
 /// How many replicas of a remote collection each read asks, and which points it keeps
 /// (Qdrant's `read_consistency`). It only matters with a replication factor above 1;
 /// unset, Qdrant asks one replica.
@@ -91,17 +95,15 @@ impl ReadConsistency {
                 return Ok(value);
             }
         }
-        match text.parse::<u32>() {
-            Ok(n) if (1..=Self::MAX_REPLICAS).contains(&n) => NonZeroU32::new(n)
-                .map(Self::Replicas)
-                .ok_or_else(|| Self::accepted().to_owned()),
-            _ => Err(Self::accepted().to_owned()),
+        match text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n <= Self::MAX_REPLICAS)
+            .and_then(NonZeroU32::new)
+        {
+            Some(n) => Ok(Self::Replicas(n)),
+            None => Err(format!("expected {READ_CONSISTENCY_ACCEPTED}")),
         }
-    }
-
-    /// What [`parse`](Self::parse) accepts.
-    const fn accepted() -> &'static str {
-        "expected all, majority, quorum, or a number of replicas 1-100"
     }
 }
 
@@ -133,7 +135,7 @@ fn optional_read_consistency<'de, D: Deserializer<'de>>(
         type Value = Option<ReadConsistency>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("all, majority, quorum, or a number of replicas 1-100")
+            f.write_str(READ_CONSISTENCY_ACCEPTED)
         }
 
         fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {

@@ -43,7 +43,7 @@ use crate::auth::AuthMode;
 use crate::duration;
 use crate::http::RateLimitFailure;
 use crate::log::LogFormat;
-use crate::qdrant::{Compression, QdrantMode, WriteOrdering};
+use crate::qdrant::{Compression, QdrantMode, READ_CONSISTENCY_ACCEPTED, WriteOrdering};
 use crate::redis::RedisMode;
 
 pub use render::{render_env_example, render_markdown};
@@ -681,7 +681,7 @@ keys! {
     QDRANT_READ_CONSISTENCY = text(
         "qdrant.read_consistency",
         Value::Unset,
-        "all, majority, quorum, or a number of replicas 1-100",
+        READ_CONSISTENCY_ACCEPTED,
         "Remote: how many replicas every read asks; unset, one (Qdrant's default).",
     )
     .note(

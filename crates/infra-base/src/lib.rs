@@ -76,12 +76,13 @@ pub use service::BaseService;
 pub use vector::{
     AnyValues, CollectionInfo, CollectionName, CollectionSpec, Condition, CountRequest,
     DatetimeRange, Distance, EnsureOutcome, FacetHit, FacetRequest, FacetValue, FieldIndex, Filter,
-    Fusion, GeoPoint, GroupId, GroupsRequest, HnswParams, MatchValue, MinShould, Payload,
-    PayloadIndex, PayloadSelector, PayloadUpdate, Point, PointGroup, PointId, PointSelector,
-    PointVectors, Prefetch, Quantization, Query, QueryRequest, Range, Recommend, RecommendStrategy,
-    Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, SparseParams, SparseVector,
-    TextTokenizer, UNNAMED_VECTOR, VECTOR_BACKEND, ValuesCount, Vector, VectorInput, VectorParams,
-    VectorPort, VectorPortExt, VectorSchema, Vectors, WriteOptions, WriteOrdering,
+    Fusion, GeoPoint, GroupId, GroupsRequest, HnswParams, LookupLocation, MatchValue, MinShould,
+    Payload, PayloadIndex, PayloadSelector, PayloadUpdate, Point, PointGroup, PointId,
+    PointSelector, PointVectors, Prefetch, Quantization, Query, QueryRequest, Range, Recommend,
+    RecommendStrategy, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchQuery, SparseParams,
+    SparseVector, TextTokenizer, UNNAMED_VECTOR, VECTOR_BACKEND, ValuesCount, Vector, VectorInput,
+    VectorParams, VectorPort, VectorPortExt, VectorSchema, Vectors, WithLookup, WriteOptions,
+    WriteOrdering,
 };
 
 #[cfg(feature = "mock")]

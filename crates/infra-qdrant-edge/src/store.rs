@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use infra_base::vector::{Alias, AliasChange};
+use infra_base::vector::{Alias, AliasChange, resolve_lookup};
 use infra_base::{
     CollectionInfo, CollectionName, CollectionSpec, ComponentHealth, CountRequest, EnsureOutcome,
     ErrorKind, FacetHit, FacetRequest, Filter, HealthStatus, InfraError, InfraResult, Lifecycle,
@@ -1144,6 +1144,11 @@ impl VectorPort for EdgeVectorStore {
         const OP: &str = "query";
         let c = self.inner.collection(collection, OP)?;
         request.validate(&c.vectors)?;
+        // Ids read from another collection become inline vectors first (Qdrant does this
+        // above its shards; the engine is one shard).
+        if let Some(resolved) = resolve_lookup(self, request).await? {
+            return self.query(collection, &resolved).await;
+        }
         let request = request.clone();
         let (exact, max) = (
             self.inner.options.exact_search,

@@ -649,21 +649,8 @@ impl VectorPort for QdrantAdapter {
         let reply = self.on_collection(collection, result)?;
         let mut found = HashMap::with_capacity(reply.result.len());
         for point in reply.result {
-            let id = convert::from_point_id(point.id, OP)?;
-            let vectors = if with_vector {
-                convert::from_vectors(point.vectors)
-            } else {
-                None
-            };
-            let payload = convert::from_payload(point.payload);
-            found.insert(
-                id,
-                Record {
-                    id,
-                    payload,
-                    vectors,
-                },
-            );
+            let record = convert::from_retrieved_point(point, with_vector, OP)?;
+            found.insert(record.id, record);
         }
         Ok(unique
             .into_iter()
@@ -855,6 +842,7 @@ impl VectorPort for QdrantAdapter {
             request.query.with_payload.wants_payload(),
             request.query.with_vector,
         );
+        let lookup_vector = request.with_lookup.as_ref().is_some_and(|l| l.with_vector);
         reply
             .result
             .map(|r| r.groups)
@@ -868,6 +856,10 @@ impl VectorPort for QdrantAdapter {
                         .into_iter()
                         .map(|hit| convert::from_scored_point(hit, wants_payload, with_vector, OP))
                         .collect::<InfraResult<_>>()?,
+                    lookup: group
+                        .lookup
+                        .map(|point| convert::from_retrieved_point(point, lookup_vector, OP))
+                        .transpose()?,
                 })
             })
             .collect()

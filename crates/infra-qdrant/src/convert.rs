@@ -12,8 +12,8 @@ use infra_base::vector::{AliasChange, OrderBy, OrderDirection, StartFrom, WriteO
 use infra_base::{
     AnyValues, CollectionSpec, Condition, Distance, ErrorKind, FacetHit, FacetValue, Filter,
     GeoPoint, HnswParams, InfraError, InfraResult, MatchValue, Payload, PointId, PointSelector,
-    Quantization, Range, ScoredPoint, SearchQuery, SparseParams, SparseVector, UNNAMED_VECTOR,
-    VECTOR_BACKEND, Vector, VectorParams, VectorSchema, Vectors,
+    Quantization, Range, Record, ScoredPoint, SearchQuery, SparseParams, SparseVector,
+    UNNAMED_VECTOR, VECTOR_BACKEND, Vector, VectorParams, VectorSchema, Vectors,
 };
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::{
@@ -63,7 +63,24 @@ pub(crate) fn point_id(id: PointId) -> pb::PointId {
     }
 }
 
-/// The port id of a point the server returned.
+/// The port's record of a point the server returned, with its vectors if they were asked
+/// for.
+pub(crate) fn from_retrieved_point(
+    point: pb::RetrievedPoint,
+    with_vector: bool,
+    operation: &'static str,
+) -> InfraResult<Record> {
+    Ok(Record {
+        id: from_point_id(point.id, operation)?,
+        payload: from_payload(point.payload),
+        vectors: if with_vector {
+            from_vectors(point.vectors)
+        } else {
+            None
+        },
+    })
+}
+
 /// The port's scored point of a server's, with the payload and vectors the request asked
 /// for.
 pub(crate) fn from_scored_point(

@@ -32,6 +32,14 @@ pub(crate) fn query_points(
         offset: Some(request.offset as u64).filter(|o| *o > 0),
         with_payload: Some(with_payload(&request.with_payload)),
         with_vectors: Some(convert::with_vectors(request.with_vector)),
+        lookup_from: request
+            .lookup_from
+            .as_ref()
+            .map(|location| pb::LookupLocation {
+                collection_name: location.collection.clone(),
+                vector_name: using(location.vector.as_deref()),
+                shard_key_selector: None,
+            }),
         ..pb::QueryPoints::default()
     })
 }
@@ -57,6 +65,12 @@ pub(crate) fn query_point_groups(
         // Validated: at most MAX_GROUP_SIZE.
         group_size: Some(request.group_size as u64),
         group_by: request.group_by.clone(),
+        lookup_from: query.lookup_from,
+        with_lookup: request.with_lookup.as_ref().map(|lookup| pb::WithLookup {
+            collection: lookup.collection.clone(),
+            with_payload: Some(with_payload(&lookup.with_payload)),
+            with_vectors: Some(convert::with_vectors(lookup.with_vector)),
+        }),
         ..pb::QueryPointGroups::default()
     })
 }

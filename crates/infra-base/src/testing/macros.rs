@@ -187,6 +187,7 @@ macro_rules! for_each_vector_case {
             tuning_parameters_are_accepted_at_creation
             query_nearest_pages_with_offset_and_selects_payload
             query_by_point_id_leaves_the_point_out
+            query_lookup_from_reads_ids_from_another_collection
             hybrid_fusion_finds_what_dense_search_misses
             prefetch_limits_what_the_query_scores
             recommend_scores_by_examples
@@ -195,6 +196,7 @@ macro_rules! for_each_vector_case {
             facet_needs_an_exact_value_index
             query_batch_answers_each_query_in_order
             query_groups_keeps_the_best_points_per_value
+            query_groups_with_lookup_joins_records
             invalid_groups_and_batches_are_refused
         }
     };

@@ -18,7 +18,8 @@ use crate::vector::{
     FacetHit, FacetRequest, FacetValue, FieldIndex, OrderBy, OrderDirection, Payload, PayloadIndex,
     PayloadUpdate, Point, PointId, PointSelector, PointVectors, QueryRequest, Record, ScoredPoint,
     ScrollPage, ScrollRequest, SearchQuery, SparseVector, StartFrom, VECTOR_BACKEND, Vector,
-    VectorPort, VectorSchema, Vectors, parse_payload_datetime, validate_collection_name, values_at,
+    VectorPort, VectorSchema, Vectors, parse_payload_datetime, resolve_lookup,
+    validate_collection_name, values_at,
 };
 
 /// An in-memory [`VectorPort`] (and [`Lifecycle`]) for tests: a drop-in for a Qdrant
@@ -661,10 +662,11 @@ impl VectorPort for MemoryVector {
         collection: &str,
         request: &QueryRequest,
     ) -> InfraResult<Vec<ScoredPoint>> {
-        self.read(collection, "query", |c| {
-            request.validate(&c.vectors)?;
-            c.query(request)
-        })
+        self.read(collection, "query", |c| request.validate(&c.vectors))?;
+        match resolve_lookup(self, request).await? {
+            Some(resolved) => self.query(collection, &resolved).await,
+            None => self.read(collection, "query", |c| c.query(request)),
+        }
     }
 
     /// Exact either way: an estimate may be exact.

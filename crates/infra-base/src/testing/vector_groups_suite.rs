@@ -11,7 +11,8 @@ use crate::error::ErrorKind;
 use crate::testing::{expect_kind, ok};
 use crate::vector::{
     CollectionSpec, Condition, Distance, Filter, GroupId, GroupsRequest, MAX_QUERY_BATCH,
-    PayloadIndex, PayloadSelector, PointGroup, PointId, QueryRequest, VectorPort,
+    PayloadIndex, PayloadSelector, Point, PointGroup, PointId, QueryRequest, VectorPort,
+    WithLookup,
 };
 
 /// Points 1 to 10 with a `doc` of strings, an integer and an array, and one without.
@@ -147,6 +148,88 @@ pub async fn query_groups_keeps_the_best_points_per_value(port: Arc<dyn VectorPo
         assert!(
             !payload.contains_key("doc"),
             "a key the selector leaves out is not returned, even the grouped one"
+        );
+    })
+    .await;
+}
+
+/// With `with_lookup`, each group carries the record of another collection whose id is
+/// the group's value, with the payload keys asked for and no vectors; a value that
+/// collection lacks leaves the group without one, and a lookup collection that does not
+/// exist is `NotFound`.
+pub async fn query_groups_with_lookup_joins_records(port: Arc<dyn VectorPort>, prefix: &str) {
+    scoped(port, prefix, |store, names| async move {
+        let chunks = names.collection("chunks");
+        let spec =
+            CollectionSpec::new(&chunks, 2, Distance::Dot).with_index("doc", PayloadIndex::Integer);
+        ok(store.ensure_collection(&spec).await, "ensure_collection");
+        let docs = [1, 3, 1, 2, 1, 2].map(|doc| json!({"doc": doc}));
+        ok(store.upsert(&chunks, numbered_points(docs)).await, "upsert");
+        let documents = names.collection("documents");
+        create(&*store, &documents, 2, Distance::Dot).await;
+        let document = |id: u64, title: &str| {
+            Point::new(id, vec![1.0, 0.0])
+                .with_payload(super::payload(json!({"title": title, "body": "long text"})))
+        };
+        ok(
+            store
+                .upsert(
+                    &documents,
+                    vec![document(1, "first"), document(2, "second")],
+                )
+                .await,
+            "upsert of the documents",
+        );
+
+        let request = GroupsRequest::new(QueryRequest::nearest(vec![0.0, 1.0], 3), "doc", 1)
+            .with_lookup(
+                WithLookup::new(&documents)
+                    .with_payload(PayloadSelector::Include(vec!["title".into()])),
+            );
+        let groups = ok(store.query_groups(&chunks, &request).await, "query_groups");
+        assert_eq!(
+            shape(&groups),
+            vec![
+                (GroupId::Integer(2), num_ids(&[6])),
+                (GroupId::Integer(1), num_ids(&[5])),
+                (GroupId::Integer(3), num_ids(&[2])),
+            ],
+            "the best point of each document"
+        );
+        let looked_up: Vec<Option<(PointId, Option<serde_json::Value>, bool)>> = groups
+            .iter()
+            .map(|g| {
+                g.lookup.as_ref().map(|record| {
+                    (
+                        record.id,
+                        record.payload.get("title").cloned(),
+                        record.payload.contains_key("body") || record.vectors.is_some(),
+                    )
+                })
+            })
+            .collect();
+        assert_eq!(
+            looked_up,
+            vec![
+                Some((PointId::Num(2), Some(json!("second")), false)),
+                Some((PointId::Num(1), Some(json!("first")), false)),
+                None,
+            ],
+            "documents 2 and 1 joined with their title only; document 3 does not exist"
+        );
+
+        let without = GroupsRequest::new(QueryRequest::nearest(vec![0.0, 1.0], 3), "doc", 1);
+        let groups = ok(store.query_groups(&chunks, &without).await, "query_groups");
+        assert!(
+            groups.iter().all(|g| g.lookup.is_none()),
+            "no record without with_lookup"
+        );
+
+        let nowhere = without.with_lookup(WithLookup::new(names.collection("absent")));
+        expect_kind(
+            store.query_groups(&chunks, &nowhere).await,
+            ErrorKind::NotFound,
+            "a lookup collection that does not exist",
         );
     })
     .await;

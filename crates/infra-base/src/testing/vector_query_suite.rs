@@ -13,8 +13,9 @@ use super::{assert_hits, create_hybrid, hit_ids, num_ids, scoped};
 use crate::error::ErrorKind;
 use crate::testing::{expect_kind, ok};
 use crate::vector::{
-    Condition, Filter, Fusion, PayloadSelector, PointId, Prefetch, Query, QueryRequest, Recommend,
-    RecommendStrategy, SparseVector, VectorInput, VectorPort,
+    CollectionSpec, Condition, Distance, Filter, Fusion, LookupLocation, PayloadSelector, Point,
+    PointId, Prefetch, Query, QueryRequest, Recommend, RecommendStrategy, SparseVector,
+    VectorInput, VectorParams, VectorPort, Vectors,
 };
 
 /// A dense stage on `image` and a sparse stage on `words`, two candidates each.
@@ -81,6 +82,108 @@ pub async fn query_nearest_pages_with_offset_and_selects_payload(
             first(PayloadSelector::None).await,
             None,
             "no payload when none is asked"
+        );
+    })
+    .await;
+}
+
+/// With `lookup_from`, the ids of the query are read from another collection, by the
+/// vector it names: a query by such an id scores as the same query by its vector; an id
+/// that collection lacks, or a collection that does not exist, is `NotFound`.
+pub async fn query_lookup_from_reads_ids_from_another_collection(
+    port: Arc<dyn VectorPort>,
+    prefix: &str,
+) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("lookup_target");
+        create_hybrid(&*store, &name).await;
+        // Ids the queried collection does not hold, so that which collection leaves
+        // referenced points out cannot matter.
+        let probes = names.collection("lookup_probes");
+        let spec = CollectionSpec::named(&probes)
+            .with_vector("probe", VectorParams::dense(2, Distance::Dot));
+        ok(store.ensure_collection(&spec).await, "ensure_collection");
+        let probe = |id: u64, vector: Vec<f32>| {
+            Point::with_vectors(id, Vectors::new().with("probe", vector))
+        };
+        ok(
+            store
+                .upsert(
+                    &probes,
+                    vec![probe(900, vec![0.0, 1.0]), probe(901, vec![1.0, 0.0])],
+                )
+                .await,
+            "upsert of the probes",
+        );
+        let from_probes = LookupLocation::new(&probes).vector("probe");
+
+        let by_probe = QueryRequest::nearest(PointId::Num(900), 2)
+            .using("image")
+            .lookup_from(from_probes.clone());
+        let hits = ok(
+            store.query(&name, &by_probe).await,
+            "query by a looked-up id",
+        );
+        assert_hits(
+            &hits,
+            &[(3, 1.0), (2, 0.5)],
+            "scored by probe 900's vector [0, 1] on image",
+        );
+        let inline = QueryRequest::nearest(vec![0.0, 1.0], 2).using("image");
+        let same = ok(
+            store.query(&name, &inline).await,
+            "query by the vector itself",
+        );
+        assert_eq!(
+            hit_ids(&hits),
+            hit_ids(&same),
+            "as the vector itself scores"
+        );
+
+        // avg(positive) + (avg(positive) - avg(negative)) = [-1, 2].
+        let recommend = QueryRequest::new(
+            Query::Recommend(Recommend {
+                positive: vec![PointId::Num(900).into()],
+                negative: vec![PointId::Num(901).into()],
+                strategy: RecommendStrategy::AverageVector,
+            }),
+            4,
+        )
+        .using("image")
+        .lookup_from(from_probes.clone());
+        let hits = ok(
+            store.query(&name, &recommend).await,
+            "recommend by looked-up ids",
+        );
+        assert_hits(
+            &hits,
+            &[(3, 2.0), (4, 1.0), (2, 0.5), (1, -1.0)],
+            "examples read from the probes",
+        );
+
+        let missing = QueryRequest::nearest(PointId::Num(902), 2)
+            .using("image")
+            .lookup_from(from_probes);
+        expect_kind(
+            store.query(&name, &missing).await,
+            ErrorKind::NotFound,
+            "an id the lookup collection lacks",
+        );
+        let nowhere = QueryRequest::nearest(PointId::Num(900), 2)
+            .using("image")
+            .lookup_from(LookupLocation::new(names.collection("absent")).vector("probe"));
+        expect_kind(
+            store.query(&name, &nowhere).await,
+            ErrorKind::NotFound,
+            "a lookup collection that does not exist",
+        );
+        let invalid = QueryRequest::nearest(PointId::Num(900), 2)
+            .using("image")
+            .lookup_from(LookupLocation::new("not a/valid name"));
+        expect_kind(
+            store.query(&name, &invalid).await,
+            ErrorKind::InvalidInput,
+            "an invalid lookup collection name",
         );
     })
     .await;

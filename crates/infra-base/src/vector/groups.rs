@@ -13,8 +13,9 @@ use serde_json::Value;
 
 use super::filter::values_at;
 use super::index::MAX_INDEX_FIELD_LEN;
+use super::lookup::{WithLookup, join_lookup};
 use super::query::{MAX_QUERY_WINDOW, PayloadSelector, QueryRequest};
-use super::types::{ScoredPoint, invalid};
+use super::types::{PointId, Record, ScoredPoint, invalid};
 use super::{MAX_SEARCH_LIMIT, VectorPort};
 use crate::error::InfraResult;
 
@@ -33,7 +34,8 @@ pub const MAX_QUERY_BATCH: usize = 256;
 /// `query.offset` must be 0 (Qdrant has no offset for groups). Groups are ordered by their
 /// best point, points in a group by score. A point counts in a group per distinct string
 /// or integer value of `group_by` it holds (an array puts it in several groups); points
-/// without one are left out.
+/// without one are left out. With [`with_lookup`](Self::with_lookup), each group also
+/// carries the record of another collection whose id is the group's value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupsRequest {
     /// The query that scores the points (its `limit` is the number of groups).
@@ -42,6 +44,9 @@ pub struct GroupsRequest {
     pub group_by: String,
     /// At most this many points per group, 1..=[`MAX_GROUP_SIZE`].
     pub group_size: usize,
+    /// The collection whose records join the groups ([`PointGroup::lookup`]), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_lookup: Option<WithLookup>,
 }
 
 impl GroupsRequest {
@@ -51,14 +56,25 @@ impl GroupsRequest {
             query,
             group_by: group_by.into(),
             group_size,
+            with_lookup: None,
         }
     }
 
+    /// Joins to each group the record of `lookup.collection` whose id is its value.
+    #[must_use]
+    pub fn with_lookup(mut self, lookup: WithLookup) -> Self {
+        self.with_lookup = Some(lookup);
+        self
+    }
+
     /// Checks what grouping adds to the query (the field, the group size, no offset,
-    /// `limit × group_size` at most [`MAX_QUERY_WINDOW`]); the query itself is checked by
-    /// [`QueryRequest::validate`].
+    /// `limit × group_size` at most [`MAX_QUERY_WINDOW`], the lookup); the query itself is
+    /// checked by [`QueryRequest::validate`].
     pub fn validate_grouping(&self) -> InfraResult<()> {
         const OP: &str = "query_groups";
+        if let Some(lookup) = &self.with_lookup {
+            lookup.validate(OP)?;
+        }
         if self.group_by.is_empty() || self.group_by.len() > MAX_INDEX_FIELD_LEN {
             return Err(invalid(
                 OP,
@@ -120,6 +136,16 @@ impl GroupId {
             _ => None,
         }
     }
+
+    /// The point id this value names in a lookup collection, as Qdrant reads it: a
+    /// non-negative integer is a numeric id, a string holding a UUID is that UUID; `None`
+    /// for anything else.
+    pub fn as_point_id(&self) -> Option<PointId> {
+        match self {
+            GroupId::Integer(i) => u64::try_from(*i).ok().map(PointId::Num),
+            GroupId::Keyword(s) => uuid::Uuid::try_parse(s).ok().map(PointId::Uuid),
+        }
+    }
 }
 
 impl fmt::Display for GroupId {
@@ -138,6 +164,10 @@ pub struct PointGroup {
     pub id: GroupId,
     /// Its points, best first, at most `group_size`.
     pub hits: Vec<ScoredPoint>,
+    /// The record of the lookup collection whose id is the value, when the request asked
+    /// for one ([`GroupsRequest::with_lookup`]) and that collection holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup: Option<Record>,
 }
 
 /// The distinct groups a payload holds at `path`: each string or integer value once, array
@@ -190,6 +220,7 @@ pub(crate) async fn query_groups_by_pages<P: VectorPort + ?Sized>(
                         groups.push(PointGroup {
                             id,
                             hits: Vec::new(),
+                            lookup: None,
                         });
                         groups.last_mut().expect("just pushed")
                     }
@@ -209,6 +240,9 @@ pub(crate) async fn query_groups_by_pages<P: VectorPort + ?Sized>(
             && groups.iter().all(|g| g.hits.len() == request.group_size);
         let next_offset = page.offset + page.limit;
         if exhausted || full || next_offset >= MAX_QUERY_WINDOW {
+            if let Some(lookup) = &request.with_lookup {
+                join_lookup(port, lookup, &mut groups).await?;
+            }
             return Ok(groups);
         }
         page.offset = next_offset;

@@ -11,6 +11,7 @@ mod facet;
 mod filter;
 mod groups;
 mod index;
+mod lookup;
 mod name;
 pub mod ops;
 mod points;
@@ -38,6 +39,7 @@ pub use groups::{
     GroupId, GroupsRequest, MAX_GROUP_SIZE, MAX_QUERY_BATCH, PointGroup, check_batch,
 };
 pub use index::{FieldIndex, MAX_INDEX_FIELD_LEN, PayloadIndex, TextTokenizer};
+pub use lookup::{LookupLocation, WithLookup, join_lookup, resolve_lookup};
 pub use name::{CollectionName, InvalidCollectionName, MAX_COLLECTION_NAME_LEN};
 pub use points::{
     MAX_SCROLL_LIMIT, OrderBy, OrderDirection, PayloadUpdate, PointSelector, ScrollPage,

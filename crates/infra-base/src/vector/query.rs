@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::VECTOR_BACKEND;
 use super::filter::Filter;
+use super::lookup::LookupLocation;
 use super::types::{Distance, MAX_SEARCH_LIMIT, PointId, invalid};
 use super::vectors::{SparseVector, UNNAMED_VECTOR, Vector, VectorSchema};
 use crate::error::{ErrorKind, InfraError, InfraResult};
@@ -135,7 +136,7 @@ pub enum Query {
 
 impl Query {
     /// The ids this query reads vectors from (and leaves out of the results).
-    fn referenced_ids(&self) -> impl Iterator<Item = PointId> + '_ {
+    pub(super) fn referenced_ids(&self) -> impl Iterator<Item = PointId> + '_ {
         let inputs: Box<dyn Iterator<Item = &VectorInput>> = match self {
             Query::Nearest(input) => Box::new(std::iter::once(input)),
             Query::Recommend(r) => Box::new(r.positive.iter().chain(&r.negative)),
@@ -191,7 +192,7 @@ impl PayloadSelector {
         }
     }
 
-    fn validate(&self, operation: &'static str) -> InfraResult<()> {
+    pub(crate) fn validate(&self, operation: &'static str) -> InfraResult<()> {
         let keys = match self {
             PayloadSelector::None | PayloadSelector::All => return Ok(()),
             PayloadSelector::Include(keys) | PayloadSelector::Exclude(keys) => keys,
@@ -321,6 +322,9 @@ pub struct QueryRequest {
     /// Whether results carry their vectors.
     #[serde(default)]
     pub with_vector: bool,
+    /// Where the ids of `query` are read from, when not from the queried collection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_from: Option<LookupLocation>,
 }
 
 impl QueryRequest {
@@ -338,6 +342,7 @@ impl QueryRequest {
             params: QueryParams::default(),
             with_payload: PayloadSelector::All,
             with_vector: false,
+            lookup_from: None,
         }
     }
 
@@ -396,6 +401,14 @@ impl QueryRequest {
         self
     }
 
+    /// Reads the points `query` refers to by id from `location` (another collection, or
+    /// another of its vectors) instead of the queried collection.
+    #[must_use]
+    pub fn lookup_from(mut self, location: LookupLocation) -> Self {
+        self.lookup_from = Some(location);
+        self
+    }
+
     /// The name of the vector scored by ([`UNNAMED_VECTOR`] for the unnamed one).
     pub fn vector_name(&self) -> &str {
         self.using.as_deref().unwrap_or(UNNAMED_VECTOR)
@@ -437,6 +450,9 @@ impl QueryRequest {
         }
         self.filter.validate(OP)?;
         self.with_payload.validate(OP)?;
+        if let Some(location) = &self.lookup_from {
+            location.validate(OP)?;
+        }
         check_stage(
             &self.query,
             self.using.as_deref(),

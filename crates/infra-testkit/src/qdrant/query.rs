@@ -5,7 +5,9 @@ use infra_base::vector::{
     Fusion, PayloadSelector, Prefetch, Query, QueryParams, Recommend, RecommendStrategy,
     VectorInput,
 };
-use infra_base::{GroupId, GroupsRequest, QueryRequest, SparseVector, Vector};
+use infra_base::{
+    GroupId, GroupsRequest, LookupLocation, QueryRequest, SparseVector, Vector, WithLookup,
+};
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::{vector_input, with_payload_selector};
 use tonic::Status;
@@ -17,9 +19,6 @@ const DEFAULT_LIMIT: u64 = 10;
 
 /// The port request of a `QueryPoints` message.
 pub(super) fn request(m: pb::QueryPoints) -> Result<QueryRequest, Status> {
-    if m.lookup_from.is_some() {
-        return Err(unsupported("lookup_from"));
-    }
     Ok(QueryRequest {
         prefetch: prefetches(m.prefetch)?,
         query: query(m.query)?,
@@ -31,15 +30,38 @@ pub(super) fn request(m: pb::QueryPoints) -> Result<QueryRequest, Status> {
         params: params(m.params),
         with_payload: with_payload(m.with_payload),
         with_vector: convert::with_vectors(m.with_vectors)?,
+        lookup_from: m.lookup_from.map(lookup_location).transpose()?,
+    })
+}
+
+/// The port's [`LookupLocation`] of Qdrant's (shard keys are not modelled).
+fn lookup_location(location: pb::LookupLocation) -> Result<LookupLocation, Status> {
+    if location.shard_key_selector.is_some() {
+        return Err(unsupported("a lookup_from shard_key_selector"));
+    }
+    Ok(LookupLocation {
+        collection: location.collection_name,
+        vector: using(location.vector_name),
+    })
+}
+
+/// The port's [`WithLookup`] of Qdrant's, with Qdrant's defaults (the whole payload, no
+/// vectors).
+fn with_lookup(lookup: pb::WithLookup) -> Result<WithLookup, Status> {
+    Ok(WithLookup {
+        collection: lookup.collection,
+        with_payload: match lookup.with_payload {
+            None => PayloadSelector::All,
+            selector => with_payload(selector),
+        },
+        with_vector: convert::with_vectors(lookup.with_vectors)?,
     })
 }
 
 /// A grouped query as the port's [`GroupsRequest`], with Qdrant's defaults (3 groups of
 /// 10 points).
 pub(super) fn groups_request(m: pb::QueryPointGroups) -> Result<GroupsRequest, Status> {
-    if m.with_lookup.is_some() {
-        return Err(unsupported("with_lookup"));
-    }
+    let with_lookup = m.with_lookup.map(with_lookup).transpose()?;
     let query = request(pb::QueryPoints {
         collection_name: m.collection_name,
         prefetch: m.prefetch,
@@ -58,6 +80,7 @@ pub(super) fn groups_request(m: pb::QueryPointGroups) -> Result<GroupsRequest, S
         query,
         group_by: m.group_by,
         group_size: size(m.group_size.unwrap_or(10)),
+        with_lookup,
     })
 }
 

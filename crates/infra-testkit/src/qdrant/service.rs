@@ -203,6 +203,20 @@ fn scored_point(hit: infra_base::ScoredPoint) -> pb::ScoredPoint {
     }
 }
 
+/// Qdrant's record of a point, with its payload or none.
+fn retrieved_point(record: infra_base::Record, with_payload: bool) -> pb::RetrievedPoint {
+    pb::RetrievedPoint {
+        id: Some(convert::to_point_id(record.id)),
+        payload: if with_payload {
+            convert::to_payload(record.payload)
+        } else {
+            HashMap::new()
+        },
+        vectors: record.vectors.map(convert::to_vectors),
+        ..pb::RetrievedPoint::default()
+    }
+}
+
 #[tonic::async_trait]
 impl Qdrant for Service {
     async fn health_check(
@@ -482,16 +496,7 @@ impl Points for Service {
             .map_err(|err| convert::status(&err, &name))?;
         let result = records
             .into_iter()
-            .map(|record| pb::RetrievedPoint {
-                id: Some(convert::to_point_id(record.id)),
-                payload: if with_payload {
-                    convert::to_payload(record.payload)
-                } else {
-                    HashMap::new()
-                },
-                vectors: record.vectors.map(convert::to_vectors),
-                ..pb::RetrievedPoint::default()
-            })
+            .map(|record| retrieved_point(record, with_payload))
             .collect();
         Ok(Response::new(pb::GetResponse {
             result,
@@ -685,7 +690,7 @@ impl Points for Service {
                     .map(|group| pb::PointGroup {
                         id: Some(super::query::group_id(group.id)),
                         hits: group.hits.into_iter().map(scored_point).collect(),
-                        lookup: None,
+                        lookup: group.lookup.map(|record| retrieved_point(record, true)),
                     })
                     .collect(),
             }),
@@ -745,12 +750,7 @@ impl Points for Service {
             .map_err(|err| convert::status(&err, &name))?;
         let result = points
             .into_iter()
-            .map(|record| pb::RetrievedPoint {
-                id: Some(convert::to_point_id(record.id)),
-                payload: convert::to_payload(record.payload),
-                vectors: record.vectors.map(convert::to_vectors),
-                ..pb::RetrievedPoint::default()
-            })
+            .map(|record| retrieved_point(record, true))
             .collect();
         Ok(Response::new(pb::ScrollResponse {
             next_page_offset: next_page_offset.map(convert::to_point_id),

@@ -121,6 +121,7 @@ async fn batches_and_groups_go_to_the_inner_port_once_each_and_are_retried_as_re
     let answer = vec![PointGroup {
         id: GroupId::Keyword("a".into()),
         hits: Vec::new(),
+        lookup: None,
     }];
     let mut mock = MockVectorPort::new();
     let expected_requests = requests.clone();

@@ -39,8 +39,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, get, on};
 use axum::{Extension, Json, Router};
 use infra_base::{
-    CollectionInfo, Distance, EnsureOutcome, ErrorKind, Filter, InfraError, Payload, PointId,
-    QueryRequest, Record, ScoredPoint,
+    CollectionInfo, Distance, EnsureOutcome, ErrorKind, FacetHit, FacetRequest, Filter, InfraError,
+    Payload, PointId, QueryRequest, Record, ScoredPoint,
 };
 use infra_http::health::{INFRA_PATH, LIVE_PATH, READY_PATH};
 use infra_http::{ApiError, AppState, Problem, RoutePolicy, Scope};
@@ -186,6 +186,12 @@ pub fn api(catalog: Arc<CatalogService>, app: &AppState, limit: ResponseLimit) -
             "/collections/{name}/query",
             Scope::Read,
             query,
+        )
+        .add(
+            &Method::POST,
+            "/collections/{name}/facet",
+            Scope::Read,
+            facet,
         );
     let Routes {
         router,
@@ -384,6 +390,13 @@ impl From<ScoredPoint> for HitView {
 pub struct SearchView {
     /// Best first.
     pub hits: Vec<HitView>,
+}
+
+/// The answer of `POST /collections/{name}/facet`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FacetView {
+    /// One per value, the most frequent first (ties by ascending value).
+    pub hits: Vec<FacetHit>,
 }
 
 /// Query string of `GET /collections/{name}/items/{id}`.
@@ -610,6 +623,16 @@ async fn query(
 ) -> Result<Response, ApiError> {
     let outcome = catalog.query(&name, &request).await?;
     hits_response(limit, "query", outcome)
+}
+
+async fn facet(
+    State(catalog): Catalog,
+    Path(name): Path<String>,
+    Extension(limit): Extension<ResponseLimit>,
+    ApiJson(request): ApiJson<FacetRequest>,
+) -> Result<Response, ApiError> {
+    let hits = catalog.facet(&name, &request).await?;
+    Ok(limit.json("facet", &FacetView { hits })?)
 }
 
 /// The hits as a [`SearchView`], with the cache status header.

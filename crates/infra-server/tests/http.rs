@@ -808,3 +808,77 @@ async fn hybrid_queries_find_what_dense_search_misses() {
     );
     app.stop().await;
 }
+
+/// `POST /collections/{name}/facet` counts the items per value of an indexed field, the
+/// most frequent first, within a filter; a field without an index is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexed_fields_are_faceted() {
+    let app = TestApp::spawn(&[]).await;
+    let created = app
+        .post(
+            "/collections",
+            &json!({
+                "name": "faceted", "dimension": 2, "distance": "dot",
+                "indexes": [{ "field": "color", "type": "keyword" }],
+            }),
+        )
+        .await;
+    let status = created.status();
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        created.text().await.unwrap()
+    );
+    app.upsert(
+        "faceted",
+        json!([
+            { "id": 1, "vector": [1.0, 0.0], "payload": { "color": "red", "size": 1 } },
+            { "id": 2, "vector": [0.0, 1.0], "payload": { "color": "blue", "size": 2 } },
+            { "id": 3, "vector": [0.5, 0.5], "payload": { "color": "red", "size": 3 } },
+        ]),
+    )
+    .await;
+    let facet = app
+        .post(
+            "/collections/faceted/facet",
+            &json!({ "key": "color", "exact": true }),
+        )
+        .await;
+    assert_eq!(facet.status(), StatusCode::OK);
+    let body: Value = facet.json().await.unwrap();
+    assert_eq!(
+        body["hits"],
+        json!([{ "value": "red", "count": 2 }, { "value": "blue", "count": 1 }]),
+        "most frequent first"
+    );
+    let large = json!({ "must": [{ "range": { "key": "size", "range": { "gte": 2 } } }] });
+    let filtered = app
+        .post(
+            "/collections/faceted/facet",
+            &json!({ "key": "color", "filter": large, "exact": true, "limit": 1 }),
+        )
+        .await;
+    assert_eq!(filtered.status(), StatusCode::OK);
+    let body: Value = filtered.json().await.unwrap();
+    assert_eq!(
+        body["hits"].as_array().map(Vec::len),
+        Some(1),
+        "at most the limit"
+    );
+
+    let unindexed = app
+        .post("/collections/faceted/facet", &json!({ "key": "size" }))
+        .await;
+    problem(
+        unindexed,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a facet without an index",
+    )
+    .await;
+    let missing = app
+        .post("/collections/absent/facet", &json!({ "key": "color" }))
+        .await;
+    problem(missing, StatusCode::NOT_FOUND, "a missing collection").await;
+    app.stop().await;
+}

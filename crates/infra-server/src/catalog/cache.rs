@@ -136,8 +136,9 @@ pub enum CacheStatus {
     /// Not in Redis: answered by the vector store (once for concurrent identical searches)
     /// and stored for the TTL.
     Miss,
-    /// Redis not configured or failing, or the collection within an invalidation's
-    /// uncertainty window: answered by the vector store, nothing cached.
+    /// Redis not configured or failing, the collection within an invalidation's
+    /// uncertainty window, or a query reading another collection (`lookup_from`): answered
+    /// by the vector store, nothing cached.
     Bypass,
 }
 

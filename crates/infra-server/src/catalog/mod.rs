@@ -25,10 +25,10 @@ use std::sync::Arc;
 
 use infra_base::vector::{MAX_DIMENSION, validate_collection_name};
 use infra_base::{
-    BaseService, CollectionInfo, CollectionSpec, Distance, EnsureOutcome, ErrorKind, FieldIndex,
-    Filter, HnswParams, InfraError, InfraResult, Payload, PayloadUpdate, Point, PointId,
-    PointSelector, Quantization, QueryRequest, Record, ScoredPoint, ScrollPage, ScrollRequest,
-    SearchQuery, SparseParams, SparseVector, VectorPort, VectorPortExt, Vectors,
+    BaseService, CollectionInfo, CollectionSpec, Distance, EnsureOutcome, ErrorKind, FacetHit,
+    FacetRequest, FieldIndex, Filter, HnswParams, InfraError, InfraResult, Payload, PayloadUpdate,
+    Point, PointId, PointSelector, Quantization, QueryRequest, Record, ScoredPoint, ScrollPage,
+    ScrollRequest, SearchQuery, SparseParams, SparseVector, VectorPort, VectorPortExt, Vectors,
 };
 use serde::{Deserialize, Serialize};
 
@@ -467,6 +467,10 @@ impl CatalogService {
     /// Qdrant's universal query on `collection` (nearest by a vector or a stored item,
     /// recommendation from examples, prefetch stages merged by fusion), through the search
     /// cache as [`search`](Self::search) is. At most [`MAX_SEARCH_LIMIT`] results per call.
+    ///
+    /// A query that reads its ids from another collection (`lookup_from`) bypasses the
+    /// cache: its answer depends on that collection too, whose writes invalidate only
+    /// their own collection's entries.
     pub async fn query(
         &self,
         collection: &str,
@@ -476,6 +480,10 @@ impl CatalogService {
         check_name(collection, OP)?;
         check_limit(request.limit, MAX_SEARCH_LIMIT, OP)?;
         let vectors = self.vectors()?;
+        if request.lookup_from.is_some() {
+            let hits = vectors.query(collection, request).await?;
+            return Ok(SearchOutcome::counted(hits, CacheStatus::Bypass));
+        }
         let (hits, status) = self
             .cache
             .search(collection, &SearchCache::query_fingerprint(request), || {
@@ -483,6 +491,21 @@ impl CatalogService {
             })
             .await?;
         Ok(SearchOutcome::counted(hits, status))
+    }
+
+    /// How many items matching `request.filter` hold each value of the payload field
+    /// `request.key`, the most frequent first: Qdrant's facet, which needs a keyword,
+    /// integer, bool or uuid index on the field (`InvalidInput` without one). Not cached:
+    /// a facet is a dashboard's read, not a hot path.
+    pub async fn facet(
+        &self,
+        collection: &str,
+        request: &FacetRequest,
+    ) -> InfraResult<Vec<FacetHit>> {
+        const OP: &str = "facet";
+        check_name(collection, OP)?;
+        request.validate()?;
+        self.vectors()?.facet(collection, request).await
     }
 
     /// Runs a write to `collection`, then invalidates its cached searches unless the write

@@ -216,6 +216,44 @@ async fn queries_are_cached_apart_from_searches_and_invalidated_by_writes() {
     assert_invalid(f.catalog.query("items", &too_many).await, "limit");
 }
 
+/// An answer that depends on a second collection is never cached: a write to that
+/// collection invalidates only its own entries.
+#[tokio::test]
+async fn queries_reading_another_collection_bypass_the_cache() {
+    use infra_base::{LookupLocation, QueryRequest, VectorInput};
+    let f = fixture();
+    seeded(&f.catalog).await;
+    f.catalog
+        .create_collection(collection("probes", 2))
+        .await
+        .unwrap();
+    f.catalog
+        .upsert_items("probes", vec![item(9, &[0.0, 1.0], "any")])
+        .await
+        .unwrap();
+    let like_probe = QueryRequest::nearest(VectorInput::Point(PointId::Num(9)), 1)
+        .lookup_from(LookupLocation::new("probes"));
+    for _ in 0..2 {
+        let outcome = f.catalog.query("items", &like_probe).await.unwrap();
+        assert_eq!(outcome.cache, CacheStatus::Bypass, "never cached");
+        assert_eq!(
+            ids(&outcome.hits),
+            vec![PointId::Num(2)],
+            "nearest to [0, 1]"
+        );
+    }
+    f.catalog
+        .upsert_items("probes", vec![item(9, &[1.0, 0.0], "any")])
+        .await
+        .unwrap();
+    let after = f.catalog.query("items", &like_probe).await.unwrap();
+    assert_eq!(
+        ids(&after.hits),
+        vec![PointId::Num(1)],
+        "the probe's new vector is used at once"
+    );
+}
+
 #[tokio::test]
 async fn pages_of_items_walk_the_matching_items_once() {
     let f = fixture();

@@ -54,7 +54,7 @@ pub(crate) fn server_binary() -> BenchResult<PathBuf> {
 }
 
 /// `VmRSS` and `VmHWM` of process `pid`, in bytes, from `/proc/PID/status`.
-fn memory_of(pid: u32) -> BenchResult<(u64, u64)> {
+pub(crate) fn memory_of(pid: u32) -> BenchResult<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name: &str| {
         status

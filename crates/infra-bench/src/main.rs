@@ -31,6 +31,9 @@
 //!    `RemoteQdrant` port; target: a hit's p50 below the uncached p50 by the search cost.
 //! 10. The universal query by kind (dense, sparse, hybrid dense + sparse with RRF) through
 //!     the remote `VectorPort` against raw qdrant-client sending the same `QueryPoints`.
+//! 11. A walk through a whole collection of 100,000 points with `scroll` (the port's
+//!     `scroll_all` against a raw `ScrollPoints` loop): points per second and the peak
+//!     resident set growth, beside the growth of keeping every page.
 //!
 //! Servers: `--redis-url` / `--qdrant-url`, else a local `redis-server` (infra-testkit)
 //! and the in-process Qdrant gRPC test server over the embedded engine. Scenario 5 always
@@ -68,6 +71,7 @@ mod targets;
 mod vector;
 mod vector_filter;
 mod vector_query;
+mod vector_scroll;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -90,7 +94,7 @@ usage: infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--scenario LI
   --quick          every scenario briefly (about a minute): a smoke run, not figures
   --redis-url URL  measure this Redis (default: a local redis-server on a free port)
   --qdrant-url URL measure this Qdrant (default: the in-process Qdrant gRPC test server)
-  --scenario LIST  run only these scenarios (1 to 10), e.g. `1,5` (2 comes with 1;
+  --scenario LIST  run only these scenarios (1 to 11), e.g. `1,5` (2 comes with 1;
                    8 is the Redis scaling grid, 9 the service's cache under wrk,
                    10 the vector query kinds)
   --out DIR        where report.json, report.md and the charts go (default: target/bench)
@@ -145,9 +149,9 @@ impl Options {
                     let list = value()?;
                     let scenarios = list
                         .split(',')
-                        .map(|n| n.trim().parse::<u8>().ok().filter(|n| (1..=10).contains(n)))
+                        .map(|n| n.trim().parse::<u8>().ok().filter(|n| (1..=11).contains(n)))
                         .collect::<Option<Vec<u8>>>()
-                        .ok_or_else(|| format!("--scenario takes numbers 1 to 10, not `{list}`"))?;
+                        .ok_or_else(|| format!("--scenario takes numbers 1 to 11, not `{list}`"))?;
                     options.scenarios = Some(scenarios);
                 }
                 other => return Err(format!("unknown argument `{other}`")),
@@ -501,10 +505,8 @@ async fn run(options: Options) -> BenchResult<bool> {
         let result = http_cache::run(&redis, &qdrant, &plan, &mut report).await;
         record(&mut report, "9 service search cache", result);
     }
-    if selected(10) {
-        println!("infra-bench: scenario 10 (vector query kinds: dense, sparse, hybrid)");
-        let result = vector_query::run(&qdrant, &plan, &mut report).await;
-        record(&mut report, "10 vector query kinds", result);
+    for (name, result) in vector_port_scenarios(&qdrant, &plan, &selected, &mut report).await {
+        record(&mut report, name, result);
     }
     qdrant.stop().await;
     drop(redis);
@@ -512,6 +514,27 @@ async fn run(options: Options) -> BenchResult<bool> {
     report.sort();
     write_report(&report, &out, options.copy_svg.as_deref())?;
     Ok(complete)
+}
+
+/// Scenarios 10 and 11, the ones selected: the vector port's query kinds and its scroll.
+async fn vector_port_scenarios(
+    qdrant: &vector::QdrantTarget,
+    plan: &Plan,
+    selected: &impl Fn(u8) -> bool,
+    report: &mut Report,
+) -> Vec<(&'static str, BenchResult)> {
+    let mut results = Vec::new();
+    if selected(10) {
+        println!("infra-bench: scenario 10 (vector query kinds: dense, sparse, hybrid)");
+        let result = vector_query::run(qdrant, plan, report).await;
+        results.push(("10 vector query kinds", result));
+    }
+    if selected(11) {
+        println!("infra-bench: scenario 11 (vector scroll through a whole collection)");
+        let result = vector_scroll::run(qdrant, plan, report).await;
+        results.push(("11 vector scroll", result));
+    }
+    results
 }
 
 /// This process's command line, for the report when `--command` does not give one.
@@ -584,7 +607,7 @@ mod tests {
         let options = options.unwrap();
         assert_eq!(options.scenarios, Some(vec![8]));
         assert_eq!(options.copy_svg, Some(PathBuf::from("docs/bench")));
-        assert!(Options::parse(&strings(&["--scenario", "11"])).is_err());
+        assert!(Options::parse(&strings(&["--scenario", "12"])).is_err());
         assert_eq!(
             Options::parse(&strings(&["--scenario", "9"]))
                 .unwrap()

@@ -29,6 +29,7 @@
 //! ([`crate::response`]); a dependency that is down, not configured or too slow 503
 //! with `Retry-After`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
@@ -40,15 +41,16 @@ use axum::routing::{MethodFilter, get, on};
 use axum::{Extension, Json, Router};
 use infra_base::{
     CollectionInfo, Distance, EnsureOutcome, ErrorKind, FacetHit, FacetRequest, Filter, InfraError,
-    Payload, PointId, QueryRequest, Record, ScoredPoint,
+    Payload, PointId, QueryRequest, Record, ScoredPoint, SparseParams, SparseVector,
+    UNNAMED_VECTOR, Vector, Vectors,
 };
 use infra_http::health::{INFRA_PATH, LIVE_PATH, READY_PATH};
 use infra_http::{ApiError, AppState, Problem, RoutePolicy, Scope};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{
-    CATALOG_BACKEND, CatalogService, DEFAULT_PAGE_SIZE, ItemInput, NewCollection, PageRequest,
-    SearchOutcome, SearchRequest,
+    CATALOG_BACKEND, CatalogService, DEFAULT_PAGE_SIZE, ItemInput, NamedVectorParams,
+    NewCollection, PageRequest, SearchOutcome, SearchRequest,
 };
 use crate::openapi;
 use crate::response::ResponseLimit;
@@ -287,17 +289,54 @@ fn array_read_as_object(
     }
 }
 
-/// A created or existing collection: the answer of `POST /collections`.
+/// A created or existing collection: the answer of `POST /collections`, which repeats the
+/// request's vectors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CollectionView {
     /// Collection name.
     pub name: String,
-    /// Vector dimension.
-    pub dimension: usize,
-    /// How vectors are compared.
-    pub distance: Distance,
+    /// The unnamed vector's dimension (absent in a collection of named vectors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimension: Option<usize>,
+    /// How the unnamed vector is compared (absent in a collection of named vectors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distance: Option<Distance>,
+    /// The named dense vectors (absent in a collection of one unnamed vector).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<BTreeMap<String, NamedVectorParams>>,
+    /// The named sparse vectors.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sparse_vectors: BTreeMap<String, SparseParams>,
     /// Whether this request created it (false: an identical one existed).
     pub created: bool,
+}
+
+/// A stored item's or a hit's vectors as the API shows them, in the shape an upsert
+/// writes them: the unnamed dense vector, named dense ones, sparse ones.
+type VectorFields = (
+    Option<Vec<f32>>,
+    Option<BTreeMap<String, Vec<f32>>>,
+    Option<BTreeMap<String, SparseVector>>,
+);
+
+fn vector_fields(vectors: Option<Vectors>) -> VectorFields {
+    let (mut unnamed, mut named, mut sparse) = (None, BTreeMap::new(), BTreeMap::new());
+    for (name, vector) in vectors.into_iter().flatten() {
+        match vector {
+            Vector::Dense(v) if name == UNNAMED_VECTOR => unnamed = Some(v),
+            Vector::Dense(v) => {
+                named.insert(name, v);
+            }
+            Vector::Sparse(v) => {
+                sparse.insert(name, v);
+            }
+        }
+    }
+    (unnamed, non_empty(named), non_empty(sparse))
+}
+
+fn non_empty<V>(map: BTreeMap<String, V>) -> Option<BTreeMap<String, V>> {
+    (!map.is_empty()).then_some(map)
 }
 
 /// The body of `PUT /collections/{name}/items`.
@@ -322,19 +361,26 @@ pub struct ItemView {
     pub id: PointId,
     /// Its payload.
     pub payload: Payload,
-    /// Its vector, when `with_vector=true` (normalized in cosine collections).
+    /// Its unnamed vector, when `with_vector=true` (normalized in cosine collections).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector: Option<Vec<f32>>,
+    /// Its named dense vectors, when `with_vector=true` and it has some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<BTreeMap<String, Vec<f32>>>,
+    /// Its sparse vectors, when `with_vector=true` and it has some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse: Option<BTreeMap<String, SparseVector>>,
 }
 
 impl From<Record> for ItemView {
     fn from(record: Record) -> Self {
+        let (vector, vectors, sparse) = vector_fields(record.vectors);
         Self {
             id: record.id,
             payload: record.payload,
-            vector: record
-                .vectors
-                .and_then(infra_base::Vectors::into_unnamed_dense),
+            vector,
+            vectors,
+            sparse,
         }
     }
 }
@@ -367,20 +413,27 @@ pub struct HitView {
     /// Payload, unless `with_payload` was false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Payload>,
-    /// Vector, when `with_vector` was true.
+    /// Unnamed vector, when `with_vector` was true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector: Option<Vec<f32>>,
+    /// Named dense vectors, when `with_vector` was true and the item has some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<BTreeMap<String, Vec<f32>>>,
+    /// Sparse vectors, when `with_vector` was true and the item has some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse: Option<BTreeMap<String, SparseVector>>,
 }
 
 impl From<ScoredPoint> for HitView {
     fn from(hit: ScoredPoint) -> Self {
+        let (vector, vectors, sparse) = vector_fields(hit.vectors);
         Self {
             id: hit.id,
             score: hit.score,
             payload: hit.payload,
-            vector: hit
-                .vectors
-                .and_then(infra_base::Vectors::into_unnamed_dense),
+            vector,
+            vectors,
+            sparse,
         }
     }
 }
@@ -436,6 +489,8 @@ async fn create_collection(
         name: request.name.clone(),
         dimension: request.dimension,
         distance: request.distance,
+        vectors: request.vectors.clone(),
+        sparse_vectors: request.sparse_vectors.clone(),
         created: false,
     };
     let outcome = catalog.create_collection(request).await?;

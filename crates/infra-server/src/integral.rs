@@ -34,6 +34,19 @@ pub(crate) fn usize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize,
     }
 }
 
+/// An optional `usize` (`#[serde(default, deserialize_with = ...)]`): absent is `None`; a
+/// present value is read as [`usize`] reads it, so `null` is refused like any other
+/// non-integer (the OpenAPI document's optional integers are not nullable).
+///
+/// # Errors
+///
+/// What [`usize`] refuses, `null` included.
+pub(crate) fn option_usize<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<usize>, D::Error> {
+    usize(deserializer).map(Some)
+}
+
 const EXPECTED: &str = "a non-negative integer";
 
 #[derive(Deserialize)]
@@ -50,6 +63,29 @@ mod tests {
     struct Body {
         #[serde(deserialize_with = "super::usize")]
         n: usize,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Optional {
+        #[serde(default, deserialize_with = "super::option_usize")]
+        n: Option<usize>,
+    }
+
+    fn optional(json: &str) -> Result<Option<usize>, String> {
+        serde_json::from_str::<Optional>(json)
+            .map(|b| b.n)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_optional_integer_may_be_absent_and_is_read_like_a_required_one() {
+        assert_eq!(optional("{}"), Ok(None));
+        assert_eq!(optional(r#"{"n": 7}"#), Ok(Some(7)));
+        assert_eq!(optional(r#"{"n": 7.0}"#), Ok(Some(7)));
+        for refused in ["null", "-1", "7.5", "\"7\""] {
+            let err = optional(&format!(r#"{{"n": {refused}}}"#)).unwrap_err();
+            assert!(err.contains("a non-negative integer"), "{refused}: {err}");
+        }
     }
 
     fn n(json: &str) -> Result<usize, String> {

@@ -809,6 +809,128 @@ async fn hybrid_queries_find_what_dense_search_misses() {
     app.stop().await;
 }
 
+/// A collection of named dense vectors (each with its own dimension, distance and
+/// tuning): items carry `vectors` by name, reads show them, and a search or query picks
+/// one by name; mixing the two forms is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_vectors_are_declared_written_and_searched_by_name() {
+    let app = TestApp::spawn(&[]).await;
+    let declaration = json!({
+        "name": "media",
+        "vectors": {
+            "text": { "dimension": 2, "distance": "cosine" },
+            "image": { "dimension": 3, "distance": "euclid", "hnsw": { "m": 8 }, "on_disk": false },
+        },
+        "sparse_vectors": { "words": {} },
+    });
+    let created = app.post("/collections", &declaration).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let view: Value = created.json().await.unwrap();
+    assert_eq!(view["vectors"]["image"]["dimension"], json!(3));
+    assert!(view.get("dimension").is_none(), "{view}");
+    let again = app.post("/collections", &declaration).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let info: Value = app.get("/collections/media").await.json().await.unwrap();
+    assert_eq!(info["dimension"], json!(0), "no unnamed vector: {info}");
+    assert_eq!(
+        info["vectors"]["dense"]["text"]["distance"],
+        json!("cosine")
+    );
+    assert_eq!(info["vectors"]["dense"]["image"]["dimension"], json!(3));
+
+    app.upsert(
+        "media",
+        json!([
+            { "id": 1, "vectors": { "text": [1.0, 0.0], "image": [0.0, 0.0, 9.0] } },
+            { "id": 2, "vectors": { "text": [0.0, 1.0], "image": [0.0, 0.0, 1.0] } },
+            { "id": 3, "vectors": { "text": [0.9, 0.1] },
+              "sparse": { "words": { "indices": [4], "values": [1.0] } } },
+        ]),
+    )
+    .await;
+    let item: Value = app
+        .get("/collections/media/items/3?with_vector=true")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        item["vectors"]["text"].as_array().map(Vec::len),
+        Some(2),
+        "{item}"
+    );
+    assert!(item["vectors"].get("image").is_none(), "{item}");
+    assert_eq!(item["sparse"]["words"]["indices"], json!([4]));
+    assert!(item.get("vector").is_none(), "{item}");
+
+    let (_, by_text) = app
+        .search("media", &json!({ "vector": [1.0, 0.0], "using": "text" }))
+        .await;
+    assert_eq!(by_text, [json!(1), json!(3), json!(2)]);
+    let (_, by_image) = app
+        .search(
+            "media",
+            &json!({ "vector": [0.0, 0.0, 0.0], "using": "image" }),
+        )
+        .await;
+    assert_eq!(by_image, [json!(2), json!(1)], "item 3 has no image vector");
+    let query = json!({ "query": { "nearest": { "point": 2 } }, "using": "image", "limit": 1 });
+    let response = app.post("/collections/media/query", &query).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let hits: Value = response.json().await.unwrap();
+    assert_eq!(hits["hits"][0]["id"], json!(1), "{hits}");
+
+    // The unnamed form against named vectors, both forms at once, half a form: refused.
+    let unnamed = app
+        .put(
+            "/collections/media/items",
+            &json!({ "items": [{ "id": 4, "vector": [1.0, 0.0] }] }),
+        )
+        .await;
+    problem(
+        unnamed,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an unnamed vector",
+    )
+    .await;
+    let search = app
+        .post(
+            "/collections/media/search",
+            &json!({ "vector": [1.0, 0.0] }),
+        )
+        .await;
+    problem(
+        search,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a search without using",
+    )
+    .await;
+    for (body, what) in [
+        (
+            json!({ "name": "x", "dimension": 2, "distance": "dot",
+                    "vectors": { "text": { "dimension": 2, "distance": "dot" } } }),
+            "exclude each other",
+        ),
+        (json!({ "name": "x", "dimension": 2 }), "both or neither"),
+        (
+            json!({ "name": "x", "vectors": {} }),
+            "declares no named vector",
+        ),
+        (
+            json!({ "name": "x", "dimension": null, "distance": "dot" }),
+            "dimension: a non-negative integer",
+        ),
+    ] {
+        let response = app.post("/collections", &body).await;
+        let problem = problem(response, StatusCode::UNPROCESSABLE_ENTITY, what).await;
+        assert!(
+            problem["detail"].as_str().unwrap().contains(what),
+            "{what}: {problem}"
+        );
+    }
+    app.stop().await;
+}
+
 /// `POST /collections/{name}/facet` counts the items per value of an indexed field, the
 /// most frequent first, within a filter; a field without an index is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

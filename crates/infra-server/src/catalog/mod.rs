@@ -28,7 +28,8 @@ use infra_base::{
     BaseService, CollectionInfo, CollectionSpec, Distance, EnsureOutcome, ErrorKind, FacetHit,
     FacetRequest, FieldIndex, Filter, HnswParams, InfraError, InfraResult, Payload, PayloadUpdate,
     Point, PointId, PointSelector, Quantization, QueryRequest, Record, ScoredPoint, ScrollPage,
-    ScrollRequest, SearchQuery, SparseParams, SparseVector, VectorPort, VectorPortExt, Vectors,
+    ScrollRequest, SearchQuery, SparseParams, SparseVector, UNNAMED_VECTOR, VectorParams,
+    VectorPort, VectorPortExt, Vectors,
 };
 use serde::{Deserialize, Serialize};
 
@@ -71,28 +72,51 @@ pub struct PageRequest {
 }
 
 /// A collection to create: `POST /collections`.
+///
+/// Its dense vectors take one of two forms, as in Qdrant: one unnamed vector
+/// (`dimension` and `distance`), which items carry as `vector`; or named ones (`vectors`,
+/// several per item, each with its own dimension, distance and tuning), which items carry
+/// as `vectors`. Sparse vectors are always named and may sit beside either form, or alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewCollection {
     /// 1-255 ASCII letters, digits, `_`, `-` or `.`.
     pub name: String,
-    /// Vector dimension, 1..=65536.
-    #[serde(deserialize_with = "crate::integral::usize")]
-    pub dimension: usize,
-    /// `cosine`, `dot`, `euclid` or `manhattan`.
-    pub distance: Distance,
+    /// The unnamed vector's dimension, 1..=65536 (with `distance`, without `vectors`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::integral::option_usize"
+    )]
+    pub dimension: Option<usize>,
+    /// How the unnamed vector is compared: `cosine`, `dot`, `euclid` or `manhattan`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_null"
+    )]
+    pub distance: Option<Distance>,
+    /// Named dense vectors (`{"text": {"dimension": 384, "distance": "cosine"}}`), instead
+    /// of the unnamed one; an existing collection without one of them is a conflict.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_null"
+    )]
+    pub vectors: Option<BTreeMap<String, NamedVectorParams>>,
     /// Payload indexes to create (`{"field": "price", "type": "integer"}`), one per field;
     /// an existing collection gets the ones it lacks.
     #[serde(default)]
     pub indexes: Vec<FieldIndex>,
-    /// Named sparse vectors beside the dense one (`{"words": {"idf": true}}`), for keyword
-    /// and hybrid search; an existing collection without one of them is a conflict.
+    /// Named sparse vectors (`{"words": {"idf": true}}`), for keyword and hybrid search; an
+    /// existing collection without one of them is a conflict.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sparse_vectors: BTreeMap<String, SparseParams>,
-    /// HNSW graph parameters of the dense vector (the store's defaults when absent).
+    /// HNSW graph parameters of every dense vector without its own (the store's defaults
+    /// when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hnsw: Option<HnswParams>,
-    /// Quantization of the dense vector (none when absent).
+    /// Quantization of every dense vector without its own (none when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantization: Option<Quantization>,
     /// Keep payloads on disk rather than in RAM.
@@ -100,14 +124,66 @@ pub struct NewCollection {
     pub on_disk_payload: Option<bool>,
 }
 
-impl NewCollection {
-    /// A collection of one dense vector of `dimension` compared by `distance`, without
-    /// indexes, sparse vectors or tuning.
-    pub fn new(name: impl Into<String>, dimension: usize, distance: Distance) -> Self {
+/// One named dense vector of a [`NewCollection`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedVectorParams {
+    /// Dimension, 1..=65536.
+    #[serde(deserialize_with = "crate::integral::usize")]
+    pub dimension: usize,
+    /// `cosine`, `dot`, `euclid` or `manhattan`.
+    pub distance: Distance,
+    /// This vector's HNSW graph parameters, over the collection's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw: Option<HnswParams>,
+    /// This vector's quantization, over the collection's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<Quantization>,
+    /// Keep this vector on disk (memory-mapped) rather than in RAM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+}
+
+impl NamedVectorParams {
+    /// Vectors of `dimension` compared by `distance`, with the collection's tuning.
+    pub const fn new(dimension: usize, distance: Distance) -> Self {
         Self {
-            name: name.into(),
             dimension,
             distance,
+            hnsw: None,
+            quantization: None,
+            on_disk: None,
+        }
+    }
+
+    fn to_params(self) -> VectorParams {
+        let mut params = VectorParams::dense(self.dimension, self.distance);
+        params.hnsw = self.hnsw;
+        params.quantization = self.quantization;
+        params.on_disk = self.on_disk;
+        params
+    }
+}
+
+impl NewCollection {
+    /// A collection of one unnamed dense vector of `dimension` compared by `distance`,
+    /// without indexes, sparse vectors or tuning.
+    pub fn new(name: impl Into<String>, dimension: usize, distance: Distance) -> Self {
+        Self {
+            dimension: Some(dimension),
+            distance: Some(distance),
+            ..Self::named(name)
+        }
+    }
+
+    /// A collection with no vector yet: declare named ones with
+    /// [`with_vector`](Self::with_vector) or set [`sparse_vectors`](Self::sparse_vectors).
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            dimension: None,
+            distance: None,
+            vectors: None,
             indexes: Vec::new(),
             sparse_vectors: BTreeMap::new(),
             hnsw: None,
@@ -116,9 +192,54 @@ impl NewCollection {
         }
     }
 
+    /// Also declares the named dense vector `name`.
+    #[must_use]
+    pub fn with_vector(mut self, name: impl Into<String>, params: NamedVectorParams) -> Self {
+        self.vectors
+            .get_or_insert_with(BTreeMap::new)
+            .insert(name.into(), params);
+        self
+    }
+
     /// The port's spec of this collection.
-    pub fn to_spec(&self) -> CollectionSpec {
-        let mut spec = CollectionSpec::new(self.name.clone(), self.dimension, self.distance);
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when the dense vectors are not in one of the two forms: `dimension`
+    /// without `distance` or the reverse, both forms at once, or an empty `vectors`.
+    pub fn to_spec(&self) -> InfraResult<CollectionSpec> {
+        const OP: &str = "create_collection";
+        let mut spec = match (self.dimension, self.distance, &self.vectors) {
+            (Some(dimension), Some(distance), None) => {
+                CollectionSpec::new(self.name.clone(), dimension, distance)
+            }
+            (None, None, Some(named)) if !named.is_empty() => named.iter().fold(
+                CollectionSpec::named(self.name.clone()),
+                |spec, (name, params)| spec.with_vector(name.clone(), params.to_params()),
+            ),
+            (None, None, None) => CollectionSpec::named(self.name.clone()),
+            (Some(_), None, _) | (None, Some(_), _) => {
+                return Err(invalid(
+                    OP,
+                    "dimension and distance declare the unnamed vector together: expected \
+                     both or neither",
+                ));
+            }
+            (None, None, Some(_)) => {
+                return Err(invalid(
+                    OP,
+                    "vectors declares no named vector: expected at least one, or dimension \
+                     and distance for one unnamed vector",
+                ));
+            }
+            (Some(_), Some(_), Some(_)) => {
+                return Err(invalid(
+                    OP,
+                    "dimension and distance (one unnamed vector) and vectors (named vectors) \
+                     exclude each other: expected one form",
+                ));
+            }
+        };
         for (name, params) in &self.sparse_vectors {
             spec = spec.with_sparse(name.clone(), *params);
         }
@@ -126,7 +247,7 @@ impl NewCollection {
         spec.hnsw = self.hnsw;
         spec.quantization = self.quantization;
         spec.on_disk_payload = self.on_disk_payload;
-        spec
+        Ok(spec)
     }
 }
 
@@ -136,8 +257,23 @@ impl NewCollection {
 pub struct ItemInput {
     /// An unsigned integer or a UUID.
     pub id: PointId,
-    /// The item's vector; its length must be the collection's dimension.
-    pub vector: Vec<f32>,
+    /// The item's vector in a collection of one unnamed vector; its length must be the
+    /// collection's dimension. Without `vectors`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_null"
+    )]
+    pub vector: Option<Vec<f32>>,
+    /// The item's named dense vectors (`{"text": [0.1, 0.2]}`) in a collection of named
+    /// vectors: each one the collection declares, of its dimension; the others stay
+    /// empty. Without `vector`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_null"
+    )]
+    pub vectors: Option<BTreeMap<String, Vec<f32>>>,
     /// A JSON object (default `{}`).
     #[serde(default)]
     pub payload: Payload,
@@ -153,6 +289,13 @@ pub struct ItemInput {
 pub struct SearchRequest {
     /// The query vector.
     pub vector: Vec<f32>,
+    /// The named dense vector to search (default: the unnamed one).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_null"
+    )]
+    pub using: Option<String>,
     /// How many hits at most, 1..=[`MAX_SEARCH_LIMIT`] (default [`DEFAULT_SEARCH_LIMIT`]).
     #[serde(default = "default_limit", deserialize_with = "crate::integral::usize")]
     pub limit: usize,
@@ -173,6 +316,17 @@ pub struct SearchRequest {
     pub exact: bool,
 }
 
+/// An optional field that, when present, must hold a value (`#[serde(default,
+/// deserialize_with = "non_null")]`): the OpenAPI document does not make these fields
+/// nullable, so `null` is refused rather than read as absent.
+fn non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 fn default_limit() -> usize {
     DEFAULT_SEARCH_LIMIT
 }
@@ -186,6 +340,7 @@ impl SearchRequest {
     pub fn new(vector: Vec<f32>) -> Self {
         Self {
             vector,
+            using: None,
             limit: DEFAULT_SEARCH_LIMIT,
             score_threshold: None,
             filter: Filter::default(),
@@ -199,7 +354,7 @@ impl SearchRequest {
     pub fn to_query(&self) -> SearchQuery {
         SearchQuery {
             vector: infra_base::Vector::Dense(self.vector.clone()),
-            using: None,
+            using: self.using.clone(),
             limit: self.limit,
             score_threshold: self.score_threshold,
             filter: self.filter.clone(),
@@ -272,7 +427,7 @@ impl CatalogService {
     /// `Conflict`.
     pub async fn create_collection(&self, request: NewCollection) -> InfraResult<EnsureOutcome> {
         validate_tuning(&request)?;
-        let spec = request.to_spec();
+        let spec = request.to_spec()?;
         spec.validate()
             .map_err(|e| relabel(&e, "create_collection"))?;
         let vectors = self.vectors()?;
@@ -321,12 +476,15 @@ impl CatalogService {
         let points: Vec<Point> = items
             .into_iter()
             .map(|item| {
-                let vectors = item
-                    .sparse
+                let dense = item
+                    .vector
+                    .map(|vector| (UNNAMED_VECTOR.to_owned(), vector))
                     .into_iter()
-                    .fold(Vectors::unnamed(item.vector), |vectors, (name, sparse)| {
-                        vectors.with(name, sparse)
-                    });
+                    .chain(item.vectors.into_iter().flatten());
+                let vectors: Vectors = dense
+                    .map(|(name, vector)| (name, vector.into()))
+                    .chain(item.sparse.into_iter().map(|(name, v)| (name, v.into())))
+                    .collect();
                 Point::with_vectors(item.id, vectors).with_payload(item.payload)
             })
             .collect();
@@ -573,10 +731,10 @@ fn check_vector(vector: &[f32], operation: &'static str, what: &str) -> InfraRes
     Ok(())
 }
 
-/// Longest sparse vector name the service accepts (the port takes 255 bytes; the service
-/// keeps names short and ASCII, like collection names, so its OpenAPI document can state
-/// the rule exactly).
-pub const MAX_SPARSE_NAME_LEN: usize = 64;
+/// Longest vector name (dense or sparse) the service accepts (the port takes 255 bytes;
+/// the service keeps names short and ASCII, like collection names, so its OpenAPI document
+/// can state the rule exactly).
+pub const MAX_VECTOR_NAME_LEN: usize = 64;
 
 /// Largest HNSW `m` the service accepts (Qdrant's default is 16).
 pub const MAX_HNSW_M: u64 = 256;
@@ -584,29 +742,29 @@ pub const MAX_HNSW_M: u64 = 256;
 /// Largest HNSW `ef_construct` the service accepts (Qdrant's default is 100).
 pub const MAX_HNSW_EF_CONSTRUCT: u64 = 4_096;
 
-/// Checks what the service bounds beyond the port: sparse vector names and HNSW
-/// parameters.
+/// Checks what the service bounds beyond the port: vector names and HNSW parameters.
 fn validate_tuning(request: &NewCollection) -> InfraResult<()> {
     const OP: &str = "create_collection";
-    for name in request.sparse_vectors.keys() {
-        let ascii = name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-        if name.is_empty() || name.len() > MAX_SPARSE_NAME_LEN || !ascii {
-            return Err(invalid(
-                OP,
-                format!(
-                    "sparse vector name {name:?}: expected 1-{MAX_SPARSE_NAME_LEN} ASCII \
-                     letters, digits, '_', '-' or '.'"
-                ),
-            ));
-        }
+    let named = request.vectors.iter().flatten();
+    for name in named.clone().map(|(name, _)| name) {
+        check_vector_name(name, "vector", OP)?;
     }
-    if let Some(hnsw) = &request.hnsw {
+    for name in request.sparse_vectors.keys() {
+        check_vector_name(name, "sparse vector", OP)?;
+    }
+    let hnsw = request.hnsw.iter().map(|hnsw| ("", hnsw)).chain(
+        named.filter_map(|(name, params)| params.hnsw.as_ref().map(|hnsw| (name.as_str(), hnsw))),
+    );
+    for (name, hnsw) in hnsw {
+        let of = if name.is_empty() {
+            String::new()
+        } else {
+            format!(" of vector {name:?}")
+        };
         if hnsw.m.is_some_and(|m| m > MAX_HNSW_M) {
             return Err(invalid(
                 OP,
-                format!("hnsw m is out of range: expected 0..={MAX_HNSW_M}"),
+                format!("hnsw m{of} is out of range: expected 0..={MAX_HNSW_M}"),
             ));
         }
         if hnsw
@@ -615,13 +773,36 @@ fn validate_tuning(request: &NewCollection) -> InfraResult<()> {
         {
             return Err(invalid(
                 OP,
-                format!("hnsw ef_construct is out of range: expected 4..={MAX_HNSW_EF_CONSTRUCT}"),
+                format!(
+                    "hnsw ef_construct{of} is out of range: expected 4..={MAX_HNSW_EF_CONSTRUCT}"
+                ),
             ));
         }
     }
     Ok(())
 }
 
+/// Refuses a vector name (`what`: "vector", "sparse vector") the service does not accept.
+fn check_vector_name(name: &str, what: &str, operation: &'static str) -> InfraResult<()> {
+    let ascii = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    if name.is_empty() || name.len() > MAX_VECTOR_NAME_LEN || !ascii {
+        return Err(invalid(
+            operation,
+            format!(
+                "{what} name {name:?}: expected 1-{MAX_VECTOR_NAME_LEN} ASCII letters, \
+                 digits, '_', '-' or '.'"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a batch as a whole: 1..=[`MAX_BATCH`] items with distinct ids, each with a vector
+/// (dense ones in one form: `vector` or a non-empty `vectors`; or sparse ones only), every
+/// dense vector of a name as long as the first one of that name in the batch, components
+/// finite.
 fn validate_batch(items: &[ItemInput]) -> InfraResult<()> {
     const OP: &str = "upsert_items";
     if items.is_empty() || items.len() > MAX_BATCH {
@@ -630,19 +811,59 @@ fn validate_batch(items: &[ItemInput]) -> InfraResult<()> {
             format!("a batch of {} items: expected 1..={MAX_BATCH}", items.len()),
         ));
     }
-    let dimension = items[0].vector.len();
+    // Per vector name: the first item that has it, and its dimension.
+    let mut dimensions: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut seen = HashSet::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        check_vector(&item.vector, OP, &format!("the vector of item {index}"))?;
-        if item.vector.len() != dimension {
-            return Err(invalid(
-                OP,
-                format!(
-                    "item {index} has a vector of dimension {}, item 0 of dimension {dimension}: \
-                     every vector of a batch has the collection's dimension",
-                    item.vector.len()
-                ),
-            ));
+        let dense: Vec<(&str, &[f32])> = match (&item.vector, &item.vectors) {
+            (Some(vector), None) => vec![(UNNAMED_VECTOR, vector.as_slice())],
+            (None, Some(named)) if !named.is_empty() => {
+                for name in named.keys() {
+                    check_vector_name(name, "vector", OP)?;
+                }
+                named
+                    .iter()
+                    .map(|(name, vector)| (name.as_str(), vector.as_slice()))
+                    .collect()
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    OP,
+                    format!(
+                        "item {index} has both vector and vectors: expected vector in a \
+                         collection of one unnamed vector, vectors in one of named vectors"
+                    ),
+                ));
+            }
+            (None, None) if !item.sparse.is_empty() => Vec::new(),
+            (None, _) => {
+                return Err(invalid(
+                    OP,
+                    format!(
+                        "item {index} has no vector: expected vector, vectors with at least \
+                         one named vector, or sparse with at least one sparse vector"
+                    ),
+                ));
+            }
+        };
+        for (name, vector) in dense {
+            let what = if name == UNNAMED_VECTOR {
+                format!("the vector of item {index}")
+            } else {
+                format!("vector {name:?} of item {index}")
+            };
+            check_vector(vector, OP, &what)?;
+            let (first, dimension) = *dimensions.entry(name).or_insert((index, vector.len()));
+            if vector.len() != dimension {
+                return Err(invalid(
+                    OP,
+                    format!(
+                        "{what} has dimension {}, item {first} dimension {dimension}: every \
+                         vector of a name has the collection's dimension for it",
+                        vector.len()
+                    ),
+                ));
+            }
         }
         if !seen.insert(item.id) {
             return Err(invalid(
@@ -671,6 +892,9 @@ fn validate_search(collection: &str, request: &SearchRequest) -> InfraResult<()>
     check_limit(request.limit, MAX_SEARCH_LIMIT, OP)?;
     if request.score_threshold.is_some_and(|t| !t.is_finite()) {
         return Err(invalid(OP, "score_threshold must be a finite number"));
+    }
+    if let Some(using) = &request.using {
+        check_vector_name(using, "vector", OP)?;
     }
     check_vector(&request.vector, OP, "the query vector")
 }

@@ -25,7 +25,8 @@ fn payload(value: serde_json::Value) -> Payload {
 fn item(id: u64, vector: &[f32], color: &str) -> ItemInput {
     ItemInput {
         id: PointId::Num(id),
-        vector: vector.to_vec(),
+        vector: Some(vector.to_vec()),
+        vectors: None,
         payload: payload(json!({ "color": color })),
         sparse: std::collections::BTreeMap::new(),
     }
@@ -552,7 +553,8 @@ async fn large_answers_are_not_cached() {
     let items: Vec<ItemInput> = (0..40u64)
         .map(|id| ItemInput {
             id: PointId::Num(id),
-            vector: vec![0.25; 4096],
+            vector: Some(vec![0.25; 4096]),
+            vectors: None,
             payload: Payload::new(),
             sparse: std::collections::BTreeMap::new(),
         })
@@ -613,7 +615,7 @@ async fn invalid_collections_are_refused_before_any_port_call() {
     let mut sparse = collection("ok", 3);
     sparse
         .sparse_vectors
-        .insert("x".repeat(MAX_SPARSE_NAME_LEN + 1), SparseParams::default());
+        .insert("x".repeat(MAX_VECTOR_NAME_LEN + 1), SparseParams::default());
     assert_invalid(
         catalog.create_collection(sparse).await,
         "sparse vector name",
@@ -683,7 +685,7 @@ async fn invalid_batches_are_refused_before_any_port_call() {
         (
             "items",
             vec![item(1, &[1.0, 0.0], "a"), item(2, &[1.0], "b")],
-            "item 1 has a vector of dimension 1",
+            "the vector of item 1 has dimension 1, item 0 dimension 2",
         ),
         ("items", vec![item(1, &[], "a")], "0 components"),
         (
@@ -1177,4 +1179,190 @@ async fn no_stale_answer_after_a_write_that_timed_out_or_was_cancelled_lands() {
         seen.iter().any(|s| s.cache == CacheStatus::Bypass),
         "the windows bypassed"
     );
+}
+
+fn named_item(id: u64, vectors: &[(&str, &[f32])]) -> ItemInput {
+    ItemInput {
+        id: PointId::Num(id),
+        vector: None,
+        vectors: Some(
+            vectors
+                .iter()
+                .map(|(name, v)| ((*name).to_owned(), v.to_vec()))
+                .collect(),
+        ),
+        payload: Payload::new(),
+        sparse: std::collections::BTreeMap::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_collection_of_named_vectors_is_written_read_and_searched_by_name() {
+    let f = fixture();
+    let request = NewCollection::named("media")
+        .with_vector("text", NamedVectorParams::new(2, Distance::Cosine))
+        .with_vector("image", NamedVectorParams::new(3, Distance::Euclid));
+    let outcome = f.catalog.create_collection(request.clone()).await.unwrap();
+    assert_eq!(outcome, EnsureOutcome::Created);
+    let info = f.catalog.collection_info("media").await.unwrap();
+    assert_eq!(info.vectors.dense.len(), 2);
+    assert_eq!(info.vectors.dense["image"].dimension, 3);
+    assert_eq!(info.vectors.dense["image"].distance, Distance::Euclid);
+    assert!(info.vectors.unnamed().is_none());
+    // The same declaration again is accepted; another dimension for a name is a conflict.
+    let again = f.catalog.create_collection(request).await.unwrap();
+    assert_eq!(again, EnsureOutcome::AlreadyExists);
+    let other = NewCollection::named("media")
+        .with_vector("text", NamedVectorParams::new(4, Distance::Cosine));
+    let err = f.catalog.create_collection(other).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+
+    let items = vec![
+        named_item(1, &[("text", &[1.0, 0.0]), ("image", &[0.0, 0.0, 9.0])]),
+        named_item(2, &[("text", &[0.0, 1.0]), ("image", &[0.0, 0.0, 1.0])]),
+        // Only one of the two: the other stays empty.
+        named_item(3, &[("text", &[0.9, 0.1])]),
+    ];
+    assert_eq!(f.catalog.upsert_items("media", items).await.unwrap(), 3);
+
+    let record = f
+        .catalog
+        .get_item("media", PointId::Num(1), true)
+        .await
+        .unwrap();
+    let vectors = record.vectors.expect("asked with vectors");
+    assert_eq!(
+        vectors.get("image").and_then(infra_base::Vector::as_dense),
+        Some(&[0.0, 0.0, 9.0][..])
+    );
+    assert!(vectors.unnamed_dense().is_none());
+
+    // Each name ranks by its own vectors: item 1 is nearest by text, item 2 by image.
+    let by_text = SearchRequest {
+        using: Some("text".to_owned()),
+        ..SearchRequest::new(vec![1.0, 0.0])
+    };
+    let hits = f.catalog.search("media", &by_text).await.unwrap().hits;
+    let ids: Vec<PointId> = hits.iter().map(|h| h.id).collect();
+    assert_eq!(ids, [PointId::Num(1), PointId::Num(3), PointId::Num(2)]);
+    let by_image = SearchRequest {
+        using: Some("image".to_owned()),
+        ..SearchRequest::new(vec![0.0, 0.0, 0.0])
+    };
+    let hits = f.catalog.search("media", &by_image).await.unwrap().hits;
+    let ids: Vec<PointId> = hits.iter().map(|h| h.id).collect();
+    assert_eq!(
+        ids,
+        [PointId::Num(2), PointId::Num(1)],
+        "item 3 has no image vector"
+    );
+
+    // A search by a name the collection lacks, or by the unnamed vector, is refused by the
+    // store with the vectors it has.
+    let unnamed = f
+        .catalog
+        .search("media", &SearchRequest::new(vec![1.0, 0.0]))
+        .await;
+    let err = unnamed.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    // An item whose vector has another dimension than its name declares is refused.
+    let wrong = named_item(4, &[("image", &[1.0, 0.0])]);
+    let err = f
+        .catalog
+        .upsert_items("media", vec![wrong])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}
+
+#[tokio::test]
+async fn a_collection_of_sparse_vectors_only_takes_items_with_sparse_vectors_only() {
+    let f = fixture();
+    let mut request = NewCollection::named("words");
+    request
+        .sparse_vectors
+        .insert("bm25".to_owned(), SparseParams::default().idf());
+    f.catalog.create_collection(request).await.unwrap();
+    let mut item = named_item(1, &[]);
+    item.vectors = None;
+    item.sparse.insert(
+        "bm25".to_owned(),
+        SparseVector::new(vec![3, 7], vec![1.0, 2.0]),
+    );
+    assert_eq!(
+        f.catalog.upsert_items("words", vec![item]).await.unwrap(),
+        1
+    );
+    let record = f
+        .catalog
+        .get_item("words", PointId::Num(1), true)
+        .await
+        .unwrap();
+    let stored = record.vectors.expect("asked with vectors");
+    assert!(
+        stored
+            .get("bm25")
+            .and_then(infra_base::Vector::as_sparse)
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn collections_and_items_with_vectors_in_no_form_or_both_are_refused_before_any_port_call() {
+    let catalog = untouchable();
+    let text = NamedVectorParams::new(2, Distance::Cosine);
+    let half = NewCollection {
+        distance: None,
+        ..collection("ok", 3)
+    };
+    let both = collection("ok", 3).with_vector("text", text);
+    let empty = NewCollection {
+        vectors: Some(std::collections::BTreeMap::new()),
+        ..NewCollection::named("ok")
+    };
+    let bad_name = NewCollection::named("ok").with_vector("a b", text);
+    let mut tuned = text;
+    tuned.hnsw = Some(HnswParams::new(MAX_HNSW_M + 1, 100));
+    let bad_hnsw = NewCollection::named("ok").with_vector("text", tuned);
+    for (request, mentions) in [
+        (half, "expected both or neither"),
+        (both, "exclude each other"),
+        (empty, "declares no named vector"),
+        (bad_name, "vector name \"a b\""),
+        (bad_hnsw, "hnsw m of vector \"text\""),
+    ] {
+        assert_invalid(catalog.create_collection(request).await, mentions);
+    }
+
+    let mut both = item(1, &[1.0], "a");
+    both.vectors = named_item(1, &[("text", &[1.0])]).vectors;
+    let mut none = item(1, &[1.0], "a");
+    none.vector = None;
+    let empty = named_item(1, &[]);
+    let cases = [
+        (vec![both], "item 0 has both vector and vectors"),
+        (vec![none], "item 0 has no vector"),
+        (vec![empty], "item 0 has no vector"),
+        (
+            vec![
+                named_item(1, &[("text", &[1.0, 0.0])]),
+                named_item(2, &[("text", &[1.0])]),
+            ],
+            "vector \"text\" of item 1 has dimension 1, item 0 dimension 2",
+        ),
+        (vec![named_item(1, &[("", &[1.0])])], "vector name \"\""),
+        (
+            vec![named_item(1, &[("text", &[f32::NAN])])],
+            "not a finite number",
+        ),
+    ];
+    for (items, mentions) in cases {
+        assert_invalid(catalog.upsert_items("items", items).await, mentions);
+    }
+
+    let bad_using = SearchRequest {
+        using: Some("no/slash".to_owned()),
+        ..SearchRequest::new(vec![1.0])
+    };
+    assert_invalid(catalog.search("items", &bad_using).await, "vector name");
 }

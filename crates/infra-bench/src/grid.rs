@@ -24,6 +24,8 @@ use std::sync::Arc;
 
 use fred::bytes::Bytes;
 use fred::prelude::{Builder, ClientLike, Config, Key, KeysInterface, Pool};
+use infra_base::redis::Command;
+use infra_base::resilience::Idempotency;
 use infra_base::{RedisPort, SetOptions};
 use infra_redis::redis::{self, aio::MultiplexedConnection};
 use serde::Serialize;
@@ -66,6 +68,9 @@ const FRED: usize = 3;
 enum Op {
     Get,
     Set,
+    /// GET through `RedisPort::command` (the general command path); the other clients
+    /// send a plain GET. Only `--profile-grid` uses it.
+    CommandGet,
 }
 
 impl Op {
@@ -73,6 +78,7 @@ impl Op {
         match self {
             Op::Get => "GET",
             Op::Set => "SET",
+            Op::CommandGet => "command(GET)",
         }
     }
 }
@@ -99,7 +105,7 @@ enum Client {
 impl Client {
     async fn call(self, op: Op, key: &str, value: &Bytes) -> bool {
         match (self, op) {
-            (Client::Raw(mut conn), Op::Get) => redis::cmd("GET")
+            (Client::Raw(mut conn), Op::Get | Op::CommandGet) => redis::cmd("GET")
                 .arg(key)
                 .query_async::<Option<Vec<u8>>>(&mut conn)
                 .await
@@ -111,10 +117,16 @@ impl Client {
                 .await
                 .is_ok(),
             (Client::Port(port), Op::Get) => port.get(key).await.is_ok(),
+            (Client::Port(port), Op::CommandGet) => port
+                .command(&Command::new("GET").arg(key), Idempotency::Idempotent)
+                .await
+                .is_ok(),
             (Client::Port(port), Op::Set) => {
                 port.set(key, value, SetOptions::default()).await.is_ok()
             }
-            (Client::Fred(pool), Op::Get) => pool.get::<Option<Bytes>, _>(key).await.is_ok(),
+            (Client::Fred(pool), Op::Get | Op::CommandGet) => {
+                pool.get::<Option<Bytes>, _>(key).await.is_ok()
+            }
             (Client::Fred(pool), Op::Set) => pool
                 .set::<(), _, _>(key, value.clone(), None, None, false)
                 .await
@@ -475,6 +487,112 @@ pub(crate) async fn run(
     }
     report.grid = Some(grid);
     drawn.map(|_| ())
+}
+
+/// One grid client alone at one point for a profiler (`--profile-grid`), given as
+/// `CLIENT:OP:TASKS:BYTES:SECONDS` (`fred:set:64:64:10`): the client (`raw`, `bare`,
+/// `port`, `fred`), `get`, `set` or `cmdget` (GET through `RedisPort::command`),
+/// concurrent tasks, value size, seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProfilePoint {
+    client: usize,
+    op: Op,
+    tasks: usize,
+    value_bytes: usize,
+    seconds: u64,
+}
+
+impl std::str::FromStr for ProfilePoint {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let expected = || {
+            format!(
+                "--profile-grid takes CLIENT:OP:TASKS:BYTES:SECONDS with CLIENT one of \
+                 raw, bare, port, fred, OP get, set or cmdget, and positive numbers \
+                 (e.g. fred:set:64:64:10), not `{text}`"
+            )
+        };
+        let parts: Vec<&str> = text.split(':').collect();
+        let [client, op, tasks, bytes, seconds] = parts[..] else {
+            return Err(expected());
+        };
+        let positive = |n: &str| n.parse::<usize>().ok().filter(|&n| n > 0);
+        Ok(Self {
+            client: SHORT
+                .iter()
+                .position(|&c| c == client)
+                .ok_or_else(expected)?,
+            op: match op {
+                "get" => Op::Get,
+                "set" => Op::Set,
+                "cmdget" => Op::CommandGet,
+                _ => return Err(expected()),
+            },
+            tasks: positive(tasks).ok_or_else(expected)?,
+            value_bytes: positive(bytes).ok_or_else(expected)?,
+            seconds: positive(seconds).ok_or_else(expected)? as u64,
+        })
+    }
+}
+
+/// Runs one client alone at one point for `point.seconds` after a one-second warm-up, with
+/// the grid's keys and values, and prints its throughput, p50 and the process CPU per
+/// call. Figures for a profiler's sake (`perf record -p`), not for the report.
+pub(crate) async fn profile(url: &str, point: &ProfilePoint) -> BenchResult {
+    let settings = redis_settings(url, &[])?;
+    let mut raw = raw_connection(url).await?;
+    let client = match point.client {
+        RAW => Client::Raw(raw.clone()),
+        BARE | PORT => {
+            let built = infra_redis::build(&settings.redis)?;
+            Client::Port(if point.client == BARE {
+                built.adapter().clone()
+            } else {
+                built.port()
+            })
+        }
+        _ => {
+            let fred = Builder::from_config(Config::from_url(url)?).build_pool(FRED_POOL)?;
+            fred.init().await?;
+            Client::Fred(fred)
+        }
+    };
+    let keys: Arc<[Arc<str>]> = (0..point.tasks)
+        .map(|i| Arc::from(format!("infra-bench:grid:{}:{i}", point.value_bytes)))
+        .collect();
+    let value = Bytes::from(vec![b'x'; point.value_bytes]);
+    seed(&mut raw, &keys, &value).await?;
+    let run = |duration| {
+        let (client, keys, value, op) = (client.clone(), keys.clone(), value.clone(), point.op);
+        // Per call exactly what the grid's `measure` does.
+        drive(point.tasks, duration, move |task| {
+            let (client, key, value) = (client.clone(), Arc::clone(&keys[task]), value.clone());
+            async move { client.call(op, &key, &value).await }
+        })
+    };
+    run(std::time::Duration::from_secs(1)).await;
+    println!(
+        "infra-bench: profiling {} {} {} tasks {} for {} s (pid {})",
+        VARIANTS[point.client],
+        point.op.name(),
+        point.tasks,
+        size_label(point.value_bytes),
+        point.seconds,
+        std::process::id()
+    );
+    let measured = run(std::time::Duration::from_secs(point.seconds)).await;
+    println!(
+        "infra-bench: {:.0} ops/s, p50 {:.1} µs, process CPU {} per call, {} errors",
+        measured.rate(),
+        measured.quantile_ms(0.5) * 1e3,
+        measured.cpu.map_or("unknown".to_owned(), |_| format!(
+            "{:.2} µs",
+            measured.cpu_us_per_call()
+        )),
+        measured.errors
+    );
+    Ok(())
 }
 
 /// Runs `redis-benchmark` at the point of `pair` (its GET and SET) and records its figures

@@ -90,6 +90,7 @@ pub(crate) type BenchResult<T = ()> = Result<T, BenchError>;
 const USAGE: &str = "\
 usage: infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--scenario LIST]
                    [--out DIR] [--command TEXT] [--copy-svg DIR]
+       infra-bench --redis-url URL --profile-grid CLIENT:OP:TASKS:BYTES:SECONDS
 
   --quick          every scenario briefly (about a minute): a smoke run, not figures
   --redis-url URL  measure this Redis (default: a local redis-server on a free port)
@@ -100,6 +101,11 @@ usage: infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--scenario LI
   --out DIR        where report.json, report.md and the charts go (default: target/bench)
   --command TEXT   the command to record in the report (default: this one)
   --copy-svg DIR   also copy the charts written into DIR (e.g. docs/bench)
+  --profile-grid CLIENT:OP:TASKS:BYTES:SECONDS
+                   instead of the scenarios: one client of scenario 8 (raw, bare, port,
+                   fred) alone at one point (get, set or cmdget = GET through the port's
+                   general command path; tasks, value bytes) for that many
+                   seconds, printing its pid, for a profiler (`perf record -p PID`)
 ";
 
 /// The command line.
@@ -114,6 +120,8 @@ struct Options {
     command: Option<String>,
     /// Where to copy the charts, besides `out`.
     copy_svg: Option<PathBuf>,
+    /// One client at one point of scenario 8, instead of the scenarios.
+    profile_grid: Option<grid::ProfilePoint>,
 }
 
 impl Options {
@@ -145,6 +153,7 @@ impl Options {
                 "--out" => options.out = Some(PathBuf::from(value()?)),
                 "--command" => options.command = Some(value()?),
                 "--copy-svg" => options.copy_svg = Some(PathBuf::from(value()?)),
+                "--profile-grid" => options.profile_grid = Some(value()?.parse()?),
                 "--scenario" => {
                     let list = value()?;
                     let scenarios = list
@@ -354,7 +363,12 @@ fn main() -> ExitCode {
     // a Prometheus recorder, and logs at the service's default level.
     infra_server::observability::init_logging(infra_config::LogFormat::Text, "info");
     let _ = infra_server::observability::prometheus();
-    let outcome = runtime.block_on(run(options));
+    let outcome = runtime.block_on(async move {
+        match options.profile_grid.clone() {
+            Some(point) => profile_grid(options.redis_url.as_deref(), &point).await,
+            None => run(options).await,
+        }
+    });
     // Every server started above has been stopped when `run` returned (they stop on drop).
     runtime.shutdown_timeout(Duration::from_secs(5));
     match outcome {
@@ -409,6 +423,13 @@ impl RedisTarget {
             ),
         }
     }
+}
+
+/// `--profile-grid`: one client at one point against `--redis-url`, no report.
+async fn profile_grid(url: Option<&str>, point: &grid::ProfilePoint) -> BenchResult<bool> {
+    let url = url.ok_or("--profile-grid needs --redis-url (the server to profile against)")?;
+    grid::profile(url, point).await?;
+    Ok(true)
 }
 
 /// Provisions the servers, runs every scenario, writes the report. `Ok(false)` when a
@@ -608,6 +629,20 @@ mod tests {
         assert_eq!(options.scenarios, Some(vec![8]));
         assert_eq!(options.copy_svg, Some(PathBuf::from("docs/bench")));
         assert!(Options::parse(&strings(&["--scenario", "12"])).is_err());
+        let options = Options::parse(&strings(&["--profile-grid", "fred:set:64:64:10"]));
+        assert!(options.unwrap().profile_grid.is_some());
+        for bad in [
+            "fred:set:64:64",
+            "redis:set:1:1:1",
+            "port:del:1:1:1",
+            "port:get:0:64:1",
+        ] {
+            let err = Options::parse(&strings(&["--profile-grid", bad])).unwrap_err();
+            assert!(
+                err.contains("CLIENT:OP:TASKS:BYTES:SECONDS"),
+                "{bad}: {err}"
+            );
+        }
         assert_eq!(
             Options::parse(&strings(&["--scenario", "9"]))
                 .unwrap()

@@ -80,7 +80,7 @@ commands:
                      --quick runs every scenario briefly in the dev profile (a smoke
                      run, its figures are not asserted); without it, a release build,
                      and the charts are copied to docs/bench/; --scenario 1,8 runs
-                     only those scenarios (1 to 10, see docs/benchmarks.md)
+                     only those scenarios (1 to 11, see docs/benchmarks.md)
   fuzz-api           the API contract fuzzer (schemathesis, `st` on PATH) against
                      the reference service's /openapi.json, authentication on
                      [--max-time SECONDS] (default 60); INFRA_TEST_ALLOW_SKIP=1

@@ -253,7 +253,7 @@ impl Plan {
             redis_benchmark_requests: if quick { 50_000 } else { 500_000 },
             http_segment: if quick { ms(500) } else { ms(1000) },
             http_clients: 32,
-            vector_segment: if quick { ms(400) } else { ms(1000) },
+            vector_segment: if quick { ms(200) } else { ms(1000) },
             vector_tasks: 8,
             vector_points: if quick { &[1_000] } else { &[10_000, 100_000] },
             vector_dimensions: if quick { &[128] } else { &[128, 768] },

@@ -253,6 +253,29 @@ pub(crate) async fn drop_collection(qdrant: &QdrantTarget, port: &Arc<dyn Vector
     }
 }
 
+/// Builds the remote port on `qdrant` as a service would (`infra_qdrant::build`, then
+/// `init`), runs `measure` with it, then drops `collection` and closes the port, whatever
+/// `measure` answered: the shape of the scenarios that own one collection (10, 11).
+pub(crate) async fn on_remote_port<F, Fut>(
+    qdrant: &QdrantTarget,
+    collection: &str,
+    measure: F,
+) -> BenchResult
+where
+    F: FnOnce(Arc<dyn VectorPort>) -> Fut,
+    Fut: std::future::Future<Output = BenchResult>,
+{
+    let settings = SettingsLoader::from_pairs(qdrant.settings_pairs()).load()?;
+    let remote = infra_qdrant::build(&settings.qdrant)?;
+    let components = Components::new().with(remote.component());
+    components.init_all().await?;
+    let port = remote.port();
+    let result = measure(Arc::clone(&port)).await;
+    drop_collection(qdrant, &port, collection).await;
+    components.close_all().await;
+    result
+}
+
 pub(crate) fn random_vector(dimension: usize) -> Vec<f32> {
     (0..dimension)
         .map(|_| fastrand::f32() * 2.0 - 1.0)

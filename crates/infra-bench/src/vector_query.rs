@@ -14,10 +14,9 @@
 use std::sync::Arc;
 
 use infra_base::{
-    CollectionSpec, Components, Distance, Fusion, Point, Prefetch, Query, QueryRequest,
-    SparseParams, SparseVector, VectorParams, VectorPort, Vectors,
+    CollectionSpec, Distance, Fusion, Point, Prefetch, Query, QueryRequest, SparseParams,
+    SparseVector, VectorParams, VectorPort, Vectors,
 };
-use infra_config::SettingsLoader;
 use qdrant_client::qdrant as pb;
 
 use crate::report::{Report, Row, Status, latency_rows};
@@ -68,15 +67,10 @@ struct Queries {
 /// Fills the collection, runs the six variants (three kinds x two clients) in rotating
 /// rounds, adds the rows, and deletes the collection.
 pub(crate) async fn run(qdrant: &QdrantTarget, plan: &Plan, report: &mut Report) -> BenchResult {
-    let settings = SettingsLoader::from_pairs(qdrant.settings_pairs()).load()?;
-    let remote = infra_qdrant::build(&settings.qdrant)?;
-    let components = Components::new().with(remote.component());
-    components.init_all().await?;
-    let port = remote.port();
-    let result = measure(qdrant, &port, plan, report).await;
-    crate::vector::drop_collection(qdrant, &port, COLLECTION).await;
-    components.close_all().await;
-    result
+    crate::vector::on_remote_port(qdrant, COLLECTION, |port| async move {
+        measure(qdrant, &port, plan, report).await
+    })
+    .await
 }
 
 async fn measure(

@@ -22,8 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use infra_base::vector::ScrollRequest;
-use infra_base::{CollectionSpec, Components, Distance, Point, Record, VectorPort, VectorPortExt};
-use infra_config::SettingsLoader;
+use infra_base::{CollectionSpec, Distance, Point, Record, VectorPort, VectorPortExt};
 use qdrant_client::qdrant as pb;
 
 use qdrant_client::qdrant::points_client::PointsClient;
@@ -82,15 +81,10 @@ impl Walk {
 
 /// Fills the collection, runs the walks, adds the rows, and deletes the collection.
 pub(crate) async fn run(qdrant: &QdrantTarget, plan: &Plan, report: &mut Report) -> BenchResult {
-    let settings = SettingsLoader::from_pairs(qdrant.settings_pairs()).load()?;
-    let remote = infra_qdrant::build(&settings.qdrant)?;
-    let components = Components::new().with(remote.component());
-    components.init_all().await?;
-    let port = remote.port();
-    let result = measure(qdrant, &port, plan, report).await;
-    crate::vector::drop_collection(qdrant, &port, COLLECTION).await;
-    components.close_all().await;
-    result
+    crate::vector::on_remote_port(qdrant, COLLECTION, |port| async move {
+        measure(qdrant, &port, plan, report).await
+    })
+    .await
 }
 
 async fn measure(

@@ -2,7 +2,8 @@
 //! rest (id lookup, average vectors, exclusion of referenced points, offset).
 
 use infra_base::vector::{
-    DEFAULT_RRF_K, Fusion, Prefetch, Query, QueryParams, Recommend, RecommendStrategy, VectorInput,
+    DEFAULT_RRF_K, Fusion, LookupLocation, Prefetch, Query, QueryParams, Recommend,
+    RecommendStrategy, VectorInput,
 };
 use infra_base::{
     ErrorKind, GroupId, GroupsRequest, InfraError, InfraResult, PayloadSelector, QueryRequest,
@@ -32,14 +33,7 @@ pub(crate) fn query_points(
         offset: Some(request.offset as u64).filter(|o| *o > 0),
         with_payload: Some(with_payload(&request.with_payload)),
         with_vectors: Some(convert::with_vectors(request.with_vector)),
-        lookup_from: request
-            .lookup_from
-            .as_ref()
-            .map(|location| pb::LookupLocation {
-                collection_name: location.collection.clone(),
-                vector_name: using(location.vector.as_deref()),
-                shard_key_selector: None,
-            }),
+        lookup_from: request.lookup_from.as_ref().map(lookup_location),
         ..pb::QueryPoints::default()
     })
 }
@@ -102,10 +96,19 @@ fn prefetches(stages: &[Prefetch]) -> InfraResult<Vec<pb::PrefetchQuery>> {
                 params: params(stage.params),
                 score_threshold: stage.score_threshold,
                 limit: Some(stage.limit as u64),
-                lookup_from: None,
+                lookup_from: stage.lookup_from.as_ref().map(lookup_location),
             })
         })
         .collect()
+}
+
+/// Qdrant's `LookupLocation` of the port's (no shard key: not modelled).
+fn lookup_location(location: &LookupLocation) -> pb::LookupLocation {
+    pb::LookupLocation {
+        collection_name: location.collection.clone(),
+        vector_name: using(location.vector.as_deref()),
+        shard_key_selector: None,
+    }
 }
 
 /// `None` for the unnamed vector, as Qdrant expects.

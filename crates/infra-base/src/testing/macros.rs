@@ -188,6 +188,7 @@ macro_rules! for_each_vector_case {
             query_nearest_pages_with_offset_and_selects_payload
             query_by_point_id_leaves_the_point_out
             query_lookup_from_reads_ids_from_another_collection
+            query_prefetch_lookup_from_reads_a_stage_ids_from_another_collection
             hybrid_fusion_finds_what_dense_search_misses
             prefetch_limits_what_the_query_scores
             recommend_scores_by_examples

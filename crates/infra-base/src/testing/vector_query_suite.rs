@@ -87,6 +87,27 @@ pub async fn query_nearest_pages_with_offset_and_selects_payload(
     .await;
 }
 
+/// A collection `name` whose vector `probe` (2 dimensions, dot product) holds point 900
+/// `[0, 1]` and point 901 `[1, 0]`: ids the hybrid collection does not hold, so that which
+/// collection leaves referenced points out cannot matter. Returns where to look them up.
+async fn create_probes(store: &dyn VectorPort, name: &str) -> LookupLocation {
+    let spec =
+        CollectionSpec::named(name).with_vector("probe", VectorParams::dense(2, Distance::Dot));
+    ok(store.ensure_collection(&spec).await, "ensure_collection");
+    let probe =
+        |id: u64, vector: Vec<f32>| Point::with_vectors(id, Vectors::new().with("probe", vector));
+    ok(
+        store
+            .upsert(
+                name,
+                vec![probe(900, vec![0.0, 1.0]), probe(901, vec![1.0, 0.0])],
+            )
+            .await,
+        "upsert of the probes",
+    );
+    LookupLocation::new(name).vector("probe")
+}
+
 /// With `lookup_from`, the ids of the query are read from another collection, by the
 /// vector it names: a query by such an id scores as the same query by its vector; an id
 /// that collection lacks, or a collection that does not exist, is `NotFound`.
@@ -97,25 +118,7 @@ pub async fn query_lookup_from_reads_ids_from_another_collection(
     scoped(port, prefix, |store, names| async move {
         let name = names.collection("lookup_target");
         create_hybrid(&*store, &name).await;
-        // Ids the queried collection does not hold, so that which collection leaves
-        // referenced points out cannot matter.
-        let probes = names.collection("lookup_probes");
-        let spec = CollectionSpec::named(&probes)
-            .with_vector("probe", VectorParams::dense(2, Distance::Dot));
-        ok(store.ensure_collection(&spec).await, "ensure_collection");
-        let probe = |id: u64, vector: Vec<f32>| {
-            Point::with_vectors(id, Vectors::new().with("probe", vector))
-        };
-        ok(
-            store
-                .upsert(
-                    &probes,
-                    vec![probe(900, vec![0.0, 1.0]), probe(901, vec![1.0, 0.0])],
-                )
-                .await,
-            "upsert of the probes",
-        );
-        let from_probes = LookupLocation::new(&probes).vector("probe");
+        let from_probes = create_probes(&*store, &names.collection("lookup_probes")).await;
 
         let by_probe = QueryRequest::nearest(PointId::Num(900), 2)
             .using("image")
@@ -184,6 +187,75 @@ pub async fn query_lookup_from_reads_ids_from_another_collection(
             store.query(&name, &invalid).await,
             ErrorKind::InvalidInput,
             "an invalid lookup collection name",
+        );
+    })
+    .await;
+}
+
+/// A prefetch stage's own `lookup_from` reads that stage's ids from another collection
+/// (Qdrant's `PrefetchQuery.lookup_from`): the stage's candidates are those of the same
+/// stage by the looked-up vector, which the request's query then scores; a stage does not
+/// inherit the request's location, and an id its location lacks is `NotFound`.
+pub async fn query_prefetch_lookup_from_reads_a_stage_ids_from_another_collection(
+    port: Arc<dyn VectorPort>,
+    prefix: &str,
+) {
+    scoped(port, prefix, |store, names| async move {
+        let name = names.collection("stage_lookup_target");
+        create_hybrid(&*store, &name).await;
+        let from_probes = create_probes(&*store, &names.collection("stage_lookup_probes")).await;
+        // The stage keeps the two points nearest to probe 900 ([0, 1]): 3 and 2. The query
+        // then scores them by [1, 0]: 2 (0.5) before 3 (0.0). Probe 901 ([1, 0]) would
+        // have kept 1 and 2 instead.
+        let stage = |id: u64| {
+            Prefetch::new(Query::Nearest(PointId::Num(id).into()), Some("image"), 2)
+                .lookup_from(from_probes.clone())
+        };
+        let over = |stage: Prefetch| QueryRequest {
+            prefetch: vec![stage],
+            ..QueryRequest::nearest(vec![1.0, 0.0], 2).using("image")
+        };
+        let hits = ok(
+            store.query(&name, &over(stage(900))).await,
+            "query over a stage with lookup_from",
+        );
+        assert_hits(
+            &hits,
+            &[(2, 0.5), (3, 0.0)],
+            "the stage's candidates come from probe 900's vector",
+        );
+
+        let missing = over(stage(902));
+        expect_kind(
+            store.query(&name, &missing).await,
+            ErrorKind::NotFound,
+            "an id the stage's lookup collection lacks",
+        );
+        // The request's location is not the stage's: the stage reads 900 from the queried
+        // collection, which does not hold it.
+        let not_inherited = QueryRequest {
+            prefetch: vec![Prefetch::new(
+                Query::Nearest(PointId::Num(900).into()),
+                Some("image"),
+                2,
+            )],
+            ..QueryRequest::nearest(vec![1.0, 0.0], 2)
+                .using("image")
+                .lookup_from(from_probes.clone())
+        };
+        expect_kind(
+            store.query(&name, &not_inherited).await,
+            ErrorKind::NotFound,
+            "a stage without its own lookup_from reads the queried collection",
+        );
+        let invalid = over(
+            Prefetch::new(Query::Nearest(PointId::Num(900).into()), Some("image"), 2)
+                .lookup_from(LookupLocation::new("not a/valid name")),
+        );
+        expect_kind(
+            store.query(&name, &invalid).await,
+            ErrorKind::InvalidInput,
+            "an invalid stage lookup collection name",
         );
     })
     .await;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::groups::PointGroup;
-use super::query::{PayloadSelector, Query, QueryRequest, VectorInput};
+use super::query::{PayloadSelector, Prefetch, Query, QueryRequest, VectorInput};
 use super::types::{PointId, Record, invalid};
 use super::vectors::{MAX_VECTOR_NAME_LEN, UNNAMED_VECTOR};
 use super::{Condition, VECTOR_BACKEND, VectorPort, validate_collection_name};
@@ -20,10 +20,11 @@ use crate::error::{ErrorKind, InfraError, InfraResult};
 /// Where the points a query refers to by id are read from (Qdrant's `lookup_from`): another
 /// collection, and the vector of it to read.
 ///
-/// It applies to the ids of the request's own query (nearest by a point, recommendation
-/// examples), not to its prefetch stages, which read ids from the queried collection. The
-/// vector read must fit the vector the query scores by (same kind and dimension). Without
-/// it, ids are read from the queried collection by the vector the query uses.
+/// It applies to the ids of the query it is set on (nearest by a point, recommendation
+/// examples): the request's own ([`QueryRequest::lookup_from`]) or one prefetch stage's
+/// ([`Prefetch::lookup_from`]); a stage does not inherit the request's. The vector read
+/// must fit the vector the query scores by (same kind and dimension). Without it, ids are
+/// read from the queried collection by the vector the query uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LookupLocation {
     /// The collection (or alias) the ids are read from.
@@ -124,30 +125,58 @@ fn check_vector_name(name: Option<&str>, operation: &'static str) -> InfraResult
     }
 }
 
-/// For stores that resolve ids in-process: `request` with every id its own query refers
-/// to replaced by the vector read from its [`LookupLocation`], and those points left out
-/// of the results, as Qdrant leaves referenced points out; `None` when the request has no
+/// For stores that resolve ids in-process: `request` with every id read through a
+/// [`LookupLocation`] (the request's own, each stage's own) replaced by the vector read
+/// from that location, and those points left out of the results, as Qdrant leaves
+/// referenced points out; `None` when neither the request nor any stage has a
 /// `lookup_from` (nothing to do).
 ///
 /// The points are read with `port.get`, so a lookup collection that does not exist is
 /// `NotFound`, and so is an id it lacks or a point without the vector read (Qdrant's
-/// answers). The resolved request has no `lookup_from`; validate it as any other.
+/// answers). The resolved request has no `lookup_from` at any level; validate it as any
+/// other.
 pub async fn resolve_lookup<P: VectorPort + ?Sized>(
     port: &P,
     request: &QueryRequest,
 ) -> InfraResult<Option<QueryRequest>> {
-    const OP: &str = "query";
-    let Some(location) = &request.lookup_from else {
+    if !request.reads_other_collections() {
         return Ok(None);
-    };
-    location.validate(OP)?;
+    }
     let mut resolved = request.clone();
-    resolved.lookup_from = None;
-    let mut ids: Vec<PointId> = request.query.referenced_ids().collect();
+    let mut ids = Vec::new();
+    if let Some(location) = resolved.lookup_from.take() {
+        ids.extend(resolve_query(port, &location, &mut resolved.query).await?);
+    }
+    // Depth first, without recursion in an async fn: every stage of every level.
+    let mut pending: Vec<&mut Prefetch> = resolved.prefetch.iter_mut().collect();
+    while let Some(stage) = pending.pop() {
+        if let Some(location) = stage.lookup_from.take() {
+            ids.extend(resolve_query(port, &location, &mut stage.query).await?);
+        }
+        pending.extend(stage.prefetch.iter_mut());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    if !ids.is_empty() {
+        resolved.filter = resolved.filter.must_not(Condition::HasId { ids });
+    }
+    Ok(Some(resolved))
+}
+
+/// Replaces every id `query` refers to by the vector `location` holds for it; returns the
+/// ids replaced.
+async fn resolve_query<P: VectorPort + ?Sized>(
+    port: &P,
+    location: &LookupLocation,
+    query: &mut Query,
+) -> InfraResult<Vec<PointId>> {
+    const OP: &str = "query";
+    location.validate(OP)?;
+    let mut ids: Vec<PointId> = query.referenced_ids().collect();
     ids.sort_unstable();
     ids.dedup();
     if ids.is_empty() {
-        return Ok(Some(resolved));
+        return Ok(ids);
     }
     let records = port
         .get(&location.collection, &ids, true)
@@ -161,7 +190,7 @@ pub async fn resolve_lookup<P: VectorPort + ?Sized>(
             Some((record.id, vector))
         })
         .collect();
-    for input in resolved.query.inputs_mut() {
+    for input in query.inputs_mut() {
         if let VectorInput::Point(id) = *input {
             let vector = vectors
                 .get(&id)
@@ -170,8 +199,7 @@ pub async fn resolve_lookup<P: VectorPort + ?Sized>(
             *input = VectorInput::Vector(vector);
         }
     }
-    resolved.filter = resolved.filter.must_not(Condition::HasId { ids });
-    Ok(Some(resolved))
+    Ok(ids)
 }
 
 fn missing_in_lookup(id: PointId, vector: &str, collection: &str) -> InfraError {

@@ -258,6 +258,10 @@ pub struct Prefetch {
     /// Search tuning.
     #[serde(default)]
     pub params: QueryParams,
+    /// Where the ids of this stage's `query` are read from, when not from the queried
+    /// collection (each stage has its own: it does not inherit the request's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_from: Option<LookupLocation>,
 }
 
 impl Prefetch {
@@ -271,7 +275,16 @@ impl Prefetch {
             score_threshold: None,
             limit,
             params: QueryParams::default(),
+            lookup_from: None,
         }
+    }
+
+    /// Reads the points this stage's `query` refers to by id from `location` instead of
+    /// the queried collection.
+    #[must_use]
+    pub fn lookup_from(mut self, location: LookupLocation) -> Self {
+        self.lookup_from = Some(location);
+        self
     }
 
     /// Restricts this stage to points matching `filter`.
@@ -412,6 +425,17 @@ impl QueryRequest {
     /// The name of the vector scored by ([`UNNAMED_VECTOR`] for the unnamed one).
     pub fn vector_name(&self) -> &str {
         self.using.as_deref().unwrap_or(UNNAMED_VECTOR)
+    }
+
+    /// Whether the request or any of its stages reads ids from another collection
+    /// (`lookup_from`): its answer then depends on that collection too.
+    pub fn reads_other_collections(&self) -> bool {
+        fn any(stages: &[Prefetch]) -> bool {
+            stages
+                .iter()
+                .any(|stage| stage.lookup_from.is_some() || any(&stage.prefetch))
+        }
+        self.lookup_from.is_some() || any(&self.prefetch)
     }
 
     /// Every id the request reads a vector from, at any stage, each once: these points
@@ -563,6 +587,9 @@ fn check_stage(
     for stage in prefetch {
         check_limit(stage.limit, "prefetch limit")?;
         stage.filter.validate(OP)?;
+        if let Some(location) = &stage.lookup_from {
+            location.validate(OP)?;
+        }
         check_stage(
             &stage.query,
             stage.using.as_deref(),

@@ -638,7 +638,7 @@ impl CatalogService {
         check_name(collection, OP)?;
         check_limit(request.limit, MAX_SEARCH_LIMIT, OP)?;
         let vectors = self.vectors()?;
-        if request.lookup_from.is_some() {
+        if request.reads_other_collections() {
             let hits = vectors.query(collection, request).await?;
             return Ok(SearchOutcome::counted(hits, CacheStatus::Bypass));
         }

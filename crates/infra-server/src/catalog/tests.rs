@@ -253,6 +253,22 @@ async fn queries_reading_another_collection_bypass_the_cache() {
         vec![PointId::Num(1)],
         "the probe's new vector is used at once"
     );
+    // A lookup in a prefetch stage makes the answer depend on the probes as well.
+    let stage = infra_base::Prefetch::new(
+        infra_base::Query::Nearest(VectorInput::Point(PointId::Num(9))),
+        None,
+        1,
+    )
+    .lookup_from(LookupLocation::new("probes"));
+    let over_stage = QueryRequest {
+        prefetch: vec![stage],
+        ..QueryRequest::nearest(vec![1.0, 0.0], 1)
+    };
+    for _ in 0..2 {
+        let outcome = f.catalog.query("items", &over_stage).await.unwrap();
+        assert_eq!(outcome.cache, CacheStatus::Bypass, "never cached either");
+        assert_eq!(ids(&outcome.hits), vec![PointId::Num(1)]);
+    }
 }
 
 #[tokio::test]

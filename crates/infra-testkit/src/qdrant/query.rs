@@ -106,9 +106,6 @@ fn prefetches(stages: Vec<pb::PrefetchQuery>) -> Result<Vec<Prefetch>, Status> {
     stages
         .into_iter()
         .map(|stage| {
-            if stage.lookup_from.is_some() {
-                return Err(unsupported("lookup_from"));
-            }
             Ok(Prefetch {
                 prefetch: prefetches(stage.prefetch)?,
                 query: query(stage.query)?,
@@ -117,6 +114,7 @@ fn prefetches(stages: Vec<pb::PrefetchQuery>) -> Result<Vec<Prefetch>, Status> {
                 score_threshold: stage.score_threshold,
                 limit: size(stage.limit.unwrap_or(DEFAULT_LIMIT)),
                 params: params(stage.params),
+                lookup_from: stage.lookup_from.map(lookup_location).transpose()?,
             })
         })
         .collect()

@@ -1146,7 +1146,7 @@ impl VectorPort for EdgeVectorStore {
         request.validate(&c.vectors)?;
         // Ids read from another collection become inline vectors first (Qdrant does this
         // above its shards; the engine is one shard).
-        if let Some(resolved) = resolve_lookup(self, request).await? {
+        if let Some(resolved) = resolve_lookup(self, collection, request).await? {
             return self.query(collection, &resolved).await;
         }
         let request = request.clone();

@@ -663,7 +663,7 @@ impl VectorPort for MemoryVector {
         request: &QueryRequest,
     ) -> InfraResult<Vec<ScoredPoint>> {
         self.read(collection, "query", |c| request.validate(&c.vectors))?;
-        match resolve_lookup(self, request).await? {
+        match resolve_lookup(self, collection, request).await? {
             Some(resolved) => self.query(collection, &resolved).await,
             None => self.read(collection, "query", |c| c.query(request)),
         }

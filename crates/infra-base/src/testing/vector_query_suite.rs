@@ -88,8 +88,8 @@ pub async fn query_nearest_pages_with_offset_and_selects_payload(
 }
 
 /// A collection `name` whose vector `probe` (2 dimensions, dot product) holds point 900
-/// `[0, 1]` and point 901 `[1, 0]`: ids the hybrid collection does not hold, so that which
-/// collection leaves referenced points out cannot matter. Returns where to look them up.
+/// `[0, 1]` and point 901 `[1, 0]`, ids the hybrid collection does not hold, and point 3
+/// `[0, 1]`, an id it does hold. Returns where to look them up.
 async fn create_probes(store: &dyn VectorPort, name: &str) -> LookupLocation {
     let spec =
         CollectionSpec::named(name).with_vector("probe", VectorParams::dense(2, Distance::Dot));
@@ -100,7 +100,11 @@ async fn create_probes(store: &dyn VectorPort, name: &str) -> LookupLocation {
         store
             .upsert(
                 name,
-                vec![probe(900, vec![0.0, 1.0]), probe(901, vec![1.0, 0.0])],
+                vec![
+                    probe(900, vec![0.0, 1.0]),
+                    probe(901, vec![1.0, 0.0]),
+                    probe(3, vec![0.0, 1.0]),
+                ],
             )
             .await,
         "upsert of the probes",
@@ -109,8 +113,10 @@ async fn create_probes(store: &dyn VectorPort, name: &str) -> LookupLocation {
 }
 
 /// With `lookup_from`, the ids of the query are read from another collection, by the
-/// vector it names: a query by such an id scores as the same query by its vector; an id
-/// that collection lacks, or a collection that does not exist, is `NotFound`.
+/// vector it names: a query by such an id scores as the same query by its vector, and the
+/// queried collection's point of the same id is not left out (it is not the one
+/// referenced); an id that collection lacks, or a collection that does not exist, is
+/// `NotFound`.
 pub async fn query_lookup_from_reads_ids_from_another_collection(
     port: Arc<dyn VectorPort>,
     prefix: &str,
@@ -141,6 +147,20 @@ pub async fn query_lookup_from_reads_ids_from_another_collection(
             hit_ids(&hits),
             hit_ids(&same),
             "as the vector itself scores"
+        );
+
+        // Probe 3 is [0, 1]: the queried collection's point 3 ([0, 1]) is its best match.
+        let same_id = QueryRequest::nearest(PointId::Num(3), 2)
+            .using("image")
+            .lookup_from(from_probes.clone());
+        let hits = ok(
+            store.query(&name, &same_id).await,
+            "query by a looked-up id the queried collection also holds",
+        );
+        assert_hits(
+            &hits,
+            &[(3, 1.0), (2, 0.5)],
+            "point 3 of the queried collection stays a candidate",
         );
 
         // avg(positive) + (avg(positive) - avg(negative)) = [-1, 2].

@@ -125,11 +125,14 @@ fn check_vector_name(name: Option<&str>, operation: &'static str) -> InfraResult
     }
 }
 
-/// For stores that resolve ids in-process: `request` with every id read through a
-/// [`LookupLocation`] (the request's own, each stage's own) replaced by the vector read
-/// from that location, and those points left out of the results, as Qdrant leaves
-/// referenced points out; `None` when neither the request nor any stage has a
+/// For stores that resolve ids in-process: `request` on `collection` with every id read
+/// through a [`LookupLocation`] (the request's own, each stage's own) replaced by the
+/// vector read from that location; `None` when neither the request nor any stage has a
 /// `lookup_from` (nothing to do).
+///
+/// As a Qdrant server does, the points left out of the results are only those referenced
+/// in the queried collection itself: an id read from another collection names a point of
+/// that collection, and a point of `collection` with the same id stays a candidate.
 ///
 /// The points are read with `port.get`, so a lookup collection that does not exist is
 /// `NotFound`, and so is an id it lacks or a point without the vector read (Qdrant's
@@ -137,21 +140,30 @@ fn check_vector_name(name: Option<&str>, operation: &'static str) -> InfraResult
 /// other.
 pub async fn resolve_lookup<P: VectorPort + ?Sized>(
     port: &P,
+    collection: &str,
     request: &QueryRequest,
 ) -> InfraResult<Option<QueryRequest>> {
     if !request.reads_other_collections() {
         return Ok(None);
     }
     let mut resolved = request.clone();
+    // Ids of the queried collection that became vectors: the engine no longer sees them
+    // as references, so they are left out here.
     let mut ids = Vec::new();
     if let Some(location) = resolved.lookup_from.take() {
-        ids.extend(resolve_query(port, &location, &mut resolved.query).await?);
+        let replaced = resolve_query(port, &location, &mut resolved.query).await?;
+        if location.collection == collection {
+            ids.extend(replaced);
+        }
     }
     // Depth first, without recursion in an async fn: every stage of every level.
     let mut pending: Vec<&mut Prefetch> = resolved.prefetch.iter_mut().collect();
     while let Some(stage) = pending.pop() {
         if let Some(location) = stage.lookup_from.take() {
-            ids.extend(resolve_query(port, &location, &mut stage.query).await?);
+            let replaced = resolve_query(port, &location, &mut stage.query).await?;
+            if location.collection == collection {
+                ids.extend(replaced);
+            }
         }
         pending.extend(stage.prefetch.iter_mut());
     }

@@ -125,6 +125,10 @@ pub struct NewCollection {
 }
 
 /// One named dense vector of a [`NewCollection`].
+///
+/// The request body's form of infra-base's [`VectorParams`], which it converts to: unknown
+/// fields are refused and the dimension is read as JSON Schema reads integers, as in the
+/// rest of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamedVectorParams {
@@ -731,10 +735,10 @@ fn check_vector(vector: &[f32], operation: &'static str, what: &str) -> InfraRes
     Ok(())
 }
 
-/// Longest vector name (dense or sparse) the service accepts (the port takes 255 bytes;
-/// the service keeps names short and ASCII, like collection names, so its OpenAPI document
-/// can state the rule exactly).
-pub const MAX_VECTOR_NAME_LEN: usize = 64;
+/// Longest vector name (dense or sparse) the service accepts: shorter than the port's
+/// [`infra_base::vector::MAX_VECTOR_NAME_LEN`] (255 bytes), and ASCII like collection
+/// names, so that the OpenAPI document can state the rule exactly.
+pub const MAX_SERVICE_VECTOR_NAME_LEN: usize = 64;
 
 /// Largest HNSW `m` the service accepts (Qdrant's default is 16).
 pub const MAX_HNSW_M: u64 = 256;
@@ -752,15 +756,12 @@ fn validate_tuning(request: &NewCollection) -> InfraResult<()> {
     for name in request.sparse_vectors.keys() {
         check_vector_name(name, "sparse vector", OP)?;
     }
-    let hnsw = request.hnsw.iter().map(|hnsw| ("", hnsw)).chain(
-        named.filter_map(|(name, params)| params.hnsw.as_ref().map(|hnsw| (name.as_str(), hnsw))),
+    // The collection's parameters (no vector name), then each named vector's own.
+    let hnsw = request.hnsw.iter().map(|hnsw| (None, hnsw)).chain(
+        named.filter_map(|(name, params)| params.hnsw.as_ref().map(|hnsw| (Some(name), hnsw))),
     );
     for (name, hnsw) in hnsw {
-        let of = if name.is_empty() {
-            String::new()
-        } else {
-            format!(" of vector {name:?}")
-        };
+        let of = name.map_or_else(String::new, |name| format!(" of vector {name:?}"));
         if hnsw.m.is_some_and(|m| m > MAX_HNSW_M) {
             return Err(invalid(
                 OP,
@@ -787,11 +788,11 @@ fn check_vector_name(name: &str, what: &str, operation: &'static str) -> InfraRe
     let ascii = name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-    if name.is_empty() || name.len() > MAX_VECTOR_NAME_LEN || !ascii {
+    if name.is_empty() || name.len() > MAX_SERVICE_VECTOR_NAME_LEN || !ascii {
         return Err(invalid(
             operation,
             format!(
-                "{what} name {name:?}: expected 1-{MAX_VECTOR_NAME_LEN} ASCII letters, \
+                "{what} name {name:?}: expected 1-{MAX_SERVICE_VECTOR_NAME_LEN} ASCII letters, \
                  digits, '_', '-' or '.'"
             ),
         ));

@@ -629,9 +629,10 @@ async fn invalid_collections_are_refused_before_any_port_call() {
     assert_invalid(catalog.delete_collection("a:b").await, "collection name");
 
     let mut sparse = collection("ok", 3);
-    sparse
-        .sparse_vectors
-        .insert("x".repeat(MAX_VECTOR_NAME_LEN + 1), SparseParams::default());
+    sparse.sparse_vectors.insert(
+        "x".repeat(MAX_SERVICE_VECTOR_NAME_LEN + 1),
+        SparseParams::default(),
+    );
     assert_invalid(
         catalog.create_collection(sparse).await,
         "sparse vector name",

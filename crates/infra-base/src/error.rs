@@ -124,7 +124,13 @@ type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// assert!(err.is_transient());
 /// assert_eq!(err.to_string(), "redis get: no reply within 1s");
 /// ```
-pub struct InfraError {
+pub struct InfraError(Box<Details>);
+
+/// What an [`InfraError`] says, behind one pointer: every port call returns
+/// `InfraResult<T>`, and each layer and `async fn` level moves it, so the `Result` stays as
+/// small as its success value (the fields are about 100 bytes; an error is rare and may pay
+/// the allocation).
+struct Details {
     kind: ErrorKind,
     backend: &'static str,
     operation: &'static str,
@@ -142,14 +148,14 @@ impl InfraError {
         operation: &'static str,
         message: impl Into<String>,
     ) -> Self {
-        Self {
+        Self(Box::new(Details {
             kind,
             backend,
             operation,
             message: message.into(),
             retry_after: None,
             source: None,
-        }
+        }))
     }
 
     /// The standard error for a port that this process does not have.
@@ -165,52 +171,52 @@ impl InfraError {
     /// Attaches the underlying error, kept for logs as [`source`](StdError::source).
     #[must_use]
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
-        self.source = Some(source.into());
+        self.0.source = Some(source.into());
         self
     }
 
     /// Suggests when a client may try again (sent as `Retry-After` over HTTP).
     #[must_use]
     pub fn with_retry_after(mut self, after: Duration) -> Self {
-        self.retry_after = Some(after);
+        self.0.retry_after = Some(after);
         self
     }
 
     /// Replaces the operation name, for wrappers that know the caller's operation better.
     #[must_use]
     pub fn with_operation(mut self, operation: &'static str) -> Self {
-        self.operation = operation;
+        self.0.operation = operation;
         self
     }
 
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The backend that raised the error (`"redis"`, `"qdrant"`, ...).
     pub fn backend(&self) -> &'static str {
-        self.backend
+        self.0.backend
     }
 
     /// The port operation that failed (`"get"`, `"search"`, ...).
     pub fn operation(&self) -> &'static str {
-        self.operation
+        self.0.operation
     }
 
     /// A message that is safe to show a client.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// When the client may try again, if the error knows.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.0.retry_after
     }
 
     /// Shorthand for `self.kind().is_transient()`.
     pub fn is_transient(&self) -> bool {
-        self.kind.is_transient()
+        self.0.kind.is_transient()
     }
 
     /// The message followed by every source in the chain, `: `-separated, for logs.
@@ -231,26 +237,31 @@ impl InfraError {
 
 impl fmt::Display for InfraError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.backend, self.operation, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.0.backend, self.0.operation, self.0.message
+        )
     }
 }
 
 impl fmt::Debug for InfraError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InfraError")
-            .field("kind", &self.kind)
-            .field("backend", &self.backend)
-            .field("operation", &self.operation)
-            .field("message", &self.message)
-            .field("retry_after", &self.retry_after)
-            .field("source", &self.source)
+            .field("kind", &self.0.kind)
+            .field("backend", &self.0.backend)
+            .field("operation", &self.0.operation)
+            .field("message", &self.0.message)
+            .field("retry_after", &self.0.retry_after)
+            .field("source", &self.0.source)
             .finish()
     }
 }
 
 impl StdError for InfraError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source
+        self.0
+            .source
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
     }
@@ -259,6 +270,18 @@ impl StdError for InfraError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_is_one_pointer_so_results_stay_small() {
+        assert_eq!(
+            std::mem::size_of::<InfraError>(),
+            std::mem::size_of::<usize>()
+        );
+        assert_eq!(
+            std::mem::size_of::<InfraResult<Option<Vec<u8>>>>(),
+            std::mem::size_of::<Option<Vec<u8>>>()
+        );
+    }
 
     #[test]
     fn transient_kinds_are_exactly_the_retryable_ones() {

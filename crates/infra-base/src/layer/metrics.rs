@@ -45,6 +45,12 @@ impl MetricsLayer {
         Self { backend, successes }
     }
 
+    /// Records the call of `op` that started at `started` and ended with `result`.
+    pub(super) fn observe<T>(&self, op: &Operation, started: Instant, result: &InfraResult<T>) {
+        let error = result.as_ref().err().map(|err| err.kind().as_str());
+        self.record(op, started.elapsed().as_secs_f64(), error);
+    }
+
     fn record(&self, op: &Operation, seconds: f64, error: Option<&'static str>) {
         match error {
             None => match self.successes.iter().find(|(name, _)| *name == op.name) {
@@ -88,8 +94,7 @@ impl Layer for MetricsLayer {
     {
         let started = Instant::now();
         let result = call().await;
-        let error = result.as_ref().err().map(|err| err.kind().as_str());
-        self.record(op, started.elapsed().as_secs_f64(), error);
+        self.observe(op, started, &result);
         result
     }
 }

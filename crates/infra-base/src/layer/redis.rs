@@ -1,74 +1,140 @@
 //! [`Layered`] as a [`RedisPort`]: each method hands its descriptor and its call to the layer.
+//!
+//! The methods box the layer's future themselves instead of being `async fn`s: an
+//! `async fn` here would wrap every call in one more state machine (built, moved into the
+//! box and polled through) that only forwards. Their signatures are the ones
+//! `#[async_trait]` gives the trait's methods.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
-
-use async_trait::async_trait;
 
 use super::{Layer, Layered};
 use crate::error::InfraResult;
 use crate::redis::{Command, Pipeline, RedisPort, Reply, SetOptions, ops};
 use crate::resilience::Idempotency;
 
-#[async_trait]
+/// The future a port method returns (`#[async_trait]`'s shape).
+type Call<'a, T> = Pin<Box<dyn Future<Output = InfraResult<T>> + Send + 'a>>;
+
 impl<P: RedisPort + ?Sized, L: Layer> RedisPort for Layered<P, L> {
-    async fn ping(&self) -> InfraResult<()> {
-        self.call(&ops::PING, || self.inner.ping()).await
+    fn ping<'s, 'f>(&'s self) -> Call<'f, ()>
+    where
+        's: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.call(&ops::PING, move || self.inner.ping()))
     }
 
-    async fn get(&self, key: &str) -> InfraResult<Option<Vec<u8>>> {
-        self.call(&ops::GET, || self.inner.get(key)).await
+    fn get<'s, 'k, 'f>(&'s self, key: &'k str) -> Call<'f, Option<Vec<u8>>>
+    where
+        's: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.call(&ops::GET, move || self.inner.get(key)))
     }
 
-    async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> InfraResult<bool> {
-        self.call(&ops::SET, || self.inner.set(key, value, options))
-            .await
+    fn set<'s, 'k, 'v, 'f>(
+        &'s self,
+        key: &'k str,
+        value: &'v [u8],
+        options: SetOptions,
+    ) -> Call<'f, bool>
+    where
+        's: 'f,
+        'k: 'f,
+        'v: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.call(&ops::SET, move || self.inner.set(key, value, options)))
     }
 
-    async fn del(&self, keys: &[String]) -> InfraResult<u64> {
-        self.call(&ops::DEL, || self.inner.del(keys)).await
+    fn del<'s, 'k, 'f>(&'s self, keys: &'k [String]) -> Call<'f, u64>
+    where
+        's: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.call(&ops::DEL, move || self.inner.del(keys)))
     }
 
-    async fn exists(&self, key: &str) -> InfraResult<bool> {
-        self.call(&ops::EXISTS, || self.inner.exists(key)).await
+    fn exists<'s, 'k, 'f>(&'s self, key: &'k str) -> Call<'f, bool>
+    where
+        's: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.call(&ops::EXISTS, move || self.inner.exists(key)))
     }
 
-    async fn expire(&self, key: &str, ttl: Duration) -> InfraResult<bool> {
-        self.call(&ops::EXPIRE, || self.inner.expire(key, ttl))
-            .await
+    fn expire<'s, 'k, 'f>(&'s self, key: &'k str, ttl: Duration) -> Call<'f, bool>
+    where
+        's: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.call(&ops::EXPIRE, move || self.inner.expire(key, ttl)))
     }
 
-    async fn incr_by(
-        &self,
-        key: &str,
+    fn incr_by<'s, 'k, 'f>(
+        &'s self,
+        key: &'k str,
         delta: i64,
         ttl_on_create: Option<Duration>,
-    ) -> InfraResult<i64> {
-        self.call(&ops::INCR_BY, || {
+    ) -> Call<'f, i64>
+    where
+        's: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.call(&ops::INCR_BY, move || {
             self.inner.incr_by(key, delta, ttl_on_create)
-        })
-        .await
+        }))
     }
 
-    async fn mget(&self, keys: &[String]) -> InfraResult<Vec<Option<Vec<u8>>>> {
-        self.call(&ops::MGET, || self.inner.mget(keys)).await
+    fn mget<'s, 'k, 'f>(&'s self, keys: &'k [String]) -> Call<'f, Vec<Option<Vec<u8>>>>
+    where
+        's: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.call(&ops::MGET, move || self.inner.mget(keys)))
     }
 
-    async fn publish(&self, channel: &str, message: &[u8]) -> InfraResult<u64> {
-        self.call(&ops::PUBLISH, || self.inner.publish(channel, message))
-            .await
+    fn publish<'s, 'c, 'm, 'f>(&'s self, channel: &'c str, message: &'m [u8]) -> Call<'f, u64>
+    where
+        's: 'f,
+        'c: 'f,
+        'm: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.call(&ops::PUBLISH, move || self.inner.publish(channel, message)))
     }
 
-    async fn command(&self, command: &Command, idempotency: Idempotency) -> InfraResult<Reply> {
-        self.call(ops::command(idempotency), || {
+    fn command<'s, 'c, 'f>(
+        &'s self,
+        command: &'c Command,
+        idempotency: Idempotency,
+    ) -> Call<'f, Reply>
+    where
+        's: 'f,
+        'c: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.call(ops::command(idempotency), move || {
             self.inner.command(command, idempotency)
-        })
-        .await
+        }))
     }
 
-    async fn pipeline(&self, pipeline: &Pipeline) -> InfraResult<Vec<Reply>> {
-        self.call(ops::pipeline(pipeline.idempotency()), || {
+    fn pipeline<'s, 'p, 'f>(&'s self, pipeline: &'p Pipeline) -> Call<'f, Vec<Reply>>
+    where
+        's: 'f,
+        'p: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.call(ops::pipeline(pipeline.idempotency()), move || {
             self.inner.pipeline(pipeline)
-        })
-        .await
+        }))
     }
 }

@@ -37,6 +37,15 @@ impl TracingLayer {
     }
 }
 
+impl TracingLayer {
+    /// Whether port spans are enabled at all, asked before a span is built: a disabled
+    /// `debug_span!` still costs a span value, its drop and (with tracing's `log` feature) a
+    /// log-record check per call.
+    pub(super) fn spans_enabled() -> bool {
+        tracing::enabled!(target: PORT_SPAN_TARGET, tracing::Level::DEBUG)
+    }
+}
+
 impl Layer for TracingLayer {
     async fn around<'a, T, F, Fut>(&'a self, op: &'static Operation, call: F) -> InfraResult<T>
     where
@@ -44,9 +53,7 @@ impl Layer for TracingLayer {
         F: Fn() -> Fut + Send + Sync + 'a,
         Fut: Future<Output = InfraResult<T>> + Send + 'a,
     {
-        // Asked before the span is built: a disabled `debug_span!` still costs a span
-        // value, its drop and (with tracing's `log` feature) a log-record check per call.
-        if !tracing::enabled!(target: PORT_SPAN_TARGET, tracing::Level::DEBUG) {
+        if !Self::spans_enabled() {
             return call().await;
         }
         let span = tracing::debug_span!(

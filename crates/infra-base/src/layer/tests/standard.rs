@@ -31,6 +31,27 @@ fn retrying() -> Resilience {
 
 #[test]
 fn one_observation_per_call_retries_counted_and_errors_labelled_by_kind() {
+    one_observation_per_call();
+}
+
+/// The stack takes its composed path (span, then metrics, then resilience) when port
+/// spans are enabled: metrics and retries must come out the same.
+#[test]
+fn with_port_spans_enabled_the_metrics_are_the_same() {
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(std::io::sink)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        assert!(
+            tracing::enabled!(target: crate::layer::PORT_SPAN_TARGET, tracing::Level::DEBUG),
+            "port spans must be enabled for this test to take the traced path"
+        );
+        one_observation_per_call();
+    });
+}
+
+fn one_observation_per_call() {
     let capture = MetricsCapture::new();
     capture.block_on(async {
         let mut mock = MockRedisPort::new();

@@ -13,15 +13,16 @@
 
 use std::sync::Arc;
 
-use infra_base::layer::{Layer, MetricsLayer, PortLayers, TracingLayer};
+use infra_base::layer::{Identity, Layer, Layered, MetricsLayer, PortLayers, TracingLayer};
 use infra_base::redis::ops;
 use infra_base::testing::MemoryRedis;
 use infra_base::{InfraResult, REDIS_BACKEND, RedisPort, SetOptions};
 use infra_config::RedisSettings;
 
+use crate::redis_bench::{ConnectionCounter, redis_settings};
 use crate::report::{Report, Row};
 use crate::stats::{Paired, Run, alternate, drive};
-use crate::{BenchResult, Plan};
+use crate::{BenchResult, Plan, RedisTarget};
 
 /// The variants, baseline first.
 const VARIANTS: [&str; 5] = [
@@ -183,5 +184,108 @@ pub(crate) async fn run(plan: &Plan, report: &mut Report) -> BenchResult {
             )
             .note("one task, no server"),
     );
+    Ok(())
+}
+
+/// The variants of [`run_on_server`], baseline first.
+const SERVER_VARIANTS: [&str; 7] = [
+    "RedisAdapter GET (bare, 64 tasks)",
+    "the same through Layered with no layer (Identity)",
+    "the same through the tracing layer alone",
+    "the same through the metrics layer alone (Prometheus recorder)",
+    "the same through the metrics layer alone (facade, no recorder)",
+    "the same through the resilience policy alone",
+    "the same through RedisPort's full stack (infra_redis::build)",
+];
+
+/// Each layer's cost against a real server: GET at the scenario's concurrency through the
+/// bare adapter, then through `Layered` with one layer at a time, then the full port.
+///
+/// The no-I/O figures above say what a layer's own code costs; these say what it costs
+/// where it runs, beside a multiplexed connection's driver and the server on the same
+/// cores. The metrics layer is measured twice: recording into the Prometheus recorder the
+/// reference service installs, and built under the facade's no-op recorder, which is what a
+/// library user who installs no recorder pays. The adapter's connections are marked in
+/// scenario 2's `counter`.
+pub(crate) async fn run_on_server(
+    redis: &RedisTarget,
+    plan: &Plan,
+    report: &mut Report,
+    counter: Option<&mut ConnectionCounter>,
+) -> BenchResult {
+    let settings = redis_settings(&redis.url, &[])?;
+    let built = infra_redis::build(&settings.redis)?;
+    let bare: Arc<dyn RedisPort> = built.adapter().clone();
+    let policy = built.policy().clone();
+    let address = built.adapter().endpoint().to_owned();
+    let unrecorded =
+        metrics::with_local_recorder(&metrics::NoopRecorder, || MetricsLayer::new(REDIS_BACKEND));
+    let variants: [Arc<dyn RedisPort>; 7] = [
+        Arc::clone(&bare),
+        Arc::new(Layered::new(Arc::clone(&bare), Identity)),
+        Arc::new(Layered::new(
+            Arc::clone(&bare),
+            TracingLayer::new(REDIS_BACKEND, address),
+        )),
+        Arc::new(Layered::new(
+            Arc::clone(&bare),
+            MetricsLayer::new(REDIS_BACKEND),
+        )),
+        Arc::new(Layered::new(Arc::clone(&bare), unrecorded)),
+        Arc::new(Layered::new(Arc::clone(&bare), policy)),
+        built.port(),
+    ];
+    let keys: Arc<[Arc<str>]> = (0..plan.redis_tasks)
+        .map(|i| Arc::from(format!("infra-bench:layers:{i}")))
+        .collect();
+    for key in keys.iter() {
+        bare.set(key, &[b'x'; 64], SetOptions::default()).await?;
+    }
+    let run_variant = |variant: usize, duration| {
+        let port = Arc::clone(&variants[variant]);
+        let keys = Arc::clone(&keys);
+        async move {
+            drive(plan.redis_tasks, duration, move |task| {
+                let (port, key) = (Arc::clone(&port), Arc::clone(&keys[task]));
+                async move { matches!(port.get(&key).await, Ok(Some(_))) }
+            })
+            .await
+        }
+    };
+    let runs: [Vec<Run>; 7] =
+        alternate(plan.rounds, plan.warmup, plan.redis_segment, run_variant).await;
+
+    let scenario = "1 redis layers (server)";
+    let errors: u64 = runs.iter().flatten().map(|r| r.errors).sum();
+    for variant in 1..SERVER_VARIANTS.len() {
+        let mut row = Row::new(scenario, "throughput", "ops/s", SERVER_VARIANTS[variant]).paired(
+            SERVER_VARIANTS[0],
+            &Paired::of_runs(&runs[0], &runs[variant], Run::rate),
+        );
+        if errors > 0 {
+            row = row.note(format!("{errors} calls failed across the variants"));
+        }
+        report.rows.push(row);
+        let added: Vec<f64> = runs[0]
+            .iter()
+            .zip(&runs[variant])
+            .map(|(bare, layered)| layered.cpu_us_per_call() - bare.cpu_us_per_call())
+            .collect();
+        report.rows.push(
+            Row::new(
+                scenario,
+                "client CPU added per call",
+                "µs",
+                SERVER_VARIANTS[variant],
+            )
+            .subject(&added)
+            .note("harness process CPU per call, minus the bare adapter's in the same round"),
+        );
+    }
+    if let Some(counter) = counter {
+        counter
+            .mark("RedisAdapter of scenario 1's layer breakdown")
+            .await?;
+    }
     Ok(())
 }

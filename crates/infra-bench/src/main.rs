@@ -476,6 +476,8 @@ async fn run(options: Options) -> BenchResult<bool> {
         }
         let result = layer::run(&plan, &mut report).await;
         record(&mut report, "1 redis layer", result);
+        let result = layer::run_on_server(&redis, &plan, &mut report, connections.as_mut()).await;
+        record(&mut report, "1 redis layers on the server", result);
     }
     if selected(3) {
         println!("infra-bench: scenario 3 (/health/ready under load)");

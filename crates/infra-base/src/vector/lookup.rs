@@ -147,25 +147,34 @@ pub async fn resolve_lookup<P: VectorPort + ?Sized>(
         return Ok(None);
     }
     let mut resolved = request.clone();
+    // Every query with a location of its own: the request's, then each stage's, depth
+    // first (without recursion in an async fn).
+    let mut lookups: Vec<(LookupLocation, &mut Query)> = Vec::new();
+    lookups.extend(
+        resolved
+            .lookup_from
+            .take()
+            .map(|location| (location, &mut resolved.query)),
+    );
+    let mut pending: Vec<&mut Prefetch> = resolved.prefetch.iter_mut().collect();
+    while let Some(stage) = pending.pop() {
+        let Prefetch {
+            lookup_from,
+            query,
+            prefetch,
+            ..
+        } = stage;
+        lookups.extend(lookup_from.take().map(|location| (location, query)));
+        pending.extend(prefetch.iter_mut());
+    }
     // Ids of the queried collection that became vectors: the engine no longer sees them
     // as references, so they are left out here.
     let mut ids = Vec::new();
-    if let Some(location) = resolved.lookup_from.take() {
-        let replaced = resolve_query(port, &location, &mut resolved.query).await?;
+    for (location, query) in lookups {
+        let replaced = resolve_query(port, &location, query).await?;
         if location.collection == collection {
             ids.extend(replaced);
         }
-    }
-    // Depth first, without recursion in an async fn: every stage of every level.
-    let mut pending: Vec<&mut Prefetch> = resolved.prefetch.iter_mut().collect();
-    while let Some(stage) = pending.pop() {
-        if let Some(location) = stage.lookup_from.take() {
-            let replaced = resolve_query(port, &location, &mut stage.query).await?;
-            if location.collection == collection {
-                ids.extend(replaced);
-            }
-        }
-        pending.extend(stage.prefetch.iter_mut());
     }
     ids.sort_unstable();
     ids.dedup();

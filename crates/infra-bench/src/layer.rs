@@ -189,7 +189,7 @@ pub(crate) async fn run(plan: &Plan, report: &mut Report) -> BenchResult {
 
 /// The variants of [`run_on_server`], baseline first.
 const SERVER_VARIANTS: [&str; 7] = [
-    "RedisAdapter GET (bare, 64 tasks)",
+    "RedisAdapter GET (bare)",
     "the same through Layered with no layer (Identity)",
     "the same through the tracing layer alone",
     "the same through the metrics layer alone (Prometheus recorder)",
@@ -198,8 +198,8 @@ const SERVER_VARIANTS: [&str; 7] = [
     "the same through RedisPort's full stack (infra_redis::build)",
 ];
 
-/// Each layer's cost against a real server: GET at the scenario's concurrency through the
-/// bare adapter, then through `Layered` with one layer at a time, then the full port.
+/// Each layer's cost against a real server: GET at the scenario's concurrency and value
+/// size through the bare adapter, then through `Layered` with one layer at a time, then the full port.
 ///
 /// The no-I/O figures above say what a layer's own code costs; these say what it costs
 /// where it runs, beside a multiplexed connection's driver and the server on the same
@@ -238,8 +238,9 @@ pub(crate) async fn run_on_server(
     let keys: Arc<[Arc<str>]> = (0..plan.redis_tasks)
         .map(|i| Arc::from(format!("infra-bench:layers:{i}")))
         .collect();
+    let value = vec![b'x'; plan.value_bytes];
     for key in keys.iter() {
-        bare.set(key, &[b'x'; 64], SetOptions::default()).await?;
+        bare.set(key, &value, SetOptions::default()).await?;
     }
     let run_variant = |variant: usize, duration| {
         let port = Arc::clone(&variants[variant]);

@@ -13,11 +13,11 @@ use crate::error::map_redis_error;
 /// grows (reallocates and copies again) the buffers `redis::cmd(name)` starts with.
 pub(crate) fn to_cmd(command: &Command) -> Cmd {
     let args = command.args();
-    let bytes = command.name().len() + args.iter().map(Vec::len).sum::<usize>();
+    let bytes = command.name().len() + args.clone().map(<[u8]>::len).sum::<usize>();
     let mut cmd = Cmd::with_capacity(args.len() + 1, bytes);
     cmd.arg(command.name());
     for arg in args {
-        cmd.arg(arg.as_slice());
+        cmd.arg(arg);
     }
     cmd
 }

@@ -1,6 +1,9 @@
 //! The general command path's values: [`Command`], [`Pipeline`], and the one check every
 //! adapter applies before sending them, [`validate_command`].
 
+use std::fmt;
+use std::io::Write as _;
+
 use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::resilience::Idempotency;
 
@@ -10,52 +13,57 @@ use super::REDIS_BACKEND;
 ///
 /// Text and byte strings are sent as they are; integers as decimal text; floats with
 /// Rust's shortest round-trip formatting (`1.5`, `inf`, `-inf`), which Redis parses.
+///
+/// An implementation appends to the command's own buffer, so that building a command
+/// allocates nothing per argument.
 pub trait ToArg {
-    /// The argument's bytes.
-    fn to_arg(&self) -> Vec<u8>;
+    /// Appends the argument's bytes to `out` (and nothing else: the command records where
+    /// the argument ends).
+    fn write_arg(&self, out: &mut Vec<u8>);
 }
 
 impl ToArg for str {
-    fn to_arg(&self) -> Vec<u8> {
-        self.as_bytes().to_vec()
+    fn write_arg(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
     }
 }
 
 impl ToArg for String {
-    fn to_arg(&self) -> Vec<u8> {
-        self.as_bytes().to_vec()
+    fn write_arg(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
     }
 }
 
 impl ToArg for [u8] {
-    fn to_arg(&self) -> Vec<u8> {
-        self.to_vec()
+    fn write_arg(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self);
     }
 }
 
 impl<const N: usize> ToArg for [u8; N] {
-    fn to_arg(&self) -> Vec<u8> {
-        self.to_vec()
+    fn write_arg(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self);
     }
 }
 
 impl ToArg for Vec<u8> {
-    fn to_arg(&self) -> Vec<u8> {
-        self.clone()
+    fn write_arg(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self);
     }
 }
 
 impl<T: ToArg + ?Sized> ToArg for &T {
-    fn to_arg(&self) -> Vec<u8> {
-        (**self).to_arg()
+    fn write_arg(&self, out: &mut Vec<u8>) {
+        (**self).write_arg(out);
     }
 }
 
 macro_rules! decimal_args {
     ($($ty:ty)*) => {$(
         impl ToArg for $ty {
-            fn to_arg(&self) -> Vec<u8> {
-                self.to_string().into_bytes()
+            fn write_arg(&self, out: &mut Vec<u8>) {
+                // Writing to a Vec cannot fail.
+                let _ = write!(out, "{self}");
             }
         }
     )*};
@@ -63,23 +71,41 @@ macro_rules! decimal_args {
 
 decimal_args!(i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize f32 f64);
 
+/// How many bytes of the buffer a length prefix takes.
+const PREFIX: usize = size_of::<usize>();
+
+/// What a new command reserves: enough for a name and a key or two without growing, and
+/// no more than one small allocation.
+const INITIAL_CAPACITY: usize = 128;
+
 /// One Redis command: its name and its arguments, as bytes.
 ///
 /// Built with [`Command::new`] and [`arg`](Command::arg); sent with
 /// [`RedisPort::command`](super::RedisPort::command) (or in a [`Pipeline`]). The name is
 /// kept in upper case; arguments are opaque bytes.
 ///
+/// A command is one buffer: the name, then each argument after its length. Building one
+/// allocates once (more only when the arguments outgrow the first 128 bytes), which keeps
+/// the general command path close to the cost of a typed call such as
+/// [`RedisPort::get`](super::RedisPort::get).
+///
 /// ```
 /// use infra_base::redis::Command;
 ///
 /// let cmd = Command::new("hset").arg("user:1").arg("name").arg(b"Ada").arg(42);
 /// assert_eq!(cmd.name(), "HSET");
-/// assert_eq!(cmd.args(), [&b"user:1"[..], b"name", b"Ada", b"42"]);
+/// assert_eq!(cmd.args().len(), 4);
+/// assert!(cmd.args().eq([&b"user:1"[..], b"name", b"Ada", b"42"]));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Command {
-    name: String,
-    args: Vec<Vec<u8>>,
+    /// The name's bytes, then for each argument its length (native-endian `usize`) and its
+    /// bytes.
+    buf: Vec<u8>,
+    /// Where the name ends in `buf`.
+    name_len: usize,
+    /// How many arguments follow the name.
+    argc: usize,
 }
 
 impl Command {
@@ -87,16 +113,21 @@ impl Command {
     /// A multi-word command (`CLIENT ID`, `SCRIPT LOAD`) is the first word, then the rest
     /// as arguments.
     pub fn new(name: impl AsRef<str>) -> Self {
+        let name = name.as_ref().as_bytes();
+        let mut buf = Vec::with_capacity(INITIAL_CAPACITY.max(name.len() + PREFIX));
+        // Upper-casing ASCII bytes only keeps the name valid UTF-8.
+        buf.extend(name.iter().map(u8::to_ascii_uppercase));
         Self {
-            name: name.as_ref().to_ascii_uppercase(),
-            args: Vec::new(),
+            buf,
+            name_len: name.len(),
+            argc: 0,
         }
     }
 
     /// Appends one argument.
     #[must_use]
     pub fn arg(mut self, arg: impl ToArg) -> Self {
-        self.args.push(arg.to_arg());
+        self.push_arg(arg);
         self
     }
 
@@ -107,33 +138,98 @@ impl Command {
         I: IntoIterator,
         I::Item: ToArg,
     {
-        self.args.extend(args.into_iter().map(|a| a.to_arg()));
+        for arg in args {
+            self.push_arg(arg);
+        }
         self
     }
 
     /// Appends one argument in place (for loops).
     pub fn push_arg(&mut self, arg: impl ToArg) -> &mut Self {
-        self.args.push(arg.to_arg());
+        let prefix_at = self.buf.len();
+        self.buf.extend_from_slice(&[0; PREFIX]);
+        arg.write_arg(&mut self.buf);
+        let len = self.buf.len() - prefix_at - PREFIX;
+        self.buf[prefix_at..prefix_at + PREFIX].copy_from_slice(&len.to_ne_bytes());
+        self.argc += 1;
         self
     }
 
     /// The command's name, in upper case.
     pub fn name(&self) -> &str {
-        &self.name
+        // Always valid: `new` stores a `str` whose ASCII letters alone were upper-cased.
+        std::str::from_utf8(&self.buf[..self.name_len]).unwrap_or_default()
     }
 
-    /// The arguments, after the name.
-    pub fn args(&self) -> &[Vec<u8>] {
-        &self.args
+    /// The arguments, after the name, in order.
+    pub fn args(&self) -> Args<'_> {
+        Args {
+            rest: &self.buf[self.name_len..],
+            remaining: self.argc,
+        }
     }
 
     /// The `i`-th argument as upper-case text, when it is ASCII (for subcommands and flags).
     fn word(&self, i: usize) -> Option<String> {
-        let arg = self.args.get(i)?;
+        let arg = self.args().nth(i)?;
         arg.is_ascii()
             .then(|| String::from_utf8_lossy(arg).to_ascii_uppercase())
     }
 }
+
+/// Shows the name and each argument as an escaped byte string:
+/// `Command { name: "SET", args: [b"k", b"\xff"] }`.
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Command")
+            .field("name", &self.name())
+            .field("args", &ArgsDebug(self))
+            .finish()
+    }
+}
+
+/// A command's arguments as a list of escaped byte strings.
+struct ArgsDebug<'a>(&'a Command);
+
+impl fmt::Debug for ArgsDebug<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Bytes<'a>(&'a [u8]);
+        impl fmt::Debug for Bytes<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "b\"{}\"", self.0.escape_ascii())
+            }
+        }
+        f.debug_list().entries(self.0.args().map(Bytes)).finish()
+    }
+}
+
+/// The arguments of a [`Command`], in order: see [`Command::args`].
+#[derive(Debug, Clone)]
+pub struct Args<'a> {
+    /// The length-prefixed arguments not yet returned.
+    rest: &'a [u8],
+    /// How many of them there are.
+    remaining: usize,
+}
+
+impl<'a> Iterator for Args<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (prefix, rest) = self.rest.split_first_chunk::<PREFIX>()?;
+        let len = usize::from_ne_bytes(*prefix);
+        let (arg, rest) = rest.split_at_checked(len)?;
+        self.rest = rest;
+        self.remaining -= 1;
+        Some(arg)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl ExactSizeIterator for Args<'_> {}
 
 /// Several commands sent in one round trip, answered in order.
 ///
@@ -389,12 +485,44 @@ mod tests {
             .arg(vec![0xff_u8])
             .args_from(["a", "b"]);
         assert_eq!(cmd.name(), "ZADD");
-        let args: Vec<&[u8]> = cmd.args().iter().map(Vec::as_slice).collect();
+        let args: Vec<&[u8]> = cmd.args().collect();
         assert_eq!(args, [&b"k"[..], b"1.5", b"-3", b"m", b"\xff", b"a", b"b"]);
         let mut cmd = Command::new("DEL");
         cmd.push_arg("x").push_arg(String::from("y"));
         assert_eq!(cmd.args().len(), 2);
-        assert_eq!(f64::INFINITY.to_arg(), b"inf");
+        let mut out = Vec::new();
+        f64::INFINITY.write_arg(&mut out);
+        assert_eq!(out, b"inf");
+    }
+
+    #[test]
+    fn arguments_keep_their_bounds_however_long_or_empty() {
+        let long = vec![b'x'; 1000];
+        let cmd = Command::new("set")
+            .arg("")
+            .arg(long.as_slice())
+            .arg(&b""[..])
+            .arg(u64::MAX);
+        assert_eq!(cmd.name(), "SET");
+        let args: Vec<&[u8]> = cmd.args().collect();
+        assert_eq!(args, [&b""[..], &long[..], b"", b"18446744073709551615"]);
+        assert_eq!(cmd.args().len(), 4);
+        assert_eq!(Command::new("PING").args().next(), None);
+        // Equal commands built differently are equal; a moved argument boundary is not.
+        assert_eq!(Command::new("get").arg("k"), Command::new("GET").arg(b"k"));
+        assert_ne!(
+            Command::new("MSET").arg("ab").arg("c"),
+            Command::new("MSET").arg("a").arg("bc")
+        );
+    }
+
+    #[test]
+    fn debug_shows_name_and_escaped_arguments() {
+        let cmd = Command::new("set").arg("k").arg(vec![0xff_u8, b'"']);
+        assert_eq!(
+            format!("{cmd:?}"),
+            r#"Command { name: "SET", args: [b"k", b"\xff\""] }"#
+        );
     }
 
     #[test]
@@ -477,6 +605,6 @@ mod tests {
         assert_eq!(pipe.len(), 3);
         assert!(!pipe.is_atomic());
         assert_eq!(pipe.idempotency(), Idempotency::Idempotent);
-        assert_eq!(pipe.commands()[2].args()[0], b"c");
+        assert!(pipe.commands()[2].args().eq([b"c"]));
     }
 }

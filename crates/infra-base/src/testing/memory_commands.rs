@@ -196,9 +196,11 @@ impl State {
         now: Instant,
         operation: &'static str,
     ) -> InfraResult<Reply> {
+        // The fake copies the arguments out once, to index them like Redis' own argv.
+        let args: Vec<Vec<u8>> = command.args().map(<[u8]>::to_vec).collect();
         let call = Call {
             name: command.name(),
-            args: command.args(),
+            args: &args,
             operation,
         };
         match call.name {

@@ -54,7 +54,7 @@ impl Emulated {
 
 /// The emulated script an `EVAL` or `EVALSHA` command runs, if the engine knows it.
 pub(super) fn emulated(command: &Command) -> Option<Emulated> {
-    let first = command.args().first()?;
+    let first = command.args().next()?;
     match command.name() {
         "EVALSHA" => Emulated::by_sha1(first),
         "EVAL" => {
@@ -93,7 +93,7 @@ impl State {
         now: Instant,
         operation: &'static str,
     ) -> InfraResult<Reply> {
-        let args = command.args();
+        let args: Vec<Vec<u8>> = command.args().map(<[u8]>::to_vec).collect();
         let (want_keys, want_args) = script.arity();
         let numkeys = args
             .get(1)

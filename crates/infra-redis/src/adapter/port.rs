@@ -264,7 +264,7 @@ impl RedisAdapter {
         };
         let cursor = command
             .args()
-            .first()
+            .next()
             .and_then(|c| std::str::from_utf8(c).ok())
             .ok_or_else(invalid_cursor)?;
         let (mut index, node_cursor) = match cursor.split_once(':') {
@@ -310,8 +310,8 @@ impl RedisAdapter {
         };
         let mut scan = redis::cmd("SCAN");
         scan.arg(node_cursor.as_str());
-        for arg in &command.args()[1..] {
-            scan.arg(arg.as_slice());
+        for arg in command.args().skip(1) {
+            scan.arg(arg);
         }
         let result = conn
             .route_command(

@@ -259,15 +259,14 @@ async fn eval_script_falls_back_to_eval_only_on_noscript() {
     mock.expect_command()
         .withf(move |cmd, idem| {
             cmd.name() == "EVALSHA"
-                && cmd.args()[0] == sha.as_bytes()
-                && cmd.args()[1..] == [b"1".to_vec(), b"k".to_vec(), b"a".to_vec()]
+                && cmd.args().eq([sha.as_bytes(), b"1", b"k", b"a"])
                 && *idem == NonIdempotent
         })
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Err(noscript_error("command")));
     mock.expect_command()
-        .withf(|cmd, _| cmd.name() == "EVAL" && cmd.args()[0] == b"return KEYS[1]")
+        .withf(|cmd, _| cmd.name() == "EVAL" && cmd.args().next() == Some(b"return KEYS[1]"))
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(Reply::Bulk(b"k".to_vec())));

@@ -290,7 +290,6 @@ mod tests {
     fn args(command: &Command) -> Vec<String> {
         command
             .args()
-            .iter()
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect()
     }

@@ -155,6 +155,12 @@ impl Command {
         self
     }
 
+    /// The command's name, in upper case, as the bytes sent to Redis: what an adapter
+    /// copies into its client's command, without [`name`](Self::name)'s UTF-8 check.
+    pub fn name_bytes(&self) -> &[u8] {
+        &self.buf[..self.name_len]
+    }
+
     /// The command's name, in upper case.
     pub fn name(&self) -> &str {
         // Always valid: `new` stores a `str` whose ASCII letters alone were upper-cased.
@@ -390,7 +396,10 @@ const CLIENT_READS: &[&str] = &["ID", "INFO", "GETNAME", "LIST"];
 /// assert!(err.message().starts_with("BLPOP blocks its connection"));
 /// ```
 pub fn validate_command(command: &Command, operation: &'static str) -> InfraResult<()> {
-    let name = command.name();
+    let bytes = command.name_bytes();
+    // Most commands pass: compared as bytes, the name is read as text only for a refusal.
+    let is = |list: &[&str]| list.iter().any(|n| n.as_bytes() == bytes);
+    let name = || command.name();
     let refuse = |message: String| {
         Err(InfraError::new(
             ErrorKind::InvalidInput,
@@ -399,45 +408,50 @@ pub fn validate_command(command: &Command, operation: &'static str) -> InfraResu
             message,
         ))
     };
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
+    if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_graphic) {
         return refuse(format!(
-            "{name:?} is not a command name: give the first word only (\"CLIENT\", then \
-             \"ID\" as an argument)"
+            "{:?} is not a command name: give the first word only (\"CLIENT\", then \
+             \"ID\" as an argument)",
+            name()
         ));
     }
-    let is = |list: &[&str]| list.contains(&name);
-    if is(BLOCKING) || (matches!(name, "XREAD" | "XREADGROUP") && xread_blocks(command)) {
+    if is(BLOCKING) || (is(&["XREAD", "XREADGROUP"]) && xread_blocks(command)) {
         return refuse(format!(
-            "{name} blocks its connection and is not allowed on the shared command path: \
-             {USE_EXCLUSIVE}, or the non-blocking variant"
+            "{} blocks its connection and is not allowed on the shared command path: \
+             {USE_EXCLUSIVE}, or the non-blocking variant",
+            name()
         ));
     }
-    if is(PUBSUB) || name == "MONITOR" {
+    if is(PUBSUB) || bytes == b"MONITOR" {
         return refuse(format!(
-            "{name} turns its connection into a push stream and is not allowed on the \
-             shared command path: {USE_EXCLUSIVE} as a subscriber"
+            "{} turns its connection into a push stream and is not allowed on the \
+             shared command path: {USE_EXCLUSIVE} as a subscriber",
+            name()
         ));
     }
     if is(TRANSACTION) {
         return refuse(format!(
-            "{name} is not allowed on the shared command path: send the transaction as \
-             RedisPort::pipeline with Pipeline::atomic (MULTI/EXEC around it)"
+            "{} is not allowed on the shared command path: send the transaction as \
+             RedisPort::pipeline with Pipeline::atomic (MULTI/EXEC around it)",
+            name()
         ));
     }
     if is(OPTIMISTIC_LOCK) {
         return refuse(format!(
-            "{name} keeps state on its connection and is not allowed on the shared command \
-             path: {USE_EXCLUSIVE} for WATCH/MULTI/EXEC, or a script (eval_script)"
+            "{} keeps state on its connection and is not allowed on the shared command \
+             path: {USE_EXCLUSIVE} for WATCH/MULTI/EXEC, or a script (eval_script)",
+            name()
         ));
     }
     if is(SESSION) {
         return refuse(format!(
-            "{name} changes the connection's session and is not allowed on the shared \
+            "{} changes the connection's session and is not allowed on the shared \
              command path: the database, credentials and protocol come from the settings \
-             (SOCIAL_REDIS__*)"
+             (SOCIAL_REDIS__*)",
+            name()
         ));
     }
-    if name == "CLIENT" {
+    if bytes == b"CLIENT" {
         let sub = command.word(0).unwrap_or_default();
         if CLIENT_READS.contains(&sub.as_str()) {
             return Ok(());
@@ -450,8 +464,9 @@ pub fn validate_command(command: &Command, operation: &'static str) -> InfraResu
     }
     if is(SERVER_ADMIN) {
         return refuse(format!(
-            "{name} is a replication or server-control command and is not allowed through \
-             the port"
+            "{} is a replication or server-control command and is not allowed through \
+             the port",
+            name()
         ));
     }
     Ok(())
@@ -485,6 +500,7 @@ mod tests {
             .arg(vec![0xff_u8])
             .args_from(["a", "b"]);
         assert_eq!(cmd.name(), "ZADD");
+        assert_eq!(cmd.name_bytes(), b"ZADD");
         let args: Vec<&[u8]> = cmd.args().collect();
         assert_eq!(args, [&b"k"[..], b"1.5", b"-3", b"m", b"\xff", b"a", b"b"]);
         let mut cmd = Command::new("DEL");

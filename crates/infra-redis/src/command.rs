@@ -7,15 +7,36 @@ use redis::{Cmd, RedisError, Value};
 
 use crate::error::map_redis_error;
 
+/// An empty redis-rs command named `name`, with room for `args` more arguments of `bytes`
+/// bytes in all.
+///
+/// `redis::cmd(name).arg(..)` starts from empty buffers and grows them (reallocating and
+/// copying) as the arguments arrive: about 400 of a GET's 11,000 client instructions, and
+/// more for a SET whose value crosses several growth steps (callgrind, "Instructions per
+/// call" in docs/benchmarks.md). Every typed port call starts here instead.
+pub(crate) fn sized_cmd(name: &str, args: usize, bytes: usize) -> Cmd {
+    let mut cmd = Cmd::with_capacity(args + 1, name.len() + bytes);
+    cmd.arg(name);
+    cmd
+}
+
+/// The bytes of every key together (what a multi-key command carries besides its name).
+pub(crate) fn total_len(keys: &[String]) -> usize {
+    keys.iter().map(String::len).sum()
+}
+
+/// Room enough for one integer argument in decimal (`i64::MIN` is 20 characters).
+pub(crate) const INTEGER_ARG: usize = 20;
+
 /// The redis-rs command of `command`: its name, then its arguments, as bytes.
 ///
 /// Sized up front from the command's own lengths, so that copying the arguments in never
 /// grows (reallocates and copies again) the buffers `redis::cmd(name)` starts with.
 pub(crate) fn to_cmd(command: &Command) -> Cmd {
     let args = command.args();
-    let bytes = command.name().len() + args.clone().map(<[u8]>::len).sum::<usize>();
-    let mut cmd = Cmd::with_capacity(args.len() + 1, bytes);
-    cmd.arg(command.name());
+    let bytes = args.clone().map(<[u8]>::len).sum::<usize>();
+    let mut cmd = Cmd::with_capacity(args.len() + 1, command.name_bytes().len() + bytes);
+    cmd.arg(command.name_bytes());
     for arg in args {
         cmd.arg(arg);
     }
@@ -83,7 +104,8 @@ pub(crate) use infra_base::redis::ttl_millis;
 
 /// `SET key value [PX ms] [NX|XX]`.
 pub(crate) fn set_command(key: &str, value: &[u8], options: SetOptions) -> InfraResult<Cmd> {
-    let mut cmd = redis::cmd("SET");
+    // Room for `PX <millis>` and `NX`/`XX` too.
+    let mut cmd = sized_cmd("SET", 5, key.len() + value.len() + 4 + INTEGER_ARG);
     cmd.arg(key).arg(value);
     if let Some(ttl) = options.ttl {
         cmd.arg("PX").arg(ttl_millis(ttl, "set")?);

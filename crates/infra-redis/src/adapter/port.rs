@@ -13,7 +13,10 @@ use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{RedisError, Value};
 
 use super::RedisAdapter;
-use crate::command::{first_server_error, set_command, to_cmd, to_reply, ttl_millis};
+use crate::command::{
+    INTEGER_ARG, first_server_error, set_command, sized_cmd, to_cmd, to_reply, total_len,
+    ttl_millis,
+};
 use crate::error::{Failure, map_startup_error};
 use crate::pool::Conn;
 
@@ -26,7 +29,7 @@ impl RedisPort for RedisAdapter {
     async fn get(&self, key: &str) -> InfraResult<Option<Vec<u8>>> {
         self.shared
             .conns
-            .query("get", redis::cmd("GET").arg(key))
+            .query("get", sized_cmd("GET", 1, key.len()).arg(key))
             .await
     }
 
@@ -43,7 +46,10 @@ impl RedisPort for RedisAdapter {
         // In cluster mode redis-rs splits a multi-slot DEL per slot and sums the counts.
         self.shared
             .conns
-            .query("del", redis::cmd("DEL").arg(keys))
+            .query(
+                "del",
+                sized_cmd("DEL", keys.len(), total_len(keys)).arg(keys),
+            )
             .await
     }
 
@@ -51,7 +57,7 @@ impl RedisPort for RedisAdapter {
         let count: u64 = self
             .shared
             .conns
-            .query("exists", redis::cmd("EXISTS").arg(key))
+            .query("exists", sized_cmd("EXISTS", 1, key.len()).arg(key))
             .await?;
         Ok(count > 0)
     }
@@ -60,7 +66,12 @@ impl RedisPort for RedisAdapter {
         let millis = ttl_millis(ttl, "expire")?;
         self.shared
             .conns
-            .query("expire", redis::cmd("PEXPIRE").arg(key).arg(millis))
+            .query(
+                "expire",
+                sized_cmd("PEXPIRE", 2, key.len() + INTEGER_ARG)
+                    .arg(key)
+                    .arg(millis),
+            )
             .await
     }
 
@@ -75,7 +86,12 @@ impl RedisPort for RedisAdapter {
             return self
                 .shared
                 .conns
-                .query(OPERATION, redis::cmd("INCRBY").arg(key).arg(delta))
+                .query(
+                    OPERATION,
+                    sized_cmd("INCRBY", 2, key.len() + INTEGER_ARG)
+                        .arg(key)
+                        .arg(delta),
+                )
                 .await;
         };
         let millis = ttl_millis(ttl, OPERATION)?;
@@ -106,14 +122,22 @@ impl RedisPort for RedisAdapter {
         // In cluster mode redis-rs splits a multi-slot MGET per slot and restores the order.
         self.shared
             .conns
-            .query("mget", redis::cmd("MGET").arg(keys))
+            .query(
+                "mget",
+                sized_cmd("MGET", keys.len(), total_len(keys)).arg(keys),
+            )
             .await
     }
 
     async fn publish(&self, channel: &str, message: &[u8]) -> InfraResult<u64> {
         self.shared
             .conns
-            .query("publish", redis::cmd("PUBLISH").arg(channel).arg(message))
+            .query(
+                "publish",
+                sized_cmd("PUBLISH", 2, channel.len() + message.len())
+                    .arg(channel)
+                    .arg(message),
+            )
             .await
     }
 
@@ -124,7 +148,7 @@ impl RedisPort for RedisAdapter {
         const OPERATION: &str = "command";
         let _ = idempotency;
         validate_command(command, OPERATION)?;
-        if command.name() == "SCAN" && self.shared.mode == RedisMode::Cluster {
+        if command.name_bytes() == b"SCAN" && self.shared.mode == RedisMode::Cluster {
             return self.cluster_scan(command, OPERATION).await;
         }
         let value: Value = self.shared.conns.query(OPERATION, &to_cmd(command)).await?;

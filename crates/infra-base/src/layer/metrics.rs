@@ -51,10 +51,21 @@ impl MetricsLayer {
         self.record(op, started.elapsed().as_secs_f64(), error);
     }
 
+    /// The pre-registered success histogram of `name`. A call's name is almost always the
+    /// very `&'static str` the layer registered (both come from the port's `ops` constants),
+    /// so addresses are compared first and text only when none matches.
+    fn success_histogram_of(&self, name: &'static str) -> Option<&Histogram> {
+        let by_address = || self.successes.iter().find(|(n, _)| std::ptr::eq(*n, name));
+        let by_text = || self.successes.iter().find(|(n, _)| *n == name);
+        by_address()
+            .or_else(by_text)
+            .map(|(_, histogram)| histogram)
+    }
+
     fn record(&self, op: &Operation, seconds: f64, error: Option<&'static str>) {
         match error {
-            None => match self.successes.iter().find(|(name, _)| *name == op.name) {
-                Some((_, histogram)) => histogram.record(seconds),
+            None => match self.success_histogram_of(op.name) {
+                Some(histogram) => histogram.record(seconds),
                 None => success_histogram(self.backend, op.name).record(seconds),
             },
             Some(kind) => metrics::histogram!(
@@ -96,5 +107,38 @@ impl Layer for MetricsLayer {
         let result = call().await;
         self.observe(op, started, &result);
         result
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::testing::metrics::{MetricsCapture, SampleValue};
+
+    #[test]
+    fn a_name_equal_in_text_but_stored_elsewhere_records_into_the_same_series() {
+        const LOOKUP: Operation = Operation::read("lookup");
+        let capture = MetricsCapture::new();
+        capture.in_scope(|| {
+            let layer = MetricsLayer::for_operations("kv", &[LOOKUP]);
+            layer.record(&LOOKUP, 0.001, None);
+            let copy: &'static str = Box::leak(String::from("lookup").into_boxed_str());
+            layer.record(&Operation::read(copy), 0.002, None);
+            layer.record(&Operation::read("other"), 0.003, None);
+        });
+        let samples = capture.samples();
+        let series = |operation| {
+            MetricsCapture::find(
+                &samples,
+                DB_OPERATION_DURATION,
+                &[(labels::DB_SYSTEM, "kv"), (labels::DB_OPERATION, operation)],
+            )
+            .map(|s| s.value.clone())
+        };
+        assert_eq!(
+            series("lookup"),
+            Some(SampleValue::Histogram(vec![0.001, 0.002]))
+        );
+        assert_eq!(series("other"), Some(SampleValue::Histogram(vec![0.003])));
     }
 }

@@ -328,43 +328,48 @@ impl Pipeline {
 /// Where a refused command should go instead.
 const USE_EXCLUSIVE: &str = "use an exclusive connection (infra_redis::RedisAdapter::exclusive)";
 
-/// Commands that block their connection until data arrives or a timeout passes: on a
-/// shared multiplexed connection they would stall every other caller's replies.
-const BLOCKING: &[&str] = &[
-    "BLPOP",
-    "BRPOP",
-    "BRPOPLPUSH",
-    "BLMOVE",
-    "BLMPOP",
-    "BZPOPMIN",
-    "BZPOPMAX",
-    "BZMPOP",
-    "WAIT",
-    "WAITAOF",
-];
+/// Why the shared command path refuses a command, from its name alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Blocks its connection until data arrives or a timeout passes: on a shared
+    /// multiplexed connection it would stall every other caller's replies.
+    Blocking,
+    /// `XREAD`/`XREADGROUP`: blocking only with a `BLOCK` option.
+    BlockingWithOption,
+    /// Turns the connection into a push stream.
+    PushStream,
+    /// Opens or ends a transaction on the connection.
+    Transaction,
+    /// Keeps optimistic-lock state on the connection.
+    OptimisticLock,
+    /// Changes the connection's session (database, credentials, protocol, mode).
+    Session,
+    /// `CLIENT`: refused but for the subcommands that only read.
+    Client,
+    /// Replication and server control.
+    ServerAdmin,
+}
 
-/// Commands that change or depend on the state of their connection: on a shared
-/// connection they would leak that state into other callers' commands.
-const PUBSUB: &[&str] = &[
-    "SUBSCRIBE",
-    "PSUBSCRIBE",
-    "SSUBSCRIBE",
-    "UNSUBSCRIBE",
-    "PUNSUBSCRIBE",
-    "SUNSUBSCRIBE",
-];
-const TRANSACTION: &[&str] = &["MULTI", "EXEC", "DISCARD"];
-const OPTIMISTIC_LOCK: &[&str] = &["WATCH", "UNWATCH"];
-const SESSION: &[&str] = &[
-    "SELECT",
-    "AUTH",
-    "HELLO",
-    "RESET",
-    "QUIT",
-    "READONLY",
-    "READWRITE",
-];
-const SERVER_ADMIN: &[&str] = &["SYNC", "PSYNC", "SHUTDOWN", "REPLICAOF", "SLAVEOF"];
+/// The refusal a command name falls under, if any: one `match`, so that the commands that
+/// pass (nearly all) cost a few comparisons.
+fn refusal(name: &[u8]) -> Option<Refusal> {
+    Some(match name {
+        b"BLPOP" | b"BRPOP" | b"BRPOPLPUSH" | b"BLMOVE" | b"BLMPOP" | b"BZPOPMIN" | b"BZPOPMAX"
+        | b"BZMPOP" | b"WAIT" | b"WAITAOF" => Refusal::Blocking,
+        b"XREAD" | b"XREADGROUP" => Refusal::BlockingWithOption,
+        b"SUBSCRIBE" | b"PSUBSCRIBE" | b"SSUBSCRIBE" | b"UNSUBSCRIBE" | b"PUNSUBSCRIBE"
+        | b"SUNSUBSCRIBE" | b"MONITOR" => Refusal::PushStream,
+        b"MULTI" | b"EXEC" | b"DISCARD" => Refusal::Transaction,
+        b"WATCH" | b"UNWATCH" => Refusal::OptimisticLock,
+        b"SELECT" | b"AUTH" | b"HELLO" | b"RESET" | b"QUIT" | b"READONLY" | b"READWRITE" => {
+            Refusal::Session
+        }
+        b"CLIENT" => Refusal::Client,
+        b"SYNC" | b"PSYNC" | b"SHUTDOWN" | b"REPLICAOF" | b"SLAVEOF" => Refusal::ServerAdmin,
+        _ => return None,
+    })
+}
+
 /// `CLIENT` subcommands that only read: allowed, the rest (`REPLY OFF`, `SETNAME`,
 /// `TRACKING`, `KILL`, `PAUSE`, ...) are refused.
 const CLIENT_READS: &[&str] = &["ID", "INFO", "GETNAME", "LIST"];
@@ -397,79 +402,66 @@ const CLIENT_READS: &[&str] = &["ID", "INFO", "GETNAME", "LIST"];
 /// ```
 pub fn validate_command(command: &Command, operation: &'static str) -> InfraResult<()> {
     let bytes = command.name_bytes();
-    // Most commands pass: compared as bytes, the name is read as text only for a refusal.
-    let is = |list: &[&str]| list.iter().any(|n| n.as_bytes() == bytes);
-    let name = || command.name();
-    let refuse = |message: String| {
-        Err(InfraError::new(
-            ErrorKind::InvalidInput,
-            REDIS_BACKEND,
-            operation,
-            message,
-        ))
-    };
     if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_graphic) {
-        return refuse(format!(
-            "{:?} is not a command name: give the first word only (\"CLIENT\", then \
-             \"ID\" as an argument)",
-            name()
+        return Err(refused(
+            operation,
+            format!(
+                "{:?} is not a command name: give the first word only (\"CLIENT\", then \
+                 \"ID\" as an argument)",
+                command.name()
+            ),
         ));
     }
-    if is(BLOCKING) || (is(&["XREAD", "XREADGROUP"]) && xread_blocks(command)) {
-        return refuse(format!(
-            "{} blocks its connection and is not allowed on the shared command path: \
-             {USE_EXCLUSIVE}, or the non-blocking variant",
-            name()
-        ));
-    }
-    if is(PUBSUB) || bytes == b"MONITOR" {
-        return refuse(format!(
-            "{} turns its connection into a push stream and is not allowed on the \
-             shared command path: {USE_EXCLUSIVE} as a subscriber",
-            name()
-        ));
-    }
-    if is(TRANSACTION) {
-        return refuse(format!(
-            "{} is not allowed on the shared command path: send the transaction as \
-             RedisPort::pipeline with Pipeline::atomic (MULTI/EXEC around it)",
-            name()
-        ));
-    }
-    if is(OPTIMISTIC_LOCK) {
-        return refuse(format!(
-            "{} keeps state on its connection and is not allowed on the shared command \
-             path: {USE_EXCLUSIVE} for WATCH/MULTI/EXEC, or a script (eval_script)",
-            name()
-        ));
-    }
-    if is(SESSION) {
-        return refuse(format!(
-            "{} changes the connection's session and is not allowed on the shared \
+    let Some(refusal) = refusal(bytes) else {
+        return Ok(());
+    };
+    // Read as text only to refuse.
+    let name = command.name();
+    let message = match refusal {
+        Refusal::BlockingWithOption if !xread_blocks(command) => return Ok(()),
+        Refusal::Blocking | Refusal::BlockingWithOption => format!(
+            "{name} blocks its connection and is not allowed on the shared command path: \
+             {USE_EXCLUSIVE}, or the non-blocking variant"
+        ),
+        Refusal::PushStream => format!(
+            "{name} turns its connection into a push stream and is not allowed on the \
+             shared command path: {USE_EXCLUSIVE} as a subscriber"
+        ),
+        Refusal::Transaction => format!(
+            "{name} is not allowed on the shared command path: send the transaction as \
+             RedisPort::pipeline with Pipeline::atomic (MULTI/EXEC around it)"
+        ),
+        Refusal::OptimisticLock => format!(
+            "{name} keeps state on its connection and is not allowed on the shared command \
+             path: {USE_EXCLUSIVE} for WATCH/MULTI/EXEC, or a script (eval_script)"
+        ),
+        Refusal::Session => format!(
+            "{name} changes the connection's session and is not allowed on the shared \
              command path: the database, credentials and protocol come from the settings \
-             (SOCIAL_REDIS__*)",
-            name()
-        ));
-    }
-    if bytes == b"CLIENT" {
-        let sub = command.word(0).unwrap_or_default();
-        if CLIENT_READS.contains(&sub.as_str()) {
-            return Ok(());
+             (SOCIAL_REDIS__*)"
+        ),
+        Refusal::Client => {
+            let sub = command.word(0).unwrap_or_default();
+            if CLIENT_READS.contains(&sub.as_str()) {
+                return Ok(());
+            }
+            format!(
+                "CLIENT {sub} is not allowed on the shared command path (only CLIENT ID, \
+                 INFO, GETNAME and LIST are): the connection's session comes from the \
+                 settings (SOCIAL_REDIS__*), or {USE_EXCLUSIVE}"
+            )
         }
-        return refuse(format!(
-            "CLIENT {sub} is not allowed on the shared command path (only CLIENT ID, INFO, \
-             GETNAME and LIST are): the connection's session comes from the settings \
-             (SOCIAL_REDIS__*), or {USE_EXCLUSIVE}"
-        ));
-    }
-    if is(SERVER_ADMIN) {
-        return refuse(format!(
-            "{} is a replication or server-control command and is not allowed through \
-             the port",
-            name()
-        ));
-    }
-    Ok(())
+        Refusal::ServerAdmin => format!(
+            "{name} is a replication or server-control command and is not allowed through \
+             the port"
+        ),
+    };
+    Err(refused(operation, message))
+}
+
+/// The error of a refused command.
+fn refused(operation: &'static str, message: String) -> InfraError {
+    InfraError::new(ErrorKind::InvalidInput, REDIS_BACKEND, operation, message)
 }
 
 /// Whether an `XREAD`/`XREADGROUP` has a `BLOCK` option (options come before `STREAMS`).
@@ -482,6 +474,46 @@ fn xread_blocks(command: &Command) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The refused names as the table in `validate_command`'s docs lists them: the spec the
+    // `match` in `refusal` is checked against.
+    /// Commands that block their connection until data arrives or a timeout passes: on a
+    /// shared multiplexed connection they would stall every other caller's replies.
+    const BLOCKING: &[&str] = &[
+        "BLPOP",
+        "BRPOP",
+        "BRPOPLPUSH",
+        "BLMOVE",
+        "BLMPOP",
+        "BZPOPMIN",
+        "BZPOPMAX",
+        "BZMPOP",
+        "WAIT",
+        "WAITAOF",
+    ];
+
+    /// Commands that change or depend on the state of their connection: on a shared
+    /// connection they would leak that state into other callers' commands.
+    const PUBSUB: &[&str] = &[
+        "SUBSCRIBE",
+        "PSUBSCRIBE",
+        "SSUBSCRIBE",
+        "UNSUBSCRIBE",
+        "PUNSUBSCRIBE",
+        "SUNSUBSCRIBE",
+    ];
+    const TRANSACTION: &[&str] = &["MULTI", "EXEC", "DISCARD"];
+    const OPTIMISTIC_LOCK: &[&str] = &["WATCH", "UNWATCH"];
+    const SESSION: &[&str] = &[
+        "SELECT",
+        "AUTH",
+        "HELLO",
+        "RESET",
+        "QUIT",
+        "READONLY",
+        "READWRITE",
+    ];
+    const SERVER_ADMIN: &[&str] = &["SYNC", "PSYNC", "SHUTDOWN", "REPLICAOF", "SLAVEOF"];
 
     fn refused(cmd: &Command) -> String {
         let err = validate_command(cmd, "command").unwrap_err();

@@ -1,8 +1,9 @@
 //! The general command path's values: [`Command`], [`Pipeline`], and the one check every
 //! adapter applies before sending them, [`validate_command`].
 
-use std::fmt;
-use std::io::Write as _;
+use std::fmt::{self, Write as _};
+
+use smallvec::SmallVec;
 
 use crate::error::{ErrorKind, InfraError, InfraResult};
 use crate::resilience::Idempotency;
@@ -14,46 +15,89 @@ use super::REDIS_BACKEND;
 /// Text and byte strings are sent as they are; integers as decimal text; floats with
 /// Rust's shortest round-trip formatting (`1.5`, `inf`, `-inf`), which Redis parses.
 ///
-/// An implementation appends to the command's own buffer, so that building a command
-/// allocates nothing per argument.
+/// An implementation writes into the command's own buffer ([`ArgBuf`]), so that adding an
+/// argument allocates nothing of its own.
+///
+/// ```
+/// use std::fmt::Write as _;
+/// use infra_base::redis::{ArgBuf, Command, ToArg};
+///
+/// /// A user id, sent as `user:<n>`.
+/// struct UserKey(u64);
+///
+/// impl ToArg for UserKey {
+///     fn write_arg(&self, out: &mut ArgBuf<'_>) {
+///         let _ = write!(out, "user:{}", self.0);
+///     }
+/// }
+///
+/// let cmd = Command::new("GET").arg(UserKey(42));
+/// assert!(cmd.args().eq([b"user:42"]));
+/// ```
 pub trait ToArg {
-    /// Appends the argument's bytes to `out` (and nothing else: the command records where
-    /// the argument ends).
-    fn write_arg(&self, out: &mut Vec<u8>);
+    /// Writes the argument's bytes (and nothing else: the command records where the
+    /// argument ends).
+    fn write_arg(&self, out: &mut ArgBuf<'_>);
+}
+
+/// Where a [`ToArg`] writes one argument: the end of its command's buffer. Bytes go in
+/// with [`push_bytes`](Self::push_bytes), text with [`std::fmt::Write`] (`write!`).
+pub struct ArgBuf<'a> {
+    buf: &'a mut Buf,
+}
+
+impl ArgBuf<'_> {
+    /// Appends `bytes` to the argument.
+    pub fn push_bytes(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+}
+
+impl fmt::Write for ArgBuf<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push_bytes(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ArgBuf<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArgBuf").finish_non_exhaustive()
+    }
 }
 
 impl ToArg for str {
-    fn write_arg(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.as_bytes());
+    fn write_arg(&self, out: &mut ArgBuf<'_>) {
+        out.push_bytes(self.as_bytes());
     }
 }
 
 impl ToArg for String {
-    fn write_arg(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.as_bytes());
+    fn write_arg(&self, out: &mut ArgBuf<'_>) {
+        out.push_bytes(self.as_bytes());
     }
 }
 
 impl ToArg for [u8] {
-    fn write_arg(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self);
+    fn write_arg(&self, out: &mut ArgBuf<'_>) {
+        out.push_bytes(self);
     }
 }
 
 impl<const N: usize> ToArg for [u8; N] {
-    fn write_arg(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self);
+    fn write_arg(&self, out: &mut ArgBuf<'_>) {
+        out.push_bytes(self);
     }
 }
 
 impl ToArg for Vec<u8> {
-    fn write_arg(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self);
+    fn write_arg(&self, out: &mut ArgBuf<'_>) {
+        out.push_bytes(self);
     }
 }
 
 impl<T: ToArg + ?Sized> ToArg for &T {
-    fn write_arg(&self, out: &mut Vec<u8>) {
+    fn write_arg(&self, out: &mut ArgBuf<'_>) {
         (**self).write_arg(out);
     }
 }
@@ -61,8 +105,8 @@ impl<T: ToArg + ?Sized> ToArg for &T {
 macro_rules! decimal_args {
     ($($ty:ty)*) => {$(
         impl ToArg for $ty {
-            fn write_arg(&self, out: &mut Vec<u8>) {
-                // Writing to a Vec cannot fail.
+            fn write_arg(&self, out: &mut ArgBuf<'_>) {
+                // Writing to an `ArgBuf` cannot fail.
                 let _ = write!(out, "{self}");
             }
         }
@@ -71,12 +115,16 @@ macro_rules! decimal_args {
 
 decimal_args!(i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize f32 f64);
 
+/// A command's bytes: inline up to [`INLINE`] bytes, on the heap beyond.
+type Buf = SmallVec<[u8; INLINE]>;
+
+/// How many bytes a command keeps inline: a name and a key of up to about 50 bytes (a
+/// `GET`, an `INCR`, a `TTL`) are built without allocating at all. Larger commands (a `SET`
+/// of a value) allocate once, and again only when their arguments keep growing.
+const INLINE: usize = 64;
+
 /// How many bytes of the buffer a length prefix takes.
 const PREFIX: usize = size_of::<usize>();
-
-/// What a new command reserves: enough for a name and a key or two without growing, and
-/// no more than one small allocation.
-const INITIAL_CAPACITY: usize = 128;
 
 /// One Redis command: its name and its arguments, as bytes.
 ///
@@ -84,10 +132,10 @@ const INITIAL_CAPACITY: usize = 128;
 /// [`RedisPort::command`](super::RedisPort::command) (or in a [`Pipeline`]). The name is
 /// kept in upper case; arguments are opaque bytes.
 ///
-/// A command is one buffer: the name, then each argument after its length. Building one
-/// allocates once (more only when the arguments outgrow the first 128 bytes), which keeps
-/// the general command path close to the cost of a typed call such as
-/// [`RedisPort::get`](super::RedisPort::get).
+/// A command is one buffer: the name, then each argument after its length. Up to 64 bytes
+/// (a name and a key of about 50) it is kept inline and building it allocates nothing;
+/// beyond, it allocates once and grows as arguments arrive. That keeps the general command
+/// path close to the cost of a typed call such as [`RedisPort::get`](super::RedisPort::get).
 ///
 /// ```
 /// use infra_base::redis::Command;
@@ -101,7 +149,7 @@ const INITIAL_CAPACITY: usize = 128;
 pub struct Command {
     /// The name's bytes, then for each argument its length (native-endian `usize`) and its
     /// bytes.
-    buf: Vec<u8>,
+    buf: Buf,
     /// Where the name ends in `buf`.
     name_len: usize,
     /// How many arguments follow the name.
@@ -114,9 +162,8 @@ impl Command {
     /// as arguments.
     pub fn new(name: impl AsRef<str>) -> Self {
         let name = name.as_ref().as_bytes();
-        let mut buf = Vec::with_capacity(INITIAL_CAPACITY.max(name.len() + PREFIX));
         // Upper-casing ASCII bytes only keeps the name valid UTF-8.
-        buf.extend(name.iter().map(u8::to_ascii_uppercase));
+        let buf: Buf = name.iter().map(u8::to_ascii_uppercase).collect();
         Self {
             buf,
             name_len: name.len(),
@@ -148,7 +195,7 @@ impl Command {
     pub fn push_arg(&mut self, arg: impl ToArg) -> &mut Self {
         let prefix_at = self.buf.len();
         self.buf.extend_from_slice(&[0; PREFIX]);
-        arg.write_arg(&mut self.buf);
+        arg.write_arg(&mut ArgBuf { buf: &mut self.buf });
         let len = self.buf.len() - prefix_at - PREFIX;
         self.buf[prefix_at..prefix_at + PREFIX].copy_from_slice(&len.to_ne_bytes());
         self.argc += 1;
@@ -538,9 +585,7 @@ mod tests {
         let mut cmd = Command::new("DEL");
         cmd.push_arg("x").push_arg(String::from("y"));
         assert_eq!(cmd.args().len(), 2);
-        let mut out = Vec::new();
-        f64::INFINITY.write_arg(&mut out);
-        assert_eq!(out, b"inf");
+        assert!(Command::new("X").arg(f64::INFINITY).args().eq([b"inf"]));
     }
 
     #[test]
@@ -562,6 +607,17 @@ mod tests {
             Command::new("MSET").arg("ab").arg("c"),
             Command::new("MSET").arg("a").arg("bc")
         );
+    }
+
+    #[test]
+    fn a_name_and_a_short_key_fit_inline_and_larger_commands_spill_once() {
+        let get = Command::new("GET").arg("user:00000000000000000000000000000042");
+        assert!(!get.buf.spilled(), "{} bytes", get.buf.len());
+        let set = Command::new("SET")
+            .arg("user:42")
+            .arg([7_u8; 64].as_slice());
+        assert!(set.buf.spilled());
+        assert!(set.args().eq([&b"user:42"[..], &[7_u8; 64][..]]));
     }
 
     #[test]

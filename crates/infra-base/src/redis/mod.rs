@@ -42,7 +42,7 @@ use crate::error::InfraResult;
 use crate::resilience::Idempotency;
 
 pub use cluster::{hash_tag, key_slot};
-pub use command::{Args, Command, Pipeline, ToArg, validate_command};
+pub use command::{ArgBuf, Args, Command, Pipeline, ToArg, validate_command};
 pub use ext::{
     AutoClaim, BUSYGROUP_MESSAGE, GetExExpiry, KeyScan, KeyTtl, KeyType, PendingEntry,
     PendingRange, PendingSummary, RedisHashesExt, RedisKeysExt, RedisListsExt, RedisPortExt,

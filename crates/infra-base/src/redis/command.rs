@@ -48,6 +48,7 @@ pub struct ArgBuf<'a> {
 
 impl ArgBuf<'_> {
     /// Appends `bytes` to the argument.
+    #[inline]
     pub fn push_bytes(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
     }
@@ -67,36 +68,42 @@ impl fmt::Debug for ArgBuf<'_> {
 }
 
 impl ToArg for str {
+    #[inline]
     fn write_arg(&self, out: &mut ArgBuf<'_>) {
         out.push_bytes(self.as_bytes());
     }
 }
 
 impl ToArg for String {
+    #[inline]
     fn write_arg(&self, out: &mut ArgBuf<'_>) {
         out.push_bytes(self.as_bytes());
     }
 }
 
 impl ToArg for [u8] {
+    #[inline]
     fn write_arg(&self, out: &mut ArgBuf<'_>) {
         out.push_bytes(self);
     }
 }
 
 impl<const N: usize> ToArg for [u8; N] {
+    #[inline]
     fn write_arg(&self, out: &mut ArgBuf<'_>) {
         out.push_bytes(self);
     }
 }
 
 impl ToArg for Vec<u8> {
+    #[inline]
     fn write_arg(&self, out: &mut ArgBuf<'_>) {
         out.push_bytes(self);
     }
 }
 
 impl<T: ToArg + ?Sized> ToArg for &T {
+    #[inline]
     fn write_arg(&self, out: &mut ArgBuf<'_>) {
         (**self).write_arg(out);
     }
@@ -162,8 +169,9 @@ impl Command {
     /// as arguments.
     pub fn new(name: impl AsRef<str>) -> Self {
         let name = name.as_ref().as_bytes();
+        let mut buf = Buf::from_slice(name);
         // Upper-casing ASCII bytes only keeps the name valid UTF-8.
-        let buf: Buf = name.iter().map(u8::to_ascii_uppercase).collect();
+        buf.make_ascii_uppercase();
         Self {
             buf,
             name_len: name.len(),
@@ -173,6 +181,7 @@ impl Command {
 
     /// Appends one argument.
     #[must_use]
+    #[inline]
     pub fn arg(mut self, arg: impl ToArg) -> Self {
         self.push_arg(arg);
         self
@@ -192,6 +201,7 @@ impl Command {
     }
 
     /// Appends one argument in place (for loops).
+    #[inline]
     pub fn push_arg(&mut self, arg: impl ToArg) -> &mut Self {
         let prefix_at = self.buf.len();
         self.buf.extend_from_slice(&[0; PREFIX]);
@@ -204,6 +214,7 @@ impl Command {
 
     /// The command's name, in upper case, as the bytes sent to Redis: what an adapter
     /// copies into its client's command, without [`name`](Self::name)'s UTF-8 check.
+    #[inline]
     pub fn name_bytes(&self) -> &[u8] {
         &self.buf[..self.name_len]
     }
@@ -215,6 +226,7 @@ impl Command {
     }
 
     /// The arguments, after the name, in order.
+    #[inline]
     pub fn args(&self) -> Args<'_> {
         Args {
             rest: &self.buf[self.name_len..],
@@ -268,6 +280,7 @@ pub struct Args<'a> {
 impl<'a> Iterator for Args<'a> {
     type Item = &'a [u8];
 
+    #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
         let (prefix, rest) = self.rest.split_first_chunk::<PREFIX>()?;
         let len = usize::from_ne_bytes(*prefix);

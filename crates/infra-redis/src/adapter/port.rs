@@ -14,8 +14,8 @@ use redis::{RedisError, Value};
 
 use super::RedisAdapter;
 use crate::command::{
-    INTEGER_ARG, first_server_error, set_command, sized_cmd, to_cmd, to_reply, total_len,
-    ttl_millis,
+    CommandValue, INTEGER_ARG, first_server_error, set_command, sized_cmd, to_cmd, to_reply,
+    total_len, ttl_millis,
 };
 use crate::error::{Failure, map_startup_error};
 use crate::pool::Conn;
@@ -153,7 +153,7 @@ impl RedisPort for RedisAdapter {
             // its allocation) several times larger than a plain query's.
             return Box::pin(self.cluster_scan(command, OPERATION)).await;
         }
-        let value: Value = self.shared.conns.query(OPERATION, &to_cmd(command)).await?;
+        let CommandValue(value) = self.shared.conns.query(OPERATION, &to_cmd(command)).await?;
         to_reply(value, OPERATION)
     }
 

@@ -642,17 +642,25 @@ impl CatalogService {
         check_name(collection, OP)?;
         check_limit(request.limit, MAX_SEARCH_LIMIT, OP)?;
         let vectors = self.vectors()?;
-        if request.reads_other_collections() {
-            let hits = vectors.query(collection, request).await?;
-            return Ok(SearchOutcome::counted(hits, CacheStatus::Bypass));
+        let outcome = if request.reads_other_collections() {
+            vectors
+                .query(collection, request)
+                .await
+                .map(|hits| SearchOutcome::counted(hits, CacheStatus::Bypass))
+        } else {
+            self.cache
+                .search(collection, &SearchCache::query_fingerprint(request), || {
+                    vectors.query(collection, request)
+                })
+                .await
+                .map(|(hits, status)| SearchOutcome::counted(hits, status))
+        };
+        match outcome {
+            Err(err) if err.kind() == ErrorKind::NotFound => {
+                Err(missing_reference(vectors.as_ref(), collection, err).await)
+            }
+            other => other,
         }
-        let (hits, status) = self
-            .cache
-            .search(collection, &SearchCache::query_fingerprint(request), || {
-                vectors.query(collection, request)
-            })
-            .await?;
-        Ok(SearchOutcome::counted(hits, status))
     }
 
     /// How many items matching `request.filter` hold each value of the payload field
@@ -689,6 +697,29 @@ impl CatalogService {
             self.cache.after_write(collection, &result).await;
         }
         result
+    }
+}
+
+/// The error of a query the store answered `NotFound`: the store says so both when the
+/// collection in the route is missing and when a point or a lookup collection named in the
+/// body is. Only the first is the route's 404; the others are a body that cannot be
+/// processed (422, "Invalid input"), which is what an HTTP client reads a 404 against: so on
+/// this error path alone, the collection itself is checked.
+async fn missing_reference(
+    vectors: &dyn VectorPort,
+    collection: &str,
+    err: InfraError,
+) -> InfraError {
+    match vectors.collection_info(collection).await {
+        Ok(_) => invalid(
+            "query",
+            format!(
+                "the query refers to something that does not exist ({}); collection {collection} \
+                 itself exists",
+                err.message()
+            ),
+        ),
+        Err(_) => err,
     }
 }
 

@@ -1383,3 +1383,27 @@ async fn collections_and_items_with_vectors_in_no_form_or_both_are_refused_befor
     };
     assert_invalid(catalog.search("items", &bad_using).await, "vector name");
 }
+
+/// A query by a point that does not exist is a body the route cannot process (422), not a
+/// missing route resource: only a missing collection is NotFound (404).
+#[tokio::test]
+async fn a_query_naming_a_missing_point_is_invalid_input_and_a_missing_collection_not_found() {
+    use infra_base::{QueryRequest, VectorInput};
+
+    let f = fixture();
+    seeded(&f.catalog).await;
+    let like_missing = QueryRequest::nearest(VectorInput::Point(PointId::Num(648)), 1);
+    let err = f.catalog.query("items", &like_missing).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.message().contains("648"), "{}", err.message());
+    assert!(
+        err.message().contains("collection items itself exists"),
+        "{}",
+        err.message()
+    );
+    let err = f.catalog.query("nowhere", &like_missing).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    let by_vector = QueryRequest::nearest(vec![1.0, 0.0], 1);
+    let err = f.catalog.query("nowhere", &by_vector).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}

@@ -14,7 +14,7 @@ use crate::error::map_redis_error;
 /// copying) as the arguments arrive: about 400 of a GET's 11,000 client instructions, and
 /// more for a SET whose value crosses several growth steps (callgrind, "Instructions per
 /// call" in docs/benchmarks.md). Every typed port call starts here instead.
-pub(crate) fn sized_cmd(name: &str, args: usize, bytes: usize) -> Cmd {
+pub(crate) fn sized_cmd(name: &[u8], args: usize, bytes: usize) -> Cmd {
     let mut cmd = Cmd::with_capacity(args + 1, name.len() + bytes);
     cmd.arg(name);
     cmd
@@ -34,9 +34,8 @@ pub(crate) const INTEGER_ARG: usize = 20;
 /// grows (reallocates and copies again) the buffers `redis::cmd(name)` starts with.
 pub(crate) fn to_cmd(command: &Command) -> Cmd {
     let args = command.args();
-    let bytes = args.clone().map(<[u8]>::len).sum::<usize>();
-    let mut cmd = Cmd::with_capacity(args.len() + 1, command.name_bytes().len() + bytes);
-    cmd.arg(command.name_bytes());
+    let bytes = args.clone().map(<[u8]>::len).sum();
+    let mut cmd = sized_cmd(command.name_bytes(), args.len(), bytes);
     for arg in args {
         cmd.arg(arg);
     }
@@ -119,7 +118,7 @@ pub(crate) use infra_base::redis::ttl_millis;
 /// `SET key value [PX ms] [NX|XX]`.
 pub(crate) fn set_command(key: &str, value: &[u8], options: SetOptions) -> InfraResult<Cmd> {
     // Room for `PX <millis>` and `NX`/`XX` too.
-    let mut cmd = sized_cmd("SET", 5, key.len() + value.len() + 4 + INTEGER_ARG);
+    let mut cmd = sized_cmd(b"SET", 5, key.len() + value.len() + 4 + INTEGER_ARG);
     cmd.arg(key).arg(value);
     if let Some(ttl) = options.ttl {
         cmd.arg("PX").arg(ttl_millis(ttl, "set")?);

@@ -222,7 +222,7 @@ impl Command {
     /// The command's name, in upper case.
     pub fn name(&self) -> &str {
         // Always valid: `new` stores a `str` whose ASCII letters alone were upper-cased.
-        std::str::from_utf8(&self.buf[..self.name_len]).unwrap_or_default()
+        std::str::from_utf8(self.name_bytes()).unwrap_or_default()
     }
 
     /// The arguments, after the name, in order.

@@ -29,7 +29,7 @@ impl RedisPort for RedisAdapter {
     async fn get(&self, key: &str) -> InfraResult<Option<Vec<u8>>> {
         self.shared
             .conns
-            .query("get", sized_cmd("GET", 1, key.len()).arg(key))
+            .query("get", sized_cmd(b"GET", 1, key.len()).arg(key))
             .await
     }
 
@@ -48,7 +48,7 @@ impl RedisPort for RedisAdapter {
             .conns
             .query(
                 "del",
-                sized_cmd("DEL", keys.len(), total_len(keys)).arg(keys),
+                sized_cmd(b"DEL", keys.len(), total_len(keys)).arg(keys),
             )
             .await
     }
@@ -57,7 +57,7 @@ impl RedisPort for RedisAdapter {
         let count: u64 = self
             .shared
             .conns
-            .query("exists", sized_cmd("EXISTS", 1, key.len()).arg(key))
+            .query("exists", sized_cmd(b"EXISTS", 1, key.len()).arg(key))
             .await?;
         Ok(count > 0)
     }
@@ -68,7 +68,7 @@ impl RedisPort for RedisAdapter {
             .conns
             .query(
                 "expire",
-                sized_cmd("PEXPIRE", 2, key.len() + INTEGER_ARG)
+                sized_cmd(b"PEXPIRE", 2, key.len() + INTEGER_ARG)
                     .arg(key)
                     .arg(millis),
             )
@@ -88,7 +88,7 @@ impl RedisPort for RedisAdapter {
                 .conns
                 .query(
                     OPERATION,
-                    sized_cmd("INCRBY", 2, key.len() + INTEGER_ARG)
+                    sized_cmd(b"INCRBY", 2, key.len() + INTEGER_ARG)
                         .arg(key)
                         .arg(delta),
                 )
@@ -124,7 +124,7 @@ impl RedisPort for RedisAdapter {
             .conns
             .query(
                 "mget",
-                sized_cmd("MGET", keys.len(), total_len(keys)).arg(keys),
+                sized_cmd(b"MGET", keys.len(), total_len(keys)).arg(keys),
             )
             .await
     }
@@ -134,7 +134,7 @@ impl RedisPort for RedisAdapter {
             .conns
             .query(
                 "publish",
-                sized_cmd("PUBLISH", 2, channel.len() + message.len())
+                sized_cmd(b"PUBLISH", 2, channel.len() + message.len())
                     .arg(channel)
                     .arg(message),
             )

@@ -116,12 +116,15 @@ mod tests {
     use crate::testing::metrics::{MetricsCapture, SampleValue};
 
     #[test]
-    fn a_name_equal_in_text_but_stored_elsewhere_records_into_the_same_series() {
+    fn each_call_records_into_its_operations_series_found_by_address_or_text() {
         const LOOKUP: Operation = Operation::read("lookup");
+        const STORE: Operation = Operation::idempotent_write("store");
         let capture = MetricsCapture::new();
         capture.in_scope(|| {
-            let layer = MetricsLayer::for_operations("kv", &[LOOKUP]);
+            let layer = MetricsLayer::for_operations("kv", &[LOOKUP, STORE]);
             layer.record(&LOOKUP, 0.001, None);
+            layer.record(&STORE, 0.004, None);
+            // Equal in text, stored elsewhere: found by the text comparison.
             let copy: &'static str = Box::leak(String::from("lookup").into_boxed_str());
             layer.record(&Operation::read(copy), 0.002, None);
             layer.record(&Operation::read("other"), 0.003, None);
@@ -139,6 +142,7 @@ mod tests {
             series("lookup"),
             Some(SampleValue::Histogram(vec![0.001, 0.002]))
         );
+        assert_eq!(series("store"), Some(SampleValue::Histogram(vec![0.004])));
         assert_eq!(series("other"), Some(SampleValue::Histogram(vec![0.003])));
     }
 }

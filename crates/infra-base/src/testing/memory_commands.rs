@@ -224,7 +224,7 @@ impl State {
                 ]))
             }
             "EVAL" | "EVALSHA" => match super::scripts::emulated(command) {
-                Some(script) => self.run_script(command, script, now, operation),
+                Some(script) => self.run_script(call.args, script, now, operation),
                 None => Err(unsupported(operation, call.name)),
             },
             "TYPE" => {

@@ -85,15 +85,15 @@ impl State {
         base.saturating_add(elapsed)
     }
 
-    /// Runs an `EVAL`/`EVALSHA` of an [`emulated`] script.
+    /// Runs an `EVAL`/`EVALSHA` of an [`emulated`] script; `args` are the command's
+    /// arguments, as the engine copied them.
     pub(super) fn run_script(
         &mut self,
-        command: &Command,
+        args: &[Vec<u8>],
         script: Emulated,
         now: Instant,
         operation: &'static str,
     ) -> InfraResult<Reply> {
-        let args: Vec<Vec<u8>> = command.args().map(<[u8]>::to_vec).collect();
         let (want_keys, want_args) = script.arity();
         let numkeys = args
             .get(1)

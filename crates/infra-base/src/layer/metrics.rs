@@ -19,8 +19,8 @@ use crate::telemetry::{DB_OPERATION_DURATION, labels};
 /// layer after installing the metrics recorder (before it, every handle is a no-op).
 pub struct MetricsLayer {
     backend: &'static str,
-    /// `(operation name, success histogram)` for the operations known at build time.
-    successes: Vec<(&'static str, Histogram)>,
+    /// `(descriptor, success histogram)` for the operations known at build time.
+    successes: Vec<(&'static Operation, Histogram)>,
 }
 
 impl MetricsLayer {
@@ -37,10 +37,10 @@ impl MetricsLayer {
     }
 
     /// A layer for `backend` that pre-registers `operations`.
-    pub fn for_operations(backend: &'static str, operations: &[Operation]) -> Self {
+    pub fn for_operations(backend: &'static str, operations: &[&'static Operation]) -> Self {
         let successes = operations
             .iter()
-            .map(|op| (op.name, success_histogram(backend, op.name)))
+            .map(|&op| (op, success_histogram(backend, op.name)))
             .collect();
         Self { backend, successes }
     }
@@ -51,20 +51,31 @@ impl MetricsLayer {
         self.record(op, started.elapsed().as_secs_f64(), error);
     }
 
-    /// The pre-registered success histogram of `name`. A call's name is almost always the
-    /// very `&'static str` the layer registered (both come from the port's `ops` constants),
-    /// so addresses are compared first and text only when none matches.
-    fn success_histogram_of(&self, name: &'static str) -> Option<&Histogram> {
-        let by_address = || self.successes.iter().find(|(n, _)| std::ptr::eq(*n, name));
-        let by_text = || self.successes.iter().find(|(n, _)| *n == name);
-        by_address()
-            .or_else(by_text)
-            .map(|(_, histogram)| histogram)
+    /// The pre-registered success histogram of `op`: by address (a port's descriptors are
+    /// statics, so a call's descriptor is the very one the layer registered), else by name
+    /// (a copy, or another port's descriptor of the same name).
+    fn success_histogram_of(&self, op: &Operation) -> Option<&Histogram> {
+        self.registered_at(op).or_else(|| {
+            let by_name = self
+                .successes
+                .iter()
+                .find(|(known, _)| known.name == op.name);
+            by_name.map(|(_, histogram)| histogram)
+        })
+    }
+
+    /// The success histogram registered for the descriptor at `op`'s address.
+    fn registered_at(&self, op: &Operation) -> Option<&Histogram> {
+        let found = self
+            .successes
+            .iter()
+            .find(|(known, _)| std::ptr::eq(*known, op));
+        found.map(|(_, histogram)| histogram)
     }
 
     fn record(&self, op: &Operation, seconds: f64, error: Option<&'static str>) {
         match error {
-            None => match self.success_histogram_of(op.name) {
+            None => match self.success_histogram_of(op) {
                 Some(histogram) => histogram.record(seconds),
                 None => success_histogram(self.backend, op.name).record(seconds),
             },
@@ -116,17 +127,18 @@ mod tests {
     use crate::testing::metrics::{MetricsCapture, SampleValue};
 
     #[test]
-    fn each_call_records_into_its_operations_series_found_by_address_or_text() {
-        const LOOKUP: Operation = Operation::read("lookup");
-        const STORE: Operation = Operation::idempotent_write("store");
+    fn each_call_records_into_its_operations_series_found_by_address_or_name() {
+        static LOOKUP: Operation = Operation::read("lookup");
+        static STORE: Operation = Operation::idempotent_write("store");
         let capture = MetricsCapture::new();
         capture.in_scope(|| {
-            let layer = MetricsLayer::for_operations("kv", &[LOOKUP, STORE]);
+            let layer = MetricsLayer::for_operations("kv", &[&LOOKUP, &STORE]);
             layer.record(&LOOKUP, 0.001, None);
             layer.record(&STORE, 0.004, None);
-            // Equal in text, stored elsewhere: found by the text comparison.
-            let copy: &'static str = Box::leak(String::from("lookup").into_boxed_str());
-            layer.record(&Operation::read(copy), 0.002, None);
+            // A copy: equal in name, stored elsewhere, found by its name.
+            let copy = LOOKUP;
+            assert!(layer.registered_at(&copy).is_none());
+            layer.record(&copy, 0.002, None);
             layer.record(&Operation::read("other"), 0.003, None);
         });
         let samples = capture.samples();
@@ -144,5 +156,35 @@ mod tests {
         );
         assert_eq!(series("store"), Some(SampleValue::Histogram(vec![0.004])));
         assert_eq!(series("other"), Some(SampleValue::Histogram(vec![0.003])));
+    }
+
+    /// The port calls' own descriptors (the `command` and `pipeline` pickers included) are
+    /// found at their address, without comparing names.
+    #[test]
+    fn every_port_descriptor_is_found_by_address() {
+        use crate::redis::ops as redis_ops;
+        use crate::resilience::Idempotency::{Idempotent, NonIdempotent};
+        for (backend, all) in [
+            (crate::REDIS_BACKEND, redis_ops::ALL),
+            (crate::VECTOR_BACKEND, crate::vector::ops::ALL),
+        ] {
+            let layer = MetricsLayer::new(backend);
+            for &op in all {
+                assert!(layer.registered_at(op).is_some(), "{backend} {}", op.name);
+            }
+        }
+        let redis = MetricsLayer::new(crate::REDIS_BACKEND);
+        for idempotency in [Idempotent, NonIdempotent] {
+            assert!(
+                redis
+                    .registered_at(redis_ops::command(idempotency))
+                    .is_some()
+            );
+            assert!(
+                redis
+                    .registered_at(redis_ops::pipeline(idempotency))
+                    .is_some()
+            );
+        }
     }
 }

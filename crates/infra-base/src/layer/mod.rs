@@ -95,9 +95,11 @@ pub enum Access {
 /// What a layer knows about one port operation: its name, whether repeating it is safe,
 /// and whether it writes.
 ///
-/// Descriptors are `'static` constants, one per port method: [`crate::redis::ops`] and
-/// [`crate::vector::ops`]. The name is the `db.operation.name` of metrics and spans, so it
-/// is a bounded label (never a key or a collection name).
+/// Descriptors are statics, one per port method: [`crate::redis::ops`] and
+/// [`crate::vector::ops`]. Each has one address, so a layer that keeps per-operation state
+/// finds it by the descriptor's address ([`MetricsLayer`] does). The name is the
+/// `db.operation.name` of metrics and spans, so it is a bounded label (never a key or a
+/// collection name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Operation {
     /// The operation's name: `"get"`, `"upsert"`; also its metric and span label.

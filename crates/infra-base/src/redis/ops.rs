@@ -5,23 +5,23 @@ use crate::layer::Operation;
 use crate::resilience::Idempotency;
 
 /// `PING`.
-pub const PING: Operation = Operation::read("ping");
+pub static PING: Operation = Operation::read("ping");
 /// `GET`.
-pub const GET: Operation = Operation::read("get");
+pub static GET: Operation = Operation::read("get");
 /// `SET`: repeating it leaves the same state (a retried `SET ... NX` may answer `false`).
-pub const SET: Operation = Operation::idempotent_write("set");
+pub static SET: Operation = Operation::idempotent_write("set");
 /// `DEL`: repeating it leaves the same state (a retried `DEL` may count fewer keys).
-pub const DEL: Operation = Operation::idempotent_write("del");
+pub static DEL: Operation = Operation::idempotent_write("del");
 /// `EXISTS`.
-pub const EXISTS: Operation = Operation::read("exists");
+pub static EXISTS: Operation = Operation::read("exists");
 /// `PEXPIRE`.
-pub const EXPIRE: Operation = Operation::idempotent_write("expire");
+pub static EXPIRE: Operation = Operation::idempotent_write("expire");
 /// `INCRBY` (with a TTL on create): never retried, a lost reply may have counted.
-pub const INCR_BY: Operation = Operation::unsafe_write("incr_by");
+pub static INCR_BY: Operation = Operation::unsafe_write("incr_by");
 /// `MGET`.
-pub const MGET: Operation = Operation::read("mget");
+pub static MGET: Operation = Operation::read("mget");
 /// `PUBLISH`: never retried, subscribers would receive the message twice.
-pub const PUBLISH: Operation = Operation::unsafe_write("publish");
+pub static PUBLISH: Operation = Operation::unsafe_write("publish");
 
 // The general command path. The caller states the idempotency of each call, and a
 // descriptor's idempotency is fixed, so each method has two descriptors of one name, picked
@@ -41,15 +41,15 @@ pub const PUBLISH: Operation = Operation::unsafe_write("publish");
 /// Any command through [`RedisPort::command`](super::RedisPort::command), stated
 /// idempotent by its caller: retried on transient errors. Counted as a write: the port
 /// does not know what the command does.
-pub const COMMAND: Operation = Operation::idempotent_write("command");
+pub static COMMAND: Operation = Operation::idempotent_write("command");
 /// Any command through [`RedisPort::command`](super::RedisPort::command), stated
 /// non-idempotent by its caller: never retried.
-pub const COMMAND_NON_IDEMPOTENT: Operation = Operation::unsafe_write("command");
+pub static COMMAND_NON_IDEMPOTENT: Operation = Operation::unsafe_write("command");
 /// A pipeline or transaction through [`RedisPort::pipeline`](super::RedisPort::pipeline),
 /// stated idempotent by its caller: retried (the whole pipeline) on transient errors.
-pub const PIPELINE: Operation = Operation::idempotent_write("pipeline");
+pub static PIPELINE: Operation = Operation::idempotent_write("pipeline");
 /// A pipeline or transaction stated non-idempotent by its caller: never retried.
-pub const PIPELINE_NON_IDEMPOTENT: Operation = Operation::unsafe_write("pipeline");
+pub static PIPELINE_NON_IDEMPOTENT: Operation = Operation::unsafe_write("pipeline");
 
 /// The descriptor of a [`RedisPort::command`](super::RedisPort::command) call with the
 /// caller's `idempotency`.
@@ -71,18 +71,18 @@ pub const fn pipeline(idempotency: Idempotency) -> &'static Operation {
 
 /// Every descriptor above, for layers that prepare per-operation state (`command` and
 /// `pipeline` appear twice, once per idempotency, under one name).
-pub const ALL: &[Operation] = &[
-    PING,
-    GET,
-    SET,
-    DEL,
-    EXISTS,
-    EXPIRE,
-    INCR_BY,
-    MGET,
-    PUBLISH,
-    COMMAND,
-    COMMAND_NON_IDEMPOTENT,
-    PIPELINE,
-    PIPELINE_NON_IDEMPOTENT,
+pub static ALL: &[&Operation] = &[
+    &PING,
+    &GET,
+    &SET,
+    &DEL,
+    &EXISTS,
+    &EXPIRE,
+    &INCR_BY,
+    &MGET,
+    &PUBLISH,
+    &COMMAND,
+    &COMMAND_NON_IDEMPOTENT,
+    &PIPELINE,
+    &PIPELINE_NON_IDEMPOTENT,
 ];

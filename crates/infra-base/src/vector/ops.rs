@@ -13,64 +13,64 @@
 use crate::layer::Operation;
 
 /// Health ping.
-pub const PING: Operation = Operation::read("ping");
+pub static PING: Operation = Operation::read("ping");
 /// Create a collection if absent.
-pub const ENSURE_COLLECTION: Operation = Operation::idempotent_write("ensure_collection");
+pub static ENSURE_COLLECTION: Operation = Operation::idempotent_write("ensure_collection");
 /// Describe a collection.
-pub const COLLECTION_INFO: Operation = Operation::read("collection_info");
+pub static COLLECTION_INFO: Operation = Operation::read("collection_info");
 /// Delete a collection.
-pub const DELETE_COLLECTION: Operation = Operation::idempotent_write("delete_collection");
+pub static DELETE_COLLECTION: Operation = Operation::idempotent_write("delete_collection");
 /// Upsert points by id.
-pub const UPSERT: Operation = Operation::idempotent_write("upsert");
+pub static UPSERT: Operation = Operation::idempotent_write("upsert");
 /// Read points by id.
-pub const GET: Operation = Operation::read("get");
+pub static GET: Operation = Operation::read("get");
 /// Delete points by id or by filter (`delete` by ids is this operation too).
-pub const DELETE_POINTS: Operation = Operation::idempotent_write("delete_points");
+pub static DELETE_POINTS: Operation = Operation::idempotent_write("delete_points");
 /// Replace some vectors of existing points.
-pub const UPDATE_VECTORS: Operation = Operation::idempotent_write("update_vectors");
+pub static UPDATE_VECTORS: Operation = Operation::idempotent_write("update_vectors");
 /// Nearest-neighbour search.
-pub const SEARCH: Operation = Operation::read("search");
+pub static SEARCH: Operation = Operation::read("search");
 /// Universal query: nearest, recommend, fusion of prefetch stages.
-pub const QUERY: Operation = Operation::read("query");
+pub static QUERY: Operation = Operation::read("query");
 /// Several universal queries in one call.
-pub const QUERY_BATCH: Operation = Operation::read("query_batch");
+pub static QUERY_BATCH: Operation = Operation::read("query_batch");
 /// Universal query grouped by a payload field.
-pub const QUERY_GROUPS: Operation = Operation::read("query_groups");
+pub static QUERY_GROUPS: Operation = Operation::read("query_groups");
 /// Count points.
-pub const COUNT: Operation = Operation::read("count");
+pub static COUNT: Operation = Operation::read("count");
 /// Count points per distinct value of a payload field.
-pub const FACET: Operation = Operation::read("facet");
+pub static FACET: Operation = Operation::read("facet");
 /// One page of a scroll.
-pub const SCROLL: Operation = Operation::read("scroll");
+pub static SCROLL: Operation = Operation::read("scroll");
 /// Set, overwrite, delete keys of or clear payloads.
-pub const UPDATE_PAYLOAD: Operation = Operation::idempotent_write("update_payload");
+pub static UPDATE_PAYLOAD: Operation = Operation::idempotent_write("update_payload");
 /// List the collections.
-pub const LIST_COLLECTIONS: Operation = Operation::read("list_collections");
+pub static LIST_COLLECTIONS: Operation = Operation::read("list_collections");
 
 /// Create, delete or rename aliases (never retried: see the module docs).
-pub const UPDATE_ALIASES: Operation = Operation::unsafe_write("update_aliases");
+pub static UPDATE_ALIASES: Operation = Operation::unsafe_write("update_aliases");
 /// List the aliases.
-pub const LIST_ALIASES: Operation = Operation::read("list_aliases");
+pub static LIST_ALIASES: Operation = Operation::read("list_aliases");
 
 /// Every descriptor above, for layers that prepare per-operation state.
-pub const ALL: &[Operation] = &[
-    PING,
-    ENSURE_COLLECTION,
-    COLLECTION_INFO,
-    DELETE_COLLECTION,
-    UPSERT,
-    GET,
-    DELETE_POINTS,
-    UPDATE_VECTORS,
-    SEARCH,
-    QUERY,
-    QUERY_BATCH,
-    QUERY_GROUPS,
-    COUNT,
-    FACET,
-    SCROLL,
-    UPDATE_PAYLOAD,
-    LIST_COLLECTIONS,
-    UPDATE_ALIASES,
-    LIST_ALIASES,
+pub static ALL: &[&Operation] = &[
+    &PING,
+    &ENSURE_COLLECTION,
+    &COLLECTION_INFO,
+    &DELETE_COLLECTION,
+    &UPSERT,
+    &GET,
+    &DELETE_POINTS,
+    &UPDATE_VECTORS,
+    &SEARCH,
+    &QUERY,
+    &QUERY_BATCH,
+    &QUERY_GROUPS,
+    &COUNT,
+    &FACET,
+    &SCROLL,
+    &UPDATE_PAYLOAD,
+    &LIST_COLLECTIONS,
+    &UPDATE_ALIASES,
+    &LIST_ALIASES,
 ];

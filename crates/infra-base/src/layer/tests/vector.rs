@@ -336,10 +336,15 @@ fn every_vector_descriptor_is_listed_once_and_point_writes_are_idempotent() {
     use crate::vector::ops;
     let names: std::collections::HashSet<_> = ops::ALL.iter().map(|op| op.name).collect();
     assert_eq!(names.len(), ops::ALL.len(), "a descriptor name is repeated");
-    for op in [ops::SCROLL, ops::LIST_COLLECTIONS, ops::QUERY, ops::FACET] {
+    for op in [
+        &ops::SCROLL,
+        &ops::LIST_COLLECTIONS,
+        &ops::QUERY,
+        &ops::FACET,
+    ] {
         assert_eq!(op.access, Access::Read, "{op}");
     }
-    for op in [ops::DELETE_POINTS, ops::UPDATE_PAYLOAD] {
+    for op in [&ops::DELETE_POINTS, &ops::UPDATE_PAYLOAD] {
         assert_eq!(
             (op.access, op.idempotency),
             (Access::Write, Idempotency::Idempotent),

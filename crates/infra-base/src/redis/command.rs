@@ -125,13 +125,17 @@ decimal_args!(i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize f32 f64);
 /// A command's bytes: inline up to [`INLINE`] bytes, on the heap beyond.
 type Buf = SmallVec<[u8; INLINE]>;
 
-/// How many bytes a command keeps inline: a name and a key of up to about 50 bytes (a
+/// How many bytes a command keeps inline: a name and a key of up to about 60 bytes (a
 /// `GET`, an `INCR`, a `TTL`) are built without allocating at all. Larger commands (a `SET`
 /// of a value) allocate once, and again only when their arguments keep growing.
 const INLINE: usize = 64;
 
-/// How many bytes of the buffer a length prefix takes.
-const PREFIX: usize = size_of::<usize>();
+/// Where each argument ends: inline up to [`INLINE_ARGS`] arguments, on the heap beyond.
+type Ends = SmallVec<[usize; INLINE_ARGS]>;
+
+/// How many argument bounds a command keeps inline: enough for a `SET` with a TTL, an
+/// `HSET` of one field, a `ZADD` of two members.
+const INLINE_ARGS: usize = 4;
 
 /// One Redis command: its name and its arguments, as bytes.
 ///
@@ -139,8 +143,9 @@ const PREFIX: usize = size_of::<usize>();
 /// [`RedisPort::command`](super::RedisPort::command) (or in a [`Pipeline`]). The name is
 /// kept in upper case; arguments are opaque bytes.
 ///
-/// A command is one buffer: the name, then each argument after its length. Up to 64 bytes
-/// (a name and a key of about 50) it is kept inline and building it allocates nothing;
+/// A command is its bytes (the name, then every argument, back to back) and where each
+/// argument ends, as redis-rs keeps its own commands. Up to 64 bytes and four arguments
+/// (a name and a key of about 60) it is kept inline and building it allocates nothing;
 /// beyond, it allocates once and grows as arguments arrive. That keeps the general command
 /// path close to the cost of a typed call such as [`RedisPort::get`](super::RedisPort::get).
 ///
@@ -154,13 +159,12 @@ const PREFIX: usize = size_of::<usize>();
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Command {
-    /// The name's bytes, then for each argument its length (native-endian `usize`) and its
-    /// bytes.
+    /// The name's bytes, then every argument's, back to back.
     buf: Buf,
     /// Where the name ends in `buf`.
     name_len: usize,
-    /// How many arguments follow the name.
-    argc: usize,
+    /// Where each argument ends in `buf`, in order.
+    ends: Ends,
 }
 
 impl Command {
@@ -175,7 +179,7 @@ impl Command {
         Self {
             buf,
             name_len: name.len(),
-            argc: 0,
+            ends: Ends::new(),
         }
     }
 
@@ -203,12 +207,8 @@ impl Command {
     /// Appends one argument in place (for loops).
     #[inline]
     pub fn push_arg(&mut self, arg: impl ToArg) -> &mut Self {
-        let prefix_at = self.buf.len();
-        self.buf.extend_from_slice(&[0; PREFIX]);
         arg.write_arg(&mut ArgBuf { buf: &mut self.buf });
-        let len = self.buf.len() - prefix_at - PREFIX;
-        self.buf[prefix_at..prefix_at + PREFIX].copy_from_slice(&len.to_ne_bytes());
-        self.argc += 1;
+        self.ends.push(self.buf.len());
         self
     }
 
@@ -229,8 +229,9 @@ impl Command {
     #[inline]
     pub fn args(&self) -> Args<'_> {
         Args {
-            rest: &self.buf[self.name_len..],
-            remaining: self.argc,
+            buf: &self.buf,
+            start: self.name_len,
+            ends: self.ends.iter(),
         }
     }
 
@@ -271,10 +272,12 @@ impl fmt::Debug for ArgsDebug<'_> {
 /// The arguments of a [`Command`], in order: see [`Command::args`].
 #[derive(Debug, Clone)]
 pub struct Args<'a> {
-    /// The length-prefixed arguments not yet returned.
-    rest: &'a [u8],
-    /// How many of them there are.
-    remaining: usize,
+    /// The command's bytes.
+    buf: &'a [u8],
+    /// Where the next argument starts.
+    start: usize,
+    /// Where each argument not yet returned ends.
+    ends: std::slice::Iter<'a, usize>,
 }
 
 impl<'a> Iterator for Args<'a> {
@@ -282,16 +285,14 @@ impl<'a> Iterator for Args<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
-        let (prefix, rest) = self.rest.split_first_chunk::<PREFIX>()?;
-        let len = usize::from_ne_bytes(*prefix);
-        let (arg, rest) = rest.split_at_checked(len)?;
-        self.rest = rest;
-        self.remaining -= 1;
+        let end = *self.ends.next()?;
+        let arg = self.buf.get(self.start..end)?;
+        self.start = end;
         Some(arg)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining, Some(self.remaining))
+        self.ends.size_hint()
     }
 }
 
@@ -624,13 +625,24 @@ mod tests {
 
     #[test]
     fn a_name_and_a_short_key_fit_inline_and_larger_commands_spill_once() {
-        let get = Command::new("GET").arg("user:00000000000000000000000000000042");
-        assert!(!get.buf.spilled(), "{} bytes", get.buf.len());
+        let key = format!("user:{}", "0".repeat(56));
+        let get = Command::new("GET").arg(key.as_str());
+        assert_eq!(get.buf.len(), INLINE);
+        assert!(!get.buf.spilled() && !get.ends.spilled());
         let set = Command::new("SET")
             .arg("user:42")
-            .arg([7_u8; 64].as_slice());
-        assert!(set.buf.spilled());
-        assert!(set.args().eq([&b"user:42"[..], &[7_u8; 64][..]]));
+            .arg([7_u8; 64].as_slice())
+            .arg("PX")
+            .arg(1500);
+        assert!(set.buf.spilled() && !set.ends.spilled());
+        assert!(
+            set.args()
+                .eq([&b"user:42"[..], &[7_u8; 64][..], b"PX", b"1500"])
+        );
+        let mset = Command::new("MSET").args_from(["a", "1", "b", "2", "c", "3"]);
+        assert!(mset.ends.spilled());
+        assert!(mset.args().eq([b"a", b"1", b"b", b"2", b"c", b"3"]));
+        assert_eq!(mset.args().len(), 6);
     }
 
     #[test]

@@ -159,7 +159,8 @@ mod tests {
     }
 
     /// The port calls' own descriptors (the `command` and `pipeline` pickers included) are
-    /// found at their address, without comparing names.
+    /// found at their address, without comparing names. That they keep that address when
+    /// named from another crate is `tests/descriptors.rs`.
     #[test]
     fn every_port_descriptor_is_found_by_address() {
         use crate::redis::ops as redis_ops;

@@ -17,6 +17,15 @@ fn assert_listed(all: &[&Operation], op: &Operation) {
     );
 }
 
+/// Every descriptor of a port, `named` here one by one, is one that `all` lists.
+#[track_caller]
+fn assert_all_listed(all: &[&Operation], named: &[&Operation]) {
+    assert_eq!(named.len(), all.len(), "a descriptor is missing here");
+    for op in named {
+        assert_listed(all, op);
+    }
+}
+
 #[test]
 fn redis_descriptors_named_elsewhere_are_the_listed_ones() {
     let named = [
@@ -34,14 +43,7 @@ fn redis_descriptors_named_elsewhere_are_the_listed_ones() {
         &redis_ops::PIPELINE,
         &redis_ops::PIPELINE_NON_IDEMPOTENT,
     ];
-    assert_eq!(
-        named.len(),
-        redis_ops::ALL.len(),
-        "a descriptor is missing here"
-    );
-    for op in named {
-        assert_listed(redis_ops::ALL, op);
-    }
+    assert_all_listed(redis_ops::ALL, &named);
     for idempotency in [Idempotent, NonIdempotent] {
         assert_listed(redis_ops::ALL, redis_ops::command(idempotency));
         assert_listed(redis_ops::ALL, redis_ops::pipeline(idempotency));
@@ -71,12 +73,5 @@ fn vector_descriptors_named_elsewhere_are_the_listed_ones() {
         &vector_ops::UPDATE_ALIASES,
         &vector_ops::LIST_ALIASES,
     ];
-    assert_eq!(
-        named.len(),
-        vector_ops::ALL.len(),
-        "a descriptor is missing here"
-    );
-    for op in named {
-        assert_listed(vector_ops::ALL, op);
-    }
+    assert_all_listed(vector_ops::ALL, &named);
 }

@@ -11,7 +11,7 @@ use crate::error::map_redis_error;
 /// bytes in all.
 ///
 /// `redis::cmd(name).arg(..)` starts from empty buffers and grows them (reallocating and
-/// copying) as the arguments arrive: about 400 of a GET's 11,000 client instructions, and
+/// copying) as the arguments arrive: about 400 of a raw GET's 9,400 client instructions, and
 /// more for a SET whose value crosses several growth steps (callgrind, "Instructions per
 /// call" in docs/benchmarks.md). Every typed port call starts here instead.
 pub(crate) fn sized_cmd(name: &[u8], args: usize, bytes: usize) -> Cmd {

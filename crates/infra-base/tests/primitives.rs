@@ -93,6 +93,7 @@ fn with_retries(port: Arc<LosesReplies>) -> Arc<dyn RedisPort> {
     let policy = Resilience::new("redis").with_retry(
         RetryPolicy::new(3, Duration::from_millis(1), Duration::from_millis(1)).with_jitter(false),
     );
+    let port: Arc<dyn RedisPort> = port;
     Arc::new(Layered::new(port, policy))
 }
 

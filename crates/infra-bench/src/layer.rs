@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use infra_base::layer::{Identity, Layer, Layered, MetricsLayer, PortLayers, TracingLayer};
-use infra_base::redis::ops;
+use infra_base::redis::{RedisCalls, ops};
 use infra_base::testing::MemoryRedis;
 use infra_base::{InfraResult, REDIS_BACKEND, RedisPort, SetOptions};
 use infra_config::RedisSettings;
@@ -46,11 +46,11 @@ async fn get_once(memory: &MemoryRedis) -> InfraResult<Option<Vec<u8>>> {
     memory.get(KEY).await
 }
 
-/// A port that yields once per call, as the variants' calls do.
+/// A port that yields once per call, as the variants' calls do; an adapter's
+/// [`RedisCalls`], as infra-redis's is, so that `Layered` boxes each call once.
 struct Yielding(Arc<MemoryRedis>);
 
-#[async_trait::async_trait]
-impl RedisPort for Yielding {
+impl RedisCalls for Yielding {
     async fn ping(&self) -> InfraResult<()> {
         self.0.ping().await
     }

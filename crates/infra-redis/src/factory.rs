@@ -62,12 +62,13 @@ pub fn build(settings: &RedisSettings) -> InfraResult<Redis> {
     // timeout capped at it when a checkout opens a connection); a second timer per call
     // was most of what the port cost over raw redis-rs.
     let policy = Resilience::from_settings(REDIS_BACKEND, None, &settings.retry, &settings.circuit);
-    let inner: Arc<dyn RedisPort> = adapter.clone();
+    // The adapter itself, not as `dyn RedisPort`: its calls and the layers around them are
+    // one future, boxed once at the port (see `RedisCalls`).
     let port: Arc<dyn RedisPort> = Arc::new(
         PortLayers::new(REDIS_BACKEND)
             .server_address(adapter.endpoint())
             .resilience(policy.clone())
-            .wrap(inner),
+            .wrap(adapter.clone()),
     );
     let component = Component::new(COMPONENT_NAME, settings.critical, adapter.clone())
         .with_breaker(policy.breaker().cloned());

@@ -23,6 +23,7 @@
 //! stream of messages per subscription, on connections of their own, with its delivery
 //! contract (at most once, gaps after reconnections, lag when the consumer is slow).
 
+mod calls;
 pub mod cluster;
 mod command;
 pub mod ext;
@@ -41,6 +42,7 @@ use async_trait::async_trait;
 use crate::error::InfraResult;
 use crate::resilience::Idempotency;
 
+pub use calls::RedisCalls;
 pub use cluster::{hash_tag, key_slot};
 pub use command::{ArgBuf, Args, Command, Pipeline, ToArg, validate_command};
 pub use ext::{
@@ -158,7 +160,9 @@ impl SetOptions {
 /// - failures are [`InfraError`](crate::InfraError)s whose kind says whether to retry;
 /// - methods are cancellation safe: dropping a future never corrupts later calls.
 ///
-/// Use it as `Arc<dyn RedisPort>`; see `MockRedisPort` (feature `mock`) for tests.
+/// Use it as `Arc<dyn RedisPort>`; see `MockRedisPort` (feature `mock`) for tests. An
+/// adapter implements [`RedisCalls`] instead (and is a `RedisPort` through it), so that its
+/// calls are boxed once, not once more inside the layers.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait RedisPort: Send + Sync + 'static {

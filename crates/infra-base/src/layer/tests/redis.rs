@@ -27,7 +27,8 @@ fn unavailable(operation: &'static str) -> InfraError {
     )
 }
 
-fn wrap(mock: MockRedisPort, policy: Resilience) -> Layered<MockRedisPort, Resilience> {
+/// A mock implements `RedisPort` itself, so it is layered as `dyn RedisPort`.
+fn wrap(mock: MockRedisPort, policy: Resilience) -> Layered<dyn RedisPort, Resilience> {
     Layered::new(Arc::new(mock), policy)
 }
 

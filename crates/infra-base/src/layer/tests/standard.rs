@@ -72,9 +72,10 @@ fn one_observation_per_call() {
                 "bad",
             ))
         });
+        let mock: Arc<dyn RedisPort> = Arc::new(mock);
         let port = PortLayers::new(REDIS_BACKEND)
             .resilience(retrying())
-            .wrap(Arc::new(mock));
+            .wrap(mock);
         assert_eq!(port.get("k").await.unwrap(), None);
         let err = port.exists("k").await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
@@ -121,9 +122,8 @@ fn breaker_state_and_transitions_are_recorded() {
                 failure_threshold: 1,
                 open_for: Duration::from_secs(5),
             });
-        let port = PortLayers::new(REDIS_BACKEND)
-            .resilience(policy)
-            .wrap(Arc::new(mock));
+        let mock: Arc<dyn RedisPort> = Arc::new(mock);
+        let port = PortLayers::new(REDIS_BACKEND).resilience(policy).wrap(mock);
         assert_eq!(
             port.ping().await.unwrap_err().kind(),
             ErrorKind::Unavailable

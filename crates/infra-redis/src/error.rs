@@ -15,7 +15,6 @@
 use std::error::Error as StdError;
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
 
 use deadpool::managed::{PoolError, TimeoutType};
 use infra_base::redis::{BUSYGROUP_MESSAGE, NOSCRIPT_MESSAGE};
@@ -399,17 +398,15 @@ fn tls_problem(err: &RedisError) -> Option<String> {
 }
 
 /// Maps a failure of a port call and logs it at debug (no key, no value).
-pub(crate) fn call_failed(
-    operation: &'static str,
-    failure: Failure,
-    started: Instant,
-) -> InfraError {
+///
+/// The log has no latency: the port's layers time every call (the metrics layer's
+/// histogram, the span), so a successful call reads no clock here.
+pub(crate) fn call_failed(operation: &'static str, failure: Failure) -> InfraError {
     let err = map_error(failure, operation, None);
     tracing::debug!(
         backend = REDIS_BACKEND,
         operation,
         kind = %err.kind(),
-        latency_ms = started.elapsed().as_secs_f64() * 1e3,
         error = %err.chain(),
         "redis call failed"
     );

@@ -32,7 +32,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Instant;
 
 use deadpool::managed::Timeouts;
 use infra_base::{ErrorKind, InfraError, InfraResult, REDIS_BACKEND};
@@ -97,17 +96,13 @@ impl SharedConnections {
     /// timeout, like the command that follows (redis-rs's response timeout): every stage of
     /// a port call has its deadline in redis-rs or deadpool, with no timer of the adapter's
     /// own, and the resilience policy needs none either ([`build`](crate::build)).
-    pub(crate) async fn lease(
-        &self,
-        operation: &'static str,
-        started: Instant,
-    ) -> InfraResult<Lease> {
+    pub(crate) async fn lease(&self, operation: &'static str) -> InfraResult<Lease> {
         match self.hot_lease() {
             Ok(lease) => Ok(lease),
             // Boxed: deadpool's checkout future is ~10 KiB; inlined, it would make every
             // port call's future that large, and moving it (into async_trait's box) would
             // cost more than the command itself.
-            Err(slot) => Box::pin(self.cold_lease(operation, started, slot)).await,
+            Err(slot) => Box::pin(self.cold_lease(operation, slot)).await,
         }
     }
 
@@ -124,17 +119,12 @@ impl SharedConnections {
         Err(slot)
     }
 
-    async fn cold_lease(
-        &self,
-        operation: &'static str,
-        started: Instant,
-        slot: usize,
-    ) -> InfraResult<Lease> {
+    async fn cold_lease(&self, operation: &'static str, slot: usize) -> InfraResult<Lease> {
         let object = self
             .pool
             .timeout_get(&self.port_checkout)
             .await
-            .map_err(|err| failed(operation, Failure::Pool(err), started))?;
+            .map_err(|err| failed(operation, Failure::Pool(err)))?;
         // Never claimed: an exclusive holder keeps its object checked out, so it cannot be
         // the one just handed to us.
         let share = object.state.try_share().ok_or_else(|| {
@@ -164,16 +154,15 @@ impl SharedConnections {
         operation: &'static str,
         cmd: &Cmd,
     ) -> InfraResult<T> {
-        let started = Instant::now();
         // The hot path inline: awaiting `lease` would add a state machine to every call.
         let mut lease = match self.hot_lease() {
             Ok(lease) => lease,
-            Err(slot) => Box::pin(self.cold_lease(operation, started, slot)).await?,
+            Err(slot) => Box::pin(self.cold_lease(operation, slot)).await?,
         };
         lease.in_flight = true;
         let result = cmd.query_async(&mut lease.conn).await;
         lease.in_flight = false;
-        result.map_err(|err| self.command_failed(operation, lease.share.state(), err, started))
+        result.map_err(|err| self.command_failed(operation, lease.share.state(), err))
     }
 
     /// Maps a command's error, and marks its connection for replacement when the error
@@ -183,12 +172,11 @@ impl SharedConnections {
         operation: &'static str,
         state: &Arc<ConnState>,
         err: RedisError,
-        started: Instant,
     ) -> InfraError {
         if discard_after(&err) || err.is_timeout() {
             self.discard(state, operation);
         }
-        failed(operation, Failure::Redis(err), started)
+        failed(operation, Failure::Redis(err))
     }
 
     /// Marks a shared connection for replacement (once) and stops handing it out.

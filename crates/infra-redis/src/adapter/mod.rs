@@ -296,7 +296,7 @@ impl RedisAdapter {
             .pool()
             .get()
             .await
-            .map_err(|err| failed(OPERATION, Failure::Pool(err), started))?;
+            .map_err(|err| failed(OPERATION, Failure::Pool(err)))?;
         // Port calls that cloned this connection before it came back to the pool may still
         // be in flight; they finish within the command timeout.
         let state = Arc::clone(&object.state);
@@ -313,7 +313,6 @@ impl RedisAdapter {
                     Failure::Pool(deadpool::managed::PoolError::Timeout(
                         deadpool::managed::TimeoutType::Wait,
                     )),
-                    started,
                 )
             })?;
         self.record_pool_metrics();
@@ -359,11 +358,10 @@ impl RedisAdapter {
         F: for<'c> FnOnce(&'c mut ExclusiveConnection) -> ConnectionFuture<'c, T>,
     {
         const OPERATION: &str = "with_connection";
-        let started = Instant::now();
         let mut conn = self.exclusive().await?;
         let result = f(&mut conn).await;
         drop(conn);
-        result.map_err(|err| failed(OPERATION, Failure::Redis(err), started))
+        result.map_err(|err| failed(OPERATION, Failure::Redis(err)))
     }
 
     async fn ping_once(&self, operation: &'static str) -> InfraResult<()> {

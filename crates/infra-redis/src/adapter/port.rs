@@ -166,8 +166,7 @@ impl RedisCalls for RedisAdapter {
         for command in pipeline.commands() {
             pipe.add_command(to_cmd(command));
         }
-        let started = Instant::now();
-        let mut lease = self.shared.conns.lease(OPERATION, started).await?;
+        let mut lease = self.shared.conns.lease(OPERATION).await?;
         lease.in_flight = true;
         let result: Result<Vec<Value>, RedisError> = pipe.query_async(&mut lease.conn).await;
         lease.in_flight = false;
@@ -176,7 +175,6 @@ impl RedisCalls for RedisAdapter {
                 OPERATION,
                 lease.share.state(),
                 first_server_error(err),
-                started,
             )
         })?;
         values
@@ -265,8 +263,7 @@ impl RedisAdapter {
         millis: u64,
         operation: &'static str,
     ) -> InfraResult<i64> {
-        let started = Instant::now();
-        let mut lease = self.shared.conns.lease(operation, started).await?;
+        let mut lease = self.shared.conns.lease(operation).await?;
         lease.in_flight = true;
         // EVALSHA, then EVAL once if the server does not know the script yet.
         let result = self
@@ -281,7 +278,7 @@ impl RedisAdapter {
         result.map_err(|err| {
             self.shared
                 .conns
-                .command_failed(operation, lease.share.state(), err, started)
+                .command_failed(operation, lease.share.state(), err)
         })
     }
 }
@@ -317,8 +314,7 @@ impl RedisAdapter {
             ),
             None => return Err(invalid_cursor()),
         };
-        let started = Instant::now();
-        let mut lease = self.shared.conns.lease(operation, started).await?;
+        let mut lease = self.shared.conns.lease(operation).await?;
         let Conn::Cluster(conn) = &mut lease.conn else {
             return Err(infra_base::InfraError::new(
                 infra_base::ErrorKind::Internal,
@@ -338,12 +334,10 @@ impl RedisAdapter {
             Ok(value) => primaries(&value),
             Err(err) => {
                 lease.in_flight = false;
-                return Err(self.shared.conns.command_failed(
-                    operation,
-                    lease.share.state(),
-                    err,
-                    started,
-                ));
+                return Err(self
+                    .shared
+                    .conns
+                    .command_failed(operation, lease.share.state(), err));
             }
         };
         let Some((host, port)) = primaries.get(index).cloned() else {
@@ -365,7 +359,7 @@ impl RedisAdapter {
         let value = result.map_err(|err| {
             self.shared
                 .conns
-                .command_failed(operation, lease.share.state(), err, started)
+                .command_failed(operation, lease.share.state(), err)
         })?;
         let mut parts = to_reply(value, operation)?.into_array()?;
         if parts.len() != 2 {

@@ -215,24 +215,26 @@ pub(crate) async fn run_on_server(
 ) -> BenchResult {
     let settings = redis_settings(&redis.url, &[])?;
     let built = infra_redis::build(&settings.redis)?;
-    let bare: Arc<dyn RedisPort> = built.adapter().clone();
+    // Each layer wraps the adapter itself, as `build` does: one boxed future per call.
+    let adapter = Arc::clone(built.adapter());
+    let bare: Arc<dyn RedisPort> = adapter.clone();
     let policy = built.policy().clone();
-    let address = built.adapter().endpoint().to_owned();
+    let address = adapter.endpoint().to_owned();
     let unrecorded =
         metrics::with_local_recorder(&metrics::NoopRecorder, || MetricsLayer::new(REDIS_BACKEND));
     let variants: [Arc<dyn RedisPort>; 7] = [
         Arc::clone(&bare),
-        Arc::new(Layered::new(Arc::clone(&bare), Identity)),
+        Arc::new(Layered::new(Arc::clone(&adapter), Identity)),
         Arc::new(Layered::new(
-            Arc::clone(&bare),
+            Arc::clone(&adapter),
             TracingLayer::new(REDIS_BACKEND, address),
         )),
         Arc::new(Layered::new(
-            Arc::clone(&bare),
+            Arc::clone(&adapter),
             MetricsLayer::new(REDIS_BACKEND),
         )),
-        Arc::new(Layered::new(Arc::clone(&bare), unrecorded)),
-        Arc::new(Layered::new(Arc::clone(&bare), policy)),
+        Arc::new(Layered::new(Arc::clone(&adapter), unrecorded)),
+        Arc::new(Layered::new(Arc::clone(&adapter), policy)),
         built.port(),
     ];
     let keys: Arc<[Arc<str>]> = (0..plan.redis_tasks)

@@ -21,12 +21,10 @@ use crate::telemetry::{DB_OPERATION_DURATION, labels};
 /// layer after installing the metrics recorder (before it, every handle is a no-op).
 pub struct MetricsLayer {
     backend: &'static str,
-    /// `(descriptor, success histogram)` for the operations known at build time.
-    successes: Vec<(&'static Operation, Histogram)>,
-    /// Index into `successes` by the descriptor's address: one lookup whatever the
-    /// operation's position (a linear search cost the tenth descriptor about 50
-    /// instructions per call).
-    by_address: HashMap<usize, usize, BuildHasherDefault<AddressHasher>>,
+    /// `(descriptor, success histogram)` of the operations known at build time, by the
+    /// descriptor's address: one lookup whatever the operation's position in its port's
+    /// list (a linear search cost the tenth descriptor about 50 instructions per call).
+    successes: HashMap<usize, (&'static Operation, Histogram), BuildHasherDefault<AddressHasher>>,
 }
 
 impl MetricsLayer {
@@ -44,20 +42,11 @@ impl MetricsLayer {
 
     /// A layer for `backend` that pre-registers `operations`.
     pub fn for_operations(backend: &'static str, operations: &[&'static Operation]) -> Self {
-        let successes: Vec<_> = operations
+        let successes = operations
             .iter()
-            .map(|&op| (op, success_histogram(backend, op.name)))
+            .map(|&op| (address(op), (op, success_histogram(backend, op.name))))
             .collect();
-        let by_address = successes
-            .iter()
-            .enumerate()
-            .map(|(index, (op, _))| (address(op), index))
-            .collect();
-        Self {
-            backend,
-            successes,
-            by_address,
-        }
+        Self { backend, successes }
     }
 
     /// Records the call of `op` that started at `started` and ended with `result`.
@@ -73,7 +62,7 @@ impl MetricsLayer {
         self.registered_at(op).or_else(|| {
             let by_name = self
                 .successes
-                .iter()
+                .values()
                 .find(|(known, _)| known.name == op.name);
             by_name.map(|(_, histogram)| histogram)
         })
@@ -81,8 +70,8 @@ impl MetricsLayer {
 
     /// The success histogram registered for the descriptor at `op`'s address.
     fn registered_at(&self, op: &Operation) -> Option<&Histogram> {
-        let index = *self.by_address.get(&address(op))?;
-        self.successes.get(index).map(|(_, histogram)| histogram)
+        let (_, histogram) = self.successes.get(&address(op))?;
+        Some(histogram)
     }
 
     fn record(&self, op: &Operation, seconds: f64, error: Option<&'static str>) {
@@ -144,7 +133,7 @@ impl fmt::Debug for MetricsLayer {
         f.debug_struct("MetricsLayer")
             .field("backend", &self.backend)
             .field("operations", &self.successes.len())
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 

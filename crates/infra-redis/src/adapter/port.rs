@@ -498,7 +498,10 @@ e5 ::1:7003@17003 master - 0 0 4 connected 10923-16383
             ("pipeline", size_of_val(&*redis.pipeline(&pipeline))),
         ];
         let large: Vec<_> = sizes.iter().filter(|(_, size)| *size > LIMIT).collect();
-        assert!(large.is_empty(), "futures over {LIMIT} B: {large:?}");
+        assert!(
+            large.is_empty(),
+            "futures over {LIMIT} B: {large:?} of {sizes:?}"
+        );
     }
 
     #[tokio::test]

@@ -78,7 +78,9 @@ pub use auth::{Access, Authenticator, Guard, Principal, RoutePolicy, Scope};
 pub use error::{ApiError, PROBLEM_JSON, Problem};
 pub use health::{HEALTH_JSON, HealthCache, HealthReport, health_router};
 pub use metrics::{PROMETHEUS_TEXT, RenderMetrics, metrics_router};
-pub use middleware::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, http_layers, secured_layers};
+pub use middleware::{
+    MAX_DRAINED_EXCESS, MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, http_layers, secured_layers,
+};
 pub use rate_limit::RateLimitLayer;
 pub use server::Server;
 pub use shutdown::Shutdown;

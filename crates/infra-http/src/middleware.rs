@@ -29,6 +29,17 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The largest error body of another layer that is read to become a problem's detail.
 const MAX_REWRITTEN_BODY: usize = 4096;
 
+/// How far over the body limit a declared `Content-Length` may be for the body to be read
+/// through and discarded before its 413 (1 MiB).
+///
+/// A server that answers before reading the whole body and then closes the connection
+/// makes the kernel reset it: a client still writing the body then sees a broken
+/// connection, and can lose the 413 already sent (nginx's "lingering close" exists for
+/// this). Reading the rest costs network reads and no memory, bounded by this and by the
+/// request timeout; a body declared larger still is refused at once and the connection
+/// closed.
+pub const MAX_DRAINED_EXCESS: u64 = 1024 * 1024;
+
 /// Wraps `router` in the standard stack, outermost first:
 ///
 /// 1. request id: a client's `x-request-id` is kept when it is at most
@@ -49,7 +60,10 @@ const MAX_REWRITTEN_BODY: usize = 4096;
 ///    [`HttpSettings::route_timeouts`]): 503 problem of kind `timeout`, backend `http`,
 ///    `Retry-After: 1`;
 /// 7. body limit ([`HttpSettings::body_limit`]), for every body however it is read: 413
-///    problem.
+///    problem. A body whose declared `Content-Length` is over the limit by at most
+///    [`MAX_DRAINED_EXCESS`] is read through and discarded before the 413 is sent, so a
+///    client still writing it reads its answer instead of a reset connection (and may
+///    reuse the connection).
 ///
 /// [`Server::serve`](crate::Server::serve) applies it; tests that drive a router without a
 /// socket can too.
@@ -181,6 +195,10 @@ fn standard_layers(router: Router, settings: &HttpSettings) -> Router {
                 Arc::new(settings.clone()),
                 request_timeout,
             ))
+            .layer(from_fn_with_state(
+                settings.body_limit,
+                refuse_declared_excess,
+            ))
             .layer(RequestBodyLimitLayer::new(body_limit)),
     )
 }
@@ -289,6 +307,36 @@ async fn request_timeout(
         )
         .into_response(),
     }
+}
+
+/// Refuses a body whose `Content-Length` is over `limit` with a 413 problem, after reading
+/// it through when it is at most [`MAX_DRAINED_EXCESS`] over. Bodies without a declared
+/// length are bounded by the body-limit layer inside, as they are read.
+async fn refuse_declared_excess(State(limit): State<u64>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(declared) = declared.filter(|&len| len > limit) else {
+        return next.run(req).await;
+    };
+    if declared - limit <= MAX_DRAINED_EXCESS {
+        discard(req.into_body()).await;
+    }
+    Problem::from_status(StatusCode::PAYLOAD_TOO_LARGE)
+        .with_detail(format!(
+            "the request body is {declared} bytes; at most {limit} are accepted"
+        ))
+        .into_response()
+}
+
+/// Reads `body` to its end (or its first error), keeping nothing.
+async fn discard(mut body: axum::body::Body) {
+    use axum::body::HttpBody as _;
+    while let Some(Ok(_frame)) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {}
 }
 
 fn needs_problem(response: &Response) -> bool {

@@ -1,5 +1,6 @@
 //! HTTP limits: load shedding at the concurrency limit, the header-read timeout against
-//! slowloris clients, and the connection limit. Bounded loops on 127.0.0.1 only.
+//! slowloris clients, the connection limit, and bodies over the body limit. Bounded loops
+//! on 127.0.0.1 only.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,12 +9,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, StatusCode, header};
-use axum::routing::get;
+use axum::routing::{get, post};
 use infra_base::telemetry::{HTTP_REQUESTS_SHED, labels};
 use infra_base::testing::metrics::{MetricsCapture, SampleValue};
 use infra_base::{BaseService, Components};
 use infra_config::{HealthSettings, HttpSettings};
-use infra_http::{AppState, PROBLEM_JSON, Server, http_layers};
+use infra_http::{AppState, MAX_DRAINED_EXCESS, PROBLEM_JSON, Server, http_layers};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, Semaphore};
@@ -146,7 +147,9 @@ async fn serve(settings: HttpSettings) -> Running {
         .unwrap()
         .handle_os_signals(false);
     let addr = server.local_addr();
-    let router = app.health_router();
+    let router = app
+        .health_router()
+        .route("/echo", post(|body: String| async move { body }));
     let server = tokio::spawn(server.serve(router, app.clone()));
     Running { addr, app, server }
 }
@@ -318,4 +321,112 @@ async fn a_silent_connection_does_not_hold_the_shutdown_back() {
         .unwrap()
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// One HTTP/1.1 response read off `stream`: its status and its body (by `Content-Length`).
+async fn read_response(stream: &mut TcpStream) -> (u16, String) {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut read_more = async |bytes: &mut Vec<u8>| {
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("the server answers within 5 s")
+            .expect("the connection is not reset");
+        assert!(
+            read > 0,
+            "the connection closed mid-response: {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+        bytes.extend_from_slice(&buf[..read]);
+    };
+    let head_end = loop {
+        if let Some(at) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        read_more(&mut bytes).await;
+    };
+    let head = String::from_utf8_lossy(&bytes[..head_end]).to_ascii_lowercase();
+    let status = head[9..12].parse().expect("a status code");
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .expect("a content-length")
+        .trim()
+        .parse()
+        .unwrap();
+    while bytes.len() < head_end + length {
+        read_more(&mut bytes).await;
+    }
+    let body = String::from_utf8_lossy(&bytes[head_end..head_end + length]).into_owned();
+    (status, body)
+}
+
+fn post_head(length: u64) -> String {
+    format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: {length}\r\n\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_is_read_through_before_its_413_and_the_connection_kept() {
+    let settings = HttpSettings {
+        port: 0,
+        body_limit: 1024,
+        ..HttpSettings::default()
+    };
+    let running = serve(settings).await;
+    let mut stream = TcpStream::connect(running.addr).await.unwrap();
+
+    // 200 kB: more than loopback's socket buffers take at once, so the client is still
+    // writing when the server decides. A server that answered and closed without reading
+    // would reset the connection under the writer.
+    let body = vec![b'x'; 200_000];
+    stream
+        .write_all(post_head(200_000).as_bytes())
+        .await
+        .unwrap();
+    stream
+        .write_all(&body)
+        .await
+        .expect("the whole body is read");
+    let (status, problem) = read_response(&mut stream).await;
+    assert_eq!(status, 413, "{problem}");
+    let problem: serde_json::Value = serde_json::from_str(&problem).unwrap();
+    assert_eq!(problem["kind"], "payload_too_large");
+    assert_eq!(
+        problem["detail"],
+        "the request body is 200000 bytes; at most 1024 are accepted"
+    );
+
+    // The body was consumed, so the connection serves the next request.
+    stream.write_all(post_head(5).as_bytes()).await.unwrap();
+    stream.write_all(b"hello").await.unwrap();
+    assert_eq!(read_response(&mut stream).await, (200, "hello".to_owned()));
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_far_over_the_limit_is_refused_at_once() {
+    let settings = HttpSettings {
+        port: 0,
+        body_limit: 1024,
+        ..HttpSettings::default()
+    };
+    let running = serve(settings).await;
+    let mut stream = TcpStream::connect(running.addr).await.unwrap();
+    // Only the head: the 413 comes without waiting for a body the server will not read
+    // (the request timeout, 30 s, is far beyond `read_response`'s 5 s).
+    let declared = 1024 + MAX_DRAINED_EXCESS + 1;
+    stream
+        .write_all(post_head(declared).as_bytes())
+        .await
+        .unwrap();
+    let (status, problem) = read_response(&mut stream).await;
+    assert_eq!(status, 413, "{problem}");
+    assert!(
+        problem.contains(&format!("the request body is {declared} bytes")),
+        "{problem}"
+    );
+    assert!(closed_within(&mut stream, Duration::from_secs(2)).await);
+    running.stop().await;
 }

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_4xx_problems_and_write_nothing() {
-    // A 64 KiB body limit keeps the oversized body within socket buffers: the 413 is read
-    // reliably although the server stops reading the body.
+    // A 64 KiB body limit; the oversized bodies below are at most 1 MiB over it, so the
+    // service reads them through before its 413 and the client always reads the answer.
     let app = TestApp::spawn(&[("SOCIAL_HTTP__BODY_LIMIT", "65536")]).await;
     app.create("items", 2, "cosine").await;
     app.upsert(

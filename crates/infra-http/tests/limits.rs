@@ -367,15 +367,21 @@ fn post_head(length: u64) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_body_over_the_limit_is_read_through_before_its_413_and_the_connection_kept() {
+/// A server with `body_limit`, and a connection to it.
+async fn connect_with_body_limit(body_limit: u64) -> (Running, TcpStream) {
     let settings = HttpSettings {
         port: 0,
-        body_limit: 1024,
+        body_limit,
         ..HttpSettings::default()
     };
     let running = serve(settings).await;
-    let mut stream = TcpStream::connect(running.addr).await.unwrap();
+    let stream = TcpStream::connect(running.addr).await.unwrap();
+    (running, stream)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_is_read_through_before_its_413_and_the_connection_kept() {
+    let (running, mut stream) = connect_with_body_limit(1024).await;
 
     // 200 kB: more than loopback's socket buffers take at once, so the client is still
     // writing when the server decides. A server that answered and closed without reading
@@ -407,13 +413,7 @@ async fn a_body_over_the_limit_is_read_through_before_its_413_and_the_connection
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_far_over_the_limit_is_refused_at_once() {
-    let settings = HttpSettings {
-        port: 0,
-        body_limit: 1024,
-        ..HttpSettings::default()
-    };
-    let running = serve(settings).await;
-    let mut stream = TcpStream::connect(running.addr).await.unwrap();
+    let (running, mut stream) = connect_with_body_limit(1024).await;
     // Only the head: the 413 comes without waiting for a body the server will not read
     // (the request timeout, 30 s, is far beyond `read_response`'s 5 s).
     let declared = 1024 + MAX_DRAINED_EXCESS + 1;

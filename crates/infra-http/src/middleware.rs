@@ -63,7 +63,8 @@ pub const MAX_DRAINED_EXCESS: u64 = 1024 * 1024;
 ///    problem. A body whose declared `Content-Length` is over the limit by at most
 ///    [`MAX_DRAINED_EXCESS`] is read through and discarded before the 413 is sent, so a
 ///    client still writing it reads its answer instead of a reset connection (and may
-///    reuse the connection).
+///    reuse the connection); a client that sent `Expect: 100-continue` gets the 413 at
+///    once, before it sends the body.
 ///
 /// [`Server::serve`](crate::Server::serve) applies it; tests that drive a router without a
 /// socket can too.
@@ -310,8 +311,9 @@ async fn request_timeout(
 }
 
 /// Refuses a body whose `Content-Length` is over `limit` with a 413 problem, after reading
-/// it through when it is at most [`MAX_DRAINED_EXCESS`] over. Bodies without a declared
-/// length are bounded by the body-limit layer inside, as they are read.
+/// it through when it is at most [`MAX_DRAINED_EXCESS`] over and the client is not waiting
+/// for `100 Continue`. Bodies without a declared length are bounded by the body-limit layer
+/// inside, as they are read.
 async fn refuse_declared_excess(State(limit): State<u64>, req: Request, next: Next) -> Response {
     let declared = req
         .headers()
@@ -321,7 +323,10 @@ async fn refuse_declared_excess(State(limit): State<u64>, req: Request, next: Ne
     let Some(declared) = declared.filter(|&len| len > limit) else {
         return next.run(req).await;
     };
-    if declared - limit <= MAX_DRAINED_EXCESS {
+    // A client that sent `Expect: 100-continue` waits for a go-ahead before sending the
+    // body; reading it would give that go-ahead, so it gets its 413 at once instead.
+    let waits_to_send = req.headers().contains_key(header::EXPECT);
+    if declared - limit <= MAX_DRAINED_EXCESS && !waits_to_send {
         discard(req.into_body()).await;
     }
     Problem::from_status(StatusCode::PAYLOAD_TOO_LARGE)

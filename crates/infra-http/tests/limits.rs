@@ -367,6 +367,11 @@ fn post_head(length: u64) -> String {
     )
 }
 
+/// [`post_head`] of a client that waits for `100 Continue` before it sends the body.
+fn post_head_expecting_continue(length: u64) -> String {
+    post_head(length).replacen("Host: x\r\n", "Host: x\r\nExpect: 100-continue\r\n", 1)
+}
+
 /// A server with `body_limit`, and a connection to it.
 async fn connect_with_body_limit(body_limit: u64) -> (Running, TcpStream) {
     let settings = HttpSettings {
@@ -428,5 +433,23 @@ async fn a_body_far_over_the_limit_is_refused_at_once() {
         "{problem}"
     );
     assert!(closed_within(&mut stream, Duration::from_secs(2)).await);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_expecting_continue_gets_its_413_before_sending_the_body() {
+    let (running, mut stream) = connect_with_body_limit(1024).await;
+    // Within the excess that would be read through, but the client waits to be told to
+    // send: the answer is the 413, not `100 Continue`.
+    stream
+        .write_all(post_head_expecting_continue(200_000).as_bytes())
+        .await
+        .unwrap();
+    let (status, problem) = read_response(&mut stream).await;
+    assert_eq!(status, 413, "{problem}");
+    assert!(
+        problem.contains("the request body is 200000 bytes"),
+        "{problem}"
+    );
     running.stop().await;
 }

@@ -109,7 +109,9 @@
 //! (synced before they return under the durable setting, on the flush interval
 //! otherwise), replayed when the collection is next opened, and removed by the next flush.
 //! A failed background flush turns `health` to `warn` (detail `flushFailures`) until a
-//! flush of that collection succeeds. A clean `close` (or drop) loses nothing.
+//! flush of that collection succeeds. A clean `close` (or drop) loses nothing; a drop
+//! whose final flush fails (the directory removed under it) logs an error and loses what
+//! was not yet flushed, as a crash would, instead of panicking.
 //!
 //! The engine has no background threads: this crate runs its optimizers (HNSW indexing,
 //! merging, vacuum) on tokio's blocking pool once a collection outgrows the indexing

@@ -681,6 +681,31 @@ async fn lifecycle_init_health_close() {
     store.close().await;
 }
 
+/// A store dropped without `close` while its directory is gone (removed under it) does
+/// not panic: the engine flushes in its `Drop` and panics when that fails, and the
+/// collection's own `Drop` contains it (and logs it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_dropped_without_close_after_its_directory_is_removed_does_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    let options = EdgeStoreOptions::default()
+        .flush_on_write(false)
+        .flush_interval(None);
+    let store = EdgeVectorStore::with_options(&path, options);
+    store.init().await.unwrap();
+    store
+        .ensure_collection(&spec("items", 2, Distance::Dot))
+        .await
+        .unwrap();
+    store
+        .upsert("items", vec![Point::new(1, vec![1.0, 0.0])])
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&path).unwrap();
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(store)));
+    assert!(dropped.is_ok(), "dropping the store panicked");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_directory_is_opened_by_one_store_at_a_time() {
     let dir = tempfile::tempdir().unwrap();

@@ -106,6 +106,8 @@ usage: infra-bench [--quick] [--redis-url URL] [--qdrant-url URL] [--scenario LI
                    fred) alone at one point (get, set or cmdget = GET through the port's
                    general command path; tasks, value bytes) for that many
                    seconds, printing its pid, for a profiler (`perf record -p PID`)
+  --no-recorder    with --profile-grid: install no metrics recorder, so that every
+                   observation is the facade's no-op (what the recorder costs a call)
 ";
 
 /// The command line.
@@ -122,6 +124,8 @@ struct Options {
     copy_svg: Option<PathBuf>,
     /// One client at one point of scenario 8, instead of the scenarios.
     profile_grid: Option<grid::ProfilePoint>,
+    /// Install no metrics recorder (only with `profile_grid`).
+    no_recorder: bool,
 }
 
 impl Options {
@@ -135,6 +139,10 @@ impl Options {
             };
             if name == "--quick" {
                 options.quick = true;
+                continue;
+            }
+            if name == "--no-recorder" {
+                options.no_recorder = true;
                 continue;
             }
             if matches!(name, "-h" | "--help") {
@@ -165,6 +173,11 @@ impl Options {
                 }
                 other => return Err(format!("unknown argument `{other}`")),
             }
+        }
+        if options.no_recorder && options.profile_grid.is_none() {
+            // The scenarios' targets are about the port as production runs it, recorder
+            // included.
+            return Err("--no-recorder is accepted only with --profile-grid".to_owned());
         }
         Ok(options)
     }
@@ -362,10 +375,14 @@ fn main() -> ExitCode {
     // The reference service's telemetry, so the layers record as they do in production:
     // a Prometheus recorder, and logs at the service's default level.
     infra_server::observability::init_logging(infra_config::LogFormat::Text, "info");
-    let _ = infra_server::observability::prometheus();
+    if !options.no_recorder {
+        let _ = infra_server::observability::prometheus();
+    }
     let outcome = runtime.block_on(async move {
         match options.profile_grid.clone() {
-            Some(point) => profile_grid(options.redis_url.as_deref(), &point).await,
+            Some(point) => {
+                profile_grid(options.redis_url.as_deref(), &point, options.no_recorder).await
+            }
             None => run(options).await,
         }
     });
@@ -426,8 +443,15 @@ impl RedisTarget {
 }
 
 /// `--profile-grid`: one client at one point against `--redis-url`, no report.
-async fn profile_grid(url: Option<&str>, point: &grid::ProfilePoint) -> BenchResult<bool> {
+async fn profile_grid(
+    url: Option<&str>,
+    point: &grid::ProfilePoint,
+    no_recorder: bool,
+) -> BenchResult<bool> {
     let url = url.ok_or("--profile-grid needs --redis-url (the server to profile against)")?;
+    if no_recorder {
+        println!("infra-bench: no metrics recorder installed (--no-recorder)");
+    }
     grid::profile(url, point).await?;
     Ok(true)
 }
@@ -633,6 +657,14 @@ mod tests {
         assert!(Options::parse(&strings(&["--scenario", "12"])).is_err());
         let options = Options::parse(&strings(&["--profile-grid", "fred:set:64:64:10"]));
         assert!(options.unwrap().profile_grid.is_some());
+        let options = Options::parse(&strings(&[
+            "--profile-grid",
+            "port:get:64:64:5",
+            "--no-recorder",
+        ]));
+        assert!(options.unwrap().no_recorder);
+        let err = Options::parse(&strings(&["--scenario", "1", "--no-recorder"])).unwrap_err();
+        assert!(err.contains("only with --profile-grid"), "{err}");
         for bad in [
             "fred:set:64:64",
             "redis:set:1:1:1",

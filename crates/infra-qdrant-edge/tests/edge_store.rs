@@ -153,6 +153,19 @@ async fn data_survives_close_and_reopen() {
     store.close().await;
 }
 
+/// An initialized store at `path` whose collection `items` (dimension 2, dot product)
+/// holds `point`.
+async fn store_with_point(path: &Path, options: EdgeStoreOptions, point: Point) -> EdgeVectorStore {
+    let store = EdgeVectorStore::with_options(path, options);
+    store.init().await.unwrap();
+    store
+        .ensure_collection(&spec("items", 2, Distance::Dot))
+        .await
+        .unwrap();
+    store.upsert("items", vec![point]).await.unwrap();
+    store
+}
+
 /// A flushed write is on disk: a copy of the directory taken right then (as a crash
 /// would leave it) opens with the point in it. With `flush_on_write` every write is
 /// flushed before it returns; otherwise `flush` (or the background flush) does it.
@@ -163,19 +176,8 @@ async fn flushed_writes_survive_without_close() {
         let options = EdgeStoreOptions::default()
             .flush_on_write(flush_on_write)
             .flush_interval(None);
-        let store = EdgeVectorStore::with_options(dir.path().join("live"), options);
-        store.init().await.unwrap();
-        store
-            .ensure_collection(&spec("items", 2, Distance::Dot))
-            .await
-            .unwrap();
-        store
-            .upsert(
-                "items",
-                vec![Point::new(7, vec![1.0, 2.0]).with_payload(payload(json!({"k": "v"})))],
-            )
-            .await
-            .unwrap();
+        let point = Point::new(7, vec![1.0, 2.0]).with_payload(payload(json!({"k": "v"})));
+        let store = store_with_point(&dir.path().join("live"), options, point).await;
         if !flush_on_write {
             store.flush().await.unwrap();
         }
@@ -200,16 +202,8 @@ async fn flushed_writes_survive_without_close() {
 async fn background_flush_persists_writes() {
     let dir = tempfile::tempdir().unwrap();
     let options = EdgeStoreOptions::default().flush_interval(Some(Duration::from_millis(50)));
-    let store = EdgeVectorStore::with_options(dir.path().join("live"), options);
-    store.init().await.unwrap();
-    store
-        .ensure_collection(&spec("items", 2, Distance::Dot))
-        .await
-        .unwrap();
-    store
-        .upsert("items", vec![Point::new(7, vec![1.0, 2.0])])
-        .await
-        .unwrap();
+    let point = Point::new(7, vec![1.0, 2.0]);
+    let store = store_with_point(&dir.path().join("live"), options, point).await;
     // Generous: the flush is due after 50 ms, a slow machine may take longer.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -691,16 +685,7 @@ async fn a_store_dropped_without_close_after_its_directory_is_removed_does_not_p
     let options = EdgeStoreOptions::default()
         .flush_on_write(false)
         .flush_interval(None);
-    let store = EdgeVectorStore::with_options(&path, options);
-    store.init().await.unwrap();
-    store
-        .ensure_collection(&spec("items", 2, Distance::Dot))
-        .await
-        .unwrap();
-    store
-        .upsert("items", vec![Point::new(1, vec![1.0, 0.0])])
-        .await
-        .unwrap();
+    let store = store_with_point(&path, options, Point::new(1, vec![1.0, 0.0])).await;
     std::fs::remove_dir_all(&path).unwrap();
     let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(store)));
     assert!(dropped.is_ok(), "dropping the store panicked");

@@ -1165,20 +1165,18 @@ impl Collection {
 }
 
 /// A collection dropped while still open (its store dropped without `close`, or the last
-/// handle held by a background task): the engine's own `Drop` flushes and panics when the
-/// flush fails (its directory removed, the disk full), on whichever thread drops it last.
-/// That panic is contained here and logged. What the flush would have written is lost, as
-/// in a crash: writes acknowledged under `flush_on_write` are on disk already.
+/// handle held by a background task) is released as `close` releases it: flushed, its
+/// journal removed, the shard dropped. The engine's own `Drop` flushes again and panics
+/// when that fails (its directory removed, the disk full), on whichever thread drops it
+/// last; [`Collection::release`] contains that, and the failure is logged here. What the
+/// flush would have written is lost, as in a crash: writes acknowledged under
+/// `flush_on_write` are on disk already.
 impl Drop for Collection {
     fn drop(&mut self) {
-        let slot = self.slot.get_mut().unwrap_or_else(PoisonError::into_inner);
-        let Slot::Open(shard) = std::mem::replace(slot, Slot::Closed) else {
-            return;
-        };
-        if catch_unwind(AssertUnwindSafe(move || drop(shard))).is_err() {
-            tracing::error!(collection = %self.name, dir = %self.dir.display(),
-                "the embedded vector engine failed to flush a collection dropped without \
-                 close; its unflushed writes are lost (close the store before dropping it)");
+        if let Err(err) = self.release(false, "drop") {
+            tracing::error!(collection = %self.name, dir = %self.dir.display(), error = %err,
+                "a collection dropped without close could not be flushed; its unflushed \
+                 writes are lost (close the store before dropping it)");
         }
     }
 }
